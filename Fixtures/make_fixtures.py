@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Regenerate every committed fixture from real PyTorch, torchvision and PIL.
+
+Run by hand where torch is installed (CI never runs it):
+    python3 -m venv ~/torchenv && ~/torchenv/bin/pip install torch torchvision pillow
+    ~/torchenv/bin/python Fixtures/make_fixtures.py          # or: make fixtures
+Each part writes under its own folder of Fixtures/ and is deterministic (fixed seeds).
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    parts = sys.argv[1:] or ["checkpoints", "images", "models"]
+    for part in parts:
+        module = __import__("gen_" + part)
+        print(f"== {part}")
+        module.main(HERE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+# Graft: `make demo` and `make test` do everything on a fresh Debian machine (as root).
+PREFIX ?= /usr/local
+SWIFT ?= swift
+# Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
+TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
+DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libpng-dev pkg-config
+TOOLS = inspect_weights
+
+.PHONY: deps build test demo fixtures install bench clean
+
+# Installs the Debian packages that are missing; does nothing when all are present.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	./.build/release/inspect_weights Fixtures/checkpoints/tiny_basic.pth
+
+# Regenerates Fixtures/ from real PyTorch (never run by CI; the outputs are committed).
+fixtures:
+	@if [ -z "$(TORCH_PY)" ]; then echo "make fixtures needs torch: python3 -m venv ~/torchenv && ~/torchenv/bin/pip install torch torchvision pillow"; exit 1; fi
+	$(TORCH_PY) Fixtures/make_fixtures.py
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for t in $(TOOLS); do install -m 755 .build/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+
+clean:
+	rm -rf .build

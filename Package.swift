@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Graft",
+    products: [
+        .library(name: "Checkpoint", targets: ["Checkpoint"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "ResNet", targets: ["ResNet"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .executable(name: "inspect_weights", targets: ["inspect_weights"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian's -dev packages (see Makefile `deps`).
+        .systemLibrary(name: "CZip", path: "Sources/CZip", pkgConfig: "libzip",
+                       providers: [.apt(["libzip-dev"])]),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
+                       providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "Checkpoint", dependencies: ["CZip"]),
+        .target(name: "Engine", dependencies: ["CDNNL"]),
+        .target(name: "ResNet", dependencies: ["Engine", "Checkpoint"]),
+        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CPNG"]),
+
+        .executableTarget(name: "inspect_weights", dependencies: [
+            "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"],
+                    path: "Tests/CheckpointTests"),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
+                    path: "Tests/ImagingTests"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
+                    path: "Tests/EngineTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The three on-disk forms of torch.save.
+public enum CheckpointFormat: String, Sendable {
+    case zip, legacy, tar
+}
+
+public struct LoadOptions: Sendable {
+    /// Extract tensors from pickles that hold whole Python objects (`torch.save(model)`),
+    /// treating unknown classes as inert data. Off by default, as in torch's weights-only load.
+    public var allowObjects = false
+    /// Check `NAME-<hex>.pth` file names against the file's SHA-256, as torch.hub does.
+    public var verifyHubHash = true
+    public init(allowObjects: Bool = false, verifyHubHash: Bool = true) {
+        self.allowObjects = allowObjects
+        self.verifyHubHash = verifyHubHash
+    }
+}
+
+/// A checkpoint read from a `.pth` file: its format, the state dict in the file's key order,
+/// and what was changed on the way (prefixes removed, container unwrapped, entries dropped).
+public struct Checkpoint: Sendable {
+    public let path: String
+    public let format: CheckpointFormat
+    public let stateDict: StateDict
+    /// `module.` or `_orig_mod.` (or both, joined) when every key carried it.
+    public let removedPrefix: String?
+    /// The key of the dict that held the state dict (`state_dict`, `model`...), if any.
+    public let containerKey: String?
+    /// Human-readable notes: entries that are not tensors and were left out, and the like.
+    public let notes: [String]
+
+    /// Reads a checkpoint. Never executes anything from the file.
+    public init(contentsOf path: String, options: LoadOptions = LoadOptions()) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError.cannotOpen(path: path, reason: "no such file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
+        }
+        let bytes = [UInt8](data)
+        if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
+
+        let object: PyValue
+        let materialize: (TensorRef, String) throws -> TensorData
+        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            format = .zip
+            (object, materialize) = try ZipFormat.load(path: path, options: options)
+        } else if TarFormat.isTar(bytes) {
+            format = .tar
+            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options)
+        } else if LegacyFormat.matches(bytes, path: path) {
+            format = .legacy
+            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options)
+        } else {
+            throw Checkpoint.unrecognized(bytes, path: path)
+        }
+
+        let found = try StateDictExtraction.extract(object, path: path, allowObjects: options.allowObjects)
+        var sd = StateDict()
+        for (name, ref) in found.tensors {
+            sd[name] = try materialize(ref, name)
+        }
+        stateDict = sd
+        removedPrefix = found.removedPrefix
+        containerKey = found.containerKey
+        notes = found.notes
+    }
+
+    /// What a file that is none of the three forms is, for the error message.
+    static func unrecognized(_ bytes: [UInt8], path: String) -> CheckpointError {
+        if bytes.isEmpty { return .truncated(path: path, what: "the file is empty") }
+        if bytes.starts(with: Array("PYTORCH1".utf8)) {
+            return .notACheckpoint(path: path, hint: "the preview-release format of torch 1.0-rc, which no torch reads")
+        }
+        if bytes.count >= 10 {
+            var n: UInt64 = 0
+            for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+            if bytes[8] == UInt8(ascii: "{"), n > 1, n < UInt64(bytes.count) { return .safetensors(path: path) }
+        }
+        if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 {
+            return .notACheckpoint(path: path, hint: "a Python pickle, but not one written by torch.save")
+        }
+        let kinds: [([UInt8], String)] = [
+            ([0x89, 0x50, 0x4E, 0x47], "a PNG image"), ([0xFF, 0xD8, 0xFF], "a JPEG image"),
+            (Array("GIF8".utf8), "a GIF image"), (Array("{".utf8), "a JSON or text file"),
+            ([0x1F, 0x8B], "a gzip file: decompress it first"), (Array("<".utf8), "an HTML page: the download probably failed"),
+        ]
+        for (magic, what) in kinds where bytes.starts(with: magic) { return .notACheckpoint(path: path, hint: what) }
+        return .notACheckpoint(path: path, hint: "unrecognized content")
+    }
+
+    /// torch.hub names downloads `NAME-<first hex digits of SHA-256>.ext`; a mismatch is a
+    /// corrupt or incomplete download.
+    static func verifyHubHash(path: String, bytes: [UInt8]) throws {
+        let name = (path as NSString).lastPathComponent
+        guard let prefix = hubHashPrefix(name) else { return }
+        let digest = SHA256.hex(bytes)
+        if !digest.hasPrefix(prefix) { throw CheckpointError.hashMismatch(path: path, expectedPrefix: prefix, actual: digest) }
+    }
+
+    /// The hex after the last `-` of a `NAME-<8+ hex>.ext` file name.
+    static func hubHashPrefix(_ name: String) -> String? {
+        guard let dot = name.lastIndex(of: "."), let dash = name[..<dot].lastIndex(of: "-") else { return nil }
+        let hex = name[name.index(after: dash)..<dot]
+        guard hex.count >= 8, hex.count <= 64, hex.allSatisfy({ "0123456789abcdef".contains($0) }) else { return nil }
+        return String(hex)
+    }
+}

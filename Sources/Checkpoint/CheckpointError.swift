@@ -1,0 +1,88 @@
+/// Everything that can go wrong reading or writing a checkpoint. Each message says what went
+/// wrong, where (file, key, byte offset) and what the user can do.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case notACheckpoint(path: String, hint: String)
+    case torchScript(path: String)
+    case safetensors(path: String)
+    case truncated(path: String, what: String)
+    case malformed(path: String, what: String)
+    case sizeMismatch(path: String, record: String, expected: Int, actual: Int)
+    case outOfRange(path: String, key: String, what: String)
+    case overflow(path: String, what: String)
+    case tooDeep(path: String, limit: Int)
+    case zipBomb(path: String, record: String, what: String)
+    case unsupportedOpcode(path: String, opcode: UInt8, offset: Int)
+    case unknownGlobals(path: String, globals: [(name: String, offset: Int)])
+    case unsupportedTensor(path: String, what: String)
+    case hashMismatch(path: String, expectedPrefix: String, actual: String)
+    case noStateDict(path: String, what: String)
+    case writeFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "\(path): cannot open: \(reason)"
+        case let .notACheckpoint(path, hint):
+            return "\(path): not a PyTorch checkpoint (\(hint)). Expected a file written by torch.save: zip (torch >= 1.6), legacy stream or tar."
+        case let .torchScript(path):
+            return "\(path): this is a TorchScript archive (torch.jit.save), not a state dict. Load it in Python and save `model.state_dict()` with torch.save instead."
+        case let .safetensors(path):
+            return "\(path): this is a safetensors file, which Graft does not read yet. Convert it with `torch.save(safetensors.torch.load_file(path), \"model.pth\")`."
+        case let .truncated(path, what):
+            return "\(path): file is truncated: \(what). The download or copy was probably cut short; fetch the file again."
+        case let .malformed(path, what):
+            return "\(path): malformed checkpoint: \(what)."
+        case let .sizeMismatch(path, record, expected, actual):
+            return "\(path): record '\(record)' holds \(actual) bytes but its tensor needs \(expected). The file is corrupt or was tampered with."
+        case let .outOfRange(path, key, what):
+            return "\(path): tensor '\(key)' reaches outside its storage: \(what). The file is corrupt or was tampered with."
+        case let .overflow(path, what):
+            return "\(path): size overflows: \(what). The file is corrupt or was tampered with."
+        case let .tooDeep(path, limit):
+            return "\(path): the pickle nests deeper than \(limit) levels; refusing it (a real state dict is shallow)."
+        case let .zipBomb(path, record, what):
+            return "\(path): refusing zip record '\(record)': \(what)."
+        case let .unsupportedOpcode(path, opcode, offset):
+            return "\(path): pickle opcode 0x\(String(opcode, radix: 16)) at byte \(offset) is not allowed in a weights-only checkpoint."
+        case let .unknownGlobals(path, globals):
+            let list = globals.map { "\($0.name) (pickle byte \($0.offset))" }.joined(separator: ", ")
+            return "\(path): the pickle refers to Python objects a weights-only load does not allow: \(list). "
+                + "Nothing was executed. If this is a whole pickled model (torch.save(model)), re-save it with "
+                + "torch.save(model.state_dict(), path), or pass --allow-objects to extract its tensors as inert data."
+        case let .unsupportedTensor(path, what):
+            return "\(path): unsupported tensor: \(what)."
+        case let .hashMismatch(path, expected, actual):
+            return "\(path): the file name says its SHA-256 starts with \(expected) but it is \(actual.prefix(16))...: a corrupt or incomplete download. Download it again."
+        case let .noStateDict(path, what):
+            return "\(path): no state dict found: \(what)."
+        case let .writeFailed(path, reason):
+            return "\(path): cannot write: \(reason)"
+        }
+    }
+
+    public static func == (a: CheckpointError, b: CheckpointError) -> Bool { a.description == b.description }
+
+    /// A short category name, stable for tests and scripts.
+    public var category: String {
+        switch self {
+        case .cannotOpen: return "cannot_open"
+        case .notACheckpoint: return "not_a_checkpoint"
+        case .torchScript: return "torchscript"
+        case .safetensors: return "safetensors"
+        case .truncated: return "truncated"
+        case .malformed: return "malformed"
+        case .sizeMismatch: return "size_mismatch"
+        case .outOfRange: return "out_of_range"
+        case .overflow: return "overflow"
+        case .tooDeep: return "deep_nesting"
+        case .zipBomb: return "zip_bomb"
+        case .unsupportedOpcode: return "bad_opcode"
+        case .unknownGlobals: return "unknown_global"
+        case .unsupportedTensor: return "unsupported_tensor"
+        case .hashMismatch: return "hash_mismatch"
+        case .noStateDict: return "no_state_dict"
+        case .writeFailed: return "write_failed"
+        }
+    }
+}

@@ -1,0 +1,241 @@
+/// A restricted pickle virtual machine. It understands the opcodes `torch.save` emits (and the
+/// older and newer protocols' equivalents) and builds inert `PyValue`s. Globals are never
+/// imported or called: `TorchGlobals` interprets the few that torch's weights-only loader
+/// allows, and any other is recorded (strict mode throws, naming every one of them).
+struct PickleMachine {
+    struct Limits {
+        var maxStack = 100_000
+        var maxMarks = 10_000
+    }
+
+    let path: String
+    var limits = Limits()
+    /// Treat unknown classes as inert objects instead of refusing the file.
+    var allowObjects = false
+    /// Resolves a persistent id (BINPERSID) into a storage or tensor.
+    var persistentLoad: (PyValue) throws -> PyValue
+
+    private(set) var unknownGlobals: [(name: String, offset: Int)] = []
+
+    init(path: String, allowObjects: Bool = false, persistentLoad: @escaping (PyValue) throws -> PyValue) {
+        self.path = path
+        self.allowObjects = allowObjects
+        self.persistentLoad = persistentLoad
+    }
+
+    /// Runs one pickle starting at `reader.offset`; leaves the reader just past its STOP.
+    mutating func load(_ reader: inout ByteReader) throws -> PyValue {
+        var stack: [PyValue] = []
+        var marks: [Int] = []
+        var memo: [UInt64: PyValue] = [:]
+        let globals = TorchGlobals(path: path)
+
+        func pop(_ what: String) throws -> PyValue {
+            guard let v = stack.popLast() else {
+                throw CheckpointError.malformed(path: path, what: "pickle stack empty at \(what) (byte \(reader.offset))")
+            }
+            return v
+        }
+        func top(_ what: String) throws -> PyValue {
+            guard let v = stack.last else {
+                throw CheckpointError.malformed(path: path, what: "pickle stack empty at \(what) (byte \(reader.offset))")
+            }
+            return v
+        }
+        func popMark(_ what: String) throws -> [PyValue] {
+            guard let m = marks.popLast(), m <= stack.count else {
+                throw CheckpointError.malformed(path: path, what: "\(what) without MARK (byte \(reader.offset))")
+            }
+            let items = Array(stack[m...])
+            stack.removeSubrange(m...)
+            return items
+        }
+        func push(_ v: PyValue) throws {
+            guard stack.count < limits.maxStack else { throw CheckpointError.tooDeep(path: path, limit: limits.maxStack) }
+            stack.append(v)
+        }
+        func memoGet(_ i: UInt64) throws -> PyValue {
+            guard let v = memo[i] else {
+                throw CheckpointError.malformed(path: path, what: "pickle refers to memo entry \(i) that was never stored (byte \(reader.offset))")
+            }
+            return v
+        }
+        func text(_ bytes: ArraySlice<UInt8>) -> String {
+            // Python 2 byte strings: UTF-8, else Latin-1 (torch.load's default encoding).
+            if let s = String(validating: bytes, as: UTF8.self) { return s }
+            return String(bytes.map { Character(Unicode.Scalar($0)) })
+        }
+        func utf8(_ bytes: ArraySlice<UInt8>) throws -> String {
+            guard let s = String(validating: bytes, as: UTF8.self) else {
+                throw CheckpointError.malformed(path: path, what: "invalid UTF-8 string at byte \(reader.offset)")
+            }
+            return s
+        }
+        func resolveGlobal(_ module: String, _ name: String, at offset: Int) -> PyValue {
+            let g = TorchGlobals.normalize(PyGlobal(module: module, name: name))
+            if !TorchGlobals.isKnown(g) && !unknownGlobals.contains(where: { $0.name == g.qualifiedName }) {
+                unknownGlobals.append((g.qualifiedName, offset))
+            }
+            return .global(g)
+        }
+        func length(_ n: UInt64, _ what: String) throws -> Int {
+            guard n <= UInt64(reader.remaining) else {
+                throw CheckpointError.truncated(path: path, what: "\(what) of \(n) bytes at byte \(reader.offset), \(reader.remaining) left")
+            }
+            return Int(n)
+        }
+
+        while true {
+            let opOffset = reader.offset
+            let op = try reader.u8("a pickle opcode")
+            switch op {
+            case 0x80: _ = try reader.u8("PROTO")                             // PROTO
+            case 0x95: _ = try reader.uint(UInt64.self, "FRAME")              // FRAME: just a length hint
+            case 0x2E:                                                        // STOP
+                return try pop("STOP")
+            case 0x28:                                                        // MARK
+                guard marks.count < limits.maxMarks else { throw CheckpointError.tooDeep(path: path, limit: limits.maxMarks) }
+                marks.append(stack.count)
+            case 0x30: _ = try pop("POP")                                     // POP
+            case 0x31: _ = try popMark("POP_MARK")                            // POP_MARK
+            case 0x32: try push(try top("DUP"))                               // DUP
+            case 0x4E: try push(.none)                                        // NONE
+            case 0x88: try push(.bool(true))                                  // NEWTRUE
+            case 0x89: try push(.bool(false))                                 // NEWFALSE
+            case 0x4A: try push(.int(Int64(try reader.uint(Int32.self, "BININT"))))
+            case 0x4B: try push(.int(Int64(try reader.u8("BININT1"))))
+            case 0x4D: try push(.int(Int64(try reader.uint(UInt16.self, "BININT2"))))
+            case 0x8A, 0x8B:                                                  // LONG1, LONG4
+                let n = op == 0x8A ? UInt64(try reader.u8("LONG1")) : UInt64(try reader.uint(UInt32.self, "LONG4"))
+                guard n <= 64 else { throw CheckpointError.overflow(path: path, what: "a \(n)-byte integer at byte \(opOffset)") }
+                let bytes = Array(try reader.take(Int(n), "LONG"))
+                try push(PickleMachine.long(bytes))
+            case 0x47:                                                        // BINFLOAT (big-endian)
+                let bits = try reader.uint(UInt64.self, "BINFLOAT")
+                try push(.float(Double(bitPattern: bits.byteSwapped)))
+            case 0x58:                                                        // BINUNICODE
+                let n = try length(UInt64(try reader.uint(UInt32.self, "BINUNICODE")), "a string")
+                try push(.string(try utf8(try reader.take(n))))
+            case 0x8C:                                                        // SHORT_BINUNICODE
+                let n = Int(try reader.u8("SHORT_BINUNICODE"))
+                try push(.string(try utf8(try reader.take(n, "a string"))))
+            case 0x8D:                                                        // BINUNICODE8
+                let n = try length(try reader.uint(UInt64.self, "BINUNICODE8"), "a string")
+                try push(.string(try utf8(try reader.take(n))))
+            case 0x55:                                                        // SHORT_BINSTRING (py2 str)
+                let n = Int(try reader.u8("SHORT_BINSTRING"))
+                try push(.string(text(try reader.take(n, "a string"))))
+            case 0x54:                                                        // BINSTRING (py2 str)
+                let raw = try reader.uint(Int32.self, "BINSTRING")
+                guard raw >= 0 else { throw CheckpointError.malformed(path: path, what: "negative string length at byte \(opOffset)") }
+                let n = try length(UInt64(raw), "a string")
+                try push(.string(text(try reader.take(n))))
+            case 0x43:                                                        // SHORT_BINBYTES
+                let n = Int(try reader.u8("SHORT_BINBYTES"))
+                try push(.bytes(Array(try reader.take(n, "bytes"))))
+            case 0x42:                                                        // BINBYTES
+                let n = try length(UInt64(try reader.uint(UInt32.self, "BINBYTES")), "bytes")
+                try push(.bytes(Array(try reader.take(n))))
+            case 0x8E:                                                        // BINBYTES8
+                let n = try length(try reader.uint(UInt64.self, "BINBYTES8"), "bytes")
+                try push(.bytes(Array(try reader.take(n))))
+            case 0x29: try push(.tuple([]))                                   // EMPTY_TUPLE
+            case 0x85: try push(.tuple([try pop("TUPLE1")]))
+            case 0x86:
+                let b = try pop("TUPLE2"), a = try pop("TUPLE2")
+                try push(.tuple([a, b]))
+            case 0x87:
+                let c = try pop("TUPLE3"), b = try pop("TUPLE3"), a = try pop("TUPLE3")
+                try push(.tuple([a, b, c]))
+            case 0x74: try push(.tuple(try popMark("TUPLE")))                 // TUPLE
+            case 0x5D: try push(.list(PyList()))                             // EMPTY_LIST
+            case 0x6C: try push(.list(PyList(try popMark("LIST"))))           // LIST
+            case 0x7D: try push(.dict(PyDict()))                              // EMPTY_DICT
+            case 0x64:                                                        // DICT
+                let items = try popMark("DICT")
+                guard items.count % 2 == 0 else { throw CheckpointError.malformed(path: path, what: "DICT with an odd item count at byte \(opOffset)") }
+                let d = PyDict()
+                for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
+                try push(.dict(d))
+            case 0x8F: try push(.list(PyList()))                              // EMPTY_SET (as a list)
+            case 0x90:                                                        // ADDITEMS
+                let items = try popMark("ADDITEMS")
+                guard case .list(let l) = try top("ADDITEMS") else { throw CheckpointError.malformed(path: path, what: "ADDITEMS on a non-set at byte \(opOffset)") }
+                l.items += items
+            case 0x91: try push(.list(PyList(try popMark("FROZENSET"))))      // FROZENSET
+            case 0x61:                                                        // APPEND
+                let v = try pop("APPEND")
+                guard case .list(let l) = try top("APPEND") else {
+                    throw CheckpointError.malformed(path: path, what: "APPEND on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
+                }
+                l.items.append(v)
+            case 0x65:                                                        // APPENDS
+                let items = try popMark("APPENDS")
+                guard case .list(let l) = try top("APPENDS") else {
+                    throw CheckpointError.malformed(path: path, what: "APPENDS on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
+                }
+                l.items += items
+            case 0x73:                                                        // SETITEM
+                let v = try pop("SETITEM"), k = try pop("SETITEM")
+                guard case .dict(let d) = try top("SETITEM") else {
+                    throw CheckpointError.malformed(path: path, what: "SETITEM on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
+                }
+                d.set(k, v)
+            case 0x75:                                                        // SETITEMS
+                let items = try popMark("SETITEMS")
+                guard items.count % 2 == 0 else { throw CheckpointError.malformed(path: path, what: "SETITEMS with an odd item count at byte \(opOffset)") }
+                guard case .dict(let d) = try top("SETITEMS") else {
+                    throw CheckpointError.malformed(path: path, what: "SETITEMS on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
+                }
+                for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
+            case 0x71: memo[UInt64(try reader.u8("BINPUT"))] = try top("BINPUT")
+            case 0x72: memo[UInt64(try reader.uint(UInt32.self, "LONG_BINPUT"))] = try top("LONG_BINPUT")
+            case 0x94: memo[UInt64(memo.count)] = try top("MEMOIZE")
+            case 0x68: try push(try memoGet(UInt64(try reader.u8("BINGET"))))
+            case 0x6A: try push(try memoGet(UInt64(try reader.uint(UInt32.self, "LONG_BINGET"))))
+            case 0x63:                                                        // GLOBAL
+                let module = try utf8(try reader.line("GLOBAL module"))
+                let name = try utf8(try reader.line("GLOBAL name"))
+                try push(resolveGlobal(module, name, at: opOffset))
+            case 0x93:                                                        // STACK_GLOBAL
+                let name = try pop("STACK_GLOBAL"), module = try pop("STACK_GLOBAL")
+                guard let m = module.asString, let n = name.asString else {
+                    throw CheckpointError.malformed(path: path, what: "STACK_GLOBAL without strings at byte \(opOffset)")
+                }
+                try push(resolveGlobal(m, n, at: opOffset))
+            case 0x52:                                                        // REDUCE
+                let args = try pop("REDUCE"), callable = try pop("REDUCE")
+                guard case .global(let g) = callable, let a = args.elements else {
+                    throw CheckpointError.malformed(path: path, what: "REDUCE of a \(callable.typeName) with \(args.typeName) arguments at byte \(opOffset)")
+                }
+                try push(try globals.call(g, a))
+            case 0x81, 0x92:                                                  // NEWOBJ, NEWOBJ_EX
+                if op == 0x92 { _ = try pop("NEWOBJ_EX") }
+                let args = try pop("NEWOBJ"), cls = try pop("NEWOBJ")
+                guard case .global(let g) = cls else {
+                    throw CheckpointError.malformed(path: path, what: "NEWOBJ of a \(cls.typeName) at byte \(opOffset)")
+                }
+                try push(try globals.instantiate(g, args.elements ?? []))
+            case 0x62:                                                        // BUILD
+                let state = try pop("BUILD")
+                try globals.build(try top("BUILD"), state: state)
+            case 0x51:                                                        // BINPERSID
+                try push(try persistentLoad(try pop("BINPERSID")))
+            default:
+                throw CheckpointError.unsupportedOpcode(path: path, opcode: op, offset: opOffset)
+            }
+        }
+    }
+
+    /// Python's LONG1/LONG4 payload: signed two's complement, little-endian.
+    static func long(_ bytes: [UInt8]) -> PyValue {
+        if bytes.isEmpty { return .int(0) }
+        if bytes.count <= 8 {
+            var v: UInt64 = 0
+            for (i, b) in bytes.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
+            if bytes.count < 8, bytes.last! & 0x80 != 0 { v |= ~0 << (8 * UInt64(bytes.count)) }
+            return .int(Int64(bitPattern: v))
+        }
+        return .bigInt(bytes)
+    }
+}

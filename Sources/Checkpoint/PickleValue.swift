@@ -1,0 +1,115 @@
+/// The values a pickle builds. Containers are reference types so that the memo shares them
+/// (a dict memoized before it is filled must be seen filled later): pickle's own semantics.
+/// Nothing here ever runs Python code: classes and calls are inert records.
+indirect enum PyValue {
+    case none
+    case bool(Bool)
+    case int(Int64)
+    case bigInt([UInt8])          // two's-complement little-endian, too wide for Int64
+    case float(Double)
+    case string(String)
+    case bytes([UInt8])
+    case tuple([PyValue])
+    case list(PyList)
+    case dict(PyDict)
+    case global(PyGlobal)
+    case object(PyObject)          // an instance of a class the reader does not interpret
+    case storage(StorageRef)
+    case tensor(TensorRef)
+    case legacyTensor(LegacyTensorBox)  // `torch.FloatTensor()` awaiting BUILD's set_
+
+    var typeName: String {
+        switch self {
+        case .none: return "None"
+        case .bool: return "bool"
+        case .int, .bigInt: return "int"
+        case .float: return "float"
+        case .string: return "str"
+        case .bytes: return "bytes"
+        case .tuple: return "tuple"
+        case .list: return "list"
+        case .dict: return "dict"
+        case .global(let g): return "class \(g.qualifiedName)"
+        case .object(let o): return o.cls.qualifiedName
+        case .storage: return "storage"
+        case .tensor, .legacyTensor: return "tensor"
+        }
+    }
+
+    var asString: String? { if case .string(let s) = self { return s }; return nil }
+    var asInt: Int64? {
+        switch self {
+        case .int(let v): return v
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+    var asDict: PyDict? { if case .dict(let d) = self { return d }; return nil }
+    var asTensor: TensorRef? {
+        switch self {
+        case .tensor(let t): return t
+        case .legacyTensor(let box): return box.tensor
+        default: return nil
+        }
+    }
+    /// Elements of a tuple or list.
+    var elements: [PyValue]? {
+        switch self {
+        case .tuple(let t): return t
+        case .list(let l): return l.items
+        default: return nil
+        }
+    }
+}
+
+struct PyGlobal: Hashable {
+    let module: String
+    let name: String
+    var qualifiedName: String { "\(module).\(name)" }
+}
+
+final class PyList {
+    var items: [PyValue]
+    init(_ items: [PyValue] = []) { self.items = items }
+}
+
+/// A dict or OrderedDict: insertion-ordered; string keys indexed for lookup.
+final class PyDict {
+    private(set) var keys: [PyValue] = []
+    private(set) var values: [PyValue] = []
+    private var stringIndex: [String: Int] = [:]
+    /// The `__dict__` an OrderedDict receives through BUILD (state dicts keep `_metadata` there).
+    var attributes: PyDict?
+
+    func set(_ key: PyValue, _ value: PyValue) {
+        if case .string(let s) = key {
+            if let i = stringIndex[s] { values[i] = value; return }
+            stringIndex[s] = keys.count
+        }
+        keys.append(key)
+        values.append(value)
+    }
+
+    subscript(key: String) -> PyValue? {
+        guard let i = stringIndex[key] else { return nil }
+        return values[i]
+    }
+
+    var count: Int { keys.count }
+    var pairs: Zip2Sequence<[PyValue], [PyValue]> { zip(keys, values) }
+}
+
+/// An object of a class the reader does not interpret, built by NEWOBJ or by a call (REDUCE)
+/// and given state by BUILD. Only ever recorded, never executed.
+final class PyObject {
+    let cls: PyGlobal
+    let args: [PyValue]
+    var state: PyValue?
+    init(cls: PyGlobal, args: [PyValue]) { self.cls = cls; self.args = args }
+}
+
+final class LegacyTensorBox {
+    let dtype: DType
+    var tensor: TensorRef?
+    init(dtype: DType) { self.dtype = dtype }
+}

@@ -1,0 +1,80 @@
+/// A storage named by a pickle's persistent id: which record holds its bytes and how many
+/// elements of which dtype it has (`dtype` nil for an untyped storage, counted in bytes).
+struct StorageRef {
+    let key: String
+    let dtype: DType?
+    let numel: Int
+    /// Legacy 0.4-era view of a root storage: (root key, offset in elements, size).
+    var view: (root: String, offset: Int, size: Int)? = nil
+}
+
+/// A tensor as the pickle describes it: a window onto a storage.
+struct TensorRef {
+    let storage: StorageRef
+    let dtype: DType
+    let offset: Int
+    let shape: [Int]
+    let stride: [Int]
+}
+
+extension TensorRef {
+    /// Copies the tensor's elements out of its storage's bytes into contiguous row-major order,
+    /// after checking every size, stride and the farthest element against the storage.
+    func materialize(storageBytes: ArraySlice<UInt8>, name: String, path: String) throws -> TensorData {
+        let es = dtype.size
+        guard shape.count == stride.count, shape.count <= 64 else {
+            throw CheckpointError.malformed(path: path, what: "tensor '\(name)' has \(shape.count) sizes and \(stride.count) strides")
+        }
+        guard offset >= 0, shape.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }) else {
+            throw CheckpointError.outOfRange(path: path, key: name, what: "negative size, stride or offset (shape \(shape), stride \(stride), offset \(offset))")
+        }
+        var numel = 1
+        for s in shape { numel = try checkedMul(numel, s, path: path, "element count of '\(name)' (shape \(shape))") }
+        let nbytes = try checkedMul(numel, es, path: path, "byte size of '\(name)' (shape \(shape))")
+        let storageElements = storageBytes.count / es
+        if numel == 0 { return TensorData(dtype: dtype, shape: shape, bytes: []) }
+        var last = offset
+        for (s, st) in zip(shape, stride) {
+            let span = try checkedMul(s - 1, st, path: path, "extent of '\(name)'")
+            last = try checkedAdd(last, span, path: path, "extent of '\(name)'")
+        }
+        guard last < storageElements else {
+            throw CheckpointError.outOfRange(path: path, key: name,
+                what: "its last element is at \(last) but the storage has \(storageElements) elements (shape \(shape), stride \(stride), offset \(offset))")
+        }
+        let base = storageBytes.startIndex + offset * es
+        // Contiguous fast path: one copy.
+        var contiguous = true
+        var expect = 1
+        for (s, st) in zip(shape, stride).reversed() where s != 1 {
+            if st != expect { contiguous = false; break }
+            expect *= s
+        }
+        if contiguous { return TensorData(dtype: dtype, shape: shape, bytes: Array(storageBytes[base..<base + nbytes])) }
+
+        var out = [UInt8](repeating: 0, count: nbytes)
+        let rank = shape.count
+        out.withUnsafeMutableBytes { dst in
+            storageBytes.withUnsafeBytes { src in
+                // Walk the index space row-major; copy one element at a time (strided layouts
+                // are rare and small: channels_last weights, views).
+                var index = [Int](repeating: 0, count: rank)
+                var srcElem = 0
+                for i in 0..<numel {
+                    let s = (offset + srcElem) * es
+                    for b in 0..<es { dst[i * es + b] = src[s + b] }
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        srcElem += stride[d]
+                        if index[d] < shape[d] { break }
+                        srcElem -= stride[d] * shape[d]
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+        return TensorData(dtype: dtype, shape: shape, bytes: out)
+    }
+}

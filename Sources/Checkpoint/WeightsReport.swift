@@ -1,0 +1,75 @@
+/// The text and JSON reports of `inspect_weights`.
+public enum WeightsReport {
+    public static func json(_ c: Checkpoint, _ arch: ArchitectureGuess) -> String {
+        var out = "{\"format\": \"\(c.format.rawValue)\", "
+        out += "\"architecture\": \(arch.name.map { "\"\($0)\"" } ?? "null"), "
+        out += "\"num_classes\": \(arch.name != nil ? arch.numClasses.map(String.init) ?? "null" : "null"), "
+        out += "\"tensors\": ["
+        out += c.stateDict.items.map { key, t in
+            "{\"name\": \(jsonString(key)), \"dtype\": \"\(t.dtype.rawValue)\", \"shape\": [\(t.shape.map(String.init).joined(separator: ", "))], \"sha256\": \"\(SHA256.hex(t.bytes))\"}"
+        }.joined(separator: ", ")
+        out += "]}"
+        return out
+    }
+
+    public static func text(_ c: Checkpoint, _ arch: ArchitectureGuess) -> String {
+        var lines: [String] = []
+        lines.append("file:         \(c.path)")
+        lines.append("format:       \(c.format.rawValue)")
+        if let name = arch.name {
+            lines.append("architecture: \(name) (\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)), \(arch.numClasses ?? 0) classes")
+        } else {
+            lines.append("architecture: unknown")
+        }
+        if let k = c.containerKey { lines.append("container:    state dict read from key '\(k)'") }
+        if let p = c.removedPrefix { lines.append("prefix:       removed '\(p)' from every key") }
+        for note in c.notes { lines.append("note:         \(note)") }
+        lines.append("")
+        let nameWidth = max(4, c.stateDict.keys.map(\.count).max() ?? 0)
+        lines.append("name".padding(nameWidth) + "  dtype     shape")
+        var params = 0, bytes = 0
+        for (key, t) in c.stateDict.items {
+            params += t.count
+            bytes += t.bytes.count
+            lines.append(key.padding(nameWidth) + "  " + t.dtype.rawValue.padding(8) + "  [" + t.shape.map(String.init).joined(separator: ", ") + "]")
+        }
+        lines.append("")
+        lines.append("\(c.stateDict.count) tensors, \(params.grouped) parameters, \(bytes.grouped) bytes")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    public static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
+                else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
+extension Int {
+    /// 21,797,672
+    var grouped: String {
+        let s = String(self)
+        var out = ""
+        for (i, c) in s.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
+    }
+}

@@ -1,0 +1,110 @@
+import CZip
+import Foundation
+
+/// A read-only zip archive through libzip: the central directory decides names and sizes
+/// (torch's local headers hold zeros), stored and deflated entries, ZIP64.
+final class ZipArchive {
+    let path: String
+    private let archive: OpaquePointer
+    /// Entry names in central-directory order.
+    let names: [String]
+    private var index: [String: UInt64] = [:]
+    let fileSize: Int
+
+    /// Deflate cannot expand data more than ~1032:1; a larger declared ratio is a bomb.
+    static let maxCompressionRatio = 1100
+
+    init(path: String) throws {
+        self.path = path
+        var err: Int32 = 0
+        guard let za = zip_open(path, ZIP_RDONLY, &err) else {
+            var ze = zip_error_t()
+            zip_error_init_with_code(&ze, err)
+            let msg = String(cString: zip_error_strerror(&ze))
+            zip_error_fini(&ze)
+            if err == ZIP_ER_NOZIP || err == ZIP_ER_INCONS {
+                throw CheckpointError.truncated(path: path, what: "the zip directory is missing or inconsistent (\(msg))")
+            }
+            throw CheckpointError.malformed(path: path, what: "zip archive: \(msg)")
+        }
+        archive = za
+        fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let n = zip_get_num_entries(za, 0)
+        guard n >= 0, n < 1_000_000 else {
+            zip_discard(za)
+            throw CheckpointError.malformed(path: path, what: "zip archive with \(n) entries")
+        }
+        var names: [String] = []
+        for i in 0..<UInt64(n) {
+            guard let c = zip_get_name(za, i, ZIP_FL_ENC_RAW) else { continue }
+            let name = String(cString: c)
+            if index[name] != nil {
+                zip_discard(za)
+                throw CheckpointError.malformed(path: path, what: "zip entry '\(name)' appears twice")
+            }
+            index[name] = i
+            names.append(name)
+        }
+        self.names = names
+    }
+
+    deinit { zip_discard(archive) }
+
+    func contains(_ name: String) -> Bool { index[name] != nil }
+
+    /// The declared (uncompressed) size of an entry.
+    func size(of name: String) throws -> Int {
+        try stat(name).size
+    }
+
+    private func stat(_ name: String) throws -> (index: UInt64, size: Int, compressedSize: Int, method: Int32) {
+        guard let i = index[name] else { throw CheckpointError.malformed(path: path, what: "zip entry '\(name)' is missing") }
+        var st = zip_stat_t()
+        zip_stat_init(&st)
+        guard zip_stat_index(archive, i, 0, &st) == 0 else {
+            throw CheckpointError.malformed(path: path, what: "cannot read zip entry '\(name)': \(String(cString: zip_strerror(archive)))")
+        }
+        guard st.valid & UInt64(ZIP_STAT_SIZE) != 0, st.size < UInt64(Int.max) else {
+            throw CheckpointError.malformed(path: path, what: "zip entry '\(name)' has no size")
+        }
+        return (i, Int(st.size), Int(clamping: st.comp_size), Int32(st.comp_method))
+    }
+
+    /// Reads a whole entry. Sizes are checked against the file before anything is allocated.
+    func read(_ name: String) throws -> [UInt8] {
+        let s = try stat(name)
+        switch s.method {
+        case 0: // ZIP_CM_STORE
+            guard s.size <= fileSize else {
+                throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' declares \(s.size) bytes, more than the whole file (\(fileSize))")
+            }
+        case 8: // ZIP_CM_DEFLATE
+            guard s.size <= max(s.compressedSize, 1) * ZipArchive.maxCompressionRatio, s.compressedSize <= fileSize else {
+                throw CheckpointError.zipBomb(path: path, record: name,
+                    what: "it declares \(s.size) bytes from \(s.compressedSize) compressed, more than deflate can produce")
+            }
+        default:
+            throw CheckpointError.malformed(path: path, what: "zip entry '\(name)' uses compression method \(s.method); only stored and deflated entries are read")
+        }
+        guard let f = zip_fopen_index(archive, s.index, 0) else {
+            throw CheckpointError.malformed(path: path, what: "cannot open zip entry '\(name)': \(String(cString: zip_strerror(archive)))")
+        }
+        defer { zip_fclose(f) }
+        var out = [UInt8](repeating: 0, count: s.size)
+        // Read exactly the declared size: a stream that would give more is cut there, one
+        // that gives less is truncated. (CRCs are not checked: torch may write zero CRCs.)
+        var got = 0
+        while got < s.size {
+            let n = out.withUnsafeMutableBytes { zip_fread(f, $0.baseAddress! + got, UInt64(s.size - got)) }
+            if n < 0 {
+                throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' cannot be read: \(String(cString: zip_file_strerror(f)))")
+            }
+            if n == 0 { break }
+            got += Int(n)
+        }
+        guard got == s.size else {
+            throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' holds \(got) of its \(s.size) bytes")
+        }
+        return out
+    }
+}

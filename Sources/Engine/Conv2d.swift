@@ -1,0 +1,180 @@
+import CDNNL
+
+/// A 2-d convolution (PyTorch's `nn.Conv2d`, dilation 1) with optional bias and fused post-ops:
+/// a ReLU, and a residual add (oneDNN's `sum` post-op) before it. Weights are kept as PyTorch
+/// lays them out, `[out, in/groups, kh, kw]` float32; the primitive's own copy (blocked layout,
+/// f32 or bf16) is made once per layout it asks for. One primitive per input layout, cached.
+public final class Conv2d {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelHeight: Int
+    public let kernelWidth: Int
+    public let stride: Int
+    public let padding: Int
+    public let groups: Int
+    /// ReLU applied to the output (after the residual add, when there is one).
+    public let fusedReLU: Bool
+    /// The type the convolution reads, writes and keeps its weights in (accumulation is f32).
+    public let computeType: DataType
+    public let engine: CPUEngine
+
+    /// `[out, in/groups, kh, kw]`, PyTorch's layout.
+    public private(set) var weight: [Float]
+    public private(set) var bias: [Float]?
+
+    private var plans = PrimitiveCache<PlanKey, Plan>()
+    private var weightCopies = PrimitiveCache<MemoryDesc, Tensor>()
+    private var biasTensor: Tensor?
+
+    struct PlanKey: Hashable { let src: MemoryDesc; let sum: Bool }
+    final class Plan {
+        let primitive: Primitive
+        let src: MemoryDesc
+        let dst: MemoryDesc
+        let weights: Tensor
+        init(primitive: Primitive, src: MemoryDesc, dst: MemoryDesc, weights: Tensor) {
+            self.primitive = primitive; self.src = src; self.dst = dst; self.weights = weights
+        }
+    }
+
+    /// - Parameters:
+    ///   - weight: `shape.product` values, `[out, in/groups, kh, kw]` row-major.
+    ///   - shape: `[out, in/groups, kh, kw]`.
+    public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
+                groups: Int = 1, fusedReLU: Bool = false, computeType: DataType = .f32,
+                engine: CPUEngine = .shared) throws {
+        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.invalidArgument(op: "Conv2d", what: "weight shape must be [out, in/groups, kh, kw], got \(shape)")
+        }
+        guard groups >= 1, shape[0] % groups == 0, stride >= 1, padding >= 0 else {
+            throw EngineError.invalidArgument(op: "Conv2d", what: "groups \(groups) must divide out channels \(shape[0]); stride \(stride) >= 1; padding \(padding) >= 0")
+        }
+        guard weight.count == shape.reduce(1, *) else {
+            throw EngineError.shapeMismatch(op: "Conv2d weight", expected: "\(shape.reduce(1, *)) values for \(shape)", actual: "\(weight.count)")
+        }
+        if let b = bias, b.count != shape[0] {
+            throw EngineError.shapeMismatch(op: "Conv2d bias", expected: "[\(shape[0])]", actual: "[\(b.count)]")
+        }
+        outChannels = shape[0]
+        inChannels = shape[1] * groups
+        kernelHeight = shape[2]
+        kernelWidth = shape[3]
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.fusedReLU = fusedReLU
+        self.computeType = computeType
+        self.engine = engine
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Replaces weights and bias (same shapes); cached primitive weight copies are dropped.
+    public func setParameters(weight: [Float], bias: [Float]?) throws {
+        guard weight.count == self.weight.count, (bias?.count ?? outChannels) == outChannels else {
+            throw EngineError.shapeMismatch(op: "Conv2d.setParameters", expected: "\(self.weight.count) weights", actual: "\(weight.count)")
+        }
+        self.weight = weight
+        self.bias = bias
+        plans.removeAll(); weightCopies.removeAll(); biasTensor = nil
+    }
+
+    /// The output dims for an input of dims `[n, c, h, w]`.
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 4, input[1] == inChannels else {
+            throw EngineError.shapeMismatch(op: "Conv2d(\(inChannels)->\(outChannels))", expected: "[N, \(inChannels), H, W]", actual: "\(input)")
+        }
+        let oh = (input[2] + 2 * padding - kernelHeight) / stride + 1
+        let ow = (input[3] + 2 * padding - kernelWidth) / stride + 1
+        guard input[2] + 2 * padding >= kernelHeight, input[3] + 2 * padding >= kernelWidth else {
+            throw EngineError.shapeMismatch(op: "Conv2d", expected: "an image at least \(kernelHeight)x\(kernelWidth) after padding", actual: "\(input)")
+        }
+        return [input[0], outChannels, oh, ow]
+    }
+
+    /// `relu?(conv(x) + b)`, in the layout oneDNN chose for the output.
+    public func forward(_ x: Tensor) throws -> Tensor {
+        let plan = try self.plan(for: x.desc, sum: false)
+        let dst = try Tensor(desc: plan.dst, engine: engine)
+        try run(plan, x, dst)
+        return dst
+    }
+
+    /// `relu?(conv(x) + b + residual)`. When `residual` already has the output's layout it is
+    /// overwritten with the result and returned (no copy); otherwise a converted copy is used.
+    public func forward(_ x: Tensor, accumulatingInto residual: Tensor) throws -> Tensor {
+        let plan = try self.plan(for: x.desc, sum: true)
+        guard residual.shape == plan.dst.dims else {
+            throw EngineError.shapeMismatch(op: "Conv2d residual", expected: "\(plan.dst.dims)", actual: "\(residual.shape)")
+        }
+        let dst = try engine.reorder(residual, to: plan.dst)
+        try run(plan, x, dst)
+        return dst
+    }
+
+    private func run(_ plan: Plan, _ x: Tensor, _ dst: Tensor) throws {
+        let src = try engine.reorder(x, to: plan.src)
+        var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, plan.weights), (DNNL_ARG_DST, dst)]
+        if let b = try biasValues() { args.append((DNNL_ARG_BIAS, b)) }
+        try plan.primitive.execute(args, on: engine)
+    }
+
+    private func biasValues() throws -> Tensor? {
+        guard let b = bias else { return nil }
+        if let t = biasTensor { return t }
+        let t = try Tensor(shape: [outChannels], values: b, engine: engine)
+        biasTensor = t
+        return t
+    }
+
+    /// Weight dims as oneDNN wants them: `[o, i, kh, kw]`, or `[g, o/g, i/g, kh, kw]` grouped.
+    private var weightDims: [Int] {
+        groups == 1 ? [outChannels, inChannels, kernelHeight, kernelWidth]
+            : [groups, outChannels / groups, inChannels / groups, kernelHeight, kernelWidth]
+    }
+
+    func plan(for input: MemoryDesc, sum: Bool) throws -> Plan {
+        let outDims = try outputShape(for: input.dims)
+        return try plans.value(for: PlanKey(src: input, sum: sum)) {
+            var src = try MemoryDesc.any(input.dims, computeType).raw
+            var wts = try MemoryDesc.any(weightDims, computeType).raw
+            var dst = try MemoryDesc.any(outDims, computeType).raw
+            var bia = try MemoryDesc.plain([outChannels], .f32).raw
+            let strides: [Int64] = [Int64(stride), Int64(stride)]
+            let pad: [Int64] = [Int64(padding), Int64(padding)]
+            // PyTorch's floor division leaves the bottom/right padding that the last window does not reach.
+            let padR: [Int64] = [
+                Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
+                Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
+            ]
+            var cd = dnnl_convolution_desc_t()
+            if bias != nil {
+                try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                                 &src, &wts, &bia, &dst, strides, pad, padR),
+                              "dnnl_convolution_forward_desc_init")
+            } else {
+                try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                                 &src, &wts, nil, &dst, strides, pad, padR),
+                              "dnnl_convolution_forward_desc_init")
+            }
+            let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
+            let prim = try Primitive.make(&cd, attr: attr.attr, engine: engine,
+                                          name: "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)")
+            let wmd = prim.md(dnnl_query_weights_md)
+            let weights = try weightCopies.value(for: wmd) {
+                let plainW = try weight.withUnsafeBufferPointer { buf -> Tensor in
+                    let t = try Tensor(desc: .plain(weightDims, .f32), engine: engine)
+                    t.storage.copyMemory(from: buf.baseAddress!, byteCount: buf.count * 4)
+                    return t
+                }
+                return try engine.reorder(plainW, to: wmd)
+            }
+            return Plan(primitive: prim, src: prim.md(dnnl_query_src_md), dst: prim.md(dnnl_query_dst_md), weights: weights)
+        }
+    }
+
+    /// The oneDNN implementation chosen for an input layout (for diagnostics and benchmarks).
+    public func implementation(for input: MemoryDesc) throws -> String {
+        try plan(for: input, sum: false).primitive.implementation
+    }
+}

@@ -1,0 +1,84 @@
+import CDNNL
+
+/// Element types the engine computes in.
+public enum DataType: Sendable {
+    case f32, bf16
+
+    var dnnl: dnnl_data_type_t { self == .f32 ? dnnl_f32 : dnnl_bf16 }
+    public var size: Int { self == .f32 ? 4 : 2 }
+}
+
+/// A oneDNN memory descriptor: logical dims, element type and physical layout (plain NCHW,
+/// or a blocked layout oneDNN chose). Equal and hashable by its bytes; `==` also asks oneDNN.
+public struct MemoryDesc: Hashable, CustomStringConvertible {
+    var raw: dnnl_memory_desc_t
+
+    init(raw: dnnl_memory_desc_t) { self.raw = raw }
+
+    /// A descriptor with an explicit layout tag (`dnnl_abcd` is NCHW / OIHW, `dnnl_ab` is NC).
+    init(dims: [Int], type: DataType, tag: dnnl_format_tag_t) throws {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map { Int64($0) }
+        try dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type.dnnl, tag),
+                      "dnnl_memory_desc_init_by_tag(dims: \(dims))")
+        raw = md
+    }
+
+    /// A dense row-major (NCHW for 4-d) descriptor.
+    public static func plain(_ dims: [Int], _ type: DataType = .f32) throws -> MemoryDesc {
+        try MemoryDesc(dims: dims, type: type, tag: plainTag(dims.count))
+    }
+
+    /// "Let the primitive choose" (`format_tag_any`).
+    static func any(_ dims: [Int], _ type: DataType) throws -> MemoryDesc {
+        try MemoryDesc(dims: dims, type: type, tag: dnnl_format_tag_any)
+    }
+
+    static func plainTag(_ ndims: Int) -> dnnl_format_tag_t {
+        switch ndims {
+        case 1: return dnnl_a
+        case 2: return dnnl_ab
+        case 3: return dnnl_abc
+        case 4: return dnnl_abcd
+        case 5: return dnnl_abcde
+        default: return dnnl_abcdef
+        }
+    }
+
+    /// Logical dims (N, C, H, W for activations).
+    public var dims: [Int] {
+        let n = Int(raw.ndims)
+        return withUnsafeBytes(of: raw.dims) { buf in
+            (0..<n).map { Int(buf.load(fromByteOffset: $0 * 8, as: Int64.self)) }
+        }
+    }
+
+    public var dataType: DataType { raw.data_type == dnnl_bf16 ? .bf16 : .f32 }
+
+    /// Bytes a buffer with this layout needs (padding of blocked layouts included).
+    public var byteCount: Int {
+        var md = raw
+        return Int(dnnl_memory_desc_get_size(&md))
+    }
+
+    /// Whether this is the dense row-major layout of its dims.
+    public var isPlain: Bool {
+        guard let p = try? MemoryDesc.plain(dims, dataType) else { return false }
+        return self == p
+    }
+
+    public static func == (a: MemoryDesc, b: MemoryDesc) -> Bool {
+        var x = a.raw, y = b.raw
+        return dnnl_memory_desc_equal(&x, &y) != 0
+    }
+
+    public func hash(into h: inout Hasher) {
+        // Only fields that equal descriptors share: dims and type. (Layout differences just collide.)
+        h.combine(dims)
+        h.combine(raw.data_type.rawValue)
+    }
+
+    public var description: String {
+        "\(dims) \(dataType)\(isPlain ? " plain" : " blocked")"
+    }
+}

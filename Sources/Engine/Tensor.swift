@@ -1,0 +1,77 @@
+import CDNNL
+
+/// An n-d array in 64-byte aligned storage, with the oneDNN memory object that describes it.
+/// At the edges (input images, logits) it is plain row-major NCHW float32; between layers it
+/// keeps whatever blocked layout and type (f32 or bf16) oneDNN chose. A reference type: ops
+/// may write into a tensor they are given only where their documentation says so.
+public final class Tensor {
+    public let desc: MemoryDesc
+    public let engine: CPUEngine
+    let storage: UnsafeMutableRawPointer
+    let byteCount: Int
+    let memory: dnnl_memory_t
+
+    /// An uninitialised tensor laid out as `desc`.
+    public init(desc: MemoryDesc, engine: CPUEngine = .shared) throws {
+        self.desc = desc
+        self.engine = engine
+        byteCount = max(desc.byteCount, 64)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        var m: dnnl_memory_t?
+        var md = desc.raw
+        let st = dnnl_memory_create(&m, &md, engine.engine, storage)
+        guard st == dnnl_success, let mem = m else {
+            storage.deallocate()
+            throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
+        }
+        memory = mem
+    }
+
+    /// A plain row-major float32 tensor holding a copy of `values`.
+    public convenience init(shape: [Int], values: UnsafeBufferPointer<Float>, engine: CPUEngine = .shared) throws {
+        let n = shape.reduce(1, *)
+        guard values.count == n, shape.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.shapeMismatch(op: "Tensor(shape:values:)", expected: "\(n) values for \(shape)", actual: "\(values.count) values")
+        }
+        try self.init(desc: .plain(shape, .f32), engine: engine)
+        if let base = values.baseAddress {
+            storage.copyMemory(from: base, byteCount: n * 4)
+        }
+    }
+
+    /// A plain row-major float32 tensor holding a copy of `values`.
+    public convenience init(shape: [Int], values: [Float], engine: CPUEngine = .shared) throws {
+        let n = shape.reduce(1, *)
+        guard values.count == n, shape.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.shapeMismatch(op: "Tensor(shape:values:)", expected: "\(n) values for \(shape)", actual: "\(values.count) values")
+        }
+        try self.init(desc: .plain(shape, .f32), engine: engine)
+        values.withUnsafeBytes { storage.copyMemory(from: $0.baseAddress!, byteCount: n * 4) }
+    }
+
+    deinit {
+        dnnl_memory_destroy(memory)
+        storage.deallocate()
+    }
+
+    /// Logical dims.
+    public var shape: [Int] { desc.dims }
+    public var dataType: DataType { desc.dataType }
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The values as plain row-major float32 (reordered and widened when needed).
+    public func floats() throws -> [Float] {
+        let plainDesc = try MemoryDesc.plain(shape, .f32)
+        let src = try engine.reorder(self, to: plainDesc)
+        let n = elementCount
+        return [Float](unsafeUninitializedCapacity: n) { buf, initialized in
+            buf.baseAddress!.update(from: src.storage.assumingMemoryBound(to: Float.self), count: n)
+            initialized = n
+        }
+    }
+
+    /// Raw access to the storage (in this tensor's own layout and type).
+    public func withUnsafeMutableRawPointer<R>(_ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        try body(storage)
+    }
+}

@@ -1,0 +1,40 @@
+/// What can go wrong building or running a ResNet from a state dict.
+public enum ResNetError: Error, CustomStringConvertible, Equatable {
+    /// The state dict is not laid out as a torchvision ResNet: keys missing or unexpected, or
+    /// tensors of the wrong shape.
+    case layoutMismatch(missing: [String], unexpected: [String], wrongShapes: [WrongShape])
+    /// A tensor the model needs has a type it cannot use (an integer weight, say).
+    case unsupportedDType(key: String, dtype: String)
+    /// The input images do not fit the call.
+    case badInput(String)
+
+    public struct WrongShape: Equatable, Sendable {
+        public let key: String
+        public let expected: [Int]
+        public let actual: [Int]
+    }
+
+    public var description: String {
+        switch self {
+        case let .layoutMismatch(missing, unexpected, wrongShapes):
+            var parts: [String] = []
+            if !missing.isEmpty { parts.append("missing keys (\(missing.count)): " + ResNetError.list(missing)) }
+            if !unexpected.isEmpty { parts.append("unexpected keys (\(unexpected.count)): " + ResNetError.list(unexpected)) }
+            if !wrongShapes.isEmpty {
+                parts.append("wrong shapes (\(wrongShapes.count)): "
+                    + ResNetError.list(wrongShapes.map { "\($0.key) is \($0.actual), expected \($0.expected)" }))
+            }
+            return "the state dict is not a torchvision ResNet: " + parts.joined(separator: "; ")
+                + ". Check that the checkpoint is a ResNet state dict (model.state_dict(), keys without a 'module.' prefix)."
+        case let .unsupportedDType(key, dtype):
+            return "tensor '\(key)' has dtype \(dtype); a ResNet weight must be floating point."
+        case let .badInput(what):
+            return "bad input: \(what)."
+        }
+    }
+
+    static func list(_ items: [String], limit: Int = 40) -> String {
+        items.count <= limit ? items.joined(separator: ", ")
+            : items.prefix(limit).joined(separator: ", ") + ", ... and \(items.count - limit) more"
+    }
+}

@@ -1,0 +1,80 @@
+import Checkpoint
+import Engine
+
+/// A torchvision ResNet (resnet18/34/50/101/152 and the variants its state dict describes)
+/// for inference, built from a state dict with torchvision's key names. Batch norms are folded
+/// into the convs; activations stay in oneDNN's blocked layout from the stem to the pooling.
+public final class ResNetModel {
+    public let spec: ResNetSpec
+    public let precision: Precision
+    public let engine: CPUEngine
+
+    let stem: Conv2d
+    let maxPool: MaxPool2d
+    let blocks: [ResidualBlock]
+    let avgPool: GlobalAvgPool2d
+    let fc: Linear
+
+    /// `resnet18`... or `resnet(custom)`.
+    public var architecture: String { spec.name }
+    public var numClasses: Int { spec.numClasses }
+
+    /// Detects the architecture from the keys and shapes (see `ResNetSpec.detect`) and builds it.
+    /// `num_batches_tracked` entries are optional.
+    public init(stateDict: StateDict, precision: Precision = .f32, engine: CPUEngine = .shared) throws {
+        spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
+        self.precision = precision
+        self.engine = engine
+        let b = FoldedConvBuilder(stateDict: stateDict, computeType: precision.dataType, engine: engine)
+        stem = try b.conv("conv1", bn: "bn1", stride: 2, padding: 3, relu: true)
+        maxPool = try MaxPool2d(kernel: 3, stride: 2, padding: 1, engine: engine)
+        var blocks: [ResidualBlock] = []
+        for (s, n) in spec.layers.enumerated() {
+            for i in 0..<n { blocks.append(try b.block(spec, stage: s, index: i)) }
+        }
+        self.blocks = blocks
+        avgPool = GlobalAvgPool2d(engine: engine)
+        let fcShape = b.shape("fc.weight")
+        fc = try Linear(weight: b.floats("fc.weight"), outFeatures: fcShape[0], inFeatures: fcShape[1],
+                        bias: b.floats("fc.bias"), computeType: precision.dataType, engine: engine)
+    }
+
+    /// Logits `[N, numClasses]` (plain float32) for a batch `[N, 3, H, W]` in any layout.
+    public func forward(_ images: Tensor) throws -> Tensor {
+        let s = images.shape
+        guard s.count == 4, s[1] == 3, s[0] > 0 else {
+            throw ResNetError.badInput("expected images of shape [N, 3, H, W], got \(s)")
+        }
+        var x = try maxPool.forward(stem.forward(images))
+        for block in blocks { x = try block.forward(x) }
+        return try fc.forward(avgPool.forward(x))
+    }
+
+    /// Logits, row-major `[batch, numClasses]`, for normalised images in NCHW float32
+    /// (`batch * 3 * height * width` values, as torchvision's eval transform produces them).
+    public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        guard batch > 0, height > 0, width > 0 else {
+            throw ResNetError.badInput("batch \(batch), height \(height) and width \(width) must be positive")
+        }
+        let (n1, o1) = batch.multipliedReportingOverflow(by: 3 * height)
+        let (n, o2) = n1.multipliedReportingOverflow(by: width)
+        guard !o1, !o2, images.count == n else {
+            throw ResNetError.badInput("\(images.count) values given for \(batch) x 3 x \(height) x \(width) images")
+        }
+        let input = try Tensor(shape: [batch, 3, height, width], values: images, engine: engine)
+        return try forward(input).floats()
+    }
+
+    public func logits(images: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
+        try images.withUnsafeBufferPointer { try logits(images: $0, batch: batch, height: height, width: width) }
+    }
+
+    /// Softmax of the logits over the classes, row-major `[batch, numClasses]`.
+    public func probabilities(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        try Softmax.forward(logits(images: images, batch: batch, height: height, width: width), rows: batch, cols: numClasses)
+    }
+
+    public func probabilities(images: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
+        try images.withUnsafeBufferPointer { try probabilities(images: $0, batch: batch, height: height, width: width) }
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+
+struct InspectWeights: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect_weights",
+        abstract: "Show what is in a PyTorch checkpoint (.pth): format, architecture, tensors.",
+        discussion: """
+            Reads all three forms torch.save has written (zip, legacy stream, tar, such as
+            torchvision's resnet34-333f7ec4.pth) without running Python and without executing
+            anything from the file. A file named like a torch.hub download (NAME-<hex>.pth) is
+            checked against that SHA-256 prefix.
+
+            Examples:
+              inspect_weights resnet34-pre.pth
+              inspect_weights --json resNet34.pth | jq '.tensors[0]'
+            """)
+
+    @Argument(help: "The checkpoint file.")
+    var file: String
+
+    @Flag(help: "Print one JSON object: format, architecture, num_classes and every tensor with its SHA-256.")
+    var json = false
+
+    @Flag(help: "Also read whole pickled models (torch.save(model)), treating their classes as inert data.")
+    var allowObjects = false
+
+    func run() throws {
+        let ckpt: Checkpoint
+        do {
+            ckpt = try Checkpoint(contentsOf: file, options: LoadOptions(allowObjects: allowObjects))
+        } catch let e as CheckpointError {
+            FileHandle.standardError.write(Data("inspect_weights: \(e)\n".utf8))
+            throw ExitCode(2)
+        }
+        let arch = ArchitectureGuess(ckpt.stateDict)
+        print(json ? WeightsReport.json(ckpt, arch) : WeightsReport.text(ckpt, arch), terminator: json ? "\n" : "")
+    }
+}
+
+InspectWeights.main()

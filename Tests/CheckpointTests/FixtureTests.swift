@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+@testable import Checkpoint
+
+/// Every fixture made by real PyTorch reads back as torch sees it: same keys in the same
+/// order, dtypes, shapes and bit-identical values (by SHA-256); every bad file fails with
+/// the error its manifest names.
+final class FixtureTests: XCTestCase {
+    func testEveryGoodFixtureMatchesTorch() throws {
+        let manifest = try FixtureManifest.load()
+        var checked = 0
+        for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) where entry["error"] == nil {
+            let allow = (entry["allow_objects"] as? Bool) ?? false
+            let ckpt: Checkpoint
+            do {
+                ckpt = try Checkpoint(contentsOf: FixtureManifest.path(name), options: LoadOptions(allowObjects: allow))
+            } catch {
+                XCTFail("\(name): \(error)")
+                continue
+            }
+            XCTAssertEqual(ckpt.format.rawValue, entry["format"] as? String, name)
+            let expected = try XCTUnwrap(entry["tensors"] as? [[String: Any]], name)
+            XCTAssertEqual(ckpt.stateDict.keys, expected.map { $0["name"] as! String }, "\(name): keys or their order")
+            for e in expected {
+                let key = e["name"] as! String
+                guard let t = ckpt.stateDict[key] else { continue }
+                XCTAssertEqual(t.dtype.rawValue, e["dtype"] as? String, "\(name): \(key) dtype")
+                XCTAssertEqual(t.shape, e["shape"] as? [Int], "\(name): \(key) shape")
+                XCTAssertEqual(SHA256.hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
+            }
+            if let arch = entry["architecture"] as? String {
+                XCTAssertEqual(ArchitectureGuess(ckpt.stateDict).name, arch, name)
+            } else if entry.keys.contains("architecture") {
+                XCTAssertNil(ArchitectureGuess(ckpt.stateDict).name, name)
+            }
+            if let classes = entry["num_classes"] as? Int {
+                XCTAssertEqual(ArchitectureGuess(ckpt.stateDict).numClasses, classes, name)
+            }
+            if entry.keys.contains("removed_prefix") {
+                XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String, name)
+            }
+            if entry.keys.contains("container_key") {
+                XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 10, "too few good fixtures were checked")
+    }
+
+    func testEveryBadFixtureFailsWithItsError() throws {
+        let manifest = try FixtureManifest.load()
+        var checked = 0
+        for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) {
+            guard let category = entry["error"] as? String else { continue }
+            do {
+                _ = try Checkpoint(contentsOf: FixtureManifest.path(name))
+                XCTFail("\(name): read without error; expected \(category) (\(entry["detail"] ?? ""))")
+            } catch let e as CheckpointError {
+                XCTAssertEqual(e.category, category, "\(name): \(e)")
+                XCTAssertTrue(e.description.contains(FixtureManifest.path(name)), "\(name): the message names the file: \(e)")
+                if let globals = entry["globals"] as? [String], case .unknownGlobals(_, let found) = e {
+                    XCTAssertEqual(found.map(\.name).sorted(), globals.sorted(), "\(name): every unknown global is named")
+                }
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 8, "too few bad fixtures were checked")
+    }
+
+    /// A whole pickled module is refused by default and yields its state dict with allowObjects.
+    func testWholeModulePickleWithAllowObjects() throws {
+        let manifest = try FixtureManifest.load()
+        for (name, entry) in manifest where entry["inert_tensors"] != nil {
+            let ckpt = try Checkpoint(contentsOf: FixtureManifest.path(name), options: LoadOptions(allowObjects: true))
+            let expected = try XCTUnwrap(entry["inert_tensors"] as? [[String: Any]])
+            XCTAssertEqual(ckpt.stateDict.keys, expected.map { $0["name"] as! String }, name)
+            for e in expected {
+                let key = e["name"] as! String
+                XCTAssertEqual(ckpt.stateDict[key].map { SHA256.hex($0.bytes) }, e["sha256"] as? String, "\(name): \(key)")
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Checkpoint
+import Foundation
+import XCTest
+
+/// A model fixture written by Fixtures/gen_models.py (real PyTorch).
+struct ModelFixture {
+    struct Meta: Decodable {
+        let batch: Int, height: Int, width: Int, classes: Int
+        let block: String
+        let layers: [Int]
+        let widths: [Int]
+        let groups: Int
+        let bf16_max_abs_diff: Double
+    }
+    struct Entry: Decodable { let name: String; let dtype: String; let shape: [Int]; let offset: Int }
+
+    let name: String
+    let meta: Meta
+    let stateDict: StateDict
+    let input: [Float]
+    let logits: [Float]
+    let probs: [Float]
+    let logitsBF16: [Float]
+
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/models")
+    }
+
+    static func load(_ name: String) throws -> ModelFixture {
+        let dir = root.appendingPathComponent(name)
+        let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: dir.appendingPathComponent("weights.json")))
+        let blob = try [UInt8](Data(contentsOf: dir.appendingPathComponent("weights.bin")))
+        var sd = StateDict()
+        for e in entries {
+            let dtype: DType = e.dtype == "int64" ? .int64 : .float32
+            let n = e.shape.reduce(1, *) * dtype.size
+            guard e.offset + n <= blob.count else { throw NSError(domain: "fixture", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(e.name) out of range"]) }
+            sd[e.name] = TensorData(dtype: dtype, shape: e.shape, bytes: Array(blob[e.offset..<e.offset + n]))
+        }
+        func f32(_ file: String) throws -> [Float] {
+            let d = try Data(contentsOf: dir.appendingPathComponent(file))
+            return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
+        }
+        return ModelFixture(name: name, meta: meta, stateDict: sd, input: try f32("input.bin"), logits: try f32("logits.bin"),
+                            probs: try f32("probs.bin"), logitsBF16: try f32("logits_bf16.bin"))
+    }
+}
+
+/// Per row of `[rows, cols]`: max |a - b| / max |b|; the largest over rows.
+func maxRelativeError(_ a: [Float], _ b: [Float], rows: Int) -> Double {
+    precondition(a.count == b.count && a.count % rows == 0)
+    let cols = a.count / rows
+    var worst = 0.0
+    for r in 0..<rows {
+        var diff = 0.0, scale = 0.0
+        for c in 0..<cols {
+            diff = max(diff, Double(abs(a[r * cols + c] - b[r * cols + c])))
+            scale = max(scale, Double(abs(b[r * cols + c])))
+        }
+        worst = max(worst, diff / max(scale, 1e-12))
+    }
+    return worst
+}
+
+func maxAbsError(_ a: [Float], _ b: [Float]) -> Double {
+    zip(a, b).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) }
+}
+
+/// A state dict of torchvision's keys and shapes for `spec`, random values (fixed seed).
+func randomStateDict(shapes: [(key: String, shape: [Int])], seed: UInt64 = 42) -> StateDict {
+    var rng = SplitMix64(seed: seed)
+    var sd = StateDict()
+    for (k, s) in shapes {
+        if k.hasSuffix("num_batches_tracked") { sd[k] = TensorData(shape: [], int64s: [0]); continue }
+        let n = s.reduce(1, *)
+        var v = [Float](repeating: 0, count: n)
+        if k.hasSuffix("running_var") || (k.hasSuffix(".weight") && s.count == 1) {
+            for i in 0..<n { v[i] = 0.5 + rng.nextUnit() }
+        } else if k.hasSuffix("running_mean") || k.hasSuffix(".bias") {
+            for i in 0..<n { v[i] = 0.1 * (rng.nextUnit() - 0.5) }
+        } else {
+            let fanIn = Float(s.dropFirst().reduce(1, *))
+            let a = (6 / fanIn).squareRoot()
+            for i in 0..<n { v[i] = a * (2 * rng.nextUnit() - 1) }
+        }
+        sd[k] = TensorData(shape: s, floats: v)
+    }
+    return sd
+}
+
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

@@ -1,0 +1,62 @@
+import Checkpoint
+import Engine
+import ResNet
+import XCTest
+
+/// Agreement with real PyTorch logits (Fixtures/gen_models.py).
+final class ResNetForwardTests: XCTestCase {
+    func checkF32(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let f = try ModelFixture.load(name)
+        let model = try ResNetModel(stateDict: f.stateDict)
+        XCTAssertEqual(model.numClasses, f.meta.classes, file: file, line: line)
+        let logits = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        XCTAssertEqual(logits.count, f.logits.count, file: file, line: line)
+        let rel = maxRelativeError(logits, f.logits, rows: f.meta.batch)
+        print("\(name) f32: max relative error \(rel), max abs \(maxAbsError(logits, f.logits))")
+        XCTAssertLessThanOrEqual(rel, 1e-4, "\(name): logits differ from PyTorch", file: file, line: line)
+
+        let probs = try model.probabilities(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        let probErr = maxAbsError(probs, f.probs)
+        print("\(name) f32: max abs probability error \(probErr)")
+        XCTAssertLessThanOrEqual(probErr, 1e-5, "\(name): probabilities differ from PyTorch", file: file, line: line)
+
+        // A second batch through the same (now cached) primitives gives the same answer.
+        let again = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        XCTAssertEqual(again, logits, file: file, line: line)
+    }
+
+    func testBasicBlockF32MatchesPyTorch() throws { try checkF32("basic_w8") }
+    func testBottleneckF32MatchesPyTorch() throws { try checkF32("bottleneck_w8") }
+    func testGroupedBottleneckF32MatchesPyTorch() throws { try checkF32("bottleneck_g2") }
+
+    /// Single images give the same logits as the batch they came from (per-shape primitives).
+    func testBatchSizeOneMatchesBatchRows() throws {
+        let f = try ModelFixture.load("basic_w8")
+        let model = try ResNetModel(stateDict: f.stateDict)
+        let per = 3 * f.meta.height * f.meta.width
+        for i in 0..<f.meta.batch {
+            let one = Array(f.input[(i * per)..<((i + 1) * per)])
+            let l = try model.logits(images: one, batch: 1, height: f.meta.height, width: f.meta.width)
+            let want = Array(f.logits[(i * f.meta.classes)..<((i + 1) * f.meta.classes)])
+            XCTAssertLessThanOrEqual(maxRelativeError(l, want, rows: 1), 1e-4)
+        }
+    }
+
+    /// bf16 weights and activations: within the error PyTorch's own bf16 autocast shows.
+    func checkBF16(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let f = try ModelFixture.load(name)
+        let model = try ResNetModel(stateDict: f.stateDict, precision: .bf16)
+        let logits = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        let ours = maxAbsError(logits, f.logits)
+        let torch = maxAbsError(f.logitsBF16, f.logits)
+        print("\(name) bf16: max abs error vs f32 \(ours) (PyTorch autocast: \(torch)), relative \(maxRelativeError(logits, f.logits, rows: f.meta.batch))")
+        XCTAssertLessThanOrEqual(ours, 3 * torch, "\(name): bf16 error larger than 3x PyTorch autocast's", file: file, line: line)
+        // And it really ran in bf16: not bit-identical to the f32 path.
+        let f32 = try ResNetModel(stateDict: f.stateDict).logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        XCTAssertGreaterThan(maxAbsError(logits, f32), 1e-5, "bf16 path gave f32 results", file: file, line: line)
+    }
+
+    func testBasicBlockBF16() throws { try checkBF16("basic_w8") }
+    func testBottleneckBF16() throws { try checkBF16("bottleneck_w8") }
+    func testGroupedBottleneckBF16() throws { try checkBF16("bottleneck_g2") }
+}
