@@ -28,13 +28,19 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL"]),
         .target(name: "ResNet", dependencies: ["Engine", "Checkpoint"]),
         .target(name: "Imaging", dependencies: ["CTurboJPEG", "CPNG"]),
+        .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
             "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint"],
+                          path: "Benchmarks/graft_bench"),
+
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"],
                     path: "Tests/CheckpointTests"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"],
+                    path: "Tests/TrainingTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],

@@ -81,9 +81,24 @@ def write_f32(path, t):
     t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tofile(path)
 
 
+def write_torchvision_keys(out_root):
+    """Keys and shapes (no values) of torchvision's own architectures, in state_dict order."""
+    import torchvision.models as tvm
+    names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+             "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2"]
+    table = {}
+    with torch.device("meta"):
+        for name in names:
+            sd = getattr(tvm, name)(num_classes=10 if name == "resnet34" else 1000).state_dict()
+            table[name] = [[k, list(v.shape)] for k, v in sd.items()]
+    with open(os.path.join(out_root, "torchvision_keys.json"), "w") as f:
+        json.dump(table, f, separators=(",", ":"))
+
+
 def main(fixtures_dir):
     out_root = os.path.join(fixtures_dir, "models")
     os.makedirs(out_root, exist_ok=True)
+    write_torchvision_keys(out_root)
     torch.set_num_threads(2)
     for seed, (name, block, layers, widths, classes, groups, wpg, n, h, w) in enumerate(CASES):
         torch.manual_seed(1234 + seed)

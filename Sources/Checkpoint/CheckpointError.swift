@@ -10,6 +10,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case sizeMismatch(path: String, record: String, expected: Int, actual: Int)
     case outOfRange(path: String, key: String, what: String)
     case overflow(path: String, what: String)
+    case negativeStride(path: String, key: String, stride: [Int])
     case tooDeep(path: String, limit: Int)
     case zipBomb(path: String, record: String, what: String)
     case unsupportedOpcode(path: String, opcode: UInt8, offset: Int)
@@ -39,6 +40,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(key)' reaches outside its storage: \(what). The file is corrupt or was tampered with."
         case let .overflow(path, what):
             return "\(path): size overflows: \(what). The file is corrupt or was tampered with."
+        case let .negativeStride(path, key, stride):
+            return "\(path): tensor '\(key)' has negative strides \(stride), which PyTorch never writes. The file is corrupt or was tampered with."
         case let .tooDeep(path, limit):
             return "\(path): the pickle nests deeper than \(limit) levels; refusing it (a real state dict is shallow)."
         case let .zipBomb(path, record, what):
@@ -75,6 +78,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .sizeMismatch: return "size_mismatch"
         case .outOfRange: return "out_of_range"
         case .overflow: return "overflow"
+        case .negativeStride: return "negative_stride"
         case .tooDeep: return "deep_nesting"
         case .zipBomb: return "zip_bomb"
         case .unsupportedOpcode: return "bad_opcode"

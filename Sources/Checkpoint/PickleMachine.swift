@@ -4,8 +4,10 @@
 /// allows, and any other is recorded (strict mode throws, naming every one of them).
 struct PickleMachine {
     struct Limits {
-        var maxStack = 100_000
-        var maxMarks = 10_000
+        // torch batches SETITEMS/APPENDS by 1000, so real stacks stay near 2000 values.
+        var maxStack = 20_000
+        var maxMarks = 1_000
+        var maxTupleDepth = 1_000
     }
 
     let path: String
@@ -53,6 +55,25 @@ struct PickleMachine {
         func push(_ v: PyValue) throws {
             guard stack.count < limits.maxStack else { throw CheckpointError.tooDeep(path: path, limit: limits.maxStack) }
             stack.append(v)
+        }
+        // Tuples are values: a chain of TUPLE1s nests without growing the stack, so their
+        // depth is bounded where they are made.
+        func pushTuple(_ items: [PyValue]) throws {
+            var depth = 1
+            var level = items.filter { if case .tuple = $0 { return true }; return false }
+            while !level.isEmpty {
+                depth += 1
+                guard depth <= limits.maxTupleDepth else {
+                    var doomed = items
+                    dismantle(&doomed)
+                    throw CheckpointError.tooDeep(path: path, limit: limits.maxTupleDepth)
+                }
+                level = level.flatMap { v -> [PyValue] in
+                    guard case .tuple(let t) = v else { return [] }
+                    return t.filter { if case .tuple = $0 { return true }; return false }
+                }
+            }
+            try push(.tuple(items))
         }
         func memoGet(_ i: UInt64) throws -> PyValue {
             guard let v = memo[i] else {
@@ -140,14 +161,14 @@ struct PickleMachine {
                 let n = try length(try reader.uint(UInt64.self, "BINBYTES8"), "bytes")
                 try push(.bytes(Array(try reader.take(n))))
             case 0x29: try push(.tuple([]))                                   // EMPTY_TUPLE
-            case 0x85: try push(.tuple([try pop("TUPLE1")]))
+            case 0x85: try pushTuple([try pop("TUPLE1")])
             case 0x86:
                 let b = try pop("TUPLE2"), a = try pop("TUPLE2")
-                try push(.tuple([a, b]))
+                try pushTuple([a, b])
             case 0x87:
                 let c = try pop("TUPLE3"), b = try pop("TUPLE3"), a = try pop("TUPLE3")
-                try push(.tuple([a, b, c]))
-            case 0x74: try push(.tuple(try popMark("TUPLE")))                 // TUPLE
+                try pushTuple([a, b, c])
+            case 0x74: try pushTuple(try popMark("TUPLE"))                    // TUPLE
             case 0x5D: try push(.list(PyList()))                             // EMPTY_LIST
             case 0x6C: try push(.list(PyList(try popMark("LIST"))))           // LIST
             case 0x7D: try push(.dict(PyDict()))                              // EMPTY_DICT
@@ -188,6 +209,29 @@ struct PickleMachine {
                     throw CheckpointError.malformed(path: path, what: "SETITEMS on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
                 }
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
+            case 0x49:                                                        // INT (text; I01/I00 are bools)
+                let t = String(decoding: try reader.line("INT"), as: UTF8.self)
+                if t == "01" { try push(.bool(true)) } else if t == "00" { try push(.bool(false)) }
+                else if let v = Int64(t) { try push(.int(v)) }
+                else { throw CheckpointError.malformed(path: path, what: "INT '\(t.prefix(30))' at byte \(opOffset)") }
+            case 0x4C:                                                        // LONG (text, trailing L)
+                var t = String(decoding: try reader.line("LONG"), as: UTF8.self)
+                if t.hasSuffix("L") { t.removeLast() }
+                if let v = Int64(t) { try push(.int(v)) }
+                else if let big = PickleMachine.decimalToBytes(t) { try push(.bigInt(big)) }
+                else { throw CheckpointError.malformed(path: path, what: "LONG '\(t.prefix(30))' at byte \(opOffset)") }
+            case 0x46:                                                        // FLOAT (text)
+                let t = String(decoding: try reader.line("FLOAT"), as: UTF8.self)
+                guard let v = Double(t) else { throw CheckpointError.malformed(path: path, what: "FLOAT '\(t.prefix(30))' at byte \(opOffset)") }
+                try push(.float(v))
+            case 0x70:                                                        // PUT (text index)
+                let t = String(decoding: try reader.line("PUT"), as: UTF8.self)
+                guard let i = UInt64(t) else { throw CheckpointError.malformed(path: path, what: "PUT '\(t.prefix(30))' at byte \(opOffset)") }
+                memo[i] = try top("PUT")
+            case 0x67:                                                        // GET (text index)
+                let t = String(decoding: try reader.line("GET"), as: UTF8.self)
+                guard let i = UInt64(t) else { throw CheckpointError.malformed(path: path, what: "GET '\(t.prefix(30))' at byte \(opOffset)") }
+                try push(try memoGet(i))
             case 0x71: memo[UInt64(try reader.u8("BINPUT"))] = try top("BINPUT")
             case 0x72: memo[UInt64(try reader.uint(UInt32.self, "LONG_BINPUT"))] = try top("LONG_BINPUT")
             case 0x94: memo[UInt64(memo.count)] = try top("MEMOIZE")
@@ -225,6 +269,29 @@ struct PickleMachine {
                 throw CheckpointError.unsupportedOpcode(path: path, opcode: op, offset: opOffset)
             }
         }
+    }
+
+    /// A decimal integer (protocol 0/1 LONG) as two's-complement little-endian bytes.
+    static func decimalToBytes(_ text: String) -> [UInt8]? {
+        var t = Substring(text)
+        let negative = t.hasPrefix("-")
+        if negative || t.hasPrefix("+") { t = t.dropFirst() }
+        guard !t.isEmpty, t.count <= 200, t.allSatisfy(\.isASCII), t.allSatisfy(\.isNumber) else { return nil }
+        var mag: [UInt8] = [0]                        // little-endian magnitude
+        for c in t.utf8 {
+            var carry = Int(c - 48)
+            for i in mag.indices {
+                let v = Int(mag[i]) * 10 + carry
+                mag[i] = UInt8(v & 0xFF); carry = v >> 8
+            }
+            while carry > 0 { mag.append(UInt8(carry & 0xFF)); carry >>= 8 }
+        }
+        mag.append(0)                                  // room for the sign bit
+        if negative {
+            var carry = 1
+            for i in mag.indices { let v = Int(~mag[i]) + carry; mag[i] = UInt8(v & 0xFF); carry = v >> 8 }
+        }
+        return mag
     }
 
     /// Python's LONG1/LONG4 payload: signed two's complement, little-endian.

@@ -71,12 +71,13 @@ struct PyGlobal: Hashable {
 final class PyList {
     var items: [PyValue]
     init(_ items: [PyValue] = []) { self.items = items }
+    deinit { dismantle(&items) }
 }
 
 /// A dict or OrderedDict: insertion-ordered; string keys indexed for lookup.
 final class PyDict {
-    private(set) var keys: [PyValue] = []
-    private(set) var values: [PyValue] = []
+    fileprivate(set) var keys: [PyValue] = []
+    fileprivate(set) var values: [PyValue] = []
     private var stringIndex: [String: Int] = [:]
     /// The `__dict__` an OrderedDict receives through BUILD (state dicts keep `_metadata` there).
     var attributes: PyDict?
@@ -90,9 +91,23 @@ final class PyDict {
         values.append(value)
     }
 
+    /// Empties the dict, returning what it held (for `dismantle`).
+    func drain() -> [PyValue] {
+        var out = keys + values
+        if let a = attributes { out.append(.dict(a)); attributes = nil }
+        keys = []; values = []; stringIndex = [:]
+        return out
+    }
+
     subscript(key: String) -> PyValue? {
         guard let i = stringIndex[key] else { return nil }
         return values[i]
+    }
+
+    deinit {
+        dismantle(&keys)
+        dismantle(&values)
+        if let a = attributes { attributes = nil; var v = [PyValue.dict(a)]; dismantle(&v) }
     }
 
     var count: Int { keys.count }
@@ -106,6 +121,41 @@ final class PyObject {
     let args: [PyValue]
     var state: PyValue?
     init(cls: PyGlobal, args: [PyValue]) { self.cls = cls; self.args = args }
+    deinit {
+        var v = args
+        if let st = state { v.append(st); state = nil }
+        dismantle(&v)
+    }
+}
+
+/// Releases a value graph without recursion: a hostile pickle can nest containers a million
+/// deep (through the memo, with a shallow stack), and freeing that recursively would overflow
+/// the thread's stack. Containers this graph owns alone are emptied onto a work list first.
+func dismantle(_ items: inout [PyValue]) {
+    guard !items.isEmpty else { return }
+    var pending = items
+    items = []
+    while var v = pending.popLast() {
+        switch v {
+        case .tuple(let t):
+            v = .none
+            pending += t
+        case .list(var l):
+            v = .none
+            if isKnownUniquelyReferenced(&l) { pending += l.items; l.items = [] }
+        case .dict(var d):
+            v = .none
+            if isKnownUniquelyReferenced(&d) { pending += d.drain() }
+        case .object(var o):
+            v = .none
+            if isKnownUniquelyReferenced(&o) {
+                pending += o.args
+                if let st = o.state { pending.append(st); o.state = nil }
+            }
+        default:
+            break
+        }
+    }
 }
 
 final class LegacyTensorBox {

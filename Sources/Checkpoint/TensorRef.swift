@@ -25,7 +25,8 @@ extension TensorRef {
         guard shape.count == stride.count, shape.count <= 64 else {
             throw CheckpointError.malformed(path: path, what: "tensor '\(name)' has \(shape.count) sizes and \(stride.count) strides")
         }
-        guard offset >= 0, shape.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }) else {
+        if stride.contains(where: { $0 < 0 }) { throw CheckpointError.negativeStride(path: path, key: name, stride: stride) }
+        guard offset >= 0, shape.allSatisfy({ $0 >= 0 }) else {
             throw CheckpointError.outOfRange(path: path, key: name, what: "negative size, stride or offset (shape \(shape), stride \(stride), offset \(offset))")
         }
         var numel = 1
@@ -62,7 +63,12 @@ extension TensorRef {
                 var srcElem = 0
                 for i in 0..<numel {
                     let s = (offset + srcElem) * es
-                    for b in 0..<es { dst[i * es + b] = src[s + b] }
+                    switch es {
+                    case 4: dst.storeBytes(of: src.loadUnaligned(fromByteOffset: s, as: UInt32.self), toByteOffset: i * 4, as: UInt32.self)
+                    case 8: dst.storeBytes(of: src.loadUnaligned(fromByteOffset: s, as: UInt64.self), toByteOffset: i * 8, as: UInt64.self)
+                    case 2: dst.storeBytes(of: src.loadUnaligned(fromByteOffset: s, as: UInt16.self), toByteOffset: i * 2, as: UInt16.self)
+                    default: dst[i] = src[s]
+                    }
                     var d = rank - 1
                     while d >= 0 {
                         index[d] += 1

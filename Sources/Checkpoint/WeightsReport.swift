@@ -29,13 +29,18 @@ public enum WeightsReport {
         lines.append("name".padding(nameWidth) + "  dtype     shape")
         var params = 0, bytes = 0
         for (key, t) in c.stateDict.items {
-            params += t.count
+            if !WeightsReport.isBuffer(key) { params += t.count }
             bytes += t.bytes.count
             lines.append(key.padding(nameWidth) + "  " + t.dtype.rawValue.padding(8) + "  [" + t.shape.map(String.init).joined(separator: ", ") + "]")
         }
         lines.append("")
         lines.append("\(c.stateDict.count) tensors, \(params.grouped) parameters, \(bytes.grouped) bytes")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Batch-norm statistics are buffers, not parameters (as torchvision counts them).
+    static func isBuffer(_ key: String) -> Bool {
+        key.hasSuffix(".running_mean") || key.hasSuffix(".running_var") || key.hasSuffix(".num_batches_tracked")
     }
 
     /// A JSON string literal (quotes, backslashes and control characters escaped).

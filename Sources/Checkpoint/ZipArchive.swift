@@ -105,6 +105,16 @@ final class ZipArchive {
         guard got == s.size else {
             throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' holds \(got) of its \(s.size) bytes")
         }
+        // The stream must end where the directory says: one that inflates past its declared
+        // size is a zip bomb (or corrupt). A CRC error at the end is tolerated (see above).
+        var probe: UInt8 = 0
+        let extra = zip_fread(f, &probe, 1)
+        if extra > 0 {
+            throw CheckpointError.zipBomb(path: path, record: name, what: "it inflates to more than its declared \(s.size) bytes")
+        }
+        if extra < 0, zip_error_code_zip(zip_file_get_error(f)) != ZIP_ER_CRC {
+            throw CheckpointError.malformed(path: path, what: "zip entry '\(name)': \(String(cString: zip_file_strerror(f)))")
+        }
         return out
     }
 }

@@ -173,6 +173,9 @@ public final class Conv2d {
         }
     }
 
+    /// How many (input layout, fusion) primitives are cached.
+    public var cachedPlanCount: Int { plans.count }
+
     /// The oneDNN implementation chosen for an input layout (for diagnostics and benchmarks).
     public func implementation(for input: MemoryDesc) throws -> String {
         try plan(for: input, sum: false).primitive.implementation

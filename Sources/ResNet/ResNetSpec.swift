@@ -21,6 +21,20 @@ public struct ResNetSpec: Equatable, Sendable {
     public var groups: Int
     public var numClasses: Int
 
+    public init(block: BlockKind, layers: [Int], stemWidth: Int, planes: [Int], widths: [Int], groups: Int, numClasses: Int) {
+        self.block = block; self.layers = layers; self.stemWidth = stemWidth; self.planes = planes
+        self.widths = widths; self.groups = groups; self.numClasses = numClasses
+    }
+
+    /// torchvision's standard widths for `block`, `layers`, `groups` and `width_per_group`.
+    public static func torchvision(_ block: BlockKind, layers: [Int], groups: Int = 1, widthPerGroup: Int = 64,
+                                   numClasses: Int = 1000) -> ResNetSpec {
+        let planes = [64, 128, 256, 512]
+        let widths = block == .basic ? planes : planes.map { $0 * widthPerGroup / 64 * groups }
+        return ResNetSpec(block: block, layers: layers, stemWidth: 64, planes: planes, widths: widths,
+                          groups: groups, numClasses: numClasses)
+    }
+
     /// `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152`, the ResNeXt and wide
     /// variants torchvision names, or `resnet(custom)`.
     public var name: String {

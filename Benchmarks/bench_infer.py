@@ -1,0 +1,50 @@
+"""PyTorch side of the inference benchmark: torchvision resnet (random weights), eval mode,
+torch.inference_mode(), 2 threads. Prints images/s (median of timed runs after warm-up) for
+NCHW, channels_last, and bf16 autocast (NCHW and channels_last).
+
+    ~/torchenv/bin/python Benchmarks/bench_infer.py [--arch resnet34] [--batch 32] [--size 224] [--runs 7]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def bench(model, x, runs, autocast=False):
+    def once():
+        t0 = time.perf_counter()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            model(x)
+        return time.perf_counter() - t0
+
+    once(); once()
+    times = sorted(once() for _ in range(runs))
+    return statistics.median(times), times[0]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--arch", default="resnet34")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--runs", type=int, default=7)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, a.arch)().eval()
+    x = torch.randn(a.batch, 3, a.size, a.size)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.is_available()}")
+    for name, fmt, ac in [("f32 NCHW", torch.contiguous_format, False), ("f32 channels_last", torch.channels_last, False),
+                          ("bf16 autocast NCHW", torch.contiguous_format, True),
+                          ("bf16 autocast channels_last", torch.channels_last, True)]:
+        m = model.to(memory_format=fmt)
+        xi = x.contiguous(memory_format=fmt)
+        med, best = bench(m, xi, a.runs, ac)
+        print(f"torch {a.arch} {name} batch {a.batch} {a.size}x{a.size}: median {med:.4f} s/batch, "
+              f"{a.batch / med:.1f} images/s (best {a.batch / best:.1f}, runs {a.runs})")
+
+
+if __name__ == "__main__":
+    main()

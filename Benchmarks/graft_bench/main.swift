@@ -1,0 +1,69 @@
+// Times Graft's ResNet inference (random weights, torchvision's architecture) and prints
+// images/s as the median of several timed runs after warm-up.
+//   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16]
+import Checkpoint
+import Engine
+import Foundation
+import ResNet
+
+func option(_ name: String, _ fallback: String) -> String {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: "--\(name)"), i + 1 < args.count { return args[i + 1] }
+    return fallback
+}
+
+let arch = option("arch", "resnet34")
+let batch = Int(option("batch", "32")) ?? 32
+let size = Int(option("size", "224")) ?? 224
+let runs = Int(option("runs", "7")) ?? 7
+guard let precision = Precision(rawValue: option("precision", "f32")) else { fatalError("--precision f32|bf16") }
+
+let specs: [String: ResNetSpec] = [
+    "resnet18": .torchvision(.basic, layers: [2, 2, 2, 2]),
+    "resnet34": .torchvision(.basic, layers: [3, 4, 6, 3]),
+    "resnet50": .torchvision(.bottleneck, layers: [3, 4, 6, 3]),
+    "resnet101": .torchvision(.bottleneck, layers: [3, 4, 23, 3]),
+    "resnet152": .torchvision(.bottleneck, layers: [3, 8, 36, 3]),
+]
+guard let spec = specs[arch] else { fatalError("unknown --arch \(arch)") }
+
+// Random weights with sane batch-norm statistics (fixed seed).
+var state: UInt64 = 0x1234_5678
+func unit() -> Float {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
+}
+var sd = StateDict()
+for (key, shape) in spec.expectedShapes() {
+    if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
+    let n = shape.reduce(1, *)
+    let values: [Float]
+    if key.hasSuffix("running_var") { values = (0..<n).map { _ in 0.5 + unit() } }
+    else if key.hasSuffix("running_mean") || key.hasSuffix(".bias") { values = (0..<n).map { _ in 0.1 * (unit() - 0.5) } }
+    else if shape.count == 1 { values = (0..<n).map { _ in 0.5 + unit() } }
+    else {
+        let a = (6 / Float(shape.dropFirst().reduce(1, *))).squareRoot()
+        values = (0..<n).map { _ in a * (2 * unit() - 1) }
+    }
+    sd[key] = TensorData(shape: shape, floats: values)
+}
+
+let model = try ResNetModel(stateDict: sd, precision: precision)
+let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
+func once() throws -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let logits = try images.withUnsafeBufferPointer { try model.logits(images: $0, batch: batch, height: size, width: size) }
+    let t1 = DispatchTime.now().uptimeNanoseconds
+    precondition(logits.count == batch * model.numClasses && logits.allSatisfy(\.isFinite))
+    return Double(t1 - t0) / 1e9
+}
+_ = try once(); _ = try once()  // warm-up: primitive creation, weight reorders, page faults
+var times: [Double] = []
+for _ in 0..<runs { times.append(try once()) }
+times.sort()
+let median = times[times.count / 2]
+print(String(format: "graft %@ %@ batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
+             arch, precision.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))

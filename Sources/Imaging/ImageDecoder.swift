@@ -1,0 +1,34 @@
+import Foundation
+
+/// Reading an image file into upright RGB, as
+/// `ImageOps.exif_transpose(Image.open(path)).convert("RGB")` does.
+public enum ImageDecoder {
+    /// Decodes the file at `path` (JPEG or PNG, recognised by content, not by name).
+    public static func decode(path: String) throws -> RGBImage {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ImagingError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try decode(bytes: [UInt8](data), path: path)
+    }
+
+    /// Decodes image bytes; `path` only names the image in error messages.
+    public static func decode(bytes: [UInt8], path: String = "<memory>") throws -> RGBImage {
+        guard let format = ImageFormat.sniff(bytes) else {
+            throw ImagingError.unknownFormat(path: path)
+        }
+        switch format {
+        case .jpeg:
+            let image = try JPEGDecoder.decode(bytes, path: path)
+            let orientation = JPEGMetadata(scanning: bytes).orientation
+            return orientation.map { image.applying($0) } ?? image
+        case .png:
+            let (image, orientation) = try PNGDecoder.decode(bytes, path: path)
+            return orientation.map { image.applying($0) } ?? image
+        case .webp, .bmp, .gif, .tiff:
+            throw ImagingError.unsupportedFormat(path: path, format: format.rawValue)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// Everything that can go wrong while reading or transforming an image.
+public enum ImagingError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be read at all.
+    case unreadable(path: String, reason: String)
+    /// The bytes are a known image format that Graft does not decode.
+    case unsupportedFormat(path: String, format: String)
+    /// The bytes are not an image format Graft recognises.
+    case unknownFormat(path: String)
+    /// The decoder refused the data (corrupt or truncated file).
+    case corrupt(path: String, format: String, reason: String)
+    /// The image is empty or too large to hold in memory.
+    case badDimensions(path: String, width: Int, height: Int)
+    /// A transform was asked for something impossible (a zero-sized output, a box outside the image).
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason):
+            return "\(path): cannot read the file (\(reason)); check that it exists and is readable"
+        case let .unsupportedFormat(path, format):
+            return "\(path): \(format.uppercased()) images are not supported; only JPEG and PNG are decoded. Convert the file to JPEG or PNG (or remove it from the folder)"
+        case let .unknownFormat(path):
+            return "\(path): not a JPEG or PNG file (the first bytes match no known image format); remove it from the folder or convert it"
+        case let .corrupt(path, format, reason):
+            return "\(path): the \(format) data is damaged or truncated (\(reason)); re-export or re-download the image, or remove it"
+        case let .badDimensions(path, width, height):
+            return "\(path): image size \(width)x\(height) is empty or too large to decode"
+        case let .invalidArgument(message):
+            return message
+        }
+    }
+}

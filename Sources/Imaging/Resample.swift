@@ -1,0 +1,173 @@
+/// Pillow's antialiased bilinear resampling (`Image.resize(size, Image.BILINEAR, box)`),
+/// reproduced from libImaging/Resample.c so the output is bit-identical: coefficients in
+/// double precision (`precompute_coeffs`), rounded to 22-bit fixed point
+/// (`normalize_coeffs_8bpc`), a horizontal pass over the rows the vertical pass needs,
+/// clipped to 8 bits, then a vertical pass; a pass is skipped when its size and box
+/// leave that axis unchanged.
+public struct ResampleBox: Equatable, Sendable {
+    public var left, top, right, bottom: Float
+    public init(left: Float, top: Float, right: Float, bottom: Float) {
+        self.left = left; self.top = top; self.right = right; self.bottom = bottom
+    }
+}
+
+extension RGBImage {
+    /// `Image.resize((width, height), Image.BILINEAR, box=box)`; box defaults to the whole image.
+    public func resized(width outW: Int, height outH: Int, box: ResampleBox? = nil) throws -> RGBImage {
+        let box = box ?? ResampleBox(left: 0, top: 0, right: Float(width), bottom: Float(height))
+        guard outW > 0, outH > 0 else {
+            throw ImagingError.invalidArgument("resize: output size \(outW)x\(outH) must be at least 1x1")
+        }
+        guard box.left >= 0, box.top >= 0 else {
+            throw ImagingError.invalidArgument("resize: box offset can't be negative (\(box))")
+        }
+        guard box.right <= Float(width), box.bottom <= Float(height) else {
+            throw ImagingError.invalidArgument("resize: box \(box) exceeds the \(width)x\(height) image")
+        }
+        guard box.right - box.left >= 0, box.bottom - box.top >= 0, width > 0, height > 0 else {
+            throw ImagingError.invalidArgument("resize: box \(box) is empty")
+        }
+        if outW == width && outH == height && box == ResampleBox(left: 0, top: 0, right: Float(width), bottom: Float(height)) {
+            return self
+        }
+        let needHorizontal = outW != width || box.left != 0 || box.right != Float(outW)
+        let needVertical = outH != height || box.top != 0 || box.bottom != Float(outH)
+
+        let vert = Coefficients(inSize: height, in0: box.top, in1: box.bottom, outSize: outH)
+        let yFirst = vert.bounds[0]
+        let yLast = vert.bounds[2 * outH - 2] + vert.bounds[2 * outH - 1]
+
+        var current = self
+        var rowOffset = 0  // source row of current's row 0
+        if needHorizontal {
+            let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
+            current = horizontalPass(horiz, rows: yFirst..<yLast)
+            rowOffset = yFirst
+        }
+        if needVertical {
+            current = current.verticalPass(vert, rowOffset: rowOffset)
+        }
+        return current
+    }
+
+    private func horizontalPass(_ c: Coefficients, rows: Range<Int>) -> RGBImage {
+        let outW = c.outSize, outH = rows.count
+        var out = [UInt8](repeating: 0, count: outW * outH * 3)
+        let inW = width
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                c.kk.withUnsafeBufferPointer { kk in
+                    c.bounds.withUnsafeBufferPointer { bounds in
+                        for yy in 0..<outH {
+                            let rowBase = (yy + rows.lowerBound) * inW * 3
+                            for xx in 0..<outW {
+                                let xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1]
+                                let k = xx * c.ksize
+                                var s0 = 1 << 21, s1 = 1 << 21, s2 = 1 << 21
+                                var p = rowBase + xmin * 3
+                                for x in 0..<xmax {
+                                    let w = kk[k + x]
+                                    s0 += Int(src[p]) * w
+                                    s1 += Int(src[p + 1]) * w
+                                    s2 += Int(src[p + 2]) * w
+                                    p += 3
+                                }
+                                let d = (yy * outW + xx) * 3
+                                dst[d] = clip8(s0); dst[d + 1] = clip8(s1); dst[d + 2] = clip8(s2)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return RGBImage(unchecked: outW, outH, out)
+    }
+
+    private func verticalPass(_ c: Coefficients, rowOffset: Int) -> RGBImage {
+        let outH = c.outSize, w = width
+        var out = [UInt8](repeating: 0, count: w * outH * 3)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                c.kk.withUnsafeBufferPointer { kk in
+                    c.bounds.withUnsafeBufferPointer { bounds in
+                        for yy in 0..<outH {
+                            let ymin = bounds[2 * yy] - rowOffset, ymax = bounds[2 * yy + 1]
+                            let k = yy * c.ksize
+                            for xx in 0..<w {
+                                var s0 = 1 << 21, s1 = 1 << 21, s2 = 1 << 21
+                                var p = (ymin * w + xx) * 3
+                                for y in 0..<ymax {
+                                    let wt = kk[k + y]
+                                    s0 += Int(src[p]) * wt
+                                    s1 += Int(src[p + 1]) * wt
+                                    s2 += Int(src[p + 2]) * wt
+                                    p += w * 3
+                                }
+                                let d = (yy * w + xx) * 3
+                                dst[d] = clip8(s0); dst[d + 1] = clip8(s1); dst[d + 2] = clip8(s2)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return RGBImage(unchecked: w, outH, out)
+    }
+}
+
+/// Pillow's `clip8`: the 22-bit fixed-point sum shifted down and clamped to 0...255.
+@inline(__always)
+private func clip8(_ v: Int) -> UInt8 {
+    let s = v >> 22
+    return s < 0 ? 0 : (s > 255 ? 255 : UInt8(s))
+}
+
+/// `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear filter (support 1).
+struct Coefficients {
+    let outSize: Int
+    let ksize: Int
+    /// Per output pixel: first source index and number of taps.
+    var bounds: [Int]
+    /// Fixed-point weights, `ksize` per output pixel.
+    var kk: [Int]
+
+    init(inSize: Int, in0: Float, in1: Float, outSize: Int) {
+        self.outSize = outSize
+        let scale = Double(in1 - in0) / Double(outSize)  // the subtraction is in float, as in C
+        let filterscale = scale < 1.0 ? 1.0 : scale
+        let support = 1.0 * filterscale
+        let ksize = Int(support.rounded(.up)) * 2 + 1
+        self.ksize = ksize
+        var bounds = [Int](repeating: 0, count: outSize * 2)
+        var kk = [Int](repeating: 0, count: outSize * ksize)
+        var k = [Double](repeating: 0, count: ksize)
+        for xx in 0..<outSize {
+            let center = Double(in0) + (Double(xx) + 0.5) * scale
+            var ww = 0.0
+            let ss = 1.0 / filterscale
+            var xmin = Int(center - support + 0.5)
+            if xmin < 0 { xmin = 0 }
+            var xmax = Int(center + support + 0.5)
+            if xmax > inSize { xmax = inSize }
+            xmax -= xmin
+            xmax = min(xmax, ksize)  // never more taps than the buffer holds (cannot happen for a box inside the image)
+            for x in 0..<ksize { k[x] = 0 }
+            for x in 0..<max(0, xmax) {
+                var t = (Double(x + xmin) - center + 0.5) * ss
+                if t < 0.0 { t = -t }
+                let w = t < 1.0 ? 1.0 - t : 0.0
+                k[x] = w
+                ww += w
+            }
+            for x in 0..<max(0, xmax) where ww != 0.0 { k[x] /= ww }
+            for x in 0..<ksize {
+                let scaled = k[x] * Double(1 << 22)
+                kk[xx * ksize + x] = k[x] < 0 ? Int(-0.5 + scaled) : Int(0.5 + scaled)
+            }
+            bounds[2 * xx] = xmin
+            bounds[2 * xx + 1] = max(0, xmax)
+        }
+        self.bounds = bounds
+        self.kk = kk
+    }
+}

@@ -1,0 +1,141 @@
+import Checkpoint
+import Engine
+import ResNet
+import Foundation
+import XCTest
+
+/// Architecture detection from state-dict keys and shapes, and refusal of foreign layouts.
+final class ArchitectureTests: XCTestCase {
+    /// torchvision's own keys and shapes (Fixtures/models/torchvision_keys.json, from torchvision).
+    func torchvisionKeys() throws -> [String: [(key: String, shape: [Int])]] {
+        let url = ModelFixture.root.appendingPathComponent("torchvision_keys.json")
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [[Any]]]
+        return raw.mapValues { $0.map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) } }
+    }
+
+    func testTorchvisionArchitecturesAreDetected() throws {
+        let table = try torchvisionKeys()
+        let want: [String: (BlockKind, [Int], Int)] = [
+            "resnet18": (.basic, [2, 2, 2, 2], 1000), "resnet34": (.basic, [3, 4, 6, 3], 10),
+            "resnet50": (.bottleneck, [3, 4, 6, 3], 1000), "resnet101": (.bottleneck, [3, 4, 23, 3], 1000),
+            "resnet152": (.bottleneck, [3, 8, 36, 3], 1000), "resnext50_32x4d": (.bottleneck, [3, 4, 6, 3], 1000),
+            "resnext101_32x8d": (.bottleneck, [3, 4, 23, 3], 1000), "wide_resnet50_2": (.bottleneck, [3, 4, 6, 3], 1000),
+        ]
+        XCTAssertEqual(Set(table.keys), Set(want.keys))
+        for (name, shapes) in table {
+            let spec = try ResNetSpec.detect(shapes: shapes)
+            XCTAssertEqual(spec.name, name)
+            XCTAssertEqual(spec.block, want[name]!.0, name)
+            XCTAssertEqual(spec.layers, want[name]!.1, name)
+            XCTAssertEqual(spec.numClasses, want[name]!.2, name)
+            // Our expectation is torchvision's state_dict exactly: keys, order and shapes.
+            let ours = spec.expectedShapes()
+            XCTAssertEqual(ours.map(\.key), shapes.map(\.key), name)
+            XCTAssertEqual(ours.map(\.shape), shapes.map(\.shape), name)
+            // num_batches_tracked is optional.
+            let without = shapes.filter { !$0.key.hasSuffix("num_batches_tracked") }
+            XCTAssertLessThan(without.count, shapes.count)
+            XCTAssertEqual(try ResNetSpec.detect(shapes: without), spec, name)
+        }
+        XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3]).name, "resnet50")
+        XCTAssertEqual(ResNetSpec.torchvision(.basic, layers: [1, 1, 1, 1]).name, "resnet(custom)")
+    }
+
+    func testClassCountAndCustomLayoutsFromFixtures() throws {
+        let basic = try ModelFixture.load("basic_w8")
+        let m = try ResNetModel(stateDict: basic.stateDict)
+        XCTAssertEqual(m.architecture, "resnet(custom)")
+        XCTAssertEqual(m.numClasses, 5)
+        XCTAssertEqual(m.spec.block, .basic)
+        XCTAssertEqual(m.spec.layers, [2, 1, 2, 1])
+        XCTAssertEqual(m.spec.planes, [8, 16, 32, 64])
+
+        let g2 = try ModelFixture.load("bottleneck_g2")
+        let s = try ResNetSpec.detect(shapes: g2.stateDict.items.map { ($0.key, $0.value.shape) })
+        XCTAssertEqual(s.block, .bottleneck)
+        XCTAssertEqual(s.groups, 2)
+        XCTAssertEqual(s.numClasses, 4)
+        XCTAssertEqual(s.layers, [1, 1, 1, 1])
+
+        // A different head size is read from fc.weight.
+        var sd = basic.stateDict
+        sd["fc.weight"] = TensorData(shape: [9, 64], floats: [Float](repeating: 0.01, count: 9 * 64))
+        sd["fc.bias"] = TensorData(shape: [9], floats: [Float](repeating: 0, count: 9))
+        XCTAssertEqual(try ResNetModel(stateDict: sd).numClasses, 9)
+    }
+
+    func testMissingAndUnexpectedKeysAreListed() throws {
+        var sd = try ModelFixture.load("bottleneck_w8").stateDict
+        sd["layer2.1.bn1.running_var"] = nil
+        sd["layer3.0.downsample.0.weight"] = nil
+        sd["layer2.0.extra.weight"] = TensorData(shape: [1], floats: [0])
+        sd["module.fc.weight"] = TensorData(shape: [1], floats: [0])
+        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
+            guard case let ResNetError.layoutMismatch(missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(Set(missing), ["layer2.1.bn1.running_var", "layer3.0.downsample.0.weight"])
+            XCTAssertEqual(Set(unexpected), ["layer2.0.extra.weight", "module.fc.weight"])
+            XCTAssertEqual(wrong, [])
+            let text = "\(error)"
+            for k in ["layer2.1.bn1.running_var", "layer3.0.downsample.0.weight", "layer2.0.extra.weight", "module.fc.weight"] {
+                XCTAssertTrue(text.contains(k), text)
+            }
+        }
+    }
+
+    func testWrongShapeIsRefused() throws {
+        var sd = try ModelFixture.load("basic_w8").stateDict
+        sd["layer1.1.conv2.weight"] = TensorData(shape: [8, 8, 5, 5], floats: [Float](repeating: 0, count: 8 * 8 * 25))
+        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
+            guard case let ResNetError.layoutMismatch(missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(missing, []); XCTAssertEqual(unexpected, [])
+            XCTAssertEqual(wrong.map(\.key), ["layer1.1.conv2.weight"])
+            XCTAssertEqual(wrong.first?.expected, [8, 8, 3, 3])
+        }
+    }
+
+    func testForeignStateDictIsRefused() throws {
+        let sd = StateDict([("features.0.weight", TensorData(shape: [64, 3, 3, 3], floats: [Float](repeating: 0, count: 1728))),
+                            ("classifier.0.weight", TensorData(shape: [10, 64], floats: [Float](repeating: 0, count: 640)))])
+        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
+            guard case let ResNetError.layoutMismatch(missing, unexpected, _) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(missing.contains("conv1.weight"))
+            XCTAssertTrue(missing.contains("fc.weight"))
+            XCTAssertEqual(Set(unexpected), ["features.0.weight", "classifier.0.weight"])
+        }
+        XCTAssertThrowsError(try ResNetModel(stateDict: StateDict()))
+    }
+
+    func testIntegerWeightIsRefused() throws {
+        var sd = try ModelFixture.load("basic_w8").stateDict
+        sd["fc.bias"] = TensorData(shape: [5], int64s: [1, 2, 3, 4, 5])
+        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
+            XCTAssertEqual(error as? ResNetError, .unsupportedDType(key: "fc.bias", dtype: "int64"))
+        }
+    }
+
+    /// A full-width resnet18 (random weights) runs end to end on a small image, in f32 and bf16.
+    func testRealWidthResNet18Runs() throws {
+        let s = ResNetSpec.torchvision(.basic, layers: [2, 2, 2, 2])
+        let model = try ResNetModel(stateDict: randomStateDict(shapes: s.expectedShapes()))
+        XCTAssertEqual(model.architecture, "resnet18")
+        XCTAssertEqual(model.numClasses, 1000)
+        var r = SplitMix64(seed: 3)
+        let x = (0..<(3 * 64 * 80)).map { _ in 2 * r.nextUnit() - 1 }
+        let l = try model.logits(images: x, batch: 1, height: 64, width: 80)
+        XCTAssertEqual(l.count, 1000)
+        XCTAssertTrue(l.allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(l.max()! - l.min()!, 0)
+        let p = try model.probabilities(images: x, batch: 1, height: 64, width: 80)
+        XCTAssertEqual(Double(p.reduce(0, +)), 1, accuracy: 1e-4)
+        let lb = try ResNetModel(stateDict: randomStateDict(shapes: s.expectedShapes()), precision: .bf16)
+            .logits(images: x, batch: 1, height: 64, width: 80)
+        XCTAssertLessThanOrEqual(maxRelativeError(lb, l, rows: 1), 0.1)
+    }
+
+    func testBadInputSizesAreRefused() throws {
+        let f = try ModelFixture.load("basic_w8")
+        let m = try ResNetModel(stateDict: f.stateDict)
+        XCTAssertThrowsError(try m.logits(images: f.input, batch: 2, height: 64, width: 64))
+        XCTAssertThrowsError(try m.logits(images: [], batch: 0, height: 64, width: 64))
+    }
+}
