@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "ResNet", targets: ["ResNet"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .executable(name: "inspect_weights", targets: ["inspect_weights"]),
+        .executable(name: "predict", targets: ["predict"]),
+        .executable(name: "batch_predict", targets: ["batch_predict"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +38,16 @@ let package = Package(
 
         .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint"],
                           path: "Benchmarks/graft_bench"),
+
+        .target(name: "CLISupport", dependencies: [
+            "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "predict", dependencies: [
+            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "batch_predict", dependencies: [
+            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"],
                     path: "Tests/CheckpointTests"),

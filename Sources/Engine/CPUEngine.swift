@@ -7,6 +7,8 @@ public final class CPUEngine {
     let stream: dnnl_stream_t
     /// Reorders between layouts, cached by (source, destination) descriptor.
     let reorders = PrimitiveCache<ReorderKey, Primitive>()
+    /// Idle tensor buffers kept for reuse (tensors hold their engine, so it outlives them).
+    public let buffers = BufferPool()
 
     /// The process-wide CPU engine.
     public static let shared: CPUEngine = {

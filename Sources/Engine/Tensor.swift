@@ -16,12 +16,12 @@ public final class Tensor {
         self.desc = desc
         self.engine = engine
         byteCount = max(desc.byteCount, 64)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        storage = engine.buffers.take(byteCount)
         var m: dnnl_memory_t?
         var md = desc.raw
         let st = dnnl_memory_create(&m, &md, engine.engine, storage)
         guard st == dnnl_success, let mem = m else {
-            storage.deallocate()
+            engine.buffers.give(storage, byteCount)
             throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
         }
         memory = mem
@@ -51,7 +51,7 @@ public final class Tensor {
 
     deinit {
         dnnl_memory_destroy(memory)
-        storage.deallocate()
+        engine.buffers.give(storage, byteCount)
     }
 
     /// Logical dims.

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import ResNet
+import Training
+
+extension Precision: ExpressibleByArgument {}
+
+/// The options predict and batch_predict share: which weights, which names, which arithmetic.
+public struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The trained weights (a .pth from finetune or PyTorch).",
+                               discussion: "Default: resNet34.pth in the current folder, or the one resNet*.pth there.",
+                               valueName: "file"))
+    public var weights: String?
+
+    @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
+    public var classIndices: String = "class_indices.json"
+
+    @Option(help: "f32, or bf16 (oneDNN's bfloat16 kernels, float32 accumulation; faster, probabilities within ~1e-2).")
+    public var precision: Precision = .f32
+
+    public init() {}
+
+    /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
+    public var weightsPath: String {
+        if let w = weights { return w }
+        if FileManager.default.fileExists(atPath: "resNet34.pth") { return "resNet34.pth" }
+        let found = ((try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? [])
+            .filter { $0.hasPrefix("resNet") && $0.hasSuffix(".pth") }.sorted()
+        return found.count == 1 ? found[0] : "resNet34.pth"
+    }
+
+    public func makePredictor() throws -> Predictor {
+        let p = try Predictor(weights: weightsPath, classIndices: classIndices, precision: precision)
+        p.warnings.forEach { warn($0) }
+        return p
+    }
+}
+
+/// Writes `<tool>: message` to standard error.
+public func warn(_ message: String) {
+    let tool = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "graft"
+    FileHandle.standardError.write(Data("\(tool): \(message)\n".utf8))
+}
+
+/// Runs `body`; a library error becomes one line on stderr and exit code 1.
+public func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
+        warn("\(error)")
+        throw ExitCode(1)
+    }
+}

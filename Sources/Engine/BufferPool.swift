@@ -1,0 +1,57 @@
+import Foundation
+
+/// Reuses freed 64-byte aligned tensor buffers of the same size. Large activations would
+/// otherwise be mapped and page-faulted afresh by every forward pass. Holds at most
+/// `limitBytes` of idle buffers; the rest are freed.
+public final class BufferPool {
+    private var idle: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var idleBytes = 0
+    private let lock = NSLock()
+    public var limitBytes: Int
+
+    public init(limitBytes: Int = 1 << 30) { self.limitBytes = limitBytes }
+
+    deinit { trim(to: 0) }
+
+    /// A buffer of `byteCount` bytes (contents undefined).
+    func take(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        lock.lock()
+        if var list = idle[byteCount], let p = list.popLast() {
+            idle[byteCount] = list.isEmpty ? nil : list
+            idleBytes -= byteCount
+            lock.unlock()
+            return p
+        }
+        lock.unlock()
+        return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+    }
+
+    /// Gives a buffer from `take` back.
+    func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
+        lock.lock()
+        if idleBytes + byteCount <= limitBytes {
+            idle[byteCount, default: []].append(p)
+            idleBytes += byteCount
+            lock.unlock()
+        } else {
+            lock.unlock()
+            p.deallocate()
+        }
+    }
+
+    /// Frees idle buffers until at most `bytes` are held.
+    public func trim(to bytes: Int = 0) {
+        lock.lock(); defer { lock.unlock() }
+        for (size, list) in idle where idleBytes > bytes {
+            for p in list { p.deallocate() }
+            idleBytes -= size * list.count
+            idle[size] = nil
+        }
+    }
+
+    /// Bytes held by idle buffers.
+    public var heldBytes: Int {
+        lock.lock(); defer { lock.unlock() }
+        return idleBytes
+    }
+}

@@ -1,0 +1,139 @@
+import Checkpoint
+import Dispatch
+import Foundation
+import Imaging
+import ResNet
+
+/// One image's result: the softmax over every class, in class-index order.
+public struct Prediction: Sendable {
+    public let image: String
+    public let probs: [Float]
+    public var index: Int { probs.indices.max { probs[$0] < probs[$1] } ?? 0 }   // first maximum, as torch.argmax
+    public var prob: Float { probs[index] }
+
+    /// Class indices by falling probability (ties keep index order), the first `k`.
+    public func top(_ k: Int) -> [Int] {
+        Array(probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }.prefix(k))
+    }
+}
+
+public enum PredictError: Error, CustomStringConvertible {
+    case classCountMismatch(weights: String, classes: Int, indices: String, names: Int)
+    case weightsNotFound(path: String, hint: String)
+
+    public var description: String {
+        switch self {
+        case let .classCountMismatch(weights, classes, indices, names):
+            return "\(weights) has \(classes) classes but \(indices) names \(names). Pass the class_indices.json written with these weights (--class-indices)."
+        case let .weightsNotFound(path, hint):
+            return "\(path): no such file. \(hint)"
+        }
+    }
+}
+
+/// The trained model and its class names, as predict.py loads them, and the batched,
+/// overlapped pipeline of decoding and inference.
+public final class Predictor {
+    public let model: ResNetModel
+    public let classNames: [String]
+    public let transform: EvalTransform
+    /// Notes for the user (prefix removed, class names missing...).
+    public private(set) var warnings: [String] = []
+
+    public init(weights: String, classIndices: String?, precision: Precision = .f32,
+                transform: EvalTransform = EvalTransform()) throws {
+        guard FileManager.default.fileExists(atPath: weights) else {
+            throw PredictError.weightsNotFound(path: weights,
+                hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
+        }
+        let ckpt = try Checkpoint(contentsOf: weights)
+        if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
+        model = try ResNetModel(stateDict: ckpt.stateDict, precision: precision)
+        self.transform = transform
+        let n = model.numClasses
+        if let path = classIndices, FileManager.default.fileExists(atPath: path) {
+            let names = try ClassIndices(contentsOf: path).names
+            guard names.count == n else {
+                throw PredictError.classCountMismatch(weights: weights, classes: n, indices: path, names: names.count)
+            }
+            classNames = names
+        } else {
+            warnings.append("\(classIndices ?? "class_indices.json") not found: printing class indices instead of names")
+            classNames = (0..<n).map(String.init)
+        }
+    }
+
+    /// Predicts `paths` in batches, calling `result` in input order with a prediction or the
+    /// error that image gave. Decoding the next batch overlaps with the model's work on this one.
+    public func predict(paths: [String], batchSize: Int, result: (String, Result<Prediction, Error>) -> Void) throws {
+        let size = max(1, batchSize)
+        let per = transform.tensorCount
+        let batches = stride(from: 0, to: paths.count, by: size).map { Array(paths[$0..<min($0 + size, paths.count)]) }
+        guard !batches.isEmpty else { return }
+
+        // Two buffers: the decoder fills one while the model reads the other.
+        let buffers = [UnsafeMutableBufferPointer<Float>.allocate(capacity: size * per),
+                       UnsafeMutableBufferPointer<Float>.allocate(capacity: size * per)]
+        defer { buffers.forEach { $0.deallocate() } }
+        let transform = self.transform
+        func decode(_ batch: [String], into buffer: UnsafeMutableBufferPointer<Float>) -> [Error?] {
+            var errors = [Error?](repeating: nil, count: batch.count)
+            for (i, path) in batch.enumerated() {
+                do {
+                    try transform.write(path: path, into: UnsafeMutableBufferPointer(rebasing: buffer[(i * per)..<((i + 1) * per)]))
+                } catch {
+                    errors[i] = error
+                }
+            }
+            return errors
+        }
+        let queue = DispatchQueue(label: "graft.decode")
+        var current = decode(batches[0], into: buffers[0])
+        for (b, batch) in batches.enumerated() {
+            var next: [Error?] = []
+            let group = DispatchGroup()
+            if b + 1 < batches.count {
+                let nextBatch = batches[b + 1], nextBuffer = buffers[(b + 1) % 2]
+                queue.async(group: group) { next = decode(nextBatch, into: nextBuffer) }
+            }
+            // Pack the images that decoded, run them, and report in input order.
+            let ok = batch.indices.filter { current[$0] == nil }
+            let buffer = buffers[b % 2]
+            for (slot, i) in ok.enumerated() where slot != i {
+                UnsafeMutableBufferPointer(rebasing: buffer[(slot * per)..<((slot + 1) * per)])
+                    .update(fromContentsOf: UnsafeMutableBufferPointer(rebasing: buffer[(i * per)..<((i + 1) * per)]))
+            }
+            var probs: [Float] = []
+            var modelError: Error? = nil
+            if !ok.isEmpty {
+                do {
+                    let h = transform.crop
+                    probs = try Predictor.softmax(model.logits(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
+                                                               batch: ok.count, height: h, width: h), classes: model.numClasses)
+                } catch { modelError = error }
+            }
+            let n = model.numClasses
+            for (i, path) in batch.enumerated() {
+                if let e = current[i] { result(path, .failure(e)); continue }
+                if let e = modelError { result(path, .failure(e)); continue }
+                let slot = ok.firstIndex(of: i)!
+                result(path, .success(Prediction(image: path, probs: Array(probs[(slot * n)..<((slot + 1) * n)]))))
+            }
+            group.wait()
+            current = next
+        }
+    }
+
+    /// Row-wise softmax in float32, max-subtracted as torch does.
+    public static func softmax(_ logits: [Float], classes: Int) -> [Float] {
+        var out = logits
+        for r in 0..<(logits.count / max(classes, 1)) {
+            let row = (r * classes)..<((r + 1) * classes)
+            let m = logits[row].max() ?? 0
+            var sum: Float = 0
+            for i in row { out[i] = expf(logits[i] - m); sum += out[i] }
+            for i in row { out[i] /= sum }
+        }
+        return out
+    }
+}
