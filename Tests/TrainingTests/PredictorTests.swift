@@ -1,0 +1,80 @@
+import Foundation
+import Imaging
+import XCTest
+@testable import Training
+
+/// predict's whole path (torch.save'd .pth → Checkpoint → ResNet; image → Imaging → tensor)
+/// against torchvision + PIL's probabilities (Fixtures/gen_predict.py).
+final class PredictorTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    func expected() throws -> [String: [String: [String: [Double]]]] {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("predict/expected.json"))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: [String: [Double]]]])
+    }
+
+    func testLogitsAndProbabilitiesMatchTorch() throws {
+        for (model, images) in try expected() {
+            let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/\(model).pth").path,
+                                          classIndices: Self.fixtures.appendingPathComponent("predict/class_indices.json").path)
+            XCTAssertEqual(predictor.classNames, ["daisy", "dandelion", "roses", "sunflowers", "tulips"])
+            XCTAssertTrue(predictor.warnings.isEmpty, "\(predictor.warnings)")
+            let names = images.keys.sorted()
+            let paths = names.map { Self.fixtures.appendingPathComponent("images/src/\($0)").path }
+            // Logits, one image at a time: within 1e-4 of the largest logit's magnitude.
+            for (name, path) in zip(names, paths) {
+                let x = try EvalTransform().tensor(path: path)
+                let logits = try predictor.model.logits(images: x, batch: 1, height: 224, width: 224)
+                let want = images[name]!["logits"]!.map(Float.init)
+                let scale = want.map(abs).max()!
+                for (a, b) in zip(logits, want) { XCTAssertEqual(a, b, accuracy: 1e-4 * scale, "\(model) \(name) logits") }
+            }
+            // Probabilities through the batched pipeline (batch 3: a last partial batch).
+            var seen: [String] = []
+            try predictor.predict(paths: paths, batchSize: 3) { path, result in
+                seen.append(path)
+                guard case .success(let p) = result else { return XCTFail("\(path): \(result)") }
+                let want = images[(path as NSString).lastPathComponent]!["probs"]!
+                for (a, b) in zip(p.probs, want) { XCTAssertEqual(Double(a), b, accuracy: 1e-5, "\(model) \(path)") }
+                XCTAssertEqual(p.index, want.indices.max { want[$0] < want[$1] }!)
+            }
+            XCTAssertEqual(seen, paths, "results come in input order")
+        }
+    }
+
+    func testBadImagesAreReportedAndTheRestPredicted() throws {
+        let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: nil)
+        XCTAssertEqual(predictor.classNames, ["0", "1", "2", "3", "4"])
+        XCTAssertFalse(predictor.warnings.isEmpty)
+        let src = Self.fixtures.appendingPathComponent("images/src")
+        let paths = ["jpeg_420.jpg", "bad_webp.webp", "missing.jpg", "png_rgb.png"].map { src.appendingPathComponent($0).path }
+        var ok = 0, failed = 0
+        try predictor.predict(paths: paths, batchSize: 2) { _, r in
+            if case .success = r { ok += 1 } else { failed += 1 }
+        }
+        XCTAssertEqual(ok, 2)
+        XCTAssertEqual(failed, 2)
+    }
+
+    func testClassCountMismatchIsAnError() throws {
+        let ci = FileManager.default.temporaryDirectory.appendingPathComponent("three-\(getpid()).json").path
+        try ClassIndices(names: ["a", "b", "c"]).write(to: ci)
+        XCTAssertThrowsError(try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: ci)) {
+            XCTAssertTrue("\($0)".contains("5 classes"), "\($0)")
+        }
+    }
+
+    func testOutputFormats() {
+        let p = Prediction(image: "a,b.jpg", probs: [0.1, 0.7, 0.2])
+        let names = ["daisy", "dandelion", "roses"]
+        XCTAssertEqual(PredictionOutput.text(p, names: names, topK: nil),
+                       "class: daisy        prob: 0.1\nclass: dandelion    prob: 0.7\nclass: roses        prob: 0.2\nclass: dandelion   prob: 0.7")
+        XCTAssertEqual(PredictionOutput.text(p, names: names, topK: 2),
+                       "class: dandelion    prob: 0.7\nclass: roses        prob: 0.2\nclass: dandelion   prob: 0.7")
+        XCTAssertEqual(PredictionOutput.batchLine(p, names: names), "image: a,b.jpg  class: dandelion  prob: 0.7")
+        XCTAssertEqual(PredictionOutput.csvRow(p, names: names), "\"a,b.jpg\",dandelion,1,0.7")
+        XCTAssertEqual(PredictionOutput.json(p, names: names),
+                       "{\"image\": \"a,b.jpg\", \"class\": \"dandelion\", \"index\": 1, \"prob\": 0.7, \"probs\": [0.1, 0.7, 0.2]}")
+    }
+}
