@@ -18,8 +18,8 @@ with the tensors it was written from. Every bad file is checked to be rejected b
 (except where torch is known to accept it; see "torch_error"/"note").
 
 Run: ~/torchenv/bin/python Fixtures/gen_checkpoints.py   (or via make_fixtures.py)
-Deterministic except for bytes torch itself randomizes (zip .data/serialization_id, legacy
-storage keys = pointer values); the manifest does not depend on those.
+Deterministic: fixed seeds; the random zip .data/serialization_id and the pointer-valued
+legacy storage keys are rewritten to fixed values after torch.save (torch.load ignores both).
 """
 import collections
 import hashlib
@@ -27,10 +27,10 @@ import io
 import json
 import os
 import pickle
+import pickletools
 import random
 import re
 import struct
-import sys
 import tarfile
 import zipfile
 import zlib
@@ -100,7 +100,10 @@ def tensor_bytes(t):
     t = t.detach().contiguous()
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().tobytes()
-    return t.numpy().tobytes()
+    try:
+        return t.numpy().tobytes()
+    except TypeError:  # float8 etc.: numpy has no such dtype; same bytes via uint8
+        return (t.reshape(1) if t.dim() == 0 else t).view(torch.uint8).numpy().tobytes()
 
 
 def tensor_entry(name, t):
@@ -257,10 +260,75 @@ def fix_serialization_id(path):
             assert z.testzip() is None
 
 
+class _LegacyKeyScan(pickle.Unpickler):
+    """Reads a legacy object pickle without rebuilding tensors; records each storage key's
+    element size in first-encounter order."""
+
+    def __init__(self, f):
+        super().__init__(f)
+        self.elsize = {}
+
+    def find_class(self, module, name):
+        if module == "torch._utils" and name.startswith("_rebuild"):
+            return lambda *args: None
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        if pid[0] == "storage":
+            stype, key = pid[1], pid[2]
+            self.elsize.setdefault(key, torch._utils._element_size(stype.dtype))
+        return None
+
+
+def fix_legacy_keys(path, protocol):
+    """Make a legacy-stream file deterministic. Its storage keys are str(storage._cdata)
+    (pointer values) and its data section is in sorted-key order, so both the names and the
+    data order vary from run to run. Rename the keys to same-length decimal strings numbered
+    in first-use order and rewrite the keys pickle and the data section to match."""
+    with open(path, "rb") as f:
+        data = f.read()
+    f = io.BytesIO(data)
+    for _ in range(3):
+        pickle.load(f)
+    obj_start = f.tell()
+    scan = _LegacyKeyScan(f)
+    scan.load()
+    obj_end = f.tell()
+    keys = pickle.load(f)
+    data_start = f.tell()
+    assert keys == sorted(keys) and set(keys) == set(scan.elsize)
+    if len({len(k) for k in keys}) != 1:
+        return  # mixed lengths: leave as written
+    n = len(keys[0])
+    order = list(scan.elsize)  # first-use order
+    rename = {k: "1" + f"{i:0{n - 1}d}" for i, k in enumerate(order)}
+    blocks, pos = {}, data_start
+    for k in keys:
+        (count,) = struct.unpack("<q", data[pos:pos + 8])
+        size = 8 + count * scan.elsize[k]
+        blocks[k] = data[pos:pos + size]
+        pos += size
+    assert pos == len(data)
+    obj = data[obj_start:obj_end]
+    for k in keys:
+        assert obj.count(k.encode()) >= 1, k
+        obj = obj.replace(k.encode(), rename[k].encode())
+    new_keys = sorted(rename.values())
+    assert new_keys == [rename[k] for k in order]
+    out = (data[:obj_start] + obj + pickle.dumps(new_keys, protocol=protocol)
+           + b"".join(blocks[k] for k in order))
+    assert len(out) == len(data)
+    with open(path, "wb") as f:
+        f.write(out)
+
+
 def tsave(obj, path, **kw):
-    """torch.save, then make the zip's serialization id deterministic."""
+    """torch.save, then make the bytes deterministic (zip serialization id, legacy keys)."""
     torch.save(obj, path, **kw)
-    fix_serialization_id(path)
+    if kw.get("_use_new_zipfile_serialization", True):
+        fix_serialization_id(path)
+    else:
+        fix_legacy_keys(path, kw.get("pickle_protocol", 2))
 
 
 def root_of(path):
@@ -553,6 +621,21 @@ def main(fixtures_dir):
     valid("dtypes.pth", "zip", dt)
     tsave(dt, P("dtypes_legacy.pth"), _use_new_zipfile_serialization=False)
     valid("dtypes_legacy.pth", "legacy", dt)
+
+    # "new" dtypes: _rebuild_tensor_v3 + UntypedStorage pid (numel = byte count)
+    v3 = OrderedDict()
+    v3["u16"] = torch.tensor([0, 1, 65535, 40000], dtype=torch.uint16)
+    v3["u32"] = torch.tensor([0, 1, 2 ** 32 - 1], dtype=torch.uint32)
+    v3["u64"] = torch.tensor([0, 1, 2 ** 63 + 5], dtype=torch.uint64)
+    v3["f8e4m3"] = torch.tensor([0.0, -0.0, 1.0, -448.0, 0.015625], dtype=torch.float32).to(torch.float8_e4m3fn)
+    v3["f8e5m2"] = torch.tensor([0.0, 1.0, -57344.0, float("inf")], dtype=torch.float32).to(torch.float8_e5m2)
+    v3["c64"] = torch.tensor([1 + 2j, -0.5 - 1j], dtype=torch.complex64)  # classic ComplexFloatStorage
+    tsave(v3, P("dtypes_v3.pth"))
+    valid("dtypes_v3.pth", "zip", v3,
+          note="OPTIONAL support: uint16/32/64 and float8 use _rebuild_tensor_v3 with an "
+               "UntypedStorage pid (numel in bytes) and dtype GLOBAL torch.<name>; complex64 "
+               "uses ComplexFloatStorage. A reader may reject these with a clear error.")
+    manifest["dtypes_v3.pth"]["optional"] = True
 
     # 4. views
     g = torch.Generator().manual_seed(7)

@@ -68,6 +68,7 @@ public final class Conv2d {
         self.engine = engine
         self.weight = weight
         self.bias = bias
+        biasTensor = try bias.map { try Tensor(shape: [shape[0]], values: $0, engine: engine) }
     }
 
     /// Replaces weights and bias (same shapes); cached primitive weight copies are dropped.
@@ -77,7 +78,8 @@ public final class Conv2d {
         }
         self.weight = weight
         self.bias = bias
-        plans.removeAll(); weightCopies.removeAll(); biasTensor = nil
+        plans.removeAll(); weightCopies.removeAll()
+        biasTensor = try bias.map { try Tensor(shape: [outChannels], values: $0, engine: engine) }
     }
 
     /// The output dims for an input of dims `[n, c, h, w]`.
@@ -116,16 +118,8 @@ public final class Conv2d {
     private func run(_ plan: Plan, _ x: Tensor, _ dst: Tensor) throws {
         let src = try engine.reorder(x, to: plan.src)
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, plan.weights), (DNNL_ARG_DST, dst)]
-        if let b = try biasValues() { args.append((DNNL_ARG_BIAS, b)) }
+        if let b = biasTensor { args.append((DNNL_ARG_BIAS, b)) }
         try plan.primitive.execute(args, on: engine)
-    }
-
-    private func biasValues() throws -> Tensor? {
-        guard let b = bias else { return nil }
-        if let t = biasTensor { return t }
-        let t = try Tensor(shape: [outChannels], values: b, engine: engine)
-        biasTensor = t
-        return t
     }
 
     /// Weight dims as oneDNN wants them: `[o, i, kh, kw]`, or `[g, o/g, i/g, kh, kw]` grouped.
@@ -160,8 +154,10 @@ public final class Conv2d {
                               "dnnl_convolution_forward_desc_init")
             }
             let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
-            let prim = try Primitive.make(&cd, attr: attr.attr, engine: engine,
-                                          name: "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)")
+            let prim = try withExtendedLifetime(attr) {
+                try Primitive.make(&cd, attr: attr.attr, engine: engine,
+                                   name: "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)")
+            }
             let wmd = prim.md(dnnl_query_weights_md)
             let weights = try weightCopies.value(for: wmd) {
                 let plainW = try weight.withUnsafeBufferPointer { buf -> Tensor in

@@ -13,7 +13,7 @@ public final class Linear {
 
     private let plans = PrimitiveCache<MemoryDesc, Plan>()
     private let weightCopies = PrimitiveCache<MemoryDesc, Tensor>()
-    private var biasTensor: Tensor?
+    private let biasTensor: Tensor?
 
     final class Plan {
         let primitive: Primitive
@@ -33,6 +33,7 @@ public final class Linear {
         self.weight = weight; self.bias = bias
         self.outFeatures = outFeatures; self.inFeatures = inFeatures
         self.computeType = computeType; self.engine = engine
+        biasTensor = try bias.map { try Tensor(shape: [outFeatures], values: $0, engine: engine) }
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
@@ -66,10 +67,7 @@ public final class Linear {
         let src = try engine.reorder(x, to: plan.src)
         let dst = try Tensor(desc: .plain([s[0], outFeatures], .f32), engine: engine)
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, plan.weights), (DNNL_ARG_DST, dst)]
-        if let b = bias {
-            if biasTensor == nil { biasTensor = try Tensor(shape: [outFeatures], values: b, engine: engine) }
-            args.append((DNNL_ARG_BIAS, biasTensor!))
-        }
+        if let b = biasTensor { args.append((DNNL_ARG_BIAS, b)) }
         try plan.primitive.execute(args, on: engine)
         return dst
     }

@@ -1,0 +1,119 @@
+import Engine
+import Foundation
+
+/// Which optimizer and its hyper-parameters (`--optimizer`, `--lr`, `--weight-decay`...).
+public struct OptimizerConfig: Equatable, Sendable, Codable {
+    public enum Kind: String, CaseIterable, Sendable, Codable { case adam, adamw, sgd }
+    public var kind: Kind = .adam
+    public var lr: Double = 1e-4
+    public var weightDecay: Double = 0
+    public var momentum: Double = 0.9
+    public var nesterov = false
+    public var betas: (Double, Double) { (0.9, 0.999) }
+    public var eps: Double = 1e-8
+
+    public init(kind: Kind = .adam, lr: Double = 1e-4, weightDecay: Double = 0, momentum: Double = 0.9, nesterov: Bool = false) {
+        self.kind = kind; self.lr = lr; self.weightDecay = weightDecay; self.momentum = momentum; self.nesterov = nesterov
+    }
+}
+
+/// torch.optim's SGD, Adam and AdamW (single-tensor code paths, the CPU default), step for
+/// step: the same float32 arithmetic in the same order, so one step agrees with PyTorch's.
+public final class Optimizer {
+    public let config: OptimizerConfig
+    /// The learning rate of the next step (schedules change it between epochs).
+    public var lr: Double
+    /// Per-parameter state, by parameter name: SGD's momentum buffer; Adam's exp_avg and
+    /// exp_avg_sq. `steps` counts Adam's steps.
+    public private(set) var buffers: [String: [[Float]]] = [:]
+    public private(set) var steps: [String: Int] = [:]
+
+    public init(_ config: OptimizerConfig) {
+        self.config = config
+        lr = config.lr
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        for p in parameters where p.trainable {
+            switch config.kind {
+            case .sgd: sgd(p)
+            case .adam, .adamw: adam(p, decoupled: config.kind == .adamw)
+            }
+        }
+    }
+
+    private func sgd(_ p: Parameter) {
+        let wd = Float(config.weightDecay), momentum = Float(config.momentum), lr = Float(self.lr)
+        let n = p.count
+        var buf = buffers.removeValue(forKey: p.name)?.first
+        let fresh = buf == nil
+        if fresh { buf = [Float](repeating: 0, count: n) }
+        buf!.withUnsafeMutableBufferPointer { b in
+            for i in 0..<n {
+                var d = p.grad[i]
+                if wd != 0 { d = d + wd * p.value[i] }
+                if momentum != 0 {
+                    b[i] = fresh ? d : b[i] * momentum + d            // dampening 0
+                    d = config.nesterov ? d + momentum * b[i] : b[i]
+                }
+                p.value[i] = p.value[i] + (-lr) * d
+            }
+        }
+        if momentum != 0 { buffers[p.name] = [buf!] }
+    }
+
+    private func adam(_ p: Parameter, decoupled: Bool) {
+        let n = p.count
+        var state = buffers.removeValue(forKey: p.name) ?? [[Float](repeating: 0, count: n), [Float](repeating: 0, count: n)]
+        let step = (steps[p.name] ?? 0) + 1
+        steps[p.name] = step
+        let (beta1, beta2) = config.betas
+        let bc1 = 1 - pow(beta1, Double(step))
+        let bc2 = 1 - pow(beta2, Double(step))
+        let stepSize = Float(lr / bc1)
+        let bc2Sqrt = Float(bc2.squareRoot())
+        let eps = Float(config.eps), wd = Float(config.weightDecay)
+        let decay = Float(1 - lr * config.weightDecay)
+        let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
+        var expAvg = state[0], expAvgSq = state[1]
+        state = []
+        expAvg.withUnsafeMutableBufferPointer { m in
+            expAvgSq.withUnsafeMutableBufferPointer { v in
+                for i in 0..<n {
+                    var g = p.grad[i]
+                    if decoupled {
+                        if wd != 0 { p.value[i] = p.value[i] * decay }
+                    } else if wd != 0 {
+                        g = g + wd * p.value[i]
+                    }
+                    m[i] = m[i] + w1 * (g - m[i])                      // lerp, weight < 0.5
+                    v[i] = v[i] * b2 + w2 * (g * g)
+                    let denom = v[i].squareRoot() / bc2Sqrt + eps
+                    p.value[i] = p.value[i] + (-stepSize) * (m[i] / denom)
+                }
+            }
+        }
+        buffers[p.name] = [expAvg, expAvgSq]
+    }
+
+    /// For `--resume`: the state as plain values.
+    public func restore(buffers: [String: [[Float]]], steps: [String: Int], lr: Double) {
+        self.buffers = buffers
+        self.steps = steps
+        self.lr = lr
+    }
+}
+
+/// `--schedule`: the learning rate of each epoch (0-based), as torch's CosineAnnealingLR
+/// (T_max = epochs, eta_min = 0) and StepLR (gamma 0.1) give it when stepped once per epoch.
+public enum LRSchedule: String, CaseIterable, Sendable, Codable {
+    case none, cosine, step
+
+    public func lr(epoch: Int, epochs: Int, base: Double, stepSize: Int) -> Double {
+        switch self {
+        case .none: return base
+        case .cosine: return base * (1 + cos(Double.pi * Double(epoch) / Double(max(epochs, 1)))) / 2
+        case .step: return base * pow(0.1, Double(epoch / max(stepSize, 1)))
+        }
+    }
+}
