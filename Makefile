@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
 TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
 DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libpng-dev pkg-config
-TOOLS = inspect_weights predict batch_predict
+TOOLS = inspect_weights predict batch_predict finetune
 
 .PHONY: deps build test demo fixtures install bench clean
 

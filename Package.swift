@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "inspect_weights", targets: ["inspect_weights"]),
         .executable(name: "predict", targets: ["predict"]),
         .executable(name: "batch_predict", targets: ["batch_predict"]),
+        .executable(name: "finetune", targets: ["finetune"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,10 +41,13 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Training", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "finetune", dependencies: [
+            "CLISupport", "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),

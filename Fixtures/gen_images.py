@@ -16,6 +16,7 @@ Writes Fixtures/images/:
 import hashlib
 import io
 import json
+import math
 import os
 import struct
 import zlib
@@ -103,6 +104,17 @@ def sources():
     save("jpeg_exif5_be", "jpg", rgb(31, 19, 21), format="JPEG", quality=90, exif=exif_bytes(5, True))
     save("jpeg_exif_cmyk8", "jpg", Image.fromarray(pattern(26, 18, 22, 4), "CMYK"),
          format="JPEG", quality=90, exif=exif_bytes(8))
+    # XMP orientation (Pillow's fallback when EXIF has no Orientation tag)
+    xmp = lambda body: (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description ' + body
+                        + b'</rdf:RDF></x:xmpmeta>')
+    save("jpeg_xmp6", "jpg", rgb(27, 17, 24), format="JPEG", quality=90,
+         xmp=xmp(b'tiff:Orientation="6"/>'))
+    save("jpeg_xmp8_elem", "jpg", rgb(25, 15, 25), format="JPEG", quality=90,
+         xmp=xmp(b'><tiff:Orientation>8</tiff:Orientation></rdf:Description>'))
+    save("jpeg_exif1_xmp6", "jpg", rgb(26, 16, 26), format="JPEG", quality=90,
+         exif=exif_bytes(1), xmp=xmp(b'tiff:Orientation="6"/>'))
+    save("jpeg_exif9_xmp6", "jpg", rgb(24, 14, 27), format="JPEG", quality=90,
+         exif=exif_bytes(9), xmp=xmp(b'tiff:Orientation="6"/>'))
     # full-size eval cases
     save("jpeg_256", "jpg", rgb(256, 320, 23), format="JPEG", quality=85)
 
@@ -121,6 +133,7 @@ def sources():
     save("png_grey_alpha", "png", la, format="PNG")
     save("png_1bit", "png", grey(35, 28, 38).point(lambda v: 255 if v > 128 else 0).convert("1"),
          format="PNG")
+    save("png_exif6", "png", rgb(27, 19, 42), format="PNG", exif=exif_bytes(6))
     save("png_tiny", "png", rgb(7, 5, 39), format="PNG")
     save("png_tall", "png", rgb(40, 300, 40), format="PNG")
     save("png_rgb_big", "png", rgb(300, 200, 41), format="PNG")
@@ -170,6 +183,70 @@ def tensor_bytes(t):
     return t.contiguous().numpy().astype("<f4").tobytes()
 
 
+def recorded_get_params(img, scale, ratio, draws):
+    """torchvision's RandomResizedCrop.get_params, line for line, logging every random draw."""
+    width, height = img.size
+    area = height * width
+    log_ratio = torch.log(torch.tensor(ratio))
+    for _ in range(10):
+        u = torch.empty(1).uniform_(scale[0], scale[1]).item()
+        draws.append(["uniform", u])
+        target_area = area * u
+        v = torch.empty(1).uniform_(log_ratio[0], log_ratio[1])
+        draws.append(["uniform", v.item()])
+        aspect_ratio = torch.exp(v).item()
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            i = torch.randint(0, height - h + 1, size=(1,)).item()
+            draws.append(["randint", i])
+            j = torch.randint(0, width - w + 1, size=(1,)).item()
+            draws.append(["randint", j])
+            return i, j, h, w
+    return None  # fallback: no further draws
+
+
+def random_resized_crop_cases(root, write):
+    """Recorded draws of RandomResizedCrop(28) + RandomHorizontalFlip() and their output."""
+    cases = []
+    for k, (name, seed, scale) in enumerate([
+            ("jpeg_420", 0, (0.08, 1.0)), ("jpeg_420", 1, (0.08, 1.0)), ("jpeg_wide", 2, (0.08, 1.0)),
+            ("png_tall", 3, (0.08, 1.0)), ("png_tiny", 4, (0.08, 1.0)), ("jpeg_progressive", 5, (0.5, 1.0)),
+            ("jpeg_wide", 6, (2.0, 3.0)), ("png_tall", 7, (2.0, 3.0)), ("jpeg_420", 8, (2.0, 3.0))]):
+        img = rgb_of(os.path.join(root, f"src/{name}." + ("png" if name.startswith("png") else "jpg")))
+        ratio = (3.0 / 4.0, 4.0 / 3.0)
+        torch.manual_seed(seed)
+        expected = transforms.RandomResizedCrop.get_params(img, list(scale), list(ratio))
+        tv = transforms.Compose([transforms.RandomResizedCrop(28, scale=scale), transforms.RandomHorizontalFlip()])
+        torch.manual_seed(seed)
+        out = tv(img)
+        draws = []
+        torch.manual_seed(seed)
+        params = recorded_get_params(img, scale, ratio, draws)
+        if params is None:
+            params = expected  # the fallback draws nothing more
+        assert tuple(params) == tuple(expected), (params, expected)
+        flip = torch.rand(1).item()
+        draws.append(["rand", flip])
+        cases.append({"source": name, "scale": list(scale), "draws": draws, "params": list(expected),
+                      "size": 28, "file": write(f"exp/rrc_{k}.rgb", raw(out))})
+    return cases
+
+
+def cmyk_table(write):
+    """Pillow's CMYK -> RGB for every C against 32 K values (rawmode CMYK;I as JPEG uses)."""
+    c = np.arange(256, dtype=np.uint8)
+    ks = np.array(list(range(0, 256, 8)) + [255], dtype=np.uint8)
+    raw_cmyk = np.zeros((len(ks), 256, 4), dtype=np.uint8)
+    raw_cmyk[..., 0] = c[None, :]
+    raw_cmyk[..., 1] = 255 - c[None, :]
+    raw_cmyk[..., 2] = ((np.arange(256) * 7) % 256).astype(np.uint8)[None, :]
+    raw_cmyk[..., 3] = ks[:, None]
+    im = Image.frombytes("CMYK", (256, len(ks)), raw_cmyk.tobytes(), "raw", "CMYK;I")
+    return {"width": 256, "height": len(ks), "raw": write("exp/cmyk_raw.bin", raw_cmyk.tobytes()),
+            "rgb": write("exp/cmyk_rgb.rgb", raw(im.convert("RGB")))}
+
+
 def main(fixtures_dir):
     root = os.path.join(fixtures_dir, "images")
     src_dir, exp_dir = os.path.join(root, "src"), os.path.join(root, "exp")
@@ -212,7 +289,11 @@ def main(fixtures_dir):
     cases = [((50, 30), None), ((120, 90), None), ((97, 40), None), ((40, 73), None),
              ((13, 7), None), ((97, 73), None), ((1, 1), None), ((300, 5), None),
              ((30, 20), (10.5, 5.25, 80.0, 60.75)), ((24, 18), (3, 4, 51, 40)),
-             ((48, 36), (3, 4, 51, 40)), ((97, 73), (0.1, 0.0, 97.0, 73.0))]
+             ((48, 36), (3, 4, 51, 40)), ((97, 73), (0.1, 0.0, 97.0, 73.0)),
+             # Pillow 13 runs the vertical pass first when the height shrinks by more than
+             # twice as much as the width: both sides of that boundary, with and without a box
+             ((90, 20), None), ((87, 53), None), ((88, 53), None), ((200, 30), None),
+             ((60, 10), (5.5, 3.25, 90.0, 70.5)), ((97, 20), (0, 10, 97, 60))]
     for i, (size, box) in enumerate(cases):
         out = base.resize(size, Image.BILINEAR, box=box)
         manifest["resize"].append({"source": "jpeg_420", "width": size[0], "height": size[1],
@@ -236,6 +317,9 @@ def main(fixtures_dir):
         manifest["resized_crop"].append({"source": "jpeg_420", "top": top, "left": left,
                                          "height": h, "width": w, "size": size,
                                          "file": write(f"exp/rcrop_{i}.rgb", raw(out))})
+
+    manifest["random_resized_crop"] = random_resized_crop_cases(root, write)
+    manifest["cmyk"] = cmyk_table(write)
 
     ramp = np.zeros((1, 256, 3), dtype=np.uint8)
     ramp[0, :, 0] = np.arange(256)

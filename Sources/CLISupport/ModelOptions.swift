@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import ResNet
 import Training
 
@@ -18,6 +19,12 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: "f32, or bf16 (oneDNN's bfloat16 kernels, float32 accumulation; faster, probabilities within ~1e-2).")
     public var precision: Precision = .f32
 
+    @Option(help: "Side of the center crop the model sees (finetune's --image-size).")
+    public var imageSize: Int = 224
+
+    @Option(help: "Shorter side before the crop (finetune's --resize; default 256 for 224, scaled with --image-size).")
+    public var resize: Int?
+
     public init() {}
 
     /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
@@ -30,7 +37,8 @@ public struct ModelOptions: ParsableArguments {
     }
 
     public func makePredictor() throws -> Predictor {
-        let p = try Predictor(weights: weightsPath, classIndices: classIndices, precision: precision)
+        let transform = EvalTransform(resize: resize ?? Int((Double(imageSize) * 256 / 224).rounded()), crop: imageSize)
+        let p = try Predictor(weights: weightsPath, classIndices: classIndices, precision: precision, transform: transform)
         p.warnings.forEach { warn($0) }
         return p
     }

@@ -20,11 +20,8 @@ enum LegacyFormat {
         guard case .int(1001)? = try? header.load(&reader) else {       // protocol version
             throw CheckpointError.malformed(path: path, what: "legacy stream with an unknown protocol version")
         }
-        let sysInfo = try header.load(&reader)
-        let littleEndian: Bool = {
-            if case .bool(let b)? = sysInfo.asDict?["little_endian"] { return b }
-            return true
-        }()
+        // sys_info: torch reads and ignores it; the C++ writer always writes little-endian data.
+        _ = try header.load(&reader)
 
         var storages: [String: StorageRef] = [:]
         var machine = PickleMachine(path: path, allowObjects: options.allowObjects) { pid in
@@ -66,7 +63,7 @@ enum LegacyFormat {
         }
         let materialize: (TensorRef, String) throws -> TensorData = { ref, name in
             var storage = ref.storage
-            var slice: ArraySlice<UInt8>
+            let slice: ArraySlice<UInt8>
             if let view = storage.view {
                 guard let root = data[view.root] else { throw CheckpointError.malformed(path: path, what: "storage '\(view.root)' has no data") }
                 let es = ref.dtype.size
@@ -79,11 +76,6 @@ enum LegacyFormat {
             } else {
                 guard let s = data[storage.key] else { throw CheckpointError.malformed(path: path, what: "storage '\(storage.key)' has no data") }
                 slice = s
-            }
-            if !littleEndian {
-                var b = Array(slice)
-                byteswap(&b, elementSize: ref.dtype.size)
-                slice = b[...]
             }
             return try ref.materialize(storageBytes: slice, name: name, path: path)
         }

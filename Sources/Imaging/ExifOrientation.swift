@@ -8,6 +8,12 @@ public enum ExifOrientation: Int, Sendable {
     /// or nil when the payload holds none (or is malformed: every read is bounds-checked
     /// and a damaged payload means "no orientation", as Pillow's tolerant reader does).
     public static func parse(exif payload: [UInt8]) -> ExifOrientation? {
+        tag(exif: payload).flatMap { $0 }
+    }
+
+    /// nil when IFD0 has no Orientation entry; .some(nil) when it has one whose value is
+    /// not 1...8 (Pillow then transposes nothing and does not consult XMP either).
+    static func tag(exif payload: [UInt8]) -> ExifOrientation?? {
         var base = 0
         let header: [UInt8] = [0x45, 0x78, 0x69, 0x66, 0, 0]  // "Exif\0\0"
         if payload.count >= 6 && Array(payload[0..<6]) == header { base = 6 }
@@ -32,19 +38,29 @@ public enum ExifOrientation: Int, Sendable {
             return hi << 16 | lo
         }
         guard let ifd = u32(4), let count = u16(ifd) else { return nil }
+        // Byte sizes of the TIFF field types Pillow's IFD reader understands; entries of
+        // other types are skipped as if absent, as are values pointing outside the payload.
+        let unitSizes: [Int: Int] = [1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4,
+                                     10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8]
         for i in 0..<count {
             let entry = ifd + 2 + 12 * i
-            guard let tag = u16(entry), let type = u16(entry + 2), let n = u32(entry + 4) else { return nil }
-            guard tag == 0x0112 else { continue }
-            // The first Orientation entry decides (Pillow keeps the first of duplicate tags).
-            guard n == 1 else { return nil }
+            guard entry + 12 <= tiff.count, let tag = u16(entry), let type = u16(entry + 2),
+                  let n = u32(entry + 4) else { return nil }  // Pillow stops reading here
+            guard tag == 0x0112, let unit = unitSizes[type] else { continue }
+            if n * unit > 4 {
+                guard let offset = u32(entry + 8), offset + n * unit <= tiff.count else { continue }
+            }
+            // The first readable Orientation entry decides (Pillow keeps the first).
+            guard n == 1 else { return .some(nil) }
             let value: Int?
             switch type {
-            case 3: value = u16(entry + 8)   // SHORT
-            case 4: value = u32(entry + 8)   // LONG
+            case 3: value = u16(entry + 8)                                   // SHORT
+            case 4: value = u32(entry + 8)                                   // LONG
+            case 8: value = u16(entry + 8).map { Int(Int16(truncatingIfNeeded: $0)) }  // SSHORT
+            case 9: value = u32(entry + 8).map { Int(Int32(truncatingIfNeeded: $0)) }  // SLONG
             default: value = nil
             }
-            return value.flatMap { ExifOrientation(rawValue: $0) }
+            return .some(value.flatMap { ExifOrientation(rawValue: $0) })
         }
         return nil
     }

@@ -34,7 +34,7 @@ struct JPEGMetadata {
 
     /// The orientation `ImageOps.exif_transpose` would apply (EXIF first, then XMP).
     var orientation: ExifOrientation? {
-        if let exif, let o = ExifOrientation.parse(exif: exif) { return o }
+        if let exif, let tag = ExifOrientation.tag(exif: exif) { return tag }
         if let xmp { return ExifOrientation.parse(xmp: xmp) }
         return nil
     }

@@ -1,9 +1,10 @@
 /// Pillow's antialiased bilinear resampling (`Image.resize(size, Image.BILINEAR, box)`),
 /// reproduced from libImaging/Resample.c so the output is bit-identical: coefficients in
 /// double precision (`precompute_coeffs`), rounded to 22-bit fixed point
-/// (`normalize_coeffs_8bpc`), a horizontal pass over the rows the vertical pass needs,
-/// clipped to 8 bits, then a vertical pass; a pass is skipped when its size and box
-/// leave that axis unchanged.
+/// (`normalize_coeffs_8bpc`), two passes each clipped to 8 bits, in Pillow 13.0's order
+/// (horizontal first, over only the rows the vertical pass needs, unless the height
+/// shrinks by more than twice as much as the width); a pass is skipped when its size and
+/// box leave that axis unchanged. The reference is pillow-13.0.0/src/libImaging/Resample.c.
 public struct ResampleBox: Equatable, Sendable {
     public var left, top, right, bottom: Float
     public init(left: Float, top: Float, right: Float, bottom: Float) {
@@ -32,20 +33,33 @@ extension RGBImage {
         }
         let needHorizontal = outW != width || box.left != 0 || box.right != Float(outW)
         let needVertical = outH != height || box.top != 0 || box.bottom != Float(outH)
+        // Pillow 13: when the height shrinks by more than twice as much as the width,
+        // the vertical pass runs first (earlier Pillows always ran horizontal first).
+        let horizontalFirst = !((height - outH) > 0 && (height - outH) > (width - outW) * 2)
 
         let vert = Coefficients(inSize: height, in0: box.top, in1: box.bottom, outSize: outH)
-        let yFirst = vert.bounds[0]
-        let yLast = vert.bounds[2 * outH - 2] + vert.bounds[2 * outH - 1]
-
         var current = self
-        var rowOffset = 0  // source row of current's row 0
-        if needHorizontal {
-            let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
-            current = horizontalPass(horiz, rows: yFirst..<yLast)
-            rowOffset = yFirst
-        }
-        if needVertical {
-            current = current.verticalPass(vert, rowOffset: rowOffset)
+        if horizontalFirst {
+            var rowOffset = 0  // source row of current's row 0
+            if needHorizontal {
+                // only the rows the vertical pass will read
+                let yFirst = vert.bounds[0]
+                let yLast = vert.bounds[2 * outH - 2] + vert.bounds[2 * outH - 1]
+                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
+                current = horizontalPass(horiz, rows: yFirst..<yLast)
+                rowOffset = yFirst
+            }
+            if needVertical {
+                current = current.verticalPass(vert, rowOffset: rowOffset)
+            }
+        } else {
+            if needVertical {
+                current = current.verticalPass(vert, rowOffset: 0)
+            }
+            if needHorizontal {
+                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
+                current = current.horizontalPass(horiz, rows: 0..<current.height)
+            }
         }
         return current
     }

@@ -9,7 +9,7 @@ public final class ResNetModel {
     public let precision: Precision
     public let engine: CPUEngine
 
-    let stem: Conv2d
+    let stem: ConvBN
     let maxPool: MaxPool2d
     let blocks: [ResidualBlock]
     let avgPool: GlobalAvgPool2d
@@ -19,14 +19,21 @@ public final class ResNetModel {
     public var architecture: String { spec.name }
     public var numClasses: Int { spec.numClasses }
 
+    /// Whether batch norms are folded into the convs (with ReLU and residual add fused as
+    /// post-ops), or run as separate ops as PyTorch's modules do.
+    public let foldsBatchNorm: Bool
+
     /// Detects the architecture from the keys and shapes (see `ResNetSpec.detect`) and builds it.
-    /// `num_batches_tracked` entries are optional.
-    public init(stateDict: StateDict, precision: Precision = .f32, engine: CPUEngine = .shared) throws {
+    /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
+    /// graph (slower; a reference, and the shape a training graph takes).
+    public init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
+                engine: CPUEngine = .shared) throws {
         spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
         self.precision = precision
         self.engine = engine
-        let b = FoldedConvBuilder(stateDict: stateDict, computeType: precision.dataType, engine: engine)
-        stem = try b.conv("conv1", bn: "bn1", stride: 2, padding: 3, relu: true)
+        foldsBatchNorm = foldBatchNorm
+        let b = ConvBNBuilder(stateDict: stateDict, computeType: precision.dataType, foldBatchNorm: foldBatchNorm, engine: engine)
+        stem = try b.unit("conv1", bn: "bn1", stride: 2, padding: 3, relu: true)
         maxPool = try MaxPool2d(kernel: 3, stride: 2, padding: 1, engine: engine)
         var blocks: [ResidualBlock] = []
         for (s, n) in spec.layers.enumerated() {

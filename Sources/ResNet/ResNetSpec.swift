@@ -35,18 +35,27 @@ public struct ResNetSpec: Equatable, Sendable {
                           groups: groups, numClasses: numClasses)
     }
 
-    /// `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152`, the ResNeXt and wide
-    /// variants torchvision names, or `resnet(custom)`.
+    /// `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152` (by block type and blocks
+    /// per stage, as `ArchitectureGuess` names them, also at narrower widths), the ResNeXt and
+    /// wide variants torchvision names (at its widths), or `resnet(custom)`.
     public var name: String {
-        guard stemWidth == 64, planes == [64, 128, 256, 512] else { return "resnet(custom)" }
-        let ratio = widths[0] % groups == 0 ? widths[0] / groups : 0  // width per group at planes 64
-        guard widths == planes.map({ $0 * ratio / 64 * groups }) else { return "resnet(custom)" }
-        switch (block, layers, groups, ratio) {
-        case (.basic, [2, 2, 2, 2], 1, 64): return "resnet18"
-        case (.basic, [3, 4, 6, 3], 1, 64): return "resnet34"
-        case (.bottleneck, [3, 4, 6, 3], 1, 64): return "resnet50"
-        case (.bottleneck, [3, 4, 23, 3], 1, 64): return "resnet101"
-        case (.bottleneck, [3, 8, 36, 3], 1, 64): return "resnet152"
+        let depth: String?
+        switch (block, layers) {
+        case (.basic, [2, 2, 2, 2]): depth = "resnet18"
+        case (.basic, [3, 4, 6, 3]): depth = "resnet34"
+        case (.bottleneck, [3, 4, 6, 3]): depth = "resnet50"
+        case (.bottleneck, [3, 4, 23, 3]): depth = "resnet101"
+        case (.bottleneck, [3, 8, 36, 3]): depth = "resnet152"
+        default: depth = nil
+        }
+        // Plain ResNet widths: one group, 3x3 convs as wide as `planes`, each stage twice the last.
+        let plain = groups == 1 && widths == planes && planes.count == 4
+            && (1..<4).allSatisfy { planes[$0] == 2 * planes[$0 - 1] } && stemWidth == planes[0]
+        if plain, let d = depth { return d }
+        guard stemWidth == 64, planes == [64, 128, 256, 512], widths[0] % groups == 0 else { return "resnet(custom)" }
+        let perGroup = widths[0] / groups  // width_per_group (widths at planes 64)
+        guard widths == planes.map({ $0 * perGroup / 64 * groups }) else { return "resnet(custom)" }
+        switch (block, layers, groups, perGroup) {
         case (.bottleneck, [3, 4, 6, 3], 32, 4): return "resnext50_32x4d"
         case (.bottleneck, [3, 4, 23, 3], 32, 8): return "resnext101_32x8d"
         case (.bottleneck, [3, 4, 23, 3], 64, 4): return "resnext101_64x4d"

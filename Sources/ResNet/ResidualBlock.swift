@@ -1,31 +1,52 @@
 import Checkpoint
 import Engine
 
-/// A BasicBlock or Bottleneck for inference, with each batch norm folded into its conv:
-/// `relu(convs(x) + downsample(x))`, where every conv but the last carries a fused ReLU and the
-/// last one adds the identity (oneDNN `sum` post-op) and applies the ReLU.
-final class ResidualBlock {
-    let convs: [Conv2d]
-    let last: Conv2d
-    let downsample: Conv2d?
+/// A conv followed by its batch norm and optionally a ReLU: either folded into one conv with
+/// fused post-ops (the fast inference graph), or kept as separate conv, batch-norm and add
+/// ops (the unfused graph, which mirrors PyTorch's modules one for one).
+final class ConvBN {
+    let conv: Conv2d
+    let bn: BatchNorm2d?
+    let add: Add?
 
-    init(convs: [Conv2d], last: Conv2d, downsample: Conv2d?) {
-        self.convs = convs; self.last = last; self.downsample = downsample
+    init(conv: Conv2d, bn: BatchNorm2d?, add: Add?) { self.conv = conv; self.bn = bn; self.add = add }
+
+    func forward(_ x: Tensor) throws -> Tensor {
+        let y = try conv.forward(x)
+        return try bn?.forward(y) ?? y
     }
 
-    /// Consumes `x`: when there is no downsample branch, `x`'s storage receives the output.
-    func forward(_ x: Tensor) throws -> Tensor {
-        let identity = try downsample?.forward(x) ?? x
-        var h = x
-        for c in convs { h = try c.forward(h) }
-        return try last.forward(h, accumulatingInto: identity)
+    /// `relu(bn(conv(x)) + residual)`. Folded, `residual`'s storage may receive the result.
+    func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        guard let bn = bn, let add = add else { return try conv.forward(x, accumulatingInto: residual) }
+        return try add.forward(bn.forward(conv.forward(x)), residual)
     }
 }
 
-/// Builds convs with folded batch norm from a state dict (keys already checked by `ResNetSpec.detect`).
-struct FoldedConvBuilder {
+/// A BasicBlock or Bottleneck: `relu(units(x) + downsample(x))`.
+final class ResidualBlock {
+    let units: [ConvBN]
+    let last: ConvBN
+    let downsample: ConvBN?
+
+    init(units: [ConvBN], last: ConvBN, downsample: ConvBN?) {
+        self.units = units; self.last = last; self.downsample = downsample
+    }
+
+    /// Consumes `x`: when there is no downsample branch, `x`'s storage may receive the output.
+    func forward(_ x: Tensor) throws -> Tensor {
+        let identity = try downsample?.forward(x) ?? x
+        var h = x
+        for u in units { h = try u.forward(h) }
+        return try last.forward(h, adding: identity)
+    }
+}
+
+/// Builds conv + batch-norm units from a state dict (keys already checked by `ResNetSpec.detect`).
+struct ConvBNBuilder {
     let stateDict: StateDict
     let computeType: DataType
+    let foldBatchNorm: Bool
     let engine: CPUEngine
 
     func floats(_ key: String) throws -> [Float] {
@@ -38,33 +59,43 @@ struct FoldedConvBuilder {
 
     func shape(_ key: String) -> [Int] { stateDict[key]?.shape ?? [] }
 
-    /// `conv` (a prefix such as `layer1.0.conv1`) followed by batch norm `bn` (`layer1.0.bn1`).
-    func conv(_ conv: String, bn: String, stride: Int, padding: Int, groups: Int = 1, relu: Bool) throws -> Conv2d {
+    /// `conv` (a prefix such as `layer1.0.conv1`) followed by batch norm `bn` (`layer1.0.bn1`),
+    /// then ReLU if `relu`; `residual`: the unit ends its block (add the identity, then ReLU).
+    func unit(_ conv: String, bn: String, stride: Int, padding: Int, groups: Int = 1,
+              relu: Bool, residual: Bool = false) throws -> ConvBN {
         let wKey = "\(conv).weight"
         let params = try BatchNormParameters(weight: floats("\(bn).weight"), bias: floats("\(bn).bias"),
                                              runningMean: floats("\(bn).running_mean"),
                                              runningVar: floats("\(bn).running_var"), eps: 1e-5)
-        let folded = try params.fold(convWeight: floats(wKey), convBias: nil)
-        return try Conv2d(weight: folded.weight, shape: shape(wKey), bias: folded.bias, stride: stride,
-                          padding: padding, groups: groups, fusedReLU: relu, computeType: computeType, engine: engine)
+        if foldBatchNorm {
+            let folded = try params.fold(convWeight: floats(wKey), convBias: nil)
+            return ConvBN(conv: try Conv2d(weight: folded.weight, shape: shape(wKey), bias: folded.bias, stride: stride,
+                                           padding: padding, groups: groups, fusedReLU: relu || residual,
+                                           computeType: computeType, engine: engine),
+                          bn: nil, add: nil)
+        }
+        return ConvBN(conv: try Conv2d(weight: floats(wKey), shape: shape(wKey), stride: stride, padding: padding,
+                                       groups: groups, computeType: computeType, engine: engine),
+                      bn: BatchNorm2d(params, fusedReLU: relu && !residual, engine: engine),
+                      add: residual ? Add(fusedReLU: true, engine: engine) : nil)
     }
 
     func block(_ spec: ResNetSpec, stage: Int, index: Int) throws -> ResidualBlock {
         let pre = "layer\(stage + 1).\(index)"
         let stride = index == 0 ? spec.stride(stage: stage) : 1
         let ds = index == 0 && spec.hasDownsample(stage: stage)
-            ? try conv("\(pre).downsample.0", bn: "\(pre).downsample.1", stride: stride, padding: 0, relu: false) : nil
+            ? try unit("\(pre).downsample.0", bn: "\(pre).downsample.1", stride: stride, padding: 0, relu: false) : nil
         switch spec.block {
         case .basic:
             return ResidualBlock(
-                convs: [try conv("\(pre).conv1", bn: "\(pre).bn1", stride: stride, padding: 1, relu: true)],
-                last: try conv("\(pre).conv2", bn: "\(pre).bn2", stride: 1, padding: 1, relu: true),
+                units: [try unit("\(pre).conv1", bn: "\(pre).bn1", stride: stride, padding: 1, relu: true)],
+                last: try unit("\(pre).conv2", bn: "\(pre).bn2", stride: 1, padding: 1, relu: true, residual: true),
                 downsample: ds)
         case .bottleneck:
             return ResidualBlock(
-                convs: [try conv("\(pre).conv1", bn: "\(pre).bn1", stride: 1, padding: 0, relu: true),
-                        try conv("\(pre).conv2", bn: "\(pre).bn2", stride: stride, padding: 1, groups: spec.groups, relu: true)],
-                last: try conv("\(pre).conv3", bn: "\(pre).bn3", stride: 1, padding: 0, relu: true),
+                units: [try unit("\(pre).conv1", bn: "\(pre).bn1", stride: 1, padding: 0, relu: true),
+                        try unit("\(pre).conv2", bn: "\(pre).bn2", stride: stride, padding: 1, groups: spec.groups, relu: true)],
+                last: try unit("\(pre).conv3", bn: "\(pre).bn3", stride: 1, padding: 0, relu: true, residual: true),
                 downsample: ds)
         }
     }

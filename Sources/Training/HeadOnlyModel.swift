@@ -1,3 +1,4 @@
+import Imaging
 import Checkpoint
 import Engine
 import ResNet

@@ -1,3 +1,4 @@
+import Imaging
 import Foundation
 
 /// A dataset laid out as torchvision's ImageFolder expects: `root/train/<class>/*.jpg` with

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Imaging
 
 /// A Linear layer trained in Swift on pooled features: the head of `--train fc`, where the
 /// trunk is frozen and runs as the fused inference graph. Small (C x K), so plain loops.
@@ -18,8 +19,8 @@ public final class LinearHead {
     /// weight and bias uniform in ±1/sqrt(inFeatures).
     public convenience init(name: String, inFeatures: Int, outFeatures: Int, rng: inout SeededRandom) {
         let bound = 1 / Double(inFeatures).squareRoot()
-        let w = (0..<(inFeatures * outFeatures)).map { _ in Float(rng.uniform(-bound, bound)) }
-        let b = (0..<outFeatures).map { _ in Float(rng.uniform(-bound, bound)) }
+        let w = (0..<(inFeatures * outFeatures)).map { _ in rng.uniform(-bound, bound) }
+        let b = (0..<outFeatures).map { _ in rng.uniform(-bound, bound) }
         self.init(weight: Parameter(name: name + ".weight", shape: [outFeatures, inFeatures], values: w),
                   bias: Parameter(name: name + ".bias", shape: [outFeatures], values: b))
     }

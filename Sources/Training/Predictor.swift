@@ -2,6 +2,7 @@ import Checkpoint
 import Dispatch
 import Foundation
 import Imaging
+import Engine
 import ResNet
 
 /// One image's result: the softmax over every class, in class-index order.
@@ -35,7 +36,10 @@ public enum PredictError: Error, CustomStringConvertible {
 /// overlapped pipeline of decoding and inference.
 public final class Predictor {
     public let model: ResNetModel
+    /// The Linear that `finetune --head append` puts after the pretrained fc.
+    public let appendedHead: LinearHead?
     public let classNames: [String]
+    public var numClasses: Int { appendedHead?.outFeatures ?? model.numClasses }
     public let transform: EvalTransform
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
@@ -48,9 +52,15 @@ public final class Predictor {
         }
         let ckpt = try Checkpoint(contentsOf: weights)
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
-        model = try ResNetModel(stateDict: ckpt.stateDict, precision: precision)
+        // A `--head append` file: the trunk with its own fc, then the appended Linear.
+        let (trunk, appended) = Finetune.splitAppendedHead(ckpt.stateDict)
+        model = try ResNetModel(stateDict: trunk, precision: precision)
+        appendedHead = appended.map { w, b in
+            LinearHead(weight: Parameter(name: "fc.1.weight", shape: w.shape, values: w.floats()),
+                       bias: Parameter(name: "fc.1.bias", shape: b.shape, values: b.floats()))
+        }
         self.transform = transform
-        let n = model.numClasses
+        let n = appended?.0.shape[0] ?? model.numClasses
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
             let names = try ClassIndices(contentsOf: path).names
             guard names.count == n else {
@@ -108,11 +118,11 @@ public final class Predictor {
             if !ok.isEmpty {
                 do {
                     let h = transform.crop
-                    probs = try Predictor.softmax(model.logits(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
-                                                               batch: ok.count, height: h, width: h), classes: model.numClasses)
+                    probs = try Predictor.softmax(logits(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
+                                                         batch: ok.count, height: h, width: h), classes: numClasses)
                 } catch { modelError = error }
             }
-            let n = model.numClasses
+            let n = numClasses
             for (i, path) in batch.enumerated() {
                 if let e = current[i] { result(path, .failure(e)); continue }
                 if let e = modelError { result(path, .failure(e)); continue }
@@ -122,6 +132,12 @@ public final class Predictor {
             group.wait()
             current = next
         }
+    }
+
+    /// Logits `[batch, numClasses]`, through the appended head when there is one.
+    public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        let base = try model.logits(images: images, batch: batch, height: height, width: width)
+        return appendedHead.map { $0.forward(base, rows: batch) } ?? base
     }
 
     /// Row-wise softmax in float32, max-subtracted as torch does.

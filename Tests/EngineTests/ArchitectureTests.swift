@@ -39,6 +39,13 @@ final class ArchitectureTests: XCTestCase {
         }
         XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3]).name, "resnet50")
         XCTAssertEqual(ResNetSpec.torchvision(.basic, layers: [1, 1, 1, 1]).name, "resnet(custom)")
+        // Narrow widths keep the depth's name (as Checkpoint's ArchitectureGuess does); odd widths do not.
+        var narrow = ResNetSpec(block: .basic, layers: [2, 2, 2, 2], stemWidth: 8, planes: [8, 16, 32, 64],
+                                widths: [8, 16, 32, 64], groups: 1, numClasses: 5)
+        XCTAssertEqual(narrow.name, "resnet18")
+        narrow.planes = [8, 16, 32, 60]; narrow.widths = narrow.planes
+        XCTAssertEqual(narrow.name, "resnet(custom)")
+        XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3], groups: 2, widthPerGroup: 64).name, "resnet(custom)")
     }
 
     func testClassCountAndCustomLayoutsFromFixtures() throws {
@@ -62,6 +69,20 @@ final class ArchitectureTests: XCTestCase {
         sd["fc.weight"] = TensorData(shape: [9, 64], floats: [Float](repeating: 0.01, count: 9 * 64))
         sd["fc.bias"] = TensorData(shape: [9], floats: [Float](repeating: 0, count: 9))
         XCTAssertEqual(try ResNetModel(stateDict: sd).numClasses, 9)
+    }
+
+    /// End to end from a real .pth (Checkpoint's reader): torchvision resnet18 structure at width 2.
+    func testModelFromPthFile() throws {
+        let path = ModelFixture.root.deletingLastPathComponent().appendingPathComponent("checkpoints/tiny_basic.pth").path
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "no \(path)")
+        let ckpt = try Checkpoint(contentsOf: path)
+        let model = try ResNetModel(stateDict: ckpt.stateDict)
+        XCTAssertEqual(model.architecture, "resnet18")
+        XCTAssertEqual(model.architecture, ArchitectureGuess(ckpt.stateDict).name)
+        XCTAssertEqual(model.numClasses, 5)
+        let p = try model.probabilities(images: [Float](repeating: 0.5, count: 2 * 3 * 32 * 32), batch: 2, height: 32, width: 32)
+        XCTAssertEqual(p.count, 10)
+        XCTAssertEqual(Double(p[0..<5].reduce(0, +)), 1, accuracy: 1e-5)
     }
 
     func testMissingAndUnexpectedKeysAreListed() throws {

@@ -128,6 +128,20 @@ final class EngineOpTests: XCTestCase {
         XCTAssertThrowsError(try Softmax.forward(got, rows: 2, cols: 4))
     }
 
+    func testReLUAndAdd() throws {
+        let a = random(2 * 3 * 5 * 4, seed: 16), b = random(2 * 3 * 5 * 4, seed: 17)
+        let ta = try Tensor(shape: [2, 3, 5, 4], values: a), tb = try Tensor(shape: [2, 3, 5, 4], values: b)
+        XCTAssertEqual(try ReLU().forward(ta).floats(), a.map { max($0, 0) })
+        XCTAssertEqual(try Add().forward(ta, tb).floats(), zip(a, b).map { $0 + $1 })
+        XCTAssertEqual(try Add(fusedReLU: true).forward(ta, tb).floats(), zip(a, b).map { max($0 + $1, 0) })
+        // Mixed layouts: b in a blocked layout from a conv.
+        let conv = try Conv2d(weight: random(3 * 3, seed: 18), shape: [3, 3, 1, 1])
+        let cb = try conv.forward(tb)
+        let cbv = try cb.floats()
+        XCTAssertLessThanOrEqual(maxAbsError(try Add().forward(ta, cb).floats(), zip(a, cbv).map { $0 + $1 }), 1e-6)
+        XCTAssertThrowsError(try Add().forward(ta, Tensor(shape: [2, 3, 4, 5], values: b)))
+    }
+
     func testTensorRoundTripAndBF16() throws {
         let x = random(2 * 3 * 4 * 5, seed: 15)
         let t = try Tensor(shape: [2, 3, 4, 5], values: x)

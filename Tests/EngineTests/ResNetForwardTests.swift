@@ -25,6 +25,19 @@ final class ResNetForwardTests: XCTestCase {
         XCTAssertEqual(again, logits, file: file, line: line)
     }
 
+    /// The unfused graph (separate conv, batch norm, add and ReLU ops) agrees too, and with the folded one.
+    func testUnfusedGraphMatchesPyTorch() throws {
+        for name in ["basic_w8", "bottleneck_w8", "bottleneck_g2"] {
+            let f = try ModelFixture.load(name)
+            let unfused = try ResNetModel(stateDict: f.stateDict, foldBatchNorm: false)
+            XCTAssertFalse(unfused.foldsBatchNorm)
+            let l = try unfused.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+            let rel = maxRelativeError(l, f.logits, rows: f.meta.batch)
+            print("\(name) unfused f32: max relative error \(rel)")
+            XCTAssertLessThanOrEqual(rel, 1e-4, name)
+        }
+    }
+
     func testBasicBlockF32MatchesPyTorch() throws { try checkF32("basic_w8") }
     func testBottleneckF32MatchesPyTorch() throws { try checkF32("bottleneck_w8") }
     func testGroupedBottleneckF32MatchesPyTorch() throws { try checkF32("bottleneck_g2") }

@@ -29,15 +29,22 @@ final class ExifTests: XCTestCase {
             XCTAssertNil(ExifOrientation.parse(exif: payload(bigEndian: be, value: 9)))
             XCTAssertNil(ExifOrientation.parse(exif: payload(bigEndian: be, value: 0)))
             XCTAssertNil(ExifOrientation.parse(exif: payload(bigEndian: be, tag: 0x0110, value: 6)))
+            XCTAssertEqual(ExifOrientation.parse(exif: payload(bigEndian: be, type: 9, value: 8)), .rotated90)
+            // present but unusable (BYTE, or two values): no orientation, and no XMP fallback
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, type: 1, value: 6)), .some(nil))
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, count: 2, value: 6)), .some(nil))
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, value: 9)), .some(nil))
+            // a type Pillow does not read is skipped as if absent
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, type: 99, value: 6)), nil)
         }
     }
 
     func testDamagedPayloadsNeverCrash() {
         let good = payload(bigEndian: false, value: 6)
-        // The SHORT value ends at byte 26 (6 header + 8 TIFF head + 2 count + 10 of the entry).
+        // The entry ends at byte 28 (6 header + 8 TIFF head + 2 count + 12); Pillow needs it whole.
         for cut in 0..<good.count {
             let o = ExifOrientation.parse(exif: Array(good[..<cut]))
-            XCTAssertEqual(o, cut >= 26 ? .rotated270 : nil, "payload cut at \(cut)")
+            XCTAssertEqual(o, cut >= 28 ? .rotated270 : nil, "payload cut at \(cut)")
         }
         var wild = good
         wild[10] = 0xFF; wild[11] = 0xFF; wild[12] = 0xFF; wild[13] = 0x7F  // IFD offset far away

@@ -28,6 +28,20 @@ struct Manifest: Decodable {
         let name: String, file: String, resized_width: Int, resized_height: Int
         let resized_sha256: String, tensor_sha256: String
     }
+    struct Draw: Decodable {
+        let kind: String, value: Double
+        init(from decoder: Decoder) throws {
+            var c = try decoder.unkeyedContainer()
+            kind = try c.decode(String.self)
+            value = try c.decode(Double.self)
+        }
+    }
+    struct RandomResizedCrop: Decodable {
+        let source: String, scale: [Double], draws: [Draw], params: [Int], size: Int, file: String
+    }
+    struct CMYK: Decodable { let width: Int, height: Int, raw: String, rgb: String }
+    let random_resized_crop: [RandomResizedCrop]
+    let cmyk: CMYK
     let mean: [Float], std: [Float]
     let images: [Image]
     let unsupported: [Unsupported]

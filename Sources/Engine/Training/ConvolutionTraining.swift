@@ -1,0 +1,134 @@
+import CDNNL
+
+/// A convolution without bias (a ResNet conv) that trains: forward in train or inference
+/// mode, backward-data and backward-weights with oneDNN's primitives. The weight is a
+/// `Parameter` (PyTorch layout); every forward pass reads its current values.
+public final class TrainConv2d {
+    public let weight: Parameter
+    public let stride: Int
+    public let padding: Int
+    public let groups: Int
+    public let engine: CPUEngine
+    let outChannels: Int, inChannels: Int, kh: Int, kw: Int
+
+    private let plans = PrimitiveCache<PlanKey, Plan>()
+    struct PlanKey: Hashable { let src: MemoryDesc; let pass: PassKind }
+    final class Plan {
+        let fwd: Primitive
+        let src: MemoryDesc, dst: MemoryDesc, weights: MemoryDesc
+        var bwdData: Primitive?
+        var bwdWeights: Primitive?
+        init(fwd: Primitive) {
+            self.fwd = fwd
+            src = fwd.md(dnnl_query_src_md); dst = fwd.md(dnnl_query_dst_md); weights = fwd.md(dnnl_query_weights_md)
+        }
+    }
+
+    /// Saved by a training forward for `backward`.
+    private var savedInput: Tensor?
+    private var savedPlan: Plan?
+    private var plainWeights: Tensor?
+
+    public init(weight: Parameter, stride: Int, padding: Int, groups: Int = 1, engine: CPUEngine = .shared) throws {
+        guard weight.shape.count == 4, weight.shape[0] % groups == 0 else {
+            throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name))", what: "weight shape \(weight.shape) with groups \(groups)")
+        }
+        self.weight = weight; self.stride = stride; self.padding = padding; self.groups = groups; self.engine = engine
+        outChannels = weight.shape[0]; inChannels = weight.shape[1] * groups; kh = weight.shape[2]; kw = weight.shape[3]
+    }
+
+    var weightDims: [Int] {
+        groups == 1 ? [outChannels, inChannels, kh, kw] : [groups, outChannels / groups, inChannels / groups, kh, kw]
+    }
+
+    func outputDims(_ x: [Int]) throws -> [Int] {
+        guard x.count == 4, x[1] == inChannels, x[2] + 2 * padding >= kh, x[3] + 2 * padding >= kw else {
+            throw EngineError.shapeMismatch(op: "TrainConv2d(\(weight.name))", expected: "[N, \(inChannels), H, W]", actual: "\(x)")
+        }
+        return [x[0], outChannels, (x[2] + 2 * padding - kh) / stride + 1, (x[3] + 2 * padding - kw) / stride + 1]
+    }
+
+    private func geometry(_ inDims: [Int], _ outDims: [Int]) -> (strides: [Int64], padL: [Int64], padR: [Int64]) {
+        ([Int64(stride), Int64(stride)], [Int64(padding), Int64(padding)],
+         [Int64((outDims[2] - 1) * stride + kh - inDims[2] - padding), Int64((outDims[3] - 1) * stride + kw - inDims[3] - padding)])
+    }
+
+    private func plan(_ input: MemoryDesc, _ pass: PassKind) throws -> Plan {
+        try plans.value(for: PlanKey(src: input, pass: pass)) {
+            let outDims = try outputDims(input.dims)
+            let g = geometry(input.dims, outDims)
+            var src = try MemoryDesc.any(input.dims, .f32).raw
+            var wts = try MemoryDesc.any(weightDims, .f32).raw
+            var dst = try MemoryDesc.any(outDims, .f32).raw
+            var cd = dnnl_convolution_desc_t()
+            try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
+                                                             g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
+            return Plan(fwd: try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)"))
+        }
+    }
+
+    /// `conv(x)` with the parameter's current weights, in the layout oneDNN chose.
+    public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
+        let p = try plan(x.desc, pass)
+        let plainW = try Tensor.plainCopy(UnsafeBufferPointer(weight.value), shape: weightDims, engine: engine)
+        let w = try engine.reorder(plainW, to: p.weights)
+        let src = try engine.reorder(x, to: p.src)
+        let dst = try Tensor(desc: p.dst, engine: engine)
+        try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, dst)], on: engine)
+        if pass == .training {
+            savedInput = src; savedPlan = p; plainWeights = plainW
+        } else {
+            savedInput = nil; savedPlan = nil; plainWeights = nil
+        }
+        return dst
+    }
+
+    /// Backward of the last training forward: writes `weight.grad` when the weight is
+    /// trainable, and returns the input gradient when `needInputGrad`.
+    public func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
+        guard let p = savedPlan, let x = savedInput, let plainW = plainWeights else {
+            throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name)).backward", what: "no training forward pass to differentiate")
+        }
+        let inDims = x.shape, outDims = p.dst.dims
+        let g = geometry(inDims, outDims)
+        if weight.trainable {
+            if p.bwdWeights == nil {
+                var src = try MemoryDesc.any(inDims, .f32).raw
+                var dw = try MemoryDesc.any(weightDims, .f32).raw
+                var ddst = try MemoryDesc.any(outDims, .f32).raw
+                var cd = dnnl_convolution_desc_t()
+                try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &dw, nil, &ddst,
+                                                                          g.strides, g.padL, g.padR),
+                              "dnnl_convolution_backward_weights_desc_init")
+                p.bwdWeights = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward weights")
+            }
+            let bw = p.bwdWeights!
+            let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
+            let gdst = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
+            let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
+            try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
+            let plain = try engine.reorder(dw, to: .plain(weightDims, .f32))
+            weight.grad.baseAddress!.update(from: plain.storage.assumingMemoryBound(to: Float.self), count: weight.count)
+        }
+        guard needInputGrad else { return nil }
+        if p.bwdData == nil {
+            var dsrc = try MemoryDesc.any(inDims, .f32).raw
+            var wts = try MemoryDesc.any(weightDims, .f32).raw
+            var ddst = try MemoryDesc.any(outDims, .f32).raw
+            var cd = dnnl_convolution_desc_t()
+            try dnnlCheck(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &dsrc, &wts, &ddst,
+                                                                   g.strides, g.padL, g.padR),
+                          "dnnl_convolution_backward_data_desc_init")
+            p.bwdData = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward data")
+        }
+        let bd = p.bwdData!
+        let w = try engine.reorder(plainW, to: bd.md(dnnl_query_weights_md))
+        let gdst = try engine.reorder(dy, to: bd.md(dnnl_query_diff_dst_md))
+        let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
+        try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
+        return dx
+    }
+
+    /// Drops what the last training forward kept.
+    public func release() { savedInput = nil; savedPlan = nil; plainWeights = nil }
+}

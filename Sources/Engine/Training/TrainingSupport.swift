@@ -1,0 +1,105 @@
+import CDNNL
+
+/// Whether a layer's forward pass keeps what its backward pass needs.
+public enum PassKind: Sendable {
+    /// Keep inputs, statistics and workspaces for `backward`.
+    case training
+    /// Nothing is kept; no backward follows (frozen trunk, evaluation).
+    case inference
+
+    var dnnl: dnnl_prop_kind_t { self == .training ? dnnl_forward_training : dnnl_forward_inference }
+}
+
+extension Primitive {
+    /// A backward primitive, created with its forward primitive as the hint oneDNN requires.
+    static func makeBackward<D>(_ opDesc: inout D, hint: Primitive, engine: CPUEngine, name: String) throws -> Primitive {
+        var pd: dnnl_primitive_desc_t?
+        try dnnlCheck(dnnl_primitive_desc_create(&pd, &opDesc, nil, engine.engine, hint.pd),
+                      "dnnl_primitive_desc_create(\(name))")
+        return try Primitive(pd!, name: name)
+    }
+
+    /// The workspace descriptor, or nil when the primitive needs none.
+    var workspaceDesc: MemoryDesc? {
+        guard let p = dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0) else { return nil }
+        let md = MemoryDesc(raw: p.pointee)
+        return md.raw.ndims == 0 || md.byteCount == 0 ? nil : md
+    }
+}
+
+extension Tensor {
+    /// A plain float32 tensor of `shape` filled from `values` (`shape.product` of them).
+    static func plainCopy(_ values: UnsafeBufferPointer<Float>, shape: [Int], engine: CPUEngine) throws -> Tensor {
+        let t = try Tensor(desc: .plain(shape, .f32), engine: engine)
+        t.storage.copyMemory(from: values.baseAddress!, byteCount: values.count * 4)
+        return t
+    }
+
+    /// Copies this tensor's values, as plain row-major float32, into `out` (same element count).
+    func copyPlain(into out: UnsafeMutableBufferPointer<Float>) throws {
+        precondition(out.count == elementCount, "copyPlain: \(out.count) slots for \(shape)")
+        let plain = try engine.reorder(self, to: .plain(shape, .f32))
+        out.baseAddress!.update(from: plain.storage.assumingMemoryBound(to: Float.self), count: out.count)
+    }
+
+    /// The values of a plain float32 tensor, without a reorder.
+    var plainFloats: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: storage.assumingMemoryBound(to: Float.self), count: elementCount)
+    }
+}
+
+/// `a + b` (element-wise) in `a`'s layout, optionally followed by ReLU: the residual join of
+/// a ResNet block, and the sum of two gradient paths. `b` is reordered to `a`'s layout first.
+public final class ElementwiseAdd {
+    let engine: CPUEngine
+    private let plans = PrimitiveCache<AddKey, Primitive>()
+    struct AddKey: Hashable { let desc: MemoryDesc; let relu: Bool }
+
+    public init(engine: CPUEngine = .shared) { self.engine = engine }
+
+    public func callAsFunction(_ a: Tensor, _ b: Tensor, relu: Bool) throws -> Tensor {
+        guard a.shape == b.shape else {
+            throw EngineError.shapeMismatch(op: "add", expected: "\(a.shape)", actual: "\(b.shape)")
+        }
+        let prim = try plans.value(for: AddKey(desc: a.desc, relu: relu)) {
+            var s0 = a.desc.raw, s1 = a.desc.raw, d = a.desc.raw
+            var bd = dnnl_binary_desc_t()
+            try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s1, &d), "dnnl_binary_desc_init(add)")
+            let attr = try PrimitiveAttr(sum: false, relu: relu)
+            return try withExtendedLifetime(attr) {
+                try Primitive.make(&bd, attr: attr.attr, engine: engine, name: "add\(relu ? "+relu" : "") on \(a.shape)")
+            }
+        }
+        let bb = try engine.reorder(b, to: a.desc)
+        let out = try Tensor(desc: a.desc, engine: engine)
+        try prim.execute([(DNNL_ARG_SRC_0, a), (DNNL_ARG_SRC_1, bb), (DNNL_ARG_DST, out)], on: engine)
+        return out
+    }
+}
+
+/// The gradient of ReLU computed from its output `y`: `dy * (y > 0)`, in `y`'s layout.
+public final class ReLUBackward {
+    let engine: CPUEngine
+    private let plans = PrimitiveCache<MemoryDesc, Primitive>()
+
+    public init(engine: CPUEngine = .shared) { self.engine = engine }
+
+    public func callAsFunction(output y: Tensor, outputGrad dy: Tensor) throws -> Tensor {
+        let prim = try plans.value(for: y.desc) {
+            var data = y.desc.raw
+            var fd = dnnl_eltwise_desc_t()
+            try dnnlCheck(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &data, 0, 0),
+                          "dnnl_eltwise_forward_desc_init(relu)")
+            let hint = try Primitive.make(&fd, engine: engine, name: "relu fwd hint")
+            var diff = y.desc.raw
+            var bd = dnnl_eltwise_desc_t()
+            try dnnlCheck(dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &data, 0, 0),
+                          "dnnl_eltwise_backward_desc_init(relu)")
+            return try Primitive.makeBackward(&bd, hint: hint, engine: engine, name: "relu backward on \(y.shape)")
+        }
+        let g = try engine.reorder(dy, to: y.desc)
+        let dx = try Tensor(desc: y.desc, engine: engine)
+        try prim.execute([(DNNL_ARG_DST, y), (DNNL_ARG_DIFF_DST, g), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
+        return dx
+    }
+}

@@ -1,0 +1,104 @@
+import Checkpoint
+import Engine
+import Foundation
+
+/// What `--resume` needs to continue after the last finished epoch: the model (parameters and
+/// batch-norm statistics), the optimizer's buffers and steps, the epoch and the figures so far.
+/// The random state is derived from (seed, epoch, sample), so the seed and the epoch restore it.
+/// Written after every epoch beside the output: `resNet34.resume.pth` and `.resume.json`.
+public struct ResumeState: Codable {
+    public var config: TrainConfig
+    public var nextEpoch: Int
+    public var bestAccuracy: Double
+    public var history: [EpochMetrics]
+    public var optimizerSteps: [String: Int]
+    public var lr: Double
+    public var unreadable: [Int: String]
+
+    public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
+        let stem = (config.output as NSString).deletingPathExtension
+        return (stem + ".resume.pth", stem + ".resume.json")
+    }
+
+    init(trainer: Trainer, nextEpoch: Int) {
+        config = trainer.config
+        self.nextEpoch = nextEpoch
+        bestAccuracy = trainer.bestAccuracy
+        history = trainer.history
+        optimizerSteps = trainer.optimizer.steps
+        lr = trainer.optimizer.lr
+        unreadable = trainer.unreadable
+        tensors = StateDict()
+        for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
+        for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
+            for (i, b) in buffers.enumerated() { tensors["optimizer/\(name)/\(i)"] = TensorData(shape: [b.count], floats: b) }
+        }
+    }
+
+    /// Not in the JSON: the tensors go to the .pth beside it.
+    var tensors = StateDict()
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, history, optimizerSteps, lr, unreadable }
+
+    func write(for config: TrainConfig) throws {
+        let (t, j) = ResumeState.paths(for: config)
+        try tensors.write(to: t)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: j), options: .atomic)
+    }
+
+    public static func read(for config: TrainConfig) throws -> ResumeState {
+        let (t, j) = paths(for: config)
+        guard FileManager.default.fileExists(atPath: j), FileManager.default.fileExists(atPath: t) else {
+            throw ResumeError.nothingToResume(j)
+        }
+        var state = try JSONDecoder().decode(ResumeState.self, from: Data(contentsOf: URL(fileURLWithPath: j)))
+        state.tensors = try Checkpoint(contentsOf: t).stateDict
+        return state
+    }
+
+    /// The model's state dict as saved.
+    public var modelState: StateDict {
+        var sd = StateDict()
+        for (k, v) in tensors.items where k.hasPrefix("model/") { sd[String(k.dropFirst(6))] = v }
+        return sd
+    }
+
+    /// Puts the saved optimizer state and figures back into a trainer.
+    public func restore(_ trainer: Trainer) {
+        var buffers: [String: [[Float]]] = [:]
+        for (k, v) in tensors.items where k.hasPrefix("optimizer/") {
+            let parts = k.dropFirst(10).split(separator: "/")
+            guard let i = parts.last.flatMap({ Int($0) }) else { continue }
+            let name = parts.dropLast().joined(separator: "/")
+            var list = buffers[name] ?? []
+            while list.count <= i { list.append([]) }
+            list[i] = v.floats()
+            buffers[name] = list
+        }
+        trainer.optimizer.restore(buffers: buffers, steps: optimizerSteps, lr: lr)
+        trainer.restore(history: history, best: bestAccuracy, unreadable: unreadable)
+    }
+}
+
+public enum ResumeError: Error, CustomStringConvertible {
+    case nothingToResume(String)
+    case differentRun(String)
+    public var description: String {
+        switch self {
+        case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch)"
+        case .differentRun(let what): return "--resume: the saved run differs: \(what). Run without --resume to start again."
+        }
+    }
+}
+
+extension TrainableModel {
+    /// Copies parameter values saved under the parameters' names.
+    public func load(parameters sd: StateDict) {
+        for p in parameters {
+            guard let t = sd[p.name], t.count == p.count else { continue }
+            let v = t.floats()
+            for i in 0..<p.count { p.value[i] = v[i] }
+        }
+    }
+}

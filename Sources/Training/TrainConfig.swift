@@ -1,0 +1,49 @@
+/// Everything a fine-tuning run was asked to do; saved in metrics.json and checked on --resume.
+public struct TrainConfig: Codable, Equatable, Sendable {
+    /// Which parameters train (`--train`).
+    public enum Policy: String, CaseIterable, Codable, Sendable { case all, last, fc }
+    /// Batch norm in frozen layers (`--frozen-bn`).
+    public enum FrozenBN: String, CaseIterable, Codable, Sendable { case eval, train }
+
+    public var data: String
+    public var weights: String?            // nil: --weights none, trained from scratch
+    public var architecture: String = "resnet34"
+    public var classes: Int
+    public var policy: Policy = .all
+    public var lastStages: Int = 1
+    public var head: HeadMode = .replace
+    public var frozenBN: FrozenBN = .eval
+    public var epochs: Int = 3
+    public var batchSize: Int = 16
+    public var optimizer = OptimizerConfig()
+    public var schedule: LRSchedule = .none
+    public var stepSize: Int = 1
+    public var labelSmoothing: Double = 0
+    public var imageSize: Int = 224
+    public var resize: Int = 256
+    public var augment = true
+    public var seed: UInt64 = 0
+    public var workers: Int = 2
+    public var precision: String = "f32"
+    public var valSplit: Double = 0.1
+    public var output: String = "resNet34.pth"
+    public var classIndices: String = "class_indices.json"
+    public var metrics: String = "metrics.json"
+
+    public init(data: String, classes: Int) {
+        self.data = data
+        self.classes = classes
+    }
+
+    /// Whether a parameter named like torchvision's keys trains under this policy.
+    public func trains(_ name: String) -> Bool {
+        switch policy {
+        case .all: return !(head == .append && name.hasPrefix("fc.0."))
+        case .fc: return head == .append ? name.hasPrefix("fc.1.") : name.hasPrefix("fc.")
+        case .last:
+            if name.hasPrefix("fc.") { return !(head == .append && name.hasPrefix("fc.0.")) }
+            guard name.hasPrefix("layer"), let stage = Int(String(name.dropFirst(5).prefix(1))) else { return false }
+            return stage > 4 - lastStages
+        }
+    }
+}

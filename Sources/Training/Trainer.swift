@@ -1,0 +1,211 @@
+import Imaging
+import Checkpoint
+import Dispatch
+import Engine
+import Foundation
+
+/// One epoch's figures, as printed and as saved in metrics.json.
+public struct EpochMetrics: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var lr: Double
+    public var trainLoss: Double
+    public var valLoss: Double
+    public var valAccuracy: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    public var skippedImages: Int
+}
+
+/// The fine-tuning loop: shuffled batches (decoding of the next batch overlaps this one's
+/// step), the optimizer and schedule, validation each epoch, the best model saved as the
+/// tutorial's train.py saves it (strictly better val accuracy), and a resume point after
+/// every epoch. Every file is written atomically.
+public final class Trainer {
+    public let config: TrainConfig
+    public let data: ImageFolder
+    public let model: TrainableModel
+    public let optimizer: Optimizer
+    public private(set) var history: [EpochMetrics] = []
+    public private(set) var bestAccuracy: Double = 0
+    /// Samples whose image could not be read (left out from then on).
+    public private(set) var unreadable: [Int: String] = [:]
+    /// Where progress and warnings go (a progress bar when stdout is a terminal).
+    public var log: (String) -> Void = { print($0) }
+    public var progress: ((String) -> Void)? = nil
+
+    public init(config: TrainConfig, data: ImageFolder, model: TrainableModel) {
+        self.config = config
+        self.data = data
+        self.model = model
+        for p in model.parameters { p.trainable = p.trainable && config.trains(p.name) }
+        optimizer = Optimizer(config.optimizer)
+    }
+
+    var trainLoader: BatchLoader {
+        BatchLoader(samples: data.train, augment: config.augment, imageSize: config.imageSize, resize: config.resize,
+                    seed: config.seed, workers: config.workers)
+    }
+    var valLoader: BatchLoader {
+        BatchLoader(samples: data.val, augment: false, imageSize: config.imageSize, resize: config.resize,
+                    seed: config.seed, workers: config.workers)
+    }
+
+    /// Trains epochs `start..<config.epochs`.
+    public func run(from start: Int = 0) throws {
+        let cached = (model as? HeadOnlyModel).flatMap { config.augment ? nil : $0 }
+        var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
+        if let m = cached {
+            log("computing the frozen trunk's features once (--train fc --no-augment)")
+            featureCache = (try headInputs(m, loader: trainLoader), try headInputs(m, loader: valLoader))
+        }
+        for epoch in start..<config.epochs {
+            let t0 = Date()
+            optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
+            var rng = SeededRandom(seed: config.seed, stream: 0x5A4F, UInt64(epoch))
+            let order = data.train.indices.filter { unreadable[$0] == nil }.shuffled(using: &rng)
+            let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
+            var lossSum = 0.0, seen = 0
+            if let m = cached, let cache = featureCache {
+                for (b, batch) in batches.enumerated() {
+                    let x = batch.flatMap { cache.train[$0]! }
+                    let labels = batch.map { data.train[$0].label }
+                    let (loss, _) = m.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
+                    optimizer.step(model.parameters)
+                    lossSum += Double(loss) * Double(labels.count); seen += labels.count
+                    progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
+                }
+            } else {
+                let loader = trainLoader
+                try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
+                    let h = config.imageSize
+                    let (loss, _) = try batch.images.withUnsafeBufferPointer {
+                        try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
+                                            labelSmoothing: Float(config.labelSmoothing))
+                    }
+                    optimizer.step(model.parameters)
+                    lossSum += Double(loss) * Double(batch.labels.count); seen += batch.labels.count
+                    progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
+                }
+            }
+            try checkClassesStillHaveImages()
+            let (valLoss, valAcc) = try validate(cache: featureCache?.val)
+            let seconds = Date().timeIntervalSince(t0)
+            let m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
+                                 valAccuracy: valAcc, seconds: seconds, imagesPerSecond: Double(seen) / seconds, skippedImages: unreadable.count)
+            history.append(m)
+            log(String(format: "[epoch %d] train_loss: %.3f  val_loss: %.3f  val_accuracy: %.3f  (%.1f s, %.1f images/s)",
+                       m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
+            if valAcc > bestAccuracy {
+                bestAccuracy = valAcc
+                try model.stateDict().write(to: config.output)
+            }
+            try writeMetrics()
+            try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
+        }
+    }
+
+    /// Runs `body` on each loaded batch while the next one is decoded in the background.
+    private func forEachBatch(_ batches: [[Int]], loader: BatchLoader, epoch: Int, _ body: (Int, BatchLoader.Batch) throws -> Void) throws {
+        guard !batches.isEmpty else { return }
+        let queue = DispatchQueue(label: "graft.loader")
+        var current = loader.load(batches[0], epoch: epoch)
+        for b in batches.indices {
+            var next: BatchLoader.Batch? = nil
+            let group = DispatchGroup()
+            if b + 1 < batches.count {
+                let indices = batches[b + 1]
+                queue.async(group: group) { next = loader.load(indices, epoch: epoch) }
+            }
+            for (i, e) in current.failures where unreadable[i] == nil {
+                unreadable[i] = "\(e)"
+                log("warning: skipping an unreadable image: \(e)")
+            }
+            if !current.labels.isEmpty { try body(b, current) }
+            group.wait()
+            if let n = next { current = n }
+        }
+    }
+
+    /// Mean cross-entropy and accuracy over the validation set (eval mode).
+    func validate(cache: [Int: [Float]]?) throws -> (Double, Double) {
+        guard !data.val.isEmpty else { return (0, 0) }
+        let batches = stride(from: 0, to: data.val.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, data.val.count)) }
+        var lossSum = 0.0, correct = 0, total = 0
+        func account(_ logits: [Float], _ labels: [Int]) {
+            let k = model.numClasses
+            let (loss, _) = CrossEntropy.lossAndGradient(logits: logits, labels: labels, classes: k)
+            lossSum += Double(loss) * Double(labels.count)
+            for (r, label) in labels.enumerated() {
+                let row = logits[(r * k)..<((r + 1) * k)]
+                if row.indices.max(by: { row[$0] < row[$1] })! - r * k == label { correct += 1 }
+            }
+            total += labels.count
+        }
+        if let cache = cache, let m = model as? HeadOnlyModel {
+            for batch in batches {
+                let ok = batch.filter { cache[$0] != nil }
+                guard !ok.isEmpty else { continue }
+                account(m.head.forward(ok.flatMap { cache[$0]! }, rows: ok.count), ok.map { data.val[$0].label })
+            }
+        } else {
+            let h = config.imageSize
+            try forEachBatch(batches, loader: valLoader, epoch: 0) { b, batch in
+                progress?("valid \(b + 1)/\(batches.count)")
+                let logits = try batch.images.withUnsafeBufferPointer {
+                    try model.evalLogits(images: $0, batch: batch.labels.count, height: h, width: h)
+                }
+                account(logits, batch.labels)
+            }
+        }
+        return (lossSum / Double(max(total, 1)), Double(correct) / Double(max(total, 1)))
+    }
+
+    /// Each sample's head input, computed once (the trunk is frozen and deterministic).
+    private func headInputs(_ m: HeadOnlyModel, loader: BatchLoader) throws -> [Int: [Float]] {
+        var out: [Int: [Float]] = [:]
+        let batches = stride(from: 0, to: loader.samples.count, by: max(config.batchSize, 32))
+            .map { Array($0..<min($0 + max(config.batchSize, 32), loader.samples.count)) }
+        let h = config.imageSize
+        try forEachBatch(batches, loader: loader, epoch: 0) { b, batch in
+            progress?("features \(b + 1)/\(batches.count)")
+            let x = try batch.images.withUnsafeBufferPointer { try m.headInputs(images: $0, batch: batch.labels.count, height: h, width: h) }
+            let per = x.count / batch.labels.count
+            for (i, index) in batch.indices.enumerated() { out[index] = Array(x[(i * per)..<((i + 1) * per)]) }
+        }
+        return out
+    }
+
+    private func checkClassesStillHaveImages() throws {
+        for (label, name) in data.classes.enumerated() {
+            let alive = data.train.indices.contains { data.train[$0].label == label && unreadable[$0] == nil }
+            if !alive { throw ImageFolder.Failure.emptyClass(folder: "class '\(name)' (every training image is unreadable)", classes: data.classes) }
+        }
+    }
+
+    func writeMetrics() throws {
+        let report = MetricsReport(config: config, classes: data.classes, trainImages: data.train.count, valImages: data.val.count,
+                                   bestValAccuracy: bestAccuracy, unreadableImages: unreadable.keys.sorted().map { data.train[$0].path },
+                                   epochs: history)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(report).write(to: URL(fileURLWithPath: config.metrics), options: .atomic)
+    }
+
+    func restore(history: [EpochMetrics], best: Double, unreadable: [Int: String]) {
+        self.history = history
+        bestAccuracy = best
+        self.unreadable = unreadable
+    }
+}
+
+/// metrics.json: the run's settings and per-epoch figures.
+public struct MetricsReport: Codable {
+    public var config: TrainConfig
+    public var classes: [String]
+    public var trainImages: Int
+    public var valImages: Int
+    public var bestValAccuracy: Double
+    public var unreadableImages: [String]
+    public var epochs: [EpochMetrics]
+}
