@@ -61,6 +61,8 @@ let package = Package(
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
                     path: "Tests/EngineTests"),
+        .testTarget(name: "TrainingEngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
+                    path: "Tests/TrainingEngineTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -52,7 +52,7 @@ CASES = [
     # name, block, layers, widths, classes, groups, width_per_group, batch, height, width
     ("basic_w8", BasicBlock, [2, 1, 2, 1], [8, 16, 32, 64], 5, 1, 64, 3, 64, 64),
     ("bottleneck_w8", Bottleneck, [1, 2, 1, 1], [8, 16, 32, 64], 7, 1, 64, 2, 64, 56),
-    ("bottleneck_g2", Bottleneck, [1, 1, 1, 1], [8, 16, 32, 64], 4, 2, 32, 2, 48, 48),
+    ("bottleneck_g2", Bottleneck, [1, 1, 1, 1], [8, 16, 32, 64], 4, 2, 32, 2, 49, 45),
 ]
 
 

@@ -36,7 +36,7 @@ public struct ResNetSpec: Equatable, Sendable {
     }
 
     /// `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152` (by block type and blocks
-    /// per stage, as `ArchitectureGuess` names them, also at narrower widths), the ResNeXt and
+    /// per stage with plain blocks, at any widths, as Checkpoint's `ArchitectureGuess` names them), the ResNeXt and
     /// wide variants torchvision names (at its widths), or `resnet(custom)`.
     public var name: String {
         let depth: String?
@@ -48,9 +48,8 @@ public struct ResNetSpec: Equatable, Sendable {
         case (.bottleneck, [3, 8, 36, 3]): depth = "resnet152"
         default: depth = nil
         }
-        // Plain ResNet widths: one group, 3x3 convs as wide as `planes`, each stage twice the last.
-        let plain = groups == 1 && widths == planes && planes.count == 4
-            && (1..<4).allSatisfy { planes[$0] == 2 * planes[$0 - 1] } && stemWidth == planes[0]
+        // Plain blocks (one group, 3x3 convs as wide as `planes`) at any widths take the depth's name.
+        let plain = groups == 1 && widths == planes
         if plain, let d = depth { return d }
         guard stemWidth == 64, planes == [64, 128, 256, 512], widths[0] % groups == 0 else { return "resnet(custom)" }
         let perGroup = widths[0] / groups  // width_per_group (widths at planes 64)

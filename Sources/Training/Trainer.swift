@@ -50,15 +50,15 @@ public final class Trainer {
                     seed: config.seed, workers: config.workers)
     }
 
-    /// Trains epochs `start..<config.epochs`.
-    public func run(from start: Int = 0) throws {
+    /// Trains epochs `start..<end` (all of them by default).
+    public func run(from start: Int = 0, until end: Int? = nil) throws {
         let cached = (model as? HeadOnlyModel).flatMap { config.augment ? nil : $0 }
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
         if let m = cached {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
             featureCache = (try headInputs(m, loader: trainLoader), try headInputs(m, loader: valLoader))
         }
-        for epoch in start..<config.epochs {
+        for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
             optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
             var rng = SeededRandom(seed: config.seed, stream: 0x5A4F, UInt64(epoch))

@@ -39,11 +39,14 @@ final class ArchitectureTests: XCTestCase {
         }
         XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3]).name, "resnet50")
         XCTAssertEqual(ResNetSpec.torchvision(.basic, layers: [1, 1, 1, 1]).name, "resnet(custom)")
-        // Narrow widths keep the depth's name (as Checkpoint's ArchitectureGuess does); odd widths do not.
-        var narrow = ResNetSpec(block: .basic, layers: [2, 2, 2, 2], stemWidth: 8, planes: [8, 16, 32, 64],
+        // Narrow widths keep the depth's name (as Checkpoint's ArchitectureGuess does); grouped or
+        // wider 3x3 convs at non-torchvision widths do not.
+        var narrow = ResNetSpec(block: .bottleneck, layers: [3, 4, 6, 3], stemWidth: 8, planes: [8, 16, 32, 64],
                                 widths: [8, 16, 32, 64], groups: 1, numClasses: 5)
-        XCTAssertEqual(narrow.name, "resnet18")
-        narrow.planes = [8, 16, 32, 60]; narrow.widths = narrow.planes
+        XCTAssertEqual(narrow.name, "resnet50")
+        narrow.groups = 2
+        XCTAssertEqual(narrow.name, "resnet(custom)")
+        narrow.groups = 1; narrow.widths = [16, 32, 64, 128]
         XCTAssertEqual(narrow.name, "resnet(custom)")
         XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3], groups: 2, widthPerGroup: 64).name, "resnet(custom)")
     }

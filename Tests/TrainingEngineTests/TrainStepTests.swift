@@ -1,0 +1,86 @@
+import Checkpoint
+import Engine
+import Foundation
+import ResNet
+import XCTest
+
+/// One training step against PyTorch: loss, logits, every gradient, running statistics.
+final class TrainStepTests: XCTestCase {
+    /// Gradients: max |a - b| <= 1e-4 * max |b| per tensor. Running statistics: 1e-5.
+    static let gradTolerance = 1e-4
+    static let statsTolerance = 1e-5
+
+    /// Builds the case's model, as PyTorch started it (same new head), and runs one step.
+    func step(_ fixture: TrainingFixture, _ name: String) throws -> (TrainableResNet, TrainingFixture.Case, Float, [Float]) {
+        let c = try fixture.caseInfo(name)
+        let head: HeadPolicy = c.head == "append" ? .append(numClasses: fixture.meta.classes) : .replace(numClasses: fixture.meta.classes)
+        let model = try TrainableResNet(stateDict: fixture.stateDict, head: head, seed: 42)
+        let headInit = try fixture.tensors(c.head == "append" ? "\(name)/head_init.bin" : "head_init.bin")
+        for t in headInit {
+            let p = try XCTUnwrap(model.parameters.first { $0.name == t.name }, t.name)
+            XCTAssertEqual(p.shape, t.shape)
+            _ = p.value.update(from: t.values)
+        }
+        let trainable = Set(c.trainable)
+        model.setTrainable { trainable.contains($0) }
+        model.frozenBN = c.frozen_bn == "eval" ? .eval : .train
+        let m = fixture.meta
+        let (loss, logits) = try fixture.input.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width,
+                                labelSmoothing: c.label_smoothing)
+        }
+        return (model, c, loss, logits)
+    }
+
+    func check(_ modelName: String, _ caseName: String) throws {
+        let fixture = try TrainingFixture(modelName)
+        let (model, c, loss, logits) = try step(fixture, caseName)
+        let tag = "\(modelName)/\(caseName)"
+        let lossErr = Double(abs(loss - c.loss)) / Double(abs(c.loss))
+        XCTAssertLessThanOrEqual(lossErr, 1e-5, "\(tag) loss \(loss) vs \(c.loss)")
+        let logitsErr = relativeError(logits, try fixture.floats("\(caseName)/logits.bin"))
+        XCTAssertLessThanOrEqual(logitsErr, 1e-5, "\(tag) logits")
+
+        // Gradients: every trainable one matches; every frozen one stays zero.
+        var worstGrad = 0.0, worstName = ""
+        let grads = try fixture.tensors("\(caseName)/grads.bin")
+        XCTAssertEqual(grads.map(\.name), model.parameters.filter(\.trainable).map(\.name), "\(tag) trainable set")
+        for g in grads {
+            let p = try XCTUnwrap(model.parameters.first { $0.name == g.name }, g.name)
+            let e = relativeError(Array(p.grad), g.values)
+            if e > worstGrad { worstGrad = e; worstName = g.name }
+            XCTAssertLessThanOrEqual(e, Self.gradTolerance, "\(tag) grad \(g.name)")
+        }
+        for p in model.parameters where !p.trainable {
+            XCTAssertTrue(p.grad.allSatisfy { $0 == 0 }, "\(tag) frozen \(p.name) got a gradient")
+        }
+
+        // Running statistics and num_batches_tracked after the step.
+        let sd = model.stateDict()
+        var worstStat = 0.0
+        for s in try fixture.tensors("\(caseName)/stats.bin") {
+            let mine = try XCTUnwrap(sd[s.name], s.name).floats()
+            let e = relativeError(mine, s.values)
+            worstStat = max(worstStat, e)
+            XCTAssertLessThanOrEqual(e, Self.statsTolerance, "\(tag) \(s.name)")
+        }
+        for (k, v) in c.num_batches_tracked {
+            XCTAssertEqual(sd[k]?.int64s(), [v], "\(tag) \(k)")
+        }
+        print(String(format: "[training] %@: loss rel %.2e, logits rel %.2e, worst grad rel %.2e (%@), worst stat rel %.2e",
+                     tag, lossErr, logitsErr, worstGrad, worstName, worstStat))
+    }
+
+    func testBasicAll() throws { try check("basic", "all") }
+    func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
+    func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
+    func testBasicFCEvalBN() throws { try check("basic", "fc_bn_eval") }
+    func testBasicFCTrainBN() throws { try check("basic", "fc_bn_train") }
+    func testBasicLabelSmoothing() throws { try check("basic", "all_smoothing") }
+    func testBasicAppendHead() throws { try check("basic", "append_all") }
+    func testBottleneckAll() throws { try check("bottleneck", "all") }
+    func testBottleneckLastEvalBN() throws { try check("bottleneck", "last_bn_eval") }
+    func testBottleneckLastTrainBN() throws { try check("bottleneck", "last_bn_train") }
+    func testBottleneckFCEvalBN() throws { try check("bottleneck", "fc_bn_eval") }
+    func testBottleneckFCTrainBN() throws { try check("bottleneck", "fc_bn_train") }
+}

@@ -1,0 +1,122 @@
+import Checkpoint
+import Foundation
+import XCTest
+@testable import Training
+
+/// finetune's job on Fixtures/trainset (3 easy classes, 40x40 images) from a small pretrained
+/// trunk (Fixtures/predict/basic.pth), with the fc-only policy.
+final class FinetuneTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    func workdir(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-ft-\(getpid())-\(name)").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func config(_ dir: String, epochs: Int = 6, augment: Bool = false, head: HeadMode = .replace) -> TrainConfig {
+        var c = TrainConfig(data: Self.fixtures.appendingPathComponent("trainset").path, classes: 3)
+        c.weights = Self.fixtures.appendingPathComponent("predict/basic.pth").path
+        c.policy = .fc
+        c.head = head
+        c.epochs = epochs
+        c.batchSize = 8
+        c.optimizer = OptimizerConfig(kind: .adam, lr: 0.02)
+        c.imageSize = 32
+        c.resize = 36
+        c.augment = augment
+        c.seed = 11
+        c.output = dir + "/resNet18.pth"
+        c.classIndices = dir + "/class_indices.json"
+        c.metrics = dir + "/metrics.json"
+        return c
+    }
+
+    func train(_ c: TrainConfig, until: Int? = nil, resume: Bool = false) throws -> Trainer {
+        let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)
+        try data.check(classCount: c.classes)
+        try ClassIndices(names: data.classes).write(to: c.classIndices)
+        var state: ResumeState? = nil
+        if resume { state = try ResumeState.read(for: c) }
+        let weights = try state.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? Finetune.loadWeights(c, log: { _ in })
+        let model = try Finetune.makeModel(c, weights: weights)
+        if let s = state { model.load(parameters: s.modelState) }
+        let trainer = Trainer(config: c, data: data, model: model)
+        trainer.log = { _ in }
+        state?.restore(trainer)
+        try trainer.run(from: state?.nextEpoch ?? 0, until: until)
+        return trainer
+    }
+
+    func testLearnsTheClassesAndWritesTorchLoadableFiles() throws {
+        let dir = try workdir("learn")
+        let c = config(dir)
+        let t = try train(c)
+        XCTAssertGreaterThanOrEqual(t.bestAccuracy, 0.9, "val accuracy per epoch: \(t.history.map(\.valAccuracy))")
+        XCTAssertLessThan(t.history.last!.trainLoss, t.history.first!.trainLoss)
+        XCTAssertEqual(t.unreadable.count, 1, "the corrupt JPEG is skipped and counted")
+        let saved = try Checkpoint(contentsOf: c.output).stateDict
+        let original = try Checkpoint(contentsOf: c.weights!).stateDict
+        XCTAssertEqual(saved.keys, original.keys, "torchvision's keys, in torchvision's order")
+        XCTAssertEqual(saved["fc.weight"]?.shape, [3, 64])
+        XCTAssertEqual(saved["layer1.0.conv1.weight"], original["layer1.0.conv1.weight"], "the frozen trunk is unchanged")
+        XCTAssertEqual(saved["bn1.num_batches_tracked"]?.dtype, .int64)
+        // predict reads what finetune wrote and agrees with the validation accuracy.
+        let predictor = try Predictor(weights: c.output, classIndices: nil, transform: .init(resize: 36, crop: 32))
+        let val = try ImageFolder(root: c.data).val
+        var correct = 0
+        try predictor.predict(paths: val.map(\.path), batchSize: 5) { path, r in
+            if case .success(let p) = r, p.index == val.first(where: { $0.path == path })!.label { correct += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(Double(correct) / Double(val.count), 0.9)
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+        XCTAssertEqual((metrics?["epochs"] as? [Any])?.count, c.epochs)
+    }
+
+    func testSameSeedSameResultAndResumeContinuesExactly() throws {
+        let a = try workdir("a"), b = try workdir("b")
+        var ca = config(a, epochs: 4, augment: true), cb = config(b, epochs: 4, augment: true)
+        ca.policy = .fc; cb.policy = .fc
+        let straight = try train(ca)
+        _ = try train(cb, until: 2)                       // "interrupted" after epoch 2
+        let resumed = try train(cb, resume: true)
+        XCTAssertEqual(resumed.history.count, 4)
+        XCTAssertEqual(straight.history.map(\.trainLoss), resumed.history.map(\.trainLoss))
+        XCTAssertEqual(try ResumeState.read(for: ca).modelState, try ResumeState.read(for: cb).modelState)
+    }
+
+    func testAppendHeadIsSavedUnderItsOwnKeysAndPredicts() throws {
+        let dir = try workdir("append")
+        let c = config(dir, epochs: 8, head: .append)
+        let t = try train(c)
+        let saved = try Checkpoint(contentsOf: c.output).stateDict
+        XCTAssertEqual(saved["fc.0.weight"]?.shape, [5, 64])
+        XCTAssertEqual(saved["fc.1.weight"]?.shape, [3, 5])
+        XCTAssertNil(saved["fc.weight"])
+        let original = try Checkpoint(contentsOf: c.weights!).stateDict
+        XCTAssertEqual(saved["fc.0.weight"], original["fc.weight"], "the pretrained fc stays frozen")
+        let predictor = try Predictor(weights: c.output, classIndices: c.classIndices, transform: .init(resize: 36, crop: 32))
+        XCTAssertEqual(predictor.numClasses, 3)
+        XCTAssertEqual(predictor.classNames, ["daisy", "roses", "tulips"])
+        XCTAssertGreaterThan(t.bestAccuracy, 0.5)
+    }
+
+    func testDataErrorsNameTheClasses() throws {
+        let root = Self.fixtures.appendingPathComponent("trainset").path
+        XCTAssertThrowsError(try ImageFolder(root: root).check(classCount: 5)) {
+            XCTAssertTrue("\($0)".contains("daisy, roses, tulips"), "\($0)")
+        }
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.classes, ["daisy", "roses", "tulips"])
+        XCTAssertEqual(data.train.count, 31)
+        XCTAssertEqual(data.val.count, 12)
+        // Without a val folder: a seeded split of each class, the same every time.
+        let split1 = try ImageFolder(root: root + "/train", valSplit: 0.3, seed: 1)
+        let split2 = try ImageFolder(root: root + "/train", valSplit: 0.3, seed: 1)
+        XCTAssertEqual(split1.val, split2.val)
+        XCTAssertEqual(split1.val.count, 3 * 3)
+        XCTAssertEqual(split1.train.count + split1.val.count, 31)
+    }
+}

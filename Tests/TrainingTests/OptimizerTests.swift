@@ -1,0 +1,73 @@
+import Engine
+import Foundation
+import XCTest
+@testable import Training
+
+/// torch.optim and nn.CrossEntropyLoss, as Fixtures/gen_optim.py recorded them.
+final class OptimizerTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct CE: Decodable { let smoothing: Float; let logits: [Float]; let labels: [Int]; let loss: Float; let grad: [Float] }
+        let initial: [String: [Float]]
+        let shapes: [String: [Int]]
+        let grads: [[String: [Float]]]
+        let steps: [String: [[String: [Float]]]]
+        let crossEntropy: [CE]
+        enum CodingKeys: String, CodingKey { case initial = "init", shapes, grads, steps, crossEntropy = "cross_entropy" }
+    }
+
+    func fixture() throws -> Fixture {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/optim/expected.json")
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    func testTwoStepsOfEachOptimizerMatchTorch() throws {
+        let f = try fixture()
+        let configs: [String: OptimizerConfig] = [
+            "sgd": OptimizerConfig(kind: .sgd, lr: 0.1, weightDecay: 1e-4, momentum: 0.9),
+            "sgd_nesterov": OptimizerConfig(kind: .sgd, lr: 0.05, weightDecay: 1e-3, momentum: 0.9, nesterov: true),
+            "sgd_plain": OptimizerConfig(kind: .sgd, lr: 0.1, momentum: 0),
+            "adam": OptimizerConfig(kind: .adam, lr: 1e-3, weightDecay: 1e-4),
+            "adamw": OptimizerConfig(kind: .adamw, lr: 1e-3, weightDecay: 0.01),
+        ]
+        XCTAssertEqual(Set(configs.keys), Set(f.steps.keys))
+        for (name, config) in configs {
+            let params = f.initial.keys.sorted().map { Parameter(name: $0, shape: f.shapes[$0]!, values: f.initial[$0]!) }
+            let opt = Optimizer(config)
+            for (step, grads) in f.grads.enumerated() {
+                for p in params { for (i, g) in grads[p.name]!.enumerated() { p.grad[i] = g } }
+                opt.step(params)
+                for p in params {
+                    let want = f.steps[name]![step][p.name]!
+                    let scale = max(want.map(abs).max()!, 1e-6)
+                    for (a, b) in zip(p.values, want) {
+                        XCTAssertEqual(a, b, accuracy: 1e-6 * scale, "\(name) step \(step + 1) \(p.name)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testFrozenParametersDoNotMove() {
+        let p = Parameter(name: "w", shape: [2], values: [1, 2])
+        p.trainable = false
+        p.grad[0] = 5
+        Optimizer(OptimizerConfig(kind: .adam, lr: 0.1)).step([p])
+        XCTAssertEqual(p.values, [1, 2])
+    }
+
+    func testCrossEntropyMatchesTorch() throws {
+        for c in try fixture().crossEntropy {
+            let (loss, grad) = CrossEntropy.lossAndGradient(logits: c.logits, labels: c.labels, classes: 5, smoothing: c.smoothing)
+            XCTAssertEqual(loss, c.loss, accuracy: 1e-5 * abs(c.loss), "smoothing \(c.smoothing)")
+            for (a, b) in zip(grad, c.grad) { XCTAssertEqual(a, b, accuracy: 1e-6, "smoothing \(c.smoothing)") }
+        }
+    }
+
+    func testSchedules() {
+        XCTAssertEqual(LRSchedule.cosine.lr(epoch: 0, epochs: 4, base: 0.1, stepSize: 1), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(LRSchedule.cosine.lr(epoch: 2, epochs: 4, base: 0.1, stepSize: 1), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(LRSchedule.step.lr(epoch: 3, epochs: 9, base: 0.1, stepSize: 3), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(LRSchedule.none.lr(epoch: 5, epochs: 9, base: 0.1, stepSize: 3), 0.1)
+    }
+}
