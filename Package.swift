@@ -49,6 +49,9 @@ let package = Package(
         .executableTarget(name: "finetune", dependencies: [
             "CLISupport", "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "demo_data", dependencies: [
+            "Training", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "batch_predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,0 +1,156 @@
+import Checkpoint
+import Engine
+import Foundation
+import ResNet
+import XCTest
+
+/// Evaluation, features, state dicts, policies and initialisation of `TrainableResNet`.
+final class TrainableResNetTests: XCTestCase {
+    func testEvalLogitsAndFeaturesMatchPyTorch() throws {
+        for name in ["basic", "bottleneck"] {
+            let f = try TrainingFixture(name)
+            let model = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
+            let m = f.meta
+            let logits = try f.input.withUnsafeBufferPointer {
+                try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
+            }
+            let e1 = relativeError(logits, try f.floats("eval_logits.bin"))
+            XCTAssertLessThanOrEqual(e1, 1e-5, "\(name) eval logits")
+            let feats = try f.input.withUnsafeBufferPointer {
+                try model.features(images: $0, batch: m.batch, height: m.height, width: m.width)
+            }
+            let e2 = relativeError(feats, try f.floats("features.bin"))
+            XCTAssertLessThanOrEqual(e2, 1e-5, "\(name) features")
+            // Evaluation changes nothing: the state dict is still the file's.
+            XCTAssertEqual(model.stateDict(), f.stateDict, "\(name): eval must not touch weights or statistics")
+            print(String(format: "[training] %@: eval logits rel %.2e, features rel %.2e", name, e1, e2))
+        }
+    }
+
+    func testStateDictKeepsTorchvisionOrderAndRoundTrips() throws {
+        let f = try TrainingFixture("basic")
+        let keep = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
+        XCTAssertEqual(keep.stateDict(), f.stateDict)
+        XCTAssertEqual(keep.parameters.map(\.name),
+                       f.stateDict.keys.filter { !$0.hasSuffix("running_mean") && !$0.hasSuffix("running_var") && !$0.hasSuffix("num_batches_tracked") })
+
+        let replace = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1)
+        let sd = replace.stateDict()
+        XCTAssertEqual(sd.keys, f.stateDict.keys)
+        XCTAssertEqual(sd["fc.weight"]?.shape, [5, 32])
+        XCTAssertEqual(sd["fc.bias"]?.shape, [5])
+        XCTAssertEqual(sd["layer1.0.bn1.num_batches_tracked"]?.dtype, .int64)
+        XCTAssertEqual(sd["layer1.0.bn1.num_batches_tracked"]?.shape, [])
+        // nn.Linear's init bound 1/sqrt(32).
+        let w = try XCTUnwrap(sd["fc.weight"]).floats()
+        XCTAssertLessThanOrEqual(w.map(abs).max() ?? 1, 1 / Float(32).squareRoot())
+        XCTAssertGreaterThan(w.map(abs).max() ?? 0, 0.5 / Float(32).squareRoot())
+        // Same seed, same head; another seed, another head.
+        XCTAssertEqual(try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1).stateDict(), sd)
+        XCTAssertNotEqual(try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 2).stateDict()["fc.weight"],
+                          sd["fc.weight"])
+
+        // Written as a .pth and read back: identical.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-train-\(getpid()).pth").path
+        defer { unlink(path) }
+        try sd.write(to: path)
+        XCTAssertEqual(try Checkpoint(contentsOf: path).stateDict, sd)
+        // ...and a model built from it continues where this one is.
+        let again = try TrainableResNet(stateDict: sd, head: .keep, seed: 9)
+        XCTAssertEqual(again.stateDict(), sd)
+
+        let append = try TrainableResNet(stateDict: f.stateDict, head: .append(numClasses: 3), seed: 1)
+        let asd = append.stateDict()
+        XCTAssertEqual(Array(asd.keys.suffix(4)), ["fc.0.weight", "fc.0.bias", "fc.1.weight", "fc.1.bias"])
+        XCTAssertEqual(Array(asd.keys.dropLast(4)), Array(f.stateDict.keys.dropLast(2)))
+        XCTAssertEqual(asd["fc.0.weight"], f.stateDict["fc.weight"])
+        XCTAssertEqual(asd["fc.1.weight"]?.shape, [3, 10])
+        XCTAssertFalse(append.parameters.first { $0.name == "fc.0.weight" }!.trainable)
+        XCTAssertTrue(append.parameters.first { $0.name == "fc.1.weight" }!.trainable)
+    }
+
+    func testStepUpdatesStateDictAndReadsUpdatedValues() throws {
+        let f = try TrainingFixture("basic")
+        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        model.setTrainable { $0.hasPrefix("fc.") }
+        model.frozenBN = .eval
+        let m = f.meta
+        let before = try f.input.withUnsafeBufferPointer {
+            try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
+        }
+        // A manual SGD step on fc lowers the loss, and the next forward sees the new values.
+        let (loss0, _) = try f.input.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width)
+        }
+        for p in model.parameters where p.trainable {
+            for i in 0..<p.count { p.value[i] -= 0.5 * p.grad[i] }
+        }
+        let (loss1, _) = try f.input.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width)
+        }
+        XCTAssertLessThan(loss1, loss0)
+        let after = try f.input.withUnsafeBufferPointer {
+            try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
+        }
+        XCTAssertGreaterThan(relativeError(after, before), 1e-3)
+        // Frozen BN in eval mode: statistics untouched.
+        let sd = model.stateDict()
+        XCTAssertEqual(sd["layer2.0.bn1.running_var"], f.stateDict["layer2.0.bn1.running_var"])
+        XCTAssertEqual(sd["layer2.0.bn1.num_batches_tracked"], f.stateDict["layer2.0.bn1.num_batches_tracked"])
+        // In train mode they move, and num_batches_tracked counts.
+        model.frozenBN = .train
+        _ = try f.input.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width)
+        }
+        let sd2 = model.stateDict()
+        XCTAssertNotEqual(sd2["layer2.0.bn1.running_var"], f.stateDict["layer2.0.bn1.running_var"])
+        XCTAssertEqual(sd2["layer2.0.bn1.num_batches_tracked"]?.int64s(),
+                       f.stateDict["layer2.0.bn1.num_batches_tracked"].map { [$0.int64s()[0] + 1] })
+    }
+
+    func testWrongFrozenBNModeIsDetectedByTheFixtures() throws {
+        // The eval-mode fixture's statistics differ from what a train-mode frozen BN produces,
+        // so the step tests tell the two modes apart.
+        let f = try TrainingFixture("basic")
+        let c = try f.caseInfo("fc_bn_eval")
+        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        let trainable = Set(c.trainable)
+        model.setTrainable { trainable.contains($0) }
+        model.frozenBN = .train
+        let m = f.meta
+        _ = try f.input.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width)
+        }
+        let stats = try f.tensors("fc_bn_eval/stats.bin")
+        let worst = try stats.map { relativeError(try XCTUnwrap(model.stateDict()[$0.name]).floats(), $0.values) }.max() ?? 0
+        XCTAssertGreaterThan(worst, 1e-3)
+    }
+
+    func testTorchvisionInitWithoutStateDict() throws {
+        let model = try TrainableResNet(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 7), seed: 5)
+        XCTAssertEqual(model.architecture, "resnet18")
+        XCTAssertEqual(model.parameters.reduce(0) { $0 + $1.count }, 11_689_512 - 1000 * 512 - 1000 + 7 * 512 + 7)
+        let sd = model.stateDict()
+        let conv1 = try XCTUnwrap(sd["conv1.weight"]).floats()
+        let std = (conv1.reduce(0) { $0 + Double($1 * $1) } / Double(conv1.count)).squareRoot()
+        XCTAssertEqual(std, (2.0 / (64 * 49)).squareRoot(), accuracy: 0.05 * (2.0 / (64 * 49)).squareRoot())
+        XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.weight"]).floats(), [Float](repeating: 1, count: 256))
+        XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.bias"]).floats(), [Float](repeating: 0, count: 256))
+        XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.running_var"]).floats(), [Float](repeating: 1, count: 256))
+        XCTAssertEqual(sd["fc.weight"]?.shape, [7, 512])
+        XCTAssertThrowsError(try TrainableResNet(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1))
+        XCTAssertThrowsError(try TrainableResNet(stateDict: nil, architecture: nil, head: .keep, seed: 1))
+    }
+
+    func testBadInputsThrow() throws {
+        let f = try TrainingFixture("bottleneck")
+        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)
+        let m = f.meta
+        try f.input.withUnsafeBufferPointer { buf in
+            XCTAssertThrowsError(try model.trainStep(images: buf, labels: [0], batch: m.batch, height: m.height, width: m.width))
+            XCTAssertThrowsError(try model.trainStep(images: buf, labels: [Int](repeating: 3, count: m.batch), batch: m.batch,
+                                                     height: m.height, width: m.width))
+            XCTAssertThrowsError(try model.evalLogits(images: buf, batch: m.batch, height: m.height + 1, width: m.width))
+        }
+    }
+}
