@@ -59,6 +59,24 @@ def png_by_hand(w, h, colortype, bitdepth, rows, extra_chunks=()):
     return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
+def png_adam7(w, h, colortype, arr, bitdepth=8):
+    """An Adam7-interlaced PNG (PIL cannot write one), every pass row with filter type 0."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    dtype = ">u2" if bitdepth == 16 else np.uint8
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        sub = arr[y0::dy, x0::dx]
+        if sub.size == 0:
+            continue
+        for row in sub:
+            raw += b"\x00" + np.ascontiguousarray(row).astype(dtype).tobytes()
+    ihdr = struct.pack(">IIBBBBB", w, h, bitdepth, colortype, 0, 0, 1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+
+
 def exif_bytes(orientation, big_endian=False):
     """A minimal Exif APP1 payload (with the Exif\\0\\0 header) holding IFD0 Orientation."""
     e = ">" if big_endian else "<"
@@ -152,6 +170,11 @@ def sources():
     la16 = rng.randint(0, 65536, size=(15, 18, 2)).astype(np.uint16)
     out.append(("png_la16", "png_la16.png",
                 png_by_hand(18, 15, 4, 16, [r.astype(">u2").tobytes() for r in la16])))
+    inter = pattern(29, 23, 51)
+    out.append(("png_interlaced", "png_interlaced.png", png_adam7(29, 23, 2, inter)))
+    inter16 = rng.randint(0, 65536, size=(11, 13)).astype(np.uint16)
+    inter16[:2, :] = rng.randint(0, 300, size=(2, 13))
+    out.append(("png_interlaced_grey16", "png_interlaced_grey16.png", png_adam7(13, 11, 0, inter16, 16)))
     g2 = rng.randint(0, 4, size=(13, 16)).astype(np.uint8)
     rows2 = [bytes(np.packbits(np.unpackbits(r[:, None], axis=1)[:, 6:].ravel())) for r in g2]
     out.append(("png_grey2", "png_grey2.png", png_by_hand(16, 13, 0, 2, rows2)))

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 
 /// The few Python formatting rules the tutorial scripts' output depends on, reproduced exactly.
@@ -35,38 +36,9 @@ public enum PythonFormat {
         a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
     }
 
-    /// A JSON string as `json.dumps` writes it (`ensure_ascii=True`): non-ASCII as \uXXXX
-    /// (surrogate pairs above U+FFFF), `/` not escaped.
+    /// A JSON string as `json.dumps` writes it (`ensure_ascii=True` by default).
     public static func jsonString(_ s: String, asciiOnly: Bool = true) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 || (asciiOnly && u.value > 0x7E) {
-                    if u.value > 0xFFFF {
-                        let v = u.value - 0x10000
-                        out += hex4(0xD800 + (v >> 10)) + hex4(0xDC00 + (v & 0x3FF))
-                    } else {
-                        out += hex4(u.value)
-                    }
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    private static func hex4(_ v: UInt32) -> String {
-        let h = String(v, radix: 16)
-        return "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        JSONText.string(s, asciiOnly: asciiOnly)
     }
 
     /// A float for JSON output: the shortest text that reads back as the same Float.
