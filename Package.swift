@@ -60,7 +60,7 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint"],
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
                     path: "Tests/EngineTests"),

@@ -30,15 +30,20 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--modes", default="f32_nchw,f32_cl,bf16_nchw,bf16_cl",
+                   help="comma-separated subset of f32_nchw, f32_cl, bf16_nchw, bf16_cl")
     a = p.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     model = getattr(torchvision.models, a.arch)().eval()
     x = torch.randn(a.batch, 3, a.size, a.size)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.is_available()}")
-    for name, fmt, ac in [("f32 NCHW", torch.contiguous_format, False), ("f32 channels_last", torch.channels_last, False),
-                          ("bf16 autocast NCHW", torch.contiguous_format, True),
-                          ("bf16 autocast channels_last", torch.channels_last, True)]:
+    modes = {"f32_nchw": ("f32 NCHW", torch.contiguous_format, False),
+             "f32_cl": ("f32 channels_last", torch.channels_last, False),
+             "bf16_nchw": ("bf16 autocast NCHW", torch.contiguous_format, True),
+             "bf16_cl": ("bf16 autocast channels_last", torch.channels_last, True)}
+    for key in a.modes.split(","):
+        name, fmt, ac = modes[key]
         m = model.to(memory_format=fmt)
         xi = x.contiguous(memory_format=fmt)
         med, best = bench(m, xi, a.runs, ac)

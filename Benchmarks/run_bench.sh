@@ -1,13 +1,19 @@
 #!/bin/sh
 # Graft vs PyTorch inference throughput, 2 threads, random weights, batch 32 at 224x224.
-#   sh Benchmarks/run_bench.sh [arch] [runs]
-# The machine may be shared: compare the "best" figures, and look at the load average printed.
+#   sh Benchmarks/run_bench.sh [arch] [rounds]
+# Graft and PyTorch runs are interleaved for `rounds` rounds so that load from other processes
+# on a shared machine hits both alike; compare the best figures.
 set -e
 ARCH=${1:-resnet34}
-RUNS=${2:-7}
+ROUNDS=${2:-3}
+PY=${PYTHON:-$HOME/torchenv/bin/python}
 cd "$(dirname "$0")/.."
 swift build -c release --scratch-path .build-engine --product graft_bench >/dev/null
 uptime
-for p in f32 bf16; do .build-engine/release/graft_bench --arch "$ARCH" --precision $p --runs "$RUNS"; done
-"${PYTHON:-$HOME/torchenv/bin/python}" Benchmarks/bench_infer.py --arch "$ARCH" --runs "$RUNS"
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+    for p in f32 bf16; do .build-engine/release/graft_bench --arch "$ARCH" --precision $p --runs 3; done
+    "$PY" Benchmarks/bench_infer.py --arch "$ARCH" --runs 3 --modes "${MODES:-f32_nchw,f32_cl,bf16_nchw,bf16_cl}" | grep -v "^torch [0-9]"
+    i=$((i + 1))
+done
 uptime

@@ -7,7 +7,7 @@ Writes Fixtures/images/:
                         (images over 12000 pixels: only its sha256 in the manifest)
   exp/<name>.r32.rgb    torchvision Resize(32) of that (PIL antialiased bilinear), raw RGB8
   exp/<name>.e28.f32    Compose([Resize(32), CenterCrop(28), ToTensor(), Normalize(...)]),
-                        float32 CHW little-endian
+                        float32 CHW little-endian (for a few images; all have its sha256)
   exp/resize_*.rgb, exp/crop_*.rgb, exp/rcrop_*.rgb   single-operation cases (see manifest)
   exp/normalize.f32     ToTensor+Normalize of a 256x1 ramp covering every byte value
   expected.json         the manifest: every case with its parameters, sizes and files; the
@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import shutil
 import struct
 import zlib
 
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps
 from torchvision import transforms
 from torchvision.transforms import functional as F
 
+RAW_TENSORS = {"jpeg_grey", "jpeg_cmyk", "png_rgba", "png_palette_trns", "png_grey16", "png_tiny", "png_tall"}
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
@@ -48,19 +50,60 @@ def pattern(w, h, seed, channels=3):
     return arr
 
 
-def png_by_hand(w, h, colortype, bitdepth, rows, extra_chunks=()):
+def filter_rows(rows, bpp, filters):
+    """PNG-filter each row (bytes) with filter type filters(i) (0 None ... 4 Paeth)."""
+    out, prev = b"", bytes(len(rows[0])) if rows else b""
+    for i, r in enumerate(rows):
+        f = filters(i)
+        enc = bytearray(len(r))
+        for k in range(len(r)):
+            a = r[k - bpp] if k >= bpp else 0
+            b = prev[k]
+            c = prev[k - bpp] if k >= bpp else 0
+            if f == 0:
+                pred = 0
+            elif f == 1:
+                pred = a
+            elif f == 2:
+                pred = b
+            elif f == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            enc[k] = (r[k] - pred) & 0xFF
+        out += bytes([f]) + bytes(enc)
+        prev = r
+    return out
+
+
+def png_by_hand(w, h, colortype, bitdepth, rows, extra_chunks=(), filters=lambda i: 0,
+                compress=lambda raw: zlib.compress(raw, 9), idat_split=None):
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
     ihdr = struct.pack(">IIBBBBB", w, h, bitdepth, colortype, 0, 0, 0)
-    raw = b"".join(b"\x00" + r for r in rows)
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colortype]
+    bpp = max(1, channels * bitdepth // 8)
+    data = compress(filter_rows(rows, bpp, filters))
     body = chunk(b"IHDR", ihdr)
     for t, d in extra_chunks:
         body += chunk(t, d)
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    parts = [data] if not idat_split else [data[i:i + idat_split] for i in range(0, len(data), idat_split)]
+    for part in parts:
+        body += chunk(b"IDAT", part)
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
 
 
-def png_adam7(w, h, colortype, arr, bitdepth=8):
-    """An Adam7-interlaced PNG (PIL cannot write one), every pass row with filter type 0."""
+def deflate(level, strategy=zlib.Z_DEFAULT_STRATEGY):
+    def run(raw):
+        c = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
+        return c.compress(raw) + c.flush()
+    return run
+
+
+def png_adam7(w, h, colortype, arr, bitdepth=8, filters=lambda i: 0):
+    """An Adam7-interlaced PNG (PIL cannot write one)."""
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
     passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
@@ -70,8 +113,9 @@ def png_adam7(w, h, colortype, arr, bitdepth=8):
         sub = arr[y0::dy, x0::dx]
         if sub.size == 0:
             continue
-        for row in sub:
-            raw += b"\x00" + np.ascontiguousarray(row).astype(dtype).tobytes()
+        rows = [np.ascontiguousarray(row).astype(dtype).tobytes() for row in sub]
+        bpp = max(1, {0: 1, 2: 3, 4: 2, 6: 4}[colortype] * bitdepth // 8)
+        raw += filter_rows(rows, bpp, filters)
     ihdr = struct.pack(">IIBBBBB", w, h, bitdepth, colortype, 0, 0, 1)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
             + chunk(b"IEND", b""))
@@ -152,6 +196,13 @@ def sources():
     save("png_1bit", "png", grey(35, 28, 38).point(lambda v: 255 if v > 128 else 0).convert("1"),
          format="PNG")
     save("png_exif6", "png", rgb(27, 19, 42), format="PNG", exif=exif_bytes(6))
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp(b'tiff:Orientation="8"/>').decode())
+    save("png_xmp8", "png", rgb(21, 13, 43), format="PNG", pnginfo=info)
+    info = PngInfo()
+    info.add_text("XML:com.adobe.xmp", xmp(b'><tiff:Orientation>3</tiff:Orientation></rdf:Description>').decode())
+    save("png_xmp3_text", "png", rgb(22, 12, 44), format="PNG", pnginfo=info)
     save("png_tiny", "png", rgb(7, 5, 39), format="PNG")
     save("png_tall", "png", rgb(40, 300, 40), format="PNG")
     save("png_rgb_big", "png", rgb(300, 200, 41), format="PNG")
@@ -167,6 +218,31 @@ def sources():
     rgba16 = rng.randint(0, 65536, size=(17, 22, 4)).astype(np.uint16)
     out.append(("png_rgba16", "png_rgba16.png",
                 png_by_hand(22, 17, 6, 16, [r.astype(">u2").tobytes() for r in rgba16])))
+    # 16-bit with alpha: read without libpng's premultiplication, so every inflate block
+    # type, every row filter, split IDATs and Adam7 are exercised
+    smooth = (pattern(41, 31, 53, 4).astype(np.uint16) * 257 + rng.randint(0, 3, size=(31, 41, 4))).astype(np.uint16)
+    rows = [r.astype(">u2").tobytes() for r in smooth]
+    for tag, comp in (("stored", deflate(0)), ("fixed", deflate(6, zlib.Z_FIXED)), ("fast", deflate(1)),
+                      ("best", deflate(9))):
+        out.append((f"png_rgba16_{tag}", f"png_rgba16_{tag}.png",
+                    png_by_hand(41, 31, 6, 16, rows, filters=lambda i: i % 5, compress=comp, idat_split=997)))
+    out.append(("png_rgba16_interlaced", "png_rgba16_interlaced.png",
+                png_adam7(41, 31, 6, smooth, 16, filters=lambda i: (i * 3) % 5)))
+    la = smooth[..., 1:3].copy()
+    out.append(("png_la16_filtered", "png_la16_filtered.png",
+                png_by_hand(41, 31, 4, 16, [r.astype(">u2").tobytes() for r in la], filters=lambda i: 4 - i % 5)))
+    out.append(("png_rgb_filtered", "png_rgb_filtered.png",
+                png_by_hand(61, 47, 2, 8, [r.tobytes() for r in pattern(61, 47, 54)], filters=lambda i: i % 5)))
+    key = rgb16[3, 4]  # a colour present in the image, made transparent by tRNS
+    out.append(("png_rgb16_trns", "png_rgb16_trns.png",
+                png_by_hand(23, 19, 2, 16, [r.astype(">u2").tobytes() for r in rgb16],
+                            [(b"tRNS", key.astype(">u2").tobytes())])))
+    out.append(("png_grey16_trns", "png_grey16_trns.png",
+                png_by_hand(21, 26, 0, 16, [r.astype(">u2").tobytes() for r in g16],
+                            [(b"tRNS", g16[0, 0:1].astype(">u2").tobytes())])))
+    gamma_rows = [r.tobytes() for r in pattern(24, 18, 52)]
+    out.append(("png_gamma", "png_gamma.png",
+                png_by_hand(24, 18, 2, 8, gamma_rows, [(b"gAMA", struct.pack(">I", 100000))])))
     la16 = rng.randint(0, 65536, size=(15, 18, 2)).astype(np.uint16)
     out.append(("png_la16", "png_la16.png",
                 png_by_hand(18, 15, 4, 16, [r.astype(">u2").tobytes() for r in la16])))
@@ -273,6 +349,8 @@ def cmyk_table(write):
 def main(fixtures_dir):
     root = os.path.join(fixtures_dir, "images")
     src_dir, exp_dir = os.path.join(root, "src"), os.path.join(root, "exp")
+    for d in (src_dir, exp_dir):  # start clean: no stale files from an earlier layout
+        shutil.rmtree(d, ignore_errors=True)
     os.makedirs(src_dir, exist_ok=True)
     os.makedirs(exp_dir, exist_ok=True)
     manifest = {"mean": MEAN, "std": STD, "images": [], "unsupported": [], "resize": [],
@@ -298,7 +376,10 @@ def main(fixtures_dir):
             entry["rgb"] = write(f"exp/{name}.rgb", raw(img))
         entry["resized"] = {"size": 32, "width": r32.width, "height": r32.height,
                             "file": write(f"exp/{name}.r32.rgb", raw(r32))}
-        entry["eval"] = {"resize": 32, "crop": 28, "file": write(f"exp/{name}.e28.f32", tensor_bytes(t))}
+        tb = tensor_bytes(t)
+        entry["eval"] = {"resize": 32, "crop": 28, "sha256": hashlib.sha256(tb).hexdigest()}
+        if len(manifest["images"]) < 10 or name in RAW_TENSORS:  # the rest: hash only, to keep the size down
+            entry["eval"]["file"] = write(f"exp/{name}.e28.f32", tb)
         manifest["images"].append(entry)
 
     truncated = [d for n, f, d in sources() if n == "jpeg_420"][0]

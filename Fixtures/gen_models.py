@@ -9,6 +9,8 @@ Writes Fixtures/models/<name>/:
   probs.bin     float32 (N, classes) softmax of the logits
   logits_bf16.bin  float32 (N, classes) logits under torch.autocast("cpu", torch.bfloat16)
   meta.json     batch, height, width, classes, block, layers, widths, groups, width_per_group
+and Fixtures/models/torchvision_keys.json: the state_dict keys and shapes (no values) of
+torchvision's resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d, wide_resnet50_2.
 
 The models are torchvision's own ResNet class and blocks (so the module and key names are
 torchvision's), with narrow stage widths so the files stay small. Batch-norm statistics are

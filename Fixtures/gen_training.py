@@ -29,9 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_models import NarrowResNet, randomize_bn  # noqa: E402
 
 MODELS = [
-    # name, block, layers, widths, batch, height, width, new classes
-    ("basic", BasicBlock, [1, 1, 1, 1], [4, 8, 16, 32], 4, 40, 40, 5),
-    ("bottleneck", Bottleneck, [1, 1, 1, 1], [4, 8, 8, 8], 4, 32, 32, 3),
+    # name, block, layers, widths, groups, width_per_group, batch, height, width, new classes
+    ("basic", BasicBlock, [1, 1, 1, 1], [4, 8, 16, 32], 1, 64, 4, 40, 40, 5),
+    ("bottleneck", Bottleneck, [1, 1, 1, 1], [4, 8, 8, 8], 1, 64, 4, 32, 32, 3),
+    ("resnext", Bottleneck, [1, 1, 1, 1], [4, 8, 8, 8], 2, 64, 3, 36, 36, 4),
 ]
 
 OPTIMIZERS = {
@@ -66,7 +67,8 @@ def write_f32(path, t):
 
 def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", smoothing=0.0, optimizers=False):
     os.makedirs(d, exist_ok=True)
-    model = NarrowResNet(base["block"], base["layers"], base["widths"], 10)
+    model = NarrowResNet(base["block"], base["layers"], base["widths"], 10, groups=base["groups"],
+                         width_per_group=base["wpg"])
     model.load_state_dict(base["state"])
     if head == "replace":
         model.fc = nn.Linear(model.fc.in_features, new_head[0].shape[0])
@@ -116,10 +118,10 @@ def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", sm
 def main(fixtures_dir):
     torch.set_num_threads(2)
     root = os.path.join(fixtures_dir, "training")
-    for seed, (name, block, layers, widths, n, h, w, classes) in enumerate(MODELS):
+    for seed, (name, block, layers, widths, groups, wpg, n, h, w, classes) in enumerate(MODELS):
         torch.manual_seed(777 + seed)
         gen = torch.Generator().manual_seed(999 + seed)
-        model = NarrowResNet(block, layers, widths, 10)
+        model = NarrowResNet(block, layers, widths, 10, groups=groups, width_per_group=wpg)
         randomize_bn(model, gen, n, h, w)
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -140,14 +142,20 @@ def main(fixtures_dir):
         fc = nn.Linear(model.fc.in_features, classes)
         head = (fc.weight.detach().clone(), fc.bias.detach().clone())
         write_tensors(os.path.join(d, "head_init.bin"), [("fc.weight", head[0]), ("fc.bias", head[1])])
-        base = {"block": block, "layers": layers, "widths": widths, "state": state}
+        base = {"block": block, "layers": layers, "widths": widths, "groups": groups, "wpg": wpg, "state": state}
         cases = []
 
         def case(case_name, *args, **kw):
             cases.append(case_name)
             run_case(os.path.join(d, case_name), base, *args, **kw)
 
-        case("all", head, x, labels, "all", "train", optimizers=True)
+        case("all", head, x, labels, "all", "train", optimizers=(name != "resnext"))
+        if name == "resnext":
+            case("fc_bn_eval", head, x, labels, "fc", "eval")
+            with open(os.path.join(d, "meta.json"), "w") as f:
+                json.dump({"batch": n, "height": h, "width": w, "labels": labels.tolist(), "classes": classes,
+                           "cases": cases}, f, indent=1)
+            continue
         case("last_bn_eval", head, x, labels, "last", "eval", optimizers=(name == "bottleneck"))
         case("last_bn_train", head, x, labels, "last", "train")
         case("fc_bn_eval", head, x, labels, "fc", "eval", optimizers=True)

@@ -1,7 +1,8 @@
 import CDNNL
 
 /// The oneDNN CPU engine and the in-order stream every op runs on. One per process is enough;
-/// `CPUEngine.shared` is that one. Ops execute synchronously (each execute waits on the stream).
+/// `CPUEngine.shared` is that one. Ops execute synchronously (each execute waits on the stream);
+/// run one op at a time per engine (oneDNN parallelises inside each op).
 public final class CPUEngine {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
@@ -33,6 +34,12 @@ public final class CPUEngine {
         reorders.removeAll()
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
+    }
+
+    /// Every (source, destination) layout pair a reorder was created for: a diagnostic that
+    /// shows where activations changed layout.
+    public var reorderPairs: [(source: MemoryDesc, destination: MemoryDesc)] {
+        reorders.keys.map { ($0.src, $0.dst) }
     }
 
     /// Copies `source` into a new tensor laid out as `desc` (layout and/or data type change),

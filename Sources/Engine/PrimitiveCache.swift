@@ -15,6 +15,11 @@ final class PrimitiveCache<Key: Hashable, Value> {
         return v
     }
 
+    var keys: [Key] {
+        lock.lock(); defer { lock.unlock() }
+        return Array(entries.keys)
+    }
+
     var count: Int {
         lock.lock(); defer { lock.unlock() }
         return entries.count

@@ -65,6 +65,13 @@ public enum ExifOrientation: Int, Sendable {
         return nil
     }
 
+    /// What `Image.getexif()` reports: the EXIF Orientation entry when there is one (even
+    /// an unusable one), otherwise the XMP packet's.
+    static func resolve(exif: [UInt8]?, xmp: [UInt8]?) -> ExifOrientation? {
+        if let exif, let tag = tag(exif: exif) { return tag }
+        return xmp.flatMap { parse(xmp: $0) }
+    }
+
     /// Pillow's fallback when EXIF holds no orientation: the first
     /// `tiff:Orientation="N"` or `tiff:Orientation>N` in the XMP packet.
     public static func parse(xmp: [UInt8]) -> ExifOrientation? {
@@ -93,41 +100,42 @@ public enum ExifOrientation: Int, Sendable {
 }
 
 extension RGBImage {
-    /// The image turned upright for `orientation`, exactly as `ImageOps.exif_transpose`.
+    /// The image turned upright for `orientation`, exactly as `ImageOps.exif_transpose`
+    /// (Pillow's FLIP_LEFT_RIGHT, ROTATE_180, FLIP_TOP_BOTTOM, TRANSPOSE, ROTATE_270,
+    /// TRANSVERSE and ROTATE_90 for values 2 to 8).
     public func applying(_ orientation: ExifOrientation) -> RGBImage {
+        let w = width, h = height
+        // Output pixel (x, y) is source pixel index start + x * dx + y * dy.
+        let (swap, start, dx, dy): (Bool, Int, Int, Int)
         switch orientation {
         case .up: return self
-        case .mirrored: return transposed { x, y, w, _ in (w - 1 - x, y) }
-        case .rotated180: return transposed { x, y, w, h in (w - 1 - x, h - 1 - y) }
-        case .flippedVertically: return transposed { x, y, _, h in (x, h - 1 - y) }
-        // The closures map an output (x, y) to the source pixel; swapped sizes when rotated.
-        case .transposed: return transposed(swap: true) { x, y, _, _ in (y, x) }
-        case .rotated270: return transposed(swap: true) { x, y, _, h in (y, h - 1 - x) }
-        case .transversed: return transposed(swap: true) { x, y, w, h in (w - 1 - y, h - 1 - x) }
-        case .rotated90: return transposed(swap: true) { x, y, w, _ in (w - 1 - y, x) }
+        case .mirrored: (swap, start, dx, dy) = (false, w - 1, -1, w)
+        case .rotated180: (swap, start, dx, dy) = (false, h * w - 1, -1, -w)
+        case .flippedVertically: (swap, start, dx, dy) = (false, (h - 1) * w, 1, -w)
+        case .transposed: (swap, start, dx, dy) = (true, 0, w, 1)
+        case .rotated270: (swap, start, dx, dy) = (true, (h - 1) * w, -w, 1)      // 90 degrees clockwise
+        case .transversed: (swap, start, dx, dy) = (true, h * w - 1, -w, -1)
+        case .rotated90: (swap, start, dx, dy) = (true, w - 1, w, -1)             // 90 degrees counter-clockwise
         }
-    }
-
-    /// A mirror image (left and right swapped): `RandomHorizontalFlip`'s flip.
-    public func flippedHorizontally() -> RGBImage { applying(.mirrored) }
-
-    /// Builds an image whose pixel (x, y) is the source pixel `source(x, y, srcW, srcH)`.
-    private func transposed(swap: Bool = false,
-                            _ source: (Int, Int, Int, Int) -> (Int, Int)) -> RGBImage {
-        let ow = swap ? height : width, oh = swap ? width : height
+        let ow = swap ? h : w, oh = swap ? w : h
         var out = [UInt8](repeating: 0, count: ow * oh * 3)
-        let w = width, h = height
+        guard ow > 0 && oh > 0 else { return RGBImage(unchecked: ow, oh, out) }
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
+                var d = 0
                 for y in 0..<oh {
-                    for x in 0..<ow {
-                        let (sx, sy) = source(x, y, w, h)
-                        let si = (sy * w + sx) * 3, di = (y * ow + x) * 3
-                        dst[di] = src[si]; dst[di + 1] = src[si + 1]; dst[di + 2] = src[si + 2]
+                    var s = start + y * dy
+                    for _ in 0..<ow {
+                        dst[d] = src[3 * s]; dst[d + 1] = src[3 * s + 1]; dst[d + 2] = src[3 * s + 2]
+                        d += 3
+                        s += dx
                     }
                 }
             }
         }
         return RGBImage(unchecked: ow, oh, out)
     }
+
+    /// A mirror image (left and right swapped): `RandomHorizontalFlip`'s flip.
+    public func flippedHorizontally() -> RGBImage { applying(.mirrored) }
 }

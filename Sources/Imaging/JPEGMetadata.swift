@@ -25,7 +25,7 @@ struct JPEGMetadata {
             i += length
             guard marker == 0xE1 else { continue }
             if payload.starts(with: exifHeader) {
-                if exif == nil { exif = Array(payload) } else { exif! += payload.dropFirst(6) }
+                if let first = exif { exif = first + payload.dropFirst(6) } else { exif = Array(payload) }
             } else if payload.starts(with: xmpHeader) {
                 xmp = Array(payload.dropFirst(xmpHeader.count))
             }
@@ -33,9 +33,5 @@ struct JPEGMetadata {
     }
 
     /// The orientation `ImageOps.exif_transpose` would apply (EXIF first, then XMP).
-    var orientation: ExifOrientation? {
-        if let exif, let tag = ExifOrientation.tag(exif: exif) { return tag }
-        if let xmp { return ExifOrientation.parse(xmp: xmp) }
-        return nil
-    }
+    var orientation: ExifOrientation? { ExifOrientation.resolve(exif: exif, xmp: xmp) }
 }

@@ -1,18 +1,23 @@
 /// A bounds-checked walk over a PNG's chunks, done before libpng sees the bytes:
-/// it finds the eXIf payload (which Pillow reads wherever the chunk is) and removes the
+/// it finds the eXIf payload (which Pillow reads wherever the chunk is) and the XMP packet
+/// (an uncompressed iTXt or tEXt "XML:com.adobe.xmp"; the last one wins), and removes the
 /// colour-space chunks (gAMA, cHRM, sRGB, iCCP) that Pillow ignores but libpng's
-/// simplified API would act on, so that libpng hands back the stored sample values.
+/// simplified API would act on, so that libpng hands back the stored sample values, and
+/// tRNS, which `convert("RGB")` ignores but which would make libpng premultiply 16-bit
+/// samples by the (0 or 1) alpha it derives from it.
 struct PNGChunks {
     /// The bytes with the colour-space chunks left out.
     var stripped: [UInt8]
     /// The eXIf chunk's data, prefixed with "Exif\0\0" as Pillow stores it.
     var exif: [UInt8]?
+    /// The XMP packet, when stored uncompressed (a compressed one is not read).
+    var xmp: [UInt8]?
     /// IHDR's colour type and bit depth (nil when IHDR is missing or short).
     var colorType: UInt8?
     var bitDepth: UInt8?
 
     init(_ bytes: [UInt8]) {
-        let ignored: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
+        let ignored: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "tRNS"]
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
         out += bytes.prefix(8)
@@ -26,6 +31,11 @@ struct PNGChunks {
                 bitDepth = bytes[i + 16]
                 colorType = bytes[i + 17]
             }
+            if type == "iTXt" || type == "tEXt" {
+                if let packet = Self.xmpPacket(bytes[(i + 8)..<(i + 8 + length)], international: type == "iTXt") {
+                    xmp = packet
+                }
+            }
             if type == "eXIf" && exif == nil {
                 exif = Array("Exif".utf8) + [0, 0] + Array(bytes[(i + 8)..<(i + 8 + length)])
             }
@@ -35,5 +45,20 @@ struct PNGChunks {
         }
         out += bytes[i...]  // whatever could not be walked goes to libpng unchanged
         stripped = out
+    }
+
+    /// The text of an "XML:com.adobe.xmp" text chunk, split the way Pillow splits it.
+    private static func xmpPacket(_ data: ArraySlice<UInt8>, international: Bool) -> [UInt8]? {
+        let key = Array("XML:com.adobe.xmp".utf8)
+        guard let nul = data.firstIndex(of: 0), Array(data[data.startIndex..<nul]) == key else { return nil }
+        var rest = data[(nul + 1)...]
+        guard international else { return Array(rest) }
+        // iTXt: compression flag, method, language\0, translated keyword\0, text
+        guard rest.count >= 2, rest[rest.startIndex] == 0 else { return nil }
+        rest = rest.dropFirst(2)
+        guard let langEnd = rest.firstIndex(of: 0) else { return nil }
+        rest = rest[(langEnd + 1)...]
+        guard let tkEnd = rest.firstIndex(of: 0) else { return nil }
+        return Array(rest[(tkEnd + 1)...])
     }
 }

@@ -4,10 +4,11 @@ import CPNG
 /// without longjmp), producing the pixels Pillow's `Image.open(p).convert("RGB")` produces:
 /// grey replicated, alpha dropped (not composited), palette expanded, 1/2/4-bit grey
 /// scaled to 0...255, 16-bit colour reduced to its high byte ("RGB;16B"), 16-bit grey
-/// clipped to 255 (Pillow's "I;16" -> "RGB").
+/// clipped to 255 (Pillow's "I;16" -> "RGB"). `PNGChunks` first removes the chunks
+/// Pillow ignores but libpng would act on (gAMA, cHRM, sRGB, iCCP, tRNS).
 ///
-/// Known difference: for 16-bit images WITH alpha libpng's simplified API only returns
-/// alpha-premultiplied samples, so those colours differ from Pillow's where alpha < 65535.
+/// 16-bit images with an alpha channel are checked by libpng but read by `PNG16Alpha`,
+/// because libpng's simplified API only returns them premultiplied.
 enum PNGDecoder {
     static func decode(_ bytes: [UInt8], path: String) throws -> (RGBImage, ExifOrientation?) {
         let chunks = PNGChunks(bytes)
@@ -35,7 +36,15 @@ enum PNGDecoder {
         let channels = (isColor ? 3 : 1) + (hasAlpha ? 1 : 0)
         let count = width * height * channels
         let rgb: RGBImage
-        if is16 {
+        if is16 && hasAlpha {
+            // libpng would premultiply: check the stream with it, then read the samples directly.
+            var scratch = [UInt16](repeating: 0, count: count)
+            let ok = scratch.withUnsafeMutableBytes { p in
+                png_image_finish_read(&image, nil, p.baseAddress, 0, nil)
+            }
+            guard ok != 0 else { throw failure(&image, path) }
+            rgb = try PNG16Alpha.decode(chunks.stripped, path: path)
+        } else if is16 {
             var samples = [UInt16](repeating: 0, count: count)
             let ok = samples.withUnsafeMutableBytes { p in
                 png_image_finish_read(&image, nil, p.baseAddress, 0, nil)
@@ -58,7 +67,7 @@ enum PNGDecoder {
                 toRGB(width, height, channels, isColor) { src[$0] }
             }
         }
-        let orientation = chunks.exif.flatMap { ExifOrientation.parse(exif: $0) }
+        let orientation = ExifOrientation.resolve(exif: chunks.exif, xmp: chunks.xmp)
         return (rgb, orientation)
     }
 

@@ -4,6 +4,7 @@ import Engine
 /// A torchvision ResNet (resnet18/34/50/101/152 and the variants its state dict describes)
 /// for inference, built from a state dict with torchvision's key names. Batch norms are folded
 /// into the convs; activations stay in oneDNN's blocked layout from the stem to the pooling.
+/// One forward at a time per model (and per engine).
 public final class ResNetModel {
     public let spec: ResNetSpec
     public let precision: Precision

@@ -55,6 +55,20 @@ final class ResNetForwardTests: XCTestCase {
         }
     }
 
+    /// Activations are reordered once, at the input: never between layers (f32 and bf16).
+    func testActivationsStayInOneDNNLayoutBetweenLayers() throws {
+        let f = try ModelFixture.load("basic_w8")  // batch 3: no weight tensor has 3 rows
+        for precision in Precision.allCases {
+            let engine = try CPUEngine()
+            let model = try ResNetModel(stateDict: f.stateDict, precision: precision, engine: engine)
+            _ = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+            let activationReorders = engine.reorderPairs.filter { $0.source.dims.count == 4 && $0.source.dims[0] == f.meta.batch }
+            XCTAssertEqual(activationReorders.count, 1, "\(precision): \(activationReorders.map { "\($0.source) -> \($0.destination)" })")
+            XCTAssertEqual(activationReorders.first?.source.dims, [3, 3, 64, 64])
+            XCTAssertGreaterThan(engine.reorderPairs.count, 1)  // the weights were reordered
+        }
+    }
+
     /// bf16 weights and activations: within the error PyTorch's own bf16 autocast shows.
     func checkBF16(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try ModelFixture.load(name)
@@ -67,6 +81,11 @@ final class ResNetForwardTests: XCTestCase {
         // And it really ran in bf16: not bit-identical to the f32 path.
         let f32 = try ResNetModel(stateDict: f.stateDict).logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         XCTAssertGreaterThan(maxAbsError(logits, f32), 1e-5, "bf16 path gave f32 results", file: file, line: line)
+        // The unfused graph in bf16 (batch norm and add on bf16 activations) too.
+        let unfused = try ResNetModel(stateDict: f.stateDict, precision: .bf16, foldBatchNorm: false)
+            .logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        print("\(name) unfused bf16: max abs error vs f32 \(maxAbsError(unfused, f.logits))")
+        XCTAssertLessThanOrEqual(maxAbsError(unfused, f.logits), 3 * torch, "\(name): unfused bf16", file: file, line: line)
     }
 
     func testBasicBlockBF16() throws { try checkBF16("basic_w8") }

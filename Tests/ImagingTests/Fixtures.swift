@@ -5,7 +5,7 @@ import XCTest
 /// The manifest Fixtures/gen_images.py writes (real PIL / torchvision outputs).
 struct Manifest: Decodable {
     struct Resized: Decodable { let size: Int; let width: Int; let height: Int; let file: String }
-    struct Eval: Decodable { let resize: Int; let crop: Int; let file: String }
+    struct Eval: Decodable { let resize: Int; let crop: Int; let sha256: String; let file: String? }
     struct Image: Decodable {
         let name: String, file: String, pil_mode: String
         let width: Int, height: Int, rgb_sha256: String

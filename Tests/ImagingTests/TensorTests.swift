@@ -14,11 +14,18 @@ final class TensorTests: XCTestCase {
 
     func testEvalTensorOfEveryFixture() throws {
         let m = try Fixture.manifest()
-        for entry in m.images where !DecodeTests.knownDifferences.contains(entry.name) {
+        var raw = 0
+        for entry in m.images {
             let t = EvalTransform(resize: entry.eval.resize, crop: entry.eval.crop)
-            assertFloats(try t.tensor(path: Fixture.path(entry.file)), try Fixture.floats(entry.eval.file),
-                         "\(entry.name) Resize(\(entry.eval.resize)) CenterCrop(\(entry.eval.crop))")
+            let tensor = try t.tensor(path: Fixture.path(entry.file))
+            let what = "\(entry.name) Resize(\(entry.eval.resize)) CenterCrop(\(entry.eval.crop))"
+            if let file = entry.eval.file {
+                assertFloats(tensor, try Fixture.floats(file), what)
+                raw += 1
+            }
+            XCTAssertEqual(sha256Hex(floatBytes(tensor)), entry.eval.sha256, what)
         }
+        XCTAssertGreaterThanOrEqual(raw, 10)
     }
 
     func testFullSizeEvalTensorHashes() throws {
@@ -39,7 +46,7 @@ final class TensorTests: XCTestCase {
     func testWritingIntoABatchSlot() throws {
         let m = try Fixture.manifest()
         let t = EvalTransform(resize: 32, crop: 28)
-        let entries = m.images.prefix(3)
+        let entries = m.images.filter { $0.eval.file != nil }.prefix(3)
         var batch = [Float](repeating: .nan, count: t.tensorCount * entries.count)
         try batch.withUnsafeMutableBufferPointer { buffer in
             for (i, entry) in entries.enumerated() {
@@ -51,7 +58,7 @@ final class TensorTests: XCTestCase {
         }
         for (i, entry) in entries.enumerated() {
             assertFloats(Array(batch[(i * t.tensorCount)..<((i + 1) * t.tensorCount)]),
-                         try Fixture.floats(entry.eval.file), "batch slot \(i) (\(entry.name))")
+                         try Fixture.floats(try XCTUnwrap(entry.eval.file)), "batch slot \(i) (\(entry.name))")
         }
     }
 

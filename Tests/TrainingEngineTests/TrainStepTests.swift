@@ -83,4 +83,6 @@ final class TrainStepTests: XCTestCase {
     func testBottleneckLastTrainBN() throws { try check("bottleneck", "last_bn_train") }
     func testBottleneckFCEvalBN() throws { try check("bottleneck", "fc_bn_eval") }
     func testBottleneckFCTrainBN() throws { try check("bottleneck", "fc_bn_train") }
+    func testGroupedBottleneckAll() throws { try check("resnext", "all") }
+    func testGroupedBottleneckFCEvalBN() throws { try check("resnext", "fc_bn_eval") }
 }

@@ -7,7 +7,7 @@ import XCTest
 /// Evaluation, features, state dicts, policies and initialisation of `TrainableResNet`.
 final class TrainableResNetTests: XCTestCase {
     func testEvalLogitsAndFeaturesMatchPyTorch() throws {
-        for name in ["basic", "bottleneck"] {
+        for name in ["basic", "bottleneck", "resnext"] {
             let f = try TrainingFixture(name)
             let model = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
             let m = f.meta
@@ -21,9 +21,16 @@ final class TrainableResNetTests: XCTestCase {
             }
             let e2 = relativeError(feats, try f.floats("features.bin"))
             XCTAssertLessThanOrEqual(e2, 1e-5, "\(name) features")
+            // With a frozen trunk the folded inference graph computes the same.
+            model.setTrainable { $0.hasPrefix("fc.") }
+            let folded = try f.input.withUnsafeBufferPointer {
+                try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
+            }
+            let e3 = relativeError(folded, try f.floats("eval_logits.bin"))
+            XCTAssertLessThanOrEqual(e3, 1e-5, "\(name) eval logits, folded trunk")
             // Evaluation changes nothing: the state dict is still the file's.
             XCTAssertEqual(model.stateDict(), f.stateDict, "\(name): eval must not touch weights or statistics")
-            print(String(format: "[training] %@: eval logits rel %.2e, features rel %.2e", name, e1, e2))
+            print(String(format: "[training] %@: eval logits rel %.2e, features rel %.2e, folded-trunk logits rel %.2e", name, e1, e2, e3))
         }
     }
 
@@ -134,8 +141,11 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertEqual(count, expected)
         let sd = model.stateDict()
         let conv1 = try XCTUnwrap(sd["conv1.weight"]).floats()
-        let std = (conv1.reduce(0) { $0 + Double($1 * $1) } / Double(conv1.count)).squareRoot()
-        XCTAssertEqual(std, (2.0 / (64 * 49)).squareRoot(), accuracy: 0.05 * (2.0 / (64 * 49)).squareRoot())
+        var sumSquares = 0.0
+        for v in conv1 { sumSquares += Double(v) * Double(v) }
+        let std: Double = (sumSquares / Double(conv1.count)).squareRoot()
+        let kaiming: Double = (2.0 / 3136.0).squareRoot()  // fan_out = 64 * 7 * 7
+        XCTAssertEqual(std, kaiming, accuracy: 0.05 * kaiming)
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.weight"]).floats(), [Float](repeating: 1, count: 256))
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.bias"]).floats(), [Float](repeating: 0, count: 256))
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.running_var"]).floats(), [Float](repeating: 1, count: 256))

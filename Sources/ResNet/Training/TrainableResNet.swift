@@ -27,6 +27,12 @@ public final class TrainableResNet {
 
     public var architecture: String { spec.name }
 
+    /// The inference graph (batch norms folded into convs) of a frozen trunk, and the
+    /// `trunkVersion` it was built at. Used while no trunk parameter trains: optimizers then
+    /// cannot change the trunk, and only batch-statistics steps change its running statistics.
+    private var foldedTrunk: (model: ResNetModel, version: Int)?
+    private var trunkVersion = 0
+
     /// - Parameters:
     ///   - stateDict: torchvision-keyed weights; nil to start from torchvision's initialisation
     ///     of `architecture` (`resnet18`...) drawn from `seed`.
@@ -135,6 +141,7 @@ public final class TrainableResNet {
     /// Sets `trainable` on every parameter by its state-dict name.
     public func setTrainable(_ trains: (String) -> Bool) {
         for p in parameters { p.trainable = trains(p.name) }
+        trunkVersion += 1
     }
 
     // MARK: - Running
@@ -162,6 +169,31 @@ public final class TrainableResNet {
         return try Tensor(shape: [batch, 3, height, width], values: images, engine: engine)
     }
 
+    private var trunkIsFrozen: Bool { lowestTrainableNode > blocks.count }
+
+    /// The folded inference model of the current (frozen) trunk; its `fc` is a placeholder.
+    private func folded() throws -> ResNetModel {
+        if let f = foldedTrunk, f.version == trunkVersion { return f.model }
+        foldedTrunk = nil
+        var sd = StateDict()
+        for (k, v) in stateDict().items where !k.hasPrefix("fc.") { sd[k] = v }
+        let c = spec.planes[3] * spec.block.expansion
+        sd["fc.weight"] = TensorData(shape: [1, c], floats: [Float](repeating: 0, count: c))
+        sd["fc.bias"] = TensorData(shape: [1], floats: [0])
+        let model = try ResNetModel(stateDict: sd, engine: engine)
+        foldedTrunk = (model, trunkVersion)
+        return model
+    }
+
+    /// Eval-mode pooled features as a plain `[N, C]` tensor: the folded graph when the trunk is
+    /// frozen, else the training graph with running statistics.
+    private func evalFeatures(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
+        let x = try input(images, batch, height, width)
+        guard trunkIsFrozen else { return try trunk(x, lowest: blocks.count + 2, statistics: { _ in .running }) }
+        let f = try folded().features(images: images, batch: batch, height: height, width: width)
+        return try Tensor(shape: [batch, f.count / batch], values: f, engine: engine)
+    }
+
     /// Stem, blocks and pooling: pooled features as a plain `[N, C]` tensor.
     private func trunk(_ x: Tensor, lowest: Int, statistics: (TrainBatchNorm) -> TrainBatchNorm.Statistics) throws -> Tensor {
         func pass(_ node: Int) -> PassKind { node >= lowest ? .training : .inference }
@@ -183,7 +215,13 @@ public final class TrainableResNet {
         defer { release() }
         let lowest = lowestTrainableNode
         let trunkTrains = lowest <= blocks.count
-        var h = try trunk(x, lowest: lowest, statistics: statistics)
+        var h: Tensor
+        if !trunkTrains && frozenBN == .eval {
+            h = try evalFeatures(images, batch, height, width)
+        } else {
+            trunkVersion += 1  // weights may train, running statistics move
+            h = try trunk(x, lowest: lowest, statistics: statistics)
+        }
         for fc in fcs { h = try fc.forward(h) }
         let logits = try h.floats()
         let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: numClasses,
@@ -218,7 +256,7 @@ public final class TrainableResNet {
     /// Eval-mode logits `[batch, numClasses]` (running statistics throughout).
     public func evalLogits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
         defer { release() }
-        var h = try trunk(input(images, batch, height, width), lowest: blocks.count + 2, statistics: { _ in .running })
+        var h = try evalFeatures(images, batch, height, width)
         for fc in fcs { h = try fc.forward(h) }
         return try h.floats()
     }
@@ -226,6 +264,6 @@ public final class TrainableResNet {
     /// Eval-mode pooled features `[batch, C]`: the input of `fc`.
     public func features(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
         defer { release() }
-        return try trunk(input(images, batch, height, width), lowest: blocks.count + 2, statistics: { _ in .running }).floats()
+        return try evalFeatures(images, batch, height, width).floats()
     }
 }
