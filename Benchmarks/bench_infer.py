@@ -1,6 +1,7 @@
 """PyTorch side of the inference benchmark: torchvision resnet (random weights), eval mode,
 torch.inference_mode(), 2 threads. Prints images/s (median of timed runs after warm-up) for
-NCHW, channels_last, and bf16 autocast (NCHW and channels_last).
+NCHW, channels_last, and bf16 autocast (NCHW and channels_last), and the process CPU time per
+batch (compare with OMP_WAIT_POLICY=passive on a machine shared with other work).
 
     ~/torchenv/bin/python Benchmarks/bench_infer.py [--arch resnet34] [--batch 32] [--size 224] [--runs 7]
 """
@@ -14,14 +15,16 @@ import torchvision
 
 def bench(model, x, runs, autocast=False):
     def once():
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             model(x)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     once(); once()
-    times = sorted(once() for _ in range(runs))
-    return statistics.median(times), times[0]
+    results = [once() for _ in range(runs)]
+    times = sorted(r[0] for r in results)
+    cpu = min(r[1] for r in results)
+    return statistics.median(times), times[0], cpu
 
 
 def main():
@@ -46,9 +49,10 @@ def main():
         name, fmt, ac = modes[key]
         m = model.to(memory_format=fmt)
         xi = x.contiguous(memory_format=fmt)
-        med, best = bench(m, xi, a.runs, ac)
+        med, best, cpu = bench(m, xi, a.runs, ac)
         print(f"torch {a.arch} {name} batch {a.batch} {a.size}x{a.size}: median {med:.4f} s/batch, "
-              f"{a.batch / med:.1f} images/s (best {a.batch / best:.1f}, runs {a.runs})")
+              f"{a.batch / med:.1f} images/s (best {a.batch / best:.1f}, runs {a.runs}); "
+              f"CPU {cpu:.2f} s/batch (min), {1000 * cpu / a.batch:.1f} core-ms/image")
 
 
 if __name__ == "__main__":

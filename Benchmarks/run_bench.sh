@@ -12,8 +12,8 @@ swift build -c release --scratch-path .build-engine --product graft_bench >/dev/
 uptime
 i=0
 while [ $i -lt "$ROUNDS" ]; do
-    for p in f32 bf16; do .build-engine/release/graft_bench --arch "$ARCH" --precision $p --runs 3; done
-    "$PY" Benchmarks/bench_infer.py --arch "$ARCH" --runs 3 --modes "${MODES:-f32_nchw,f32_cl,bf16_nchw,bf16_cl}" | grep -v "^torch [0-9]"
+    for p in f32 bf16; do OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} .build-engine/release/graft_bench --arch "$ARCH" --precision $p --runs 3; done
+    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$PY" Benchmarks/bench_infer.py --arch "$ARCH" --runs 3 --modes "${MODES:-f32_nchw,f32_cl,bf16_nchw,bf16_cl}" | grep -v "^torch [0-9]"
     i=$((i + 1))
 done
 uptime

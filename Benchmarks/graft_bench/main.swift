@@ -53,17 +53,27 @@ for (key, shape) in spec.expectedShapes() {
 
 let model = try ResNetModel(stateDict: sd, precision: precision)
 let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
-func once() throws -> Double {
+/// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
+/// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+func once() throws -> (wall: Double, cpu: Double) {
+    let c0 = cpuSeconds()
     let t0 = DispatchTime.now().uptimeNanoseconds
     let logits = try images.withUnsafeBufferPointer { try model.logits(images: $0, batch: batch, height: size, width: size) }
     let t1 = DispatchTime.now().uptimeNanoseconds
+    let c1 = cpuSeconds()
     precondition(logits.count == batch * model.numClasses && logits.allSatisfy(\.isFinite))
-    return Double(t1 - t0) / 1e9
+    return (Double(t1 - t0) / 1e9, c1 - c0)
 }
 _ = try once(); _ = try once()  // warm-up: primitive creation, weight reorders, page faults
-var times: [Double] = []
-for _ in 0..<runs { times.append(try once()) }
-times.sort()
+var times: [Double] = [], cpu: [Double] = []
+for _ in 0..<runs { let t = try once(); times.append(t.wall); cpu.append(t.cpu) }
+times.sort(); cpu.sort()
 let median = times[times.count / 2]
-print(String(format: "graft %@ %@ batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
-             arch, precision.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))
+print(String(format: "graft %@ %@ batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d); CPU %.2f s/batch (min), %.1f core-ms/image",
+             arch, precision.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs,
+             cpu[0], 1000 * cpu[0] / Double(batch)))

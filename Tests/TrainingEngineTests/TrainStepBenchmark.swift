@@ -31,8 +31,8 @@ final class TrainStepBenchmark: XCTestCase {
                     _ = try model.trainStep(images: buf, labels: labels, batch: batch, height: side, width: side)
                     dt = min(dt, Date().timeIntervalSince(t0))
                 }
-                print(String(format: "[bench] resnet34 train step (%@, frozen BN eval), batch 32 224x224: fastest of \(steps) steps %.3f s, %.1f images/s",
-                             policy, dt, Double(batch) / dt))
+                print(String(format: "[bench] resnet34 train step (%@, frozen BN eval), batch 32 224x224: fastest of \(steps) steps %.3f s, %.1f images/s; idle pool %.2f GB",
+                             policy, dt, Double(batch) / dt, Double(CPUEngine.shared.buffers.heldBytes) / 1e9))
             }
         }
     }

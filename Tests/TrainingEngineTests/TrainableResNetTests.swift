@@ -163,6 +163,10 @@ final class TrainableResNetTests: XCTestCase {
             XCTAssertThrowsError(try model.trainStep(images: buf, labels: [Int](repeating: 3, count: m.batch), batch: m.batch,
                                                      height: m.height, width: m.width))
             XCTAssertThrowsError(try model.evalLogits(images: buf, batch: m.batch, height: m.height + 1, width: m.width))
+            // One value per channel in layer4 (1x1 at batch 1): PyTorch refuses batch statistics too.
+            let one = UnsafeBufferPointer(rebasing: buf[0..<(3 * m.height * m.width)])
+            XCTAssertThrowsError(try model.trainStep(images: one, labels: [0], batch: 1, height: m.height, width: m.width))
+            XCTAssertNoThrow(try model.evalLogits(images: one, batch: 1, height: m.height, width: m.width))
         }
     }
 }

@@ -69,6 +69,10 @@ public final class TrainBatchNorm {
         guard x.shape.count == 4, x.shape[1] == c else {
             throw EngineError.shapeMismatch(op: "TrainBatchNorm(\(weight.name))", expected: "[N, \(c), H, W]", actual: "\(x.shape)")
         }
+        if statistics == .batch && x.shape[0] * x.shape[2] * x.shape[3] < 2 {
+            throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name))",
+                                              what: "batch statistics need more than one value per channel, got input \(x.shape) (use a batch of at least 2)")
+        }
         let p = try plan(x.desc, statistics, pass)
         let ss = try Tensor(desc: .plain([2, c], .f32), engine: engine)
         ss.plainFloats.baseAddress!.update(from: weight.value.baseAddress!, count: c)
