@@ -4,13 +4,15 @@ SWIFT ?= swift
 # Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
 TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
 DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libpng-dev pkg-config
+# The demo's data: Fashion-MNIST, as Debian packages it.
+DEMO_DEBS = dataset-fashion-mnist
 TOOLS = inspect_weights predict batch_predict finetune
 
 .PHONY: deps build test demo fixtures install bench clean
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBS) $(EXTRA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -24,8 +26,9 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-demo: build
-	./.build/release/inspect_weights Fixtures/checkpoints/tiny_basic.pth
+demo:
+	$(MAKE) build EXTRA_DEBS="$(DEMO_DEBS)"
+	scripts/demo.sh
 
 # Regenerates Fixtures/ from real PyTorch (never run by CI; the outputs are committed).
 fixtures:

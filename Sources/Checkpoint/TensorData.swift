@@ -87,3 +87,58 @@ func halfToFloat(_ h: UInt16) -> Float {
     if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (man << 13)) }
     return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (man << 13))
 }
+
+extension TensorData {
+    /// A floating-point tensor stored in another floating-point dtype (float32 → float16 or
+    /// bfloat16 rounds to nearest even, as torch's `.half()` and `.bfloat16()` do). Other
+    /// tensors (integers, bool) are returned unchanged.
+    public func converted(to target: DType) -> TensorData {
+        guard dtype.isFloatingPoint, target.isFloatingPoint, target != dtype else { return self }
+        let values = floats()
+        switch target {
+        case .float32:
+            return TensorData(shape: shape, floats: values)
+        case .float16:
+            let h = values.map(floatToHalf)
+            return TensorData(dtype: .float16, shape: shape, bytes: h.withUnsafeBytes { Array($0) })
+        case .bfloat16:
+            let b = values.map(floatToBFloat16)
+            return TensorData(dtype: .bfloat16, shape: shape, bytes: b.withUnsafeBytes { Array($0) })
+        default:
+            let d = values.map(Double.init)
+            return TensorData(dtype: .float64, shape: shape, bytes: d.withUnsafeBytes { Array($0) })
+        }
+    }
+}
+
+/// float32 → bfloat16 bits, round to nearest even (NaN kept quiet).
+func floatToBFloat16(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    if f.isNaN { return UInt16(bits >> 16) | 0x0040 }
+    let rounding = 0x7FFF + ((bits >> 16) & 1)
+    return UInt16((bits &+ rounding) >> 16)
+}
+
+/// float32 → IEEE half bits, round to nearest even, with subnormals, overflow to infinity.
+func floatToHalf(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    let sign = UInt16((bits >> 16) & 0x8000)
+    let exp = Int((bits >> 23) & 0xFF)
+    var man = bits & 0x7F_FFFF
+    if exp == 0xFF { return sign | 0x7C00 | (man != 0 ? 0x200 : 0) }
+    let e = exp - 127 + 15
+    if e >= 31 { return sign | 0x7C00 }
+    if e <= 0 {
+        if e < -10 { return sign }
+        man |= 0x80_0000
+        let shift = UInt32(14 - e)
+        var h = man >> shift
+        let rem = man & ((1 << shift) - 1), half = UInt32(1) << (shift - 1)
+        if rem > half || (rem == half && h & 1 == 1) { h += 1 }
+        return sign | UInt16(h)
+    }
+    var h = UInt32(e) << 10 | (man >> 13)
+    let rem = man & 0x1FFF
+    if rem > 0x1000 || (rem == 0x1000 && h & 1 == 1) { h += 1 }   // may carry into the exponent: correct
+    return sign | UInt16(h)
+}

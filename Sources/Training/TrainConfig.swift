@@ -27,6 +27,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var precision: String = "f32"
     public var valSplit: Double = 0.1
     public var output: String = "resNet34.pth"
+    /// dtype of the saved model's floating-point tensors: float32, or float16/bfloat16 for half-size files.
+    public var saveDType: String = "float32"
     public var classIndices: String = "class_indices.json"
     public var metrics: String = "metrics.json"
 

@@ -97,11 +97,18 @@ public final class Trainer {
                        m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
             if valAcc > bestAccuracy {
                 bestAccuracy = valAcc
-                try model.stateDict().write(to: config.output)
+                try savedModel().write(to: config.output)
             }
             try writeMetrics()
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
+    }
+
+    /// The model as `--output` holds it: floating-point tensors in `--save-dtype`.
+    func savedModel() -> StateDict {
+        let sd = model.stateDict()
+        guard let dtype = DType(rawValue: config.saveDType), dtype != .float32 else { return sd }
+        return StateDict(sd.items.map { ($0.key, $0.value.converted(to: dtype)) })
     }
 
     /// Runs `body` on each loaded batch while the next one is decoded in the background.

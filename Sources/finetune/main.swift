@@ -69,6 +69,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "f32, or bf16 compute.") var precision: Precision = .f32
     @Option(help: "Fraction of each class held out for validation when DATA has no val folder.") var valSplit: Double = 0.1
     @Option(help: ArgumentHelp("The model file (default: resNet34.pth for resnet34...).", valueName: "file")) var output: String?
+    @Option(help: "Floating-point dtype of the saved model: float32, or float16/bfloat16 for a file half the size.") var saveDtype: String = "float32"
     @Option(help: ArgumentHelp("Where class names go.", valueName: "file")) var classIndices: String = "class_indices.json"
     @Option(help: ArgumentHelp("Where per-epoch figures go.", valueName: "file")) var metrics: String = "metrics.json"
     @Flag(help: "Continue the interrupted run that wrote --output here, from its last finished epoch.") var resume = false
@@ -81,6 +82,7 @@ struct FinetuneCommand: ParsableCommand {
         if imageSize < 8 { throw ValidationError("--image-size must be at least 8") }
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1)") }
+        if !["float32", "float16", "bfloat16"].contains(saveDtype) { throw ValidationError("--save-dtype must be float32, float16 or bfloat16") }
     }
 
     func run() throws {
@@ -94,7 +96,7 @@ struct FinetuneCommand: ParsableCommand {
             c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
             c.imageSize = imageSize; c.resize = resize ?? Int((Double(imageSize) * 256 / 224).rounded())
             c.augment = !noAugment; c.seed = seed; c.workers = workers; c.precision = precision.rawValue
-            c.valSplit = valSplit; c.classIndices = classIndices; c.metrics = metrics
+            c.valSplit = valSplit; c.classIndices = classIndices; c.metrics = metrics; c.saveDType = saveDtype
 
             let interactive = isatty(STDOUT_FILENO) != 0
             var progressShown = false

@@ -53,3 +53,16 @@ final class WriterTests: XCTestCase {
         }
     }
 }
+
+final class ConversionTests: XCTestCase {
+    /// float32 → float16/bfloat16 rounding, against values torch gives (`torch.tensor(x).half()`).
+    func testHalfAndBFloat16Rounding() {
+        let xs: [Float] = [0, -0.0, 1, 65504, 65520, 1e-8, 6.0e-8, 3.0e-5, 0.1, 1.0009766, .infinity, -2.5]
+        // torch.tensor(xs).half().view(torch.int16) & 0xffff
+        let half: [UInt16] = [0x0000, 0x8000, 0x3C00, 0x7BFF, 0x7C00, 0x0000, 0x0001, 0x01F7, 0x2E66, 0x3C01, 0x7C00, 0xC100]
+        XCTAssertEqual(xs.map(floatToHalf), half)
+        for h in half where h & 0x7C00 != 0x7C00 { XCTAssertEqual(floatToHalf(halfToFloat(h)), h) }
+        // torch.tensor([0.1, 1.0, 3.14159, -1e-3]).bfloat16().view(torch.int16)
+        XCTAssertEqual([Float(0.1), 1.0, 3.14159, -1e-3].map(floatToBFloat16), [0x3DCD, 0x3F80, 0x4049, 0xBA83])
+    }
+}
