@@ -1,6 +1,7 @@
 # Graft: `make demo` and `make test` do everything on a fresh Debian machine (as root).
 PREFIX ?= /usr/local
 SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
 # Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
 TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
 DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libpng-dev pkg-config
