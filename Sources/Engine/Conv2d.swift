@@ -1,5 +1,4 @@
 import CDNNL
-import Foundation
 
 /// A 2-d convolution (PyTorch's `nn.Conv2d`, dilation 1) with optional bias and fused post-ops:
 /// a ReLU, and a residual add (oneDNN's `sum` post-op) before it. Weights are kept as PyTorch
@@ -131,10 +130,9 @@ public final class Conv2d {
     func plan(for input: MemoryDesc, sum: Bool) throws -> Plan {
         let outDims = try outputShape(for: input.dims)
         return try plans.value(for: PlanKey(src: input, sum: sum)) {
-            let forced = ProcessInfo.processInfo.environment["GRAFT_LAYOUT"] == "16c"
-            var src = try (forced && inChannels % 16 == 0 ? MemoryDesc(dims: input.dims, type: computeType, tag: dnnl_aBcd16b) : MemoryDesc.any(input.dims, computeType)).raw
+            var src = try MemoryDesc.any(input.dims, computeType).raw
             var wts = try MemoryDesc.any(weightDims, computeType).raw
-            var dst = try (forced && outChannels % 16 == 0 ? MemoryDesc(dims: outDims, type: computeType, tag: dnnl_aBcd16b) : MemoryDesc.any(outDims, computeType)).raw
+            var dst = try MemoryDesc.any(outDims, computeType).raw
             var bia = try MemoryDesc.plain([outChannels], .f32).raw
             let strides: [Int64] = [Int64(stride), Int64(stride)]
             let pad: [Int64] = [Int64(padding), Int64(padding)]

@@ -61,6 +61,7 @@ public final class Tensor {
 
     /// The values as plain row-major float32 (reordered and widened when needed).
     public func floats() throws -> [Float] {
+        guard elementCount > 0 else { return [] }
         let plainDesc = try MemoryDesc.plain(shape, .f32)
         let src = try engine.reorder(self, to: plainDesc)
         let n = elementCount

@@ -1,4 +1,10 @@
 import CDNNL
+import Foundation
+
+let experimentNHWC = ProcessInfo.processInfo.environment["GRAFT_TRAIN_NHWC"] == "1"
+func actDesc(_ dims: [Int]) throws -> MemoryDesc {
+    experimentNHWC ? try MemoryDesc(dims: dims, type: .f32, tag: dnnl_acdb) : try MemoryDesc.any(dims, .f32)
+}
 
 /// A convolution without bias (a ResNet conv) that trains: forward in train or inference
 /// mode, backward-data and backward-weights with oneDNN's primitives. The weight is a
@@ -28,6 +34,9 @@ public final class TrainConv2d {
     private var savedInput: Tensor?
     private var savedPlan: Plan?
     private var plainWeights: Tensor?
+    /// A frozen weight in the forward primitive's layout, kept while the weight stays frozen
+    /// (nothing updates a frozen parameter); dropped by `weightsChanged()`.
+    private var frozenWeights: Tensor?
 
     public init(weight: Parameter, stride: Int, padding: Int, groups: Int = 1, engine: CPUEngine = .shared) throws {
         guard weight.shape.count == 4, weight.shape[0] % groups == 0 else {
@@ -57,9 +66,9 @@ public final class TrainConv2d {
         try plans.value(for: PlanKey(src: input, pass: pass)) {
             let outDims = try outputDims(input.dims)
             let g = geometry(input.dims, outDims)
-            var src = try MemoryDesc.any(input.dims, .f32).raw
+            var src = try actDesc(input.dims).raw
             var wts = try MemoryDesc.any(weightDims, .f32).raw
-            var dst = try MemoryDesc.any(outDims, .f32).raw
+            var dst = try actDesc(outDims).raw
             var cd = dnnl_convolution_desc_t()
             try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
                                                              g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
@@ -70,8 +79,15 @@ public final class TrainConv2d {
     /// `conv(x)` with the parameter's current weights, in the layout oneDNN chose.
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
         let p = try plan(x.desc, pass)
-        let plainW = try Tensor.plainCopy(UnsafeBufferPointer(weight.value), shape: weightDims, engine: engine)
-        let w = try engine.reorder(plainW, to: p.weights)
+        if weight.trainable { frozenWeights = nil }
+        let plainW: Tensor, w: Tensor
+        if !weight.trainable, let f = frozenWeights, f.desc == p.weights, pass == .inference {
+            plainW = f; w = f
+        } else {
+            plainW = try Tensor.plainCopy(UnsafeBufferPointer(weight.value), shape: weightDims, engine: engine)
+            w = try engine.reorder(plainW, to: p.weights)
+            if !weight.trainable { frozenWeights = w }
+        }
         let src = try engine.reorder(x, to: p.src)
         let dst = try Tensor(desc: p.dst, engine: engine)
         try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, dst)], on: engine)
@@ -93,9 +109,9 @@ public final class TrainConv2d {
         let g = geometry(inDims, outDims)
         if weight.trainable {
             if p.bwdWeights == nil {
-                var src = try MemoryDesc.any(inDims, .f32).raw
+                var src = try actDesc(inDims).raw
                 var dw = try MemoryDesc.any(weightDims, .f32).raw
-                var ddst = try MemoryDesc.any(outDims, .f32).raw
+                var ddst = try actDesc(outDims).raw
                 var cd = dnnl_convolution_desc_t()
                 try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &dw, nil, &ddst,
                                                                           g.strides, g.padL, g.padR),
@@ -112,9 +128,9 @@ public final class TrainConv2d {
         }
         guard needInputGrad else { return nil }
         if p.bwdData == nil {
-            var dsrc = try MemoryDesc.any(inDims, .f32).raw
+            var dsrc = try actDesc(inDims).raw
             var wts = try MemoryDesc.any(weightDims, .f32).raw
-            var ddst = try MemoryDesc.any(outDims, .f32).raw
+            var ddst = try actDesc(outDims).raw
             var cd = dnnl_convolution_desc_t()
             try dnnlCheck(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &dsrc, &wts, &ddst,
                                                                    g.strides, g.padL, g.padR),
@@ -131,4 +147,8 @@ public final class TrainConv2d {
 
     /// Drops what the last training forward kept.
     public func release() { savedInput = nil; savedPlan = nil; plainWeights = nil }
+
+    /// Call when the weight's values were changed other than through training (or its
+    /// `trainable` flag changed): a cached copy of a frozen weight is dropped.
+    public func weightsChanged() { frozenWeights = nil }
 }

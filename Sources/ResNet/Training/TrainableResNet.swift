@@ -141,7 +141,18 @@ public final class TrainableResNet {
     /// Sets `trainable` on every parameter by its state-dict name.
     public func setTrainable(_ trains: (String) -> Bool) {
         for p in parameters { p.trainable = trains(p.name) }
+        weightsChanged()
+    }
+
+    /// Call after changing parameter values other than by an optimizer step on trainable
+    /// parameters (loading weights, editing frozen ones): cached copies of frozen weights go.
+    public func weightsChanged() {
         trunkVersion += 1
+        stem.conv.weightsChanged()
+        for b in blocks {
+            for c in b.convs { c.weightsChanged() }
+            b.downsample?.conv.weightsChanged()
+        }
     }
 
     // MARK: - Running
