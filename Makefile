@@ -42,3 +42,7 @@ install: build
 
 clean:
 	rm -rf .build
+
+# Graft against PyTorch on this machine (PyTorch parts where torch is importable); prints ratios.
+bench: build
+	TORCH_PY="$(TORCH_PY)" python3 Benchmarks/bench.py

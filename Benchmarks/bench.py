@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""`make bench`: Graft against PyTorch on this machine, in one run, with ratios.
+
+Inference: resnet34, batch 32, 224x224, random weights: Graft f32 and bf16 (graft_bench) and
+PyTorch (Benchmarks/bench_infer.py: inference_mode, 2 threads, NCHW and channels_last, bf16
+autocast), images/s as medians of several timed runs. predict: one image, the whole process,
+against the tutorial's predict.py. Training steps (full, last stage, fc only) when the
+training benchmark is built. PyTorch parts run only where torch is importable (TORCH_PY).
+Benchmarks are not tests: nothing here asserts a time.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build", "release")
+TORCH_PY = os.environ.get("TORCH_PY", "")
+ENV = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV, cwd=ROOT).stdout
+
+
+def images_per_second(line):
+    m = re.search(r"median [0-9.]+ s/batch, ([0-9.]+) images/s", line)
+    return float(m.group(1)) if m else None
+
+
+def inference(rows):
+    for precision in ("f32", "bf16"):
+        out = run([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7"])
+        graft = images_per_second(out)
+        torch_best, torch_name = None, "-"
+        if TORCH_PY:
+            modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
+            for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--runs", "7", "--modes", modes]).splitlines():
+                v = images_per_second(line)
+                if v and (torch_best is None or v > torch_best):
+                    torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "")
+        rows.append((f"inference resnet34 {precision}, batch 32", f"{graft:.1f} images/s",
+                     f"{torch_best:.1f} images/s ({torch_name})" if torch_best else "-",
+                     f"{graft / torch_best:.2f}x" if torch_best else "-"))
+
+
+def predict_process(rows):
+    if not TORCH_PY:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        weights, indices, image = os.path.join(d, "resNet34.pth"), os.path.join(d, "class_indices.json"), os.path.join(d, "x.jpg")
+        subprocess.run([TORCH_PY, "-c", f"""
+import torch, torchvision, json
+from PIL import Image
+torch.manual_seed(0)
+torch.save(torchvision.models.resnet34(num_classes=5).state_dict(), {weights!r})
+open({indices!r}, 'w').write(json.dumps({{str(i): n for i, n in enumerate(['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips'])}}, indent=4))
+Image.effect_mandelbrot((500, 375), (-2, -1.2, 1, 1.2), 100).convert('RGB').save({image!r}, quality=90)
+"""], check=True, env=ENV)
+
+        def timed(cmd, n=5):
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True, env=ENV, cwd=d)
+                times.append(time.perf_counter() - t0)
+            return statistics.median(times)
+
+        g = timed([os.path.join(BIN, "predict"), image])
+        t = timed([TORCH_PY, os.path.join(ROOT, "Benchmarks", "tutorial_predict.py"), image])
+        rows.append(("predict one image, whole process", f"{g:.2f} s", f"{t:.2f} s (tutorial predict.py)", f"{t / g:.2f}x"))
+
+
+def training(rows):
+    exe = os.path.join(BIN, "graft_train_bench")
+    if not os.path.exists(exe):
+        return
+    for policy in ("all", "last", "fc"):
+        graft = images_per_second(run([exe, "--train", policy]))
+        torch_v = None
+        if TORCH_PY:
+            torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]))
+        rows.append((f"train step resnet34 --train {policy}, batch 32", f"{graft:.1f} images/s",
+                     f"{torch_v:.1f} images/s" if torch_v else "-", f"{graft / torch_v:.2f}x" if torch_v else "-"))
+
+
+def main():
+    print("machine:", run(["sh", "-c", "nproc; uptime"]).replace("\n", " ").strip())
+    if not TORCH_PY:
+        print("torch is not importable: Graft's figures only (set TORCH_PY to a python with torch)")
+    rows = []
+    inference(rows)
+    predict_process(rows)
+    training(rows)
+    widths = [max(len(r[i]) for r in rows + [("what", "Graft", "PyTorch", "ratio")]) for i in range(4)]
+    for r in [("what", "Graft", "PyTorch", "ratio")] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
