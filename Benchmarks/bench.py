@@ -41,7 +41,7 @@ def inference(rows):
             for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--runs", "7", "--modes", modes]).splitlines():
                 v = images_per_second(line)
                 if v and (torch_best is None or v > torch_best):
-                    torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "")
+                    torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "").replace(" batch 32 224x224", "")
         rows.append((f"inference resnet34 {precision}, batch 32", f"{graft:.1f} images/s",
                      f"{torch_best:.1f} images/s ({torch_name})" if torch_best else "-",
                      f"{graft / torch_best:.2f}x" if torch_best else "-"))
