@@ -169,5 +169,59 @@ def main(fixtures_dir):
                        "cases": cases}, f, indent=1)
 
 
+def write_resnet34_check(out_root, batch=8):
+    """A full-size fixture, too large for the repository: torchvision's resnet34 (randomised batch
+    norms, new 5-class fc), one train step at 224x224, in float32 (case all) and float64 (case
+    all64, gradients rounded to float32). Checked by TrainStepTests.testExternalFixture with
+    GRAFT_TRAINING_FIXTURES=<out_root> GRAFT_TRAINING_CASE=r34/all (or r34/all64)
+    GRAFT_TRAINING_GRAD_TOLERANCE=1 to print the errors. Float32 itself is the limit at this size:
+    PyTorch's float32 gradients differ from its float64 ones by up to a few percent."""
+    import torchvision
+    torch.set_num_threads(2)
+    torch.manual_seed(5)
+    gen = torch.Generator().manual_seed(6)
+    d = os.path.join(out_root, "r34")
+    model = torchvision.models.resnet34()
+    randomize_bn(model, gen, 4, 112, 112)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    os.makedirs(d, exist_ok=True)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save(state, os.path.join(d, "initial.pth"))
+    x = torch.randn(batch, 3, 224, 224, generator=gen)
+    labels = torch.randint(0, 5, (batch,), generator=gen)
+    write_f32(os.path.join(d, "input.bin"), x)
+    fc = nn.Linear(512, 5)
+    write_tensors(os.path.join(d, "head_init.bin"), [("fc.weight", fc.weight), ("fc.bias", fc.bias)])
+    for case_name, dtype in [("all", torch.float32), ("all64", torch.float64)]:
+        m = torchvision.models.resnet34()
+        m.load_state_dict(state)
+        m.fc = nn.Linear(512, 5)
+        with torch.no_grad():
+            m.fc.weight.copy_(fc.weight); m.fc.bias.copy_(fc.bias)
+        m = m.to(dtype).train()
+        logits = m(x.to(dtype))
+        loss = nn.CrossEntropyLoss()(logits, labels)
+        loss.backward()
+        o = os.path.join(d, case_name)
+        os.makedirs(o, exist_ok=True)
+        write_f32(os.path.join(o, "logits.bin"), logits)
+        named = list(m.named_parameters())
+        write_tensors(os.path.join(o, "grads.bin"), [(n, p.grad) for n, p in named])
+        sd = m.state_dict()
+        write_tensors(os.path.join(o, "stats.bin"), [(k, v) for k, v in sd.items() if k.endswith(("running_mean", "running_var"))])
+        with open(os.path.join(o, "case.json"), "w") as f:
+            json.dump({"policy": "all", "frozen_bn": "train", "head": "replace", "label_smoothing": 0.0,
+                       "loss": loss.item(), "trainable": [n for n, _ in named],
+                       "num_batches_tracked": {k: int(v) for k, v in sd.items() if k.endswith("num_batches_tracked")}}, f)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump({"batch": batch, "height": 224, "width": 224, "labels": labels.tolist(), "classes": 5,
+                   "cases": ["all", "all64"]}, f)
+
+
 if __name__ == "__main__":
-    main(os.path.dirname(os.path.abspath(__file__)))
+    if len(sys.argv) == 3 and sys.argv[1] == "--resnet34":
+        write_resnet34_check(sys.argv[2])
+    else:
+        main(os.path.dirname(os.path.abspath(__file__)))

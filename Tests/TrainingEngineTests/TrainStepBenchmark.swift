@@ -18,6 +18,7 @@ final class TrainStepBenchmark: XCTestCase {
         var state: UInt32 = 1
         for i in images.indices { state = state &* 1_664_525 &+ 1_013_904_223; images[i] = Float(Int(state >> 9) % 2001 - 1000) / 500 }
         let labels = (0..<batch).map { $0 % 5 }
+        if ProcessInfo.processInfo.environment["GRAFT_TRAIN_WINOGRAD"] == "1" { model.convolutionAlgorithm = .winograd }
         for (policy, trains) in [("all", { (_: String) in true }), ("last", { (n: String) in n.hasPrefix("layer4.") || n.hasPrefix("fc.") }),
                                  ("fc", { (n: String) in n.hasPrefix("fc.") })]
             where (ProcessInfo.processInfo.environment["GRAFT_TRAIN_POLICIES"] ?? "all,last,fc").split(separator: ",").contains(Substring(policy)) {

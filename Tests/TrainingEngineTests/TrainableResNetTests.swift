@@ -74,6 +74,8 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertEqual(asd["fc.1.weight"]?.shape, [3, 10])
         XCTAssertFalse(append.parameters.first { $0.name == "fc.0.weight" }!.trainable)
         XCTAssertTrue(append.parameters.first { $0.name == "fc.1.weight" }!.trainable)
+        append.setTrainable { $0.hasPrefix("fc.") }
+        XCTAssertEqual(append.parameters.filter(\.trainable).map(\.name), ["fc.1.weight", "fc.1.bias"])
     }
 
     func testStepUpdatesStateDictAndReadsUpdatedValues() throws {
@@ -113,6 +115,37 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertNotEqual(sd2["layer2.0.bn1.running_var"], f.stateDict["layer2.0.bn1.running_var"])
         XCTAssertEqual(sd2["layer2.0.bn1.num_batches_tracked"]?.int64s(),
                        f.stateDict["layer2.0.bn1.num_batches_tracked"].map { [$0.int64s()[0] + 1] })
+    }
+
+    func testFrozenWeightsEditedByHandAreSeenAfterWeightsChanged() throws {
+        let f = try TrainingFixture("basic")
+        let m = f.meta
+        for policy in ["fc", "last"] {
+            let model = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 3)
+            model.setTrainable { policy == "fc" ? $0.hasPrefix("fc.") : ($0.hasPrefix("fc.") || $0.hasPrefix("layer4.")) }
+            model.frozenBN = .eval
+            func step() throws -> [Float] {
+                try f.input.withUnsafeBufferPointer {
+                    try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width).logits
+                }
+            }
+            func eval() throws -> [Float] {
+                try f.input.withUnsafeBufferPointer { try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width) }
+            }
+            let (s1, e1) = (try step(), try eval())
+            // Halve a frozen conv's weights by hand and say so.
+            let w = try XCTUnwrap(model.parameters.first { $0.name == "layer1.0.conv1.weight" })
+            XCTAssertFalse(w.trainable)
+            for i in 0..<w.count { w.value[i] *= 0.5 }
+            model.weightsChanged()
+            let (s2, e2) = (try step(), try eval())
+            XCTAssertGreaterThan(relativeError(s2, s1), 1e-4, policy)
+            XCTAssertGreaterThan(relativeError(e2, e1), 1e-4, policy)
+            // The same as a model built from the edited weights.
+            let fresh = try TrainableResNet(stateDict: model.stateDict(), head: .keep, seed: 3)
+            let e3 = try f.input.withUnsafeBufferPointer { try fresh.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width) }
+            XCTAssertLessThanOrEqual(relativeError(e2, e3), 1e-5, policy)
+        }
     }
 
     func testWrongFrozenBNModeIsDetectedByTheFixtures() throws {

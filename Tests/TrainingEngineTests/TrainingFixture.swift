@@ -22,8 +22,8 @@ struct TrainingFixture {
             .deletingLastPathComponent().appendingPathComponent("Fixtures/training")
     }
 
-    init(_ name: String) throws {
-        dir = TrainingFixture.root.appendingPathComponent(name)
+    init(_ name: String, root: URL = TrainingFixture.root) throws {
+        dir = root.appendingPathComponent(name)
         meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
         stateDict = try Checkpoint(contentsOf: dir.appendingPathComponent("initial.pth").path).stateDict
         input = try TrainingFixture.floats(dir.appendingPathComponent("input.bin"))

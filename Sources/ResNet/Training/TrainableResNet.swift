@@ -17,6 +17,18 @@ public final class TrainableResNet {
     /// Batch norms whose weight is frozen: `.train` (PyTorch's behaviour with
     /// `requires_grad=False`, the default) or `.eval`.
     public var frozenBN: FrozenBN = .train
+    /// `.direct` (PyTorch's arithmetic, the default) or `.winograd` for 3x3 stride-1 convs: about
+    /// twice as fast a training step, with larger rounding differences (see `ConvolutionAlgorithm`).
+    /// With `.winograd` the fc-only path runs the trunk unfolded (Winograd beats the folded graph).
+    public var convolutionAlgorithm: ConvolutionAlgorithm = .direct {
+        didSet {
+            stem.conv.algorithm = convolutionAlgorithm
+            for b in blocks {
+                for c in b.convs { c.algorithm = convolutionAlgorithm }
+                b.downsample?.conv.algorithm = convolutionAlgorithm
+            }
+        }
+    }
 
     let stem: (conv: TrainConv2d, bn: TrainBatchNorm, pool: TrainPool2d)
     let blocks: [TrainableBlock]
@@ -138,9 +150,12 @@ public final class TrainableResNet {
         batchNorms = bns
     }
 
-    /// Sets `trainable` on every parameter by its state-dict name.
+    /// Sets `trainable` on every parameter by its state-dict name. With `.append`, the
+    /// pretrained `fc.0` stays frozen whatever `trains` says.
     public func setTrainable(_ trains: (String) -> Bool) {
-        for p in parameters { p.trainable = trains(p.name) }
+        var keepFrozen = false
+        if case .append = head { keepFrozen = true }
+        for p in parameters { p.trainable = trains(p.name) && !(keepFrozen && p.name.hasPrefix("fc.0.")) }
         weightsChanged()
     }
 
@@ -200,7 +215,10 @@ public final class TrainableResNet {
     /// frozen, else the training graph with running statistics.
     private func evalFeatures(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
         let x = try input(images, batch, height, width)
-        guard trunkIsFrozen else { return try trunk(x, lowest: blocks.count + 2, statistics: { _ in .running }) }
+        // The folded graph computes direct convs; with Winograd the unfolded one is faster.
+        guard trunkIsFrozen, convolutionAlgorithm == .direct else {
+            return try trunk(x, lowest: blocks.count + 2, statistics: { _ in .running })
+        }
         let f = try folded().features(images: images, batch: batch, height: height, width: width)
         return try Tensor(shape: [batch, f.count / batch], values: f, engine: engine)
     }
@@ -231,6 +249,8 @@ public final class TrainableResNet {
             h = try evalFeatures(images, batch, height, width)
         } else {
             trunkVersion += 1  // weights may train, running statistics move
+            // Keep a step's activation buffers for the next step instead of faulting them in again.
+            engine.buffers.limitBytes = max(engine.buffers.limitBytes, 3 << 30)
             h = try trunk(x, lowest: lowest, statistics: statistics)
         }
         for fc in fcs { h = try fc.forward(h) }
