@@ -21,7 +21,7 @@ fi
 echo
 echo "== finetune --weights ../weights/fashion04-resnet18.pth --classes 5 $DATA"
 "$BIN/finetune" --weights ../weights/fashion04-resnet18.pth --classes 5 "${SIZE[@]}" \
-  --epochs 2 --batch-size 32 --lr 1e-3 "$DATA"
+  --epochs 4 --batch-size 32 --lr 1e-3 "$DATA"
 IMAGE=$(ls "$DATA/val/sneaker" | head -1)
 echo
 echo "== predict $DATA/val/sneaker/$IMAGE"

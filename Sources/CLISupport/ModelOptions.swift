@@ -32,7 +32,7 @@ public struct ModelOptions: ParsableArguments {
         if let w = weights { return w }
         if FileManager.default.fileExists(atPath: "resNet34.pth") { return "resNet34.pth" }
         let found = ((try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? [])
-            .filter { $0.hasPrefix("resNet") && $0.hasSuffix(".pth") }.sorted()
+            .filter { $0.hasPrefix("resNet") && $0.hasSuffix(".pth") && !$0.hasSuffix(".resume.pth") }.sorted()
         return found.count == 1 ? found[0] : "resNet34.pth"
     }
 
