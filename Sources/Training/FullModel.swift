@@ -10,7 +10,8 @@ extension Finetune {
             throw Failure.unsupported("--precision \(config.precision) trains only with --train fc (bf16 backward passes are not built yet)")
         }
         let head: HeadPolicy = config.head == .append ? .append(numClasses: config.classes) : .replace(numClasses: config.classes)
-        let model = try TrainableResNet(stateDict: weights, architecture: config.architecture, head: head, seed: config.seed)
+        let model = try TrainableResNet(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
+                                        head: head, seed: config.seed)
         model.frozenBN = config.frozenBN == .eval ? .eval : .train
         model.setTrainable(config.trains)
         return model

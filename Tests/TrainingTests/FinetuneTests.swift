@@ -120,3 +120,40 @@ final class FinetuneTests: XCTestCase {
         XCTAssertEqual(split1.train.count + split1.val.count, 31)
     }
 }
+
+/// The backward-pass policies through the whole finetune path.
+extension FinetuneTests {
+    func testLastStageTrainsOnlyLayer4AndTheHead() throws {
+        let t = self
+        let dir = try t.workdir("last")
+        var c = t.config(dir, epochs: 2)
+        c.policy = .last
+        c.frozenBN = .eval
+        c.optimizer = OptimizerConfig(kind: .sgd, lr: 0.05, momentum: 0.9)
+        let trainer = try t.train(c)
+        XCTAssertEqual(trainer.history.count, 2)
+        XCTAssertTrue(trainer.history.allSatisfy { $0.trainLoss.isFinite })
+        let before = try Checkpoint(contentsOf: c.weights!).stateDict
+        let after = try ResumeState.read(for: c).modelState
+        XCTAssertEqual(after["layer1.0.conv1.weight"], before["layer1.0.conv1.weight"], "layer1 is frozen")
+        XCTAssertEqual(after["layer3.0.bn1.running_mean"], before["layer3.0.bn1.running_mean"], "frozen BN (eval) keeps its statistics")
+        XCTAssertNotEqual(after["layer4.0.conv1.weight"], before["layer4.0.conv1.weight"], "layer4 trains")
+        XCTAssertNotEqual(after["layer4.0.bn1.running_mean"], before["layer4.0.bn1.running_mean"], "trained BN updates its statistics")
+        XCTAssertEqual(after["fc.weight"]?.shape, [3, 64])
+        let counted = before["layer4.0.bn1.num_batches_tracked"]!.int64s()[0]
+        XCTAssertEqual(after["layer4.0.bn1.num_batches_tracked"]?.int64s(), [counted + 8], "4 batches a epoch, 2 epochs")
+    }
+
+    func testAllPolicyFromScratchLearns() throws {
+        let t = self
+        let dir = try t.workdir("scratch")
+        var c = t.config(dir, epochs: 4)
+        c.weights = nil
+        c.architecture = "resnet18"
+        c.policy = .all
+        c.optimizer = OptimizerConfig(kind: .adam, lr: 1e-3)
+        let trainer = try t.train(c)
+        XCTAssertLessThan(trainer.history.last!.trainLoss, trainer.history.first!.trainLoss)
+        XCTAssertEqual(try Checkpoint(contentsOf: c.output).stateDict.keys.count, 122, "torchvision resnet18's 122 keys")
+    }
+}
