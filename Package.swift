@@ -49,6 +49,8 @@ let package = Package(
         .executableTarget(name: "finetune", dependencies: [
             "CLISupport", "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "graft_train_bench", dependencies: ["Training", "ResNet"],
+                          path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
             "Training", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

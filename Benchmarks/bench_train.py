@@ -1,0 +1,58 @@
+"""PyTorch side of the training benchmark: one step (forward, cross-entropy, backward, Adam) of
+torchvision's resnet34 with a new 5-way fc, batch 32, 224x224, 2 threads, for --train all
+(everything trains), last (layer4 + fc) and fc (fc only); frozen batch norms in eval mode, as
+Graft's default --frozen-bn eval. Channels_last and NCHW; the better is printed.
+
+    ~/torchenv/bin/python Benchmarks/bench_train.py --train all [--batch 32] [--runs 5]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--train", default="all", choices=["all", "last", "fc"])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    best = None
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        model = torchvision.models.resnet34()
+        model.fc = torch.nn.Linear(512, 5)
+        trains = {"all": lambda n: True, "last": lambda n: n.startswith(("layer4.", "fc.")), "fc": lambda n: n.startswith("fc.")}[a.train]
+        for name, param in model.named_parameters():
+            param.requires_grad = trains(name)
+        model = model.to(memory_format=fmt).train()
+        frozen = [m for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d) and not trains(n + ".weight")]
+        opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+        x = torch.randn(a.batch, 3, a.size, a.size).contiguous(memory_format=fmt)
+        y = torch.arange(a.batch) % 5
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def step():
+            t0 = time.perf_counter()
+            for m in frozen:
+                m.eval()
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+            return time.perf_counter() - t0
+
+        step(); step()
+        med = statistics.median(step() for _ in range(a.runs))
+        if best is None or med < best[0]:
+            best = (med, "channels_last" if fmt == torch.channels_last else "NCHW")
+    med, name = best
+    print(f"torch train {a.train} resnet34 {name} batch {a.batch} {a.size}x{a.size}: median {med:.4f} s/batch, "
+          f"{a.batch / med:.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()

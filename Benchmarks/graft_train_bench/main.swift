@@ -1,0 +1,44 @@
+// Times one training step (forward, loss, backward, Adam) of a resnet34 at batch 32, 224x224,
+// through finetune's own model for each policy: --train all|last|fc (frozen batch norm in eval;
+// fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs.
+//   graft_train_bench [--train all] [--batch 32] [--size 224] [--runs 5]
+import Foundation
+import ResNet
+import Training
+
+func option(_ name: String, _ fallback: String) -> String {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: "--\(name)"), i + 1 < args.count { return args[i + 1] }
+    return fallback
+}
+let policy = TrainConfig.Policy(rawValue: option("train", "all")) ?? .all
+let batch = Int(option("batch", "32")) ?? 32
+let size = Int(option("size", "224")) ?? 224
+let runs = Int(option("runs", "5")) ?? 5
+
+var config = TrainConfig(data: "-", classes: 5)
+config.policy = policy
+config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
+let pretrained = try TrainableResNet(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
+let model = try Finetune.makeModel(config, weights: pretrained)
+for p in model.parameters { p.trainable = p.trainable && config.trains(p.name) }
+let optimizer = Optimizer(config.optimizer)
+var state: UInt64 = 7
+let images = (0..<(batch * 3 * size * size)).map { _ -> Float in
+    state = state &* 6364136223846793005 &+ 1442695040888963407
+    return Float(state >> 40) / Float(1 << 24) * 2 - 1
+}
+let labels = (0..<batch).map { $0 % 5 }
+func step() throws -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    _ = try images.withUnsafeBufferPointer {
+        try model.trainStep(images: $0, labels: labels, batch: batch, height: size, width: size, labelSmoothing: 0)
+    }
+    optimizer.step(model.parameters)
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+}
+_ = try step(); _ = try step()
+let times = try (0..<runs).map { _ in try step() }.sorted()
+let median = times[times.count / 2]
+print(String(format: "graft train %@ resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
+             policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))
