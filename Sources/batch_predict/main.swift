@@ -8,10 +8,7 @@ struct BatchPredict: ParsableCommand {
         commandName: "batch_predict",
         abstract: "Classify every image in a folder, as the tutorial's batch_predict.py does (without its bugs).",
         discussion: """
-            Reads every .jpg, .jpeg and .png (any case) in DIR, sorted by name, in batches; the
-            last partial batch is included. Other files are skipped with a warning; an image
-            that cannot be read is reported and the run goes on. The exit code is non-zero
-            only when nothing could be predicted.
+            Reads every .jpg, .jpeg and .png (any case) in DIR, sorted by name, in batches; the last partial batch is included. Other files are skipped with a warning; an image that cannot be read is reported and the run goes on. The exit code is non-zero only when nothing could be predicted.
 
             Examples:
               batch_predict flower_data/val/roses

@@ -15,11 +15,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a torchvision ResNet on a folder of images, as the tutorial's train.py does.",
         discussion: """
-            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with
-            DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split.
-            Classes are the folder names, sorted. Writes the model with the best val accuracy
-            (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json
-            and metrics.json in the current folder; --resume continues an interrupted run.
+            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
 
             Examples:
               finetune --weights resnet34-pre.pth --classes 5 flower_data

@@ -7,10 +7,7 @@ struct InspectWeights: ParsableCommand {
         commandName: "inspect_weights",
         abstract: "Show what is in a PyTorch checkpoint (.pth): format, architecture, tensors.",
         discussion: """
-            Reads all three forms torch.save has written (zip, legacy stream, tar, such as
-            torchvision's resnet34-333f7ec4.pth) without running Python and without executing
-            anything from the file. A file named like a torch.hub download (NAME-<hex>.pth) is
-            checked against that SHA-256 prefix.
+            Reads all three forms torch.save has written (zip, legacy stream, tar, such as torchvision's resnet34-333f7ec4.pth) without running Python and without executing anything from the file. A file named like a torch.hub download (NAME-<hex>.pth) is checked against that SHA-256 prefix.
 
             Examples:
               inspect_weights resnet34-pre.pth

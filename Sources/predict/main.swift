@@ -8,10 +8,7 @@ struct Predict: ParsableCommand {
         commandName: "predict",
         abstract: "Classify images with a fine-tuned ResNet, as the tutorial's predict.py does.",
         discussion: """
-            Prints, for each image, a line per class in index order (or the top K) and then the
-            top class, in predict.py's format. Images are turned upright by their EXIF
-            orientation and preprocessed exactly as torchvision's eval transform (Resize(256),
-            CenterCrop(224), ToTensor, Normalize) does with PIL.
+            Prints, for each image, a line per class in index order (or the top K) and then the top class, in predict.py's format. Images are turned upright by their EXIF orientation and preprocessed exactly as torchvision's eval transform (Resize(256), CenterCrop(224), ToTensor, Normalize) does with PIL.
 
             Examples:
               predict tulip.jpg
