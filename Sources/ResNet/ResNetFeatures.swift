@@ -4,10 +4,7 @@ extension ResNetModel {
     /// Pooled features `[N, C]` (the input of `fc`), from the inference graph: what a frozen
     /// trunk with batch norm in eval mode computes. The fc-only training path uses it.
     public func features(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
-        guard batch > 0, images.count == batch * 3 * height * width else {
-            throw ResNetError.badInput("\(images.count) values given for \(batch) x 3 x \(height) x \(width) images")
-        }
-        let input = try Tensor(shape: [batch, 3, height, width], values: images, engine: engine)
+        let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
         var x = try maxPool.forward(stem.forward(input))
         for block in blocks { x = try block.forward(x) }
         return try avgPool.forward(x).floats()

@@ -61,15 +61,7 @@ public final class ResNetModel {
     /// Logits, row-major `[batch, numClasses]`, for normalised images in NCHW float32
     /// (`batch * 3 * height * width` values, as torchvision's eval transform produces them).
     public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
-        guard batch > 0, height > 0, width > 0 else {
-            throw ResNetError.badInput("batch \(batch), height \(height) and width \(width) must be positive")
-        }
-        let (n1, o1) = batch.multipliedReportingOverflow(by: 3 * height)
-        let (n, o2) = n1.multipliedReportingOverflow(by: width)
-        guard !o1, !o2, images.count == n else {
-            throw ResNetError.badInput("\(images.count) values given for \(batch) x 3 x \(height) x \(width) images")
-        }
-        let input = try Tensor(shape: [batch, 3, height, width], values: images, engine: engine)
+        let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
         return try forward(input).floats()
     }
 

@@ -184,15 +184,7 @@ public final class TrainableResNet {
     }
 
     private func input(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
-        guard batch > 0, height > 0, width > 0 else {
-            throw ResNetError.badInput("batch \(batch), height \(height) and width \(width) must be positive")
-        }
-        let (n1, o1) = batch.multipliedReportingOverflow(by: 3 * height)
-        let (n, o2) = n1.multipliedReportingOverflow(by: width)
-        guard !o1, !o2, images.count == n else {
-            throw ResNetError.badInput("\(images.count) values given for \(batch) x 3 x \(height) x \(width) images")
-        }
-        return try Tensor(shape: [batch, 3, height, width], values: images, engine: engine)
+        try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
     }
 
     private var trunkIsFrozen: Bool { lowestTrainableNode > blocks.count }
