@@ -78,12 +78,13 @@ def training(rows):
     exe = os.path.join(BIN, "graft_train_bench")
     if not os.path.exists(exe):
         return
-    for policy in ("all", "last", "fc"):
-        graft = images_per_second(run([exe, "--train", policy]))
+    for policy, precision in (("all", "f32"), ("last", "f32"), ("fc", "f32"), ("all", "bf16")):
+        graft = images_per_second(run([exe, "--train", policy, "--precision", precision]))
         torch_v = None
         if TORCH_PY:
-            torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]))
-        rows.append((f"train step resnet34 --train {policy}, batch 32", f"{graft:.1f} images/s",
+            torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]
+                                            + (["--bf16"] if precision == "bf16" else [])))
+        rows.append((f"train step resnet34 --train {policy} {precision}, batch 32", f"{graft:.1f} images/s",
                      f"{torch_v:.1f} images/s" if torch_v else "-", f"{graft / torch_v:.2f}x" if torch_v else "-"))
 
 

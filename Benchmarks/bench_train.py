@@ -19,6 +19,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--bf16", action="store_true", help="under torch.autocast('cpu', torch.bfloat16)")
     a = p.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -41,7 +42,9 @@ def main():
             for m in frozen:
                 m.eval()
             opt.zero_grad()
-            loss_fn(model(x), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                loss = loss_fn(model(x), y)
+            loss.backward()
             opt.step()
             return time.perf_counter() - t0
 

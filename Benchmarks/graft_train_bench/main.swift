@@ -1,7 +1,7 @@
 // Times one training step (forward, loss, backward, Adam) of a resnet34 at batch 32, 224x224,
 // through finetune's own model for each policy: --train all|last|fc (frozen batch norm in eval;
 // fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs.
-//   graft_train_bench [--train all] [--batch 32] [--size 224] [--runs 5]
+//   graft_train_bench [--train all] [--precision f32|bf16] [--batch 32] [--size 224] [--runs 5]
 import Foundation
 import ResNet
 import Training
@@ -15,10 +15,12 @@ let policy = TrainConfig.Policy(rawValue: option("train", "all")) ?? .all
 let batch = Int(option("batch", "32")) ?? 32
 let size = Int(option("size", "224")) ?? 224
 let runs = Int(option("runs", "5")) ?? 5
+let precision = option("precision", "f32")
 
 var config = TrainConfig(data: "-", classes: 5)
 config.policy = policy
 config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
+config.precision = precision
 let pretrained = try TrainableResNet(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
 let model = try Finetune.makeModel(config, weights: pretrained)
 for p in model.parameters { p.trainable = p.trainable && config.trains(p.name) }
@@ -40,5 +42,5 @@ func step() throws -> Double {
 _ = try step(); _ = try step()
 let times = try (0..<runs).map { _ in try step() }.sorted()
 let median = times[times.count / 2]
-print(String(format: "graft train %@ resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
+print(String(format: "graft train %@ \(precision) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
              policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))

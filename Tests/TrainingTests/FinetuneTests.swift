@@ -157,3 +157,17 @@ extension FinetuneTests {
         XCTAssertEqual(try Checkpoint(contentsOf: c.output).stateDict.keys.count, 122, "torchvision resnet18's 122 keys")
     }
 }
+
+extension FinetuneTests {
+    /// `--precision bf16` through the whole path: bf16 compute, f32 master weights and files.
+    func testBF16TrainingLearnsAndSavesFloat32() throws {
+        let dir = try workdir("bf16")
+        var c = config(dir, epochs: 4)
+        c.policy = .all
+        c.precision = "bf16"
+        c.optimizer = OptimizerConfig(kind: .adam, lr: 1e-3)
+        let trainer = try train(c)
+        XCTAssertLessThan(trainer.history.last!.trainLoss, trainer.history.first!.trainLoss)
+        XCTAssertEqual(try Checkpoint(contentsOf: c.output).stateDict["layer1.0.conv1.weight"]?.dtype, .float32)
+    }
+}

@@ -21,6 +21,21 @@ public final class TrainConv2d {
     public var algorithm: ConvolutionAlgorithm = .direct {
         didSet { if algorithm != oldValue { release(); plans.removeAll(); frozenWeights = nil } }
     }
+    /// The type the convolution computes in. `.bf16`: forward, backward-data and backward-weights
+    /// read their input, weights and output gradient as bfloat16 (f32 accumulation); what they
+    /// write is `activationType`. The weight stays the f32 `Parameter` (converted to bf16 at each
+    /// forward) and its gradient is written as f32 (oneDNN's bf16 backward-weights writes f32
+    /// `diff_weights` directly). Winograd is f32-only: with `.bf16` every conv is direct.
+    public var computeType: DataType = .f32 {
+        didSet { if computeType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
+    }
+    /// The type of the output and of the input gradient. With `computeType == .bf16`, `.f32` is
+    /// what PyTorch's autocast does (bf16 conv inputs, f32 results; the layers between convs
+    /// stay f32); `.bf16` keeps activations and their gradients bf16 throughout (less memory
+    /// traffic, larger rounding errors in batch-norm gradients).
+    public var activationType: DataType = .f32 {
+        didSet { if activationType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
+    }
     let outChannels: Int, inChannels: Int, kh: Int, kw: Int
 
     private let plans = PrimitiveCache<PlanKey, Plan>()
@@ -44,6 +59,8 @@ public final class TrainConv2d {
     /// A frozen weight in the forward primitive's layout, kept while the weight stays frozen
     /// (nothing updates a frozen parameter); dropped by `weightsChanged()`.
     private var frozenWeights: Tensor?
+    /// The plan of the last forward (kept after `release`, for `implementations`).
+    private var lastPlan: Plan?
 
     public init(weight: Parameter, stride: Int, padding: Int, groups: Int = 1, engine: CPUEngine = .shared) throws {
         guard weight.shape.count == 4, weight.shape[0] % groups == 0 else {
@@ -73,11 +90,11 @@ public final class TrainConv2d {
         try plans.value(for: PlanKey(src: input, pass: pass)) {
             let outDims = try outputDims(input.dims)
             let g = geometry(input.dims, outDims)
-            var src = try MemoryDesc.any(input.dims, .f32).raw
-            var wts = try MemoryDesc.any(weightDims, .f32).raw
-            var dst = try MemoryDesc.any(outDims, .f32).raw
+            var src = try MemoryDesc.any(input.dims, computeType).raw
+            var wts = try MemoryDesc.any(weightDims, computeType).raw
+            var dst = try MemoryDesc.any(outDims, activationType).raw
             var cd = dnnl_convolution_desc_t()
-            if algorithm == .winograd && kh == 3 && kw == 3 && stride == 1 && groups == 1 {
+            if algorithm == .winograd && computeType == .f32 && kh == 3 && kw == 3 && stride == 1 && groups == 1 {
                 var wd = dnnl_convolution_desc_t()
                 if dnnl_convolution_forward_desc_init(&wd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
                                                       g.strides, g.padL, g.padR) == dnnl_success,
@@ -94,6 +111,7 @@ public final class TrainConv2d {
     /// `conv(x)` with the parameter's current weights, in the layout oneDNN chose.
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
         let p = try plan(x.desc, pass)
+        lastPlan = p
         if weight.trainable { frozenWeights = nil }
         let plainW: Tensor, w: Tensor
         if !weight.trainable, let f = frozenWeights, f.desc == p.weights, pass == .inference {
@@ -124,9 +142,9 @@ public final class TrainConv2d {
         let g = geometry(inDims, outDims)
         if weight.trainable {
             if p.bwdWeights == nil {
-                var src = try MemoryDesc.any(inDims, .f32).raw
-                var dw = try MemoryDesc.any(weightDims, .f32).raw
-                var ddst = try MemoryDesc.any(outDims, .f32).raw
+                var src = try MemoryDesc.any(inDims, computeType).raw
+                var dw = try MemoryDesc.any(weightDims, .f32).raw  // f32 diff_weights, bf16 or not
+                var ddst = try MemoryDesc.any(outDims, computeType).raw
                 var cd = dnnl_convolution_desc_t()
                 try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, p.alg, &src, &dw, nil, &ddst,
                                                                           g.strides, g.padL, g.padR),
@@ -143,9 +161,9 @@ public final class TrainConv2d {
         }
         guard needInputGrad else { return nil }
         if p.bwdData == nil {
-            var dsrc = try MemoryDesc.any(inDims, .f32).raw
-            var wts = try MemoryDesc.any(weightDims, .f32).raw
-            var ddst = try MemoryDesc.any(outDims, .f32).raw
+            var dsrc = try MemoryDesc.any(inDims, activationType).raw
+            var wts = try MemoryDesc.any(weightDims, computeType).raw
+            var ddst = try MemoryDesc.any(outDims, computeType).raw
             var cd = dnnl_convolution_desc_t()
             try dnnlCheck(dnnl_convolution_backward_data_desc_init(&cd, p.alg, &dsrc, &wts, &ddst,
                                                                    g.strides, g.padL, g.padR),
@@ -158,6 +176,21 @@ public final class TrainConv2d {
         let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
         try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
         return dx
+    }
+
+    /// The oneDNN implementations and data types of the last forward's primitives (forward, and
+    /// the backward ones once created), e.g. `forward jit_bf16:avx512_core_bf16 src bf16 dst f32`.
+    public var implementations: [String] {
+        guard let p = lastPlan else { return [] }
+        func type(_ prim: Primitive, _ q: dnnl_query_t) -> DataType { prim.md(q).dataType }
+        var out = ["forward \(p.fwd.implementation) src \(type(p.fwd, dnnl_query_src_md)) dst \(type(p.fwd, dnnl_query_dst_md))"]
+        if let b = p.bwdData {
+            out.append("backward-data \(b.implementation) diff_dst \(type(b, dnnl_query_diff_dst_md)) diff_src \(type(b, dnnl_query_diff_src_md))")
+        }
+        if let b = p.bwdWeights {
+            out.append("backward-weights \(b.implementation) src \(type(b, dnnl_query_src_md)) diff_weights \(type(b, dnnl_query_diff_weights_md))")
+        }
+        return out
     }
 
     /// Drops what the last training forward kept.

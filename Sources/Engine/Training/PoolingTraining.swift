@@ -43,7 +43,7 @@ public final class TrainPool2d {
             let geo = (strides: [Int64(sh), Int64(sw)], kernel: [Int64(kh), Int64(kw)], padL: [Int64(pad), Int64(pad)],
                        padR: [Int64((oh - 1) * sh + kh - d[2] - pad), Int64((ow - 1) * sw + kw - d[3] - pad)])
             var src = x.raw
-            var dst = try MemoryDesc.any([d[0], d[1], oh, ow], .f32).raw
+            var dst = try MemoryDesc.any([d[0], d[1], oh, ow], x.dataType).raw
             var pd = dnnl_pooling_desc_t()
             try dnnlCheck(dnnl_pooling_forward_desc_init(&pd, pass.dnnl, alg, &src, &dst, geo.strides, geo.kernel, geo.padL, geo.padR),
                           "dnnl_pooling_forward_desc_init")

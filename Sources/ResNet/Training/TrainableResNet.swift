@@ -30,6 +30,48 @@ public final class TrainableResNet {
         }
     }
 
+    /// `.f32` (the default) or `.bf16`: mixed precision as PyTorch's CPU autocast to bfloat16
+    /// does it. With `.bf16` every conv computes forward, backward-data and backward-weights in
+    /// bfloat16 with f32 accumulation: it reads its input and output gradient as bf16 and writes
+    /// its output and input gradient as f32, so batch norm, ReLU, the residual add and pooling
+    /// stay f32 (unless `bf16Activations`). Master weights stay f32: `Parameter.value` and
+    /// `Parameter.grad` are float32, weights are converted to bf16 at each step and weight
+    /// gradients come back as f32 (oneDNN writes f32 `diff_weights`). `fc`, logits and the loss
+    /// stay f32. A frozen trunk's folded inference graph (`fc` policy, frozen BN `.eval`) runs
+    /// `ResNetModel`'s bf16 inference. Winograd is f32-only: with `.bf16` every conv is direct.
+    public var precision: Precision = .f32 {
+        didSet {
+            guard precision != oldValue else { return }
+            applyPrecision()
+        }
+    }
+
+    /// Each conv's weight name and the oneDNN implementations its last forward ran (forward,
+    /// and backward-data / backward-weights when a training step created them): a diagnostic,
+    /// e.g. `jit_bf16:avx512_core_bf16` under `.bf16`.
+    public var convolutionImplementations: [(name: String, implementations: [String])] {
+        var convs = [stem.conv]
+        for b in blocks { convs += b.convs + (b.downsample.map { [$0.conv] } ?? []) }
+        return convs.map { ($0.weight.name, $0.implementations) }.filter { !$0.1.isEmpty }
+    }
+
+    private func applyPrecision() {
+        var convs = [stem.conv]
+        for b in blocks { convs += b.convs + (b.downsample.map { [$0.conv] } ?? []) }
+        for c in convs {
+            c.computeType = precision.dataType
+            c.activationType = precision == .bf16 && bf16Activations ? .bf16 : .f32
+        }
+        foldedTrunk = nil
+    }
+
+    /// With `.bf16`: false (the default) keeps what flows between convs (batch norm, ReLU, the
+    /// residual add, pooling, and their gradients) f32 as PyTorch's autocast does; true keeps
+    /// it bf16 too (convs write bf16), trading accuracy of batch-norm gradients for memory traffic.
+    public var bf16Activations = false {
+        didSet { if bf16Activations != oldValue { applyPrecision() } }
+    }
+
     let stem: (conv: TrainConv2d, bn: TrainBatchNorm, pool: TrainPool2d)
     let blocks: [TrainableBlock]
     let avgPool: TrainPool2d
@@ -49,8 +91,9 @@ public final class TrainableResNet {
     ///   - stateDict: torchvision-keyed weights; nil to start from torchvision's initialisation
     ///     of `architecture` (`resnet18`...) drawn from `seed`.
     ///   - head: what becomes of `fc`; new layers are initialised from `seed`.
+    ///   - precision: `.f32`, or `.bf16` compute with f32 master weights (see `precision`).
     public init(stateDict: StateDict?, architecture: String? = nil, head: HeadPolicy, seed: UInt64,
-                engine: CPUEngine = .shared) throws {
+                precision: Precision = .f32, engine: CPUEngine = .shared) throws {
         var rng = InitRandom(seed: seed)
         let sd: StateDict
         if let given = stateDict {
@@ -148,6 +191,8 @@ public final class TrainableResNet {
         }
         parameters = params
         batchNorms = bns
+        self.precision = precision  // (no didSet in an initialiser)
+        applyPrecision()
     }
 
     /// Sets `trainable` on every parameter by its state-dict name. With `.append`, the
@@ -198,7 +243,7 @@ public final class TrainableResNet {
         let c = spec.planes[3] * spec.block.expansion
         sd["fc.weight"] = TensorData(shape: [1, c], floats: [Float](repeating: 0, count: c))
         sd["fc.bias"] = TensorData(shape: [1], floats: [0])
-        let model = try ResNetModel(stateDict: sd, engine: engine)
+        let model = try ResNetModel(stateDict: sd, precision: precision, engine: engine)
         foldedTrunk = (model, trunkVersion)
         return model
     }
