@@ -88,6 +88,41 @@ def training(rows):
                      f"{torch_v:.1f} images/s" if torch_v else "-", f"{graft / torch_v:.2f}x" if torch_v else "-"))
 
 
+def fc_epochs(rows, epochs=3):
+    """A whole `--train fc --no-augment` run on a small folder of flower-sized JPEGs (5 classes,
+    40 train and 10 val images each, 500x375), resnet34 from a torch.save'd file: `finetune` as
+    a process against the tutorial's loop with fc alone trainable (bench_fc_epochs.py; its time
+    excludes Python's imports)."""
+    if not TORCH_PY:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        weights = os.path.join(d, "resnet34.pth")
+        subprocess.run([TORCH_PY, "-c", f"""
+import os, torch, torchvision
+from PIL import Image
+torch.manual_seed(0)
+torch.save(torchvision.models.resnet34().state_dict(), {weights!r})
+for split, n in (("train", 40), ("val", 10)):
+    for c in range(5):
+        os.makedirs(os.path.join({d!r}, "data", split, f"class{{c}}"))
+        for i in range(n):
+            x0 = -2.2 + 0.1 * c + 0.01 * i
+            img = Image.effect_mandelbrot((500, 375), (x0, -1.2, x0 + 3, 1.2), 20 + 5 * c).convert("RGB")
+            img.save(os.path.join({d!r}, "data", split, f"class{{c}}", f"{{i:03d}}.jpg"), quality=90)
+"""], check=True, env=ENV)
+        data = os.path.join(d, "data")
+        t0 = time.perf_counter()
+        subprocess.run([os.path.join(BIN, "finetune"), "--weights", weights, "--classes", "5", "--train", "fc",
+                        "--no-augment", "--epochs", str(epochs), "--output", os.path.join(d, "out.pth"),
+                        "--class-indices", os.path.join(d, "ci.json"), "--metrics", os.path.join(d, "m.json"), data],
+                       check=True, capture_output=True, env=ENV, cwd=d)
+        graft = time.perf_counter() - t0
+        out = run([TORCH_PY, "Benchmarks/bench_fc_epochs.py", data, weights, "5", "--epochs", str(epochs)])
+        torch_t = float(re.search(r"total ([0-9.]+) s", out).group(1))
+        rows.append((f"finetune --train fc --no-augment, {epochs} epochs, 250 images", f"{graft:.1f} s",
+                     f"{torch_t:.1f} s", f"{torch_t / graft:.2f}x"))
+
+
 def main():
     print("machine:", run(["sh", "-c", "nproc; uptime"]).replace("\n", " ").strip())
     if not TORCH_PY:
@@ -96,6 +131,7 @@ def main():
     inference(rows)
     predict_process(rows)
     training(rows)
+    fc_epochs(rows)
     widths = [max(len(r[i]) for r in rows + [("what", "Graft", "PyTorch", "ratio")]) for i in range(4)]
     for r in [("what", "Graft", "PyTorch", "ratio")] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

@@ -29,10 +29,10 @@ public final class TrainConv2d {
     public var computeType: DataType = .f32 {
         didSet { if computeType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
     }
-    /// The type of the output and of the input gradient. With `computeType == .bf16`, `.f32` is
-    /// what PyTorch's autocast does (bf16 conv inputs, f32 results; the layers between convs
-    /// stay f32); `.bf16` keeps activations and their gradients bf16 throughout (less memory
-    /// traffic, larger rounding errors in batch-norm gradients).
+    /// The type of the output and of the input gradient. With `computeType == .bf16`, `.bf16`
+    /// is what PyTorch's CPU autocast does (a conv's output is bf16 and the layers after it keep
+    /// that type); `.f32` hands f32 to the layers between convs (closer to an f32 run, more
+    /// memory traffic).
     public var activationType: DataType = .f32 {
         didSet { if activationType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
     }
@@ -140,6 +140,7 @@ public final class TrainConv2d {
         }
         let inDims = x.shape, outDims = p.dst.dims
         let g = geometry(inDims, outDims)
+        var convertedGrad: Tensor?
         if weight.trainable {
             if p.bwdWeights == nil {
                 var src = try MemoryDesc.any(inDims, computeType).raw
@@ -154,6 +155,7 @@ public final class TrainConv2d {
             let bw = p.bwdWeights!
             let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
             let gdst = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
+            convertedGrad = gdst
             let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
             try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
             let plain = try engine.reorder(dw, to: .plain(weightDims, .f32))
@@ -172,7 +174,9 @@ public final class TrainConv2d {
         }
         let bd = p.bwdData!
         let w = try engine.reorder(plainW, to: bd.md(dnnl_query_weights_md))
-        let gdst = try engine.reorder(dy, to: bd.md(dnnl_query_diff_dst_md))
+        // The output gradient as backward-weights converted it, when backward-data wants the same.
+        let want = bd.md(dnnl_query_diff_dst_md)
+        let gdst = try convertedGrad.flatMap { $0.desc == want ? $0 : nil } ?? engine.reorder(dy, to: want)
         let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
         try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
         return dx
