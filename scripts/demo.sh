@@ -19,16 +19,16 @@ if [ ! -d "$DATA" ]; then
   "$BIN/demo_data" --idx fashion-mnist-idx --classes 5,6,7,8,9 --train-per-class 400 --val-per-class 100 "$DATA"
 fi
 echo
-echo "== finetune --weights ../weights/fashion04-resnet18.pth --classes 5 $DATA"
+echo "== finetune --weights ../weights/fashion04-resnet18.pth --classes 5 ${SIZE[*]} --epochs 4 --batch-size 32 --lr 1e-3 $DATA"
 "$BIN/finetune" --weights ../weights/fashion04-resnet18.pth --classes 5 "${SIZE[@]}" \
   --epochs 4 --batch-size 32 --lr 1e-3 "$DATA"
 IMAGE=$(ls "$DATA/val/sneaker" | head -1)
 echo
 echo "== predict $DATA/val/sneaker/$IMAGE"
-"$BIN/predict" "${SIZE[@]}" "$DATA/val/sneaker/$IMAGE"
+"$BIN/predict" "$DATA/val/sneaker/$IMAGE" 2>&1  # the sizes come from metrics.json
 echo
 echo "== batch_predict --recursive --csv predictions.csv $DATA/val"
-"$BIN/batch_predict" "${SIZE[@]}" --recursive --csv predictions.csv "$DATA/val"
+"$BIN/batch_predict" --recursive --csv predictions.csv "$DATA/val" 2>&1
 head -4 predictions.csv
 awk -F, 'NR > 1 { n++; split($1, p, "/"); if (p[3] == $2) ok++ } END { printf "val accuracy from predictions.csv: %d/%d = %.3f\n", ok, n, ok / n }' predictions.csv
 echo

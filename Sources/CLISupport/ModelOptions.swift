@@ -16,13 +16,15 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
     public var classIndices: String = "class_indices.json"
 
-    @Option(help: "f32, or bf16 (oneDNN's bfloat16 kernels, float32 accumulation; faster, probabilities within ~1e-2).")
+    @Option(help: "f32, or bf16 (oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2; faster on some CPUs only, see the README's speed figures).")
     public var precision: Precision = .f32
 
-    @Option(help: "Side of the center crop the model sees (finetune's --image-size).")
-    public var imageSize: Int = 224
+    @Option(help: ArgumentHelp("Side of the center crop the model sees (finetune's --image-size).",
+                               discussion: "Default: what finetune trained the weights at, from the metrics.json beside them; else 224."))
+    public var imageSize: Int?
 
-    @Option(help: "Shorter side before the crop (finetune's --resize; default 256 for 224, scaled with --image-size).")
+    @Option(help: ArgumentHelp("Shorter side before the crop (finetune's --resize).",
+                               discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
 
     public init() {}
@@ -37,8 +39,12 @@ public struct ModelOptions: ParsableArguments {
     }
 
     public func makePredictor() throws -> Predictor {
-        let transform = EvalTransform(resize: resize ?? Int((Double(imageSize) * 256 / 224).rounded()), crop: imageSize)
-        let p = try Predictor(weights: weightsPath, classIndices: classIndices, precision: precision, transform: transform)
+        let weights = weightsPath
+        let (transform, source) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
+        if let source, transform != EvalTransform() {
+            warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
+        }
+        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform)
         p.warnings.forEach { warn($0) }
         return p
     }

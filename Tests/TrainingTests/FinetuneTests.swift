@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Imaging
 import XCTest
 @testable import Training
 
@@ -63,8 +64,12 @@ final class FinetuneTests: XCTestCase {
         XCTAssertEqual(saved["fc.weight"]?.shape, [3, 64])
         XCTAssertEqual(saved["layer1.0.conv1.weight"], original["layer1.0.conv1.weight"], "the frozen trunk is unchanged")
         XCTAssertEqual(saved["bn1.num_batches_tracked"]?.dtype, .int64)
-        // predict reads what finetune wrote and agrees with the validation accuracy.
-        let predictor = try Predictor(weights: c.output, classIndices: nil, transform: .init(resize: 36, crop: 32))
+        // predict reads what finetune wrote, at the sizes it trained at (from metrics.json), and
+        // agrees with the validation accuracy.
+        let resolved = TrainedTransform.resolve(weights: c.output, imageSize: nil, resize: nil)
+        XCTAssertEqual(resolved.transform, EvalTransform(resize: 36, crop: 32), "predict's default sizes for finetune's output")
+        XCTAssertEqual(resolved.source, c.metrics)
+        let predictor = try Predictor(weights: c.output, classIndices: nil, transform: resolved.transform)
         let val = try ImageFolder(root: c.data).val
         var correct = 0
         try predictor.predict(paths: val.map(\.path), batchSize: 5) { path, r in

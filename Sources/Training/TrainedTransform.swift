@@ -1,0 +1,38 @@
+import Foundation
+import Imaging
+
+/// The eval transform predict and batch_predict use for a weights file: what the user asked for,
+/// else the image size finetune trained those weights at, else torchvision's 256 / 224.
+///
+/// finetune records `--image-size` and `--resize` in its metrics.json. A model trained on
+/// 32x32 crops and fed 224x224 ones predicts nonsense without any error, so when neither option
+/// is given and the metrics.json beside the weights names that file as its output, its sizes
+/// are used.
+public enum TrainedTransform {
+    /// `crop` and `resize` as given (nil: not given); `source` says where the sizes came from
+    /// when they came from metrics.json (nil otherwise).
+    public static func resolve(weights: String, imageSize: Int?, resize: Int?) -> (transform: EvalTransform, source: String?) {
+        func scaled(_ crop: Int) -> Int { Int((Double(crop) * 256 / 224).rounded()) }
+        if imageSize == nil && resize == nil, let t = recorded(weights: weights) {
+            return (EvalTransform(resize: t.resize, crop: t.imageSize), t.metrics)
+        }
+        let crop = imageSize ?? 224
+        return (EvalTransform(resize: resize ?? scaled(crop), crop: crop), nil)
+    }
+
+    /// The sizes in the metrics.json beside `weights`, when its `config.output` is that file.
+    static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
+        let url = URL(fileURLWithPath: weights)
+        let metrics = url.deletingLastPathComponent().appendingPathComponent("metrics.json")
+        guard let data = try? Data(contentsOf: metrics),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let config = object["config"] as? [String: Any],
+              let output = config["output"] as? String,
+              (output as NSString).lastPathComponent == url.lastPathComponent,
+              let imageSize = config["image_size"] as? Int, let resize = config["resize"] as? Int,
+              imageSize > 0, resize > 0
+        else { return nil }
+        let shown = weights.contains("/") ? metrics.path : "metrics.json"
+        return (imageSize, resize, shown)
+    }
+}
