@@ -9,8 +9,8 @@ import Imaging
 /// is given and the metrics.json beside the weights names that file as its output, its sizes
 /// are used.
 public enum TrainedTransform {
-    /// `crop` and `resize` as given (nil: not given); `source` says where the sizes came from
-    /// when they came from metrics.json (nil otherwise).
+    /// `imageSize` and `resize` are the options as given (nil: not given). `source` is the
+    /// metrics.json the sizes came from, or nil when they did not come from one.
     public static func resolve(weights: String, imageSize: Int?, resize: Int?) -> (transform: EvalTransform, source: String?) {
         func scaled(_ crop: Int) -> Int { Int((Double(crop) * 256 / 224).rounded()) }
         if imageSize == nil && resize == nil, let t = recorded(weights: weights) {

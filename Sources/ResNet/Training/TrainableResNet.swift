@@ -35,10 +35,10 @@ public final class TrainableResNet {
     /// bfloat16 with f32 accumulation, and (with `bf16Activations`, the default) writes its output
     /// and input gradient as bf16, so batch norm, ReLU, the residual add and pooling read and
     /// write bf16 too (computing in f32 inside), as under PyTorch's autocast, where a conv's
-    /// output is bf16 and the layers after it keep that type. Master weights stay f32: `Parameter.value` and
-    /// `Parameter.grad` are float32, weights are converted to bf16 at each step and weight
-    /// gradients come back as f32 (oneDNN writes f32 `diff_weights`). `fc`, logits and the loss
-    /// stay f32. A frozen trunk's folded inference graph (`fc` policy, frozen BN `.eval`) runs
+    /// output is bf16 and the layers after it keep that type. Master weights stay f32:
+    /// `Parameter.value` and `Parameter.grad` are float32, weights are converted to bf16 at each
+    /// step and weight gradients come back as f32 (oneDNN writes f32 `diff_weights`). `fc`,
+    /// logits and the loss stay f32. A frozen trunk's folded inference graph (`fc` policy, frozen BN `.eval`) runs
     /// `ResNetModel`'s bf16 inference. Winograd is f32-only: with `.bf16` every conv is direct.
     public var precision: Precision = .f32 {
         didSet {
