@@ -47,7 +47,7 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "finetune", dependencies: [
-            "CLISupport", "Training", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "ResNet"],
                           path: "Benchmarks/graft_train_bench"),

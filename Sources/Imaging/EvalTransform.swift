@@ -12,6 +12,9 @@ public struct EvalTransform: Equatable, Sendable {
         self.normalization = normalization
     }
 
+    /// The resize that goes with a crop when none is given: 256 for 224, scaled with the crop.
+    public static func defaultResize(crop: Int) -> Int { Int((Double(crop) * 256 / 224).rounded()) }
+
     /// Floats per image: 3 * crop * crop.
     public var tensorCount: Int { 3 * crop * crop }
 

@@ -12,27 +12,26 @@ public enum TrainedTransform {
     /// `imageSize` and `resize` are the options as given (nil: not given). `source` is the
     /// metrics.json the sizes came from, or nil when they did not come from one.
     public static func resolve(weights: String, imageSize: Int?, resize: Int?) -> (transform: EvalTransform, source: String?) {
-        func scaled(_ crop: Int) -> Int { Int((Double(crop) * 256 / 224).rounded()) }
         if imageSize == nil && resize == nil, let t = recorded(weights: weights) {
             return (EvalTransform(resize: t.resize, crop: t.imageSize), t.metrics)
         }
         let crop = imageSize ?? 224
-        return (EvalTransform(resize: resize ?? scaled(crop), crop: crop), nil)
+        return (EvalTransform(resize: resize ?? EvalTransform.defaultResize(crop: crop), crop: crop), nil)
     }
 
     /// The sizes in the metrics.json beside `weights`, when its `config.output` is that file.
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
+        // The part of MetricsReport read here, under the key names Trainer.writeMetrics gives
+        // TrainConfig's properties (snake case).
+        struct Sizes: Decodable { let output: String; let imageSize: Int; let resize: Int }
+        struct Report: Decodable { let config: Sizes }
         let url = URL(fileURLWithPath: weights)
         let metrics = url.deletingLastPathComponent().appendingPathComponent("metrics.json")
-        guard let data = try? Data(contentsOf: metrics),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let config = object["config"] as? [String: Any],
-              let output = config["output"] as? String,
-              (output as NSString).lastPathComponent == url.lastPathComponent,
-              let imageSize = config["image_size"] as? Int, let resize = config["resize"] as? Int,
-              imageSize > 0, resize > 0
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let data = try? Data(contentsOf: metrics), let c = try? decoder.decode(Report.self, from: data).config,
+              (c.output as NSString).lastPathComponent == url.lastPathComponent, c.imageSize > 0, c.resize > 0
         else { return nil }
-        let shown = weights.contains("/") ? metrics.path : "metrics.json"
-        return (imageSize, resize, shown)
+        return (c.imageSize, c.resize, weights.contains("/") ? metrics.path : "metrics.json")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import Imaging
 import ResNet
 import Training
 
@@ -90,7 +91,7 @@ struct FinetuneCommand: ParsableCommand {
             c.epochs = epochs; c.batchSize = batchSize
             c.optimizer = OptimizerConfig(kind: optimizer, lr: lr, weightDecay: weightDecay, momentum: momentum, nesterov: nesterov)
             c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
-            c.imageSize = imageSize; c.resize = resize ?? Int((Double(imageSize) * 256 / 224).rounded())
+            c.imageSize = imageSize; c.resize = resize ?? EvalTransform.defaultResize(crop: imageSize)
             c.augment = !noAugment; c.seed = seed; c.workers = workers; c.precision = precision.rawValue
             c.valSplit = valSplit; c.classIndices = classIndices; c.metrics = metrics; c.saveDType = saveDtype
 
