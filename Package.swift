@@ -41,7 +41,7 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Training", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Training", "Engine", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -58,15 +58,20 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // What several test targets share (skips by CPU capability).
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
+        .testTarget(name: "CLISupportTests", dependencies: [
+            "CLISupport", "Engine", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"],
                     path: "Tests/TrainingTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint"],
                     path: "Tests/ImagingTests"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
                     path: "Tests/EngineTests"),
-        .testTarget(name: "TrainingEngineTests", dependencies: ["Engine", "ResNet", "Checkpoint"],
+        .testTarget(name: "TrainingEngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
                     path: "Tests/TrainingEngineTests"),
     ],
     swiftLanguageModes: [.v5]

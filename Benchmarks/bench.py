@@ -26,6 +26,29 @@ def run(cmd):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV, cwd=ROOT).stdout
 
 
+class Skipped(Exception):
+    """A row this CPU cannot run (graft_bench and graft_train_bench exit 3 with the reason)."""
+
+
+def run_graft(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
+    if p.returncode == 3 and p.stdout.startswith("skipped:"):
+        raise Skipped(p.stdout.strip()[len("skipped: "):])
+    if p.returncode != 0:
+        raise subprocess.CalledProcessError(p.returncode, cmd, p.stdout, p.stderr)
+    return p.stdout
+
+
+def cpu():
+    """oneDNN's effective ISA (honours ONEDNN_MAX_CPU_ISA) and bf16 support, from graft_bench."""
+    isa, _, bf16 = run([os.path.join(BIN, "graft_bench"), "--cpu"]).split()[1:4]
+    return isa, bf16
+
+
+def skipped_row(what, reason):
+    return (what, "skipped", "-", "-", reason)
+
+
 def images_per_second(line):
     m = re.search(r"median [0-9.]+ s/batch, ([0-9.]+) images/s", line)
     return float(m.group(1)) if m else None
@@ -33,7 +56,12 @@ def images_per_second(line):
 
 def inference(rows):
     for precision in ("f32", "bf16"):
-        out = run([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7"])
+        what = f"inference resnet34 {precision}, batch 32"
+        try:
+            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7"])
+        except Skipped as e:
+            rows.append(skipped_row(what, str(e)))
+            continue
         graft = images_per_second(out)
         torch_best, torch_name = None, "-"
         if TORCH_PY:
@@ -42,7 +70,7 @@ def inference(rows):
                 v = images_per_second(line)
                 if v and (torch_best is None or v > torch_best):
                     torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "").replace(" batch 32 224x224", "")
-        rows.append((f"inference resnet34 {precision}, batch 32", f"{graft:.1f} images/s",
+        rows.append((what, f"{graft:.1f} images/s",
                      f"{torch_best:.1f} images/s ({torch_name})" if torch_best else "-",
                      f"{graft / torch_best:.2f}x" if torch_best else "-"))
 
@@ -79,12 +107,17 @@ def training(rows):
     if not os.path.exists(exe):
         return
     for policy, precision in (("all", "f32"), ("last", "f32"), ("fc", "f32"), ("all", "bf16")):
-        graft = images_per_second(run([exe, "--train", policy, "--precision", precision]))
+        what = f"train step resnet34 --train {policy} {precision}, batch 32"
+        try:
+            graft = images_per_second(run_graft([exe, "--train", policy, "--precision", precision]))
+        except Skipped as e:
+            rows.append(skipped_row(what, str(e)))
+            continue
         torch_v = None
         if TORCH_PY:
             torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]
                                             + (["--bf16"] if precision == "bf16" else [])))
-        rows.append((f"train step resnet34 --train {policy} {precision}, batch 32", f"{graft:.1f} images/s",
+        rows.append((what, f"{graft:.1f} images/s",
                      f"{torch_v:.1f} images/s" if torch_v else "-", f"{graft / torch_v:.2f}x" if torch_v else "-"))
 
 
@@ -125,6 +158,9 @@ for split, n in (("train", 40), ("val", 10)):
 
 def main():
     print("machine:", run(["sh", "-c", "nproc; uptime"]).replace("\n", " ").strip())
+    model = run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"]).strip()
+    isa, bf16 = cpu()
+    print(f"CPU: {model}; oneDNN ISA: {isa} (ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}); bf16: {bf16}")
     if not TORCH_PY:
         print("torch is not importable: Graft's figures only (set TORCH_PY to a python with torch)")
     rows = []
@@ -132,9 +168,11 @@ def main():
     predict_process(rows)
     training(rows)
     fc_epochs(rows)
-    widths = [max(len(r[i]) for r in rows + [("what", "Graft", "PyTorch", "ratio")]) for i in range(4)]
-    for r in [("what", "Graft", "PyTorch", "ratio")] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    header = ("what", "Graft", "PyTorch", "ratio", "ISA")
+    rows = [r if len(r) == 5 else r + (isa,) for r in rows]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 // Times Graft's ResNet inference (random weights, torchvision's architecture) and prints
 // images/s as the median of several timed runs after warm-up.
 //   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16]
+//   graft_bench --cpu   prints `isa <oneDNN ISA> bf16 <native|emulated|unavailable>` and exits
+// A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Checkpoint
 import Engine
 import Foundation
@@ -17,6 +19,11 @@ let batch = Int(option("batch", "32")) ?? 32
 let size = Int(option("size", "224")) ?? 224
 let runs = Int(option("runs", "7")) ?? 7
 guard let precision = Precision(rawValue: option("precision", "f32")) else { fatalError("--precision f32|bf16") }
+if CommandLine.arguments.contains("--cpu") {
+    print("isa \(CPUCapabilities.current.isa) bf16 \(CPUCapabilities.current.bf16.rawValue)")
+    exit(0)
+}
+do { try precision.requireSupport() } catch { print("skipped: \(error)"); exit(3) }
 
 let specs: [String: ResNetSpec] = [
     "resnet18": .torchvision(.basic, layers: [2, 2, 2, 2]),

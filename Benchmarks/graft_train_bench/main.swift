@@ -2,6 +2,7 @@
 // through finetune's own model for each policy: --train all|last|fc (frozen batch norm in eval;
 // fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs.
 //   graft_train_bench [--train all] [--precision f32|bf16] [--batch 32] [--size 224] [--runs 5]
+// A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Foundation
 import ResNet
 import Training
@@ -16,6 +17,7 @@ let batch = Int(option("batch", "32")) ?? 32
 let size = Int(option("size", "224")) ?? 224
 let runs = Int(option("runs", "5")) ?? 5
 let precision = option("precision", "f32")
+do { try Precision(rawValue: precision)?.requireSupport() } catch { print("skipped: \(error)"); exit(3) }
 
 var config = TrainConfig(data: "-", classes: 5)
 config.policy = policy

@@ -16,7 +16,7 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
     public var classIndices: String = "class_indices.json"
 
-    @Option(help: "f32, or bf16 (oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2; faster on some CPUs only, see the README's speed figures).")
+    @Option(help: Precision.help("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
     public var precision: Precision = .f32
 
     @Option(help: ArgumentHelp("Side of the center crop the model sees (finetune's --image-size).",
@@ -28,6 +28,10 @@ public struct ModelOptions: ParsableArguments {
     public var resize: Int?
 
     public init() {}
+
+    public func validate() throws {
+        try precision.validateOnThisCPU()
+    }
 
     /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
     public var weightsPath: String {

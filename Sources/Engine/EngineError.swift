@@ -9,6 +9,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(op: String, expected: String, actual: String)
     /// A bad argument that is not a shape (a negative stride, an empty weight...).
     case invalidArgument(op: String, what: String)
+    /// bfloat16 was asked for on a CPU where oneDNN has no bf16 kernels (below AVX-512).
+    case bf16Unavailable(isa: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,9 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "\(op): expected a tensor of shape \(expected), got \(actual)."
         case let .invalidArgument(op, what):
             return "\(op): \(what)."
+        case let .bf16Unavailable(isa):
+            return "bfloat16 needs a CPU with AVX-512 (oneDNN has no bf16 kernels below it); "
+                + "this CPU runs oneDNN's \(isa) kernels. Use f32 precision."
         }
     }
 

@@ -8,3 +8,11 @@ public enum Precision: String, CaseIterable, Sendable {
 
     var dataType: DataType { self == .f32 ? .f32 : .bf16 }
 }
+
+extension Precision {
+    /// Throws `EngineError.bf16Unavailable` for `.bf16` on a CPU that has no bf16 kernels
+    /// (checked once per process, `CPUCapabilities.current`).
+    public func requireSupport() throws {
+        if self == .bf16 { try CPUCapabilities.current.requireBF16() }
+    }
+}

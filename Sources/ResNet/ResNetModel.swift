@@ -26,9 +26,11 @@ public final class ResNetModel {
 
     /// Detects the architecture from the keys and shapes (see `ResNetSpec.detect`) and builds it.
     /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
-    /// graph (slower; a reference, and the shape a training graph takes).
+    /// graph (slower; a reference, and the shape a training graph takes). `.bf16` throws
+    /// `EngineError.bf16Unavailable` on a CPU without bf16 kernels (see `CPUCapabilities`).
     public init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
                 engine: CPUEngine = .shared) throws {
+        try precision.requireSupport()
         spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
         self.precision = precision
         self.engine = engine

@@ -63,7 +63,7 @@ struct FinetuneCommand: ParsableCommand {
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).") var noAugment = false
     @Option(help: "Random seed: the same seed on the same machine gives the same run.") var seed: UInt64 = 0
     @Option(help: "Image decoding threads.") var workers: Int = 2
-    @Option(help: "f32, or bf16: convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer. Whether it is faster depends on the CPU: see the README's speed figures.") var precision: Precision = .f32
+    @Option(help: Precision.help("convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer.")) var precision: Precision = .f32
     @Option(help: "Fraction of each class held out for validation when DATA has no val folder.") var valSplit: Double = 0.1
     @Option(help: ArgumentHelp("The model file (default: resNet34.pth for resnet34...).", valueName: "file")) var output: String?
     @Option(help: "Floating-point dtype of the saved model: float32, or float16/bfloat16 for a file half the size.") var saveDtype: String = "float32"
@@ -80,6 +80,7 @@ struct FinetuneCommand: ParsableCommand {
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1)") }
         if !["float32", "float16", "bfloat16"].contains(saveDtype) { throw ValidationError("--save-dtype must be float32, float16 or bfloat16") }
+        try precision.validateOnThisCPU()
     }
 
     func run() throws {

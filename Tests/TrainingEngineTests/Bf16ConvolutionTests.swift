@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 /// `TrainConv2d` with `computeType = .bf16` against itself in f32, layer by layer.
@@ -11,7 +12,7 @@ import XCTest
 /// they differ by bf16 rounding (about 2^-9 relative per operand): more than 1e-4, which shows
 /// the bf16 kernels ran.
 final class Bf16ConvolutionTests: XCTestCase {
-    override func setUpWithError() throws { try Bf16TrainStepTests.requireBf16() }
+    override func setUpWithError() throws { try skipUnlessBF16() }
 
     static func bf16(_ x: Float) -> Float {
         let b = x.bitPattern

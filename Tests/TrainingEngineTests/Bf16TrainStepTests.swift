@@ -2,6 +2,7 @@ import Checkpoint
 import Engine
 import Foundation
 import ResNet
+import TestSupport
 import XCTest
 
 /// Mixed-precision (`precision: .bf16`) training steps against the float32 PyTorch fixtures.
@@ -88,19 +89,7 @@ final class Bf16TrainStepTests: XCTestCase {
         return try gradErrors(m, fixture.tensors("\(caseName)/grads.bin"))
     }
 
-    /// oneDNN 2.6 has bf16 convolutions on AVX-512 CPUs only; elsewhere these tests skip.
-    static func requireBf16() throws {
-        let w = Parameter(name: "probe", shape: [16, 16, 1, 1], values: [Float](repeating: 0.5, count: 256))
-        let conv = try TrainConv2d(weight: w, stride: 1, padding: 0)
-        conv.computeType = .bf16
-        do {
-            _ = try conv.forward(Tensor(shape: [1, 16, 2, 2], values: [Float](repeating: 1, count: 64)), pass: .inference)
-        } catch {
-            throw XCTSkip("oneDNN has no bf16 convolution on this CPU: \(error)")
-        }
-    }
-
-    override func setUpWithError() throws { try Self.requireBf16() }
+    override func setUpWithError() throws { try skipUnlessBF16() }
 
     func check(_ modelName: String, _ caseName: String, bf16Activations: Bool = true) throws {
         let fixture = try TrainingFixture(modelName)
@@ -177,11 +166,11 @@ final class Bf16TrainStepTests: XCTestCase {
         let fixture = try TrainingFixture("basic")
         let (model, c) = try model(fixture, "all", precision: .f32)
         let (lossF32, logitsF32) = try step(model, fixture, c)
-        model.precision = .bf16
+        try model.setPrecision(.bf16)
         let (lossBf16, logitsBf16) = try step(model, fixture, c)
         XCTAssertNotEqual(lossF32, lossBf16)
         XCTAssertGreaterThan(relativeError(logitsBf16, logitsF32), 1e-4)
-        model.precision = .f32
+        try model.setPrecision(.f32)
         let (lossAgain, logitsAgain) = try step(model, fixture, c)
         XCTAssertEqual(lossAgain, lossF32)
         XCTAssertEqual(logitsAgain, logitsF32)
@@ -206,7 +195,7 @@ final class Bf16TrainStepTests: XCTestCase {
         model.setTrainable { _ in true }
         for mode in (env["GRAFT_TRAIN_PRECISIONS"] ?? "f32,bf16").split(separator: ",").map(String.init) {
             guard let precision = Precision(rawValue: mode == "bf16f32act" ? "bf16" : mode) else { continue }
-            model.precision = precision
+            try model.setPrecision(precision)
             model.bf16Activations = mode != "bf16f32act"
             try images.withUnsafeBufferPointer { buf in
                 let (l0, _) = try model.trainStep(images: buf, labels: labels, batch: batch, height: side, width: side)  // warm-up

@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 @testable import Training
 
@@ -166,6 +167,7 @@ extension FinetuneTests {
 extension FinetuneTests {
     /// `--precision bf16` through the whole path: bf16 compute, f32 master weights and files.
     func testBF16TrainingLearnsAndSavesFloat32() throws {
+        try skipUnlessBF16()
         let dir = try workdir("bf16")
         var c = config(dir, epochs: 4)
         c.policy = .all

@@ -40,11 +40,16 @@ public final class TrainableResNet {
     /// step and weight gradients come back as f32 (oneDNN writes f32 `diff_weights`). `fc`,
     /// logits and the loss stay f32. A frozen trunk's folded inference graph (`fc` policy, frozen BN `.eval`) runs
     /// `ResNetModel`'s bf16 inference. Winograd is f32-only: with `.bf16` every conv is direct.
-    public var precision: Precision = .f32 {
-        didSet {
-            guard precision != oldValue else { return }
-            applyPrecision()
-        }
+    /// Set it with `setPrecision(_:)`, which refuses bf16 on a CPU without bf16 kernels.
+    public private(set) var precision: Precision = .f32
+
+    /// Switches the arithmetic of the next steps; throws `EngineError.bf16Unavailable` for
+    /// `.bf16` on a CPU without bf16 kernels (see `CPUCapabilities`), leaving it unchanged.
+    public func setPrecision(_ newValue: Precision) throws {
+        try newValue.requireSupport()
+        guard newValue != precision else { return }
+        precision = newValue
+        applyPrecision()
     }
 
     /// Each conv's weight name and the oneDNN implementations its last forward ran (forward,
@@ -95,9 +100,11 @@ public final class TrainableResNet {
     ///   - stateDict: torchvision-keyed weights; nil to start from torchvision's initialisation
     ///     of `architecture` (`resnet18`...) drawn from `seed`.
     ///   - head: what becomes of `fc`; new layers are initialised from `seed`.
-    ///   - precision: `.f32`, or `.bf16` compute with f32 master weights (see `precision`).
+    ///   - precision: `.f32`, or `.bf16` compute with f32 master weights (see `precision`);
+    ///     `.bf16` throws `EngineError.bf16Unavailable` on a CPU without bf16 kernels.
     public init(stateDict: StateDict?, architecture: String? = nil, head: HeadPolicy, seed: UInt64,
                 precision: Precision = .f32, engine: CPUEngine = .shared) throws {
+        try precision.requireSupport()
         var rng = InitRandom(seed: seed)
         let sd: StateDict
         if let given = stateDict {
@@ -195,7 +202,7 @@ public final class TrainableResNet {
         }
         parameters = params
         batchNorms = bns
-        self.precision = precision  // (no didSet in an initialiser)
+        self.precision = precision
         applyPrecision()
     }
 

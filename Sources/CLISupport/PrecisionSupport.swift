@@ -1,0 +1,32 @@
+import ArgumentParser
+import Engine
+import ResNet
+
+extension Precision {
+    /// `--precision`'s help for every command: what bf16 is and which CPUs run it.
+    public static func help(_ what: String) -> ArgumentHelp {
+        let cpu = CPUCapabilities.current
+        let here: String
+        switch cpu.bf16 {
+        case .native: here = "this CPU (oneDNN \(cpu.isa)) runs bf16 in hardware"
+        case .emulated: here = "this CPU (oneDNN \(cpu.isa)) emulates bf16, slower than f32"
+        case .unavailable: here = "this CPU (oneDNN \(cpu.isa)) cannot run bf16"
+        }
+        return ArgumentHelp(
+            "f32, or bf16: \(what)",
+            discussion: "bf16 needs a CPU with AVX-512. It is fast with AVX512_BF16 or AMX (Intel Cooper Lake, "
+                + "Sapphire Rapids and later, AMD Zen 4 and later), emulated and slower than f32 on AVX-512 without "
+                + "BF16 (Skylake to Ice Lake), and refused on AVX2 CPUs; \(here).",
+            valueName: "f32|bf16")
+    }
+
+    /// Refuses bf16, as a usage error before anything is read or written, on a CPU that has
+    /// no bf16 kernels.
+    public func validateOnThisCPU() throws {
+        let cpu = CPUCapabilities.current
+        if self == .bf16 && cpu.bf16 == .unavailable {
+            throw ValidationError("--precision bf16 needs a CPU with AVX-512; this one runs oneDNN's \(cpu.isa) kernels, "
+                + "which have no bf16. Use --precision f32.")
+        }
+    }
+}
