@@ -67,7 +67,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
                 + "Graft runs the ResNet alone and does not drop weights silently. If the model's output is the ResNet's, "
                 + "save the ResNet alone in Python: torch.save(\(ResNetPrefix.pythonPath(prefix)).state_dict(), \"resnet.pth\")."
         case let .severalResNets(path, prefixes):
-            let paths = prefixes.prefix(10).map { "'\($0)'" }.joined(separator: ", ") + (prefixes.count > 10 ? ", ..." : "")
+            let quoted = prefixes.prefix(10).map { "'\($0)'" }
+            let paths = quoted.count == 2 ? quoted.joined(separator: " and ") : quoted.joined(separator: ", ") + (prefixes.count > 10 ? ", ..." : "")
             return "\(path): the file holds \(prefixes.count) torchvision ResNets, under \(paths); Graft does not guess which one is meant. "
                 + "Save the one you want alone in Python, e.g. torch.save(\(ResNetPrefix.pythonPath(prefixes[0])).state_dict(), \"resnet.pth\")."
         case let .writeFailed(path, reason):
