@@ -70,7 +70,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             let quoted = prefixes.prefix(10).map { "'\($0)'" }
             let paths = quoted.count == 2 ? quoted.joined(separator: " and ") : quoted.joined(separator: ", ") + (prefixes.count > 10 ? ", ..." : "")
             return "\(path): the file holds \(prefixes.count) torchvision ResNets, under \(paths); Graft does not guess which one is meant. "
-                + "Save the one you want alone in Python, e.g. torch.save(\(ResNetPrefix.pythonPath(prefixes[0])).state_dict(), \"resnet.pth\")."
+                + "Save the one you want alone in Python, e.g. torch.save(\(ResNetPrefix.pythonPath(prefixes.first ?? "")).state_dict(), \"resnet.pth\")."
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
         }

@@ -85,6 +85,24 @@ final class WrappedCheckpointTests: XCTestCase {
         XCTAssertEqual(checked, 3)
     }
 
+    /// inspect_weights: the prefix removed, a backbone named without fc, a refusal explained.
+    func testReports() throws {
+        let m = try Self.manifest()
+        let ckpt = try Self.load("backbone.pth", try XCTUnwrap(m["backbone.pth"]))
+        let backbone = WeightsReport.text(ckpt, ArchitectureGuess(ckpt.stateDict))
+        XCTAssertTrue(backbone.contains("architecture: resnet18 (BasicBlock, blocks [2, 2, 2, 2]), 5 classes\n"), backbone)
+        XCTAssertTrue(backbone.contains("prefix:       removed 'backbone.' from every key\n"), backbone)
+        let head = try Self.load("backbone_head.pth", [:])
+        let text = WeightsReport.text(head, ArchitectureGuess(head.stateDict))
+        XCTAssertTrue(text.contains("refused:      predict and finetune refuse this file: \(Self.path("backbone_head.pth")): the keys under 'backbone.'"), text)
+        // resnet18's trunk without fc: named, no class count.
+        var keys = ["conv1.weight", "bn1.weight"]
+        for s in 1...4 { for b in 0..<2 { keys.append("layer\(s).\(b).conv1.weight") } }
+        let guess = ArchitectureGuess(keys: keys, shapes: { _ in nil })
+        XCTAssertEqual(guess.name, "resnet18")
+        XCTAssertNil(guess.numClasses)
+    }
+
     // MARK: the prefix search on key lists
 
     static func resnetKeys(fc: Bool = true) -> [String] {
