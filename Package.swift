@@ -41,7 +41,7 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Training", "Engine", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),

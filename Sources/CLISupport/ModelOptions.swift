@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Imaging
 import ResNet
@@ -12,6 +13,11 @@ public struct ModelOptions: ParsableArguments {
                                discussion: "Default: resNet34.pth in the current folder, or the one resNet*.pth there.",
                                valueName: "file"))
     public var weights: String?
+
+    @Flag(help: ModelOptions.allowObjectsHelp) public var allowObjects = false
+
+    /// `--allow-objects`, as every command that reads weights explains it.
+    public static let allowObjectsHelp = ArgumentHelp(LoadOptions.allowObjectsHelp)
 
     @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
     public var classIndices: String = "class_indices.json"
@@ -48,7 +54,8 @@ public struct ModelOptions: ParsableArguments {
         if let source, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
-        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform)
+        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform,
+                              allowObjects: allowObjects)
         p.warnings.forEach { warn($0) }
         return p
     }

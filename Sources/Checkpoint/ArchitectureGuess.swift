@@ -2,7 +2,7 @@
 /// The ResNet target validates layouts fully; this only reads names and one shape.
 public struct ArchitectureGuess: Equatable, Sendable {
     public let name: String?          // "resnet34", or nil when the keys fit no known ResNet
-    public let numClasses: Int?       // fc.weight's first dimension
+    public let numClasses: Int?       // fc.weight's first dimension; nil for a backbone saved without fc
     public let blocks: [Int]          // blocks per stage, [3, 4, 6, 3] for resnet34
     public let bottleneck: Bool
 
@@ -24,7 +24,7 @@ public struct ArchitectureGuess: Equatable, Sendable {
         let hasStem = keys.contains("conv1.weight") && keys.contains("bn1.weight")
         let fc = shapes("fc.weight")
         numClasses = fc?.count == 2 ? fc![0] : nil
-        name = hasStem && fc != nil ? ArchitectureGuess.known.first { $0.1 == blocks && $0.2 == bottleneck }?.0 : nil
+        name = hasStem ? ArchitectureGuess.known.first { $0.1 == blocks && $0.2 == bottleneck }?.0 : nil
     }
 
     public init(_ sd: StateDict) {

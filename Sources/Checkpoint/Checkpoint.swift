@@ -11,6 +11,9 @@ public struct LoadOptions: Sendable {
     public var allowObjects = false
     /// Check `NAME-<hex>.pth` file names against the file's SHA-256, as torch.hub does.
     public var verifyHubHash = true
+    /// The help of `--allow-objects`, the same in every command that reads weights.
+    public static let allowObjectsHelp = "Also read a whole pickled model (torch.save(model)): a torchvision ResNet, or a module of your own holding one. Nothing in the file is executed: its classes are taken as inert data and only the tensors are read."
+
     public init(allowObjects: Bool = false, verifyHubHash: Bool = true) {
         self.allowObjects = allowObjects
         self.verifyHubHash = verifyHubHash
@@ -23,8 +26,13 @@ public struct Checkpoint: Sendable {
     public let path: String
     public let format: CheckpointFormat
     public let stateDict: StateDict
-    /// `module.` or `_orig_mod.` (or both, joined) when every key carried it.
+    /// The prefix removed from every key: the one before a torchvision ResNet's keys in a
+    /// user's module (`backbone.`, `module.model.`), or `module.`/`_orig_mod.` (or both, joined).
     public let removedPrefix: String?
+    /// Set when the keys hold a torchvision ResNet under a prefix together with keys outside
+    /// it, or several ResNets: `stateDict` then keeps the file's keys, and a loader that needs
+    /// the ResNet throws this (see `resNetStateDict()`).
+    public let wrapperProblem: CheckpointError?
     /// The key of the dict that held the state dict (`state_dict`, `model`...), if any.
     public let containerKey: String?
     /// Human-readable notes: entries that are not tensors and were left out, and the like.
@@ -65,7 +73,15 @@ public struct Checkpoint: Sendable {
         stateDict = sd
         removedPrefix = found.removedPrefix
         containerKey = found.containerKey
+        wrapperProblem = found.wrapperProblem
         notes = found.notes
+    }
+
+    /// The state dict, for a loader that builds a ResNet from it: throws `wrapperProblem`
+    /// rather than let keys outside the ResNet go unread.
+    public func resNetStateDict() throws -> StateDict {
+        if let problem = wrapperProblem { throw problem }
+        return stateDict
     }
 
     /// What a file that is none of the three forms is, for the error message.

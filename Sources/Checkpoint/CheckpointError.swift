@@ -18,6 +18,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedTensor(path: String, what: String)
     case hashMismatch(path: String, expectedPrefix: String, actual: String)
     case noStateDict(path: String, what: String)
+    case keysOutsideResNet(path: String, prefix: String, keys: [String])
+    case severalResNets(path: String, prefixes: [String])
     case writeFailed(path: String, reason: String)
 
     public var description: String {
@@ -59,6 +61,16 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): the file name says its SHA-256 starts with \(expected) but it is \(actual.prefix(16))...: a corrupt or incomplete download. Download it again."
         case let .noStateDict(path, what):
             return "\(path): no state dict found: \(what)."
+        case let .keysOutsideResNet(path, prefix, keys):
+            let shown = keys.count <= 20 ? keys.joined(separator: ", ") : keys.prefix(20).joined(separator: ", ") + ", ... and \(keys.count - 20) more"
+            return "\(path): the keys under '\(prefix)' are a torchvision ResNet, but \(keys.count) \(keys.count == 1 ? "key lies" : "keys lie") outside it: \(shown). "
+                + "Graft runs the ResNet alone and does not drop weights silently. If the model's output is the ResNet's, "
+                + "save the ResNet alone in Python: torch.save(\(ResNetPrefix.pythonPath(prefix)).state_dict(), \"resnet.pth\")."
+        case let .severalResNets(path, prefixes):
+            let quoted = prefixes.prefix(10).map { "'\($0)'" }
+            let paths = quoted.count == 2 ? quoted.joined(separator: " and ") : quoted.joined(separator: ", ") + (prefixes.count > 10 ? ", ..." : "")
+            return "\(path): the file holds \(prefixes.count) torchvision ResNets, under \(paths); Graft does not guess which one is meant. "
+                + "Save the one you want alone in Python, e.g. torch.save(\(ResNetPrefix.pythonPath(prefixes.first ?? "")).state_dict(), \"resnet.pth\")."
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
         }
@@ -86,6 +98,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unsupportedTensor: return "unsupported_tensor"
         case .hashMismatch: return "hash_mismatch"
         case .noStateDict: return "no_state_dict"
+        case .keysOutsideResNet: return "keys_outside_resnet"
+        case .severalResNets: return "several_resnets"
         case .writeFailed: return "write_failed"
         }
     }

@@ -7,6 +7,7 @@ enum StateDictExtraction {
         var removedPrefix: String?
         var containerKey: String?
         var notes: [String] = []
+        var wrapperProblem: CheckpointError?
     }
 
     static let containerKeys = ["state_dict", "model_state_dict", "model", "net", "module", "state_dict_ema", "model_ema", "ema"]
@@ -78,12 +79,28 @@ enum StateDictExtraction {
         }
     }
 
-    /// DataParallel's `module.` and torch.compile's `_orig_mod.`, when every key has them.
+    /// The prefix a user's module put before a torchvision ResNet's keys (`backbone.`,
+    /// `module.model.`: see `ResNetPrefix`), when every key has it; else DataParallel's
+    /// `module.` and torch.compile's `_orig_mod.`, when every key has them. A ResNet among
+    /// other keys, or several ResNets, is recorded as `wrapperProblem` and nothing is guessed.
     private static func stripPrefixes(_ found: inout Found, path: String) throws {
         var removed = ""
-        while let p = strippedPrefixes.first(where: { p in found.tensors.allSatisfy { $0.0.hasPrefix(p) } }) {
+        func strip(_ p: String) {
             found.tensors = found.tensors.map { (String($0.0.dropFirst(p.count)), $0.1) }
             removed += p
+        }
+        switch ResNetPrefix(keys: found.tensors.map(\.0)) {
+        case .found(let p):
+            strip(p)
+        case .outside(let p, let keys) where !p.isEmpty:
+            found.wrapperProblem = .keysOutsideResNet(path: path, prefix: p, keys: keys)
+        case .several(let prefixes):
+            found.wrapperProblem = .severalResNets(path: path, prefixes: prefixes)
+        default:
+            break
+        }
+        if removed.isEmpty {
+            while let p = strippedPrefixes.first(where: { p in found.tensors.allSatisfy { $0.0.hasPrefix(p) } }) { strip(p) }
         }
         if !removed.isEmpty { found.removedPrefix = removed }
         var seen = Set<String>()

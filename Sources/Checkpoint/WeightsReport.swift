@@ -17,13 +17,15 @@ public enum WeightsReport {
         lines.append("file:         \(c.path)")
         lines.append("format:       \(c.format.rawValue)")
         if let name = arch.name {
-            lines.append("architecture: \(name) (\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)), \(arch.numClasses ?? 0) classes")
+            lines.append("architecture: \(name) (\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)), "
+                + (arch.numClasses.map { "\($0) classes" } ?? "no fc (a backbone saved without its classifier)"))
         } else {
             lines.append("architecture: unknown")
         }
         if let k = c.containerKey { lines.append("container:    state dict read from key '\(k)'") }
         if let p = c.removedPrefix { lines.append("prefix:       removed '\(p)' from every key") }
         for note in c.notes { lines.append("note:         \(note)") }
+        if let problem = c.wrapperProblem { lines.append("refused:      predict and finetune refuse this file: \(problem)") }
         lines.append("")
         let nameWidth = max(4, c.stateDict.keys.map(\.count).max() ?? 0)
         lines.append("name".padding(nameWidth) + "  dtype     shape")

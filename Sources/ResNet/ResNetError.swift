@@ -17,6 +17,10 @@ public enum ResNetError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .layoutMismatch(missing, unexpected, wrongShapes):
+            if Set(missing) == ["fc.weight", "fc.bias"] && unexpected.isEmpty && wrongShapes.isEmpty {
+                return "the state dict is a torchvision ResNet without its fc (fc.weight, fc.bias): a backbone saved without its classifier. "
+                    + "Classifying images needs the trained fc: save the model with it. To train a new classifier on this backbone, use finetune."
+            }
             var parts: [String] = []
             if !missing.isEmpty { parts.append("missing keys (\(missing.count)): " + ResNetError.list(missing)) }
             if !unexpected.isEmpty { parts.append("unexpected keys (\(unexpected.count)): " + ResNetError.list(unexpected)) }
@@ -25,7 +29,8 @@ public enum ResNetError: Error, CustomStringConvertible, Equatable {
                     + ResNetError.list(wrongShapes.map { "\($0.key) is \($0.actual), expected \($0.expected)" }))
             }
             return "the state dict is not a torchvision ResNet: " + parts.joined(separator: "; ")
-                + ". Check that the checkpoint is a ResNet state dict (model.state_dict(), keys without a 'module.' prefix)."
+                + ". Graft reads the state_dict() of torchvision's ResNets (resnet18 to resnet152, ResNeXt, wide ResNet), "
+                + "also inside a module of your own: a prefix such as 'module.' or 'backbone.' is removed when every key has it."
         case let .unsupportedDType(key, dtype):
             return "tensor '\(key)' has dtype \(dtype); a ResNet weight must be floating point."
         case let .badInput(what):

@@ -110,10 +110,14 @@ public struct ResNetSpec: Equatable, Sendable {
         stride(stage: stage) != 1 || inputChannels(stage: stage) != planes[stage] * block.expansion
     }
 
+    /// Width of the pooled features `fc` reads.
+    public var featureCount: Int { planes[3] * block.expansion }
+
     /// Reads the architecture from a state dict's keys and shapes, then checks that every key
     /// and shape is what that architecture has. Throws `ResNetError.layoutMismatch` listing
-    /// every missing and unexpected key and wrong shape.
-    public static func detect(shapes: [(key: String, shape: [Int])]) throws -> ResNetSpec {
+    /// every missing and unexpected key and wrong shape. With `requireFC` false, a state dict
+    /// without `fc.weight` and `fc.bias` (a backbone) passes; `numClasses` is then meaningless.
+    public static func detect(shapes: [(key: String, shape: [Int])], requireFC: Bool = true) throws -> ResNetSpec {
         var table: [String: [Int]] = [:]
         for (k, s) in shapes { table[k] = s }
         let keys = shapes.map(\.key)
@@ -160,7 +164,8 @@ public struct ResNetSpec: Equatable, Sendable {
         let expected = spec.expectedShapes()
         var missing: [String] = [], wrong: [ResNetError.WrongShape] = []
         var expectedKeys = Set<String>()
-        for (k, s) in expected {
+        let noFC = !requireFC && table["fc.weight"] == nil && table["fc.bias"] == nil
+        for (k, s) in expected where !(noFC && k.hasPrefix("fc.")) {
             expectedKeys.insert(k)
             guard let actual = table[k] else {
                 if !k.hasSuffix(".num_batches_tracked") { missing.append(k) }

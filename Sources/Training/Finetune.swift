@@ -20,12 +20,31 @@ public enum Finetune {
         "resNet" + architecture.filter(\.isNumber) + ".pth"
     }
 
-    /// The pretrained weights, or nil for `--weights none`.
-    public static func loadWeights(_ config: TrainConfig, log: (String) -> Void) throws -> StateDict? {
+    /// The pretrained weights, or nil for `--weights none`. `allowObjects` also reads a whole
+    /// pickled model (`--allow-objects`).
+    public static func loadWeights(_ config: TrainConfig, allowObjects: Bool = false, log: (String) -> Void) throws -> StateDict? {
         guard let path = config.weights else { return nil }
-        let ckpt = try Checkpoint(contentsOf: path)
+        let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: allowObjects))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
-        return trunkState(ckpt.stateDict)
+        let sd = trunkState(try ckpt.resNetStateDict())
+        guard sd["fc.weight"] == nil && sd["fc.bias"] == nil else { return sd }
+        return try withPlaceholderFC(sd, config: config, path: path, log: log)
+    }
+
+    /// A backbone saved without its fc: `--head replace` makes a new fc anyway, so a
+    /// placeholder (one class, zeros) stands in for the missing one; `--head append` keeps
+    /// the pretrained fc and cannot do without it.
+    static func withPlaceholderFC(_ sd: StateDict, config: TrainConfig, path: String, log: (String) -> Void) throws -> StateDict {
+        guard config.head == .replace else {
+            throw Failure.noWeights("\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
+                + "--head append keeps the pretrained fc; use --head replace, which makes a new one")
+        }
+        let spec = try ResNetSpec.detect(shapes: sd.items.map { ($0.key, $0.value.shape) }, requireFC: false)
+        var out = sd
+        out["fc.weight"] = TensorData(shape: [1, spec.featureCount], floats: [Float](repeating: 0, count: spec.featureCount))
+        out["fc.bias"] = TensorData(shape: [1], floats: [0])
+        log("\(path): no fc (a backbone saved without its classifier); --head replace makes a new one")
+        return out
     }
 
     /// A state dict whose head was appended (`fc.0`, `fc.1`) seen as a plain torchvision one

@@ -44,16 +44,18 @@ public final class Predictor {
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
 
+    /// - Parameter allowObjects: also read a whole pickled model (`torch.save(model)`), its
+    ///   classes taken as inert data (`--allow-objects`).
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
-                transform: EvalTransform = EvalTransform()) throws {
+                transform: EvalTransform = EvalTransform(), allowObjects: Bool = false) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
-        let ckpt = try Checkpoint(contentsOf: weights)
+        let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(allowObjects: allowObjects))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         // A `--head append` file: the trunk with its own fc, then the appended Linear.
-        let (trunk, appended) = Finetune.splitAppendedHead(ckpt.stateDict)
+        let (trunk, appended) = Finetune.splitAppendedHead(try ckpt.resNetStateDict())
         model = try ResNetModel(stateDict: trunk, precision: precision)
         appendedHead = appended.map { w, b in
             LinearHead(weight: Parameter(name: "fc.1.weight", shape: w.shape, values: w.floats()),

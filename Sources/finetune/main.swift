@@ -30,6 +30,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pretrained weights (.pth: zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), or 'none' to train from scratch.", valueName: "file|none"))
     var weights: String
 
+    @Flag(help: ModelOptions.allowObjectsHelp) var allowObjects = false
+
     @Option(help: "Number of classes: must equal the number of class folders.")
     var classes: Int
 
@@ -103,7 +105,7 @@ struct FinetuneCommand: ParsableCommand {
                 print(line)
                 fflush(stdout)
             }
-            let weightsState = try Finetune.loadWeights(c, log: log)
+            let weightsState = try Finetune.loadWeights(c, allowObjects: allowObjects, log: log)
             if c.weights != nil, let sd = weightsState {
                 let guess = ArchitectureGuessName.of(sd)
                 c.architecture = guess ?? c.architecture

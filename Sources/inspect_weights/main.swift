@@ -20,7 +20,7 @@ struct InspectWeights: ParsableCommand {
     @Flag(help: "Print one JSON object: format, architecture, num_classes and every tensor with its SHA-256.")
     var json = false
 
-    @Flag(help: "Also read whole pickled models (torch.save(model)), treating their classes as inert data.")
+    @Flag(help: ArgumentHelp(LoadOptions.allowObjectsHelp))
     var allowObjects = false
 
     func run() throws {

@@ -43,6 +43,59 @@ final class PredictorTests: XCTestCase {
         }
     }
 
+    /// A torchvision ResNet inside the user's module (Fixtures/gen_wrapped.py): predict strips
+    /// the wrapper's prefix, reads whole pickled models with allowObjects, and gives torch's
+    /// logits.
+    func testWrappedCheckpointsPredictAsTorch() throws {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("wrapped/expected.json"))
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+        var checked = 0
+        for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) {
+            guard let images = entry["logits"] as? [String: [Double]] else { continue }
+            let path = Self.fixtures.appendingPathComponent("wrapped/\(name)").path
+            let whole = entry["allow_objects"] as? Bool ?? false
+            if whole {
+                XCTAssertThrowsError(try Predictor(weights: path, classIndices: nil)) {
+                    XCTAssertTrue("\($0)".contains("pass --allow-objects"), "\($0)")
+                }
+            }
+            let predictor = try Predictor(weights: path, classIndices: nil, allowObjects: whole)
+            if let prefix = entry["removed_prefix"] as? String {
+                XCTAssertTrue(predictor.warnings.contains("\(path): removed the prefix '\(prefix)' from every key"), "\(predictor.warnings)")
+            }
+            XCTAssertEqual(predictor.numClasses, entry["num_classes"] as? Int, name)
+            for (image, want) in images {
+                let x = try EvalTransform().tensor(path: Self.fixtures.appendingPathComponent("images/src/\(image)").path)
+                let logits = try x.withUnsafeBufferPointer { try predictor.logits(images: $0, batch: 1, height: 224, width: 224) }
+                XCTAssertEqual(logits.count, want.count, name)
+                let scale = want.map(abs).max()!
+                for (a, b) in zip(logits, want) { XCTAssertEqual(Double(a), b, accuracy: 1e-4 * scale, "\(name) \(image)") }
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 8)
+    }
+
+    /// What predict cannot run says why, and names the keys.
+    func testWrappedCheckpointsPredictRefuses() throws {
+        func error(_ name: String, allowObjects: Bool = false) -> String {
+            do {
+                _ = try Predictor(weights: Self.fixtures.appendingPathComponent("wrapped/\(name)").path, classIndices: nil,
+                                  allowObjects: allowObjects)
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let noFC = error("encoder_nofc.pth")
+        XCTAssertTrue(noFC.contains("without its fc"), noFC)
+        XCTAssertFalse(noFC.contains("missing keys"), noFC)
+        for (name, whole) in [("backbone_head.pth", false), ("whole_backbone_head.pth", true)] {
+            let e = error(name, allowObjects: whole)
+            XCTAssertTrue(e.contains("under 'backbone.'") && e.contains("outside it: head.weight, head.bias"), e)
+        }
+        let two = error("two_resnets.pth")
+        XCTAssertTrue(two.contains("2 torchvision ResNets") && two.contains("'student.'") && two.contains("'teacher.'"), two)
+    }
+
     func testBadImagesAreReportedAndTheRestPredicted() throws {
         let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: nil)
         XCTAssertEqual(predictor.classNames, ["0", "1", "2", "3", "4"])

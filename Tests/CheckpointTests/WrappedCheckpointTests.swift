@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+@testable import Checkpoint
+
+/// A torchvision ResNet inside the user's own module (Fixtures/gen_wrapped.py, real torch):
+/// the one prefix before its keys is found and removed; a ResNet among other keys, or two
+/// ResNets, are named, never guessed.
+final class WrappedCheckpointTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/wrapped")
+
+    static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
+
+    static func manifest() throws -> [String: [String: Any]] {
+        let data = try Data(contentsOf: root.appendingPathComponent("expected.json"))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+    }
+
+    static func load(_ name: String, _ entry: [String: Any]) throws -> Checkpoint {
+        try Checkpoint(contentsOf: path(name), options: LoadOptions(allowObjects: entry["allow_objects"] as? Bool ?? false))
+    }
+
+    /// SHA-256 of every tensor's bytes, concatenated in key order (the manifest's `sha256`).
+    static func digest(_ sd: StateDict) -> String { SHA256.hex(sd.items.flatMap(\.value.bytes)) }
+
+    func testTheResNetUnderAWrapperIsReadAsTorchvisionsOwn() throws {
+        var checked = 0
+        for (name, entry) in try Self.manifest().sorted(by: { $0.key < $1.key }) where entry["error"] == nil || entry["error"] as? String == "no_fc" {
+            let ckpt = try Self.load(name, entry)
+            XCTAssertEqual(ckpt.stateDict.keys, entry["keys"] as? [String], "\(name): the ResNet's own keys, in order")
+            XCTAssertEqual(Self.digest(ckpt.stateDict), entry["sha256"] as? String, "\(name): tensor values")
+            XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String ?? entry["prefix"] as? String, name)
+            XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
+            XCTAssertNil(ckpt.wrapperProblem, name)
+            XCTAssertEqual(try ckpt.resNetStateDict(), ckpt.stateDict, name)
+            let guess = ArchitectureGuess(ckpt.stateDict)
+            let arch = entry["architecture"] as? String
+            XCTAssertEqual(guess.name, arch == "resnet(custom)" ? nil : arch, name)
+            XCTAssertEqual(guess.numClasses, entry["num_classes"] as? Int, "\(name): the class count is fc's; nil without fc")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 9)
+    }
+
+    func testWholePickledModelsNeedAllowObjects() throws {
+        var checked = 0
+        for (name, entry) in try Self.manifest() where entry["allow_objects"] as? Bool == true {
+            XCTAssertThrowsError(try Checkpoint(contentsOf: Self.path(name))) { error in
+                XCTAssertEqual((error as? CheckpointError)?.category, "unknown_global", "\(name): \(error)")
+                XCTAssertTrue("\(error)".contains("--allow-objects"), "\(error)")
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3)
+    }
+
+    func testKeysOutsideTheResNetAreListedNotDropped() throws {
+        var checked = 0
+        for (name, entry) in try Self.manifest().sorted(by: { $0.key < $1.key }) {
+            let ckpt = try Self.load(name, entry)
+            switch entry["error"] as? String {
+            case "keys_outside_resnet":
+                guard case let .keysOutsideResNet(path, prefix, keys)? = ckpt.wrapperProblem else {
+                    XCTFail("\(name): \(String(describing: ckpt.wrapperProblem))"); continue
+                }
+                XCTAssertEqual(path, Self.path(name))
+                XCTAssertEqual(prefix, entry["prefix"] as? String, name)
+                XCTAssertEqual(keys, entry["outside"] as? [String], name)
+                XCTAssertNil(ckpt.removedPrefix, "\(name): nothing stripped")
+                XCTAssertTrue(ckpt.stateDict.keys.contains("head.weight"), "\(name): the file's keys as they are")
+                let message = "\(ckpt.wrapperProblem!)"
+                for k in keys { XCTAssertTrue(message.contains(k), message) }
+                XCTAssertTrue(message.contains("torch.save(model.backbone.state_dict()"), message)
+            case "several_resnets":
+                guard case let .severalResNets(_, prefixes)? = ckpt.wrapperProblem else {
+                    XCTFail("\(name): \(String(describing: ckpt.wrapperProblem))"); continue
+                }
+                XCTAssertEqual(prefixes, entry["prefixes"] as? [String], name)
+            default:
+                continue
+            }
+            XCTAssertThrowsError(try ckpt.resNetStateDict()) { XCTAssertEqual($0 as? CheckpointError, ckpt.wrapperProblem) }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3)
+    }
+
+    /// inspect_weights: the prefix removed, a backbone named without fc, a refusal explained.
+    func testReports() throws {
+        let m = try Self.manifest()
+        let ckpt = try Self.load("backbone.pth", try XCTUnwrap(m["backbone.pth"]))
+        let backbone = WeightsReport.text(ckpt, ArchitectureGuess(ckpt.stateDict))
+        XCTAssertTrue(backbone.contains("architecture: resnet18 (BasicBlock, blocks [2, 2, 2, 2]), 5 classes\n"), backbone)
+        XCTAssertTrue(backbone.contains("prefix:       removed 'backbone.' from every key\n"), backbone)
+        let head = try Self.load("backbone_head.pth", [:])
+        let text = WeightsReport.text(head, ArchitectureGuess(head.stateDict))
+        XCTAssertTrue(text.contains("refused:      predict and finetune refuse this file: \(Self.path("backbone_head.pth")): the keys under 'backbone.'"), text)
+        // resnet18's trunk without fc: named, no class count.
+        var keys = ["conv1.weight", "bn1.weight"]
+        for s in 1...4 { for b in 0..<2 { keys.append("layer\(s).\(b).conv1.weight") } }
+        let guess = ArchitectureGuess(keys: keys, shapes: { _ in nil })
+        XCTAssertEqual(guess.name, "resnet18")
+        XCTAssertNil(guess.numClasses)
+    }
+
+    // MARK: the prefix search on key lists
+
+    static func resnetKeys(fc: Bool = true) -> [String] {
+        var keys = ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"]
+        for s in 1...4 { keys += ["layer\(s).0.conv1.weight", "layer\(s).0.bn1.weight", "layer\(s).0.conv2.weight"] }
+        return keys + (fc ? ["fc.weight", "fc.bias"] : [])
+    }
+
+    func testPrefixSearch() {
+        let r = Self.resnetKeys()
+        XCTAssertEqual(ResNetPrefix(keys: r), .top)
+        XCTAssertEqual(ResNetPrefix(keys: r.map { "module.model." + $0 }), .found(prefix: "module.model."))
+        XCTAssertEqual(ResNetPrefix(keys: Self.resnetKeys(fc: false).map { "encoder." + $0 }), .found(prefix: "encoder."),
+                       "a backbone without fc is still a ResNet")
+        XCTAssertEqual(ResNetPrefix(keys: r.map { "backbone." + $0 } + ["head.weight"]),
+                       .outside(prefix: "backbone.", keys: ["head.weight"]))
+        XCTAssertEqual(ResNetPrefix(keys: r.map { "backbone." + $0 } + ["backbone.extra.weight"]),
+                       .outside(prefix: "backbone.", keys: ["backbone.extra.weight"]), "keys under the prefix no ResNet module holds")
+        XCTAssertEqual(ResNetPrefix(keys: r.map { "a." + $0 } + r.map { "b." + $0 }), .several(prefixes: ["a.", "b."]))
+        // layer1.0.conv1.weight ends in conv1.weight too; "layer1.0." leaves no ResNet.
+        XCTAssertEqual(ResNetPrefix(keys: r.filter { $0.hasPrefix("layer1.0.") }.map { "m." + $0 }), .none)
+        // "xconv1.weight" makes no candidate "x" (a prefix ends at a dot).
+        XCTAssertEqual(ResNetPrefix(keys: r.map { "x" + $0 }), .none)
+        XCTAssertEqual(ResNetPrefix(keys: Array(r.dropFirst()).map { "net." + $0 }), .none, "no stem conv, no ResNet")
+        XCTAssertEqual(ResNetPrefix(keys: ["encoder.weight", "decoder.weight"]), .none)
+        XCTAssertEqual(ResNetPrefix.pythonPath("module.models.0."), "model.module.models[0]")
+    }
+}
