@@ -97,46 +97,24 @@ struct FinetuneCommand: ParsableCommand {
 
             let interactive = isatty(STDOUT_FILENO) != 0
             var progressShown = false
+            func endProgress() {
+                if progressShown { print("\r\u{1B}[K", terminator: ""); fflush(stdout); progressShown = false }
+            }
             let log: (String) -> Void = { line in
-                if progressShown { print("\r\u{1B}[K", terminator: ""); progressShown = false }
+                endProgress()
                 print(line)
                 fflush(stdout)
             }
-            let weightsState = try Finetune.loadWeights(c, log: log)
-            if c.weights != nil, let sd = weightsState {
-                let guess = ArchitectureGuessName.of(sd)
-                c.architecture = guess ?? c.architecture
+            let warning: (String) -> Void = { line in
+                endProgress()
+                warn(line)
             }
-            c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
-
-            let folder = try ImageFolder(root: data, valSplit: valSplit, seed: seed)
-            try folder.check(classCount: classes)
-            folder.skipped.forEach { warn("skipping \($0): not a .jpg, .jpeg or .png file") }
-            log("using \(folder.train.count) images for training, \(folder.val.count) images for validation (\(folder.valSource)).")
-            log("classes: \(folder.classes.joined(separator: ", "))")
-            try ClassIndices(names: folder.classes).write(to: c.classIndices)
-
-            var startEpoch = 0
-            var saved: ResumeState? = nil
-            if resume {
-                let state = try ResumeState.read(for: c)
-                guard state.config == c else { throw ResumeError.differentRun("the options or data are not those of the saved run") }
-                saved = state
-                startEpoch = state.nextEpoch
-            }
-            let model = try Finetune.makeModel(c, weights: saved.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? weightsState)
-            if let s = saved { model.load(parameters: s.modelState) }
-            let trainer = Trainer(config: c, data: folder, model: model)
-            saved?.restore(trainer)
-            let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-            log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
-                + (startEpoch > 0 ? "; resuming at epoch \(startEpoch + 1)" : ""))
-            trainer.log = log
+            let job = try FinetuneJob.prepare(c, output: output, resume: resume, log: log, warn: warning)
             if interactive {
-                trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
+                job.trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
             }
-            try trainer.run(from: startEpoch)
-            log("Finished Training. Best val accuracy \(String(format: "%.3f", trainer.bestAccuracy)): \(c.output), \(c.classIndices), \(c.metrics)")
+            try job.run()
+            log(job.summary)
         }
     }
 }
