@@ -4,7 +4,9 @@ import Foundation
 /// A dataset laid out as torchvision's ImageFolder expects: `root/train/<class>/*.jpg` with
 /// `root/val/` (or `valid/`, `validation/`) beside it, or one folder of class folders that
 /// `--val-split` divides. Class order is the sorted folder names (code points, as Python
-/// sorts); hidden files and folders are ignored.
+/// sorts); hidden files and folders are ignored. Symbolic links are followed, but no real folder
+/// is read twice and no link leads into another class's folder (see `FolderWalk`); files that
+/// cannot be images are left out before they are counted (see `ImageProbe`).
 public struct ImageFolder: Sendable {
     public struct Sample: Sendable, Equatable {
         public let path: String

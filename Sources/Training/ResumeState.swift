@@ -55,7 +55,11 @@ public struct ResumeState: Codable {
         guard FileManager.default.fileExists(atPath: j), FileManager.default.fileExists(atPath: t) else {
             throw ResumeError.nothingToResume(j)
         }
-        var state = try JSONDecoder().decode(ResumeState.self, from: Data(contentsOf: URL(fileURLWithPath: j)))
+        guard let bytes = FileManager.default.contents(atPath: j) else { throw ResumeError.unreadable(j, "cannot read it") }
+        var state: ResumeState
+        do { state = try JSONDecoder().decode(ResumeState.self, from: bytes) } catch {
+            throw ResumeError.unreadable(j, "not a resume point finetune wrote (damaged, or from another version)")
+        }
         state.tensors = try Checkpoint(contentsOf: t).stateDict
         return state
     }
@@ -89,10 +93,12 @@ public struct ResumeState: Codable {
 public enum ResumeError: Error, CustomStringConvertible {
     case nothingToResume(String)
     case differentRun(String)
+    case unreadable(String, String)
     public var description: String {
         switch self {
         case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch)"
         case .differentRun(let what): return "--resume: the saved run differs: \(what). Run without --resume to start again."
+        case let .unreadable(p, why): return "\(p): \(why). Run without --resume to start again."
         }
     }
 }
