@@ -41,7 +41,8 @@ public final class FinetuneJob {
         guard Precision(rawValue: c.precision) != nil else {
             throw Finetune.Failure.unsupported("--precision \(c.precision): expected f32 or bf16")
         }
-        // bf16 capability is checked here, with the other options, before any file is written.
+        // bf16 capability is checked here, with the other options, before any file is written
+        // (the model built below refuses bf16 on a CPU without it, also before any write).
 
         // Data.
         let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)

@@ -16,7 +16,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a torchvision ResNet on a folder of images, as the tutorial's train.py does.",
         discussion: """
-            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Symbolic links are followed, but no folder is read twice and no image is counted under a class folder other than its own; files that cannot be images (empty, not JPEG or PNG inside, a broken link) are left out with a warning on standard error. Everything (data, weights, precision, output folders) is checked before any file is written. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
+            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Symbolic links are followed, but no folder is read twice and no image is counted under a class folder other than its own; files that cannot be images (empty, not JPEG or PNG inside, a broken link) are left out with a warning on standard error. Without a val folder, --val-split holds out at least one image of every class (each class needs two or more). Everything (data, weights, precision, output folders) is checked before any file is written. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
 
             Examples:
               finetune --weights resnet34-pre.pth --classes 5 flower_data
@@ -64,7 +64,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Random seed: the same seed on the same machine gives the same run.") var seed: UInt64 = 0
     @Option(help: "Image decoding threads.") var workers: Int = 2
     @Option(help: "f32, or bf16: convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer. Whether it is faster depends on the CPU: see the README's speed figures.") var precision: Precision = .f32
-    @Option(help: "Fraction of each class held out for validation when DATA has no val folder (at least one image per class; every class needs two or more).") var valSplit: Double = 0.1
+    @Option(help: "Fraction of each class held out for validation when DATA has no val folder.") var valSplit: Double = 0.1
     @Option(help: ArgumentHelp("The model file (default: resNet34.pth for resnet34...).", valueName: "file")) var output: String?
     @Option(help: "Floating-point dtype of the saved model: float32, or float16/bfloat16 for a file half the size.") var saveDtype: String = "float32"
     @Option(help: ArgumentHelp("Where class names go.", valueName: "file")) var classIndices: String = "class_indices.json"
