@@ -71,6 +71,16 @@ final class DataFolderTests: XCTestCase {
         XCTAssertTrue(data.loops.contains { $0.contains("train/b/more") && $0.contains("class a") }, "\(data.loops)")
     }
 
+    func testALinkFromTrainIntoValIsNotFollowed() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 3); try images("val/\(c)", 2) }
+        try link("train/a/peek", to: "../../val/a")
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.count, 6, "no validation image is trained on")
+        XCTAssertFalse(data.train.contains { $0.path.contains("/val/") || $0.path.contains("peek") })
+        XCTAssertEqual(data.val.count, 4)
+        XCTAssertEqual(data.loops.count, 1)
+    }
+
     func testAFolderOutsideIsFollowedOnceOnly() throws {
         for c in ["a", "b"] { try images("train/\(c)", 2); try images("val/\(c)", 1) }
         try images("elsewhere/more", 3)
