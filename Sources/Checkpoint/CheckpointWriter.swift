@@ -8,7 +8,7 @@ extension StateDict {
     public func write(to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let root = url.deletingPathExtension().lastPathComponent.isEmpty ? "archive" : url.deletingPathExtension().lastPathComponent
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        let tmp = TemporaryFile.path(for: path)
         unlink(tmp)
         var err: Int32 = 0
         guard let za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &err) else {

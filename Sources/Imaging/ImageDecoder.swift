@@ -9,9 +9,19 @@ public enum ImageDecoder {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw ImagingError.unreadable(path: path, reason: error.localizedDescription)
+            throw ImagingError.unreadable(path: path, reason: systemReason(path) ?? error.localizedDescription)
         }
         return try decode(bytes: [UInt8](data), path: path)
+    }
+
+    /// What the system says when the file is opened ("too many levels of symbolic links"),
+    /// in place of Foundation's "NSCocoaErrorDomain error 256".
+    static func systemReason(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return String(cString: strerror(errno)).lowercased() }
+        defer { close(fd) }
+        var st = stat()
+        return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "it is a folder, not an image file" : nil
     }
 
     /// Decodes image bytes; `path` only names the image in error messages.

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 
 /// `class_indices.json` as the tutorial's train.py writes and predict.py reads it:
@@ -49,6 +50,6 @@ public struct ClassIndices: Equatable, Sendable {
 
     /// Writes atomically (temporary file, then rename).
     public func write(to path: String) throws {
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try TemporaryFile.write(Array(json.utf8), to: path)
     }
 }

@@ -7,10 +7,13 @@ public enum Finetune {
     public enum Failure: Error, CustomStringConvertible {
         case unsupported(String)
         case noWeights(String)
+        case cannotWrite(path: String, reason: String)
         public var description: String {
             switch self {
             case .unsupported(let s): return s
             case .noWeights(let s): return s
+            case let .cannotWrite(path, reason):
+                return "cannot write \(path): \(reason). Choose a writable folder (--output, --class-indices, --metrics) or run finetune from one; nothing was written."
             }
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Finding images in a folder the way users expect: jpg, jpeg and png in any case, hidden
-/// files and folders ignored, sorted by name (code point order, as Python sorts).
+/// files and folders ignored, sorted by name (code point order, as Python sorts). Symbolic
+/// links are followed, but no real folder is read twice (see `FolderWalk`).
 public enum ImageList {
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
@@ -9,29 +10,51 @@ public enum ImageList {
         extensions.contains((name as NSString).pathExtension.lowercased())
     }
 
-    /// Images under `dir` (sorted by path) and the other files found (skipped; callers warn).
-    public static func scan(_ dir: String, recursive: Bool) throws -> (images: [String], skipped: [String]) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: dir])
-        }
-        var images: [String] = [], skipped: [String] = []
-        func visit(_ folder: String) throws {
-            let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted(by: PythonFormat.codePointLess)
-            for name in names where !name.hasPrefix(".") {
-                let path = folder.hasSuffix("/") ? folder + name : folder + "/" + name
-                var sub: ObjCBool = false
-                FileManager.default.fileExists(atPath: path, isDirectory: &sub)
-                if sub.boolValue {
-                    if recursive { try visit(path) }
-                } else if isImageName(name) {
-                    images.append(path)
-                } else {
-                    skipped.append(path)
-                }
+    public typealias Skipped = FolderWalk.Skipped
+
+    /// What a scan found: the images, the files left out and why, and one warning per link
+    /// that was not followed because it leads to a folder read already.
+    public struct Listing {
+        public var images: [String]
+        public var skipped: [Skipped]
+        public var loops: [String]
+        /// Everything to warn about, loops first.
+        public var warnings: [String] { loops + skipped.map(\.description) }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case isAFile(String)
+        case noSuchFolder(String)
+        case unusable(String, why: String)
+        public var description: String {
+            switch self {
+            case .isAFile(let p): return "\(p) is a file, not a folder; pass the folder that holds the images"
+            case .noSuchFolder(let p): return "\(p): no such folder"
+            case let .unusable(p, why): return "\(p): \(why)"
             }
         }
-        try visit(dir)
-        return (images.sorted(by: PythonFormat.codePointLess), skipped)
+    }
+
+    /// Fails unless `path` is a folder, saying what it is instead (a file, nothing, a loop).
+    public static func checkFolder(_ path: String) throws {
+        switch PathTarget(path) {
+        case .folder: return
+        case .file: throw Failure.isAFile(path)
+        case .missing: throw Failure.noSuchFolder(path)
+        case .unusable(let why): throw Failure.unusable(path, why: why)
+        }
+    }
+
+    /// Images under `dir` (sorted by path) and the other files found (skipped; callers warn).
+    /// `probe`: also read each image's header and skip those that cannot be images (empty,
+    /// not JPEG or PNG inside, damaged header), as training does before it counts them.
+    public static func scan(_ dir: String, recursive: Bool, probe: Bool = false, walk: FolderWalk = FolderWalk()) throws -> Listing {
+        try checkFolder(dir)
+        let loopsBefore = walk.loops.count
+        let (images, skipped) = try walk.files(in: dir, recursive: recursive) { path, name, size in
+            guard isImageName(name) else { return "not a .jpg, .jpeg or .png file" }
+            return probe ? ImageProbe.problem(path: path, size: size) : nil
+        }
+        return Listing(images: images, skipped: skipped, loops: Array(walk.loops[loopsBefore...]))
     }
 }

@@ -10,6 +10,8 @@ public struct ResumeState: Codable {
     public var config: TrainConfig
     public var nextEpoch: Int
     public var bestAccuracy: Double
+    /// The epoch whose model --output holds (nil in files written before it was recorded).
+    public var savedEpoch: Int?
     public var history: [EpochMetrics]
     public var optimizerSteps: [String: Int]
     public var lr: Double
@@ -24,6 +26,7 @@ public struct ResumeState: Codable {
         config = trainer.config
         self.nextEpoch = nextEpoch
         bestAccuracy = trainer.bestAccuracy
+        savedEpoch = trainer.savedEpoch
         history = trainer.history
         optimizerSteps = trainer.optimizer.steps
         lr = trainer.optimizer.lr
@@ -37,14 +40,14 @@ public struct ResumeState: Codable {
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
-    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, history, optimizerSteps, lr, unreadable }
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable }
 
     func write(for config: TrainConfig) throws {
         let (t, j) = ResumeState.paths(for: config)
         try tensors.write(to: t)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: j), options: .atomic)
+        try TemporaryFile.write(encoder.encode(self), to: j)
     }
 
     public static func read(for config: TrainConfig) throws -> ResumeState {
@@ -52,7 +55,11 @@ public struct ResumeState: Codable {
         guard FileManager.default.fileExists(atPath: j), FileManager.default.fileExists(atPath: t) else {
             throw ResumeError.nothingToResume(j)
         }
-        var state = try JSONDecoder().decode(ResumeState.self, from: Data(contentsOf: URL(fileURLWithPath: j)))
+        guard let bytes = FileManager.default.contents(atPath: j) else { throw ResumeError.unreadable(j, "cannot read it") }
+        var state: ResumeState
+        do { state = try JSONDecoder().decode(ResumeState.self, from: bytes) } catch {
+            throw ResumeError.unreadable(j, "not a resume point finetune wrote (damaged, or from another version)")
+        }
         state.tensors = try Checkpoint(contentsOf: t).stateDict
         return state
     }
@@ -77,17 +84,21 @@ public struct ResumeState: Codable {
             buffers[name] = list
         }
         trainer.optimizer.restore(buffers: buffers, steps: optimizerSteps, lr: lr)
-        trainer.restore(history: history, best: bestAccuracy, unreadable: unreadable)
+        // Older files: the first epoch that reached the best accuracy saved the model, if any did.
+        let saved = savedEpoch ?? history.firstIndex { $0.valAccuracy == bestAccuracy && bestAccuracy > 0 }.map { $0 + 1 }
+        trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable)
     }
 }
 
 public enum ResumeError: Error, CustomStringConvertible {
     case nothingToResume(String)
     case differentRun(String)
+    case unreadable(String, String)
     public var description: String {
         switch self {
         case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch)"
         case .differentRun(let what): return "--resume: the saved run differs: \(what). Run without --resume to start again."
+        case let .unreadable(p, why): return "\(p): \(why). Run without --resume to start again."
         }
     }
 }

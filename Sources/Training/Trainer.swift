@@ -27,10 +27,15 @@ public final class Trainer {
     public let optimizer: Optimizer
     public private(set) var history: [EpochMetrics] = []
     public private(set) var bestAccuracy: Double = 0
+    /// The epoch (from 1) whose model `--output` holds, once one is saved. The first epoch's
+    /// model is saved whatever its accuracy, so a finished run always leaves a model.
+    public private(set) var savedEpoch: Int? = nil
     /// Samples whose image could not be read (left out from then on).
     public private(set) var unreadable: [Int: String] = [:]
-    /// Where progress and warnings go (a progress bar when stdout is a terminal).
+    /// Where progress goes (a progress bar when stdout is a terminal).
     public var log: (String) -> Void = { print($0) }
+    /// Where warnings go: standard error unless set.
+    public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
     public var progress: ((String) -> Void)? = nil
 
     public init(config: TrainConfig, data: ImageFolder, model: TrainableModel) {
@@ -95,9 +100,10 @@ public final class Trainer {
             history.append(m)
             log(String(format: "[epoch %d] train_loss: %.3f  val_loss: %.3f  val_accuracy: %.3f  (%.1f s, %.1f images/s)",
                        m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
-            if valAcc > bestAccuracy {
+            if savedEpoch == nil || valAcc > bestAccuracy {
                 bestAccuracy = valAcc
                 try savedModel().write(to: config.output)
+                savedEpoch = epoch + 1
             }
             try writeMetrics()
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
@@ -125,7 +131,7 @@ public final class Trainer {
             }
             for (i, e) in current.failures where unreadable[i] == nil {
                 unreadable[i] = "\(e)"
-                log("warning: skipping an unreadable image: \(e)")
+                warn("skipping an unreadable image: \(e)")
             }
             if !current.labels.isEmpty { try body(b, current) }
             group.wait()
@@ -196,12 +202,13 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        try encoder.encode(report).write(to: URL(fileURLWithPath: config.metrics), options: .atomic)
+        try TemporaryFile.write(encoder.encode(report), to: config.metrics)
     }
 
-    func restore(history: [EpochMetrics], best: Double, unreadable: [Int: String]) {
+    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String]) {
         self.history = history
         bestAccuracy = best
+        self.savedEpoch = savedEpoch
         self.unreadable = unreadable
     }
 }

@@ -39,8 +39,9 @@ struct BatchPredict: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (images, skipped) = try ImageList.scan(dir, recursive: recursive)
-            skipped.forEach { warn("skipping \($0): not a .jpg, .jpeg or .png file") }
+            let listing = try ImageList.scan(dir, recursive: recursive)
+            listing.warnings.forEach { warn($0) }
+            let images = listing.images
             guard !images.isEmpty else {
                 warn("no images (.jpg, .jpeg, .png) in \(dir)\(recursive ? "" : "; use --recursive for subfolders")")
                 throw ExitCode(1)

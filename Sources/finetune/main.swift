@@ -16,7 +16,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a torchvision ResNet on a folder of images, as the tutorial's train.py does.",
         discussion: """
-            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
+            DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Symbolic links are followed, but no folder is read twice and no image is counted under a class folder other than its own; files that cannot be images (empty, not JPEG or PNG inside, a broken link) are left out with a warning on standard error. Without a val folder, --val-split holds out at least one image of every class (each class needs two or more). Everything (data, weights, precision, output folders) is checked before any file is written. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
 
             Examples:
               finetune --weights resnet34-pre.pth --classes 5 flower_data
@@ -100,46 +100,25 @@ struct FinetuneCommand: ParsableCommand {
 
             let interactive = isatty(STDOUT_FILENO) != 0
             var progressShown = false
+            func endProgress() {
+                if progressShown { print("\r\u{1B}[K", terminator: ""); fflush(stdout); progressShown = false }
+            }
             let log: (String) -> Void = { line in
-                if progressShown { print("\r\u{1B}[K", terminator: ""); progressShown = false }
+                endProgress()
                 print(line)
                 fflush(stdout)
             }
-            let weightsState = try Finetune.loadWeights(c, allowObjects: allowObjects, log: log)
-            if c.weights != nil, let sd = weightsState {
-                let guess = ArchitectureGuessName.of(sd)
-                c.architecture = guess ?? c.architecture
+            let warning: (String) -> Void = { line in
+                endProgress()
+                warn(line)
             }
-            c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
-
-            let folder = try ImageFolder(root: data, valSplit: valSplit, seed: seed)
-            try folder.check(classCount: classes)
-            folder.skipped.forEach { warn("skipping \($0): not a .jpg, .jpeg or .png file") }
-            log("using \(folder.train.count) images for training, \(folder.val.count) images for validation (\(folder.valSource)).")
-            log("classes: \(folder.classes.joined(separator: ", "))")
-            try ClassIndices(names: folder.classes).write(to: c.classIndices)
-
-            var startEpoch = 0
-            var saved: ResumeState? = nil
-            if resume {
-                let state = try ResumeState.read(for: c)
-                guard state.config == c else { throw ResumeError.differentRun("the options or data are not those of the saved run") }
-                saved = state
-                startEpoch = state.nextEpoch
-            }
-            let model = try Finetune.makeModel(c, weights: saved.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? weightsState)
-            if let s = saved { model.load(parameters: s.modelState) }
-            let trainer = Trainer(config: c, data: folder, model: model)
-            saved?.restore(trainer)
-            let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-            log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
-                + (startEpoch > 0 ? "; resuming at epoch \(startEpoch + 1)" : ""))
-            trainer.log = log
+            let job = try FinetuneJob.prepare(c, output: output, resume: resume, allowObjects: allowObjects,
+                                              log: log, warn: warning)
             if interactive {
-                trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
+                job.trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
             }
-            try trainer.run(from: startEpoch)
-            log("Finished Training. Best val accuracy \(String(format: "%.3f", trainer.bestAccuracy)): \(c.output), \(c.classIndices), \(c.metrics)")
+            try job.run()
+            log(job.summary)
         }
     }
 }

@@ -1,0 +1,121 @@
+import Checkpoint
+import Foundation
+import ResNet
+
+/// A `finetune` run, checked from end to end before it writes anything: the data (scan,
+/// classes, split), the weights (readable, a ResNet that fits the options), the precision,
+/// `--resume`'s saved run, and the folders of every file it will write. `prepare` writes
+/// nothing; `run` first removes the temporary files that killed runs left, then writes.
+public final class FinetuneJob {
+    public let config: TrainConfig
+    public let data: ImageFolder
+    public let trainer: Trainer
+    /// The first epoch to train (from 0): after the saved one with --resume.
+    public let startEpoch: Int
+    public let log: (String) -> Void
+
+    init(config: TrainConfig, data: ImageFolder, trainer: Trainer, startEpoch: Int, log: @escaping (String) -> Void) {
+        self.config = config
+        self.data = data
+        self.trainer = trainer
+        self.startEpoch = startEpoch
+        self.log = log
+    }
+
+    /// Checks everything and builds the model; writes no file. `output` nil: named after the
+    /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
+    /// it is executed). `log` gets progress lines, `warn` the warnings.
+    public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
+                               log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
+        var c = config
+        // Weights: readable, a ResNet; they name the architecture and the default output.
+        let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, log: log)
+        if let sd = weights {
+            c.architecture = ArchitectureGuessName.of(sd) ?? c.architecture
+            if c.head == .append && (sd["fc.weight"] == nil || sd["fc.bias"] == nil) {
+                throw Finetune.Failure.unsupported("--head append keeps the pretrained fc, but \(c.weights ?? "the weights") has no fc.weight and fc.bias. Use --head replace.")
+            }
+        }
+        c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
+
+        // Precision.
+        guard let precision = Precision(rawValue: c.precision) else {
+            throw Finetune.Failure.unsupported("--precision \(c.precision): expected f32 or bf16")
+        }
+        // bf16 needs a CPU with bf16 kernels (the command refuses it earlier, in validation).
+        try precision.requireSupport()
+
+        // Data.
+        let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)
+        data.warnings.forEach(warn)
+        try data.check(classCount: c.classes)
+        log("using \(data.train.count) images for training, \(data.val.count) images for validation (\(data.valSource)).")
+        log("classes: \(data.classes.joined(separator: ", "))")
+
+        // Every file's folder.
+        try writtenPaths(c).forEach(checkWritable)
+
+        // The saved run, with --resume.
+        var saved: ResumeState? = nil
+        if resume {
+            let state = try ResumeState.read(for: c)
+            guard state.config == c else { throw ResumeError.differentRun("the options or data are not those of the saved run") }
+            saved = state
+        }
+
+        // The model: the weights must fit the architecture and the options.
+        let model = try Finetune.makeModel(c, weights: saved.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? weights)
+        if let s = saved { model.load(parameters: s.modelState) }
+        let trainer = Trainer(config: c, data: data, model: model)
+        saved?.restore(trainer)
+        trainer.log = log
+        trainer.warn = warn
+        let start = saved?.nextEpoch ?? 0
+        let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
+        log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
+            + (start > 0 ? "; resuming at epoch \(start + 1)" : ""))
+        return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, log: log)
+    }
+
+    /// Removes stale temporary files, writes class_indices.json, trains.
+    public func run() throws {
+        for path in FinetuneJob.writtenPaths(config) {
+            for stale in TemporaryFile.removeStale(for: path) { log("removed \(stale), left by an interrupted run") }
+        }
+        try ClassIndices(names: data.classes).write(to: config.classIndices)
+        try trainer.run(from: startEpoch)
+    }
+
+    /// The closing line: the best accuracy and the files written, naming only files that exist.
+    public var summary: String {
+        let accuracy = String(format: "%.3f", trainer.bestAccuracy)
+        let others = [config.classIndices, config.metrics].filter { FileManager.default.fileExists(atPath: $0) }
+        guard let epoch = trainer.savedEpoch, FileManager.default.fileExists(atPath: config.output) else {
+            return "Finished Training. No model was saved (no epoch was validated)" + (others.isEmpty ? "." : "; wrote \(others.joined(separator: ", ")).")
+        }
+        return "Finished Training. Best val accuracy \(accuracy) (epoch \(epoch)): " + ([config.output] + others).joined(separator: ", ")
+    }
+
+    /// Every file a run writes: the model, class names, figures and the resume point.
+    static func writtenPaths(_ c: TrainConfig) -> [String] {
+        let resume = ResumeState.paths(for: c)
+        return [c.output, c.classIndices, c.metrics, resume.tensors, resume.json]
+    }
+
+    /// Fails unless `path` can be written: its folder exists and is writable, and `path` is
+    /// not a folder.
+    static func checkWritable(_ path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        let dir = folder.isEmpty ? "." : folder
+        let named = folder.isEmpty ? FileManager.default.currentDirectoryPath + " (the current folder)" : folder
+        func fail(_ reason: String) -> Finetune.Failure { .cannotWrite(path: path, reason: reason) }
+        switch PathTarget(dir) {
+        case .folder:
+            if access(dir, W_OK | X_OK) != 0 { throw fail("its folder \(named) is not writable (\(TemporaryFile.systemReason(errno)))") }
+        case .file: throw fail("\(dir) is a file, not a folder")
+        case .missing: throw fail("its folder \(named) does not exist")
+        case .unusable(let why): throw fail("its folder \(named): \(why)")
+        }
+        if case .folder = PathTarget(path) { throw fail("it is a folder") }
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+
+/// A real folder, whatever path or symbolic link leads to it: its device and inode.
+public struct FolderIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+}
+
+/// What a path leads to once symbolic links are followed, or why it leads nowhere usable.
+enum PathTarget: Equatable {
+    case folder(FolderIdentity)
+    case file(size: Int)
+    case missing
+    /// Plain words: why the path cannot be read ("a loop of symbolic links").
+    case unusable(String)
+
+    init(_ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            var link = stat()
+            let isLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+            switch code {
+            case ELOOP: self = .unusable("a loop of symbolic links (the link leads back to itself)")
+            case ENOENT where isLink:
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+                self = .unusable("a symbolic link to \(target), which does not exist")
+            case ENOENT, ENOTDIR: self = .missing
+            default: self = .unusable("cannot read it: " + String(cString: strerror(code)).lowercased())
+            }
+            return
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: self = .folder(FolderIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+        case S_IFREG: self = .file(size: Int(st.st_size))
+        default: self = .unusable("not a regular file")
+        }
+    }
+}
+
+/// Walks folders the way users expect: symbolic links are followed, but each real folder
+/// (device and inode) is entered once only. A link back to a parent, or into a folder that
+/// was already read or reserved (another class's folder), is not followed: it is reported
+/// once, in `loops`, so an image is found once and under its own folder only.
+public final class FolderWalk {
+    public struct Skipped: Equatable, Sendable, CustomStringConvertible {
+        public let path: String
+        /// Plain words: why the file is not used.
+        public let reason: String
+        public var description: String { "skipping \(path): \(reason)" }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case cannotList(path: String, reason: String)
+        public var description: String {
+            switch self {
+            case let .cannotList(path, reason): return "\(path): cannot list the folder: \(reason)"
+            }
+        }
+    }
+
+    /// Folders already read or reserved, with the words that name them in a warning.
+    private var seen: [FolderIdentity: String] = [:]
+    /// One warning per link that was not followed.
+    public private(set) var loops: [String] = []
+
+    public init() {}
+
+    /// Marks the folder `path` as read, named `name` in warnings. Returns the name it was
+    /// already given when it was reserved before (the same real folder), else nil.
+    @discardableResult
+    public func reserve(_ path: String, as name: String? = nil) -> String? {
+        guard case .folder(let id) = PathTarget(path) else { return nil }
+        if let first = seen[id] { return first }
+        seen[id] = name ?? path
+        return nil
+    }
+
+    /// The names in `folder`, hidden ones left out, in code point order.
+    static func names(in folder: String) throws -> [String] {
+        guard let dir = opendir(folder) else {
+            throw Failure.cannotList(path: folder, reason: String(cString: strerror(errno)).lowercased())
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { String(cString: $0) }
+            }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.sorted(by: PythonFormat.codePointLess)
+    }
+
+    /// The subfolders of `folder` (following links), and the entries that lead nowhere.
+    func subfolders(of folder: String) throws -> (folders: [String], broken: [Skipped]) {
+        var folders: [String] = [], broken: [Skipped] = []
+        for name in try FolderWalk.names(in: folder) {
+            let path = FolderWalk.join(folder, name)
+            switch PathTarget(path) {
+            case .folder: folders.append(path)
+            case .unusable(let why): broken.append(Skipped(path: path, reason: why))
+            case .file, .missing: continue
+            }
+        }
+        return (folders, broken)
+    }
+
+    /// The files under `folder` (in subfolders too when `recursive`), each passed to `keep`:
+    /// nil keeps it, a reason skips it. Files come in sorted order of their paths.
+    func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> String?) throws -> (files: [String], skipped: [Skipped]) {
+        var files: [String] = [], skipped: [Skipped] = []
+        func visit(_ folder: String) throws {
+            for name in try FolderWalk.names(in: folder) {
+                let path = FolderWalk.join(folder, name)
+                switch PathTarget(path) {
+                case .folder(let id):
+                    guard recursive else { continue }
+                    if let first = seen[id] {
+                        loops.append("not following \(path): it leads to \(first), a folder read once already"
+                                     + " (a loop of symbolic links, or a second way into the same folder)")
+                        continue
+                    }
+                    seen[id] = path
+                    try visit(path)
+                case .file(let size):
+                    if let why = keep(path, name, size) { skipped.append(Skipped(path: path, reason: why)) } else { files.append(path) }
+                case .unusable(let why): skipped.append(Skipped(path: path, reason: why))
+                case .missing: continue   // removed while we read the folder
+                }
+            }
+        }
+        reserve(folder)
+        try visit(folder)
+        return (files.sorted(by: PythonFormat.codePointLess), skipped)
+    }
+
+    static func join(_ folder: String, _ name: String) -> String {
+        folder.hasSuffix("/") ? folder + name : folder + "/" + name
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Imaging
+import XCTest
+@testable import Training
+
+/// The data scan: symbolic links followed but never into a folder read already, each image
+/// under its own class folder's label, unusable files left out before they are counted, and
+/// a --val-split that validates every class. Data folders are built in a temporary folder
+/// from Fixtures/trainset's images.
+final class DataFolderTests: XCTestCase {
+    static let fixtures = FinetuneTests.fixtures
+    static let daisy = fixtures.appendingPathComponent("trainset/train/daisy").path
+
+    var root = ""
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("graft-data-\(getpid())-\(name.filter(\.isLetter))").path
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    /// `folder` with `count` real images from the fixtures.
+    func images(_ folder: String, _ count: Int) throws {
+        let dir = root + "/" + folder
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Self.daisy).sorted().prefix(count)
+        XCTAssertEqual(sources.count, count, "not enough fixture images")
+        for name in sources { try FileManager.default.copyItem(atPath: Self.daisy + "/" + name, toPath: dir + "/" + name) }
+    }
+
+    func link(_ at: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/" + at, withDestinationPath: target)
+    }
+
+    func file(_ at: String, _ bytes: [UInt8]) {
+        FileManager.default.createFile(atPath: root + "/" + at, contents: Data(bytes))
+    }
+
+    /// Every sample sits under the folder of the class its label names.
+    /// `classAt`: the index of the class folder in the path below `root`.
+    func assertLabelsMatchFolders(_ data: ImageFolder, _ samples: [ImageFolder.Sample], classAt: Int = 1,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+        for s in samples {
+            let parts = s.path.dropFirst(root.count).split(separator: "/").map(String.init)
+            XCTAssertGreaterThan(parts.count, classAt + 1, s.path, file: file, line: line)
+            XCTAssertEqual(parts.dropFirst(classAt).first, data.classes[s.label], "\(s.path) has label \(data.classes[s.label])", file: file, line: line)
+        }
+    }
+
+    func testALinkBackToTheParentIsNotFollowed() throws {
+        for c in ["a", "b", "c"] { try images("train/\(c)", 6); try images("val/\(c)", 1) }
+        try link("train/b/up", to: "..")                  // train/b/up/b/up/... and train/b/up/a, c
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.count, 18, "each image once")
+        XCTAssertEqual(data.val.count, 3)
+        assertLabelsMatchFolders(data, data.train)
+        XCTAssertEqual(data.loops.count, 1, "one warning for the loop: \(data.loops)")
+        XCTAssertTrue(data.loops.first?.contains("train/b/up") ?? false, "\(data.loops)")
+    }
+
+    func testALinkIntoAnotherClassKeepsEachImageUnderItsOwnLabel() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 3); try images("val/\(c)", 1) }
+        try link("train/b/more", to: "../a")
+        try link("train/a/same", to: "../../train/a")
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.count, 6)
+        assertLabelsMatchFolders(data, data.train)
+        XCTAssertEqual(data.loops.count, 2, "\(data.loops)")
+        XCTAssertTrue(data.loops.contains { $0.contains("train/b/more") && $0.contains("class a") }, "\(data.loops)")
+    }
+
+    func testALinkFromTrainIntoValIsNotFollowed() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 3); try images("val/\(c)", 2) }
+        try link("train/a/peek", to: "../../val/a")
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.count, 6, "no validation image is trained on")
+        XCTAssertFalse(data.train.contains { $0.path.contains("/val/") || $0.path.contains("peek") })
+        XCTAssertEqual(data.val.count, 4)
+        XCTAssertEqual(data.loops.count, 1)
+    }
+
+    func testAFolderOutsideIsFollowedOnceOnly() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 2); try images("val/\(c)", 1) }
+        try images("elsewhere/more", 3)
+        try link("train/a/extra", to: root + "/elsewhere/more")
+        try link("train/b/extra", to: root + "/elsewhere/more")
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.filter { $0.label == 0 }.count, 5, "the linked folder's images join class a")
+        XCTAssertEqual(data.train.filter { $0.label == 1 }.count, 2, "and not class b too")
+        XCTAssertEqual(data.loops.count, 1)
+    }
+
+    func testTwoClassFoldersThatAreOneFolderAreRefused() throws {
+        try images("train/a", 2); try images("val/a", 1)
+        try link("train/b", to: "a"); try link("val/b", to: "a")
+        XCTAssertThrowsError(try ImageFolder(root: root)) { XCTAssertTrue("\($0)".contains("same folder"), "\($0)") }
+    }
+
+    func testValSplitPutsAtLeastOneImageOfEachClassInVal() throws {
+        for c in ["a", "b", "c"] { try images(c, 6) }
+        let data = try ImageFolder(root: root, valSplit: 0.1, seed: 0)
+        XCTAssertEqual(data.val.map(\.label).sorted(), [0, 1, 2], "floor(6 * 0.1) = 0, raised to 1 per class")
+        XCTAssertEqual(data.train.count, 15)
+        XCTAssertTrue(data.valSource.contains("at least 1"), data.valSource)
+        assertLabelsMatchFolders(data, data.train + data.val, classAt: 0)
+        // The tutorial's floor(n * split) where it gives one or more: 20 images at 0.1 give 2.
+        try images("d", 6)
+        for i in 0..<14 { try FileManager.default.copyItem(atPath: root + "/d/00.jpg", toPath: root + "/d/x\(i).jpg") }
+        let more = try ImageFolder(root: root, valSplit: 0.1, seed: 0)
+        XCTAssertEqual(more.val.filter { $0.label == 3 }.count, 2)
+    }
+
+    func testValSplitRefusesAClassWithOneImageAndASplitOfZero() throws {
+        try images("a", 3); try images("b", 1)
+        XCTAssertThrowsError(try ImageFolder(root: root, valSplit: 0.2)) {
+            XCTAssertTrue("\($0)".contains("\(root)/b has 1 usable image"), "\($0)")
+        }
+        try FileManager.default.removeItem(atPath: root + "/b")
+        XCTAssertThrowsError(try ImageFolder(root: root, valSplit: 0)) { XCTAssertTrue("\($0)".contains("--val-split is 0"), "\($0)") }
+    }
+
+    func testUnusableFilesAreSkippedBeforeTheyAreCounted() throws {
+        try images("train/a", 4); try images("train/b", 4); try images("val/a", 1); try images("val/b", 1)
+        file("train/a/empty.jpg", [])
+        file("train/a/fake.jpg", Array("hello, not an image".utf8))
+        file("train/a/torn.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0x20, 0x74] + Array("this is not really a JPEG".utf8))
+        file("train/b/notes.txt", Array("notes".utf8))
+        try link("train/b/self.jpg", to: "self.jpg")
+        try link("train/b/gone.png", to: "nothing-here.png")
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.count, 8, "only the real images count")
+        let reasons = Dictionary(uniqueKeysWithValues: data.skipped.map { (($0.path as NSString).lastPathComponent, $0.reason) })
+        XCTAssertEqual(Set(reasons.keys), ["empty.jpg", "fake.jpg", "torn.jpg", "notes.txt", "self.jpg", "gone.png"])
+        XCTAssertTrue(reasons["empty.jpg"]?.contains("empty") ?? false)
+        XCTAssertTrue(reasons["self.jpg"]?.contains("loop") ?? false, reasons["self.jpg"] ?? "")
+        XCTAssertTrue(reasons["gone.png"]?.contains("does not exist") ?? false, reasons["gone.png"] ?? "")
+        for r in reasons.values { XCTAssertFalse(r.contains("NSCocoaErrorDomain") || r.contains("Error Domain"), r) }
+        XCTAssertEqual(data.warnings.count, 6, "one warning per file")
+    }
+
+    func testMessagesSayWhatIsWrong() throws {
+        try images("train/a", 2); try images("val/a", 1); try images("val/c", 1)
+        XCTAssertThrowsError(try ImageFolder(root: root)) {
+            XCTAssertTrue("\($0)".contains("only in val: c"), "\($0)")
+            XCTAssertFalse("\($0)".contains("only in train"), "no empty list: \($0)")
+        }
+        file("plain", [1])
+        XCTAssertThrowsError(try ImageFolder(root: root + "/plain")) { XCTAssertTrue("\($0)".contains("is a file, not a folder"), "\($0)") }
+        XCTAssertThrowsError(try ImageFolder(root: root + "/none")) { XCTAssertTrue("\($0)".contains("no such folder"), "\($0)") }
+    }
+
+    /// batch_predict's listing: a link back up is read once, and warned about once.
+    func testImageListFollowsLinksIntoNoFolderTwice() throws {
+        try images("pics/sub", 2); try images("pics", 1)
+        try link("pics/sub/up", to: "..")
+        let listing = try ImageList.scan(root + "/pics", recursive: true)
+        XCTAssertEqual(listing.images.count, 3)
+        XCTAssertEqual(listing.loops.count, 1)
+        XCTAssertEqual(try ImageList.scan(root + "/pics", recursive: false).images.count, 1)
+    }
+
+    /// No image that decodes is turned away by the header probe (every fixture format: 4:2:0,
+    /// progressive, CMYK, Exif, 16-bit, palette, interlaced PNG...); the others are caught.
+    func testHeaderProbeAcceptsEveryDecodableFixture() throws {
+        let dir = Self.fixtures.appendingPathComponent("images/src").path
+        var decodable = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() {
+            let path = dir + "/" + name
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let problem = ImageProbe.problem(path: path, size: size)
+            if (try? ImageDecoder.decode(path: path)) != nil {
+                decodable += 1
+                XCTAssertNil(problem, name)
+            } else if name.hasPrefix("bad_") {
+                XCTAssertNotNil(problem, "\(name) cannot be decoded")
+            }
+        }
+        XCTAssertGreaterThan(decodable, 40)
+        // A JPEG cut inside its header.
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/jpeg_exif1.jpg")))
+        file("cut.jpg", Array(whole.prefix(40)))
+        XCTAssertNotNil(ImageProbe.problem(path: root + "/cut.jpg", size: 40))
+    }
+}

@@ -1,0 +1,131 @@
+import Checkpoint
+import Foundation
+import XCTest
+@testable import Training
+
+/// finetune's whole flow (FinetuneJob, as the executable runs it): everything checked before
+/// any file is written, stale temporary files of killed runs removed, warnings apart from
+/// progress, and a closing line that names only files that exist.
+final class FinetuneJobTests: XCTestCase {
+    let base = FinetuneTests.self
+
+    func files(in dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
+    func prepare(_ c: TrainConfig, output: String? = nil, resume: Bool = false, warnings: UnsafeMutablePointer<[String]>? = nil) throws -> FinetuneJob {
+        try FinetuneJob.prepare(c, output: output ?? c.output, resume: resume, log: { _ in }, warn: { warnings?.pointee.append($0) })
+    }
+
+    func testNothingIsWrittenUntilEverythingIsChecked() throws {
+        let dir = try base.workdir("job-checks")
+        let good = base.config(dir, epochs: 1)
+
+        var c = good                                     // output folder missing
+        c.output = dir + "/missing/resNet18.pth"
+        XCTAssertThrowsError(try prepare(c)) { XCTAssertTrue("\($0)".contains("does not exist"), "\($0)") }
+
+        c = good                                         // the output is a folder
+        try FileManager.default.createDirectory(atPath: dir + "/taken.pth", withIntermediateDirectories: false)
+        c.output = dir + "/taken.pth"
+        XCTAssertThrowsError(try prepare(c)) { XCTAssertTrue("\($0)".contains("it is a folder"), "\($0)") }
+
+        c = good                                         // weights that are not a ResNet
+        c.weights = FinetuneTests.fixtures.appendingPathComponent("checkpoints/views.pth").path
+        XCTAssertThrowsError(try prepare(c))
+
+        c = good                                         // unreadable weights
+        c.weights = FinetuneTests.fixtures.appendingPathComponent("checkpoints/truncated_zip.pth").path
+        XCTAssertThrowsError(try prepare(c))
+
+        c = good                                         // data with the wrong class count
+        c.classes = 4
+        XCTAssertThrowsError(try prepare(c)) { XCTAssertTrue("\($0)".contains("daisy, roses, tulips"), "\($0)") }
+
+        c = good                                         // --resume with nothing to resume
+        XCTAssertThrowsError(try prepare(c, resume: true))
+
+        c = good
+        c.precision = "f16"
+        XCTAssertThrowsError(try prepare(c)) { XCTAssertTrue("\($0)".contains("--precision"), "\($0)") }
+
+        XCTAssertEqual(files(in: dir), ["taken.pth"], "no file written by a run that failed its checks")
+        let job = try prepare(good)
+        XCTAssertEqual(files(in: dir), ["taken.pth"], "prepare writes nothing")
+        try job.run()
+        XCTAssertTrue(files(in: dir).contains("resNet18.pth"))
+    }
+
+    func testStaleTemporaryFilesOfDeadProcessesAreRemovedOnly() throws {
+        let dir = try base.workdir("job-stale")
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["60"]
+        try sleeper.run()
+        defer { sleeper.terminate() }
+        let live = sleeper.processIdentifier
+        var dead: Int32 = 4_000_000                       // above any pid_max: no such process
+        while kill(dead, 0) == 0 { dead += 1 }
+        let stale = [".resNet18.pth.tmp-\(dead).Ab12Cd", ".resNet18.pth.tmp-\(dead)", ".resNet18.resume.pth.tmp-\(dead).x1",
+                     ".metrics.json.tmp-\(dead)", ".class_indices.json.tmp-\(dead)"]
+        let kept = [".resNet18.pth.tmp-\(live).Zz", ".other.pth.tmp-\(dead)", ".resNet18.pth.tmp-12ab", "notes.txt"]
+        for name in stale + kept { FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(count: 1000)) }
+        XCTAssertEqual(TemporaryFile.owner(of: ".resNet18.pth.tmp-\(dead).Ab12Cd", target: dir + "/resNet18.pth"), dead)
+        XCTAssertNil(TemporaryFile.owner(of: ".resNet18.pth.tmp-12ab", target: "resNet18.pth"))
+        let job = try prepare(base.config(dir, epochs: 1))
+        XCTAssertEqual(Set(files(in: dir)), Set(stale + kept), "prepare removes nothing")
+        try job.run()
+        let after = Set(files(in: dir))
+        for name in stale { XCTAssertFalse(after.contains(name), name) }
+        for name in kept { XCTAssertTrue(after.contains(name), name) }
+        XCTAssertFalse(after.contains { $0.contains(".tmp-\(getpid())") }, "no temporary file of this run left: \(after)")
+    }
+
+    func testUnreadableImagesAreWarningsNotProgressAndTheSummaryNamesWhatExists() throws {
+        let dir = try base.workdir("job-warn")
+        let data = dir + "/data"
+        try FileManager.default.copyItem(atPath: FinetuneTests.fixtures.appendingPathComponent("trainset").path, toPath: data)
+        var c = base.config(dir, epochs: 1)
+        c.data = data
+        var warnings: [String] = [], lines: [String] = []
+        let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { lines.append($0) }, warn: { warnings.append($0) })
+        XCTAssertEqual(warnings.count, 2, "the text file and the corrupt JPEG: \(warnings)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("using 30 images for training, 12 images for validation") }, "\(lines)")
+        // An image that disappears after the scan fails at decoding time.
+        try FileManager.default.removeItem(atPath: data + "/train/tulips/04.jpg")
+        try job.run()
+        XCTAssertEqual(warnings.count, 3, "\(warnings)")
+        XCTAssertTrue(warnings.last?.contains("train/tulips/04.jpg") ?? false, "\(warnings)")
+        XCTAssertFalse(lines.contains { $0.lowercased().contains("warning") || $0.contains("skipping") }, "\(lines)")
+        XCTAssertEqual(job.trainer.unreadable.count, 1)
+        XCTAssertEqual(job.trainer.savedEpoch, 1)
+        XCTAssertTrue(job.summary.contains(c.output), job.summary)
+        try FileManager.default.removeItem(atPath: c.output)
+        XCTAssertFalse(job.summary.contains(c.output), "a file that is not there is not named: \(job.summary)")
+    }
+
+    /// train.py saves only on a strictly better accuracy than 0, so a run whose every epoch
+    /// validates at 0 saved nothing yet named the file. The first epoch's model is saved.
+    func testAModelIsSavedEvenWhenNoEpochValidatesAboveZero() throws {
+        let dir = try base.workdir("job-zero")
+        let data = dir + "/data"
+        let fixtures = FinetuneTests.fixtures.appendingPathComponent("trainset").path
+        try FileManager.default.copyItem(atPath: fixtures + "/train", toPath: data + "-train")
+        try FileManager.default.createDirectory(atPath: data + "/val", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: data + "-train", toPath: data + "/train")
+        // val: each class folder holds another class's images, so a model that learnt scores 0.
+        for (folder, images) in [("daisy", "roses"), ("roses", "tulips"), ("tulips", "daisy")] {
+            try FileManager.default.copyItem(atPath: fixtures + "/val/" + images, toPath: data + "/val/" + folder)
+        }
+        var c = base.config(dir, epochs: 2)
+        c.data = data
+        c.batchSize = 2                                  // 15 steps an epoch: learnt in the first
+        let job = try prepare(c)
+        try job.run()
+        let accuracies = job.trainer.history.map { $0.valAccuracy }
+        XCTAssertEqual(accuracies.max(), 0, "the scenario: \(accuracies)")
+        XCTAssertEqual(job.trainer.savedEpoch, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: c.output))
+        XCTAssertTrue(job.summary.contains("(epoch 1)"), job.summary)
+    }
+}
