@@ -11,9 +11,12 @@ public struct LoadOptions: Sendable {
     public var allowObjects = false
     /// Check `NAME-<hex>.pth` file names against the file's SHA-256, as torch.hub does.
     public var verifyHubHash = true
-    public init(allowObjects: Bool = false, verifyHubHash: Bool = true) {
+    /// How much memory and pickle work the read may take (`--max-memory`).
+    public var limits = ReadLimits()
+    public init(allowObjects: Bool = false, verifyHubHash: Bool = true, limits: ReadLimits = ReadLimits()) {
         self.allowObjects = allowObjects
         self.verifyHubHash = verifyHubHash
+        self.limits = limits
     }
 }
 
@@ -40,19 +43,20 @@ public struct Checkpoint: Sendable {
             throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
         }
         let bytes = [UInt8](data)
+        let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
         if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
 
         let object: PyValue
         let materialize: (TensorRef, String) throws -> TensorData
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             format = .zip
-            (object, materialize) = try ZipFormat.load(path: path, options: options)
+            (object, materialize) = try ZipFormat.load(path: path, options: options, budget: budget)
         } else if TarFormat.isTar(bytes) {
             format = .tar
-            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options)
+            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget)
         } else if LegacyFormat.matches(bytes, path: path) {
             format = .legacy
-            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options)
+            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options, budget: budget)
         } else {
             throw Checkpoint.unrecognized(bytes, path: path)
         }
