@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Imaging
 import ResNet
@@ -27,6 +28,10 @@ public struct ModelOptions: ParsableArguments {
                                discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
 
+    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp, discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
+            transform: ReadLimits.parseMaxMemory)
+    public var maxMemory: Int?
+
     public init() {}
 
     /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
@@ -44,7 +49,8 @@ public struct ModelOptions: ParsableArguments {
         if let source, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
-        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform)
+        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform,
+                              readLimits: ReadLimits(maxMemory: maxMemory))
         p.warnings.forEach { warn($0) }
         return p
     }

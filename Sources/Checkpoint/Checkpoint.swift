@@ -42,7 +42,8 @@ public struct Checkpoint: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
         }
-        let bytes = [UInt8](data)
+        // The file itself is what justifies the memory; only a refused allocation stops it here.
+        let bytes = try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
         let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
         if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
 

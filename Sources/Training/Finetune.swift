@@ -20,10 +20,10 @@ public enum Finetune {
         "resNet" + architecture.filter(\.isNumber) + ".pth"
     }
 
-    /// The pretrained weights, or nil for `--weights none`.
-    public static func loadWeights(_ config: TrainConfig, log: (String) -> Void) throws -> StateDict? {
+    /// The pretrained weights, or nil for `--weights none`. `limits`: `--max-memory`.
+    public static func loadWeights(_ config: TrainConfig, limits: ReadLimits = ReadLimits(), log: (String) -> Void) throws -> StateDict? {
         guard let path = config.weights else { return nil }
-        let ckpt = try Checkpoint(contentsOf: path)
+        let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(limits: limits))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
         return trunkState(ckpt.stateDict)
     }

@@ -45,12 +45,12 @@ public final class Predictor {
     public private(set) var warnings: [String] = []
 
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
-                transform: EvalTransform = EvalTransform()) throws {
+                transform: EvalTransform = EvalTransform(), readLimits: ReadLimits = ReadLimits()) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
-        let ckpt = try Checkpoint(contentsOf: weights)
+        let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         // A `--head append` file: the trunk with its own fc, then the appended Linear.
         let (trunk, appended) = Finetune.splitAppendedHead(ckpt.stateDict)

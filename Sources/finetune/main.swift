@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import CLISupport
 import Foundation
 import Imaging
@@ -29,6 +30,10 @@ struct FinetuneCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Pretrained weights (.pth: zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), or 'none' to train from scratch.", valueName: "file|none"))
     var weights: String
+
+    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp + " (Reading --weights.)", discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
+            transform: ReadLimits.parseMaxMemory)
+    var maxMemory: Int?
 
     @Option(help: "Number of classes: must equal the number of class folders.")
     var classes: Int
@@ -102,7 +107,7 @@ struct FinetuneCommand: ParsableCommand {
                 print(line)
                 fflush(stdout)
             }
-            let weightsState = try Finetune.loadWeights(c, log: log)
+            let weightsState = try Finetune.loadWeights(c, limits: ReadLimits(maxMemory: maxMemory), log: log)
             if c.weights != nil, let sd = weightsState {
                 let guess = ArchitectureGuessName.of(sd)
                 c.architecture = guess ?? c.architecture
