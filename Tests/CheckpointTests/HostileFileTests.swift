@@ -133,3 +133,35 @@ final class HostileFileTests: XCTestCase {
         XCTAssertEqual(ReadLimits.defaultMemory(fileSize: 100 << 20), 456 << 20)
     }
 }
+
+/// The legacy and tar readers slice the file they hold; what a slice's bounds are computed
+/// from is checked before it is used.
+final class HostileBoundsTests: XCTestCase {
+    /// A tar PAX header giving a negative size (a trap before: a reversed range).
+    func testNegativePaxSizeIsMalformed() {
+        func header(_ name: String, type: Character, size: Int) -> [UInt8] {
+            var h = [UInt8](repeating: 0, count: 512)
+            h.replaceSubrange(0..<name.utf8.count, with: Array(name.utf8))
+            let octal = Array(String(size, radix: 8).utf8)
+            h.replaceSubrange(124..<124 + octal.count, with: octal)
+            h[156] = UInt8(ascii: type.unicodeScalars.first!)
+            h.replaceSubrange(257..<262, with: Array("ustar".utf8))
+            return h
+        }
+        let pax = Array("11 size=-5\n".utf8)
+        var tar = header("pax", type: "x", size: pax.count) + pax + [UInt8](repeating: 0, count: 512 - pax.count)
+        tar += header("pickle", type: "0", size: 0) + [UInt8](repeating: 0, count: 1024)
+        XCTAssertThrowsError(try TarFormat.members(tar, path: "t.pth")) { e in
+            XCTAssertEqual((e as? CheckpointError)?.category, "malformed", "\(e)")
+        }
+    }
+
+    /// A storage view whose offset overflows in bytes (a trap before).
+    func testOverflowingViewIsAnError() {
+        let root = [UInt8](repeating: 0, count: 64)[...]
+        XCTAssertThrowsError(try viewBounds(root, offset: Int.max / 2, size: 1, elementSize: 4, path: "l.pth")) { e in
+            XCTAssertEqual((e as? CheckpointError)?.category, "overflow", "\(e)")
+        }
+        XCTAssertEqual(try viewBounds(root, offset: 2, size: 3, elementSize: 4, path: "l.pth").1, 20)
+    }
+}
