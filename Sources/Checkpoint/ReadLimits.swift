@@ -11,7 +11,7 @@ public struct ReadLimits: Sendable, Equatable {
     public var maxMemory: Int?
     /// The largest data.pkl read, whatever `maxMemory` says. A state dict's pickle is tens of
     /// KB (ResNet-152's: 115 KB) and a whole pickled model's a few MB.
-    public var maxPickleBytes = 256 << 20
+    public var maxPickleBytes = 64 << 20
     /// Values on the pickle stack at once. torch.save batches SETITEMS and APPENDS by 1000, so
     /// its stacks stay near 2000; a Python tuple of n values needs n.
     public var maxStack = 500_000
@@ -20,7 +20,7 @@ public struct ReadLimits: Sendable, Equatable {
     public var maxMemo = 1_000_000
     /// Values the pickle pushes in all (ResNet-152's state dict: 21 thousand). This bounds
     /// the memory the pickle's objects take, a few hundred bytes each at most.
-    public var maxObjects = 5_000_000
+    public var maxObjects = 2_000_000
     /// Containers (tuples, lists, dicts, MARKs) inside one another.
     public var maxDepth = 1_000
 
