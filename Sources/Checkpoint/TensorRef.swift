@@ -57,10 +57,13 @@ extension TensorRef {
         }
         if contiguous {
             let part = storageBytes[base..<base + nbytes]
-            if !(ownsBuffer && part.count == storageBytes.count) {
-                try budget.charge(nbytes, "tensor '\(name)' (shape \(shape))")
+            if ownsBuffer && part.count == storageBytes.count {
+                return TensorData(dtype: dtype, shape: shape, bytes: Array(part))
             }
-            return TensorData(dtype: dtype, shape: shape, bytes: Array(part))
+            let copy = try budget.bytes(nbytes, "tensor '\(name)' (shape \(shape))") { dst in
+                part.withUnsafeBytes { dst.copyMemory(from: $0) }
+            }
+            return TensorData(dtype: dtype, shape: shape, bytes: copy)
         }
 
         let rank = shape.count
