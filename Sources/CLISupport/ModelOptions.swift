@@ -33,6 +33,10 @@ public struct ModelOptions: ParsableArguments {
                                discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
 
+    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp, discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
+            transform: ReadLimits.parseMaxMemory)
+    public var maxMemory: Int?
+
     public init() {}
 
     public func validate() throws {
@@ -55,7 +59,7 @@ public struct ModelOptions: ParsableArguments {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
         let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform,
-                              allowObjects: allowObjects)
+                              allowObjects: allowObjects, readLimits: ReadLimits(maxMemory: maxMemory))
         p.warnings.forEach { warn($0) }
         return p
     }

@@ -14,9 +14,12 @@ public struct LoadOptions: Sendable {
     /// The help of `--allow-objects`, the same in every command that reads weights.
     public static let allowObjectsHelp = "Also read a whole pickled model (torch.save(model)): a torchvision ResNet, or a module of your own holding one. Nothing in the file is executed: its classes are taken as inert data and only the tensors are read."
 
-    public init(allowObjects: Bool = false, verifyHubHash: Bool = true) {
+    /// How much memory and pickle work the read may take (`--max-memory`).
+    public var limits = ReadLimits()
+    public init(allowObjects: Bool = false, verifyHubHash: Bool = true, limits: ReadLimits = ReadLimits()) {
         self.allowObjects = allowObjects
         self.verifyHubHash = verifyHubHash
+        self.limits = limits
     }
 }
 
@@ -47,20 +50,22 @@ public struct Checkpoint: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
         }
-        let bytes = [UInt8](data)
+        // The file itself is what justifies the memory; only a refused allocation stops it here.
+        let bytes = try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
+        let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
         if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
 
         let object: PyValue
         let materialize: (TensorRef, String) throws -> TensorData
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             format = .zip
-            (object, materialize) = try ZipFormat.load(path: path, options: options)
+            (object, materialize) = try ZipFormat.load(path: path, options: options, budget: budget)
         } else if TarFormat.isTar(bytes) {
             format = .tar
-            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options)
+            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget)
         } else if LegacyFormat.matches(bytes, path: path) {
             format = .legacy
-            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options)
+            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options, budget: budget)
         } else {
             throw Checkpoint.unrecognized(bytes, path: path)
         }

@@ -12,6 +12,11 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case overflow(path: String, what: String)
     case negativeStride(path: String, key: String, stride: [Int])
     case tooDeep(path: String, limit: Int)
+    case pickleStack(path: String, limit: Int, offset: Int)
+    case pickleMemo(path: String, limit: Int, offset: Int)
+    case pickleObjects(path: String, limit: Int, offset: Int)
+    case tooLarge(path: String, what: String, size: Int, used: Int, limit: Int)
+    case allocationFailed(path: String, what: String, size: Int)
     case zipBomb(path: String, record: String, what: String)
     case unsupportedOpcode(path: String, opcode: UInt8, offset: Int)
     case unknownGlobals(path: String, globals: [(name: String, offset: Int)])
@@ -46,6 +51,24 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(key)' has negative strides \(stride), which PyTorch never writes. The file is corrupt or was tampered with."
         case let .tooDeep(path, limit):
             return "\(path): the pickle nests deeper than \(limit) levels; refusing it (a real state dict is shallow)."
+        case let .pickleStack(path, limit, offset):
+            return "\(path): the pickle piles more than \(limit) values on its stack (pickle byte \(offset)) without gathering them "
+                + "into a container: a flat run of values, not nesting. torch.save's pickles hold a few thousand at most; refusing it."
+        case let .pickleMemo(path, limit, offset):
+            return "\(path): the pickle's memo grows past \(limit) entries (pickle byte \(offset)); torch.save memoizes about nine "
+                + "objects per tensor (ResNet-152's state dict: 8 thousand). Refusing it."
+        case let .pickleObjects(path, limit, offset):
+            return "\(path): the pickle pushes more than \(limit) values, new or fetched from its memo (pickle byte \(offset)); "
+                + "a ResNet-152 state dict pushes about 21 thousand. Refusing it."
+        case let .tooLarge(path, what, size, used, limit):
+            let already = used > 0 ? ", \(ReadLimits.describe(used)) of it already taken" : ""
+            let needed = Int((Double(used) + Double(size)) / 0x1p30 + 1)
+            return "\(path): \(what) needs \(ReadLimits.describe(size)) (\(size) bytes), past the \(ReadLimits.describe(limit)) "
+                + "this read may allocate\(already). A file claiming far more data than it holds is a zip bomb or corrupt; "
+                + "if you trust it, pass --max-memory \(needed) (GiB) to allow it."
+        case let .allocationFailed(path, what, size):
+            return "\(path): cannot allocate \(ReadLimits.describe(size)) (\(size) bytes) for \(what): the system refused the memory "
+                + "(a memory limit such as ulimit -v or a container's). Free memory or raise that limit."
         case let .zipBomb(path, record, what):
             return "\(path): refusing zip record '\(record)': \(what)."
         case let .unsupportedOpcode(path, opcode, offset):
@@ -92,6 +115,11 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .overflow: return "overflow"
         case .negativeStride: return "negative_stride"
         case .tooDeep: return "deep_nesting"
+        case .pickleStack: return "pickle_stack"
+        case .pickleMemo: return "pickle_memo"
+        case .pickleObjects: return "pickle_objects"
+        case .tooLarge: return "too_large"
+        case .allocationFailed: return "out_of_memory"
         case .zipBomb: return "zip_bomb"
         case .unsupportedOpcode: return "bad_opcode"
         case .unknownGlobals: return "unknown_global"

@@ -13,7 +13,7 @@ enum LegacyFormat {
         return false
     }
 
-    static func load(bytes: [UInt8], path: String, options: LoadOptions) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         var reader = ByteReader(bytes, path: path)
         var header = PickleMachine(path: path) { _ in .none }
         _ = try header.load(&reader)                                    // magic
@@ -24,7 +24,7 @@ enum LegacyFormat {
         _ = try header.load(&reader)
 
         var storages: [String: StorageRef] = [:]
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects) { pid in
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
             guard let t = pid.elements, let kind = t.first?.asString else {
                 throw CheckpointError.malformed(path: path, what: "unexpected persistent id (\(pid.typeName))")
             }
@@ -67,7 +67,7 @@ enum LegacyFormat {
             if let view = storage.view {
                 guard let root = data[view.root] else { throw CheckpointError.malformed(path: path, what: "storage '\(view.root)' has no data") }
                 let es = ref.dtype.size
-                let lo = root.startIndex + view.offset * es, hi = lo + view.size * es
+                let (lo, hi) = try viewBounds(root, offset: view.offset, size: view.size, elementSize: es, path: path)
                 guard view.offset >= 0, view.size >= 0, hi <= root.endIndex else {
                     throw CheckpointError.outOfRange(path: path, key: name, what: "storage view \(view.offset)+\(view.size) beyond its root")
                 }
@@ -77,8 +77,18 @@ enum LegacyFormat {
                 guard let s = data[storage.key] else { throw CheckpointError.malformed(path: path, what: "storage '\(storage.key)' has no data") }
                 slice = s
             }
-            return try ref.materialize(storageBytes: slice, name: name, path: path)
+            return try ref.materialize(storageBytes: slice, name: name, path: path, budget: budget)
         }
         return (object, materialize)
     }
+}
+
+/// The byte range of a storage view (`offset` and `size` in elements) within its root's bytes,
+/// computed without overflow; the caller checks it against the root.
+func viewBounds(_ root: ArraySlice<UInt8>, offset: Int, size: Int, elementSize: Int, path: String) throws -> (Int, Int) {
+    let lo = try checkedAdd(root.startIndex, try checkedMul(offset, elementSize, path: path, "storage view offset \(offset)"),
+                            path: path, "storage view offset \(offset)")
+    let hi = try checkedAdd(lo, try checkedMul(size, elementSize, path: path, "storage view size \(size)"),
+                            path: path, "storage view size \(size)")
+    return (lo, hi)
 }

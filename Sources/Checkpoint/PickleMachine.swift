@@ -3,15 +3,9 @@
 /// imported or called: `TorchGlobals` interprets the few that torch's weights-only loader
 /// allows, and any other is recorded (strict mode throws, naming every one of them).
 struct PickleMachine {
-    struct Limits {
-        // torch batches SETITEMS/APPENDS by 1000, so real stacks stay near 2000 values.
-        var maxStack = 20_000
-        var maxMarks = 1_000
-        var maxTupleDepth = 1_000
-    }
-
     let path: String
-    var limits = Limits()
+    /// Stack, memo, object and nesting limits (`ReadLimits`' pickle fields).
+    var limits: ReadLimits
     /// Treat unknown classes as inert objects instead of refusing the file.
     var allowObjects = false
     /// Resolves a persistent id (BINPERSID) into a storage or tensor.
@@ -19,9 +13,11 @@ struct PickleMachine {
 
     private(set) var unknownGlobals: [(name: String, offset: Int)] = []
 
-    init(path: String, allowObjects: Bool = false, persistentLoad: @escaping (PyValue) throws -> PyValue) {
+    init(path: String, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
+         persistentLoad: @escaping (PyValue) throws -> PyValue) {
         self.path = path
         self.allowObjects = allowObjects
+        self.limits = limits
         self.persistentLoad = persistentLoad
     }
 
@@ -30,7 +26,9 @@ struct PickleMachine {
         var stack: [PyValue] = []
         var marks: [Int] = []
         var memo: [UInt64: PyValue] = [:]
+        var made = 0
         let globals = TorchGlobals(path: path)
+        let limits = self.limits
 
         func pop(_ what: String) throws -> PyValue {
             guard let v = stack.popLast() else {
@@ -52,28 +50,35 @@ struct PickleMachine {
             stack.removeSubrange(m...)
             return items
         }
+        // Every value pushed is counted, fresh or fetched from the memo: whatever a pickle ends
+        // up holding in its containers was pushed once, so the count bounds their memory.
         func push(_ v: PyValue) throws {
-            guard stack.count < limits.maxStack else { throw CheckpointError.tooDeep(path: path, limit: limits.maxStack) }
+            guard stack.count < limits.maxStack else { throw CheckpointError.pickleStack(path: path, limit: limits.maxStack, offset: reader.offset) }
+            made += 1
+            guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
             stack.append(v)
         }
+        func checkDepth(_ depth: Int) throws {
+            guard depth <= limits.maxDepth else { throw CheckpointError.tooDeep(path: path, limit: limits.maxDepth) }
+        }
         // Tuples are values: a chain of TUPLE1s nests without growing the stack, so their
-        // depth is bounded where they are made.
+        // depth is bounded where they are made (a refused one is released without recursion).
         func pushTuple(_ items: [PyValue]) throws {
-            var depth = 1
-            var level = items.filter { if case .tuple = $0 { return true }; return false }
-            while !level.isEmpty {
-                depth += 1
-                guard depth <= limits.maxTupleDepth else {
-                    var doomed = items
-                    dismantle(&doomed)
-                    throw CheckpointError.tooDeep(path: path, limit: limits.maxTupleDepth)
-                }
-                level = level.flatMap { v -> [PyValue] in
-                    guard case .tuple(let t) = v else { return [] }
-                    return t.filter { if case .tuple = $0 { return true }; return false }
-                }
+            let t = PyTuple(items)
+            try checkDepth(t.depth)
+            try push(.tuple(t))
+        }
+        // A list or dict records the deepest value put into it.
+        func deepen(_ depth: inout Int, with items: [PyValue]) throws {
+            guard let deepest = items.lazy.map(\.depth).max() else { return }
+            depth = max(depth, deepest + 1)
+            try checkDepth(depth)
+        }
+        func memoPut(_ i: UInt64, _ what: String) throws {
+            if memo[i] == nil, memo.count >= limits.maxMemo {
+                throw CheckpointError.pickleMemo(path: path, limit: limits.maxMemo, offset: reader.offset)
             }
-            try push(.tuple(items))
+            memo[i] = try top(what)
         }
         func memoGet(_ i: UInt64) throws -> PyValue {
             guard let v = memo[i] else {
@@ -115,7 +120,7 @@ struct PickleMachine {
             case 0x2E:                                                        // STOP
                 return try pop("STOP")
             case 0x28:                                                        // MARK
-                guard marks.count < limits.maxMarks else { throw CheckpointError.tooDeep(path: path, limit: limits.maxMarks) }
+                guard marks.count < limits.maxDepth else { throw CheckpointError.tooDeep(path: path, limit: limits.maxDepth) }
                 marks.append(stack.count)
             case 0x30: _ = try pop("POP")                                     // POP
             case 0x31: _ = try popMark("POP_MARK")                            // POP_MARK
@@ -160,7 +165,7 @@ struct PickleMachine {
             case 0x8E:                                                        // BINBYTES8
                 let n = try length(try reader.uint(UInt64.self, "BINBYTES8"), "bytes")
                 try push(.bytes(Array(try reader.take(n))))
-            case 0x29: try push(.tuple([]))                                   // EMPTY_TUPLE
+            case 0x29: try pushTuple([])                                      // EMPTY_TUPLE
             case 0x85: try pushTuple([try pop("TUPLE1")])
             case 0x86:
                 let b = try pop("TUPLE2"), a = try pop("TUPLE2")
@@ -170,37 +175,44 @@ struct PickleMachine {
                 try pushTuple([a, b, c])
             case 0x74: try pushTuple(try popMark("TUPLE"))                    // TUPLE
             case 0x5D: try push(.list(PyList()))                             // EMPTY_LIST
-            case 0x6C: try push(.list(PyList(try popMark("LIST"))))           // LIST
+            case 0x6C, 0x91:                                                  // LIST, FROZENSET (as a list)
+                let l = PyList(try popMark(op == 0x6C ? "LIST" : "FROZENSET"))
+                try checkDepth(l.depth)
+                try push(.list(l))
             case 0x7D: try push(.dict(PyDict()))                              // EMPTY_DICT
             case 0x64:                                                        // DICT
                 let items = try popMark("DICT")
                 guard items.count % 2 == 0 else { throw CheckpointError.malformed(path: path, what: "DICT with an odd item count at byte \(opOffset)") }
                 let d = PyDict()
+                try deepen(&d.depth, with: items)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
                 try push(.dict(d))
             case 0x8F: try push(.list(PyList()))                              // EMPTY_SET (as a list)
             case 0x90:                                                        // ADDITEMS
                 let items = try popMark("ADDITEMS")
                 guard case .list(let l) = try top("ADDITEMS") else { throw CheckpointError.malformed(path: path, what: "ADDITEMS on a non-set at byte \(opOffset)") }
+                try deepen(&l.depth, with: items)
                 l.items += items
-            case 0x91: try push(.list(PyList(try popMark("FROZENSET"))))      // FROZENSET
             case 0x61:                                                        // APPEND
                 let v = try pop("APPEND")
                 guard case .list(let l) = try top("APPEND") else {
                     throw CheckpointError.malformed(path: path, what: "APPEND on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
                 }
+                try deepen(&l.depth, with: [v])
                 l.items.append(v)
             case 0x65:                                                        // APPENDS
                 let items = try popMark("APPENDS")
                 guard case .list(let l) = try top("APPENDS") else {
                     throw CheckpointError.malformed(path: path, what: "APPENDS on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
                 }
+                try deepen(&l.depth, with: items)
                 l.items += items
             case 0x73:                                                        // SETITEM
                 let v = try pop("SETITEM"), k = try pop("SETITEM")
                 guard case .dict(let d) = try top("SETITEM") else {
                     throw CheckpointError.malformed(path: path, what: "SETITEM on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
                 }
+                try deepen(&d.depth, with: [k, v])
                 d.set(k, v)
             case 0x75:                                                        // SETITEMS
                 let items = try popMark("SETITEMS")
@@ -208,6 +220,7 @@ struct PickleMachine {
                 guard case .dict(let d) = try top("SETITEMS") else {
                     throw CheckpointError.malformed(path: path, what: "SETITEMS on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
                 }
+                try deepen(&d.depth, with: items)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
             case 0x49:                                                        // INT (text; I01/I00 are bools)
                 let t = String(decoding: try reader.line("INT"), as: UTF8.self)
@@ -227,14 +240,14 @@ struct PickleMachine {
             case 0x70:                                                        // PUT (text index)
                 let t = String(decoding: try reader.line("PUT"), as: UTF8.self)
                 guard let i = UInt64(t) else { throw CheckpointError.malformed(path: path, what: "PUT '\(t.prefix(30))' at byte \(opOffset)") }
-                memo[i] = try top("PUT")
+                try memoPut(i, "PUT")
             case 0x67:                                                        // GET (text index)
                 let t = String(decoding: try reader.line("GET"), as: UTF8.self)
                 guard let i = UInt64(t) else { throw CheckpointError.malformed(path: path, what: "GET '\(t.prefix(30))' at byte \(opOffset)") }
                 try push(try memoGet(i))
-            case 0x71: memo[UInt64(try reader.u8("BINPUT"))] = try top("BINPUT")
-            case 0x72: memo[UInt64(try reader.uint(UInt32.self, "LONG_BINPUT"))] = try top("LONG_BINPUT")
-            case 0x94: memo[UInt64(memo.count)] = try top("MEMOIZE")
+            case 0x71: try memoPut(UInt64(try reader.u8("BINPUT")), "BINPUT")
+            case 0x72: try memoPut(UInt64(try reader.uint(UInt32.self, "LONG_BINPUT")), "LONG_BINPUT")
+            case 0x94: try memoPut(UInt64(memo.count), "MEMOIZE")
             case 0x68: try push(try memoGet(UInt64(try reader.u8("BINGET"))))
             case 0x6A: try push(try memoGet(UInt64(try reader.uint(UInt32.self, "LONG_BINGET"))))
             case 0x63:                                                        // GLOBAL

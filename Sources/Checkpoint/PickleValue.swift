@@ -9,7 +9,7 @@ indirect enum PyValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PyValue])
+    case tuple(PyTuple)
     case list(PyList)
     case dict(PyDict)
     case global(PyGlobal)
@@ -52,10 +52,22 @@ indirect enum PyValue {
         default: return nil
         }
     }
+    /// How many containers deep the value goes: 0 for a leaf, 1 for an empty container. Exact
+    /// for tuples; for lists and dicts, the deepest value put into them directly (a container
+    /// filled after being put into another does not deepen the outer one).
+    var depth: Int {
+        switch self {
+        case .tuple(let t): return t.depth
+        case .list(let l): return l.depth
+        case .dict(let d): return d.depth
+        default: return 0
+        }
+    }
+
     /// Elements of a tuple or list.
     var elements: [PyValue]? {
         switch self {
-        case .tuple(let t): return t
+        case .tuple(let t): return t.items
         case .list(let l): return l.items
         default: return nil
         }
@@ -68,9 +80,25 @@ struct PyGlobal: Hashable {
     var qualifiedName: String { "\(module).\(name)" }
 }
 
+/// A tuple: immutable, so its depth is known when it is made. A class, so that a tuple shared
+/// through the memo is one object (released once, walked once).
+final class PyTuple {
+    fileprivate(set) var items: [PyValue]
+    let depth: Int
+    init(_ items: [PyValue]) {
+        self.items = items
+        depth = 1 + (items.lazy.map(\.depth).max() ?? 0)
+    }
+    deinit { dismantle(&items) }
+}
+
 final class PyList {
     var items: [PyValue]
-    init(_ items: [PyValue] = []) { self.items = items }
+    var depth = 1
+    init(_ items: [PyValue] = []) {
+        self.items = items
+        depth = 1 + (items.lazy.map(\.depth).max() ?? 0)
+    }
     deinit { dismantle(&items) }
 }
 
@@ -81,6 +109,7 @@ final class PyDict {
     private var stringIndex: [String: Int] = [:]
     /// The `__dict__` an OrderedDict receives through BUILD (state dicts keep `_metadata` there).
     var attributes: PyDict?
+    var depth = 1
 
     func set(_ key: PyValue, _ value: PyValue) {
         if case .string(let s) = key {
@@ -137,9 +166,9 @@ func dismantle(_ items: inout [PyValue]) {
     items = []
     while var v = pending.popLast() {
         switch v {
-        case .tuple(let t):
+        case .tuple(var t):
             v = .none
-            pending += t
+            if isKnownUniquelyReferenced(&t) { pending += t.items; t.items = [] }
         case .list(var l):
             v = .none
             if isKnownUniquelyReferenced(&l) { pending += l.items; l.items = [] }

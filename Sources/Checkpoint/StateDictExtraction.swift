@@ -8,7 +8,13 @@ enum StateDictExtraction {
         var containerKey: String?
         var notes: [String] = []
         var wrapperProblem: CheckpointError?
+        /// Modules entered by `walkModule` (a module shared at many levels is entered once per
+        /// path, as `state_dict()` does, so the count is bounded, not the depth alone).
+        var modulesWalked = 0
     }
+
+    /// The most modules a whole pickled model may hold along all its paths: resnet152 has 500.
+    static let maxModulesWalked = 100_000
 
     static let containerKeys = ["state_dict", "model_state_dict", "model", "net", "module", "state_dict_ema", "model_ema", "ema"]
     static let strippedPrefixes = ["module.", "_orig_mod."]
@@ -62,6 +68,11 @@ enum StateDictExtraction {
     private static func walkModule(_ v: PyValue, prefix: String, depth: Int, into found: inout Found, path: String) throws {
         guard depth < maxDepth else { throw CheckpointError.tooDeep(path: path, limit: maxDepth) }
         guard case .object(let o) = v, let state = o.state?.asDict else { return }
+        found.modulesWalked += 1
+        guard found.modulesWalked <= maxModulesWalked else {
+            throw CheckpointError.malformed(path: path, what: "the pickled model reaches more than \(maxModulesWalked) "
+                + "modules along its paths (resnet152 has about 500): modules shared at many levels. Refusing it")
+        }
         let nonPersistent = Set((state["_non_persistent_buffers_set"]?.elements ?? []).compactMap(\.asString))
         for field in ["_parameters", "_buffers"] {
             guard let d = state[field]?.asDict else { continue }

@@ -27,7 +27,10 @@ enum TarFormat {
             guard var size = Int(sizeText.isEmpty ? "0" : sizeText, radix: 8), size >= 0 else {
                 throw CheckpointError.malformed(path: path, what: "tar header at byte \(offset) has size '\(sizeText)'")
             }
-            if let p = paxSize { size = p }
+            if let p = paxSize {
+                guard p >= 0 else { throw CheckpointError.malformed(path: path, what: "tar PAX header before byte \(offset) gives size \(p)") }
+                size = p
+            }
             let type = header[offset + 156]
             var name = String(decoding: field(0, 100), as: UTF8.self)
             let prefix = String(decoding: field(345, 155), as: UTF8.self)
@@ -68,7 +71,7 @@ enum TarFormat {
         return (size, path)
     }
 
-    static func load(bytes: [UInt8], path: String, options: LoadOptions) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         let members = try members(bytes, path: path)
         for required in ["sys_info", "pickle", "tensors", "storages"] where members[required] == nil {
             throw CheckpointError.malformed(path: path, what: "tar checkpoint without its '\(required)' member")
@@ -99,8 +102,9 @@ enum TarFormat {
                 guard let e = v.elements, e.count >= 4, let target = e[0].asInt, let root = e[1].asInt,
                       let off = e[2].asInt, let size = e[3].asInt, let (rref, rdata) = storages[root] else { continue }
                 let es = rref.dtype!.size
-                let lo = rdata.startIndex + Int(off) * es, hi = lo + Int(size) * es
-                guard off >= 0, size >= 0, hi <= rdata.endIndex else {
+                guard let o = Int(exactly: off), let n = Int(exactly: size) else { continue }
+                let (lo, hi) = try viewBounds(rdata, offset: o, size: n, elementSize: es, path: path)
+                guard off >= 0, size >= 0, lo >= rdata.startIndex, hi <= rdata.endIndex else {
                     throw CheckpointError.outOfRange(path: path, key: "storage \(target)", what: "view \(off)+\(size) beyond its root")
                 }
                 storages[target] = (StorageRef(key: String(target), dtype: rref.dtype, numel: Int(size)), rdata[lo..<hi])
@@ -134,7 +138,7 @@ enum TarFormat {
         // pickle: the object, tensors as string ids.
         let pr = members["pickle"]!
         reader = ByteReader(bytes, path: path, offset: pr.lowerBound, end: pr.upperBound)
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects) { pid in
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
             if let s = pid.asString, let id = Int64(s) {
                 if let t = tensors[id] { return .tensor(t) }
                 if let (s, _) = storages[id] { return .storage(s) }
@@ -149,7 +153,7 @@ enum TarFormat {
             guard let key = Int64(ref.storage.key), let (_, data) = storages[key] else {
                 throw CheckpointError.malformed(path: path, what: "tensor '\(name)' has no storage data")
             }
-            return try ref.materialize(storageBytes: data, name: name, path: path)
+            return try ref.materialize(storageBytes: data, name: name, path: path, budget: budget)
         }
         return (object, materialize)
     }

@@ -19,8 +19,12 @@ struct TensorRef {
 
 extension TensorRef {
     /// Copies the tensor's elements out of its storage's bytes into contiguous row-major order,
-    /// after checking every size, stride and the farthest element against the storage.
-    func materialize(storageBytes: ArraySlice<UInt8>, name: String, path: String) throws -> TensorData {
+    /// after checking every size, stride and the farthest element against the storage. A copy
+    /// is charged to `budget` (a tensor can be far larger than its storage: zero strides).
+    /// `ownsBuffer`: `storageBytes` spans a whole array of its own, which a tensor spanning all
+    /// of it shares instead of copying (Array of a whole slice does not copy).
+    func materialize(storageBytes: ArraySlice<UInt8>, ownsBuffer: Bool = false, name: String, path: String,
+                     budget: MemoryBudget) throws -> TensorData {
         let es = dtype.size
         guard shape.count == stride.count, shape.count <= 64 else {
             throw CheckpointError.malformed(path: path, what: "tensor '\(name)' has \(shape.count) sizes and \(stride.count) strides")
@@ -51,11 +55,19 @@ extension TensorRef {
             if st != expect { contiguous = false; break }
             expect *= s
         }
-        if contiguous { return TensorData(dtype: dtype, shape: shape, bytes: Array(storageBytes[base..<base + nbytes])) }
+        if contiguous {
+            let part = storageBytes[base..<base + nbytes]
+            if ownsBuffer && part.count == storageBytes.count {
+                return TensorData(dtype: dtype, shape: shape, bytes: Array(part))
+            }
+            let copy = try budget.bytes(nbytes, "tensor '\(name)' (shape \(shape))") { dst in
+                part.withUnsafeBytes { dst.copyMemory(from: $0) }
+            }
+            return TensorData(dtype: dtype, shape: shape, bytes: copy)
+        }
 
-        var out = [UInt8](repeating: 0, count: nbytes)
         let rank = shape.count
-        out.withUnsafeMutableBytes { dst in
+        let out = try budget.bytes(nbytes, "tensor '\(name)' (shape \(shape), stride \(stride))") { dst in
             storageBytes.withUnsafeBytes { src in
                 // Walk the index space row-major; copy one element at a time (strided layouts
                 // are rare and small: channels_last weights, views).

@@ -99,7 +99,7 @@ struct TorchGlobals {
             }
             return try call(f, inner)
         case "torch.Size", "builtins.set", "builtins.frozenset":
-            return .tuple(args.first?.elements ?? [])
+            return .tuple(PyTuple(args.first?.elements ?? []))
         case "torch.device":
             return .string(args.compactMap { v -> String? in
                 if let s = v.asString { return s }

@@ -70,8 +70,10 @@ final class ZipArchive {
         return (i, Int(st.size), Int(clamping: st.comp_size), Int32(st.comp_method))
     }
 
-    /// Reads a whole entry. Sizes are checked against the file before anything is allocated.
-    func read(_ name: String) throws -> [UInt8] {
+    /// Reads a whole entry into memory charged to `budget`. Sizes are checked against the file
+    /// and the budget before anything is allocated or inflated, and no more than the declared
+    /// size is ever inflated.
+    func read(_ name: String, budget: MemoryBudget) throws -> [UInt8] {
         let s = try stat(name)
         switch s.method {
         case 0: // ZIP_CM_STORE
@@ -90,20 +92,21 @@ final class ZipArchive {
             throw CheckpointError.malformed(path: path, what: "cannot open zip entry '\(name)': \(String(cString: zip_strerror(archive)))")
         }
         defer { zip_fclose(f) }
-        var out = [UInt8](repeating: 0, count: s.size)
         // Read exactly the declared size: a stream that would give more is cut there, one
         // that gives less is truncated. (CRCs are not checked: torch may write zero CRCs.)
-        var got = 0
-        while got < s.size {
-            let n = out.withUnsafeMutableBytes { zip_fread(f, $0.baseAddress! + got, UInt64(s.size - got)) }
-            if n < 0 {
-                throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' cannot be read: \(String(cString: zip_file_strerror(f)))")
+        let out = try budget.bytes(s.size, "zip record '\(name)'") { buffer in
+            var got = 0
+            while got < s.size, let base = buffer.baseAddress {
+                let n = zip_fread(f, base + got, UInt64(min(s.size - got, 1 << 30)))
+                if n < 0 {
+                    throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' cannot be read: \(String(cString: zip_file_strerror(f)))")
+                }
+                if n == 0 { break }
+                got += Int(n)
             }
-            if n == 0 { break }
-            got += Int(n)
-        }
-        guard got == s.size else {
-            throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' holds \(got) of its \(s.size) bytes")
+            guard got == s.size else {
+                throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' holds \(got) of its \(s.size) bytes")
+            }
         }
         // The stream must end where the directory says: one that inflates past its declared
         // size is a zip bomb (or corrupt). A CRC error at the end is tolerated (see above).

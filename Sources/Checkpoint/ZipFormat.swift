@@ -1,7 +1,7 @@
 /// The zip form of torch.save (torch >= 1.6): `<root>/data.pkl` plus one record per storage,
 /// `<root>/data/<key>`. The root is whatever precedes the first `/` of the first entry.
 enum ZipFormat {
-    static func load(path: String, options: LoadOptions) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         let zip = try ZipArchive(path: path)
         guard let first = zip.names.first else { throw CheckpointError.notACheckpoint(path: path, hint: "an empty zip archive") }
         let root = first.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
@@ -13,11 +13,21 @@ enum ZipFormat {
         }
         var bigEndian = false
         if zip.contains("\(root)/byteorder") {
-            let order = String(decoding: try zip.read("\(root)/byteorder"), as: UTF8.self)
+            let size = try zip.size(of: "\(root)/byteorder")
+            guard size <= 16 else {
+                throw CheckpointError.zipBomb(path: path, record: "\(root)/byteorder", what: "it declares \(size) bytes; it holds 'little' or 'big'")
+            }
+            let order = String(decoding: try zip.read("\(root)/byteorder", budget: budget), as: UTF8.self)
             bigEndian = order.hasPrefix("big")
         }
-        let pickle = try zip.read("\(root)/data.pkl")
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects) { pid in
+        let pickleSize = try zip.size(of: "\(root)/data.pkl")
+        guard pickleSize <= options.limits.maxPickleBytes else {
+            throw CheckpointError.zipBomb(path: path, record: "\(root)/data.pkl", what: "it declares \(ReadLimits.describe(pickleSize)) "
+                + "(\(pickleSize) bytes) of pickle, past the \(ReadLimits.describe(options.limits.maxPickleBytes)) limit; "
+                + "a state dict's pickle takes tens to hundreds of KB (ResNet-152's: 115 KB), a whole pickled model's a few MB")
+        }
+        let pickle = try zip.read("\(root)/data.pkl", budget: budget)
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
             try persistentStorage(pid, path: path)
         }
         var reader = ByteReader(pickle, path: path)
@@ -37,11 +47,14 @@ enum ZipFormat {
                 guard expected == actual else {
                     throw CheckpointError.sizeMismatch(path: path, record: recordName, expected: expected, actual: actual)
                 }
-                var bytes = try zip.read(recordName)
+                var bytes = try zip.read(recordName, budget: budget)
                 if bigEndian { byteswap(&bytes, elementSize: ref.dtype.size) }
                 records[key] = bytes
             }
-            return try ref.materialize(storageBytes: records[key]![...], name: name, path: path)
+            guard let bytes = records[key] else {
+                throw CheckpointError.malformed(path: path, what: "tensor '\(name)': record '\(root)/data/\(key)' was not read")
+            }
+            return try ref.materialize(storageBytes: bytes[...], ownsBuffer: true, name: name, path: path, budget: budget)
         }
         return (object, materialize)
     }

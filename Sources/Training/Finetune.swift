@@ -24,10 +24,11 @@ public enum Finetune {
     }
 
     /// The pretrained weights, or nil for `--weights none`. `allowObjects` also reads a whole
-    /// pickled model (`--allow-objects`).
-    public static func loadWeights(_ config: TrainConfig, allowObjects: Bool = false, log: (String) -> Void) throws -> StateDict? {
+    /// pickled model (`--allow-objects`); `limits`: `--max-memory`.
+    public static func loadWeights(_ config: TrainConfig, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
+                                   log: (String) -> Void) throws -> StateDict? {
         guard let path = config.weights else { return nil }
-        let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: allowObjects))
+        let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: allowObjects, limits: limits))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
         let sd = trunkState(try ckpt.resNetStateDict())
         guard sd["fc.weight"] == nil && sd["fc.bias"] == nil else { return sd }

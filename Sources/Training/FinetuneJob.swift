@@ -24,12 +24,14 @@ public final class FinetuneJob {
 
     /// Checks everything and builds the model; writes no file. `output` nil: named after the
     /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
-    /// it is executed). `log` gets progress lines, `warn` the warnings.
+    /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
+    /// `log` gets progress lines, `warn` the warnings.
     public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
+                               limits: ReadLimits = ReadLimits(),
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
         // Weights: readable, a ResNet; they name the architecture and the default output.
-        let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, log: log)
+        let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
         if let sd = weights {
             c.architecture = ArchitectureGuessName.of(sd) ?? c.architecture
             if c.head == .append && (sd["fc.weight"] == nil || sd["fc.bias"] == nil) {

@@ -47,12 +47,13 @@ public final class Predictor {
     /// - Parameter allowObjects: also read a whole pickled model (`torch.save(model)`), its
     ///   classes taken as inert data (`--allow-objects`).
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
-                transform: EvalTransform = EvalTransform(), allowObjects: Bool = false) throws {
+                transform: EvalTransform = EvalTransform(), allowObjects: Bool = false,
+                readLimits: ReadLimits = ReadLimits()) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
-        let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(allowObjects: allowObjects))
+        let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         // A `--head append` file: the trunk with its own fc, then the appended Linear.
         let (trunk, appended) = Finetune.splitAppendedHead(try ckpt.resNetStateDict())

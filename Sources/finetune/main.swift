@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import CLISupport
 import Foundation
 import Imaging
@@ -31,6 +32,9 @@ struct FinetuneCommand: ParsableCommand {
     var weights: String
 
     @Flag(help: ModelOptions.allowObjectsHelp) var allowObjects = false
+    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp + " (Reading --weights.)", discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
+            transform: ReadLimits.parseMaxMemory)
+    var maxMemory: Int?
 
     @Option(help: "Number of classes: must equal the number of class folders.")
     var classes: Int
@@ -113,7 +117,7 @@ struct FinetuneCommand: ParsableCommand {
                 warn(line)
             }
             let job = try FinetuneJob.prepare(c, output: output, resume: resume, allowObjects: allowObjects,
-                                              log: log, warn: warning)
+                                              limits: ReadLimits(maxMemory: maxMemory), log: log, warn: warning)
             if interactive {
                 job.trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
             }

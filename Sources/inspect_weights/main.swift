@@ -23,10 +23,14 @@ struct InspectWeights: ParsableCommand {
     @Flag(help: ArgumentHelp(LoadOptions.allowObjectsHelp))
     var allowObjects = false
 
+    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp, discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
+            transform: ReadLimits.parseMaxMemory)
+    var maxMemory: Int?
+
     func run() throws {
         let ckpt: Checkpoint
         do {
-            ckpt = try Checkpoint(contentsOf: file, options: LoadOptions(allowObjects: allowObjects))
+            ckpt = try Checkpoint(contentsOf: file, options: LoadOptions(allowObjects: allowObjects, limits: ReadLimits(maxMemory: maxMemory)))
         } catch let e as CheckpointError {
             FileHandle.standardError.write(Data("inspect_weights: \(e)\n".utf8))
             throw ExitCode(2)
