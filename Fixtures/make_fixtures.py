@@ -14,7 +14,7 @@ sys.path.insert(0, HERE)
 
 
 def main():
-    parts = sys.argv[1:] or ["checkpoints", "images", "models", "predict", "trainset", "optim", "training"]
+    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "trainset", "optim", "training"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")
