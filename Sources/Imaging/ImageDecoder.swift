@@ -33,10 +33,6 @@ public enum ImageDecoder {
             return metadata.orientation.map { image.applying($0) } ?? image
         case .png:
             let (image, orientation) = try PNGDecoder.decode(bytes, path: path)
-            // Pillow's exif_transpose raises on an eXIf chunk that is not TIFF data.
-            if let exif = PNGChunks(bytes).exif, ExifIFD0.read(exif) == .unreadable {
-                throw ImagingError.corrupt(path: path, format: "PNG", reason: "its eXIf chunk is not TIFF data")
-            }
             return orientation.map { image.applying($0) } ?? image
         case .webp, .bmp, .gif, .tiff:
             throw ImagingError.unsupportedFormat(path: path, format: format.rawValue)

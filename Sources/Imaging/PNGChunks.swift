@@ -8,8 +8,13 @@
 struct PNGChunks {
     /// The bytes with the colour-space chunks left out.
     var stripped: [UInt8]
-    /// The eXIf chunk's data, prefixed with "Exif\0\0" as Pillow stores it.
+    /// The Exif block Pillow reads (see `PNGPillowChunks`): the last eXIf chunk's data, prefixed
+    /// with "Exif\0\0" as Pillow stores it, or ImageMagick's hex "Raw profile type exif".
     var exif: [UInt8]?
+    /// Pillow's getexif() raises on this file's Exif block (so exif_transpose fails).
+    var exifUnreadable = false
+    /// Why Pillow refuses the file while reading its text chunks, if it does.
+    var refusal: String?
     /// The XMP packet, when stored uncompressed (a compressed one is not read).
     var xmp: [UInt8]?
     /// IHDR's colour type and bit depth (nil when IHDR is missing or short).
@@ -22,6 +27,7 @@ struct PNGChunks {
         out.reserveCapacity(bytes.count)
         out += bytes.prefix(8)
         var i = 8
+        var text = PNGPillowChunks()
         while i + 12 <= bytes.count {
             let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
             let end = i + 12 + length
@@ -36,15 +42,21 @@ struct PNGChunks {
                     xmp = packet
                 }
             }
-            if type == "eXIf" && exif == nil {
-                exif = Array("Exif".utf8) + [0, 0] + Array(bytes[(i + 8)..<(i + 8 + length)])
-            }
+            if type != "IEND" { text.observe(type, bytes[(i + 8)..<(i + 8 + length)]) }
             if !ignored.contains(type) { out += bytes[i..<end] }
             i = end
             if type == "IEND" { break }
         }
         out += bytes[i...]  // whatever could not be walked goes to libpng unchanged
         stripped = out
+        refusal = text.refusal
+        switch text.exif {
+        case .success(let block):
+            exif = block
+            exifUnreadable = block.map { ExifIFD0.read($0) == .unreadable } ?? false
+        case .failure:
+            exifUnreadable = true
+        }
     }
 
     /// The text of an "XML:com.adobe.xmp" text chunk, split the way Pillow splits it.

@@ -12,6 +12,13 @@ import CPNG
 enum PNGDecoder {
     static func decode(_ bytes: [UInt8], path: String) throws -> (RGBImage, ExifOrientation?) {
         let chunks = PNGChunks(bytes)
+        if let refusal = chunks.refusal {
+            throw ImagingError.corrupt(path: path, format: "PNG", reason: refusal)
+        }
+        // Pillow's exif_transpose raises on an Exif block that is not TIFF data.
+        if chunks.exifUnreadable {
+            throw ImagingError.corrupt(path: path, format: "PNG", reason: "its Exif block is not TIFF data")
+        }
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
