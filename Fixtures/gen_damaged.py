@@ -5,10 +5,12 @@ Two classes the fuzzer found, each variant made from a small clean JPEG:
              between markers, a short APP14, bad restart markers, data cut short before EOI,
              a missing EOI), and the truncations PIL refuses;
   exif       an EXIF Orientation stored with an unusual TIFF type or count, the way
-             Image.getexif() and ImageOps.exif_transpose read it.
+             Image.getexif() and ImageOps.exif_transpose read it;
+  png        where Pillow finds a PNG's Exif block (eXIf, ImageMagick's hex "Raw profile
+             type exif" in tEXt/zTXt/iTXt) and the ancillary chunks that make it refuse a file.
 
 Writes Fixtures/damaged/:
-  src/<name>.jpg   the damaged file
+  src/<name>.jpg   the damaged file (.png for the PNG cases)
   exp/<name>.rgb   PIL: ImageOps.exif_transpose(Image.open(p)).convert("RGB"), raw RGB8
   expected.json    every case: what was done to it, whether PIL reads it (and its size and
                    pixels) or refuses it (and PIL's error)
@@ -24,6 +26,7 @@ import shutil
 import struct
 import sys
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -96,6 +99,13 @@ def scan_range(data):
     return seg(data, 0xDA)[2], len(data) - 2
 
 
+def splice_sof(data):
+    """The SOF segment with one byte more in its declared length (and one junk byte)."""
+    m, a, b = seg(data, 0xC0)
+    n = struct.unpack(">H", data[a + 2:a + 4])[0]
+    return data[:a + 2] + struct.pack(">H", n + 1) + data[a + 4:b] + b"\x00" + data[b:]
+
+
 def warning_cases():
     rgb = Image.fromarray(pattern(24, 16, 70), "RGB")
     base = jpeg(rgb, quality=90)                                   # JFIF, 4:2:0, baseline
@@ -145,6 +155,14 @@ def warning_cases():
          insert(prog, p_sos[2], b"\x00\x01\x02")),
         ("progressive_truncated", "a progressive file cut in its second scan",
          prog[:p_sos[1] + 40]),
+        ("marker_ff01", "an FF 01 (TEM) marker between segments, which Pillow's walk rejects",
+         insert(base, dqt, b"\xff\x01")),
+        ("eoi_in_header", "an EOI between APP0 and DQT", insert(base, dqt, b"\xff\xd9")),
+        ("dqt_short", "a DQT segment 10 bytes short", base[:dqt] + b"\xff\xdb" + struct.pack(
+            ">H", seg(base, 0xDB)[2] - dqt - 12) + base[dqt + 4:seg(base, 0xDB)[2] - 10]
+         + base[seg(base, 0xDB)[2]:]),
+        ("sof_partial_component", "a frame header with a partial component entry",
+         splice_sof(base)),
     ]
     return cases
 
@@ -206,6 +224,9 @@ def exif_cases():
         ("swapped_magic", "header 'MM\\x2a\\x00', which Pillow takes as big-endian",
          b"Exif\x00\x00" + tiff([(0x0112, 3, 1, h(6)[::-1] + b"\x00\x00")], big_endian=True,
                                  header=b"MM\x2a\x00")),
+        ("bigtiff_header", "a BigTIFF header, on which Pillow raises", b"Exif\x00\x00" + tiff(
+            [(0x0112, 3, 1, pad(h(6)))], header=b"II\x2b\x00")),
+        ("not_tiff", "'Exif\\0\\0' followed by no TIFF header", b"Exif\x00\x00XXXX\x08\x00\x00\x00"),
         ("out_of_line_past_end", "an entry whose data lies past the end stops the IFD; SHORT 6 after it",
          b"Exif\x00\x00" + tiff([(0x010F, 2, 20, struct.pack(e + "I", 40)), (0x0112, 3, 1, pad(h(6)))])),
     ]
@@ -216,10 +237,73 @@ def exif_cases():
     xmp = (b"http://ns.adobe.com/xap/1.0/\x00" + b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>'
            b'<rdf:Description tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>')
     for n, what, p in payloads:
-        if n in ("byte6", "short_count2", "unknown_type", "slong8_type"):
+        if n in ("byte6", "short_count2", "unknown_type", "slong8_type", "not_tiff", "double_header"):
             cases.append((f"exif_{n}_xmp8", what + ", with XMP Orientation 8",
                           base[:at] + app(0xE1, p) + app(0xE1, xmp) + base[at:]))
+    # A JFIF resolution makes Pillow skip reading Exif while opening, so an unreadable block
+    # fails exif_transpose instead of being ignored.
+    jfif_dpi = jpeg(im, quality=90, dpi=(72, 72))
+    at2 = seg(jfif_dpi, 0xE0)[2]
+    for n, what, p in payloads:
+        if n in ("not_tiff", "bigtiff_header", "short6"):
+            cases.append((f"exif_{n}_jfif_dpi", what + ", in a file whose JFIF segment gives a resolution",
+                          jfif_dpi[:at2] + app(0xE1, p) + jfif_dpi[at2:]))
     return cases
+
+
+def png_chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+
+def png_with(png, before=(), after=()):
+    """`png` with chunks added before its first IDAT and before IEND."""
+    i = png.index(b"IDAT") - 4
+    j = len(png) - 12
+    return png[:i] + b"".join(png_chunk(t, d) for t, d in before) + png[i:j] \
+        + b"".join(png_chunk(t, d) for t, d in after) + png[j:]
+
+
+def raw_profile(payload):
+    """ImageMagick's "Raw profile type exif" text: a header and the hex dump in 72-column lines."""
+    hx = payload.hex()
+    return ("\nexif\n%8d\n" % len(payload) + "\n".join(hx[i:i + 72] for i in range(0, len(hx), 72))
+            + "\n").encode("latin-1")
+
+
+def png_cases():
+    b = io.BytesIO()
+    Image.fromarray(pattern(13, 7, 75), "RGB").save(b, format="PNG")
+    png = b.getvalue()
+    short = lambda v: b"Exif\x00\x00" + tiff([(0x0112, 3, 1, struct.pack("<H", v) + b"\x00\x00")])  # noqa: E731
+    key = b"Raw profile type exif\x00"
+    return [
+        ("png_exif6", "an eXIf chunk, Orientation 6", png_with(png, [(b"eXIf", short(6)[6:])])),
+        ("png_exif_two", "two eXIf chunks, 6 then 8: Pillow keeps the last",
+         png_with(png, [(b"eXIf", short(6)[6:]), (b"eXIf", short(8)[6:])])),
+        ("png_exif_after_idat", "an eXIf chunk after the image data, Orientation 5",
+         png_with(png, after=[(b"eXIf", short(5)[6:])])),
+        ("png_raw_profile_text", "ImageMagick's raw profile in tEXt, Orientation 6",
+         png_with(png, [(b"tEXt", key + raw_profile(short(6)))])),
+        ("png_raw_profile_ztxt", "ImageMagick's raw profile in zTXt, Orientation 8",
+         png_with(png, [(b"zTXt", key + b"\x00" + zlib.compress(raw_profile(short(8))))])),
+        ("png_raw_profile_itxt", "ImageMagick's raw profile in compressed iTXt, Orientation 3",
+         png_with(png, [(b"iTXt", key + b"\x01\x00\x00\x00" + zlib.compress(raw_profile(short(3))))])),
+        ("png_raw_profile_after_idat", "the raw profile after the image data, Orientation 7",
+         png_with(png, after=[(b"tEXt", key + raw_profile(short(7)))])),
+        ("png_exif_and_raw_profile", "eXIf 6 and a raw profile 8: eXIf wins",
+         png_with(png, [(b"tEXt", key + raw_profile(short(8))), (b"eXIf", short(6)[6:])])),
+        ("png_raw_profile_bad_hex", "a raw profile that is not hex (Pillow's getexif raises)",
+         png_with(png, [(b"tEXt", key + b"\nexif\n       4\nzz00zz00\n")])),
+        ("png_exif_not_tiff", "an eXIf chunk that is not TIFF data", png_with(png, [(b"eXIf", b"XXXX\x08\x00\x00\x00")])),
+        ("png_iccp_method1", "an iCCP chunk with compression method 1",
+         png_with(png, [(b"iCCP", b"ICC\x00\x01" + zlib.compress(b"\x00" * 200))])),
+        ("png_ztxt_method1", "a zTXt chunk with compression method 1",
+         png_with(png, [(b"zTXt", b"Comment\x00\x01" + zlib.compress(b"hello"))])),
+        ("png_ztxt_bomb", "a zTXt chunk inflating past Pillow's MAX_TEXT_CHUNK (1 MiB)",
+         png_with(png, [(b"zTXt", b"Comment\x00\x00" + zlib.compress(b" " * (1 << 20 | 1), 9))])),
+        ("png_ztxt_damaged", "a zTXt chunk whose zlib data is damaged (Pillow reads empty text)",
+         png_with(png, [(b"zTXt", b"Comment\x00\x00" + b"\x78\x9c\xff\xff\xff")])),
+    ]
 
 
 def main(fixtures_dir):
@@ -228,9 +312,9 @@ def main(fixtures_dir):
         shutil.rmtree(os.path.join(root, d), ignore_errors=True)
         os.makedirs(os.path.join(root, d))
     manifest = {"pillow": Image.__version__, "cases": []}
-    for cls, cases in (("warnings", warning_cases()), ("exif", exif_cases())):
+    for cls, cases in (("warnings", warning_cases()), ("exif", exif_cases()), ("png", png_cases())):
         for name, what, data in cases:
-            rel = f"src/{name}.jpg"
+            rel = f"src/{name}." + ("png" if cls == "png" else "jpg")
             with open(os.path.join(root, rel), "wb") as f:
                 f.write(data)
             manifest["cases"].append(case_entry(root, rel, name, kind=cls, what=what))
