@@ -137,6 +137,8 @@ def warning_cases():
          base[:s0 + (s1 - s0) * 3 // 5] + b"\xff\xd9"),
         ("no_eoi", "the final EOI removed", base[:-2]),
         ("no_eoi_grey", "a greyscale file without its EOI", grey[:-2]),
+        ("junk_no_eoi", "junk after the scan data and no EOI: every row is out before the data ends",
+         base[:-2] + bytes(range(1, 17))),
         ("trailing_junk", "bytes after EOI", base + b"junk after the image"),
         ("truncated_scan", "cut in the middle of the scan data", base[:s0 + (s1 - s0) // 2]),
         ("truncated_header", "cut inside DQT", base[:dqt + 20]),
