@@ -278,7 +278,28 @@ def png_cases():
     png = b.getvalue()
     short = lambda v: b"Exif\x00\x00" + tiff([(0x0112, 3, 1, struct.pack("<H", v) + b"\x00\x00")])  # noqa: E731
     key = b"Raw profile type exif\x00"
+    def bad_crc(data, t, k=0):
+        """`data` with the CRC of its k-th chunk of type t inverted."""
+        i = [m for m in range(len(data) - 3) if data[m:m + 4] == t][k] - 4
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        c = i + 8 + n
+        return data[:c] + bytes(b ^ 0xFF for b in data[c:c + 4]) + data[c + 4:]
+
+    idat_end = png.index(b"IEND") - 4
     return [
+        ("png_idat_bad_crc", "the IDAT chunk's CRC is wrong (Pillow does not check it)", bad_crc(png, b"IDAT")),
+        ("png_text_after_idat_bad_crc", "a tEXt chunk after IDAT with a wrong CRC (not checked)",
+         bad_crc(png_with(png, after=[(b"tEXt", b"Comment\x00hello")]), b"tEXt")),
+        ("png_text_before_idat_bad_crc", "a tEXt chunk before IDAT with a wrong CRC (Pillow refuses)",
+         bad_crc(png_with(png, [(b"tEXt", b"Comment\x00hello")]), b"tEXt")),
+        ("png_ihdr_bad_crc", "IHDR with a wrong CRC", bad_crc(png, b"IHDR")),
+        ("png_unknown_critical", "an unknown critical chunk 'ZZZZ' before IDAT (Pillow skips it)",
+         png_with(png, [(b"ZZZZ", b"12345")])),
+        ("png_unknown_critical_after", "an unknown critical chunk after IDAT",
+         png_with(png, after=[(b"ZZZZ", b"12345")])),
+        ("png_trailing_chunk_cut", "after IDAT, a tEXt chunk cut short and no IEND",
+         png[:idat_end] + struct.pack(">I", 100) + b"tEXtComment\x00abc"),
+        ("png_no_iend", "no IEND chunk", png[:idat_end]),
         ("png_exif6", "an eXIf chunk, Orientation 6", png_with(png, [(b"eXIf", short(6)[6:])])),
         ("png_exif_two", "two eXIf chunks, 6 then 8: Pillow keeps the last",
          png_with(png, [(b"eXIf", short(6)[6:]), (b"eXIf", short(8)[6:])])),

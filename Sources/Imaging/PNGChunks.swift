@@ -28,11 +28,30 @@ struct PNGChunks {
         out += bytes.prefix(8)
         var i = 8
         var text = PNGPillowChunks()
-        while i + 12 <= bytes.count {
+        var seenIDAT = false
+        while i + 8 <= bytes.count {
             let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            let typeBytes = bytes[(i + 4)..<(i + 8)]
+            let type = String(decoding: typeBytes, as: UTF8.self)
             let end = i + 12 + length
+            // Pillow's checks: before the first IDAT it reads every chunk whole and checks
+            // its type and CRC; after it, a chunk whose data is cut short ends in an error
+            // (an unreadable type only ends the walk). It never checks the CRC of IDAT or later chunks.
+            let wordType = typeBytes.allSatisfy { $0 == 0x5F || (0x30...0x39).contains($0) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }
+            if type == "IDAT" { seenIDAT = true }
+            if !seenIDAT {
+                guard wordType else { refusal = "broken chunk type at byte \(i)"; break }
+                guard end <= bytes.count else { refusal = "the file ends inside its \(type) chunk"; break }
+                let stored = UInt32(bytes[end - 4]) << 24 | UInt32(bytes[end - 3]) << 16 | UInt32(bytes[end - 2]) << 8 | UInt32(bytes[end - 1])
+                guard CRC32.checksum(bytes[(i + 4)..<(end - 4)]) == stored else {
+                    refusal = "the \(type) chunk's checksum is wrong"
+                    break
+                }
+            } else if type != "IDAT" && type != "IEND" && wordType && i + 8 + length > bytes.count {
+                refusal = "the file ends inside its \(type) chunk"
+                break
+            }
             guard end <= bytes.count else { break }  // truncated: let libpng report it
-            let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
             if type == "IHDR" && length >= 13 && colorType == nil {
                 bitDepth = bytes[i + 16]
                 colorType = bytes[i + 17]
@@ -43,13 +62,23 @@ struct PNGChunks {
                 }
             }
             if type != "IEND" { text.observe(type, bytes[(i + 8)..<(i + 8 + length)]) }
-            if !ignored.contains(type) { out += bytes[i..<end] }
+            // libpng refuses chunk types that are not four letters and critical chunks it does
+            // not know, which Pillow skips; and it checks CRCs Pillow does not: it gets each
+            // chunk it is given with its CRC recomputed.
+            let letters = typeBytes.allSatisfy { $0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A }
+            let critical = typeBytes.first.map { $0 & 0x20 == 0 } ?? false
+            let libpngKnows = ["IHDR", "PLTE", "IDAT", "IEND"].contains(type) || (letters && !critical)
+            if !ignored.contains(type) && libpngKnows {
+                out += bytes[i..<(end - 4)]
+                let crc = CRC32.checksum(bytes[(i + 4)..<(end - 4)])
+                out += [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
+            }
             i = end
             if type == "IEND" { break }
         }
         out += bytes[i...]  // whatever could not be walked goes to libpng unchanged
         stripped = out
-        refusal = text.refusal
+        refusal = refusal ?? text.refusal
         switch text.exif {
         case .success(let block):
             exif = block
