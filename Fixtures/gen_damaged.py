@@ -286,7 +286,23 @@ def png_cases():
         return data[:c] + bytes(b ^ 0xFF for b in data[c:c + 4]) + data[c + 4:]
 
     idat_end = png.index(b"IEND") - 4
+
+    def with_idat(data, f):
+        """`data` with its (single) IDAT chunk's zlib stream replaced by f(stream)."""
+        i = data.index(b"IDAT") - 4
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        return data[:i] + png_chunk(b"IDAT", f(data[i + 8:i + 8 + n])) + data[i + 12 + n:]
+
+    flip = lambda z: z[:-4] + bytes(b ^ 0x55 for b in z[-4:])  # noqa: E731
     return [
+        ("png_zlib_no_checksum", "the zlib stream's checksum left out (Pillow stops after the last row)",
+         with_idat(png, lambda z: z[:-4])),
+        ("png_zlib_cut_end", "the zlib stream cut 6 bytes short of its end",
+         with_idat(png, lambda z: z[:-6])),
+        ("png_zlib_bad_checksum", "a wrong zlib checksum right after the last row (zlib reports it)",
+         with_idat(png, flip)),
+        ("png_zlib_junk_after", "junk after the zlib stream, inside IDAT", with_idat(png, lambda z: z + b"junk")),
+        ("png_zlib_cut_half", "the zlib stream cut in half", with_idat(png, lambda z: z[:len(z) // 2])),
         ("png_idat_bad_crc", "the IDAT chunk's CRC is wrong (Pillow does not check it)", bad_crc(png, b"IDAT")),
         ("png_text_after_idat_bad_crc", "a tEXt chunk after IDAT with a wrong CRC (not checked)",
          bad_crc(png_with(png, after=[(b"tEXt", b"Comment\x00hello")]), b"tEXt")),

@@ -29,6 +29,7 @@ struct PNGChunks {
         var i = 8
         var text = PNGPillowChunks()
         var seenIDAT = false
+        var garbageAfterIDAT = false
         while i + 8 <= bytes.count {
             let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
             let typeBytes = bytes[(i + 4)..<(i + 8)]
@@ -47,7 +48,10 @@ struct PNGChunks {
                     refusal = "the \(type) chunk's checksum is wrong"
                     break
                 }
-            } else if type != "IDAT" && type != "IEND" && wordType && i + 8 + length > bytes.count {
+            } else if !wordType {
+                garbageAfterIDAT = true  // Pillow stops reading chunks here, without complaint
+                break
+            } else if type != "IDAT" && type != "IEND" && i + 8 + length > bytes.count {
                 refusal = "the file ends inside its \(type) chunk"
                 break
             }
@@ -76,7 +80,11 @@ struct PNGChunks {
             i = end
             if type == "IEND" { break }
         }
-        out += bytes[i...]  // whatever could not be walked goes to libpng unchanged
+        if garbageAfterIDAT {
+            out += [0, 0, 0, 0] + Array("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82]  // what follows is not chunks
+        } else {
+            out += bytes[i...]  // whatever could not be walked goes to libpng unchanged
+        }
         stripped = out
         refusal = refusal ?? text.refusal
         switch text.exif {
