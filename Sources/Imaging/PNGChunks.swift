@@ -1,6 +1,6 @@
-/// A bounds-checked walk over a PNG's chunks, done before libpng sees the bytes:
-/// it finds the eXIf payload (which Pillow reads wherever the chunk is) and the XMP packet
-/// (an uncompressed iTXt or tEXt "XML:com.adobe.xmp"; the last one wins), and removes the
+/// A bounds-checked walk over a PNG's chunks, done before libpng sees the bytes: it
+/// checks the chunks as Pillow's reader does (refusing what it refuses), finds the Exif
+/// block and XMP packet where Pillow finds them (`PNGPillowChunks`), and removes the
 /// colour-space chunks (gAMA, cHRM, sRGB, iCCP) that Pillow ignores but libpng's
 /// simplified API would act on, so that libpng hands back the stored sample values, and
 /// tRNS, which `convert("RGB")` ignores but which would make libpng premultiply 16-bit
@@ -15,7 +15,7 @@ struct PNGChunks {
     var exifUnreadable = false
     /// Why Pillow refuses the file while reading its text chunks, if it does.
     var refusal: String?
-    /// The XMP packet, when stored uncompressed (a compressed one is not read).
+    /// The XMP packet Pillow searches for an orientation (see `PNGPillowChunks.xmp`).
     var xmp: [UInt8]?
     /// IHDR's colour type and bit depth (nil when IHDR is missing or short).
     var colorType: UInt8?
@@ -60,11 +60,6 @@ struct PNGChunks {
                 bitDepth = bytes[i + 16]
                 colorType = bytes[i + 17]
             }
-            if type == "iTXt" || type == "tEXt" {
-                if let packet = Self.xmpPacket(bytes[(i + 8)..<(i + 8 + length)], international: type == "iTXt") {
-                    xmp = packet
-                }
-            }
             if type != "IEND" { text.observe(type, bytes[(i + 8)..<(i + 8 + length)]) }
             // libpng refuses chunk types that are not four letters and critical chunks it does
             // not know, which Pillow skips; and it checks CRCs Pillow does not: it gets each
@@ -87,6 +82,7 @@ struct PNGChunks {
         }
         stripped = out
         refusal = refusal ?? text.refusal
+        xmp = text.xmp
         switch text.exif {
         case .success(let block):
             exif = block
@@ -94,20 +90,5 @@ struct PNGChunks {
         case .failure:
             exifUnreadable = true
         }
-    }
-
-    /// The text of an "XML:com.adobe.xmp" text chunk, split the way Pillow splits it.
-    private static func xmpPacket(_ data: ArraySlice<UInt8>, international: Bool) -> [UInt8]? {
-        let key = Array("XML:com.adobe.xmp".utf8)
-        guard let nul = data.firstIndex(of: 0), Array(data[data.startIndex..<nul]) == key else { return nil }
-        var rest = data[(nul + 1)...]
-        guard international else { return Array(rest) }
-        // iTXt: compression flag, method, language\0, translated keyword\0, text
-        guard rest.count >= 2, rest[rest.startIndex] == 0 else { return nil }
-        rest = rest.dropFirst(2)
-        guard let langEnd = rest.firstIndex(of: 0) else { return nil }
-        rest = rest[(langEnd + 1)...]
-        guard let tkEnd = rest.firstIndex(of: 0) else { return nil }
-        return Array(rest[(tkEnd + 1)...])
     }
 }

@@ -7,6 +7,10 @@
 struct PNGPillowChunks {
     private var direct: [UInt8]?
     private var rawProfile: [UInt8]?
+    /// info["XML:com.adobe.xmp"] (the last tEXt, zTXt or valid-UTF-8 iTXt so keyed) and
+    /// info["xmp"] (the last iTXt so keyed, kept even when its text is not UTF-8).
+    private var xmpText: [UInt8]?
+    private var xmpITXt: [UInt8]?
     /// Why Pillow refuses the file while reading these chunks, if it does.
     private(set) var refusal: String?
 
@@ -22,6 +26,7 @@ struct PNGPillowChunks {
             let (key, value) = split(d)
             if key == Array("exif".utf8) { direct = value }
             if key == rawKey { rawProfile = value }
+            if key == xmpKey { xmpText = value }
         case "iCCP":
             let nul = d.firstIndex(of: 0) ?? -1
             guard nul + 1 < d.count, nul + 1 >= 0 else { return refuse("an iCCP chunk without a compression method") }
@@ -33,6 +38,7 @@ struct PNGPillowChunks {
             guard method == 0 else { return refuse("unknown compression method \(method) in a zTXt chunk") }
             let text = inflate(Array(value.dropFirst()))
             if key == rawKey { rawProfile = text ?? [] }
+            if key == xmpKey { xmpText = text ?? [] }
         case "iTXt":
             guard let nul = d.firstIndex(of: 0), d.count - nul - 1 >= 2 else { return }
             let key = Array(d[..<nul])
@@ -46,12 +52,13 @@ struct PNGPillowChunks {
                 guard method == 0, let inflated = inflate(text) else { return }
                 text = inflated
             }
-            guard key == rawKey else { return }
+            if key == xmpKey { xmpITXt = text }
             // Pillow keeps the text only when language, keyword and text are valid UTF-8.
             guard String(validating: Array(rest[..<langEnd]), as: UTF8.self) != nil,
                   String(validating: Array(afterLang[..<keyEnd]), as: UTF8.self) != nil,
                   String(validating: text, as: UTF8.self) != nil else { return }
-            rawProfile = text
+            if key == rawKey { rawProfile = text }
+            if key == xmpKey { xmpText = text }
         default:
             break
         }
@@ -62,6 +69,13 @@ struct PNGPillowChunks {
     }
 
     private var rawKey: [UInt8] { Array("Raw profile type exif".utf8) }
+    private var xmpKey: [UInt8] { Array("XML:com.adobe.xmp".utf8) }
+
+    /// The XMP packet `Image.getexif()` searches: the text one unless it is empty.
+    var xmp: [UInt8]? {
+        if let xmpText, !xmpText.isEmpty { return xmpText }
+        return xmpITXt
+    }
 
     /// The keyword and the text of a tEXt or zTXt chunk (all of it is the keyword when no NUL).
     private func split(_ d: [UInt8]) -> ([UInt8], [UInt8]) {
