@@ -286,6 +286,10 @@ def png_cases():
         return data[:c] + bytes(b ^ 0xFF for b in data[c:c + 4]) + data[c + 4:]
 
     idat_end = png.index(b"IEND") - 4
+    b = io.BytesIO()
+    frames = [Image.fromarray(pattern(13, 7, 76 + k), "RGB") for k in range(2)]
+    frames[0].save(b, format="PNG", save_all=True, append_images=frames[1:], duration=100)
+    apng = b.getvalue()
 
     def with_idat(data, f):
         """`data` with its (single) IDAT chunk's zlib stream replaced by f(stream)."""
@@ -295,6 +299,8 @@ def png_cases():
 
     flip = lambda z: z[:-4] + bytes(b ^ 0x55 for b in z[-4:])  # noqa: E731
     return [
+        ("png_apng_cut_second_frame", "an animated PNG cut inside its second frame (Pillow reads frame 0 only)",
+         apng[:apng.rindex(b"fdAT") + 30]),
         ("png_zlib_no_checksum", "the zlib stream's checksum left out (Pillow stops after the last row)",
          with_idat(png, lambda z: z[:-4])),
         ("png_zlib_cut_end", "the zlib stream cut 6 bytes short of its end",

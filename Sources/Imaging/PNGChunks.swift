@@ -29,7 +29,9 @@ struct PNGChunks {
         var i = 8
         var text = PNGPillowChunks()
         var seenIDAT = false
-        var garbageAfterIDAT = false
+        var garbageAfterIDAT = false  // or, in an animated PNG, the next frame's fcTL
+        var frames: Int?  // Pillow's n_frames from acTL
+        var animated: Bool { (frames ?? 1) > 1 }
         while i + 8 <= bytes.count {
             let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
             let typeBytes = bytes[(i + 4)..<(i + 8)]
@@ -40,6 +42,15 @@ struct PNGChunks {
             // (an unreadable type only ends the walk). It never checks the CRC of IDAT or later chunks.
             let wordType = typeBytes.allSatisfy { $0 == 0x5F || (0x30...0x39).contains($0) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }
             if type == "IDAT" { seenIDAT = true }
+            if type == "acTL" && !seenIDAT && end <= bytes.count {
+                guard length >= 8 else { refusal = "truncated acTL chunk"; break }
+                let n = Int(bytes[i + 8]) << 24 | Int(bytes[i + 9]) << 16 | Int(bytes[i + 10]) << 8 | Int(bytes[i + 11])
+                if frames != nil {
+                    frames = nil  // a second acTL: Pillow falls back to the default image
+                } else if n != 0 && n <= 0x8000_0000 {
+                    frames = n
+                }
+            }
             if !seenIDAT {
                 guard wordType else { refusal = "broken chunk type at byte \(i)"; break }
                 guard end <= bytes.count else { refusal = "the file ends inside its \(type) chunk"; break }
@@ -48,7 +59,7 @@ struct PNGChunks {
                     refusal = "the \(type) chunk's checksum is wrong"
                     break
                 }
-            } else if !wordType {
+            } else if !wordType || (animated && type == "fcTL") {
                 garbageAfterIDAT = true  // Pillow stops reading chunks here, without complaint
                 break
             } else if type != "IDAT" && type != "IEND" && i + 8 + length > bytes.count {
