@@ -95,10 +95,12 @@ struct PNGChunks {
         refusal = refusal ?? text.refusal
         xmp = text.xmp
         switch text.exif {
-        case .success(let block):
+        case .none:
+            break
+        case .block(let block):
             exif = block
-            exifUnreadable = block.map { ExifIFD0.read($0) == .unreadable } ?? false
-        case .failure:
+            exifUnreadable = ExifIFD0.read(block) == .unreadable
+        case .unreadable:
             exifUnreadable = true
         }
     }

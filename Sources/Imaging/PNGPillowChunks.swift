@@ -97,10 +97,12 @@ struct PNGPillowChunks {
     }
 
     /// The Exif block Pillow reads: info["exif"], else the hex-decoded raw profile;
-    /// `.failure` when the raw profile is not hex (then `getexif()` raises).
-    var exif: Result<[UInt8]?, HexError> {
-        if let direct { return .success(direct) }
-        guard let rawProfile else { return .success(nil) }
+    /// `.unreadable` when the raw profile is not hex (then `getexif()` raises).
+    enum ExifBlock: Equatable { case none, block([UInt8]), unreadable }
+
+    var exif: ExifBlock {
+        if let direct { return .block(direct) }
+        guard let rawProfile else { return .none }
         // "".join(text.split("\n")[3:]): everything after the third newline
         var newlines = 0
         var start = rawProfile.endIndex
@@ -109,13 +111,12 @@ struct PNGPillowChunks {
             if newlines == 3 { start = i + 1; break }
         }
         let hex = rawProfile[start...].filter { $0 != 0x0A }
-        return Self.fromHex(hex).map { $0 }
+        return Self.fromHex(hex).map { .block($0) } ?? .unreadable
     }
 
-    struct HexError: Error {}
-
-    /// Python's bytes.fromhex: pairs of hex digits, ASCII whitespace allowed between pairs.
-    static func fromHex(_ text: [UInt8]) -> Result<[UInt8], HexError> {
+    /// Python's bytes.fromhex: pairs of hex digits, ASCII whitespace allowed between pairs;
+    /// nil where Python raises ValueError.
+    static func fromHex(_ text: [UInt8]) -> [UInt8]? {
         func digit(_ c: UInt8) -> UInt8? {
             switch c {
             case 0x30...0x39: return c - 0x30
@@ -129,10 +130,10 @@ struct PNGPillowChunks {
         var i = 0
         while i < text.count {
             if [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D].contains(text[i]) { i += 1; continue }
-            guard i + 1 < text.count, let hi = digit(text[i]), let lo = digit(text[i + 1]) else { return .failure(HexError()) }
+            guard i + 1 < text.count, let hi = digit(text[i]), let lo = digit(text[i + 1]) else { return nil }
             out.append(hi << 4 | lo)
             i += 2
         }
-        return .success(out)
+        return out
     }
 }
