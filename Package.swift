@@ -30,7 +30,10 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["CZip"]),
         .target(name: "Engine", dependencies: ["CDNNL"]),
         .target(name: "ResNet", dependencies: ["Engine", "Checkpoint"]),
-        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CPNG"]),
+        // Pillow's JPEG decoding over the libjpeg API (libjpeg62-turbo-dev): a C shim, because
+        // libjpeg reports errors with longjmp.
+        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG"]),
         .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [

@@ -14,7 +14,8 @@ sys.path.insert(0, HERE)
 
 
 def main():
-    parts = sys.argv[1:] or ["checkpoints", "images", "models", "predict", "wrapped", "shared_modules", "trainset", "optim", "training"]
+    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "wrapped", "shared_modules", "trainset",
+                             "optim", "training"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -31,9 +31,16 @@ public enum ImageDecoder {
         }
         switch format {
         case .jpeg:
+            // Pillow reads the markers itself before libjpeg does, and refuses some files there.
+            let metadata = JPEGMetadata(scanning: bytes)
+            if let refusal = metadata.refusal {
+                throw ImagingError.corrupt(path: path, format: "JPEG", reason: refusal)
+            }
             let image = try JPEGDecoder.decode(bytes, path: path)
-            let orientation = JPEGMetadata(scanning: bytes).orientation
-            return orientation.map { image.applying($0) } ?? image
+            if metadata.exifTransposeFails {
+                throw ImagingError.corrupt(path: path, format: "JPEG", reason: "its Exif block is not TIFF data")
+            }
+            return metadata.orientation.map { image.applying($0) } ?? image
         case .png:
             let (image, orientation) = try PNGDecoder.decode(bytes, path: path)
             return orientation.map { image.applying($0) } ?? image

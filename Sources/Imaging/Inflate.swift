@@ -32,6 +32,32 @@ struct Inflater {
         return inflater.output
     }
 
+    /// The first `count` bytes a zlib stream inflates to, as far as it gets: what a reader
+    /// that stops once it has every byte it needs sees (Pillow's PNG decoder), blind to
+    /// damage after them and to a missing end or checksum. Nil when the zlib header is bad.
+    static func zlibPrefix(_ data: [UInt8], count: Int) -> [UInt8]? {
+        guard data.count >= 2 else { return nil }
+        let cmf = Int(data[0]), flg = Int(data[1])
+        guard cmf & 0x0F == 8, cmf >> 4 <= 7, (cmf << 8 | flg) % 31 == 0, flg & 0x20 == 0 else { return nil }
+        var inflater = Inflater(input: data)
+        inflater.pos = 2
+        inflater.output.reserveCapacity(min(count, 1 << 26))
+        do {
+            try inflater.run(limit: count + 65_536)
+        } catch {
+            // damage, or the end of the input: keep what came out before it
+            return Array(inflater.output.prefix(count))
+        }
+        // The stream ends right after the last needed byte: zlib goes on to its checksum
+        // (when present) and reports a mismatch, as Pillow then does.
+        let end = inflater.pos
+        if inflater.output.count == count && end + 4 <= data.count {
+            let stored = UInt32(data[end]) << 24 | UInt32(data[end + 1]) << 16 | UInt32(data[end + 2]) << 8 | UInt32(data[end + 3])
+            if stored != adler32(inflater.output) { return nil }
+        }
+        return Array(inflater.output.prefix(count))
+    }
+
     private init(input: [UInt8]) { self.input = input }
 
     private mutating func bits(_ n: Int) throws -> Int {

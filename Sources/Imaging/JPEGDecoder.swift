@@ -1,56 +1,72 @@
-import CTurboJPEG
+import CJPEG
 
-/// JPEG decoding with libjpeg-turbo, producing the pixels Pillow's
-/// `Image.open(p).convert("RGB")` produces: islow IDCT, fancy upsampling, grey replicated,
-/// CMYK read with Adobe polarity ("CMYK;I") and converted with Pillow's `cmyk2rgb`.
+/// JPEG decoding with libjpeg, producing the pixels Pillow's `Image.open(p).convert("RGB")`
+/// produces: islow IDCT, fancy upsampling, grey replicated, CMYK read with Adobe polarity
+/// ("CMYK;I") and converted with Pillow's `cmyk2rgb`.
+///
+/// Damage is judged as Pillow judges it (see `graft_jpeg_read`): libjpeg's warnings
+/// ("N extraneous bytes before marker", "premature end of data segment", a bad restart
+/// marker, ...) are ignored and the image is read as libjpeg recovers it; libjpeg errors
+/// refuse the file, and so does data that ends before the last row is decoded.
 enum JPEGDecoder {
+    /// What libjpeg reported while reading: how many warnings, and the first one's text.
+    struct Report: Equatable {
+        var warnings: Int
+        var firstWarning: String
+    }
+
     static func decode(_ bytes: [UInt8], path: String) throws -> RGBImage {
-        guard let handle = tjInitDecompress() else {
-            throw ImagingError.corrupt(path: path, format: "JPEG", reason: "cannot start the TurboJPEG decoder")
-        }
-        defer { tjDestroy(handle) }
-        var w: Int32 = 0, h: Int32 = 0, subsamp: Int32 = 0, colorspace: Int32 = 0
+        try decodeReporting(bytes, path: path).image
+    }
+
+    static func decodeReporting(_ bytes: [UInt8], path: String) throws -> (image: RGBImage, report: Report) {
+        var header = graft_jpeg_result()
         let headerStatus = bytes.withUnsafeBufferPointer { p in
-            tjDecompressHeader3(handle, p.baseAddress, UInt(p.count), &w, &h, &subsamp, &colorspace)
+            graft_jpeg_read(p.baseAddress, p.count, nil, 0, &header)
         }
-        guard headerStatus == 0 else {
-            throw ImagingError.corrupt(path: path, format: "JPEG", reason: message(handle))
-        }
-        let width = Int(w), height = Int(h)
+        try check(headerStatus, header, path)
+        let width = Int(header.width), height = Int(header.height), channels = Int(header.components)
         guard width > 0, height > 0, width <= 65_535, height <= 65_535, width * height <= 1 << 28 else {
             throw ImagingError.badDimensions(path: path, width: width, height: height)
         }
-        let channels: Int
-        let format: TJPF
-        switch colorspace {
-        case Int32(TJCS_GRAY.rawValue): channels = 1; format = TJPF_GRAY
-        case Int32(TJCS_CMYK.rawValue), Int32(TJCS_YCCK.rawValue): channels = 4; format = TJPF_CMYK
-        default: channels = 3; format = TJPF_RGB
-        }
         var raw = [UInt8](repeating: 0, count: width * height * channels)
+        var result = graft_jpeg_result()
         let status = bytes.withUnsafeBufferPointer { src in
             raw.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.baseAddress, UInt(src.count), dst.baseAddress,
-                              w, Int32(width * channels), h, Int32(format.rawValue), TJFLAG_ACCURATEDCT)
+                graft_jpeg_read(src.baseAddress, src.count, dst.baseAddress, dst.count, &result)
             }
         }
-        if status != 0 {
-            let text = message(handle)
-            // Warnings (e.g. extraneous bytes) do not stop Pillow; a truncated file does.
-            if tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) || text.contains("Premature end") {
-                throw ImagingError.corrupt(path: path, format: "JPEG", reason: text)
-            }
-        }
+        try check(status, result, path)
+        let report = Report(warnings: Int(result.warnings), firstWarning: text(result.first_warning))
         switch channels {
-        case 1: return expandGrey(raw, width, height)
-        case 4: return cmykToRGB(raw, width, height)
-        default: return RGBImage(unchecked: width, height, raw)
+        case 1: return (expandGrey(raw, width, height), report)
+        case 4: return (cmykToRGB(raw, width, height), report)
+        default: return (RGBImage(unchecked: width, height, raw), report)
         }
     }
 
-    private static func message(_ handle: tjhandle) -> String {
-        guard let s = tjGetErrorStr2(handle) else { return "unknown TurboJPEG error" }
-        return String(cString: s)
+    private static func check(_ status: Int32, _ result: graft_jpeg_result, _ path: String) throws {
+        switch UInt32(bitPattern: status) {
+        case GRAFT_JPEG_OK.rawValue:
+            return
+        case GRAFT_JPEG_TRUNCATED.rawValue:
+            throw ImagingError.corrupt(path: path, format: "JPEG",
+                                       reason: "the file ends before the image data does")
+        case GRAFT_JPEG_COMPONENTS.rawValue:
+            throw ImagingError.corrupt(path: path, format: "JPEG",
+                                       reason: "\(result.components) colour components; only 1 (grey), 3 (colour) and 4 (CMYK) are read")
+        case GRAFT_JPEG_BROKEN.rawValue:
+            let message = text(result.message)
+            throw ImagingError.corrupt(path: path, format: "JPEG",
+                                       reason: message.isEmpty ? "libjpeg refused the data" : message)
+        default:
+            throw ImagingError.corrupt(path: path, format: "JPEG", reason: "the decoder's output size changed between reads")
+        }
+    }
+
+    /// A NUL-terminated C character array as a String.
+    private static func text<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// Pillow's L -> RGB: the grey value in all three channels.

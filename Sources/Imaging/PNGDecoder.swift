@@ -12,10 +12,35 @@ import CPNG
 enum PNGDecoder {
     static func decode(_ bytes: [UInt8], path: String) throws -> (RGBImage, ExifOrientation?) {
         let chunks = PNGChunks(bytes)
+        if let refusal = chunks.refusal {
+            throw ImagingError.corrupt(path: path, format: "PNG", reason: refusal)
+        }
+        // Pillow's exif_transpose raises on an Exif block that is not TIFF data.
+        if chunks.exifUnreadable {
+            throw ImagingError.corrupt(path: path, format: "PNG", reason: "its Exif block is not TIFF data")
+        }
+        // Pillow opens 16-bit grey (colour type 0) as "I;16", whose RGB conversion clips
+        // at 255; every other 16-bit layout is read as its high byte.
+        let clipsGrey = chunks.colorType == 0
+        let rgb: RGBImage
+        do {
+            rgb = try pixels(chunks.stripped, clipsGrey: clipsGrey, path: path)
+        } catch let error as ImagingError {
+            // libpng wants a whole, checked zlib stream; Pillow only the rows (see PNGRewrap).
+            guard case .corrupt = error, let rebuilt = PNGRewrap.rebuild(chunks.stripped),
+                  let retried = try? pixels(rebuilt, clipsGrey: clipsGrey, path: path) else { throw error }
+            rgb = retried
+        }
+        let orientation = ExifOrientation.resolve(exif: chunks.exif, xmp: chunks.xmp)
+        return (rgb, orientation)
+    }
+
+    /// The pixels libpng decodes from `data` (the chunks Pillow's reading leaves to it).
+    private static func pixels(_ data: [UInt8], clipsGrey: Bool, path: String) throws -> RGBImage {
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
-        let begun = chunks.stripped.withUnsafeBytes { p in
+        let begun = data.withUnsafeBytes { p in
             png_image_begin_read_from_memory(&image, p.baseAddress, p.count)
         }
         guard begun != 0 else { throw failure(&image, path) }
@@ -27,9 +52,6 @@ enum PNGDecoder {
         let hasAlpha = sourceFormat & PNG_FORMAT_FLAG_ALPHA != 0
         let isColor = sourceFormat & PNG_FORMAT_FLAG_COLOR != 0
         let is16 = sourceFormat & PNG_FORMAT_FLAG_LINEAR != 0
-        // Pillow opens 16-bit grey (colour type 0) as "I;16", whose RGB conversion clips
-        // at 255; every other 16-bit layout is read as its high byte.
-        let clipsGrey = chunks.colorType == 0
         // Same colour-ness and alpha-ness as the file (so libpng neither composites nor
         // converts), palette expanded, same sample width.
         image.format = sourceFormat & (PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_LINEAR)
@@ -43,7 +65,7 @@ enum PNGDecoder {
                 png_image_finish_read(&image, nil, p.baseAddress, 0, nil)
             }
             guard ok != 0 else { throw failure(&image, path) }
-            rgb = try PNG16Alpha.decode(chunks.stripped, path: path)
+            rgb = try PNG16Alpha.decode(data, path: path)
         } else if is16 {
             var samples = [UInt16](repeating: 0, count: count)
             let ok = samples.withUnsafeMutableBytes { p in
@@ -67,8 +89,7 @@ enum PNGDecoder {
                 toRGB(width, height, channels, isColor) { src[$0] }
             }
         }
-        let orientation = ExifOrientation.resolve(exif: chunks.exif, xmp: chunks.xmp)
-        return (rgb, orientation)
+        return rgb
     }
 
     /// Drops alpha and replicates grey; `sample(i)` gives the i-th stored sample as a byte.

@@ -30,9 +30,16 @@ final class ExifTests: XCTestCase {
             XCTAssertNil(ExifOrientation.parse(exif: payload(bigEndian: be, value: 0)))
             XCTAssertNil(ExifOrientation.parse(exif: payload(bigEndian: be, tag: 0x0110, value: 6)))
             XCTAssertEqual(ExifOrientation.parse(exif: payload(bigEndian: be, type: 9, value: 8)), .rotated90)
-            // present but unusable (BYTE, or two values): no orientation, and no XMP fallback
+            // present but unusable (BYTE: Pillow reads bytes): no orientation, and no XMP fallback
             XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, type: 1, value: 6)), .some(nil))
-            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, count: 2, value: 6)), .some(nil))
+            // two SHORTs: Pillow keeps the first (6, 0 here)
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, count: 2, value: 6)), .rotated270)
+            // a count of 0 is no entry at all
+            XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, count: 0, value: 6)), nil)
+            // not a TIFF header: Pillow raises, so neither EXIF nor XMP orients the image
+            var notTIFF = payload(bigEndian: be, value: 6)
+            notTIFF[6] = 0x58
+            XCTAssertEqual(ExifOrientation.tag(exif: notTIFF), .some(nil))
             XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, value: 9)), .some(nil))
             // a type Pillow does not read is skipped as if absent
             XCTAssertEqual(ExifOrientation.tag(exif: payload(bigEndian: be, type: 99, value: 6)), nil)

@@ -1,0 +1,80 @@
+import Foundation
+import XCTest
+@testable import Imaging
+
+/// Damaged JPEGs, odd EXIF orientations and PNG Exif sources (Fixtures/damaged, made by
+/// gen_damaged.py): what PIL reads, Graft reads bit-identically; what PIL refuses, Graft refuses.
+final class DamagedImageTests: XCTestCase {
+    static let folder = Fixture.root.deletingLastPathComponent().appendingPathComponent("damaged")
+
+    func testEveryCaseAgreesWithPIL() throws {
+        let m = try PILVerdicts.load(Self.folder)
+        XCTAssertGreaterThan(m.cases.count, 80)
+        XCTAssertGreaterThan(m.cases.filter { $0.pil == "read" }.count, 60)
+        for c in m.cases {
+            let verdict = compare(c, in: Self.folder)
+            XCTAssert(verdict == .identical || verdict == .bothRefuse,
+                      "\(c.name) (\(c.what ?? "")): PIL \(c.pil) \(c.error ?? ""); Graft: \(verdict)")
+        }
+    }
+
+    /// The warning fixtures do make libjpeg warn (and PIL read them anyway); clean ones do not.
+    func testWarningFixturesMakeLibjpegWarn() throws {
+        let m = try PILVerdicts.load(Self.folder)
+        // (Junk between the last scan and EOI draws no warning: libjpeg's Huffman decoder
+        // reads ahead and swallows it.)
+        let warned = ["extraneous_before_dqt", "extraneous_before_sos", "ff00_after_soi",
+                      "app14_short", "cut_scan_with_eoi", "rst_missing", "rst_wrong_number",
+                      "rst_junk", "progressive_cut_with_eoi", "progressive_junk_between_scans"]
+        for name in warned + ["clean", "rst_clean", "progressive_clean", "fill_bytes"] {
+            let c = try XCTUnwrap(m.cases.first { $0.name == name }, name)
+            XCTAssertEqual(c.pil, "read", name)
+            let bytes = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent(c.file)))
+            let report = try JPEGDecoder.decodeReporting(bytes, path: name).report
+            if warned.contains(name) {
+                XCTAssertGreaterThan(report.warnings, 0, "\(name): libjpeg should warn")
+                XCTAssertFalse(report.firstWarning.isEmpty, name)
+            } else {
+                XCTAssertEqual(report, .init(warnings: 0, firstWarning: ""), name)
+            }
+        }
+    }
+
+    /// Data that ends before the last row is refused as truncated, with a plain message.
+    func testTruncationIsNamed() throws {
+        let m = try PILVerdicts.load(Self.folder)
+        for name in ["no_eoi", "truncated_scan", "progressive_no_eoi", "progressive_truncated"] {
+            let c = try XCTUnwrap(m.cases.first { $0.name == name }, name)
+            XCTAssertEqual(c.pil, "refused", name)
+            let path = Self.folder.appendingPathComponent(c.file).path
+            XCTAssertThrowsError(try ImageDecoder.decode(path: path)) { error in
+                XCTAssertEqual(error as? ImagingError,
+                               .corrupt(path: path, format: "JPEG", reason: "the file ends before the image data does"), name)
+            }
+        }
+    }
+
+    /// Thousands of deterministic one- and two-byte changes to damaged files: each decodes
+    /// or throws, none traps (every read in the marker walk, the Exif reader, the chunk
+    /// walk and the zlib re-wrap is bounds-checked).
+    func testMutatedFilesNeverCrash() throws {
+        let m = try PILVerdicts.load(Self.folder)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var decoded = 0
+        for name in ["exif_short_count3", "rst_clean", "progressive_clean", "png_raw_profile_ztxt", "png_zlib_no_checksum"] {
+            let c = try XCTUnwrap(m.cases.first { $0.name == name }, name)
+            let bytes = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent(c.file)))
+            for _ in 0..<300 {
+                var b = bytes
+                for _ in 0...(next() % 2) { b[3 + next() % (b.count - 3)] = UInt8(truncatingIfNeeded: next()) }
+                if next() % 4 == 0 { b.removeLast(next() % b.count / 2) }
+                if (try? ImageDecoder.decode(bytes: b, path: name)) != nil { decoded += 1 }
+            }
+        }
+        XCTAssertGreaterThan(decoded, 0)
+    }
+}
