@@ -56,7 +56,7 @@ seed() {
 report() {
   echo "  $2 ($(wc -c < "$2") bytes):"
   "$1" "${LIMITS[@]}" "$2" 2>&1 | grep -E "Fatal error|ERROR:|^ *#[0-9]+ 0x" |
-    grep -vE "libFuzzer:|compiler-rt|libc\.so|libswiftCore|libc_start|compiler-generated|crtstuff" | head -7 |
+    grep -vE "compiler-rt|libc\.so|libswiftCore|libc_start|compiler-generated|crtstuff" | head -7 |
     sed -E 's/^ *(#[0-9]+) 0x[0-9a-f]+ in /    \1 /; s/^ *(#[0-9]+) 0x[0-9a-f]+ /    \1 /; s/ \(BuildId: [0-9a-f]+\)//' |
     $SWIFT demangle --simplified | cut -c1-300 || true
 }
@@ -98,14 +98,14 @@ for t in $TARGETS; do
   # shellcheck disable=SC2086
   "$bin" "${KEEP_GOING[@]}" "${LIMITS[@]}" "${dict[@]}" -max_total_time="$SECS" \
     -artifact_prefix="$findings/" $FLAGS "$corpus" > "$log" 2>&1 || true
-  last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
-  execs=$(sed -nE 's/^#([0-9]+): cov.*/\1/p' <<< "$last")
-  otc=$(sed -nE 's|.*oom/timeout/crash: ([0-9]+)/([0-9]+)/([0-9]+).*|\1 \2 \3|p' <<< "$last")
-  read -r ooms timeouts crashes <<< "${otc:-0 0 0}"
+  # Fork mode's last status line has the executions; the saved inputs are the findings, one
+  # per distinct stack (libFuzzer's dedup), named crash-*, timeout-*, oom-* or leak-*.
+  execs=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1 | sed -nE 's/^#([0-9]+): cov.*/\1/p')
+  count() { find "$findings" -type f -name "$1-*" | wc -l; }
   saved=$(find "$findings" -type f | wc -l)
-  echo "fuzz $t: ${execs:-0} executions in ${SECS}s, $crashes crashes, $timeouts timeouts, $ooms out-of-memory;" \
-    "corpus $(ls "$corpus" | wc -l) inputs; $saved inputs saved in $findings"
-  [ "$saved" -eq 0 ] && [ $((crashes + timeouts + ooms)) -eq 0 ] || status=1
+  echo "fuzz $t: ${execs:-0} executions in ${SECS}s; findings: $(count crash) crashes, $(count timeout) timeouts," \
+    "$(count oom) out-of-memory, $(count leak) leaks (in $findings); corpus $(ls "$corpus" | wc -l) inputs"
+  [ "$saved" -eq 0 ] || status=1
   for f in "$findings"/*; do
     [ -f "$f" ] && report "$bin" "$f"
   done

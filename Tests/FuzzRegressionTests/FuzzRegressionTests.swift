@@ -34,7 +34,8 @@ final class FuzzRegressionTests: XCTestCase {
             for file in files {
                 let (status, output) = try Self.replay(exe, file)
                 ran += 1
-                XCTAssertEqual(status, 0, "\(target.rawValue): \(file.lastPathComponent) did not return cleanly:\n\(output.suffix(2000))")
+                XCTAssert(status == 0, "\(target.rawValue): \(file.lastPathComponent) \(Self.describe(status)). "
+                    + "Replay it: \(exe.path) \(file.path)\n\(output.suffix(1500))")
             }
         }
         print("replayed \(ran) saved fuzz findings")
@@ -82,6 +83,17 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertTrue(ImageFolderHarness.isDirectory(root + "/x"))
     }
 
+    static func describe(_ status: Int32) -> String {
+        switch status {
+        case 128 + SIGALRM: return "ran past \(FuzzReplay.timeoutSeconds) s"
+        case 128 + SIGILL, 128 + SIGTRAP: return "stopped at a Swift runtime trap or a broken invariant"
+        case 128 + SIGSEGV, 128 + SIGBUS: return "crashed with a memory fault (signal \(status - 128))"
+        case 128 + SIGABRT: return "aborted (out of memory, or a C library's assertion)"
+        case 128 + SIGTERM: return "hung and was killed after 30 s"
+        default: return status > 128 ? "died of signal \(status - 128)" : "exited with status \(status)"
+        }
+    }
+
     static func inputs(_ target: FuzzTarget) -> [URL] {
         let dir = fixtures.appendingPathComponent(target.rawValue)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
@@ -111,6 +123,8 @@ final class FuzzRegressionTests: XCTestCase {
         let process = Process()
         process.executableURL = exe
         process.arguments = [file.path]
+        // The error line, not the runtime's page of backtrace (replay by hand for that).
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
