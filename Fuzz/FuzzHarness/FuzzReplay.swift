@@ -31,6 +31,7 @@ public enum FuzzReplay {
             alarm(0)
             print("\(file): ok (\(Int(Date().timeIntervalSince(start) * 1000)) ms)")
         }
+        FuzzScratch.remove()
     }
 
     /// Address space, with room for the runtime's own mappings over the data limit.

@@ -124,7 +124,12 @@ final class FuzzRegressionTests: XCTestCase {
         process.executableURL = exe
         process.arguments = [file.path]
         // The error line, not the runtime's page of backtrace (replay by hand for that).
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+        // Its scratch files in a folder of ours, removed even when the child is killed.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("graft-fuzz-replay-\(getpid())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["SWIFT_BACKTRACE": "enable=no", "TMPDIR": scratch.path]) { $1 }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
