@@ -9,7 +9,7 @@ DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev p
 DEMO_DEBS = dataset-fashion-mnist
 TOOLS = inspect_weights predict batch_predict finetune
 
-.PHONY: deps build test demo fixtures install bench clean
+.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -46,8 +46,22 @@ install: build
 	for t in $(TOOLS); do install -m 755 .build/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz
 
 # Graft against PyTorch on this machine (PyTorch parts where torch is importable); prints ratios.
 bench: build
 	TORCH_PY="$(TORCH_PY)" python3 Benchmarks/bench.py
+
+# Fuzzing: libFuzzer + AddressSanitizer builds of the checkpoint reader, the JPEG and PNG
+# decoders and the ImageFolder scan (Fuzz/), each run for FUZZ_SECONDS from seeds in Fixtures/;
+# a summary line per target, findings in .build-fuzz/work/findings/. scripts/fuzz.sh says more.
+#   make fuzz FUZZ_TARGETS=checkpoint FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= checkpoint jpeg png imagefolder
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" SWIFT=$(SWIFT) scripts/fuzz.sh
+
+# Replays the saved findings in Fixtures/fuzz/ through the sanitizer build (make test replays
+# them through the plain build).
+fuzz-replay: deps
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" SWIFT=$(SWIFT) scripts/fuzz.sh replay

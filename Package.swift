@@ -61,6 +61,16 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
+        // findings through the same code; each executable is a libFuzzer target when built
+        // with -DFUZZING and -sanitize=fuzzer, and replays files when built plainly.
+        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "Imaging", "Training"],
+                path: "Fuzz/FuzzHarness"),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzCheckpoint"),
+        .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzJPEG"),
+        .executableTarget(name: "FuzzPNG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzPNG"),
+        .executableTarget(name: "FuzzImageFolder", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzImageFolder"),
+
         // What several test targets share (skips by CPU capability).
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
@@ -74,6 +84,8 @@ let package = Package(
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
                     path: "Tests/EngineTests"),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"],
+                    path: "Tests/FuzzRegressionTests"),
         .testTarget(name: "TrainingEngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
                     path: "Tests/TrainingEngineTests"),
     ],

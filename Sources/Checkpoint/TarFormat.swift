@@ -62,7 +62,8 @@ enum TarFormat {
         var size: Int? = nil, path: String? = nil
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             // "<len> key=value"
-            guard let space = line.firstIndex(of: " "), let eq = line.firstIndex(of: "=") else { continue }
+            // The key starts after the first space and ends at the first "=" after it.
+            guard let space = line.firstIndex(of: " "), let eq = line[space...].firstIndex(of: "=") else { continue }
             let key = line[line.index(after: space)..<eq]
             let value = String(line[line.index(after: eq)...])
             if key == "size" { size = Int(value) }
