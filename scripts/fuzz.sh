@@ -37,9 +37,9 @@ product() {
 seed() {
   local files=()
   case $1 in
-    checkpoint) files=(Fixtures/checkpoints/*.pth) ;;
-    jpeg) files=(Fixtures/images/src/*.jpg Fixtures/trainset/*/*/*.jpg) ;;
-    png) files=(Fixtures/images/src/*.png Fixtures/trainset/*/*/*.png) ;;
+    checkpoint) files=(Fixtures/checkpoints/*.pth Fixtures/wrapped/*.pth Fixtures/hostile/*.pth) ;;
+    jpeg) files=(Fixtures/images/src/*.jpg Fixtures/trainset/*/*/*.jpg Fixtures/damaged/src/*.jpg) ;;
+    png) files=(Fixtures/images/src/*.png Fixtures/trainset/*/*/*.png Fixtures/damaged/src/*.png) ;;
     imagefolder)
       # The training fixture's layout as a script, and the hand-written scripts with links.
       (cd Fixtures/trainset && find . -mindepth 1 -type d | LC_ALL=C sort | sed 's|^\./|d |' &&
