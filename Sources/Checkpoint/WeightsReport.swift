@@ -1,9 +1,14 @@
 /// The text and JSON reports of `inspect_weights`.
 public enum WeightsReport {
+    /// `removed_prefix`: the wrapper prefix taken off every key (`module.`, `backbone.`), or
+    /// null; `refused`: why predict and finetune refuse the file (keys outside the ResNet,
+    /// several ResNets), or null.
     public static func json(_ c: Checkpoint, _ arch: ArchitectureGuess) -> String {
         var out = "{\"format\": \"\(c.format.rawValue)\", "
         out += "\"architecture\": \(arch.name.map { "\"\($0)\"" } ?? "null"), "
         out += "\"num_classes\": \(arch.name != nil ? arch.numClasses.map(String.init) ?? "null" : "null"), "
+        out += "\"removed_prefix\": \(c.removedPrefix.map(jsonString) ?? "null"), "
+        out += "\"refused\": \(c.wrapperProblem.map { jsonString("\($0)") } ?? "null"), "
         out += "\"tensors\": ["
         out += c.stateDict.items.map { key, t in
             "{\"name\": \(jsonString(key)), \"dtype\": \"\(t.dtype.rawValue)\", \"shape\": [\(t.shape.map(String.init).joined(separator: ", "))], \"sha256\": \"\(SHA256.hex(t.bytes))\"}"

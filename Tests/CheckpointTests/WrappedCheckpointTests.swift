@@ -95,6 +95,13 @@ final class WrappedCheckpointTests: XCTestCase {
         let head = try Self.load("backbone_head.pth", [:])
         let text = WeightsReport.text(head, ArchitectureGuess(head.stateDict))
         XCTAssertTrue(text.contains("refused:      predict and finetune refuse this file: \(Self.path("backbone_head.pth")): the keys under 'backbone.'"), text)
+        // The same in --json: removed_prefix and refused, null when there is nothing to say.
+        let json = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(ckpt, ArchitectureGuess(ckpt.stateDict)).utf8)) as? [String: Any]
+        XCTAssertEqual(json?["removed_prefix"] as? String, "backbone.")
+        XCTAssertTrue(json?["refused"] is NSNull)
+        let refused = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(head, ArchitectureGuess(head.stateDict)).utf8)) as? [String: Any]
+        XCTAssertTrue(refused?["removed_prefix"] is NSNull)
+        XCTAssertTrue((refused?["refused"] as? String)?.contains("head.weight, head.bias") == true, "\(String(describing: refused?["refused"]))")
         // resnet18's trunk without fc: named, no class count.
         var keys = ["conv1.weight", "bn1.weight"]
         for s in 1...4 { for b in 0..<2 { keys.append("layer\(s).\(b).conv1.weight") } }
