@@ -70,6 +70,13 @@ struct PNGChunks {
             if type == "IHDR" && length >= 13 && colorType == nil {
                 bitDepth = bytes[i + 16]
                 colorType = bytes[i + 17]
+                // Pillow's decompression-bomb check on open: more than twice MAX_IMAGE_PIXELS.
+                func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+                let pixels = u32(i + 8) * u32(i + 12)
+                if pixels > 2 * 89_478_485 {
+                    refusal = "\(pixels) pixels: Pillow refuses it as a decompression bomb"
+                    break
+                }
             }
             if type != "IEND" { text.observe(type, bytes[(i + 8)..<(i + 8 + length)]) }
             // libpng refuses chunk types that are not four letters and critical chunks it does

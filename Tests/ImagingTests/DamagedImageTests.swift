@@ -78,3 +78,37 @@ final class DamagedImageTests: XCTestCase {
         XCTAssertGreaterThan(decoded, 0)
     }
 }
+
+/// Found in review: PNG headers that must be refused or bounded before anything large is read.
+final class PNGHeaderBoundsTests: XCTestCase {
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let body = Array(type.utf8) + data
+        let crc = CRC32.checksum(body[...])
+        return be32(data.count) + body + be32(Int(crc))
+    }
+    static func be32(_ v: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8((v >> $0) & 0xFF) } }
+    static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// A 65536x65536 header (over Pillow's 2 x 89,478,485 pixels) is refused as PIL refuses
+    /// it, at once, before any image data is inflated (PIL: DecompressionBombError).
+    func testDecompressionBombHeaderIsRefused() throws {
+        let ihdr = Self.chunk("IHDR", Self.be32(65536) + Self.be32(65536) + [16, 6, 0, 0, 0])
+        let png = Self.signature + ihdr + Self.chunk("IDAT", [0x78, 0x01]) + Self.chunk("IEND", [])
+        let start = Date()
+        XCTAssertThrowsError(try ImageDecoder.decode(bytes: png)) {
+            XCTAssertTrue("\($0)".contains("decompression bomb"), "\($0)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+        // 2 x 89,478,485 pixels exactly is not a bomb for Pillow: not refused for that reason.
+        let edge = Self.chunk("IHDR", Self.be32(2 * 89_478_485) + Self.be32(1) + [8, 0, 0, 0, 0])
+        XCTAssertThrowsError(try ImageDecoder.decode(bytes: Self.signature + edge + Self.chunk("IEND", []))) {
+            XCTAssertFalse("\($0)".contains("decompression bomb"), "\($0)")
+        }
+    }
+
+    /// A short IHDR after IEND (32 bytes in all) used to trap in the zlib rebuild path.
+    func testShortHeaderAfterTheEndIsAnError() throws {
+        let png = Self.signature + Self.chunk("IEND", []) + Self.be32(13) + Array("IHDR".utf8) + [0, 0, 0, 1]
+        XCTAssertThrowsError(try ImageDecoder.decode(bytes: png))
+    }
+}
