@@ -42,11 +42,16 @@ public struct ResumeState: Codable {
     var tensors = StateDict()
     enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable }
 
+    /// NaN and infinite losses (a diverged run) as Python's json writes them.
+    static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+
     func write(for config: TrainConfig) throws {
         let (t, j) = ResumeState.paths(for: config)
         try tensors.write(to: t)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = ResumeState.nonFinite
         try TemporaryFile.write(encoder.encode(self), to: j)
     }
 
@@ -57,7 +62,9 @@ public struct ResumeState: Codable {
         }
         guard let bytes = FileManager.default.contents(atPath: j) else { throw ResumeError.unreadable(j, "cannot read it") }
         var state: ResumeState
-        do { state = try JSONDecoder().decode(ResumeState.self, from: bytes) } catch {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        do { state = try decoder.decode(ResumeState.self, from: bytes) } catch {
             throw ResumeError.unreadable(j, "not a resume point finetune wrote (damaged, or from another version)")
         }
         state.tensors = try Checkpoint(contentsOf: t).stateDict

@@ -30,8 +30,12 @@ public final class Trainer {
     /// The epoch (from 1) whose model `--output` holds, once one is saved. The first epoch's
     /// model is saved whatever its accuracy, so a finished run always leaves a model.
     public private(set) var savedEpoch: Int? = nil
-    /// Samples whose image could not be read (left out from then on).
+    /// Training samples (indices into `data.train`) whose image could not be read (left out
+    /// from then on).
     public private(set) var unreadable: [Int: String] = [:]
+    /// Validation samples (indices into `data.val`) whose image could not be read (left out of
+    /// the validation figures).
+    public private(set) var unreadableVal: [Int: String] = [:]
     /// Where progress goes (a progress bar when stdout is a terminal).
     public var log: (String) -> Void = { print($0) }
     /// Where warnings go: standard error unless set.
@@ -61,7 +65,7 @@ public final class Trainer {
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
         if let m = cached {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
-            featureCache = (try headInputs(m, loader: trainLoader), try headInputs(m, loader: valLoader))
+            featureCache = (try headInputs(m, loader: trainLoader), try headInputs(m, loader: valLoader, val: true))
         }
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
@@ -118,7 +122,9 @@ public final class Trainer {
     }
 
     /// Runs `body` on each loaded batch while the next one is decoded in the background.
-    private func forEachBatch(_ batches: [[Int]], loader: BatchLoader, epoch: Int, _ body: (Int, BatchLoader.Batch) throws -> Void) throws {
+    /// `val`: the loader reads `data.val` (its failures are indices into it), else `data.train`.
+    private func forEachBatch(_ batches: [[Int]], loader: BatchLoader, val isVal: Bool = false, epoch: Int,
+                              _ body: (Int, BatchLoader.Batch) throws -> Void) throws {
         guard !batches.isEmpty else { return }
         let queue = DispatchQueue(label: "graft.loader")
         var current = loader.load(batches[0], epoch: epoch)
@@ -129,8 +135,8 @@ public final class Trainer {
                 let indices = batches[b + 1]
                 queue.async(group: group) { next = loader.load(indices, epoch: epoch) }
             }
-            for (i, e) in current.failures where unreadable[i] == nil {
-                unreadable[i] = "\(e)"
+            for (i, e) in current.failures where (isVal ? unreadableVal[i] : unreadable[i]) == nil {
+                if isVal { unreadableVal[i] = "\(e)" } else { unreadable[i] = "\(e)" }
                 warn("skipping an unreadable image: \(e)")
             }
             if !current.labels.isEmpty { try body(b, current) }
@@ -162,7 +168,7 @@ public final class Trainer {
             }
         } else {
             let h = config.imageSize
-            try forEachBatch(batches, loader: valLoader, epoch: 0) { b, batch in
+            try forEachBatch(batches, loader: valLoader, val: true, epoch: 0) { b, batch in
                 progress?("valid \(b + 1)/\(batches.count)")
                 let logits = try batch.images.withUnsafeBufferPointer {
                     try model.evalLogits(images: $0, batch: batch.labels.count, height: h, width: h)
@@ -174,12 +180,12 @@ public final class Trainer {
     }
 
     /// Each sample's head input, computed once (the trunk is frozen and deterministic).
-    private func headInputs(_ m: HeadOnlyModel, loader: BatchLoader) throws -> [Int: [Float]] {
+    private func headInputs(_ m: HeadOnlyModel, loader: BatchLoader, val: Bool = false) throws -> [Int: [Float]] {
         var out: [Int: [Float]] = [:]
         let batches = stride(from: 0, to: loader.samples.count, by: max(config.batchSize, 32))
             .map { Array($0..<min($0 + max(config.batchSize, 32), loader.samples.count)) }
         let h = config.imageSize
-        try forEachBatch(batches, loader: loader, epoch: 0) { b, batch in
+        try forEachBatch(batches, loader: loader, val: val, epoch: 0) { b, batch in
             progress?("features \(b + 1)/\(batches.count)")
             let x = try batch.images.withUnsafeBufferPointer { try m.headInputs(images: $0, batch: batch.labels.count, height: h, width: h) }
             let per = x.count / batch.labels.count
@@ -197,11 +203,14 @@ public final class Trainer {
 
     func writeMetrics() throws {
         let report = MetricsReport(config: config, classes: data.classes, trainImages: data.train.count, valImages: data.val.count,
-                                   bestValAccuracy: bestAccuracy, unreadableImages: unreadable.keys.sorted().map { data.train[$0].path },
+                                   bestValAccuracy: bestAccuracy,
+                                   unreadableImages: unreadable.keys.sorted().map { data.train[$0].path }
+                                       + unreadableVal.keys.sorted().map { data.val[$0].path },
                                    epochs: history)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = ResumeState.nonFinite  // a diverged run's NaN losses
         try TemporaryFile.write(encoder.encode(report), to: config.metrics)
     }
 

@@ -128,4 +128,41 @@ final class FinetuneJobTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: c.output))
         XCTAssertTrue(job.summary.contains("(epoch 1)"), job.summary)
     }
+
+    /// A validation image that cannot be decoded is left out of validation and named as a val
+    /// image: it used to be recorded under a training index (dropping an unrelated training
+    /// image, or trapping when the index was past the training set).
+    func testAnUnreadableValidationImageIsLeftOutOfValidationOnly() throws {
+        let dir = try base.workdir("job-val-unreadable")
+        let data = dir + "/data"
+        try FileManager.default.copyItem(atPath: FinetuneTests.fixtures.appendingPathComponent("trainset").path, toPath: data)
+        var c = base.config(dir, epochs: 1)
+        c.data = data
+        c.augment = true  // no feature cache: validation decodes through the val loader
+        var warnings: [String] = []
+        let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { warnings.append($0) })
+        let valImage = try XCTUnwrap(job.data.val.last?.path)
+        try FileManager.default.removeItem(atPath: valImage)
+        try job.run()
+        XCTAssertTrue(job.trainer.unreadable.isEmpty, "no training image is lost: \(job.trainer.unreadable)")
+        XCTAssertEqual(job.trainer.unreadableVal.count, 1)
+        XCTAssertTrue(warnings.contains { $0.contains(valImage) }, "\(warnings)")
+        let metrics = try String(contentsOfFile: c.metrics, encoding: .utf8)
+        XCTAssertTrue(metrics.contains(valImage), metrics)
+    }
+
+    /// A diverged run (SGD with a huge learning rate) has NaN losses: metrics.json and the
+    /// resume point are still written (NaN as Python's json writes it) and read back.
+    func testADivergedRunStillWritesMetricsAndResumePoint() throws {
+        let dir = try base.workdir("job-nan")
+        var c = base.config(dir, epochs: 2)
+        c.policy = .all
+        c.optimizer = OptimizerConfig(kind: .sgd, lr: 1e38)  // overflows float32 weights
+        let job = try prepare(c)
+        try job.run()
+        XCTAssertTrue(job.trainer.history.contains { !$0.trainLoss.isFinite || !$0.valLoss.isFinite }, "\(job.trainer.history)")
+        let metrics = try String(contentsOfFile: c.metrics, encoding: .utf8)
+        XCTAssertTrue(metrics.contains("NaN") || metrics.contains("Infinity"), metrics)
+        XCTAssertEqual(try ResumeState.read(for: job.config).nextEpoch, 2)
+    }
 }
