@@ -63,6 +63,10 @@ public final class FolderWalk {
     private var seen: [FolderIdentity: String] = [:]
     /// One warning per link that was not followed.
     public private(set) var loops: [String] = []
+    /// Every real folder inside a class folder (reached without following links), with that
+    /// class folder: a link from elsewhere into one of them is not followed, so an image is
+    /// never read under another class's label or in the other split.
+    private var claims: [FolderIdentity: String] = [:]
 
     public init() {}
 
@@ -74,6 +78,35 @@ public final class FolderWalk {
         if let first = seen[id] { return first }
         seen[id] = name ?? path
         return nil
+    }
+
+    /// Claims `folder` and every real folder below it (links are not followed) for `folder`.
+    /// Call it for every class folder, of train and val, before any of them is scanned.
+    public func claimTree(_ folder: String) {
+        var pending = [folder]
+        while let next = pending.popLast() {
+            var st = stat()
+            guard lstat(next, &st) == 0 || stat(next, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
+            let id = FolderIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            guard claims[id] == nil else { continue }
+            claims[id] = folder
+            for name in (try? FolderWalk.names(in: next)) ?? [] {
+                let path = FolderWalk.join(next, name)
+                var child = stat()
+                if lstat(path, &child) == 0, child.st_mode & S_IFMT == S_IFDIR { pending.append(path) }
+            }
+        }
+    }
+
+    /// The class folder that claimed the real folder holding `path` (a file reached through a
+    /// link), when that is not `owner`.
+    private func claimedElsewhere(file path: String, owner: String) -> String? {
+        var link = stat()
+        guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK, let real = realpath(path, nil) else { return nil }
+        defer { free(real) }
+        let parent = (String(cString: real) as NSString).deletingLastPathComponent
+        guard case .folder(let id) = PathTarget(parent), let claimer = claims[id], claimer != owner else { return nil }
+        return claimer
     }
 
     /// The names in `folder`, hidden ones left out, in code point order.
@@ -110,6 +143,7 @@ public final class FolderWalk {
     /// nil keeps it, a reason skips it. Files come in sorted order of their paths.
     func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> String?) throws -> (files: [String], skipped: [Skipped]) {
         var files: [String] = [], skipped: [Skipped] = []
+        let root = folder
         func visit(_ folder: String) throws {
             for name in try FolderWalk.names(in: folder) {
                 let path = FolderWalk.join(folder, name)
@@ -121,10 +155,16 @@ public final class FolderWalk {
                                      + " (a loop of symbolic links, or a second way into the same folder)")
                         continue
                     }
+                    if let claimer = claims[id], claimer != root {
+                        loops.append("not following \(path): it leads into \(claimer), the folder of another class or split")
+                        continue
+                    }
                     seen[id] = path
                     try visit(path)
                 case .file(let size):
-                    if let why = keep(path, name, size) { skipped.append(Skipped(path: path, reason: why)) } else { files.append(path) }
+                    if let claimer = claimedElsewhere(file: path, owner: root) {
+                        skipped.append(Skipped(path: path, reason: "a link to an image in \(claimer), the folder of another class or split"))
+                    } else if let why = keep(path, name, size) { skipped.append(Skipped(path: path, reason: why)) } else { files.append(path) }
                 case .unusable(let why): skipped.append(Skipped(path: path, reason: why))
                 case .missing: continue   // removed while we read the folder
                 }

@@ -145,6 +145,7 @@ public struct ImageFolder: Sendable {
         for path in folders {
             let name = (path as NSString).lastPathComponent
             if let first = walk.reserve(path, as: "\(path) (the folder of class \(name))") { throw Failure.sameFolder(path, first) }
+            walk.claimTree(path)
             names.append(name)
         }
         guard !names.isEmpty else { throw Failure.noClasses(dir) }

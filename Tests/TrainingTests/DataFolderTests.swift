@@ -81,6 +81,26 @@ final class DataFolderTests: XCTestCase {
         XCTAssertEqual(data.loops.count, 1)
     }
 
+    /// Found in review: links into another class's *subfolder*, into a subfolder of val, and
+    /// links to single images of another class or of val. None of them is followed.
+    func testLinksIntoSubfoldersAndImagesOfOtherClassesOrValAreNotFollowed() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 2); try images("train/\(c)/sub", 2); try images("val/\(c)/sub", 2) }
+        try link("train/a/theirs", to: "../b/sub")              // a subfolder of class b
+        try link("train/a/fromval", to: "../../val/a/sub")      // a subfolder of val/a
+        let b1 = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root + "/train/b").sorted().first { $0.hasSuffix(".jpg") })
+        let v1 = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root + "/val/a/sub").sorted().first)
+        try link("train/a/x.jpg", to: "../b/" + b1)             // one image of class b
+        try link("train/a/y.jpg", to: "../../val/a/sub/" + v1)  // one validation image
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.filter { $0.label == 0 }.count, 4, "class a: its own 4 images: \(data.train.map(\.path))")
+        XCTAssertEqual(data.train.filter { $0.label == 1 }.count, 4, "class b keeps its subfolder")
+        XCTAssertEqual(data.val.count, 4, "validation keeps its images")
+        assertLabelsMatchFolders(data, data.train)
+        XCTAssertEqual(data.loops.count, 2, "\(data.loops)")
+        XCTAssertTrue(data.loops.allSatisfy { $0.contains("another class or split") }, "\(data.loops)")
+        XCTAssertEqual(data.skipped.filter { $0.reason.contains("another class or split") }.count, 2, "\(data.skipped)")
+    }
+
     func testAFolderOutsideIsFollowedOnceOnly() throws {
         for c in ["a", "b"] { try images("train/\(c)", 2); try images("val/\(c)", 1) }
         try images("elsewhere/more", 3)
