@@ -15,7 +15,8 @@ public struct ArchitectureGuess: Equatable, Sendable {
         var blocks = [Int](repeating: 0, count: 4)
         for key in keys where key.hasPrefix("layer") {
             let parts = key.split(separator: ".")
-            guard parts.count > 2, let stage = Int(parts[0].dropFirst(5)), (1...4).contains(stage), let i = Int(parts[1]) else { continue }
+            guard parts.count > 2, let stage = Int(parts[0].dropFirst(5)), (1...4).contains(stage), let i = Int(parts[1]),
+                  (0..<10_000).contains(i) else { continue }
             blocks[stage - 1] = max(blocks[stage - 1], i + 1)
         }
         let bottleneck = keys.contains("layer1.0.conv3.weight")

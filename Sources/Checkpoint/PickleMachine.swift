@@ -58,6 +58,15 @@ struct PickleMachine {
             guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
             stack.append(v)
         }
+        // A call (REDUCE, NEWOBJ) may copy or scan the containers it is given (OrderedDict of a
+        // memoized dict, torch.Size of a list): their elements count as values too, so calling
+        // many times on one large memoized container is bounded like pushing its copies.
+        func chargeCopies(_ args: [PyValue]) throws {
+            for a in args {
+                made += a.elements?.count ?? a.asDict?.count ?? 0
+                guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
+            }
+        }
         func checkDepth(_ depth: Int) throws {
             guard depth <= limits.maxDepth else { throw CheckpointError.tooDeep(path: path, limit: limits.maxDepth) }
         }
@@ -265,6 +274,7 @@ struct PickleMachine {
                 guard case .global(let g) = callable, let a = args.elements else {
                     throw CheckpointError.malformed(path: path, what: "REDUCE of a \(callable.typeName) with \(args.typeName) arguments at byte \(opOffset)")
                 }
+                try chargeCopies(a)
                 try push(try globals.call(g, a))
             case 0x81, 0x92:                                                  // NEWOBJ, NEWOBJ_EX
                 if op == 0x92 { _ = try pop("NEWOBJ_EX") }
@@ -272,6 +282,7 @@ struct PickleMachine {
                 guard case .global(let g) = cls else {
                     throw CheckpointError.malformed(path: path, what: "NEWOBJ of a \(cls.typeName) at byte \(opOffset)")
                 }
+                try chargeCopies(args.elements ?? [])
                 try push(try globals.instantiate(g, args.elements ?? []))
             case 0x62:                                                        // BUILD
                 let state = try pop("BUILD")

@@ -79,6 +79,10 @@ enum StateDictExtraction {
             for (k, value) in d.pairs {
                 guard let name = k.asString, let t = value.asTensor else { continue }
                 if field == "_buffers" && nonPersistent.contains(name) { continue }
+                guard found.tensors.count < maxModulesWalked else {
+                    throw CheckpointError.malformed(path: path, what: "the pickled model holds more than \(maxModulesWalked) "
+                        + "tensors along its paths (resnet152 has about 1,000): modules shared at many levels. Refusing it")
+                }
                 found.tensors.append((prefix + name, t))
             }
         }

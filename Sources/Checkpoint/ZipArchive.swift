@@ -81,7 +81,8 @@ final class ZipArchive {
                 throw CheckpointError.truncated(path: path, what: "zip entry '\(name)' declares \(s.size) bytes, more than the whole file (\(fileSize))")
             }
         case 8: // ZIP_CM_DEFLATE
-            guard s.size <= max(s.compressedSize, 1) * ZipArchive.maxCompressionRatio, s.compressedSize <= fileSize else {
+            // (compressedSize first: a forged ZIP64 size would overflow the product.)
+            guard s.compressedSize <= fileSize, s.size <= max(s.compressedSize, 1) * ZipArchive.maxCompressionRatio else {
                 throw CheckpointError.zipBomb(path: path, record: name,
                     what: "it declares \(s.size) bytes from \(s.compressedSize) compressed, more than deflate can produce")
             }

@@ -133,6 +133,25 @@ final class HostileFileTests: XCTestCase {
         XCTAssertEqual(ReadLimits.defaultMemory(fileSize: 100 << 20), 456 << 20)
     }
 
+    /// Found in review (Fixtures/fuzz/checkpoint): a forged ZIP64 size, a block index of
+    /// Int.max, one leaf module's tensors shared 300,000 times, and OrderedDict called 2,000
+    /// times on one memoized 10,000-key dict. Each is an error (or, for the index, a plain
+    /// read), never a trap, quickly and without the memory its copies would take.
+    func testReviewFindingsAreBounded() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/checkpoint")
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        XCTAssertEqual(failure { _ = try Checkpoint(contentsOf: path("zip64_compressed_size_2pow62.pth")) }.0?.category, "zip_bomb")
+        let big = try Checkpoint(contentsOf: path("block_index_int_max.pth"))
+        XCTAssertNil(ArchitectureGuess(big.stateDict).name)
+        let (shared, t1) = failure { _ = try Checkpoint(contentsOf: path("shared_leaf_300k_tensors.pth"), options: LoadOptions(allowObjects: true)) }
+        XCTAssertTrue(shared?.description.contains("more than 100000 tensors") ?? false, "\(String(describing: shared))")
+        XCTAssertLessThan(t1, 5)
+        let (copies, t2) = failure { _ = try Checkpoint(contentsOf: path("ordereddict_of_memoized_dict_2000_times.pth")) }
+        XCTAssertEqual(copies?.category, "pickle_objects", "\(String(describing: copies))")
+        XCTAssertLessThan(t2, 10)
+    }
+
     /// A whole pickled model whose 40 levels each hold one child twice (Fixtures/hostile,
     /// made by torch.save): 10 KB, but 2^40 paths for `state_dict()`'s walk. With
     /// --allow-objects it is refused quickly for the number of modules, never walked out.
