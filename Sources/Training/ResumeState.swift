@@ -36,7 +36,13 @@ public struct ResumeState: Codable {
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
             for (i, b) in buffers.enumerated() { tensors["optimizer/\(name)/\(i)"] = TensorData(shape: [b.count], floats: b) }
         }
+        tensors[ResumeState.epochKey] = TensorData(shape: [], int64s: [Int64(nextEpoch)])
     }
+
+    /// The .pth's copy of `nextEpoch`: the two files are renamed into place one after the
+    /// other, so a run stopped between the renames leaves tensors of one epoch beside the JSON
+    /// of the one before. `read` refuses such a pair instead of resuming from a mixture.
+    static let epochKey = "resume/next_epoch"
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
@@ -68,6 +74,10 @@ public struct ResumeState: Codable {
             throw ResumeError.unreadable(j, "not a resume point finetune wrote (damaged, or from another version)")
         }
         state.tensors = try Checkpoint(contentsOf: t).stateDict
+        if let e = state.tensors[epochKey]?.int64s().first, e != Int64(state.nextEpoch) {
+            throw ResumeError.unreadable(t, "it holds the state after epoch \(e) but \(j) the state after epoch \(state.nextEpoch): "
+                + "the run was stopped while saving its resume point, so the two do not belong together")
+        }
         return state
     }
 

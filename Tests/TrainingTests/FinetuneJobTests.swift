@@ -165,4 +165,21 @@ final class FinetuneJobTests: XCTestCase {
         XCTAssertTrue(metrics.contains("NaN") || metrics.contains("Infinity"), metrics)
         XCTAssertEqual(try ResumeState.read(for: job.config).nextEpoch, 2)
     }
+
+    /// The resume point's two files renamed one after the other: a run stopped between the
+    /// renames leaves epoch 2's tensors beside epoch 1's JSON. --resume refuses the pair.
+    func testAResumePointOfTwoDifferentEpochsIsRefused() throws {
+        let dir = try base.workdir("job-resume-pair")
+        let c = base.config(dir, epochs: 2)
+        let job = try prepare(c)
+        try job.trainer.run(from: 0, until: 1)
+        let json = ResumeState.paths(for: job.config).json
+        let epoch1 = try Data(contentsOf: URL(fileURLWithPath: json))
+        try job.trainer.run(from: 1, until: 2)
+        XCTAssertEqual(try ResumeState.read(for: job.config).nextEpoch, 2)
+        try epoch1.write(to: URL(fileURLWithPath: json))
+        XCTAssertThrowsError(try ResumeState.read(for: job.config)) {
+            XCTAssertTrue("\($0)".contains("after epoch 2") && "\($0)".contains("after epoch 1"), "\($0)")
+        }
+    }
 }
