@@ -81,12 +81,19 @@ final class FinetuneJobTests: XCTestCase {
         XCTAssertFalse(after.contains { $0.contains(".tmp-\(getpid())") }, "no temporary file of this run left: \(after)")
     }
 
-    func testUnreadableImagesAreWarningsNotProgressAndTheSummaryNamesWhatExists() throws {
-        let dir = try base.workdir("job-warn")
-        let data = dir + "/data"
-        try FileManager.default.copyItem(atPath: FinetuneTests.fixtures.appendingPathComponent("trainset").path, toPath: data)
+    /// A one-epoch config on a copy of Fixtures/trainset in a fresh work folder (files in the
+    /// copy can be removed to make them unreadable after the scan).
+    func configOnACopyOfTheTrainset(_ name: String) throws -> TrainConfig {
+        let dir = try base.workdir(name)
         var c = base.config(dir, epochs: 1)
-        c.data = data
+        c.data = dir + "/data"
+        try FileManager.default.copyItem(atPath: FinetuneTests.fixtures.appendingPathComponent("trainset").path, toPath: c.data)
+        return c
+    }
+
+    func testUnreadableImagesAreWarningsNotProgressAndTheSummaryNamesWhatExists() throws {
+        let c = try configOnACopyOfTheTrainset("job-warn")
+        let data = c.data
         var warnings: [String] = [], lines: [String] = []
         let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { lines.append($0) }, warn: { warnings.append($0) })
         XCTAssertEqual(warnings.count, 2, "the text file and the corrupt JPEG: \(warnings)")
@@ -133,11 +140,7 @@ final class FinetuneJobTests: XCTestCase {
     /// image: it used to be recorded under a training index (dropping an unrelated training
     /// image, or trapping when the index was past the training set).
     func testAnUnreadableValidationImageIsLeftOutOfValidationOnly() throws {
-        let dir = try base.workdir("job-val-unreadable")
-        let data = dir + "/data"
-        try FileManager.default.copyItem(atPath: FinetuneTests.fixtures.appendingPathComponent("trainset").path, toPath: data)
-        var c = base.config(dir, epochs: 1)
-        c.data = data
+        var c = try configOnACopyOfTheTrainset("job-val-unreadable")
         c.augment = true  // no feature cache: validation decodes through the val loader
         var warnings: [String] = []
         let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { warnings.append($0) })
