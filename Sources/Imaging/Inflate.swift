@@ -27,7 +27,7 @@ struct Inflater {
         // Adler-32 of the output, big-endian, right after the deflate data.
         let end = inflater.pos
         guard end + 4 <= data.count else { throw InflateError(description: "zlib checksum missing") }
-        let stored = UInt32(data[end]) << 24 | UInt32(data[end + 1]) << 16 | UInt32(data[end + 2]) << 8 | UInt32(data[end + 3])
+        let stored = UInt32(bigEndian32(data, end))
         guard stored == adler32(inflater.output) else { throw InflateError(description: "zlib checksum mismatch") }
         return inflater.output
     }
@@ -52,7 +52,7 @@ struct Inflater {
         // (when present) and reports a mismatch, as Pillow then does.
         let end = inflater.pos
         if inflater.output.count == count && end + 4 <= data.count {
-            let stored = UInt32(data[end]) << 24 | UInt32(data[end + 1]) << 16 | UInt32(data[end + 2]) << 8 | UInt32(data[end + 3])
+            let stored = UInt32(bigEndian32(data, end))
             if stored != adler32(inflater.output) { return nil }
         }
         return Array(inflater.output.prefix(count))

@@ -89,8 +89,7 @@ struct JPEGMetadata {
             guard s[0] == 8 else { return "\(s[0])-bit samples; only 8-bit JPEG is read" }
             guard [1, 3, 4].contains(s[5]) else { return "\(s[5]) colour components; only 1, 3 or 4 are read" }
             guard (s.count - 6) % 3 == 0 else { return "its frame header has a partial component" }
-            let pixels = (Int(s[1]) << 8 | Int(s[2])) * (Int(s[3]) << 8 | Int(s[4]))
-            guard pixels <= 2 * 89_478_485 else { return "\(pixels) pixels: Pillow refuses it as a decompression bomb" }
+            if let bomb = DecompressionBomb.refusal(width: Int(s[3]) << 8 | Int(s[4]), height: Int(s[1]) << 8 | Int(s[2])) { return bomb }
             if let first = icc.min(by: { $0.lexicographicallyPrecedes($1) }), first.count <= 13 {
                 return "its ICC profile segment is too short"
             }

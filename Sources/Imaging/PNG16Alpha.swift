@@ -10,15 +10,15 @@ enum PNG16Alpha {
         var idat = [UInt8]()
         var i = 8
         while i + 12 <= bytes.count {
-            let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            let length = bigEndian32(bytes, i)
             guard i + 12 + length <= bytes.count else { throw fail("chunk runs past the end of the file") }
             let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
             let data = bytes[(i + 8)..<(i + 8 + length)]
             if type == "IHDR" {
                 guard length >= 13 else { throw fail("short IHDR") }
                 let d = data.startIndex
-                width = Int(data[d]) << 24 | Int(data[d + 1]) << 16 | Int(data[d + 2]) << 8 | Int(data[d + 3])
-                height = Int(data[d + 4]) << 24 | Int(data[d + 5]) << 16 | Int(data[d + 6]) << 8 | Int(data[d + 7])
+                width = bigEndian32(data, d)
+                height = bigEndian32(data, d + 4)
                 guard data[d + 8] == 16 else { throw fail("not a 16-bit image") }
                 colorType = Int(data[d + 9])
                 interlace = Int(data[d + 12])

@@ -33,7 +33,7 @@ struct PNGChunks {
         var frames: Int?  // Pillow's n_frames from acTL
         var animated: Bool { (frames ?? 1) > 1 }
         while i + 8 <= bytes.count {
-            let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            let length = bigEndian32(bytes, i)
             let typeBytes = bytes[(i + 4)..<(i + 8)]
             let type = String(decoding: typeBytes, as: UTF8.self)
             let end = i + 12 + length
@@ -44,7 +44,7 @@ struct PNGChunks {
             if type == "IDAT" { seenIDAT = true }
             if type == "acTL" && !seenIDAT && end <= bytes.count {
                 guard length >= 8 else { refusal = "truncated acTL chunk"; break }
-                let n = Int(bytes[i + 8]) << 24 | Int(bytes[i + 9]) << 16 | Int(bytes[i + 10]) << 8 | Int(bytes[i + 11])
+                let n = bigEndian32(bytes, i + 8)
                 if frames != nil {
                     frames = nil  // a second acTL: Pillow falls back to the default image
                 } else if n != 0 && n <= 0x8000_0000 {
@@ -54,7 +54,7 @@ struct PNGChunks {
             if !seenIDAT {
                 guard wordType else { refusal = "broken chunk type at byte \(i)"; break }
                 guard end <= bytes.count else { refusal = "the file ends inside its \(type) chunk"; break }
-                let stored = UInt32(bytes[end - 4]) << 24 | UInt32(bytes[end - 3]) << 16 | UInt32(bytes[end - 2]) << 8 | UInt32(bytes[end - 1])
+                let stored = UInt32(bigEndian32(bytes, end - 4))
                 guard CRC32.checksum(bytes[(i + 4)..<(end - 4)]) == stored else {
                     refusal = "the \(type) chunk's checksum is wrong"
                     break
@@ -70,11 +70,8 @@ struct PNGChunks {
             if type == "IHDR" && length >= 13 && colorType == nil {
                 bitDepth = bytes[i + 16]
                 colorType = bytes[i + 17]
-                // Pillow's decompression-bomb check on open: more than twice MAX_IMAGE_PIXELS.
-                func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
-                let pixels = u32(i + 8) * u32(i + 12)
-                if pixels > 2 * 89_478_485 {
-                    refusal = "\(pixels) pixels: Pillow refuses it as a decompression bomb"
+                if let bomb = DecompressionBomb.refusal(width: bigEndian32(bytes, i + 8), height: bigEndian32(bytes, i + 12)) {
+                    refusal = bomb
                     break
                 }
             }

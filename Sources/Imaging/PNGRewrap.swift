@@ -11,13 +11,12 @@ enum PNGRewrap {
         var i = 8
         var inRun = false
         while i + 12 <= png.count {
-            let length = Int(png[i]) << 24 | Int(png[i + 1]) << 16 | Int(png[i + 2]) << 8 | Int(png[i + 3])
+            let length = bigEndian32(png, i)
             // Pillow reads what there is of the last IDAT chunk (a shorter read, not an error).
             let end = min(i + 12 + length, png.count)
             let type = String(decoding: png[(i + 4)..<(i + 8)], as: UTF8.self)
             if type == "IHDR" && length >= 13 && header == nil && i + 21 <= png.count {
-                func u32(_ at: Int) -> Int { Int(png[at]) << 24 | Int(png[at + 1]) << 16 | Int(png[at + 2]) << 8 | Int(png[at + 3]) }
-                header = (u32(i + 8), u32(i + 12), Int(png[i + 16]), Int(png[i + 17]), Int(png[i + 20]))
+                header = (bigEndian32(png, i + 8), bigEndian32(png, i + 12), Int(png[i + 16]), Int(png[i + 17]), Int(png[i + 20]))
             }
             if type == "IDAT" {
                 inRun = true
@@ -30,7 +29,7 @@ enum PNGRewrap {
             i = end
         }
         guard let h = header, h.width > 0, h.height > 0, h.width <= 1 << 16, h.height <= 1 << 16,
-              h.width * h.height <= 2 * 89_478_485,  // Pillow's decompression-bomb limit
+              DecompressionBomb.refusal(width: h.width, height: h.height) == nil,
               let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][h.colorType], [1, 2, 4, 8, 16].contains(h.depth) else { return nil }
         let bitsPerPixel = channels * h.depth
         func rows(_ w: Int, _ r: Int) -> Int { w > 0 && r > 0 ? r * (1 + (w * bitsPerPixel + 7) / 8) : 0 }
