@@ -85,10 +85,9 @@ public final class FolderWalk {
     public func claimTree(_ folder: String) {
         var pending = [folder]
         while let next = pending.popLast() {
-            var st = stat()
-            guard lstat(next, &st) == 0 || stat(next, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
-            let id = FolderIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-            guard claims[id] == nil else { continue }
+            // The class folder itself may be a link (it is read through it); below it, only
+            // real folders are queued.
+            guard case .folder(let id) = PathTarget(next), claims[id] == nil else { continue }
             claims[id] = folder
             for name in (try? FolderWalk.names(in: next)) ?? [] {
                 let path = FolderWalk.join(next, name)

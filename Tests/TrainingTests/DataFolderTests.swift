@@ -101,6 +101,20 @@ final class DataFolderTests: XCTestCase {
         XCTAssertEqual(data.skipped.filter { $0.reason.contains("another class or split") }.count, 2, "\(data.skipped)")
     }
 
+    /// A class folder that is itself a link to a folder elsewhere claims what is inside it too.
+    func testAClassFolderThatIsALinkClaimsItsSubfolders() throws {
+        for c in ["a", "b"] { try images("train/\(c)", 2); try images("val/\(c)", 1) }
+        try images("elsewhere/c", 2)
+        try images("elsewhere/c/sub", 2)
+        try link("train/c", to: root + "/elsewhere/c")
+        try images("val/c", 1)
+        try link("train/a/theirs", to: root + "/elsewhere/c/sub")  // inside class c, through its link
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.train.filter { $0.label == 0 }.count, 2, "\(data.train.map(\.path))")
+        XCTAssertEqual(data.train.filter { $0.label == 2 }.count, 4)
+        XCTAssertEqual(data.loops.count, 1, "\(data.loops)")
+    }
+
     func testAFolderOutsideIsFollowedOnceOnly() throws {
         for c in ["a", "b"] { try images("train/\(c)", 2); try images("val/\(c)", 1) }
         try images("elsewhere/more", 3)
