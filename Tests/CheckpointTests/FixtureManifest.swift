@@ -4,13 +4,24 @@ import XCTest
 
 /// `Fixtures/checkpoints/expected.json`, written by `Fixtures/gen_checkpoints.py` with real torch.
 struct FixtureManifest {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/checkpoints")
+    /// The repository's Fixtures/ folder.
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root = fixtures.appendingPathComponent("checkpoints")
 
     static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
 
     static func load() throws -> [String: [String: Any]] {
         let data = try Data(contentsOf: root.appendingPathComponent("expected.json"))
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+    }
+}
+
+extension XCTestCase {
+    /// `name` in a scratch folder of this process, named after the test class.
+    func tempPath(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(type(of: self))-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
     }
 }

@@ -6,12 +6,6 @@ import XCTest
 /// Files made to exhaust the reader: each is refused with the error that names its limit,
 /// quickly, and without allocating what it claims. They are made here at run time.
 final class HostileFileTests: XCTestCase {
-    func tempPath(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-hostile-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
-    }
-
     /// Runs `body`, returning its error and how long it took to fail.
     func failure(_ body: () throws -> Void) -> (CheckpointError?, TimeInterval) {
         let start = Date()
@@ -138,8 +132,7 @@ final class HostileFileTests: XCTestCase {
     /// times on one memoized 10,000-key dict. Each is an error (or, for the index, a plain
     /// read), never a trap, quickly and without the memory its copies would take.
     func testReviewFindingsAreBounded() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/checkpoint")
+        let dir = FixtureManifest.fixtures.appendingPathComponent("fuzz/checkpoint")
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         XCTAssertEqual(failure { _ = try Checkpoint(contentsOf: path("zip64_compressed_size_2pow62.pth")) }.0?.category, "zip_bomb")
         let big = try Checkpoint(contentsOf: path("block_index_int_max.pth"))
@@ -156,8 +149,7 @@ final class HostileFileTests: XCTestCase {
     /// made by torch.save): 10 KB, but 2^40 paths for `state_dict()`'s walk. With
     /// --allow-objects it is refused quickly for the number of modules, never walked out.
     func testSharedModulesAreNotWalkedExponentially() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/hostile/shared_modules.pth").path
+        let path = FixtureManifest.fixtures.appendingPathComponent("hostile/shared_modules.pth").path
         let (error, seconds) = failure { _ = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: true)) }
         let e = try XCTUnwrap(error)
         XCTAssertTrue(e.description.contains("more than 100000 modules"), "\(e)")

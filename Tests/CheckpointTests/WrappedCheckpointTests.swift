@@ -6,8 +6,7 @@ import XCTest
 /// the one prefix before its keys is found and removed; a ResNet among other keys, or two
 /// ResNets, are named, never guessed.
 final class WrappedCheckpointTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/wrapped")
+    static let root = FixtureManifest.fixtures.appendingPathComponent("wrapped")
 
     static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
 

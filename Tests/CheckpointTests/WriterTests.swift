@@ -3,12 +3,6 @@ import XCTest
 @testable import Checkpoint
 
 final class WriterTests: XCTestCase {
-    func tempPath(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-writer-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
-    }
-
     /// Every dtype, 0-d and zero-size tensors, odd key names: written and read back bit-exactly.
     func testRoundTripEveryDType() throws {
         var sd = StateDict()
