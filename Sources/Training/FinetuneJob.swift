@@ -79,13 +79,14 @@ public final class FinetuneJob {
         return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, log: log)
     }
 
-    /// Removes stale temporary files, writes class_indices.json, trains.
-    public func run() throws {
+    /// Removes stale temporary files, writes class_indices.json, trains (to the last epoch, or
+    /// up to epoch `until`, counted from 1).
+    public func run(until: Int? = nil) throws {
         for path in FinetuneJob.writtenPaths(config) {
             for stale in TemporaryFile.removeStale(for: path) { log("removed \(stale), left by an interrupted run") }
         }
         try ClassIndices(names: data.classes).write(to: config.classIndices)
-        try trainer.run(from: startEpoch)
+        try trainer.run(from: startEpoch, until: until)
     }
 
     /// The closing line: the best accuracy and the files written, naming only files that exist.

@@ -42,20 +42,12 @@ final class FinetuneTests: XCTestCase {
         return c
     }
 
+    /// The finetune job as the command runs it (`FinetuneJob`), quietly; `until` stops after
+    /// that epoch, as an interrupted run would.
     func train(_ c: TrainConfig, until: Int? = nil, resume: Bool = false) throws -> Trainer {
-        let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)
-        try data.check(classCount: c.classes)
-        try ClassIndices(names: data.classes).write(to: c.classIndices)
-        var state: ResumeState? = nil
-        if resume { state = try ResumeState.read(for: c) }
-        let weights = try state.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? Finetune.loadWeights(c, log: { _ in })
-        let model = try Finetune.makeModel(c, weights: weights)
-        if let s = state { model.load(parameters: s.modelState) }
-        let trainer = Trainer(config: c, data: data, model: model)
-        trainer.log = { _ in }
-        state?.restore(trainer)
-        try trainer.run(from: state?.nextEpoch ?? 0, until: until)
-        return trainer
+        let job = try FinetuneJob.prepare(c, output: c.output, resume: resume, log: { _ in }, warn: { _ in })
+        try job.run(until: until)
+        return job.trainer
     }
 
     func testLearnsTheClassesAndWritesTorchLoadableFiles() throws {
