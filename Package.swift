@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
-            "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Checkpoint", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint"],

@@ -14,10 +14,7 @@ public struct ModelOptions: ParsableArguments {
                                valueName: "file"))
     public var weights: String?
 
-    @Flag(help: ModelOptions.allowObjectsHelp) public var allowObjects = false
-
-    /// `--allow-objects`, as every command that reads weights explains it.
-    public static let allowObjectsHelp = ArgumentHelp(LoadOptions.allowObjectsHelp)
+    @OptionGroup public var read: ReadOptions
 
     @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
     public var classIndices: String = "class_indices.json"
@@ -32,10 +29,6 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Shorter side before the crop (finetune's --resize).",
                                discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
-
-    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp, discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
-            transform: ReadLimits.parseMaxMemory)
-    public var maxMemory: Int?
 
     public init() {}
 
@@ -59,7 +52,7 @@ public struct ModelOptions: ParsableArguments {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
         let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform,
-                              allowObjects: allowObjects, readLimits: ReadLimits(maxMemory: maxMemory))
+                              allowObjects: read.allowObjects, readLimits: read.limits)
         p.warnings.forEach { warn($0) }
         return p
     }

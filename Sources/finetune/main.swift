@@ -31,10 +31,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pretrained weights (.pth: zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), or 'none' to train from scratch.", valueName: "file|none"))
     var weights: String
 
-    @Flag(help: ModelOptions.allowObjectsHelp) var allowObjects = false
-    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp + " (Reading --weights.)", discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
-            transform: ReadLimits.parseMaxMemory)
-    var maxMemory: Int?
+    @OptionGroup var read: ReadOptions
 
     @Option(help: "Number of classes: must equal the number of class folders.")
     var classes: Int
@@ -116,8 +113,8 @@ struct FinetuneCommand: ParsableCommand {
                 endProgress()
                 warn(line)
             }
-            let job = try FinetuneJob.prepare(c, output: output, resume: resume, allowObjects: allowObjects,
-                                              limits: ReadLimits(maxMemory: maxMemory), log: log, warn: warning)
+            let job = try FinetuneJob.prepare(c, output: output, resume: resume, allowObjects: read.allowObjects,
+                                              limits: read.limits, log: log, warn: warning)
             if interactive {
                 job.trainer.progress = { line in print("\r\u{1B}[K" + line, terminator: ""); fflush(stdout); progressShown = true }
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Checkpoint
 import Foundation
 
@@ -20,17 +21,12 @@ struct InspectWeights: ParsableCommand {
     @Flag(help: "Print one JSON object: format, architecture, num_classes and every tensor with its SHA-256.")
     var json = false
 
-    @Flag(help: ArgumentHelp(LoadOptions.allowObjectsHelp))
-    var allowObjects = false
-
-    @Option(help: ArgumentHelp(ReadLimits.maxMemoryHelp, discussion: ReadLimits.maxMemoryDiscussion, valueName: "GiB"),
-            transform: ReadLimits.parseMaxMemory)
-    var maxMemory: Int?
+    @OptionGroup var read: ReadOptions
 
     func run() throws {
         let ckpt: Checkpoint
         do {
-            ckpt = try Checkpoint(contentsOf: file, options: LoadOptions(allowObjects: allowObjects, limits: ReadLimits(maxMemory: maxMemory)))
+            ckpt = try Checkpoint(contentsOf: file, options: read.loadOptions)
         } catch let e as CheckpointError {
             FileHandle.standardError.write(Data("inspect_weights: \(e)\n".utf8))
             throw ExitCode(2)
