@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
-            "Checkpoint", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Checkpoint", "ResNet", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint"],
@@ -64,7 +64,7 @@ let package = Package(
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
         // findings through the same code; each executable is a libFuzzer target when built
         // with -DFUZZING and -sanitize=fuzzer, and replays files when built plainly.
-        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "Imaging", "Training"],
+        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "ResNet", "Imaging", "Training"],
                 path: "Fuzz/FuzzHarness"),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzCheckpoint"),
         .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzJPEG"),

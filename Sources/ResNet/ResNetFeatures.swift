@@ -5,8 +5,13 @@ extension ResNetModel {
     /// trunk with batch norm in eval mode computes. The fc-only training path uses it.
     public func features(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
         let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
-        var x = try maxPool.forward(stem.forward(input))
+        return try avgPool.forward(trunk(input)).floats()
+    }
+
+    /// Stem and blocks: the last stage's activations.
+    func trunk(_ images: Tensor) throws -> Tensor {
+        var x = try maxPool.forward(stem.forward(images))
         for block in blocks { x = try block.forward(x) }
-        return try avgPool.forward(x).floats()
+        return x
     }
 }

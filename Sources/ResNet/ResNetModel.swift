@@ -1,10 +1,10 @@
 import Checkpoint
 import Engine
 
-/// A torchvision ResNet (resnet18/34/50/101/152 and the variants its state dict describes)
-/// for inference, built from a state dict with torchvision's key names. Batch norms are folded
-/// into the convs; activations stay in oneDNN's blocked layout from the stem to the pooling.
-/// One forward at a time per model (and per engine).
+/// A torchvision ResNet for inference: the plan derived from a `ResNetLayout` and its values
+/// (a state dict, or a `ResNetModule`'s current ones). Batch norms are folded into the convs;
+/// activations stay in oneDNN's blocked layout from the stem to the pooling. An appended head
+/// (`fc.0`, `fc.1`) runs as two Linears. One forward at a time per model (and per engine).
 public final class ResNetModel {
     public let spec: ResNetSpec
     public let precision: Precision
@@ -14,7 +14,7 @@ public final class ResNetModel {
     let maxPool: MaxPool2d
     let blocks: [ResidualBlock]
     let avgPool: GlobalAvgPool2d
-    let fc: Linear
+    let head: [Linear]
 
     /// `resnet18`... or `resnet(custom)`.
     public var architecture: String { spec.name }
@@ -28,25 +28,26 @@ public final class ResNetModel {
     /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
     /// graph (slower; a reference, and the shape a training graph takes). `.bf16` throws
     /// `EngineError.bf16Unavailable` on a CPU without bf16 kernels (see `CPUCapabilities`).
-    public init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
-                engine: CPUEngine = .shared) throws {
+    public convenience init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
+                            engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
-        spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
+        let spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
+        try self.init(layout: ResNetLayout(spec), values: StateDictValues(stateDict: stateDict), precision: precision,
+                      foldBatchNorm: foldBatchNorm, engine: engine)
+    }
+
+    init(layout: ResNetLayout, values: LayerValues, precision: Precision, foldBatchNorm: Bool, engine: CPUEngine) throws {
+        try precision.requireSupport()
+        spec = layout.spec
         self.precision = precision
         self.engine = engine
         foldsBatchNorm = foldBatchNorm
-        let b = ConvBNBuilder(stateDict: stateDict, computeType: precision.dataType, foldBatchNorm: foldBatchNorm, engine: engine)
-        stem = try b.unit("conv1", bn: "bn1", stride: 2, padding: 3, relu: true)
+        let b = PlanBuilder(values: values, computeType: precision.dataType, foldBatchNorm: foldBatchNorm, engine: engine)
+        stem = try b.unit(layout.stem)
         maxPool = try MaxPool2d(kernel: 3, stride: 2, padding: 1, engine: engine)
-        var blocks: [ResidualBlock] = []
-        for (s, n) in spec.layers.enumerated() {
-            for i in 0..<n { blocks.append(try b.block(spec, stage: s, index: i)) }
-        }
-        self.blocks = blocks
+        blocks = try layout.blocks.map(b.block)
         avgPool = GlobalAvgPool2d(engine: engine)
-        let fcShape = b.shape("fc.weight")
-        fc = try Linear(weight: b.floats("fc.weight"), outFeatures: fcShape[0], inFeatures: fcShape[1],
-                        bias: b.floats("fc.bias"), computeType: precision.dataType, engine: engine)
+        head = try layout.head.map(b.linear)
     }
 
     /// Logits `[N, numClasses]` (plain float32) for a batch `[N, 3, H, W]` in any layout.
@@ -55,9 +56,9 @@ public final class ResNetModel {
         guard s.count == 4, s[1] == 3, s[0] > 0 else {
             throw ResNetError.badInput("expected images of shape [N, 3, H, W], got \(s)")
         }
-        var x = try maxPool.forward(stem.forward(images))
-        for block in blocks { x = try block.forward(x) }
-        return try fc.forward(avgPool.forward(x))
+        var x = try avgPool.forward(trunk(images))
+        for fc in head { x = try fc.forward(x) }
+        return x
     }
 
     /// Logits, row-major `[batch, numClasses]`, for normalised images in NCHW float32

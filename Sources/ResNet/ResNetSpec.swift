@@ -1,12 +1,3 @@
-/// The two residual block types of torchvision's ResNet.
-public enum BlockKind: String, Sendable {
-    case basic = "BasicBlock"
-    case bottleneck = "Bottleneck"
-
-    /// Output channels per `planes`: 1 for BasicBlock, 4 for Bottleneck.
-    public var expansion: Int { self == .basic ? 1 : 4 }
-}
-
 /// A torchvision ResNet's architecture, as far as the state dict determines it.
 public struct ResNetSpec: Equatable, Sendable {
     public var block: BlockKind
@@ -19,7 +10,19 @@ public struct ResNetSpec: Equatable, Sendable {
     /// Channels of a Bottleneck's 3x3 conv per stage (`planes * width_per_group / 64 * groups`); = planes for BasicBlock.
     public var widths: [Int]
     public var groups: Int
+    /// The classifier's outputs (of `fc`, or of the appended `fc.1`).
     public var numClasses: Int
+    /// `fc` alone, or the pretrained fc followed by an appended Linear.
+    public var head: HeadLayout = .linear
+
+    /// The classifier a state dict holds.
+    public enum HeadLayout: Equatable, Sendable {
+        /// `fc`: Linear(features, numClasses).
+        case linear
+        /// `fc.0`: the pretrained Linear(features, pretrainedClasses), kept frozen; `fc.1`:
+        /// Linear(pretrainedClasses, numClasses). What `net.fc = nn.Sequential(net.fc, nn.Linear(1000, N))` gives.
+        case appended(pretrainedClasses: Int)
+    }
 
     public init(block: BlockKind, layers: [Int], stemWidth: Int, planes: [Int], widths: [Int], groups: Int, numClasses: Int) {
         self.block = block; self.layers = layers; self.stemWidth = stemWidth; self.planes = planes
@@ -35,69 +38,26 @@ public struct ResNetSpec: Equatable, Sendable {
                           groups: groups, numClasses: numClasses)
     }
 
-    /// `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152` (by block type and blocks
-    /// per stage with plain blocks, at any widths, as Checkpoint's `ArchitectureGuess` names them), the ResNeXt and
-    /// wide variants torchvision names (at its widths), or `resnet(custom)`.
-    public var name: String {
-        let depth: String?
-        switch (block, layers) {
-        case (.basic, [2, 2, 2, 2]): depth = "resnet18"
-        case (.basic, [3, 4, 6, 3]): depth = "resnet34"
-        case (.bottleneck, [3, 4, 6, 3]): depth = "resnet50"
-        case (.bottleneck, [3, 4, 23, 3]): depth = "resnet101"
-        case (.bottleneck, [3, 8, 36, 3]): depth = "resnet152"
-        default: depth = nil
-        }
-        // Plain blocks (one group, 3x3 convs as wide as `planes`) at any widths take the depth's name.
+    /// The family member this is (`resnet34`, `resnext50_32x4d`...: see `ResNetFamily`), or
+    /// `resnet(custom)`. Plain blocks (one group, 3x3 convs as wide as `planes`) take their
+    /// depth's name at any widths; grouped and wide ones only at torchvision's widths.
+    public var name: String { variant?.name ?? "resnet(custom)" }
+
+    /// The `ResNetFamily` member with these blocks and widths, if any.
+    public var variant: ResNetVariant? {
         let plain = groups == 1 && widths == planes
-        if plain, let d = depth { return d }
-        guard stemWidth == 64, planes == [64, 128, 256, 512], widths[0] % groups == 0 else { return "resnet(custom)" }
-        let perGroup = widths[0] / groups  // width_per_group (widths at planes 64)
-        guard widths == planes.map({ $0 * perGroup / 64 * groups }) else { return "resnet(custom)" }
-        switch (block, layers, groups, perGroup) {
-        case (.bottleneck, [3, 4, 6, 3], 32, 4): return "resnext50_32x4d"
-        case (.bottleneck, [3, 4, 23, 3], 32, 8): return "resnext101_32x8d"
-        case (.bottleneck, [3, 4, 23, 3], 64, 4): return "resnext101_64x4d"
-        case (.bottleneck, [3, 4, 6, 3], 1, 128): return "wide_resnet50_2"
-        case (.bottleneck, [3, 4, 23, 3], 1, 128): return "wide_resnet101_2"
-        default: return "resnet(custom)"
+        if plain, let v = ResNetFamily.variants.first(where: { $0.isPlain && $0.block == block && $0.layers == layers }) {
+            return v
+        }
+        return ResNetFamily.variants.first { v in
+            !v.isPlain && v.block == block && v.layers == layers && groups == v.groups && stemWidth == 64
+                && planes == [64, 128, 256, 512] && widths == planes.map { $0 * v.widthPerGroup / 64 * v.groups }
         }
     }
 
     /// Every key torchvision's ResNet has for this architecture, in `state_dict()` order, with
-    /// its shape. `num_batches_tracked` (shape `[]`) is included; a loader may treat it as optional.
-    public func expectedShapes() -> [(key: String, shape: [Int])] {
-        var out: [(String, [Int])] = []
-        func bn(_ p: String, _ c: Int) {
-            out += [("\(p).weight", [c]), ("\(p).bias", [c]), ("\(p).running_mean", [c]),
-                    ("\(p).running_var", [c]), ("\(p).num_batches_tracked", [])]
-        }
-        out.append(("conv1.weight", [stemWidth, 3, 7, 7]))
-        bn("bn1", stemWidth)
-        var inplanes = stemWidth
-        for (s, n) in layers.enumerated() {
-            let p = planes[s], w = widths[s], outC = p * block.expansion
-            for i in 0..<n {
-                let pre = "layer\(s + 1).\(i)"
-                switch block {
-                case .basic:
-                    out.append(("\(pre).conv1.weight", [p, inplanes, 3, 3])); bn("\(pre).bn1", p)
-                    out.append(("\(pre).conv2.weight", [p, p, 3, 3])); bn("\(pre).bn2", p)
-                case .bottleneck:
-                    out.append(("\(pre).conv1.weight", [w, inplanes, 1, 1])); bn("\(pre).bn1", w)
-                    out.append(("\(pre).conv2.weight", [w, w / max(groups, 1), 3, 3])); bn("\(pre).bn2", w)
-                    out.append(("\(pre).conv3.weight", [outC, w, 1, 1])); bn("\(pre).bn3", outC)
-                }
-                if i == 0 && hasDownsample(stage: s) {
-                    out.append(("\(pre).downsample.0.weight", [outC, inplanes, 1, 1])); bn("\(pre).downsample.1", outC)
-                }
-                inplanes = outC
-            }
-        }
-        out.append(("fc.weight", [numClasses, inplanes]))
-        out.append(("fc.bias", [numClasses]))
-        return out
-    }
+    /// its shape (`ResNetLayout.tensors`).
+    public func expectedShapes() -> [(key: String, shape: [Int])] { ResNetLayout(self).tensors }
 
     /// Stride of a stage's first block (torchvision: 1 for layer1, 2 after).
     public func stride(stage: Int) -> Int { stage == 0 ? 1 : 2 }
@@ -123,16 +83,7 @@ public struct ResNetSpec: Equatable, Sendable {
         let keys = shapes.map(\.key)
 
         let block: BlockKind = keys.contains { $0.hasPrefix("layer") && $0.contains(".conv3.") } ? .bottleneck : .basic
-        var layers = [Int](repeating: 1, count: 4)
-        for s in 0..<4 {
-            let prefix = "layer\(s + 1)."
-            var top = -1
-            for k in keys where k.hasPrefix(prefix) {
-                let rest = k.dropFirst(prefix.count)
-                if let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]), i >= 0, i < 10_000 { top = max(top, i) }
-            }
-            layers[s] = max(top + 1, 1)
-        }
+        let layers = blockCounts(keys)
         func dim(_ key: String, _ axis: Int) -> Int? {
             guard let s = table[key], s.count > axis, s[axis] > 0 else { return nil }
             return s[axis]
@@ -157,14 +108,17 @@ public struct ResNetSpec: Equatable, Sendable {
         if let w = dim("layer1.0.conv2.weight", 0), let perGroup = dim("layer1.0.conv2.weight", 1), w % perGroup == 0 {
             groups = w / perGroup
         }
-        let classes = dim("fc.weight", 0) ?? dim("fc.bias", 0) ?? 1000
-        let spec = ResNetSpec(block: block, layers: layers, stemWidth: stem, planes: planes, widths: widths,
-                              groups: groups, numClasses: classes)
+        var spec = ResNetSpec(block: block, layers: layers, stemWidth: stem, planes: planes, widths: widths,
+                              groups: groups, numClasses: dim("fc.weight", 0) ?? dim("fc.bias", 0) ?? 1000)
+        if table["fc.weight"] == nil, table["fc.0.weight"] != nil || table["fc.1.weight"] != nil {
+            spec.head = .appended(pretrainedClasses: dim("fc.0.weight", 0) ?? dim("fc.0.bias", 0) ?? 1000)
+            spec.numClasses = dim("fc.1.weight", 0) ?? dim("fc.1.bias", 0) ?? 1
+        }
 
         let expected = spec.expectedShapes()
         var missing: [String] = [], wrong: [ResNetError.WrongShape] = []
         var expectedKeys = Set<String>()
-        let noFC = !requireFC && table["fc.weight"] == nil && table["fc.bias"] == nil
+        let noFC = !requireFC && !keys.contains { $0.hasPrefix("fc.") }
         for (k, s) in expected where !(noFC && k.hasPrefix("fc.")) {
             expectedKeys.insert(k)
             guard let actual = table[k] else {
@@ -180,5 +134,22 @@ public struct ResNetSpec: Equatable, Sendable {
             throw ResNetError.layoutMismatch(missing: missing, unexpected: unexpected, wrongShapes: wrong)
         }
         return spec
+    }
+
+    /// Blocks per stage: how many of `layer<s>.0`, `layer<s>.1`... have keys (at least 1, so
+    /// that a stage with none is reported missing). A gap ends the count; the keys after it
+    /// are then unexpected.
+    static func blockCounts(_ keys: [String]) -> [Int] {
+        var blockPaths = Set<String>()
+        for k in keys where k.hasPrefix("layer") {
+            let parts = k.split(separator: ".", maxSplits: 2)
+            if parts.count == 3 { blockPaths.insert(parts[0] + "." + parts[1]) }
+        }
+        return (0..<4).map { s in
+            let stage = ModulePath.root.pp("layer\(s + 1)")
+            var n = 0
+            while blockPaths.contains(stage.pp(n).description) { n += 1 }
+            return max(n, 1)
+        }
     }
 }

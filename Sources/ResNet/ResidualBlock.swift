@@ -1,4 +1,3 @@
-import Checkpoint
 import Engine
 
 /// A conv followed by its batch norm and optionally a ReLU: either folded into one conv with
@@ -42,61 +41,39 @@ final class ResidualBlock {
     }
 }
 
-/// Builds conv + batch-norm units from a state dict (keys already checked by `ResNetSpec.detect`).
-struct ConvBNBuilder {
-    let stateDict: StateDict
+/// Builds the inference plan's units from a layout and its layers' values.
+struct PlanBuilder {
+    let values: LayerValues
     let computeType: DataType
     let foldBatchNorm: Bool
     let engine: CPUEngine
 
-    func floats(_ key: String) throws -> [Float] {
-        guard let t = stateDict[key] else {
-            throw ResNetError.layoutMismatch(missing: [key], unexpected: [], wrongShapes: [])
-        }
-        guard t.dtype.isFloatingPoint else { throw ResNetError.unsupportedDType(key: key, dtype: t.dtype.rawValue) }
-        return t.floats()
-    }
-
-    func shape(_ key: String) -> [Int] { stateDict[key]?.shape ?? [] }
-
-    /// `conv` (a prefix such as `layer1.0.conv1`) followed by batch norm `bn` (`layer1.0.bn1`),
-    /// then ReLU if `relu`; `residual`: the unit ends its block (add the identity, then ReLU).
-    func unit(_ conv: String, bn: String, stride: Int, padding: Int, groups: Int = 1,
-              relu: Bool, residual: Bool = false) throws -> ConvBN {
-        let wKey = "\(conv).weight"
-        let params = try BatchNormParameters(weight: floats("\(bn).weight"), bias: floats("\(bn).bias"),
-                                             runningMean: floats("\(bn).running_mean"),
-                                             runningVar: floats("\(bn).running_var"), eps: 1e-5)
+    /// A conv + batch-norm unit; `residual`: the unit ends its block (add the identity, then ReLU).
+    func unit(_ u: ConvBNLayout, residual: Bool = false) throws -> ConvBN {
+        let params = try values.batchNorm(u)
+        let weight = try values.convWeight(u)
         if foldBatchNorm {
-            let folded = try params.fold(convWeight: floats(wKey), convBias: nil)
-            return ConvBN(conv: try Conv2d(weight: folded.weight, shape: shape(wKey), bias: folded.bias, stride: stride,
-                                           padding: padding, groups: groups, fusedReLU: relu || residual,
+            let folded = try params.fold(convWeight: weight, convBias: nil)
+            return ConvBN(conv: try Conv2d(weight: folded.weight, shape: u.weightShape, bias: folded.bias, stride: u.stride,
+                                           padding: u.padding, groups: u.groups, fusedReLU: u.relu || residual,
                                            computeType: computeType, engine: engine),
                           bn: nil, add: nil)
         }
-        return ConvBN(conv: try Conv2d(weight: floats(wKey), shape: shape(wKey), stride: stride, padding: padding,
-                                       groups: groups, computeType: computeType, engine: engine),
-                      bn: BatchNorm2d(params, fusedReLU: relu && !residual, engine: engine),
+        return ConvBN(conv: try Conv2d(weight: weight, shape: u.weightShape, stride: u.stride, padding: u.padding,
+                                       groups: u.groups, computeType: computeType, engine: engine),
+                      bn: BatchNorm2d(params, fusedReLU: u.relu, engine: engine),
                       add: residual ? Add(fusedReLU: true, engine: engine) : nil)
     }
 
-    func block(_ spec: ResNetSpec, stage: Int, index: Int) throws -> ResidualBlock {
-        let pre = "layer\(stage + 1).\(index)"
-        let stride = index == 0 ? spec.stride(stage: stage) : 1
-        let ds = index == 0 && spec.hasDownsample(stage: stage)
-            ? try unit("\(pre).downsample.0", bn: "\(pre).downsample.1", stride: stride, padding: 0, relu: false) : nil
-        switch spec.block {
-        case .basic:
-            return ResidualBlock(
-                units: [try unit("\(pre).conv1", bn: "\(pre).bn1", stride: stride, padding: 1, relu: true)],
-                last: try unit("\(pre).conv2", bn: "\(pre).bn2", stride: 1, padding: 1, relu: true, residual: true),
-                downsample: ds)
-        case .bottleneck:
-            return ResidualBlock(
-                units: [try unit("\(pre).conv1", bn: "\(pre).bn1", stride: 1, padding: 0, relu: true),
-                        try unit("\(pre).conv2", bn: "\(pre).bn2", stride: stride, padding: 1, groups: spec.groups, relu: true)],
-                last: try unit("\(pre).conv3", bn: "\(pre).bn3", stride: 1, padding: 0, relu: true, residual: true),
-                downsample: ds)
-        }
+    func block(_ b: BlockLayout) throws -> ResidualBlock {
+        guard let last = b.units.last else { throw ResNetError.badInput("block \(b.path) has no convs") }
+        return ResidualBlock(units: try b.units.dropLast().map { try unit($0) }, last: try unit(last, residual: true),
+                             downsample: try b.downsample.map { try unit($0) })
+    }
+
+    func linear(_ l: LinearLayout) throws -> Linear {
+        let (w, bias) = try values.linear(l)
+        return try Linear(weight: w, outFeatures: l.outFeatures, inFeatures: l.inFeatures, bias: bias,
+                          computeType: computeType, engine: engine)
     }
 }

@@ -30,56 +30,30 @@ public enum Finetune {
         guard let path = config.weights else { return nil }
         let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: allowObjects, limits: limits))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
-        let sd = trunkState(try ckpt.resNetStateDict())
-        guard sd["fc.weight"] == nil && sd["fc.bias"] == nil else { return sd }
-        return try withPlaceholderFC(sd, config: config, path: path, log: log)
-    }
-
-    /// A backbone saved without its fc: `--head replace` makes a new fc anyway, so a
-    /// placeholder (one class, zeros) stands in for the missing one; `--head append` keeps
-    /// the pretrained fc and cannot do without it.
-    static func withPlaceholderFC(_ sd: StateDict, config: TrainConfig, path: String, log: (String) -> Void) throws -> StateDict {
-        guard config.head == .replace else {
-            throw Failure.noWeights("\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
-                + "--head append keeps the pretrained fc; use --head replace, which makes a new one")
-        }
-        let spec = try ResNetSpec.detect(shapes: sd.items.map { ($0.key, $0.value.shape) }, requireFC: false)
-        var out = sd
-        out["fc.weight"] = TensorData(shape: [1, spec.featureCount], floats: [Float](repeating: 0, count: spec.featureCount))
-        out["fc.bias"] = TensorData(shape: [1], floats: [0])
-        log("\(path): no fc (a backbone saved without its classifier); --head replace makes a new one")
-        return out
-    }
-
-    /// A state dict whose head was appended (`fc.0`, `fc.1`) seen as a plain torchvision one
-    /// (`fc` = the first Linear), with the appended Linear returned separately.
-    public static func splitAppendedHead(_ sd: StateDict) -> (trunk: StateDict, appended: (TensorData, TensorData)?) {
-        guard let w0 = sd["fc.0.weight"], let b0 = sd["fc.0.bias"], let w1 = sd["fc.1.weight"], let b1 = sd["fc.1.bias"] else {
-            return (sd, nil)
-        }
-        var out = StateDict()
-        for (k, v) in sd.items where !k.hasPrefix("fc.") { out[k] = v }
-        out["fc.weight"] = w0
-        out["fc.bias"] = b0
-        return (out, (w1, b1))
-    }
-
-    static func trunkState(_ sd: StateDict) -> StateDict { splitAppendedHead(sd).trunk }
-
-    /// The model the policy asks for.
-    public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> TrainableModel {
-        let precision = Precision(rawValue: config.precision) ?? .f32
-        if config.policy == .fc && config.frozenBN == .eval {
-            guard let sd = weights else {
-                throw Failure.noWeights("--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)")
+        let sd = try ckpt.resNetStateDict()
+        if ArchitectureGuess(sd).numClasses == nil {
+            // A backbone saved without its fc: --head replace makes a new one anyway; --head
+            // append keeps the pretrained fc and cannot do without it.
+            guard config.head == .replace else {
+                throw Failure.noWeights("\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
+                    + "--head append keeps the pretrained fc; use --head replace, which makes a new one")
             }
-            return try HeadOnlyModel(stateDict: sd, classes: config.classes, head: config.head, seed: config.seed, precision: precision)
+            log("\(path): no fc (a backbone saved without its classifier); --head replace makes a new one")
         }
-        return try makeTrainableResNet(config, weights: weights)
+        return sd
     }
-}
 
-/// The torchvision architecture name a state dict's keys describe, if any.
-public enum ArchitectureGuessName {
-    public static func of(_ sd: StateDict) -> String? { ArchitectureGuess(sd).name }
+    /// The model the options ask for: the pretrained weights (or torchvision's initialisation
+    /// of `--arch`) with the new head, frozen as `--train` says.
+    public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> ResNetModule {
+        if config.policy == .fc && weights == nil {
+            throw Failure.noWeights("--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)")
+        }
+        let head: HeadPolicy = config.head == .append ? .append(numClasses: config.classes) : .replace(numClasses: config.classes)
+        let model = try ResNetModule(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
+                                     head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)
+        model.frozenBN = config.frozenBN == .eval ? .eval : .train
+        model.freeze(config.freezePolicy)
+        return model
+    }
 }

@@ -32,12 +32,7 @@ public final class FinetuneJob {
         var c = config
         // Weights: readable, a ResNet; they name the architecture and the default output.
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
-        if let sd = weights {
-            c.architecture = ArchitectureGuessName.of(sd) ?? c.architecture
-            if c.head == .append && (sd["fc.weight"] == nil || sd["fc.bias"] == nil) {
-                throw Finetune.Failure.unsupported("--head append keeps the pretrained fc, but \(c.weights ?? "the weights") has no fc.weight and fc.bias. Use --head replace.")
-            }
-        }
+        if let sd = weights { c.architecture = ArchitectureGuess(sd).name ?? c.architecture }
         c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
 
         // Precision.
@@ -66,7 +61,7 @@ public final class FinetuneJob {
         }
 
         // The model: the weights must fit the architecture and the options.
-        let model = try Finetune.makeModel(c, weights: saved.map { Finetune.splitAppendedHead($0.modelState).trunk } ?? weights)
+        let model = try Finetune.makeModel(c, weights: saved?.modelState ?? weights)
         if let s = saved { model.load(parameters: s.modelState) }
         let trainer = Trainer(config: c, data: data, model: model)
         saved?.restore(trainer)

@@ -35,11 +35,10 @@ public enum PredictError: Error, CustomStringConvertible {
 /// The trained model and its class names, as predict.py loads them, and the batched,
 /// overlapped pipeline of decoding and inference.
 public final class Predictor {
+    /// The model; a `finetune --head append` file runs with its appended Linear.
     public let model: ResNetModel
-    /// The Linear that `finetune --head append` puts after the pretrained fc.
-    public let appendedHead: LinearHead?
     public let classNames: [String]
-    public var numClasses: Int { appendedHead?.outFeatures ?? model.numClasses }
+    public var numClasses: Int { model.numClasses }
     public let transform: EvalTransform
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
@@ -55,15 +54,9 @@ public final class Predictor {
         }
         let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
-        // A `--head append` file: the trunk with its own fc, then the appended Linear.
-        let (trunk, appended) = Finetune.splitAppendedHead(try ckpt.resNetStateDict())
-        model = try ResNetModel(stateDict: trunk, precision: precision)
-        appendedHead = appended.map { w, b in
-            LinearHead(weight: Parameter(name: "fc.1.weight", shape: w.shape, values: w.floats()),
-                       bias: Parameter(name: "fc.1.bias", shape: b.shape, values: b.floats()))
-        }
+        model = try ResNetModel(stateDict: try ckpt.resNetStateDict(), precision: precision)
         self.transform = transform
-        let n = appended?.0.shape[0] ?? model.numClasses
+        let n = model.numClasses
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
             let names = try ClassIndices(contentsOf: path).names
             guard names.count == n else {
@@ -121,8 +114,8 @@ public final class Predictor {
             if !ok.isEmpty {
                 do {
                     let h = transform.crop
-                    probs = try Predictor.softmax(logits(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
-                                                         batch: ok.count, height: h, width: h), classes: numClasses)
+                    probs = try model.probabilities(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
+                                                    batch: ok.count, height: h, width: h)
                 } catch { modelError = error }
             }
             let n = numClasses
@@ -135,24 +128,5 @@ public final class Predictor {
             group.wait()
             current = next
         }
-    }
-
-    /// Logits `[batch, numClasses]`, through the appended head when there is one.
-    public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
-        let base = try model.logits(images: images, batch: batch, height: height, width: width)
-        return appendedHead.map { $0.forward(base, rows: batch) } ?? base
-    }
-
-    /// Row-wise softmax in float32, max-subtracted as torch does.
-    public static func softmax(_ logits: [Float], classes: Int) -> [Float] {
-        var out = logits
-        for r in 0..<(logits.count / max(classes, 1)) {
-            let row = (r * classes)..<((r + 1) * classes)
-            let m = logits[row].max() ?? 0
-            var sum: Float = 0
-            for i in row { out[i] = expf(logits[i] - m); sum += out[i] }
-            for i in row { out[i] /= sum }
-        }
-        return out
     }
 }

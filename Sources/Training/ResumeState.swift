@@ -1,3 +1,4 @@
+import ResNet
 import Checkpoint
 import Engine
 import Foundation
@@ -120,7 +121,7 @@ public enum ResumeError: Error, CustomStringConvertible {
     }
 }
 
-extension TrainableModel {
+extension ResNetModule {
     /// Copies parameter values saved under the parameters' names.
     public func load(parameters sd: StateDict) {
         for p in parameters {
@@ -128,5 +129,6 @@ extension TrainableModel {
             let v = t.floats()
             for i in 0..<p.count { p.value[i] = v[i] }
         }
+        weightsChanged()
     }
 }

@@ -1,3 +1,5 @@
+import ResNet
+
 /// Everything a fine-tuning run was asked to do; saved in metrics.json and checked on --resume.
 public struct TrainConfig: Codable, Equatable, Sendable {
     /// Which parameters train (`--train`).
@@ -37,15 +39,21 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         self.classes = classes
     }
 
-    /// Whether a parameter named like torchvision's keys trains under this policy.
-    public func trains(_ name: String) -> Bool {
+    /// What `--train` asks to freeze: walked over the model's module tree by `ResNetModule.freeze`.
+    public var freezePolicy: FreezePolicy {
         switch policy {
-        case .all: return !(head == .append && name.hasPrefix("fc.0."))
-        case .fc: return head == .append ? name.hasPrefix("fc.1.") : name.hasPrefix("fc.")
-        case .last:
-            if name.hasPrefix("fc.") { return !(head == .append && name.hasPrefix("fc.0.")) }
-            guard name.hasPrefix("layer"), let stage = Int(String(name.dropFirst(5).prefix(1))) else { return false }
-            return stage > 4 - lastStages
+        case .all: return .none
+        case .last: return .lastStages(lastStages)
+        case .fc: return .headOnly
         }
     }
+}
+
+/// How the new classifier relates to the pretrained one (`--head`).
+public enum HeadMode: String, CaseIterable, Sendable, Codable {
+    /// `fc` becomes a new Linear(in_features, N), saved as `fc.weight`/`fc.bias`.
+    case replace
+    /// The pretrained fc stays, frozen, and a new Linear(fc_out, N) follows it: saved as
+    /// `fc.0.*` and `fc.1.*`, what `net.fc = nn.Sequential(net.fc, nn.Linear(1000, N))` gives.
+    case append
 }

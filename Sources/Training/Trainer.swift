@@ -3,6 +3,7 @@ import Checkpoint
 import Dispatch
 import Engine
 import Foundation
+import ResNet
 
 /// One epoch's figures, as printed and as saved in metrics.json.
 public struct EpochMetrics: Codable, Equatable, Sendable {
@@ -23,7 +24,7 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
 public final class Trainer {
     public let config: TrainConfig
     public let data: ImageFolder
-    public let model: TrainableModel
+    public let model: ResNetModule
     public let optimizer: Optimizer
     public private(set) var history: [EpochMetrics] = []
     public private(set) var bestAccuracy: Double = 0
@@ -42,11 +43,11 @@ public final class Trainer {
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
     public var progress: ((String) -> Void)? = nil
 
-    public init(config: TrainConfig, data: ImageFolder, model: TrainableModel) {
+    /// `model` comes frozen as the run asks (`Finetune.makeModel`).
+    public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
         self.config = config
         self.data = data
         self.model = model
-        for p in model.parameters { p.trainable = p.trainable && config.trains(p.name) }
         optimizer = Optimizer(config.optimizer)
     }
 
@@ -61,11 +62,12 @@ public final class Trainer {
 
     /// Trains epochs `start..<end` (all of them by default).
     public func run(from start: Int = 0, until end: Int? = nil) throws {
-        let cached = (model as? HeadOnlyModel).flatMap { config.augment ? nil : $0 }
+        // A frozen trunk in eval mode on unaugmented images computes the same head inputs every
+        // epoch: compute them once, then train the head alone on them.
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
-        if let m = cached {
+        if model.trunkIsFrozen && model.frozenBN == .eval && !config.augment {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
-            featureCache = (try headInputs(m, loader: trainLoader), try headInputs(m, loader: valLoader, val: true))
+            featureCache = (try headInputs(loader: trainLoader), try headInputs(loader: valLoader, val: true))
         }
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
@@ -74,11 +76,11 @@ public final class Trainer {
             let order = data.train.indices.filter { unreadable[$0] == nil }.shuffled(using: &rng)
             let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
             var lossSum = 0.0, seen = 0
-            if let m = cached, let cache = featureCache {
+            if let cache = featureCache {
                 for (b, batch) in batches.enumerated() {
                     let x = batch.flatMap { cache.train[$0]! }
                     let labels = batch.map { data.train[$0].label }
-                    let (loss, _) = m.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
+                    let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
                     optimizer.step(model.parameters)
                     lossSum += Double(loss) * Double(labels.count); seen += labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
@@ -150,9 +152,9 @@ public final class Trainer {
         guard !data.val.isEmpty else { return (0, 0) }
         let batches = stride(from: 0, to: data.val.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, data.val.count)) }
         var lossSum = 0.0, correct = 0, total = 0
-        func account(_ logits: [Float], _ labels: [Int]) {
+        func account(_ logits: [Float], _ labels: [Int]) throws {
             let k = model.numClasses
-            let (loss, _) = CrossEntropy.lossAndGradient(logits: logits, labels: labels, classes: k)
+            let (loss, _) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: k)
             lossSum += Double(loss) * Double(labels.count)
             for (r, label) in labels.enumerated() {
                 let row = logits[(r * k)..<((r + 1) * k)]
@@ -160,11 +162,11 @@ public final class Trainer {
             }
             total += labels.count
         }
-        if let cache = cache, let m = model as? HeadOnlyModel {
+        if let cache = cache {
             for batch in batches {
                 let ok = batch.filter { cache[$0] != nil }
                 guard !ok.isEmpty else { continue }
-                account(m.head.forward(ok.flatMap { cache[$0]! }, rows: ok.count), ok.map { data.val[$0].label })
+                try account(model.evalLogits(headInputs: ok.flatMap { cache[$0]! }, rows: ok.count), ok.map { data.val[$0].label })
             }
         } else {
             let h = config.imageSize
@@ -173,21 +175,21 @@ public final class Trainer {
                 let logits = try batch.images.withUnsafeBufferPointer {
                     try model.evalLogits(images: $0, batch: batch.labels.count, height: h, width: h)
                 }
-                account(logits, batch.labels)
+                try account(logits, batch.labels)
             }
         }
         return (lossSum / Double(max(total, 1)), Double(correct) / Double(max(total, 1)))
     }
 
     /// Each sample's head input, computed once (the trunk is frozen and deterministic).
-    private func headInputs(_ m: HeadOnlyModel, loader: BatchLoader, val: Bool = false) throws -> [Int: [Float]] {
+    private func headInputs(loader: BatchLoader, val: Bool = false) throws -> [Int: [Float]] {
         var out: [Int: [Float]] = [:]
         let batches = stride(from: 0, to: loader.samples.count, by: max(config.batchSize, 32))
             .map { Array($0..<min($0 + max(config.batchSize, 32), loader.samples.count)) }
         let h = config.imageSize
         try forEachBatch(batches, loader: loader, val: val, epoch: 0) { b, batch in
             progress?("features \(b + 1)/\(batches.count)")
-            let x = try batch.images.withUnsafeBufferPointer { try m.headInputs(images: $0, batch: batch.labels.count, height: h, width: h) }
+            let x = try batch.images.withUnsafeBufferPointer { try model.headInputs(images: $0, batch: batch.labels.count, height: h, width: h) }
             let per = x.count / batch.labels.count
             for (i, index) in batch.indices.enumerated() { out[index] = Array(x[(i * per)..<((i + 1) * per)]) }
         }

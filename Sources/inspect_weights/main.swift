@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Checkpoint
+import ResNet
 import Foundation
 
 struct InspectWeights: ParsableCommand {

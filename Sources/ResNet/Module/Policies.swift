@@ -17,3 +17,17 @@ public enum FrozenBN: Sendable {
     /// PyTorch's plain `requires_grad=False`: batch statistics, running statistics updated.
     case train
 }
+
+/// Which parameters train: walked once over the module tree by `ResNetModule.freeze`, which
+/// marks every module (as mlx-swift's `freeze(keys:)` does). A pretrained `fc.0` kept under an
+/// appended head is frozen whatever the policy.
+public enum FreezePolicy: Equatable, Sendable {
+    /// Everything trains.
+    case none
+    /// The last `n` stages (`layer4` for 1... all four for 4) and the head train.
+    case lastStages(Int)
+    /// Only the head trains; the trunk is frozen.
+    case headOnly
+    /// Exactly the parameters with these state-dict keys train (PyTorch's `requires_grad`).
+    case trainOnly(Set<String>)
+}

@@ -1,4 +1,6 @@
-/// The text and JSON reports of `inspect_weights`.
+import Checkpoint
+
+/// The text and JSON reports of `inspect_weights`: a checkpoint read as a ResNet.
 public enum WeightsReport {
     /// `removed_prefix`: the wrapper prefix taken off every key (`module.`, `backbone.`), or
     /// null; `refused`: why predict and finetune refuse the file (keys outside the ResNet,
