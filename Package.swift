@@ -71,23 +71,23 @@ let package = Package(
         .executableTarget(name: "FuzzPNG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzPNG"),
         .executableTarget(name: "FuzzImageFolder", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzImageFolder"),
 
-        // What several test targets share (skips by CPU capability).
+        // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
             "CLISupport", "Engine", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"],
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint", "TestSupport"],
                     path: "Tests/ImagingTests"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"],
                     path: "Tests/EngineTests"),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"],
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
                     path: "Tests/FuzzRegressionTests"),
-        .testTarget(name: "TrainingEngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
-                    path: "Tests/TrainingEngineTests"),
+        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Engine", "Checkpoint", "TestSupport"],
+                    path: "Tests/ResNetTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,4 @@
-"""Training fixtures for TrainingEngineTests and the optimizer tests: real PyTorch train steps.
+"""Training fixtures for ResNetTests and the optimizer tests: real PyTorch train steps.
 
 Writes Fixtures/training/<model>/:
   initial.pth        torch.save of the starting state dict (torchvision keys, 10-class fc)

@@ -2,6 +2,9 @@
 // through finetune's own model for each policy: --train all|last|fc (frozen batch norm in eval;
 // fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs.
 //   graft_train_bench [--train all] [--precision f32|bf16] [--batch 32] [--size 224] [--runs 5]
+//                     [--algorithm direct|winograd] [--activations bf16|f32]
+// --algorithm and --activations (bf16 precision with f32 activations) are engine experiments that
+// finetune does not offer; they apply to the full model (not to --train fc's head-only model).
 // A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Foundation
 import ResNet
@@ -25,6 +28,11 @@ config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
 config.precision = precision
 let pretrained = try ResNetModule(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
 let model = try Finetune.makeModel(config, weights: pretrained)
+let algorithm = option("algorithm", "direct"), activations = option("activations", "bf16")
+var variant = ""  // what the printed row ran beyond the defaults
+if algorithm == "winograd" { model.convolutionAlgorithm = .winograd; variant += " winograd" }
+model.bf16Activations = activations != "f32"
+if precision == "bf16" && activations == "f32" { variant += " f32-activations" }
 let optimizer = Optimizer(config.optimizer)
 var state: UInt64 = 7
 let images = (0..<(batch * 3 * size * size)).map { _ -> Float in
@@ -43,5 +51,5 @@ func step() throws -> Double {
 _ = try step(); _ = try step()
 let times = try (0..<runs).map { _ in try step() }.sorted()
 let median = times[times.count / 2]
-print(String(format: "graft train %@ \(precision) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
+print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
              policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))

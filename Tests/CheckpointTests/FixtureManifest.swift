@@ -1,12 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Checkpoint
 
 /// `Fixtures/checkpoints/expected.json`, written by `Fixtures/gen_checkpoints.py` with real torch.
 struct FixtureManifest {
     /// The repository's Fixtures/ folder.
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = FixturePaths.root
     static let root = fixtures.appendingPathComponent("checkpoints")
 
     static func path(_ name: String) -> String { root.appendingPathComponent(name).path }

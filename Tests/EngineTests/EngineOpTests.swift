@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Each op against a direct Swift implementation of PyTorch's definition.

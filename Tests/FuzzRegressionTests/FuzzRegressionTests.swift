@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import FuzzHarness
 
@@ -8,9 +9,7 @@ import XCTest
 /// return, with an error or a result. A process per input keeps one finding from taking the
 /// whole test run down and names the file that failed.
 final class FuzzRegressionTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/fuzz")
+    static let fixtures = FixturePaths.url("fuzz")
 
     static func executableName(_ target: FuzzTarget) -> String {
         switch target {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Imaging
 
@@ -54,10 +55,8 @@ struct Manifest: Decodable {
 }
 
 enum Fixture {
-    /// Fixtures/images, found from this file: <root>/Tests/ImagingTests/Fixtures.swift.
-    static let root: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/images")
+    /// Fixtures/images.
+    static let root: URL = FixturePaths.url("images")
 
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 

@@ -8,8 +8,7 @@ import XCTest
 /// finetune's job on Fixtures/trainset (3 easy classes, 40x40 images) from a small pretrained
 /// trunk (Fixtures/predict/basic.pth), with the fc-only policy.
 final class FinetuneTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = FixturePaths.root
 
     func workdir(_ name: String) throws -> String { try Self.workdir(name) }
 

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 @testable import Training
 
@@ -16,8 +17,7 @@ final class OptimizerTests: XCTestCase {
     }
 
     func fixture() throws -> Fixture {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/optim/expected.json")
+        let url = FixturePaths.url("optim/expected.json")
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
 

@@ -1,13 +1,13 @@
 import Foundation
 import Imaging
+import TestSupport
 import XCTest
 @testable import Training
 
 /// predict's whole path (torch.save'd .pth → Checkpoint → ResNet; image → Imaging → tensor)
 /// against torchvision + PIL's probabilities (Fixtures/gen_predict.py).
 final class PredictorTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = FixturePaths.root
 
     func expected() throws -> [String: [String: [String: [Double]]]] {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("predict/expected.json"))

@@ -2,6 +2,7 @@ import Checkpoint
 import Engine
 import Foundation
 import ResNet
+import TestSupport
 import XCTest
 
 /// Evaluation, features, state dicts, policies and initialisation of `TrainableResNet`.

@@ -177,39 +177,4 @@ final class Bf16TrainStepTests: XCTestCase {
         XCTAssertLessThanOrEqual(Double(abs(lossAgain - c.loss)) / Double(abs(c.loss)), 1e-5)
         for (_, list) in model.convolutionImplementations { XCTAssertFalse(list.contains { $0.contains(" bf16") }, "\(list)") }
     }
-
-    /// A resnet34 step at batch 32, 224x224, `--train all`, f32 against bf16: set
-    /// GRAFT_TRAIN_BENCH=1 and build with `-c release` (`-Xswiftc -enable-testing`). Prints
-    /// images/s of each; GRAFT_TRAIN_PRECISIONS=f32,bf16,bf16f32act picks (`bf16f32act`: bf16
-    /// with `bf16Activations` off).
-    func testResNet34Bf16TrainStepSpeed() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard env["GRAFT_TRAIN_BENCH"] == "1" else { throw XCTSkip("set GRAFT_TRAIN_BENCH=1 to run the training benchmark") }
-        let batch = 32, side = 224
-        let steps = Int(env["GRAFT_TRAIN_STEPS"] ?? "") ?? 3
-        let model = try TrainableResNet(stateDict: nil, architecture: "resnet34", head: .replace(numClasses: 5), seed: 1)
-        var images = [Float](repeating: 0, count: batch * 3 * side * side)
-        var state: UInt32 = 1
-        for i in images.indices { state = state &* 1_664_525 &+ 1_013_904_223; images[i] = Float(Int(state >> 9) % 2001 - 1000) / 500 }
-        let labels = (0..<batch).map { $0 % 5 }
-        model.setTrainable { _ in true }
-        for mode in (env["GRAFT_TRAIN_PRECISIONS"] ?? "f32,bf16").split(separator: ",").map(String.init) {
-            guard let precision = Precision(rawValue: mode == "bf16f32act" ? "bf16" : mode) else { continue }
-            try model.setPrecision(precision)
-            model.bf16Activations = mode != "bf16f32act"
-            try images.withUnsafeBufferPointer { buf in
-                let (l0, _) = try model.trainStep(images: buf, labels: labels, batch: batch, height: side, width: side)  // warm-up
-                var dt = Double.infinity
-                for _ in 0..<steps {
-                    let t0 = Date()
-                    _ = try model.trainStep(images: buf, labels: labels, batch: batch, height: side, width: side)
-                    dt = min(dt, Date().timeIntervalSince(t0))
-                }
-                let impl = model.convolutionImplementations.first { $0.name == "layer2.1.conv1.weight" }?.implementations ?? []
-                print(String(format: "[bench] resnet34 train step (all, %@), batch 32 224x224: fastest of \(steps) steps %.3f s, %.1f images/s (loss %.4f; layer2.1.conv1: %@)",
-                             mode, dt, Double(batch) / dt, l0, impl.joined(separator: ", ")))
-            }
-        }
-    }
 }
-

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import TestSupport
 import XCTest
 
 /// A model of Fixtures/training (written by Fixtures/gen_training.py with real PyTorch).
@@ -17,10 +18,7 @@ struct TrainingFixture {
     let stateDict: StateDict
     let input: [Float]
 
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/training")
-    }
+    static var root: URL { FixturePaths.url("training") }
 
     init(_ name: String, root: URL = TrainingFixture.root) throws {
         dir = root.appendingPathComponent(name)
@@ -50,16 +48,4 @@ struct TrainingFixture {
             return (e.name, e.shape, Array(all[start..<start + n]))
         }
     }
-}
-
-/// max |a - b| / max |b| over a tensor (0 when both are zero).
-func relativeError(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count, "\(a.count) vs \(b.count) values")
-    var diff = 0.0, scale = 0.0
-    for i in a.indices {
-        diff = max(diff, Double(abs(a[i] - b[i])))
-        scale = max(scale, Double(abs(b[i])))
-    }
-    if diff.isNaN { return .infinity }
-    return scale == 0 ? diff : diff / scale
 }

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import TestSupport
 import XCTest
 
 /// A model fixture written by Fixtures/gen_models.py (real PyTorch).
@@ -22,10 +23,7 @@ struct ModelFixture {
     let probs: [Float]
     let logitsBF16: [Float]
 
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/models")
-    }
+    static var root: URL { FixturePaths.url("models") }
 
     static func load(_ name: String) throws -> ModelFixture {
         let dir = root.appendingPathComponent(name)
@@ -48,26 +46,6 @@ struct ModelFixture {
     }
 }
 
-/// Per row of `[rows, cols]`: max |a - b| / max |b|; the largest over rows.
-func maxRelativeError(_ a: [Float], _ b: [Float], rows: Int) -> Double {
-    precondition(a.count == b.count && a.count % rows == 0)
-    let cols = a.count / rows
-    var worst = 0.0
-    for r in 0..<rows {
-        var diff = 0.0, scale = 0.0
-        for c in 0..<cols {
-            diff = max(diff, Double(abs(a[r * cols + c] - b[r * cols + c])))
-            scale = max(scale, Double(abs(b[r * cols + c])))
-        }
-        worst = max(worst, diff / max(scale, 1e-12))
-    }
-    return worst
-}
-
-func maxAbsError(_ a: [Float], _ b: [Float]) -> Double {
-    zip(a, b).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) }
-}
-
 /// A state dict of torchvision's keys and shapes for `spec`, random values (fixed seed).
 func randomStateDict(shapes: [(key: String, shape: [Int])], seed: UInt64 = 42) -> StateDict {
     var rng = SplitMix64(seed: seed)
@@ -88,18 +66,4 @@ func randomStateDict(shapes: [(key: String, shape: [Int])], seed: UInt64 = 42) -
         sd[k] = TensorData(shape: s, floats: v)
     }
     return sd
-}
-
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

@@ -103,18 +103,6 @@ final class ResNetForwardTests: XCTestCase {
         XCTAssertNoThrow(try Precision.f32.requireSupport())
     }
 
-    /// The capability check agrees with the ISA oneDNN reports.
-    func testCPUCapabilitiesMatchTheISA() {
-        let cpu = CPUCapabilities.current
-        XCTAssertFalse(cpu.isa.isEmpty)
-        XCTAssertFalse(cpu.isa.hasPrefix("cpu_isa_"))
-        switch cpu.bf16 {
-        case .native: XCTAssertTrue(cpu.isa.hasPrefix("avx512_core_bf16") || cpu.isa.contains("amx"), cpu.isa)
-        case .emulated: XCTAssertTrue(cpu.isa.hasPrefix("avx512_core"), cpu.isa)
-        case .unavailable: XCTAssertFalse(cpu.isa.hasPrefix("avx512_core"), cpu.isa)
-        }
-    }
-
     /// bf16 weights and activations: within the error PyTorch's own bf16 autocast shows.
     func checkBF16(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         try skipUnlessBF16()

@@ -2,6 +2,7 @@ import Checkpoint
 import Engine
 import Foundation
 import ResNet
+import TestSupport
 import XCTest
 
 /// One training step against PyTorch: loss, logits, every gradient, running statistics.
