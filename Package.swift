@@ -78,7 +78,7 @@ let package = Package(
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint", "TestSupport"],
                     path: "Tests/ImagingTests"),

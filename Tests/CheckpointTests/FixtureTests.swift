@@ -32,14 +32,6 @@ final class FixtureTests: XCTestCase {
                 XCTAssertEqual(t.shape, e["shape"] as? [Int], "\(name): \(key) shape")
                 XCTAssertEqual(SHA256.hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
             }
-            if let arch = entry["architecture"] as? String {
-                XCTAssertEqual(ArchitectureGuess(ckpt.stateDict).name, arch, name)
-            } else if entry.keys.contains("architecture") {
-                XCTAssertNil(ArchitectureGuess(ckpt.stateDict).name, name)
-            }
-            if let classes = entry["num_classes"] as? Int {
-                XCTAssertEqual(ArchitectureGuess(ckpt.stateDict).numClasses, classes, name)
-            }
             if entry.keys.contains("removed_prefix") {
                 XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String, name)
             }

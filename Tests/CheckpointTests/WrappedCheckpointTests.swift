@@ -32,10 +32,6 @@ final class WrappedCheckpointTests: XCTestCase {
             XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
             XCTAssertNil(ckpt.wrapperProblem, name)
             XCTAssertEqual(try ckpt.resNetStateDict(), ckpt.stateDict, name)
-            let guess = ArchitectureGuess(ckpt.stateDict)
-            let arch = entry["architecture"] as? String
-            XCTAssertEqual(guess.name, arch == "resnet(custom)" ? nil : arch, name)
-            XCTAssertEqual(guess.numClasses, entry["num_classes"] as? Int, "\(name): the class count is fc's; nil without fc")
             checked += 1
         }
         XCTAssertEqual(checked, 9)
@@ -82,31 +78,6 @@ final class WrappedCheckpointTests: XCTestCase {
             checked += 1
         }
         XCTAssertEqual(checked, 3)
-    }
-
-    /// inspect_weights: the prefix removed, a backbone named without fc, a refusal explained.
-    func testReports() throws {
-        let m = try Self.manifest()
-        let ckpt = try Self.load("backbone.pth", try XCTUnwrap(m["backbone.pth"]))
-        let backbone = WeightsReport.text(ckpt, ArchitectureGuess(ckpt.stateDict))
-        XCTAssertTrue(backbone.contains("architecture: resnet18 (BasicBlock, blocks [2, 2, 2, 2]), 5 classes\n"), backbone)
-        XCTAssertTrue(backbone.contains("prefix:       removed 'backbone.' from every key\n"), backbone)
-        let head = try Self.load("backbone_head.pth", [:])
-        let text = WeightsReport.text(head, ArchitectureGuess(head.stateDict))
-        XCTAssertTrue(text.contains("refused:      predict and finetune refuse this file: \(Self.path("backbone_head.pth")): the keys under 'backbone.'"), text)
-        // The same in --json: removed_prefix and refused, null when there is nothing to say.
-        let json = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(ckpt, ArchitectureGuess(ckpt.stateDict)).utf8)) as? [String: Any]
-        XCTAssertEqual(json?["removed_prefix"] as? String, "backbone.")
-        XCTAssertTrue(json?["refused"] is NSNull)
-        let refused = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(head, ArchitectureGuess(head.stateDict)).utf8)) as? [String: Any]
-        XCTAssertTrue(refused?["removed_prefix"] is NSNull)
-        XCTAssertTrue((refused?["refused"] as? String)?.contains("head.weight, head.bias") == true, "\(String(describing: refused?["refused"]))")
-        // resnet18's trunk without fc: named, no class count.
-        var keys = ["conv1.weight", "bn1.weight"]
-        for s in 1...4 { for b in 0..<2 { keys.append("layer\(s).\(b).conv1.weight") } }
-        let guess = ArchitectureGuess(keys: keys, shapes: { _ in nil })
-        XCTAssertEqual(guess.name, "resnet18")
-        XCTAssertNil(guess.numClasses)
     }
 
     // MARK: the prefix search on key lists

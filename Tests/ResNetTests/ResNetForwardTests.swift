@@ -94,10 +94,10 @@ final class ResNetForwardTests: XCTestCase {
             XCTAssertEqual($0 as? EngineError, .bf16Unavailable(isa: cpu.isa))
             XCTAssertTrue("\($0)".contains("AVX-512"), "\($0)")
         }
-        XCTAssertThrowsError(try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1, precision: .bf16)) {
+        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1, precision: .bf16)) {
             XCTAssertEqual($0 as? EngineError, .bf16Unavailable(isa: cpu.isa))
         }
-        let trainable = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
+        let trainable = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
         XCTAssertThrowsError(try trainable.setPrecision(.bf16))
         XCTAssertEqual(trainable.precision, .f32)
         XCTAssertNoThrow(try Precision.f32.requireSupport())

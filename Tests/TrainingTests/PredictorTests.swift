@@ -66,7 +66,7 @@ final class PredictorTests: XCTestCase {
             XCTAssertEqual(predictor.numClasses, entry["num_classes"] as? Int, name)
             for (image, want) in images {
                 let x = try EvalTransform().tensor(path: Self.fixtures.appendingPathComponent("images/src/\(image)").path)
-                let logits = try x.withUnsafeBufferPointer { try predictor.logits(images: $0, batch: 1, height: 224, width: 224) }
+                let logits = try x.withUnsafeBufferPointer { try predictor.model.logits(images: $0, batch: 1, height: 224, width: 224) }
                 XCTAssertEqual(logits.count, want.count, name)
                 let scale = want.map(abs).max()!
                 for (a, b) in zip(logits, want) { XCTAssertEqual(Double(a), b, accuracy: 1e-4 * scale, "\(name) \(image)") }

@@ -1,4 +1,5 @@
 import Checkpoint
+import ResNet
 import Foundation
 import XCTest
 @testable import Training
@@ -19,7 +20,7 @@ extension FinetuneTests {
         XCTAssertEqual(sd, try Checkpoint(contentsOf: c.weights!, options: LoadOptions(allowObjects: true)).stateDict)
         XCTAssertEqual(sd["fc.weight"]?.shape, [5, 8], "the ResNet's own fc")
         XCTAssertEqual(logged, ["\(c.weights!): removed the prefix 'backbone.' from every key"])
-        XCTAssertEqual(ArchitectureGuessName.of(sd), "resnet18")
+        XCTAssertEqual(ArchitectureGuess(sd).name, "resnet18")
     }
 
     /// A backbone without fc trains a new head (--head replace); --head append, which keeps the
@@ -30,7 +31,7 @@ extension FinetuneTests {
         c.weights = wrapped("encoder_nofc.pth")
         var logged: [String] = []
         let sd = try XCTUnwrap(try Finetune.loadWeights(c, log: { logged.append($0) }))
-        XCTAssertEqual(sd["fc.weight"]?.shape, [1, 8], "a placeholder as wide as layer4's output")
+        XCTAssertNil(sd["fc.weight"], "the backbone as saved: ResNetModule makes the new head, no placeholder fc stands in")
         XCTAssertTrue(logged.contains { $0.contains("no fc") }, "\(logged)")
         let original = try Checkpoint(contentsOf: c.weights!).stateDict
         for policy in [TrainConfig.Policy.fc, .all] {

@@ -5,12 +5,12 @@ import ResNet
 import TestSupport
 import XCTest
 
-/// Evaluation, features, state dicts, policies and initialisation of `TrainableResNet`.
-final class TrainableResNetTests: XCTestCase {
+/// Evaluation, features, state dicts, policies and initialisation of `ResNetModule`.
+final class ResNetModuleTests: XCTestCase {
     func testEvalLogitsAndFeaturesMatchPyTorch() throws {
         for name in ["basic", "bottleneck", "resnext"] {
             let f = try TrainingFixture(name)
-            let model = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
+            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
             let m = f.meta
             let logits = try f.input.withUnsafeBufferPointer {
                 try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
@@ -23,7 +23,7 @@ final class TrainableResNetTests: XCTestCase {
             let e2 = relativeError(feats, try f.floats("features.bin"))
             XCTAssertLessThanOrEqual(e2, 1e-5, "\(name) features")
             // With a frozen trunk the folded inference graph computes the same.
-            model.setTrainable { $0.hasPrefix("fc.") }
+            model.freeze(.headOnly)
             let folded = try f.input.withUnsafeBufferPointer {
                 try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
             }
@@ -37,12 +37,12 @@ final class TrainableResNetTests: XCTestCase {
 
     func testStateDictKeepsTorchvisionOrderAndRoundTrips() throws {
         let f = try TrainingFixture("basic")
-        let keep = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 1)
+        let keep = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
         XCTAssertEqual(keep.stateDict(), f.stateDict)
         XCTAssertEqual(keep.parameters.map(\.name),
                        f.stateDict.keys.filter { !$0.hasSuffix("running_mean") && !$0.hasSuffix("running_var") && !$0.hasSuffix("num_batches_tracked") })
 
-        let replace = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1)
+        let replace = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1)
         let sd = replace.stateDict()
         XCTAssertEqual(sd.keys, f.stateDict.keys)
         XCTAssertEqual(sd["fc.weight"]?.shape, [5, 32])
@@ -54,8 +54,8 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertLessThanOrEqual(w.map(abs).max() ?? 1, 1 / Float(32).squareRoot())
         XCTAssertGreaterThan(w.map(abs).max() ?? 0, 0.5 / Float(32).squareRoot())
         // Same seed, same head; another seed, another head.
-        XCTAssertEqual(try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1).stateDict(), sd)
-        XCTAssertNotEqual(try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 2).stateDict()["fc.weight"],
+        XCTAssertEqual(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1).stateDict(), sd)
+        XCTAssertNotEqual(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 2).stateDict()["fc.weight"],
                           sd["fc.weight"])
 
         // Written as a .pth and read back: identical.
@@ -64,10 +64,10 @@ final class TrainableResNetTests: XCTestCase {
         try sd.write(to: path)
         XCTAssertEqual(try Checkpoint(contentsOf: path).stateDict, sd)
         // ...and a model built from it continues where this one is.
-        let again = try TrainableResNet(stateDict: sd, head: .keep, seed: 9)
+        let again = try ResNetModule(stateDict: sd, head: .keep, seed: 9)
         XCTAssertEqual(again.stateDict(), sd)
 
-        let append = try TrainableResNet(stateDict: f.stateDict, head: .append(numClasses: 3), seed: 1)
+        let append = try ResNetModule(stateDict: f.stateDict, head: .append(numClasses: 3), seed: 1)
         let asd = append.stateDict()
         XCTAssertEqual(Array(asd.keys.suffix(4)), ["fc.0.weight", "fc.0.bias", "fc.1.weight", "fc.1.bias"])
         XCTAssertEqual(Array(asd.keys.dropLast(4)), Array(f.stateDict.keys.dropLast(2)))
@@ -75,14 +75,14 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertEqual(asd["fc.1.weight"]?.shape, [3, 10])
         XCTAssertFalse(append.parameters.first { $0.name == "fc.0.weight" }!.trainable)
         XCTAssertTrue(append.parameters.first { $0.name == "fc.1.weight" }!.trainable)
-        append.setTrainable { $0.hasPrefix("fc.") }
+        append.freeze(.headOnly)
         XCTAssertEqual(append.parameters.filter(\.trainable).map(\.name), ["fc.1.weight", "fc.1.bias"])
     }
 
     func testStepUpdatesStateDictAndReadsUpdatedValues() throws {
         let f = try TrainingFixture("basic")
-        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
-        model.setTrainable { $0.hasPrefix("fc.") }
+        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        model.freeze(.headOnly)
         model.frozenBN = .eval
         let m = f.meta
         let before = try f.input.withUnsafeBufferPointer {
@@ -122,8 +122,8 @@ final class TrainableResNetTests: XCTestCase {
         let f = try TrainingFixture("basic")
         let m = f.meta
         for policy in ["fc", "last"] {
-            let model = try TrainableResNet(stateDict: f.stateDict, head: .keep, seed: 3)
-            model.setTrainable { policy == "fc" ? $0.hasPrefix("fc.") : ($0.hasPrefix("fc.") || $0.hasPrefix("layer4.")) }
+            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 3)
+            model.freeze(policy == "fc" ? .headOnly : .lastStages(1))
             model.frozenBN = .eval
             func step() throws -> [Float] {
                 try f.input.withUnsafeBufferPointer {
@@ -143,7 +143,7 @@ final class TrainableResNetTests: XCTestCase {
             XCTAssertGreaterThan(relativeError(s2, s1), 1e-4, policy)
             XCTAssertGreaterThan(relativeError(e2, e1), 1e-4, policy)
             // The same as a model built from the edited weights.
-            let fresh = try TrainableResNet(stateDict: model.stateDict(), head: .keep, seed: 3)
+            let fresh = try ResNetModule(stateDict: model.stateDict(), head: .keep, seed: 3)
             let e3 = try f.input.withUnsafeBufferPointer { try fresh.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width) }
             XCTAssertLessThanOrEqual(relativeError(e2, e3), 1e-5, policy)
         }
@@ -154,9 +154,9 @@ final class TrainableResNetTests: XCTestCase {
         // so the step tests tell the two modes apart.
         let f = try TrainingFixture("basic")
         let c = try f.caseInfo("fc_bn_eval")
-        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
         let trainable = Set(c.trainable)
-        model.setTrainable { trainable.contains($0) }
+        model.freeze(.trainOnly(Set(trainable)))
         model.frozenBN = .train
         let m = f.meta
         _ = try f.input.withUnsafeBufferPointer {
@@ -168,7 +168,7 @@ final class TrainableResNetTests: XCTestCase {
     }
 
     func testTorchvisionInitWithoutStateDict() throws {
-        let model = try TrainableResNet(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 7), seed: 5)
+        let model = try ResNetModule(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 7), seed: 5)
         XCTAssertEqual(model.architecture, "resnet18")
         let count = model.parameters.reduce(0) { $0 + $1.count }
         let expected: Int = 11_689_512 - 513_000 + 7 * 513
@@ -184,13 +184,13 @@ final class TrainableResNetTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.bias"]).floats(), [Float](repeating: 0, count: 256))
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.running_var"]).floats(), [Float](repeating: 1, count: 256))
         XCTAssertEqual(sd["fc.weight"]?.shape, [7, 512])
-        XCTAssertThrowsError(try TrainableResNet(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1))
-        XCTAssertThrowsError(try TrainableResNet(stateDict: nil, architecture: nil, head: .keep, seed: 1))
+        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1))
+        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: nil, head: .keep, seed: 1))
     }
 
     func testBadInputsThrow() throws {
         let f = try TrainingFixture("bottleneck")
-        let model = try TrainableResNet(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)
+        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)
         let m = f.meta
         try f.input.withUnsafeBufferPointer { buf in
             XCTAssertThrowsError(try model.trainStep(images: buf, labels: [0], batch: m.batch, height: m.height, width: m.width))
