@@ -6,7 +6,7 @@ public final class Parameter {
     public let shape: [Int]
     public let value: UnsafeMutableBufferPointer<Float>
     public let grad: UnsafeMutableBufferPointer<Float>
-    /// Whether this parameter trains under the current policy (`--train all|last|fc`).
+    /// Whether an optimizer updates this parameter (set by whoever owns the model: a freeze policy).
     public var trainable: Bool = true
 
     public init(name: String, shape: [Int], values: [Float]) {

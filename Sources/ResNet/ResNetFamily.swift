@@ -26,7 +26,7 @@ public struct ResNetVariant: Sendable, Equatable {
 }
 
 /// torchvision's ResNet family (torchvision/models/resnet.py): the one table of depths, block
-/// kinds and widths in Graft. Names, `--arch`, initialisation and architecture detection read it.
+/// kinds and widths in Graft. Names, initialisation from scratch and architecture detection read it.
 public enum ResNetFamily {
     public static let variants: [ResNetVariant] = [
         ResNetVariant(name: "resnet18", block: .basic, layers: [2, 2, 2, 2], groups: 1, widthPerGroup: 64),
