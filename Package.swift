@@ -29,18 +29,20 @@ let package = Package(
 
         .target(name: "Checkpoint", dependencies: ["CZip"]),
         .target(name: "Engine", dependencies: ["CDNNL"]),
-        .target(name: "ResNet", dependencies: ["Engine", "Checkpoint"]),
+        // Graft's one seeded generator (SplitMix64): initialisation, augmentation, splits, shuffles.
+        .target(name: "Random"),
+        .target(name: "ResNet", dependencies: ["Engine", "Checkpoint", "Random"]),
         // Pillow's JPEG decoding over the libjpeg API (libjpeg62-turbo-dev): a C shim, because
         // libjpeg reports errors with longjmp.
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG"]),
-        .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
+        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "Random"]),
+        .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
             "Checkpoint", "ResNet", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint"],
+        .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint", "Random"],
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
@@ -72,7 +74,7 @@ let package = Package(
         .executableTarget(name: "FuzzImageFolder", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzImageFolder"),
 
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
-        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
             "CLISupport", "Engine", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
@@ -80,13 +82,13 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint", "TestSupport"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ImagingTests"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"],
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport", "Random"],
                     path: "Tests/EngineTests"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
                     path: "Tests/FuzzRegressionTests"),
-        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Engine", "Checkpoint", "TestSupport"],
+        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -6,6 +6,7 @@
 import Checkpoint
 import Engine
 import Foundation
+import Random
 import ResNet
 
 func option(_ name: String, _ fallback: String) -> String {
@@ -25,24 +26,13 @@ if CommandLine.arguments.contains("--cpu") {
 }
 do { try precision.requireSupport() } catch { print("skipped: \(error)"); exit(3) }
 
-let specs: [String: ResNetSpec] = [
-    "resnet18": .torchvision(.basic, layers: [2, 2, 2, 2]),
-    "resnet34": .torchvision(.basic, layers: [3, 4, 6, 3]),
-    "resnet50": .torchvision(.bottleneck, layers: [3, 4, 6, 3]),
-    "resnet101": .torchvision(.bottleneck, layers: [3, 4, 23, 3]),
-    "resnet152": .torchvision(.bottleneck, layers: [3, 8, 36, 3]),
-]
-guard let spec = specs[arch] else { fatalError("unknown --arch \(arch)") }
+guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
+    fatalError("unknown --arch \(arch); one of " + ResNetFamily.names.joined(separator: ", "))
+}
 
 // Random weights with sane batch-norm statistics (fixed seed).
-var state: UInt64 = 0x1234_5678
-func unit() -> Float {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
-}
+var random = SeededRandom(seed: 0x1234_5678)
+func unit() -> Float { random.rand() }
 var sd = StateDict()
 for (key, shape) in spec.expectedShapes() {
     if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }

@@ -1,3 +1,4 @@
+import Random
 import Dispatch
 import Foundation
 import Imaging

@@ -21,17 +21,10 @@ public enum TrainedTransform {
 
     /// The sizes in the metrics.json beside `weights`, when its `config.output` is that file.
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
-        // The part of MetricsReport read here, under the key names Trainer.writeMetrics gives
-        // TrainConfig's properties (snake case).
-        struct Sizes: Decodable { let output: String; let imageSize: Int; let resize: Int }
-        struct Report: Decodable { let config: Sizes }
         let url = URL(fileURLWithPath: weights)
         let metrics = url.deletingLastPathComponent().appendingPathComponent("metrics.json")
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let data = try? Data(contentsOf: metrics), let c = try? decoder.decode(Report.self, from: data).config,
-              (c.output as NSString).lastPathComponent == url.lastPathComponent, c.imageSize > 0, c.resize > 0
-        else { return nil }
+        guard let c = MetricsReport.trainedModel(at: metrics),
+              (c.output as NSString).lastPathComponent == url.lastPathComponent else { return nil }
         return (c.imageSize, c.resize, weights.contains("/") ? metrics.path : "metrics.json")
     }
 }

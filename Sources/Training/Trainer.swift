@@ -1,21 +1,10 @@
+import Random
 import Imaging
 import Checkpoint
 import Dispatch
 import Engine
 import Foundation
 import ResNet
-
-/// One epoch's figures, as printed and as saved in metrics.json.
-public struct EpochMetrics: Codable, Equatable, Sendable {
-    public var epoch: Int
-    public var lr: Double
-    public var trainLoss: Double
-    public var valLoss: Double
-    public var valAccuracy: Double
-    public var seconds: Double
-    public var imagesPerSecond: Double
-    public var skippedImages: Int
-}
 
 /// The fine-tuning loop: shuffled batches (decoding of the next batch overlaps this one's
 /// step), the optimizer and schedule, validation each epoch, the best model saved as the
@@ -209,11 +198,7 @@ public final class Trainer {
                                    unreadableImages: unreadable.keys.sorted().map { data.train[$0].path }
                                        + unreadableVal.keys.sorted().map { data.val[$0].path },
                                    epochs: history)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.nonConformingFloatEncodingStrategy = ResumeState.nonFinite  // a diverged run's NaN losses
-        try TemporaryFile.write(encoder.encode(report), to: config.metrics)
+        try report.write(to: config.metrics)
     }
 
     func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String]) {
@@ -222,15 +207,4 @@ public final class Trainer {
         self.savedEpoch = savedEpoch
         self.unreadable = unreadable
     }
-}
-
-/// metrics.json: the run's settings and per-epoch figures.
-public struct MetricsReport: Codable {
-    public var config: TrainConfig
-    public var classes: [String]
-    public var trainImages: Int
-    public var valImages: Int
-    public var bestValAccuracy: Double
-    public var unreadableImages: [String]
-    public var epochs: [EpochMetrics]
 }

@@ -1,3 +1,4 @@
+import Random
 import Engine
 import TestSupport
 import XCTest
@@ -5,8 +6,8 @@ import XCTest
 /// Each op against a direct Swift implementation of PyTorch's definition.
 final class EngineOpTests: XCTestCase {
     func random(_ n: Int, seed: UInt64) -> [Float] {
-        var r = SplitMix64(seed: seed)
-        return (0..<n).map { _ in 2 * r.nextUnit() - 1 }
+        var r = SeededRandom(seed: seed)
+        return (0..<n).map { _ in 2 * r.rand() - 1 }
     }
 
     /// PyTorch's conv2d (dilation 1) with Double accumulation.

@@ -1,3 +1,4 @@
+import Random
 import Checkpoint
 import Engine
 import ResNet
@@ -157,8 +158,8 @@ final class ArchitectureTests: XCTestCase {
         let model = try ResNetModel(stateDict: randomStateDict(shapes: s.expectedShapes()))
         XCTAssertEqual(model.architecture, "resnet18")
         XCTAssertEqual(model.numClasses, 1000)
-        var r = SplitMix64(seed: 3)
-        let x = (0..<(3 * 64 * 80)).map { _ in 2 * r.nextUnit() - 1 }
+        var r = SeededRandom(seed: 3)
+        let x = (0..<(3 * 64 * 80)).map { _ in 2 * r.rand() - 1 }
         let l = try model.logits(images: x, batch: 1, height: 64, width: 80)
         XCTAssertEqual(l.count, 1000)
         XCTAssertTrue(l.allSatisfy(\.isFinite))

@@ -1,3 +1,4 @@
+import Random
 import Checkpoint
 import Foundation
 import TestSupport
@@ -48,20 +49,20 @@ struct ModelFixture {
 
 /// A state dict of torchvision's keys and shapes for `spec`, random values (fixed seed).
 func randomStateDict(shapes: [(key: String, shape: [Int])], seed: UInt64 = 42) -> StateDict {
-    var rng = SplitMix64(seed: seed)
+    var rng = SeededRandom(seed: seed)
     var sd = StateDict()
     for (k, s) in shapes {
         if k.hasSuffix("num_batches_tracked") { sd[k] = TensorData(shape: [], int64s: [0]); continue }
         let n = s.reduce(1, *)
         var v = [Float](repeating: 0, count: n)
         if k.hasSuffix("running_var") || (k.hasSuffix(".weight") && s.count == 1) {
-            for i in 0..<n { v[i] = 0.5 + rng.nextUnit() }
+            for i in 0..<n { v[i] = 0.5 + rng.rand() }
         } else if k.hasSuffix("running_mean") || k.hasSuffix(".bias") {
-            for i in 0..<n { v[i] = 0.1 * (rng.nextUnit() - 0.5) }
+            for i in 0..<n { v[i] = 0.1 * (rng.rand() - 0.5) }
         } else {
             let fanIn = Float(s.dropFirst().reduce(1, *))
             let a = (6 / fanIn).squareRoot()
-            for i in 0..<n { v[i] = a * (2 * rng.nextUnit() - 1) }
+            for i in 0..<n { v[i] = a * (2 * rng.rand() - 1) }
         }
         sd[k] = TensorData(shape: s, floats: v)
     }

@@ -45,4 +45,20 @@ final class TrainedTransformTests: XCTestCase {
         try Data("not json".utf8).write(to: URL(fileURLWithPath: dir + "/metrics.json"))
         XCTAssertEqual(TrainedTransform.resolve(weights: dir + "/resNet34.pth", imageSize: nil, resize: nil).transform, EvalTransform())
     }
+
+    /// The reader and the writer of metrics.json are one schema: what `MetricsReport.write`
+    /// writes, `MetricsReport.trainedModel` reads back.
+    func testTheWrittenReportIsReadBack() throws {
+        var config = TrainConfig(data: "data", classes: 3)
+        config.output = "resNet18.pth"
+        config.imageSize = 48
+        config.resize = 55
+        let report = MetricsReport(config: config, classes: ["a", "b", "c"], trainImages: 9, valImages: 3, bestValAccuracy: 0.5,
+                                   unreadableImages: [], epochs: [])
+        try report.write(to: dir + "/metrics.json")
+        let read = try XCTUnwrap(MetricsReport.trainedModel(at: URL(fileURLWithPath: dir + "/metrics.json")))
+        XCTAssertEqual([read.output, "\(read.imageSize)", "\(read.resize)"], ["resNet18.pth", "48", "55"])
+        XCTAssertEqual(TrainedTransform.resolve(weights: dir + "/resNet18.pth", imageSize: nil, resize: nil).transform,
+                       EvalTransform(resize: 55, crop: 48))
+    }
 }

@@ -1,10 +1,11 @@
 import Checkpoint
 import Engine
+import Random
 
 extension ResNetModule {
     /// torchvision's initialisation of a layout: convs `kaiming_normal_(fan_out, relu)`, batch
     /// norms weight 1, bias 0, running mean 0, var 1; each Linear as `nn.Linear` initialises itself.
-    static func initialStateDict(_ layout: ResNetLayout, rng: inout InitRandom) -> StateDict {
+    static func initialStateDict(_ layout: ResNetLayout, rng: inout SeededRandom) -> StateDict {
         var sd = StateDict()
         for u in layout.units {
             sd[u.conv["weight"]] = TensorData(shape: u.weightShape, floats: rng.kaimingConv(u.weightShape))

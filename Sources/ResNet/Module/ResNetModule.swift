@@ -1,5 +1,6 @@
 import Checkpoint
 import Engine
+import Random
 
 /// A torchvision ResNet as one tree of trainable modules, built from its `ResNetLayout`: the
 /// same modules serve training (train-mode forward with batch statistics, softmax
@@ -71,7 +72,7 @@ public final class ResNetModule {
     public init(stateDict: StateDict?, architecture: String? = nil, head policy: HeadPolicy, seed: UInt64,
                 precision: Precision = .f32, engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
-        var rng = InitRandom(seed: seed)
+        var rng = SeededRandom(initialisationSeed: seed)
         let sd: StateDict
         if let given = stateDict {
             sd = given

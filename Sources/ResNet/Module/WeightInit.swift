@@ -1,22 +1,11 @@
 import Foundation
+import Random
 
-/// The deterministic random numbers a trainable ResNet initialises new weights from
-/// (SplitMix64; normals by Box-Muller in Double).
-struct InitRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+/// How a ResNet initialises new weights from a seed, drawn from Graft's seeded generator
+/// (normals by Box-Muller in Double).
+extension SeededRandom {
+    /// The weight-initialisation stream of `seed`.
+    init(initialisationSeed seed: UInt64) { self.init(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
     /// `count` values uniform in [-bound, bound).
     mutating func uniform(_ count: Int, bound: Double) -> [Float] {
