@@ -32,7 +32,7 @@ guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
 
 // Random weights with sane batch-norm statistics (fixed seed).
 var random = SeededRandom(seed: 0x1234_5678)
-func unit() -> Float { random.rand() }
+@MainActor func unit() -> Float { random.rand() }
 var sd = StateDict()
 for (key, shape) in spec.expectedShapes() {
     if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
@@ -57,7 +57,7 @@ func cpuSeconds() -> Double {
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
-func once() throws -> (wall: Double, cpu: Double) {
+@MainActor func once() throws -> (wall: Double, cpu: Double) {
     let c0 = cpuSeconds()
     let t0 = DispatchTime.now().uptimeNanoseconds
     let logits = try images.withUnsafeBufferPointer { try model.logits(images: $0, batch: batch, height: size, width: size) }

@@ -2,14 +2,21 @@ import Foundation
 
 /// Reuses freed 64-byte aligned tensor buffers of the same size. Large activations would
 /// otherwise be mapped and page-faulted afresh by every forward pass. Holds at most
-/// `limitBytes` of idle buffers; the rest are freed.
-public final class BufferPool {
+/// `limitBytes` of idle buffers; the rest are freed. Thread-safe: every field is read and
+/// written under `lock` (hence `@unchecked Sendable`).
+public final class BufferPool: @unchecked Sendable {
     private var idle: [Int: [UnsafeMutableRawPointer]] = [:]
     private var idleBytes = 0
     private let lock = NSLock()
-    public var limitBytes: Int
+    private var limit: Int
 
-    public init(limitBytes: Int = 1 << 30) { self.limitBytes = limitBytes }
+    public init(limitBytes: Int = 1 << 30) { limit = limitBytes }
+
+    /// The most idle bytes kept for reuse.
+    public var limitBytes: Int {
+        get { lock.lock(); defer { lock.unlock() }; return limit }
+        set { lock.lock(); limit = newValue; lock.unlock() }
+    }
 
     deinit { trim(to: 0) }
 
@@ -29,7 +36,7 @@ public final class BufferPool {
     /// Gives a buffer from `take` back.
     func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
         lock.lock()
-        if idleBytes + byteCount <= limitBytes {
+        if idleBytes + byteCount <= limit {
             idle[byteCount, default: []].append(p)
             idleBytes += byteCount
             lock.unlock()

@@ -3,7 +3,11 @@ import CDNNL
 /// The oneDNN CPU engine and the in-order stream every op runs on. One per process is enough;
 /// `CPUEngine.shared` is that one. Ops execute synchronously (each execute waits on the stream);
 /// run one op at a time per engine (oneDNN parallelises inside each op).
-public final class CPUEngine {
+///
+/// `@unchecked Sendable`: the engine and stream handles never change, the caches and the
+/// buffer pool lock themselves, and the one-op-at-a-time rule above is the callers' to keep
+/// (every model runs its ops in sequence on the thread that calls it).
+public final class CPUEngine: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     /// Reorders between layouts, cached by (source, destination) descriptor.

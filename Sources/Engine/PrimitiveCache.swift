@@ -2,7 +2,8 @@ import Foundation
 
 /// A thread-safe map from a shape key to what was built for it (primitives, reordered
 /// weights). Ops build their primitives once per input layout and reuse them across batches.
-final class PrimitiveCache<Key: Hashable, Value> {
+/// Thread-safe: `entries` is read and written under `lock` only (hence `@unchecked Sendable`).
+final class PrimitiveCache<Key: Hashable, Value>: @unchecked Sendable {
     private var entries: [Key: Value] = [:]
     private let lock = NSLock()
 
