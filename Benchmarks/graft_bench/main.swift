@@ -31,8 +31,9 @@ guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
 }
 
 // Random weights with sane batch-norm statistics (fixed seed).
-var random = SeededRandom(seed: 0x1234_5678)
-@MainActor func unit() -> Float { random.rand() }
+// One thread draws, at start-up.
+nonisolated(unsafe) var random = SeededRandom(seed: 0x1234_5678)
+func unit() -> Float { random.rand() }
 var sd = StateDict()
 for (key, shape) in spec.expectedShapes() {
     if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
