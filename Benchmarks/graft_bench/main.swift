@@ -30,48 +30,52 @@ guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
     fatalError("unknown --arch \(arch); one of " + ResNetFamily.names.joined(separator: ", "))
 }
 
-// Random weights with sane batch-norm statistics (fixed seed).
-// One thread draws, at start-up.
-nonisolated(unsafe) var random = SeededRandom(seed: 0x1234_5678)
-func unit() -> Float { random.rand() }
-var sd = StateDict()
-for (key, shape) in spec.expectedShapes() {
-    if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
-    let n = shape.reduce(1, *)
-    let values: [Float]
-    if key.hasSuffix("running_var") { values = (0..<n).map { _ in 0.5 + unit() } }
-    else if key.hasSuffix("running_mean") || key.hasSuffix(".bias") { values = (0..<n).map { _ in 0.1 * (unit() - 0.5) } }
-    else if shape.count == 1 { values = (0..<n).map { _ in 0.5 + unit() } }
-    else {
-        let a = (6 / Float(shape.dropFirst().reduce(1, *))).squareRoot()
-        values = (0..<n).map { _ in a * (2 * unit() - 1) }
+/// Builds the model and times it; everything is local to one function (one thread).
+func benchmark(spec: ResNetSpec) throws {
+    // Random weights with sane batch-norm statistics (fixed seed).
+    var random = SeededRandom(seed: 0x1234_5678)
+    func unit() -> Float { random.rand() }
+    var sd = StateDict()
+    for (key, shape) in spec.expectedShapes() {
+        if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
+        let n = shape.reduce(1, *)
+        let values: [Float]
+        if key.hasSuffix("running_var") { values = (0..<n).map { _ in 0.5 + unit() } }
+        else if key.hasSuffix("running_mean") || key.hasSuffix(".bias") { values = (0..<n).map { _ in 0.1 * (unit() - 0.5) } }
+        else if shape.count == 1 { values = (0..<n).map { _ in 0.5 + unit() } }
+        else {
+            let a = (6 / Float(shape.dropFirst().reduce(1, *))).squareRoot()
+            values = (0..<n).map { _ in a * (2 * unit() - 1) }
+        }
+        sd[key] = TensorData(shape: shape, floats: values)
     }
-    sd[key] = TensorData(shape: shape, floats: values)
+
+    let model = try ResNetModel(stateDict: sd, precision: precision)
+    let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
+    /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
+    /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).
+    func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+    func once() throws -> (wall: Double, cpu: Double) {
+        let c0 = cpuSeconds()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let logits = try images.withUnsafeBufferPointer { try model.logits(images: $0, batch: batch, height: size, width: size) }
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let c1 = cpuSeconds()
+        precondition(logits.count == batch * model.numClasses && logits.allSatisfy(\.isFinite))
+        return (Double(t1 - t0) / 1e9, c1 - c0)
+    }
+    _ = try once(); _ = try once()  // warm-up: primitive creation, weight reorders, page faults
+    var times: [Double] = [], cpu: [Double] = []
+    for _ in 0..<runs { let t = try once(); times.append(t.wall); cpu.append(t.cpu) }
+    times.sort(); cpu.sort()
+    let median = times[times.count / 2]
+    print(String(format: "graft %@ %@ batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d); CPU %.2f s/batch (min), %.1f core-ms/image",
+                 arch, precision.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs,
+                 cpu[0], 1000 * cpu[0] / Double(batch)))
 }
 
-let model = try ResNetModel(stateDict: sd, precision: precision)
-let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
-/// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
-/// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).
-func cpuSeconds() -> Double {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-}
-@MainActor func once() throws -> (wall: Double, cpu: Double) {
-    let c0 = cpuSeconds()
-    let t0 = DispatchTime.now().uptimeNanoseconds
-    let logits = try images.withUnsafeBufferPointer { try model.logits(images: $0, batch: batch, height: size, width: size) }
-    let t1 = DispatchTime.now().uptimeNanoseconds
-    let c1 = cpuSeconds()
-    precondition(logits.count == batch * model.numClasses && logits.allSatisfy(\.isFinite))
-    return (Double(t1 - t0) / 1e9, c1 - c0)
-}
-_ = try once(); _ = try once()  // warm-up: primitive creation, weight reorders, page faults
-var times: [Double] = [], cpu: [Double] = []
-for _ in 0..<runs { let t = try once(); times.append(t.wall); cpu.append(t.cpu) }
-times.sort(); cpu.sort()
-let median = times[times.count / 2]
-print(String(format: "graft %@ %@ batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d); CPU %.2f s/batch (min), %.1f core-ms/image",
-             arch, precision.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs,
-             cpu[0], 1000 * cpu[0] / Double(batch)))
+try benchmark(spec: spec)
