@@ -74,7 +74,8 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Engine", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", "Checkpoint", "Imaging", "Engine", "ResNet",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
