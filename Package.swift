@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "ResNet"],
                           path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
-            "Training", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
