@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "ResNet"],
                           path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
-            "Training", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -76,7 +76,8 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Engine", "ResNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", "Checkpoint", "Imaging", "Engine", "ResNet",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),

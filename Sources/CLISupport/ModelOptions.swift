@@ -57,17 +57,3 @@ public struct ModelOptions: ParsableArguments {
         return p
     }
 }
-
-/// Writes `<tool>: message` to standard error.
-public func warn(_ message: String) {
-    let tool = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "graft"
-    FileHandle.standardError.write(Data("\(tool): \(message)\n".utf8))
-}
-
-/// Runs `body`; a library error becomes one line on stderr and exit code 1.
-public func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
-        warn("\(error)")
-        throw ExitCode(1)
-    }
-}

@@ -2,20 +2,25 @@ import Checkpoint
 import Foundation
 import ResNet
 
-/// The whole `finetune` job: data, model, trainer, outputs. The executable only parses options.
+/// The whole `finetune` job: data, model, trainer, outputs. The executable only parses options
+/// (CLISupport's `FinetuneCommandOptions`) and calls `run`.
 public enum Finetune {
-    public enum Failure: Error, CustomStringConvertible {
-        case unsupported(String)
-        case noWeights(String)
-        case cannotWrite(path: String, reason: String)
-        public var description: String {
-            switch self {
-            case .unsupported(let s): return s
-            case .noWeights(let s): return s
-            case let .cannotWrite(path, reason):
-                return "cannot write \(path): \(reason). Choose a writable folder (--output, --class-indices, --metrics) or run finetune from one; nothing was written."
-            }
-        }
+    /// The job as `finetune` runs it: checks everything before writing anything
+    /// (`FinetuneJob.prepare`), trains, and logs the closing line. `output` nil: named after the
+    /// architecture (resNet34.pth); `resume`: continue the interrupted run that wrote it.
+    /// `allowObjects` and `limits`: how the weights are read (`--allow-objects`, `--max-memory`).
+    /// `log` gets progress lines, `warn` the warnings, `progress` (when given) the lines of a
+    /// progress bar, each replacing the last.
+    @discardableResult
+    public static func run(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
+                           limits: ReadLimits = ReadLimits(), log: @escaping (String) -> Void,
+                           warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil) throws -> FinetuneJob {
+        let job = try FinetuneJob.prepare(config, output: output, resume: resume, allowObjects: allowObjects,
+                                          limits: limits, log: log, warn: warn)
+        job.trainer.progress = progress
+        try job.run()
+        log(job.summary)
+        return job
     }
 
     /// `resNet34.pth` for resnet34, as the tutorial names its output.
@@ -35,20 +40,27 @@ public enum Finetune {
             // A backbone saved without its fc: --head replace makes a new one anyway; --head
             // append keeps the pretrained fc and cannot do without it.
             guard config.head == .replace else {
-                throw Failure.noWeights("\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
-                    + "--head append keeps the pretrained fc; use --head replace, which makes a new one")
+                throw TrainingError.backboneWithoutFC(path: path)
             }
             log("\(path): no fc (a backbone saved without its classifier); --head replace makes a new one")
         }
         return sd
     }
 
+    /// Fails unless the options can make a model from `weights`: `--train fc` needs pretrained
+    /// weights, and `--weights none` an `--arch` of `ResNetFamily`.
+    public static func checkModelOptions(_ config: TrainConfig, weights: StateDict?) throws {
+        guard weights == nil else { return }
+        if config.policy == .fc { throw TrainingError.headOnlyNeedsWeights }
+        if ResNetFamily.variant(named: config.architecture) == nil {
+            throw TrainingError.unknownArchitecture(config.architecture, known: ResNetFamily.names)
+        }
+    }
+
     /// The model the options ask for: the pretrained weights (or torchvision's initialisation
     /// of `--arch`) with the new head, frozen as `--train` says.
     public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> ResNetModule {
-        if config.policy == .fc && weights == nil {
-            throw Failure.noWeights("--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)")
-        }
+        try checkModelOptions(config, weights: weights)
         let head: HeadPolicy = config.head == .append ? .append(numClasses: config.classes) : .replace(numClasses: config.classes)
         let model = try ResNetModule(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
                                      head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)

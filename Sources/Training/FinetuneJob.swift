@@ -32,12 +32,13 @@ public final class FinetuneJob {
         var c = config
         // Weights: readable, a ResNet; they name the architecture and the default output.
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
+        try Finetune.checkModelOptions(c, weights: weights)
         if let sd = weights { c.architecture = ArchitectureGuess(sd).name ?? c.architecture }
         c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
 
         // Precision.
         guard let precision = Precision(rawValue: c.precision) else {
-            throw Finetune.Failure.unsupported("--precision \(c.precision): expected f32 or bf16")
+            throw TrainingError.unknownPrecision(c.precision)
         }
         // bf16 needs a CPU with bf16 kernels (the command refuses it earlier, in validation).
         try precision.requireSupport()
@@ -56,7 +57,7 @@ public final class FinetuneJob {
         var saved: ResumeState? = nil
         if resume {
             let state = try ResumeState.read(for: c)
-            guard state.config == c else { throw ResumeError.differentRun("the options or data are not those of the saved run") }
+            guard state.config == c else { throw ResumeError.differentRun }
             saved = state
         }
 
@@ -106,14 +107,16 @@ public final class FinetuneJob {
         let folder = (path as NSString).deletingLastPathComponent
         let dir = folder.isEmpty ? "." : folder
         let named = folder.isEmpty ? FileManager.default.currentDirectoryPath + " (the current folder)" : folder
-        func fail(_ reason: String) -> Finetune.Failure { .cannotWrite(path: path, reason: reason) }
+        func fail(_ problem: TrainingError.WriteProblem) -> TrainingError { .cannotWrite(path: path, problem) }
         switch PathTarget(dir) {
         case .folder:
-            if access(dir, W_OK | X_OK) != 0 { throw fail("its folder \(named) is not writable (\(TemporaryFile.systemReason(errno)))") }
-        case .file: throw fail("\(dir) is a file, not a folder")
-        case .missing: throw fail("its folder \(named) does not exist")
-        case .unusable(let why): throw fail("its folder \(named): \(why)")
+            if access(dir, W_OK | X_OK) != 0 {
+                throw fail(.folderNotWritable(folder: named, systemReason: TemporaryFile.systemReason(errno)))
+            }
+        case .file: throw fail(.folderIsAFile(folder: dir))
+        case .missing: throw fail(.folderMissing(folder: named))
+        case .unusable(let why): throw fail(.folderUnusable(folder: named, why: why))
         }
-        if case .folder = PathTarget(path) { throw fail("it is a folder") }
+        if case .folder = PathTarget(path) { throw fail(.isAFolder) }
     }
 }

@@ -31,6 +31,8 @@ public struct ImageFolder: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case noClasses(String)
         case emptyClass(folder: String, classes: [String])
+        /// Every training image of a class failed to decode during training.
+        case noReadableImages(className: String, classes: [String])
         case classMismatch(train: [String], val: [String])
         case classCount(expected: Int, found: [String])
         case badSplit(Double)
@@ -44,6 +46,8 @@ public struct ImageFolder: Sendable {
                 return "\(p): no class folders. Expected \(p)/train/<class>/*.jpg (and val/ beside train/), or \(p)/<class>/*.jpg with --val-split."
             case let .emptyClass(folder, classes):
                 return "\(folder) holds no usable JPEG or PNG images. Classes: \(classes.joined(separator: ", ")). Remove the folder or add images."
+            case let .noReadableImages(name, classes):
+                return "class '\(name)' (every training image is unreadable) holds no usable JPEG or PNG images. Classes: \(classes.joined(separator: ", ")). Remove the folder or add images."
             case let .classMismatch(train, val):
                 let onlyTrain = train.filter { !val.contains($0) }, onlyVal = val.filter { !train.contains($0) }
                 var parts: [String] = []

@@ -67,17 +67,16 @@ public struct ResumeState: Codable {
         guard FileManager.default.fileExists(atPath: j), FileManager.default.fileExists(atPath: t) else {
             throw ResumeError.nothingToResume(j)
         }
-        guard let bytes = FileManager.default.contents(atPath: j) else { throw ResumeError.unreadable(j, "cannot read it") }
+        guard let bytes = FileManager.default.contents(atPath: j) else { throw ResumeError.cannotRead(j) }
         var state: ResumeState
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         do { state = try decoder.decode(ResumeState.self, from: bytes) } catch {
-            throw ResumeError.unreadable(j, "not a resume point finetune wrote (damaged, or from another version)")
+            throw ResumeError.notAResumePoint(j)
         }
         state.tensors = try Checkpoint(contentsOf: t).stateDict
         if let e = state.tensors[epochKey]?.int64s().first, e != Int64(state.nextEpoch) {
-            throw ResumeError.unreadable(t, "it holds the state after epoch \(e) but \(j) the state after epoch \(state.nextEpoch): "
-                + "the run was stopped while saving its resume point, so the two do not belong together")
+            throw ResumeError.epochsDiffer(tensors: t, tensorsEpoch: e, json: j, jsonEpoch: state.nextEpoch)
         }
         return state
     }
@@ -108,15 +107,29 @@ public struct ResumeState: Codable {
     }
 }
 
-public enum ResumeError: Error, CustomStringConvertible {
+/// Why `--resume` cannot continue a run.
+public enum ResumeError: Error, CustomStringConvertible, Equatable {
+    /// No resume point (`path`: its .json) beside the output.
     case nothingToResume(String)
-    case differentRun(String)
-    case unreadable(String, String)
+    /// The options or data differ from those the saved run was started with.
+    case differentRun
+    /// The resume point's .json cannot be read.
+    case cannotRead(String)
+    /// The .json is not a resume point finetune wrote.
+    case notAResumePoint(String)
+    /// The two files of the resume point hold different epochs: the run stopped between the two renames.
+    case epochsDiffer(tensors: String, tensorsEpoch: Int64, json: String, jsonEpoch: Int)
+
     public var description: String {
+        let again = "Run without --resume to start again."
         switch self {
-        case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch)"
-        case .differentRun(let what): return "--resume: the saved run differs: \(what). Run without --resume to start again."
-        case let .unreadable(p, why): return "\(p): \(why). Run without --resume to start again."
+        case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch). Run without --resume to start one."
+        case .differentRun: return "--resume: the saved run differs: the options or data are not those of the saved run. \(again)"
+        case .cannotRead(let p): return "\(p): cannot read it. \(again)"
+        case .notAResumePoint(let p): return "\(p): not a resume point finetune wrote (damaged, or from another version). \(again)"
+        case let .epochsDiffer(t, e, j, n):
+            return "\(t): it holds the state after epoch \(e) but \(j) the state after epoch \(n): "
+                + "the run was stopped while saving its resume point, so the two do not belong together. \(again)"
         }
     }
 }

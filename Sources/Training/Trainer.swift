@@ -188,7 +188,7 @@ public final class Trainer {
     private func checkClassesStillHaveImages() throws {
         for (label, name) in data.classes.enumerated() {
             let alive = data.train.indices.contains { data.train[$0].label == label && unreadable[$0] == nil }
-            if !alive { throw ImageFolder.Failure.emptyClass(folder: "class '\(name)' (every training image is unreadable)", classes: data.classes) }
+            if !alive { throw ImageFolder.Failure.noReadableImages(className: name, classes: data.classes) }
         }
     }
 

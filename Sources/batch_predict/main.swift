@@ -44,7 +44,7 @@ struct BatchPredict: ParsableCommand {
             let images = listing.images
             guard !images.isEmpty else {
                 warn("no images (.jpg, .jpeg, .png) in \(dir)\(recursive ? "" : "; use --recursive for subfolders")")
-                throw ExitCode(1)
+                throw ExitStatus.failure.exitCode
             }
             let predictor = try model.makePredictor()
             var rows: [String] = csv == nil ? [] : [PredictionOutput.csvHeader]
@@ -64,7 +64,7 @@ struct BatchPredict: ParsableCommand {
                 try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
                 warn("wrote \(predicted) predictions to \(file)")
             }
-            if predicted == 0 { throw ExitCode(1) }
+            if predicted == 0 { throw ExitStatus.failure.exitCode }
             if predicted < images.count { warn("\(images.count - predicted) of \(images.count) images could not be read") }
         }
     }

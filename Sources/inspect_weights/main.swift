@@ -1,8 +1,6 @@
 import ArgumentParser
 import CLISupport
-import Checkpoint
 import ResNet
-import Foundation
 
 struct InspectWeights: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,15 +23,9 @@ struct InspectWeights: ParsableCommand {
     @OptionGroup var read: ReadOptions
 
     func run() throws {
-        let ckpt: Checkpoint
-        do {
-            ckpt = try Checkpoint(contentsOf: file, options: read.loadOptions)
-        } catch let e as CheckpointError {
-            FileHandle.standardError.write(Data("inspect_weights: \(e)\n".utf8))
-            throw ExitCode(2)
+        try reportingErrors {
+            print(try WeightsReport.inspect(file, json: json, options: read.loadOptions), terminator: "")
         }
-        let arch = ArchitectureGuess(ckpt.stateDict)
-        print(json ? WeightsReport.json(ckpt, arch) : WeightsReport.text(ckpt, arch), terminator: json ? "\n" : "")
     }
 }
 

@@ -49,7 +49,7 @@ struct Predict: ParsableCommand {
                     warn("\(e)")
                 }
             }
-            if failed > 0 { throw ExitCode(1) }
+            if failed > 0 { throw ExitStatus.failure.exitCode }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import ResNet
 import XCTest
 @testable import Training
 
@@ -54,6 +55,24 @@ final class FinetuneJobTests: XCTestCase {
         XCTAssertEqual(files(in: dir), ["taken.pth"], "prepare writes nothing")
         try job.run()
         XCTAssertTrue(files(in: dir).contains("resNet18.pth"))
+    }
+
+    /// `--weights none` with a name that is no torchvision ResNet is refused before the data is
+    /// read, naming the ten it could be; a fc-only run without weights is refused too.
+    func testWithoutWeightsTheArchitectureMustBeKnown() throws {
+        let dir = try base.workdir("job-arch")
+        var c = base.config(dir, epochs: 1)
+        c.weights = nil
+        c.policy = .all
+        c.architecture = "resnet99"
+        XCTAssertThrowsError(try prepare(c)) {
+            XCTAssertEqual($0 as? TrainingError, .unknownArchitecture("resnet99", known: ResNetFamily.names))
+            XCTAssertTrue("\($0)".contains("wide_resnet101_2"), "\($0)")
+        }
+        c.architecture = "resnet18"
+        c.policy = .fc
+        XCTAssertThrowsError(try prepare(c)) { XCTAssertEqual($0 as? TrainingError, .headOnlyNeedsWeights) }
+        XCTAssertEqual(files(in: dir), [])
     }
 
     func testStaleTemporaryFilesOfDeadProcessesAreRemovedOnly() throws {

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Imaging
+import ResNet
+import Training
+
+extension TrainConfig.Policy: ExpressibleByArgument {}
+extension TrainConfig.FrozenBN: ExpressibleByArgument {}
+extension HeadMode: ExpressibleByArgument {}
+extension LRSchedule: ExpressibleByArgument {}
+extension OptimizerConfig.Kind: ExpressibleByArgument {}
+
+/// Every option of `finetune`, in the groups its `--help` shows, and the `TrainConfig` they ask for.
+public struct FinetuneCommandOptions: ParsableArguments {
+    @Argument(help: "The image folder.")
+    public var data: String
+
+    @OptionGroup(title: "Model") public var model: FinetuneModelOptions
+    @OptionGroup(title: "Reading the weights") public var read: ReadOptions
+    @OptionGroup(title: "Data") public var dataOptions: FinetuneDataOptions
+    @OptionGroup(title: "Training") public var training: TrainingOptions
+    @OptionGroup(title: "Output") public var output: FinetuneOutputOptions
+
+    public init() {}
+
+    /// The run the options ask for, defaults filled in as the command fills them.
+    public var config: TrainConfig {
+        var c = TrainConfig(data: data, classes: dataOptions.classes)
+        model.apply(to: &c)
+        dataOptions.apply(to: &c)
+        training.apply(to: &c)
+        output.apply(to: &c)
+        return c
+    }
+}
+
+/// Which network, from which weights, and what of it trains.
+public struct FinetuneModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Pretrained weights (.pth: zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), or 'none' to train from scratch.", valueName: "file|none"))
+    public var weights: String
+
+    @Option(help: "Architecture for --weights none: \(ResNetFamily.names.joined(separator: ", ")).")
+    public var arch: String = "resnet34"
+
+    @Option(name: .customLong("train"), help: "What trains: all (default, as train.py), last (the last --last-stages stages and the head), fc (the head only).")
+    public var policy: TrainConfig.Policy = .all
+
+    @Option(help: "With --train last: how many residual stages train (1 = layer4).")
+    public var lastStages: Int = 1
+
+    @Option(help: "replace: fc becomes Linear(in, N). append: the pretrained fc stays, frozen, and Linear(1000, N) follows it.")
+    public var head: HeadMode = .replace
+
+    @Option(help: "Batch norm in frozen layers: eval (running statistics, not updated) or train (what requires_grad=False alone gives).")
+    public var frozenBN: TrainConfig.FrozenBN = .eval
+
+    @Option(help: Precision.help("convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer."))
+    public var precision: Precision = .f32
+
+    public init() {}
+
+    public func validate() throws {
+        if !ResNetFamily.names.contains(arch) {
+            throw ValidationError("--arch \(arch) is not a torchvision ResNet. Use one of: \(ResNetFamily.names.joined(separator: ", ")).")
+        }
+        if !(1...4).contains(lastStages) { throw ValidationError("--last-stages must be 1 to 4") }
+        try precision.validateOnThisCPU()
+    }
+
+    func apply(to c: inout TrainConfig) {
+        c.weights = weights == "none" ? nil : weights
+        c.architecture = arch
+        c.policy = policy; c.lastStages = lastStages; c.head = head; c.frozenBN = frozenBN
+        c.precision = precision.rawValue
+    }
+}
+
+/// What the data is and how images become tensors.
+public struct FinetuneDataOptions: ParsableArguments {
+    @Option(help: "Number of classes: must equal the number of class folders.")
+    public var classes: Int
+
+    @Option(help: "Fraction of each class held out for validation when DATA has no val folder.")
+    public var valSplit: Double = 0.1
+
+    @Option(help: "Side of the square training crop.")
+    public var imageSize: Int = 224
+
+    @Option(help: "Shorter side before the center crop (validation and --no-augment). Default: 256 for 224, scaled with --image-size.")
+    public var resize: Int?
+
+    @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
+    public var noAugment = false
+
+    @Option(help: "Image decoding threads.")
+    public var workers: Int = 2
+
+    public init() {}
+
+    public func validate() throws {
+        if classes < 1 { throw ValidationError("--classes must be at least 1") }
+        if imageSize < 8 { throw ValidationError("--image-size must be at least 8") }
+    }
+
+    func apply(to c: inout TrainConfig) {
+        c.classes = classes
+        c.valSplit = valSplit
+        c.imageSize = imageSize; c.resize = resize ?? EvalTransform.defaultResize(crop: imageSize)
+        c.augment = !noAugment
+        c.workers = workers
+    }
+}
+
+/// How long and how the network trains: epochs, batches, optimizer, schedule, loss, seed.
+public struct TrainingOptions: ParsableArguments {
+    @Option(help: "Epochs.") public var epochs: Int = 3
+    @Option(help: "Images per step.") public var batchSize: Int = 16
+    @Option(help: "Learning rate.") public var lr: Double = 1e-4
+    @Option(help: "adam, adamw or sgd (momentum --momentum).") public var optimizer: OptimizerConfig.Kind = .adam
+    @Option(help: "SGD momentum.") public var momentum: Double = 0.9
+    @Flag(help: "Nesterov momentum (SGD).") public var nesterov = false
+    @Option(help: "Weight decay (L2 for adam and sgd, decoupled for adamw).") public var weightDecay: Double = 0
+    @Option(help: "Learning-rate schedule per epoch: none, cosine, step (x0.1 every --step-size epochs).") public var schedule: LRSchedule = .none
+    @Option(help: "Epochs between steps of --schedule step (default: a third of the epochs).") public var stepSize: Int?
+    @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
+    @Option(help: "Random seed: the same seed on the same machine gives the same run.") public var seed: UInt64 = 0
+
+    public init() {}
+
+    public func validate() throws {
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !(lr > 0) { throw ValidationError("--lr must be positive") }
+        if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1)") }
+    }
+
+    func apply(to c: inout TrainConfig) {
+        c.epochs = epochs; c.batchSize = batchSize
+        c.optimizer = OptimizerConfig(kind: optimizer, lr: lr, weightDecay: weightDecay, momentum: momentum, nesterov: nesterov)
+        c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
+        c.seed = seed
+    }
+}
+
+/// The files a run writes, and `--resume`.
+public struct FinetuneOutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The model file (default: resNet34.pth for resnet34...).", valueName: "file"))
+    public var output: String?
+
+    @Option(help: "Floating-point dtype of the saved model: float32, or float16/bfloat16 for a file half the size.")
+    public var saveDtype: String = "float32"
+
+    @Option(help: ArgumentHelp("Where class names go.", valueName: "file"))
+    public var classIndices: String = "class_indices.json"
+
+    @Option(help: ArgumentHelp("Where per-epoch figures go.", valueName: "file"))
+    public var metrics: String = "metrics.json"
+
+    @Flag(help: "Continue the interrupted run that wrote --output here, from its last finished epoch.")
+    public var resume = false
+
+    public init() {}
+
+    public func validate() throws {
+        if !["float32", "float16", "bfloat16"].contains(saveDtype) { throw ValidationError("--save-dtype must be float32, float16 or bfloat16") }
+    }
+
+    func apply(to c: inout TrainConfig) {
+        c.classIndices = classIndices; c.metrics = metrics; c.saveDType = saveDtype
+    }
+}

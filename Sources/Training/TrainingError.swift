@@ -1,0 +1,52 @@
+/// What can stop a `finetune` job before or while it trains, one case per situation. Errors
+/// about the data, the resume point and the class names have their own types
+/// (`ImageFolder.Failure`, `ResumeError`, `ClassIndices.Failure`).
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// `--precision` names no precision Graft has.
+    case unknownPrecision(String)
+    /// `--arch` (with `--weights none`) names no torchvision ResNet.
+    case unknownArchitecture(String, known: [String])
+    /// The weights have no fc, and `--head append` keeps the pretrained fc.
+    case backboneWithoutFC(path: String)
+    /// `--train fc` without pretrained weights: nothing would train but a head on a random trunk.
+    case headOnlyNeedsWeights
+    /// A file the job writes cannot be written; nothing was written.
+    case cannotWrite(path: String, WriteProblem)
+
+    /// Why a file cannot be written. `folder` names the file's folder as the message says it
+    /// ("/tmp/out", or "/home/me (the current folder)").
+    public enum WriteProblem: Equatable, Sendable {
+        case folderMissing(folder: String)
+        case folderNotWritable(folder: String, systemReason: String)
+        case folderIsAFile(folder: String)
+        case folderUnusable(folder: String, why: String)
+        /// The path itself is a folder.
+        case isAFolder
+
+        var words: String {
+            switch self {
+            case .folderMissing(let f): return "its folder \(f) does not exist"
+            case let .folderNotWritable(f, why): return "its folder \(f) is not writable (\(why))"
+            case .folderIsAFile(let f): return "\(f) is a file, not a folder"
+            case let .folderUnusable(f, why): return "its folder \(f): \(why)"
+            case .isAFolder: return "it is a folder"
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknownPrecision(let p):
+            return "--precision \(p): expected f32 or bf16"
+        case let .unknownArchitecture(name, known):
+            return "--arch \(name): not a torchvision ResNet. Use one of: \(known.joined(separator: ", "))"
+        case .backboneWithoutFC(let path):
+            return "\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
+                + "--head append keeps the pretrained fc; use --head replace, which makes a new one"
+        case .headOnlyNeedsWeights:
+            return "--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)"
+        case let .cannotWrite(path, problem):
+            return "cannot write \(path): \(problem.words). Choose a writable folder (--output, --class-indices, --metrics) or run finetune from one; nothing was written."
+        }
+    }
+}

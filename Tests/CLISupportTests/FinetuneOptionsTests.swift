@@ -1,0 +1,108 @@
+import ArgumentParser
+import CLISupport
+import ResNet
+import Training
+import XCTest
+
+/// finetune's options (`FinetuneCommandOptions`): the TrainConfig they give is the one the
+/// command built from its inline options before they moved to CLISupport.
+final class FinetuneOptionsTests: XCTestCase {
+    func parse(_ arguments: [String]) throws -> FinetuneCommandOptions {
+        try FinetuneCommandOptions.parse(arguments)
+    }
+
+    /// What `finetune --weights w.pth --classes 5 data` trains: train.py's recipe.
+    func testDefaultsGiveTrainPysRecipe() throws {
+        let o = try parse(["--weights", "w.pth", "--classes", "5", "data"])
+        var expected = TrainConfig(data: "data", classes: 5)
+        expected.weights = "w.pth"
+        expected.architecture = "resnet34"
+        expected.policy = .all; expected.lastStages = 1; expected.head = .replace; expected.frozenBN = .eval
+        expected.epochs = 3; expected.batchSize = 16
+        expected.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4, weightDecay: 0, momentum: 0.9, nesterov: false)
+        expected.schedule = .none; expected.stepSize = 1; expected.labelSmoothing = 0
+        expected.imageSize = 224; expected.resize = 256
+        expected.augment = true; expected.seed = 0; expected.workers = 2; expected.precision = "f32"
+        expected.valSplit = 0.1; expected.classIndices = "class_indices.json"; expected.metrics = "metrics.json"
+        expected.saveDType = "float32"
+        XCTAssertEqual(o.config, expected)
+        XCTAssertNil(o.output.output, "the output is named after the architecture the weights turn out to be")
+        XCTAssertFalse(o.output.resume)
+        XCTAssertFalse(o.read.allowObjects)
+        XCTAssertNil(o.read.maxMemory)
+    }
+
+    /// Every option lands in its field; --resize and --step-size default from --image-size and --epochs.
+    func testEveryOptionReachesTheConfig() throws {
+        let o = try parse([
+            "--weights", "none", "--arch", "resnext50_32x4d", "--classes", "10", "--image-size", "32",
+            "--train", "last", "--last-stages", "2", "--head", "append", "--frozen-bn", "train",
+            "--epochs", "9", "--batch-size", "4", "--lr", "0.01", "--optimizer", "sgd", "--momentum", "0.8", "--nesterov",
+            "--weight-decay", "0.001", "--schedule", "step", "--label-smoothing", "0.1", "--no-augment",
+            "--seed", "7", "--workers", "3", "--val-split", "0.2", "--output", "m.pth", "--save-dtype", "float16",
+            "--class-indices", "ci.json", "--metrics", "fig.json", "--resume", "--allow-objects", "--max-memory", "2",
+            "some/data",
+        ])
+        var expected = TrainConfig(data: "some/data", classes: 10)
+        expected.weights = nil
+        expected.architecture = "resnext50_32x4d"
+        expected.policy = .last; expected.lastStages = 2; expected.head = .append; expected.frozenBN = .train
+        expected.epochs = 9; expected.batchSize = 4
+        expected.optimizer = OptimizerConfig(kind: .sgd, lr: 0.01, weightDecay: 0.001, momentum: 0.8, nesterov: true)
+        expected.schedule = .step; expected.stepSize = 3; expected.labelSmoothing = 0.1
+        expected.imageSize = 32; expected.resize = 37          // round(32 * 256 / 224)
+        expected.augment = false; expected.seed = 7; expected.workers = 3; expected.precision = "f32"
+        expected.valSplit = 0.2; expected.classIndices = "ci.json"; expected.metrics = "fig.json"
+        expected.saveDType = "float16"
+        XCTAssertEqual(o.config, expected)
+        XCTAssertEqual(o.output.output, "m.pth")
+        XCTAssertTrue(o.output.resume)
+        XCTAssertTrue(o.read.allowObjects)
+        XCTAssertEqual(o.read.maxMemory, 2 << 30)
+
+        let explicit = try parse(["--weights", "w.pth", "--classes", "2", "--resize", "40", "--step-size", "5", "--epochs", "2", "d"])
+        XCTAssertEqual(explicit.config.resize, 40)
+        XCTAssertEqual(explicit.config.stepSize, 5)
+        XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "--epochs", "1", "d"]).config.stepSize, 1,
+                       "a third of the epochs, at least 1")
+    }
+
+    /// `--arch` takes each of the ten torchvision variants and refuses anything else, as a
+    /// usage error that lists all ten; `--help` lists them too.
+    func testArchIsOneOfTheTenVariants() throws {
+        XCTAssertEqual(ResNetFamily.names.count, 10)
+        for name in ResNetFamily.names {
+            XCTAssertEqual(try parse(["--weights", "none", "--arch", name, "--classes", "2", "d"]).config.architecture, name)
+        }
+        XCTAssertThrowsError(try parse(["--weights", "none", "--arch", "resnet99", "--classes", "2", "d"])) { error in
+            let message = FinetuneCommandOptions.message(for: error)
+            XCTAssertTrue(message.contains("--arch resnet99 is not a torchvision ResNet"), message)
+            for name in ResNetFamily.names { XCTAssertTrue(message.contains(name), "\(name) missing from: \(message)") }
+            XCTAssertEqual(FinetuneCommandOptions.exitCode(for: error).rawValue, ExitStatus.usage.rawValue)
+        }
+        let help = FinetuneCommandOptions.helpMessage(columns: 1000)
+        XCTAssertTrue(help.contains("Architecture for --weights none: " + ResNetFamily.names.joined(separator: ", ")), help)
+    }
+
+    /// The checks the command made before it read anything, each with its message, as usage errors.
+    func testOutOfRangeValuesAreUsageErrors() throws {
+        let base = ["--weights", "w.pth", "--classes", "3", "d"]
+        let cases: [([String], String)] = [
+            (["--classes", "0"], "--classes must be at least 1"),
+            (["--epochs", "0"], "--epochs must be at least 1"),
+            (["--batch-size", "0"], "--batch-size must be at least 1"),
+            (["--last-stages", "5"], "--last-stages must be 1 to 4"),
+            (["--image-size", "4"], "--image-size must be at least 8"),
+            (["--lr", "0"], "--lr must be positive"),
+            (["--label-smoothing", "1"], "--label-smoothing must be in [0, 1)"),
+            (["--save-dtype", "float64"], "--save-dtype must be float32, float16 or bfloat16"),
+        ]
+        for (extra, expected) in cases {
+            XCTAssertThrowsError(try parse(base + extra), "\(extra)") { error in
+                XCTAssertTrue(FinetuneCommandOptions.message(for: error).contains(expected), FinetuneCommandOptions.message(for: error))
+                XCTAssertEqual(FinetuneCommandOptions.exitCode(for: error).rawValue, ExitStatus.usage.rawValue)
+            }
+        }
+        XCTAssertThrowsError(try parse(["--classes", "3", "d"]), "--weights is required")
+    }
+}
