@@ -100,6 +100,29 @@ final class ZlibTests: XCTestCase {
         }
     }
 
+    /// A wrong zlib checksum after the last row of a 16-bit image with alpha: Pillow (13.0)
+    /// refuses the file when the checksum shares an IDAT chunk with the last row (zlib reports
+    /// it while inflating that row: "broken data stream", as for the 8-bit png_zlib_bad_checksum
+    /// in Fixtures/damaged), and reads it when the checksum comes in a later chunk, which it
+    /// never inflates (checked with Fixtures/check_pillow_corpus.py on such files). libpng's
+    /// full API draws the same line; the hand-written reader refused both.
+    func testWrongChecksumIsSeenOnlyWhereThePNGReaderSeesIt() throws {
+        for name in ["png_la16_filtered", "png_rgba16_best", "png_rgba16_interlaced"] {
+            var stream = try idat(name)
+            stream[stream.count - 1] ^= 0x55
+            XCTAssertThrowsError(try ImageDecoder.decode(bytes: try withIDAT(name, stream), path: name), name)
+            let m = try Fixture.manifest()
+            let pil = try ImageDecoder.decode(path: Fixture.path(try XCTUnwrap(m.images.first { $0.name == name }).file))
+            var split = try withIDAT(name, [])
+            split.removeLast(12 + 12)  // the empty IDAT and IEND
+            for at in stride(from: 0, to: stream.count, by: 7) {
+                split += PNGHeaderBoundsTests.chunk("IDAT", Array(stream[at..<min(at + 7, stream.count)]))
+            }
+            split += PNGHeaderBoundsTests.chunk("IEND", [])
+            XCTAssertEqual(try ImageDecoder.decode(bytes: split, path: name), pil, name)
+        }
+    }
+
     /// What Pillow's PNG decoder sees of a stream: the bytes it needs, blind to what follows
     /// them, except a wrong checksum right after the last needed byte.
     func testPrefixStopsWhereThePNGReaderStops() throws {
