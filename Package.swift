@@ -35,7 +35,11 @@ let package = Package(
         // Pillow's JPEG decoding over the libjpeg API (libjpeg62-turbo-dev): a C shim, because
         // libjpeg reports errors with longjmp.
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "Random"]),
+        // libpng's full API (16-bit samples with alpha, as stored) and zlib: a C shim, because
+        // libpng reports errors with longjmp.
+        .target(name: "CPNGRead", path: "Sources/CPNGRead",
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
+        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "CPNGRead", "Random"]),
         .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [

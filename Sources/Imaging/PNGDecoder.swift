@@ -1,4 +1,5 @@
 import CPNG
+import CPNGRead
 
 /// PNG decoding with libpng's simplified API (its only interface that reports errors
 /// without longjmp), producing the pixels Pillow's `Image.open(p).convert("RGB")` produces:
@@ -7,8 +8,10 @@ import CPNG
 /// clipped to 255 (Pillow's "I;16" -> "RGB"). `PNGChunks` first removes the chunks
 /// Pillow ignores but libpng would act on (gAMA, cHRM, sRGB, iCCP, tRNS).
 ///
-/// 16-bit images with an alpha channel are checked by libpng but read by `PNG16Alpha`,
-/// because libpng's simplified API only returns them premultiplied.
+/// 16-bit images with an alpha channel are read with libpng's full API (`graft_png_read`),
+/// because the simplified API only returns them premultiplied: Pillow reads them as
+/// "LA;16B"/"RGBA;16B", the high byte of every sample with alpha untouched, which is what
+/// png_set_strip_16 gives; `convert("RGB")` then drops the alpha.
 enum PNGDecoder {
     static func decode(_ bytes: [UInt8], path: String) throws -> (RGBImage, ExifOrientation?) {
         let chunks = PNGChunks(bytes)
@@ -59,13 +62,11 @@ enum PNGDecoder {
         let count = width * height * channels
         let rgb: RGBImage
         if is16 && hasAlpha {
-            // libpng would premultiply: check the stream with it, then read the samples directly.
-            var scratch = [UInt16](repeating: 0, count: count)
-            let ok = scratch.withUnsafeMutableBytes { p in
-                png_image_finish_read(&image, nil, p.baseAddress, 0, nil)
+            // The simplified API would premultiply: libpng's full API reads the high bytes.
+            let samples = try highBytes(data, width: width, height: height, channels: channels, path: path)
+            rgb = samples.withUnsafeBufferPointer { src in
+                toRGB(width, height, channels, isColor) { src[$0] }
             }
-            guard ok != 0 else { throw failure(&image, path) }
-            rgb = try PNG16Alpha.decode(data, path: path)
         } else if is16 {
             var samples = [UInt16](repeating: 0, count: count)
             let ok = samples.withUnsafeMutableBytes { p in
@@ -108,6 +109,32 @@ enum PNGDecoder {
             }
         }
         return RGBImage(unchecked: width, height, out)
+    }
+
+    /// The stored samples, 16-bit ones as their high byte, read by libpng's full API (which
+    /// applies no alpha transform); `width`, `height` and `channels` are what the simplified
+    /// API's header read found, and the full read must agree.
+    private static func highBytes(_ data: [UInt8], width: Int, height: Int, channels: Int,
+                                  path: String) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: width * height * channels)
+        var result = graft_png_result()
+        let status = data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                graft_png_read(src.baseAddress, src.count, dst.baseAddress, dst.count, &result)
+            }
+        }
+        switch graft_png_status(rawValue: UInt32(bitPattern: status)) {
+        case GRAFT_PNG_OK:
+            return out
+        case GRAFT_PNG_BROKEN:
+            let text = withUnsafeBytes(of: &result.message) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            throw ImagingError.corrupt(path: path, format: "PNG", reason: text.isEmpty ? "libpng refused the data" : text)
+        default:
+            throw ImagingError.corrupt(path: path, format: "PNG", reason:
+                "libpng's full read found a \(result.width)x\(result.height) image of \(result.channels) channels where its header read found \(width)x\(height) of \(channels)")
+        }
     }
 
     private static func failure(_ image: inout png_image, _ path: String) -> ImagingError {

@@ -87,8 +87,8 @@ struct PNGPillowChunks {
     /// Data that inflates past MAX_TEXT_CHUNK makes Pillow refuse the file.
     private mutating func inflate(_ data: [UInt8]) -> [UInt8]? {
         do {
-            return try Inflater.zlib(data, limit: Self.maxTextChunk)
-        } catch let error as InflateError where error.description.hasPrefix("more image data") {
+            return try Zlib.inflate(data, limit: Self.maxTextChunk)
+        } catch ZlibError.tooLong {
             refuse("a compressed chunk inflates to more than \(Self.maxTextChunk) bytes")
             return nil
         } catch {

@@ -42,19 +42,9 @@ enum PNGRewrap {
         } else {
             needed = rows(h.width, h.height)
         }
-        guard let raw = Inflater.zlibPrefix(idat, count: needed), raw.count == needed else { return nil }
+        guard let raw = Zlib.prefix(idat, count: needed), raw.count == needed,
+              let stream = Zlib.stored(raw) else { return nil }
         var out = Array(png.prefix(8)) + before
-        var stream: [UInt8] = [0x78, 0x01]
-        var at = 0
-        repeat {
-            let n = min(65_535, raw.count - at)
-            let last = at + n == raw.count
-            stream += [last ? 1 : 0, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8 & 0xFF)]
-            stream += raw[at..<(at + n)]
-            at += n
-        } while at < raw.count
-        let adler = adler32(raw)
-        stream += [UInt8(adler >> 24), UInt8(adler >> 16 & 0xFF), UInt8(adler >> 8 & 0xFF), UInt8(adler & 0xFF)]
         var start = 0
         repeat {
             let n = min(1 << 30, stream.count - start)
