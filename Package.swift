@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (see Makefile `deps`).
@@ -27,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        .target(name: "Checkpoint", dependencies: ["CZip"]),
+        .target(name: "Checkpoint", dependencies: ["CZip", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Engine", dependencies: ["CDNNL"]),
         .target(name: "ResNet", dependencies: ["Engine", "Checkpoint"]),
         // Pillow's JPEG decoding over the libjpeg API (libjpeg62-turbo-dev): a C shim, because
@@ -80,7 +81,7 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", .product(name: "Crypto", package: "swift-crypto")],
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ResNet", "Checkpoint", "TestSupport"],
                     path: "Tests/EngineTests"),

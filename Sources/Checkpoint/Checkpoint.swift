@@ -117,7 +117,7 @@ public struct Checkpoint: Sendable {
     static func verifyHubHash(path: String, bytes: [UInt8]) throws {
         let name = (path as NSString).lastPathComponent
         guard let prefix = hubHashPrefix(name) else { return }
-        let digest = SHA256.hex(bytes)
+        let digest = sha256Hex(bytes)
         if !digest.hasPrefix(prefix) { throw CheckpointError.hashMismatch(path: path, expectedPrefix: prefix, actual: digest) }
     }
 
