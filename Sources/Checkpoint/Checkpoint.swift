@@ -55,11 +55,29 @@ public struct Checkpoint: Sendable {
         let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
         if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
 
+        // The file is read once: the zip form is opened from these bytes too, and every tensor
+        // is read out of them before `withUnsafeBytes` returns.
+        let (format, found, sd) = try bytes.withUnsafeBytes { file in
+            try Checkpoint.read(file: file, bytes: bytes, path: path, options: options, budget: budget)
+        }
+        self.format = format
+        stateDict = sd
+        removedPrefix = found.removedPrefix
+        containerKey = found.containerKey
+        wrapperProblem = found.wrapperProblem
+        notes = found.notes
+    }
+
+    /// The format of the file in `bytes` (`file` is the same bytes), what its pickle holds,
+    /// and the state dict's tensors, read out of `file`.
+    private static func read(file: UnsafeRawBufferPointer, bytes: [UInt8], path: String, options: LoadOptions,
+                             budget: MemoryBudget) throws -> (CheckpointFormat, StateDictExtraction.Found, StateDict) {
+        let format: CheckpointFormat
         let object: PyValue
         let materialize: (TensorRef, String) throws -> TensorData
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             format = .zip
-            (object, materialize) = try ZipFormat.load(path: path, options: options, budget: budget)
+            (object, materialize) = try ZipFormat.load(file: file, path: path, options: options, budget: budget)
         } else if TarFormat.isTar(bytes) {
             format = .tar
             (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget)
@@ -75,11 +93,7 @@ public struct Checkpoint: Sendable {
         for (name, ref) in found.tensors {
             sd[name] = try materialize(ref, name)
         }
-        stateDict = sd
-        removedPrefix = found.removedPrefix
-        containerKey = found.containerKey
-        wrapperProblem = found.wrapperProblem
-        notes = found.notes
+        return (format, found, sd)
     }
 
     /// The state dict, for a loader that builds a ResNet from it: throws `wrapperProblem`
