@@ -44,14 +44,7 @@ public struct Checkpoint: Sendable {
     /// Reads a checkpoint. Never executes anything from the file.
     public init(contentsOf path: String, options: LoadOptions = LoadOptions()) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CheckpointError.cannotOpen(path: path, reason: "no such file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
-        }
-        // The file itself is what justifies the memory; only a refused allocation stops it here.
-        let bytes = try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
+        let bytes = try Checkpoint.contents(of: path)
         let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
         if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
 
@@ -66,6 +59,19 @@ public struct Checkpoint: Sendable {
         containerKey = found.containerKey
         wrapperProblem = found.wrapperProblem
         notes = found.notes
+    }
+
+    /// The whole file. (A function of its own, so that the `Data` it copies from is gone
+    /// before the records are read: the file is in memory once while they are.)
+    private static func contents(of path: String) throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError.cannotOpen(path: path, reason: "no such file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
+        }
+        // The file itself is what justifies the memory; only a refused allocation stops it here.
+        return try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
     }
 
     /// The format of the file in `bytes` (`file` is the same bytes), what its pickle holds,
