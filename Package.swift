@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (see Makefile `deps`).
@@ -27,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        .target(name: "Checkpoint", dependencies: ["CZip"]),
+        .target(name: "Checkpoint", dependencies: ["CZip", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Engine", dependencies: ["CDNNL"]),
         // Graft's one seeded generator (SplitMix64): initialisation, augmentation, splits, shuffles.
         .target(name: "Random"),
@@ -87,7 +88,8 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Checkpoint", "TestSupport", "Random"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
+                                                         .product(name: "Crypto", package: "swift-crypto")],
                     path: "Tests/ImagingTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport", "Random"],
                     path: "Tests/EngineTests"),

@@ -44,6 +44,26 @@ public struct Checkpoint: Sendable {
     /// Reads a checkpoint. Never executes anything from the file.
     public init(contentsOf path: String, options: LoadOptions = LoadOptions()) throws {
         self.path = path
+        let bytes = try Checkpoint.contents(of: path)
+        let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
+        if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
+
+        // The file is read once: the zip form is opened from these bytes too, and every tensor
+        // is read out of them before `withUnsafeBytes` returns.
+        let (format, found, sd) = try bytes.withUnsafeBytes { file in
+            try Checkpoint.read(file: file, bytes: bytes, path: path, options: options, budget: budget)
+        }
+        self.format = format
+        stateDict = sd
+        removedPrefix = found.removedPrefix
+        containerKey = found.containerKey
+        wrapperProblem = found.wrapperProblem
+        notes = found.notes
+    }
+
+    /// The whole file. (A function of its own, so that the `Data` it copies from is gone
+    /// before the records are read: the file is in memory once while they are.)
+    private static func contents(of path: String) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CheckpointError.cannotOpen(path: path, reason: "no such file")
         }
@@ -51,15 +71,19 @@ public struct Checkpoint: Sendable {
             throw CheckpointError.cannotOpen(path: path, reason: "the file cannot be read")
         }
         // The file itself is what justifies the memory; only a refused allocation stops it here.
-        let bytes = try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
-        let budget = MemoryBudget(path: path, limit: options.limits.memory(fileSize: bytes.count))
-        if options.verifyHubHash { try Checkpoint.verifyHubHash(path: path, bytes: bytes) }
+        return try MemoryBudget.allocate(data.count, "the file's contents", path: path) { data.copyBytes(to: $0) }
+    }
 
+    /// The format of the file in `bytes` (`file` is the same bytes), what its pickle holds,
+    /// and the state dict's tensors, read out of `file`.
+    private static func read(file: UnsafeRawBufferPointer, bytes: [UInt8], path: String, options: LoadOptions,
+                             budget: MemoryBudget) throws -> (CheckpointFormat, StateDictExtraction.Found, StateDict) {
+        let format: CheckpointFormat
         let object: PyValue
         let materialize: (TensorRef, String) throws -> TensorData
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             format = .zip
-            (object, materialize) = try ZipFormat.load(path: path, options: options, budget: budget)
+            (object, materialize) = try ZipFormat.load(file: file, path: path, options: options, budget: budget)
         } else if TarFormat.isTar(bytes) {
             format = .tar
             (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget)
@@ -75,11 +99,7 @@ public struct Checkpoint: Sendable {
         for (name, ref) in found.tensors {
             sd[name] = try materialize(ref, name)
         }
-        stateDict = sd
-        removedPrefix = found.removedPrefix
-        containerKey = found.containerKey
-        wrapperProblem = found.wrapperProblem
-        notes = found.notes
+        return (format, found, sd)
     }
 
     /// The state dict, for a loader that builds a ResNet from it: throws `wrapperProblem`
@@ -117,7 +137,7 @@ public struct Checkpoint: Sendable {
     static func verifyHubHash(path: String, bytes: [UInt8]) throws {
         let name = (path as NSString).lastPathComponent
         guard let prefix = hubHashPrefix(name) else { return }
-        let digest = SHA256.hex(bytes)
+        let digest = sha256Hex(bytes)
         if !digest.hasPrefix(prefix) { throw CheckpointError.hashMismatch(path: path, expectedPrefix: prefix, actual: digest) }
     }
 

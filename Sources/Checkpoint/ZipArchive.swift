@@ -2,7 +2,8 @@ import CZip
 import Foundation
 
 /// A read-only zip archive through libzip: the central directory decides names and sizes
-/// (torch's local headers hold zeros), stored and deflated entries, ZIP64.
+/// (torch's local headers hold zeros), stored and deflated entries, ZIP64. It reads the file's
+/// bytes that `Checkpoint` already holds (libzip's buffer source), never the file again.
 final class ZipArchive {
     let path: String
     private let archive: OpaquePointer
@@ -14,21 +15,34 @@ final class ZipArchive {
     /// Deflate cannot expand data more than ~1032:1; a larger declared ratio is a bomb.
     static let maxCompressionRatio = 1100
 
-    init(path: String) throws {
+    /// Opens the zip held in `file`, the whole of the file at `path` (named in errors). libzip
+    /// neither copies nor frees these bytes: the caller keeps them valid, unchanged, for as
+    /// long as it reads entries (`Checkpoint` reads every tensor inside `withUnsafeBytes`).
+    init(file: UnsafeRawBufferPointer, path: String) throws {
         self.path = path
-        var err: Int32 = 0
-        guard let za = zip_open(path, ZIP_RDONLY, &err) else {
-            var ze = zip_error_t()
-            zip_error_init_with_code(&ze, err)
-            let msg = String(cString: zip_error_strerror(&ze))
-            zip_error_fini(&ze)
+        var ze = zip_error_t()
+        zip_error_init(&ze)
+        defer { zip_error_fini(&ze) }
+        var za: OpaquePointer?
+        if let source = zip_source_buffer_create(file.baseAddress, UInt64(file.count), 0, &ze) {
+            za = zip_open_from_source(source, ZIP_RDONLY, &ze)
+            // On success the archive owns the source; on failure it is still the caller's.
+            if za == nil { zip_source_free(source) }
+        }
+        guard let za else {
+            // The message of the bare error code, as `zip_open` on the file would give.
+            let err = zip_error_code_zip(&ze)
+            var coded = zip_error_t()
+            zip_error_init_with_code(&coded, err)
+            let msg = String(cString: zip_error_strerror(&coded))
+            zip_error_fini(&coded)
             if err == ZIP_ER_NOZIP || err == ZIP_ER_INCONS {
                 throw CheckpointError.truncated(path: path, what: "the zip directory is missing or inconsistent (\(msg))")
             }
             throw CheckpointError.malformed(path: path, what: "zip archive: \(msg)")
         }
         archive = za
-        fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        fileSize = file.count
         let n = zip_get_num_entries(za, 0)
         guard n >= 0, n < 1_000_000 else {
             zip_discard(za)

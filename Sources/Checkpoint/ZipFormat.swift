@@ -1,8 +1,11 @@
 /// The zip form of torch.save (torch >= 1.6): `<root>/data.pkl` plus one record per storage,
 /// `<root>/data/<key>`. The root is whatever precedes the first `/` of the first entry.
 enum ZipFormat {
-    static func load(path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
-        let zip = try ZipArchive(path: path)
+    /// Reads the zip in `file`, the bytes of the file at `path` already in memory (and not
+    /// charged to `budget`, as for the other forms). The returned closure reads records out of
+    /// `file`: call it only while `file` is valid.
+    static func load(file: UnsafeRawBufferPointer, path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+        let zip = try ZipArchive(file: file, path: path)
         guard let first = zip.names.first else { throw CheckpointError.notACheckpoint(path: path, hint: "an empty zip archive") }
         let root = first.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         if zip.contains("\(root)/constants.pkl") || zip.names.contains(where: { $0.hasPrefix("\(root)/code/") }) {

@@ -13,7 +13,7 @@ public enum WeightsReport {
         out += "\"refused\": \(c.wrapperProblem.map { jsonString("\($0)") } ?? "null"), "
         out += "\"tensors\": ["
         out += c.stateDict.items.map { key, t in
-            "{\"name\": \(jsonString(key)), \"dtype\": \"\(t.dtype.rawValue)\", \"shape\": [\(t.shape.map(String.init).joined(separator: ", "))], \"sha256\": \"\(SHA256.hex(t.bytes))\"}"
+            "{\"name\": \(jsonString(key)), \"dtype\": \"\(t.dtype.rawValue)\", \"shape\": [\(t.shape.map(String.init).joined(separator: ", "))], \"sha256\": \"\(sha256Hex(t.bytes))\"}"
         }.joined(separator: ", ")
         out += "]}"
         return out

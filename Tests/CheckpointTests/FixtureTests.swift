@@ -30,7 +30,7 @@ final class FixtureTests: XCTestCase {
                 guard let t = ckpt.stateDict[key] else { continue }
                 XCTAssertEqual(t.dtype.rawValue, e["dtype"] as? String, "\(name): \(key) dtype")
                 XCTAssertEqual(t.shape, e["shape"] as? [Int], "\(name): \(key) shape")
-                XCTAssertEqual(SHA256.hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
+                XCTAssertEqual(sha256Hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
             }
             if entry.keys.contains("removed_prefix") {
                 XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String, name)
@@ -72,7 +72,7 @@ final class FixtureTests: XCTestCase {
             XCTAssertEqual(ckpt.stateDict.keys, expected.map { $0["name"] as! String }, name)
             for e in expected {
                 let key = e["name"] as! String
-                XCTAssertEqual(ckpt.stateDict[key].map { SHA256.hex($0.bytes) }, e["sha256"] as? String, "\(name): \(key)")
+                XCTAssertEqual(ckpt.stateDict[key].map { sha256Hex($0.bytes) }, e["sha256"] as? String, "\(name): \(key)")
             }
         }
     }

@@ -20,7 +20,7 @@ final class WrappedCheckpointTests: XCTestCase {
     }
 
     /// SHA-256 of every tensor's bytes, concatenated in key order (the manifest's `sha256`).
-    static func digest(_ sd: StateDict) -> String { SHA256.hex(sd.items.flatMap(\.value.bytes)) }
+    static func digest(_ sd: StateDict) -> String { sha256Hex(sd.items.flatMap(\.value.bytes)) }
 
     func testTheResNetUnderAWrapperIsReadAsTorchvisionsOwn() throws {
         var checked = 0
