@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import TestSupport
 import XCTest
-@testable import Training
+@testable import Inference
 
 /// predict's whole path (torch.save'd .pth → Checkpoint → ResNet; image → Imaging → tensor)
 /// against torchvision + PIL's probabilities (Fixtures/gen_predict.py).
