@@ -98,7 +98,7 @@ public final class Predictor {
             let ok = batch.indices.filter { errors[$0] == nil }
             let buffer = buffers.buffer(for: b)
             for (slot, i) in ok.enumerated() where slot != i {
-                UnsafeMutableBufferPointer(rebasing: buffer[(slot * per)..<((slot + 1) * per)])
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[(slot * per)..<((slot + 1) * per)])
                     .update(fromContentsOf: UnsafeMutableBufferPointer(rebasing: buffer[(i * per)..<((i + 1) * per)]))
             }
             var probs: [Float] = []
