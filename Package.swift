@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "ResNet", targets: ["ResNet"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Inference", targets: ["Inference"]),
         .executable(name: "inspect_weights", targets: ["inspect_weights"]),
         .executable(name: "predict", targets: ["predict"]),
         .executable(name: "batch_predict", targets: ["batch_predict"]),
@@ -41,7 +42,8 @@ let package = Package(
         .target(name: "CPNGRead", path: "Sources/CPNGRead",
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "CPNGRead", "Random"]),
-        .target(name: "Training", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
+        .target(name: "Inference", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
+        .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
             "Checkpoint", "ResNet", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,10 +53,10 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Inference", "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
-            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "finetune", dependencies: [
             "CLISupport", "Training", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +67,7 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
-            "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
@@ -86,8 +88,10 @@ let package = Package(
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Engine", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "TestSupport"],
+                    path: "Tests/InferenceTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
                                                          .product(name: "Crypto", package: "swift-crypto")],
                     path: "Tests/ImagingTests"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Foundation
 import Imaging
+import Inference
 import ResNet
 import Training
 

@@ -8,7 +8,7 @@ import Imaging
 /// run is the same whatever the threads do. Unreadable images are left out of the batch and
 /// reported once.
 public final class BatchLoader: @unchecked Sendable {
-    public struct Batch {
+    public struct Batch: Sendable {
         public var images: [Float]
         public var labels: [Int]
         public var indices: [Int]          // sample indices that made it into the batch

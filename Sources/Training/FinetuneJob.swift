@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Inference
 import ResNet
 
 /// A `finetune` run, checked from end to end before it writes anything: the data (scan,

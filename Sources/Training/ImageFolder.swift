@@ -1,6 +1,7 @@
 import Random
 import Imaging
 import Foundation
+import Inference
 
 /// A dataset laid out as torchvision's ImageFolder expects: `root/train/<class>/*.jpg` with
 /// `root/val/` (or `valid/`, `validation/`) beside it, or one folder of class folders that

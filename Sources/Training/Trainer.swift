@@ -1,9 +1,9 @@
 import Random
 import Imaging
 import Checkpoint
-import Dispatch
 import Engine
 import Foundation
+import Inference
 import ResNet
 
 /// The fine-tuning loop: shuffled batches (decoding of the next batch overlaps this one's
@@ -112,27 +112,18 @@ public final class Trainer {
         return StateDict(sd.items.map { ($0.key, $0.value.converted(to: dtype)) })
     }
 
-    /// Runs `body` on each loaded batch while the next one is decoded in the background.
-    /// `val`: the loader reads `data.val` (its failures are indices into it), else `data.train`.
+    /// Runs `body` on each loaded batch while the next one is decoded in the background
+    /// (`BatchPipeline`). `val`: the loader reads `data.val` (its failures are indices into it),
+    /// else `data.train`.
     private func forEachBatch(_ batches: [[Int]], loader: BatchLoader, val isVal: Bool = false, epoch: Int,
                               _ body: (Int, BatchLoader.Batch) throws -> Void) throws {
-        guard !batches.isEmpty else { return }
-        let queue = DispatchQueue(label: "graft.loader")
-        var current = loader.load(batches[0], epoch: epoch)
-        for b in batches.indices {
-            var next: BatchLoader.Batch? = nil
-            let group = DispatchGroup()
-            if b + 1 < batches.count {
-                let indices = batches[b + 1]
-                queue.async(group: group) { next = loader.load(indices, epoch: epoch) }
-            }
+        let pipeline = BatchPipeline(count: batches.count) { b in loader.load(batches[b], epoch: epoch) }
+        try pipeline.run { b, current in
             for (i, e) in current.failures where (isVal ? unreadableVal[i] : unreadable[i]) == nil {
                 if isVal { unreadableVal[i] = "\(e)" } else { unreadable[i] = "\(e)" }
                 warn("skipping an unreadable image: \(e)")
             }
             if !current.labels.isEmpty { try body(b, current) }
-            group.wait()
-            if let n = next { current = n }
         }
     }
 

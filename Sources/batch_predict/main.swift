@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
-import Training
+import Inference
 
 struct BatchPredict: ParsableCommand {
     static let configuration = CommandConfiguration(

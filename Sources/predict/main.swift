@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
-import Training
+import Inference
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(

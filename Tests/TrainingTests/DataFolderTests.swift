@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import XCTest
+import Inference
 @testable import Training
 
 /// The data scan: symbolic links followed but never into a folder read already, each image

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import TestSupport
 import XCTest
+import Inference
 @testable import Training
 
 /// finetune's job on Fixtures/trainset (3 easy classes, 40x40 images) from a small pretrained

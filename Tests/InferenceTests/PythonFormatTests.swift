@@ -1,5 +1,5 @@
 import XCTest
-@testable import Training
+@testable import Inference
 
 /// Expected strings are what CPython 3.11 prints (checked with python3 when written).
 final class PythonFormatTests: XCTestCase {

@@ -1,5 +1,4 @@
 import Checkpoint
-import Dispatch
 import Foundation
 import Imaging
 import Engine
@@ -32,8 +31,8 @@ public enum PredictError: Error, CustomStringConvertible {
     }
 }
 
-/// The trained model and its class names, as predict.py loads them, and the batched,
-/// overlapped pipeline of decoding and inference.
+/// The trained model and its class names, as predict.py loads them, and predictions through
+/// the batched, overlapped pipeline of decoding and inference (`BatchPipeline`).
 public final class Predictor {
     /// The model; a `finetune --head append` file runs with its appended Linear.
     public let model: ResNetModel
@@ -70,21 +69,21 @@ public final class Predictor {
     }
 
     /// Predicts `paths` in batches, calling `result` in input order with a prediction or the
-    /// error that image gave. Decoding the next batch overlaps with the model's work on this one.
+    /// error that image gave. Decoding the next batch overlaps with the model's work on this one
+    /// (`BatchPipeline`); the decoder writes straight into one of two buffers (`BatchBuffers`).
     public func predict(paths: [String], batchSize: Int, result: (String, Result<Prediction, Error>) -> Void) throws {
         let size = max(1, batchSize)
         let per = transform.tensorCount
         let batches = stride(from: 0, to: paths.count, by: size).map { Array(paths[$0..<min($0 + size, paths.count)]) }
         guard !batches.isEmpty else { return }
 
-        // Two buffers: the decoder fills one while the model reads the other.
-        let buffers = [UnsafeMutableBufferPointer<Float>.allocate(capacity: size * per),
-                       UnsafeMutableBufferPointer<Float>.allocate(capacity: size * per)]
-        defer { buffers.forEach { $0.deallocate() } }
+        let buffers = BatchBuffers(capacity: size * per)
         let transform = self.transform
-        func decode(_ batch: [String], into buffer: UnsafeMutableBufferPointer<Float>) -> [Error?] {
-            var errors = [Error?](repeating: nil, count: batch.count)
-            for (i, path) in batch.enumerated() {
+        // Each image's decode error, nil where it decoded into its place in the batch's buffer.
+        let pipeline = BatchPipeline<[Error?]>(count: batches.count) { b in
+            let buffer = buffers.buffer(for: b)
+            var errors = [Error?](repeating: nil, count: batches[b].count)
+            for (i, path) in batches[b].enumerated() {
                 do {
                     try transform.write(path: path, into: UnsafeMutableBufferPointer(rebasing: buffer[(i * per)..<((i + 1) * per)]))
                 } catch {
@@ -93,20 +92,13 @@ public final class Predictor {
             }
             return errors
         }
-        let queue = DispatchQueue(label: "graft.decode")
-        var current = decode(batches[0], into: buffers[0])
-        for (b, batch) in batches.enumerated() {
-            var next: [Error?] = []
-            let group = DispatchGroup()
-            if b + 1 < batches.count {
-                let nextBatch = batches[b + 1], nextBuffer = buffers[(b + 1) % 2]
-                queue.async(group: group) { next = decode(nextBatch, into: nextBuffer) }
-            }
+        pipeline.run { b, errors in
+            let batch = batches[b]
             // Pack the images that decoded, run them, and report in input order.
-            let ok = batch.indices.filter { current[$0] == nil }
-            let buffer = buffers[b % 2]
+            let ok = batch.indices.filter { errors[$0] == nil }
+            let buffer = buffers.buffer(for: b)
             for (slot, i) in ok.enumerated() where slot != i {
-                UnsafeMutableBufferPointer(rebasing: buffer[(slot * per)..<((slot + 1) * per)])
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[(slot * per)..<((slot + 1) * per)])
                     .update(fromContentsOf: UnsafeMutableBufferPointer(rebasing: buffer[(i * per)..<((i + 1) * per)]))
             }
             var probs: [Float] = []
@@ -120,13 +112,11 @@ public final class Predictor {
             }
             let n = numClasses
             for (i, path) in batch.enumerated() {
-                if let e = current[i] { result(path, .failure(e)); continue }
+                if let e = errors[i] { result(path, .failure(e)); continue }
                 if let e = modelError { result(path, .failure(e)); continue }
                 let slot = ok.firstIndex(of: i)!
                 result(path, .success(Prediction(image: path, probs: Array(probs[(slot * n)..<((slot + 1) * n)]))))
             }
-            group.wait()
-            current = next
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import TestSupport
 import XCTest
-@testable import Training
+@testable import Inference
 
 /// predict's whole path (torch.save'd .pth → Checkpoint → ResNet; image → Imaging → tensor)
 /// against torchvision + PIL's probabilities (Fixtures/gen_predict.py).
@@ -108,6 +108,41 @@ final class PredictorTests: XCTestCase {
         }
         XCTAssertEqual(ok, 2)
         XCTAssertEqual(failed, 2)
+    }
+
+    /// Unreadable images among readable ones, within a batch and across batches: each result
+    /// comes at its image's place, and each readable image gets torch's probabilities for it
+    /// (the images that decoded are packed together before the forward pass).
+    func testFailuresComeAtTheirPlaceAndEachImageKeepsItsOwnResult() throws {
+        let want = try XCTUnwrap(try expected()["basic"])
+        let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: nil)
+        let names = ["bad_webp.webp", "jpeg_cmyk.jpg", "missing.jpg", "png_grey16.png", "bad_gif.gif", "jpeg_wide.jpg"]
+        let paths = names.map { Self.fixtures.appendingPathComponent("images/src/\($0)").path }
+        for size in [1, 2, 3, 4, 8] {
+            var seen: [String] = [], ok: [Bool] = []
+            try predictor.predict(paths: paths, batchSize: size) { path, result in
+                seen.append(path)
+                switch result {
+                case .success(let p):
+                    ok.append(true)
+                    XCTAssertEqual(p.image, path)
+                    let probs = try? XCTUnwrap(want[(path as NSString).lastPathComponent]?["probs"], path)
+                    XCTAssertEqual(p.probs.count, probs?.count)
+                    for (a, b) in zip(p.probs, probs ?? []) { XCTAssertEqual(Double(a), b, accuracy: 1e-5, "batch \(size) \(path)") }
+                case .failure:
+                    ok.append(false)
+                }
+            }
+            XCTAssertEqual(seen, paths, "batch \(size): input order")
+            XCTAssertEqual(ok, [false, true, false, true, false, true], "batch \(size)")
+        }
+    }
+
+    func testNoImagesNoResults() throws {
+        let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: nil)
+        var calls = 0
+        try predictor.predict(paths: [], batchSize: 4) { _, _ in calls += 1 }
+        XCTAssertEqual(calls, 0)
     }
 
     func testClassCountMismatchIsAnError() throws {

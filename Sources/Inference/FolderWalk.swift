@@ -7,14 +7,14 @@ public struct FolderIdentity: Hashable, Sendable {
 }
 
 /// What a path leads to once symbolic links are followed, or why it leads nowhere usable.
-enum PathTarget: Equatable {
+public enum PathTarget: Equatable {
     case folder(FolderIdentity)
     case file(size: Int)
     case missing
     /// Plain words: why the path cannot be read ("a loop of symbolic links").
     case unusable(String)
 
-    init(_ path: String) {
+    public init(_ path: String) {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let code = errno
@@ -109,7 +109,7 @@ public final class FolderWalk {
     }
 
     /// The names in `folder`, hidden ones left out, in code point order.
-    static func names(in folder: String) throws -> [String] {
+    public static func names(in folder: String) throws -> [String] {
         guard let dir = opendir(folder) else {
             throw Failure.cannotList(path: folder, reason: String(cString: strerror(errno)).lowercased())
         }
@@ -125,7 +125,7 @@ public final class FolderWalk {
     }
 
     /// The subfolders of `folder` (following links), and the entries that lead nowhere.
-    func subfolders(of folder: String) throws -> (folders: [String], broken: [Skipped]) {
+    public func subfolders(of folder: String) throws -> (folders: [String], broken: [Skipped]) {
         var folders: [String] = [], broken: [Skipped] = []
         for name in try FolderWalk.names(in: folder) {
             let path = FolderWalk.join(folder, name)
@@ -140,7 +140,7 @@ public final class FolderWalk {
 
     /// The files under `folder` (in subfolders too when `recursive`), each passed to `keep`:
     /// nil keeps it, a reason skips it. Files come in sorted order of their paths.
-    func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> String?) throws -> (files: [String], skipped: [Skipped]) {
+    public func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> String?) throws -> (files: [String], skipped: [Skipped]) {
         var files: [String] = [], skipped: [Skipped] = []
         let root = folder
         func visit(_ folder: String) throws {
@@ -174,7 +174,7 @@ public final class FolderWalk {
         return (files.sorted(by: PythonFormat.codePointLess), skipped)
     }
 
-    static func join(_ folder: String, _ name: String) -> String {
+    public static func join(_ folder: String, _ name: String) -> String {
         folder.hasSuffix("/") ? folder + name : folder + "/" + name
     }
 }

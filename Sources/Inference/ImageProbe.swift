@@ -5,11 +5,11 @@ import Imaging
 /// first bytes, and a header that gives it a size. Reads the header only (the first 64 KiB,
 /// the whole file when a JPEG's metadata runs longer), never the pixels, so a file that
 /// passes may still fail to decode; the trainer reports those.
-enum ImageProbe {
+public enum ImageProbe {
     static let headBytes = 65536
 
     /// Why the file cannot be an image to train on, in plain words; nil when it looks fine.
-    static func problem(path: String, size: Int) -> String? {
+    public static func problem(path: String, size: Int) -> String? {
         guard size > 0 else { return "an empty file (0 bytes)" }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             return "cannot open it: " + String(cString: strerror(errno)).lowercased()
