@@ -83,7 +83,7 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Training", "Checkpoint", "Imaging", "Engine", "ResNet",
+            "CLISupport", "Training", "Inference", "Checkpoint", "Imaging", "Engine", "ResNet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],

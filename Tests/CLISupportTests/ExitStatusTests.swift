@@ -3,6 +3,7 @@ import Checkpoint
 import CLISupport
 import Engine
 import Imaging
+import Inference
 import ResNet
 import Training
 import XCTest
