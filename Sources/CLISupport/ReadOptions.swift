@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ResNet
 
 /// How every command reads a checkpoint: `--allow-objects` and `--max-memory`.
 public struct ReadOptions: ParsableArguments {
@@ -13,5 +14,5 @@ public struct ReadOptions: ParsableArguments {
     public init() {}
 
     public var limits: ReadLimits { ReadLimits(maxMemory: maxMemory) }
-    public var loadOptions: LoadOptions { LoadOptions(allowObjects: allowObjects, limits: limits) }
+    public var loadOptions: LoadOptions { .resNet(allowObjects: allowObjects, limits: limits) }
 }

@@ -11,12 +11,16 @@ public struct LoadOptions: Sendable {
     public var allowObjects = false
     /// Check `NAME-<hex>.pth` file names against the file's SHA-256, as torch.hub does.
     public var verifyHubHash = true
+    /// The model the loader wants, to be found under a wrapper's prefix (`backbone.`); nil:
+    /// only DataParallel's `module.` and torch.compile's `_orig_mod.` are removed.
+    public var model: ModelKeys?
     /// The help of `--allow-objects`, the same in every command that reads weights.
     public static let allowObjectsHelp = "Also read a whole pickled model (torch.save(model)): a torchvision ResNet, or a module of your own holding one. Nothing in the file is executed: its classes are taken as inert data and only the tensors are read."
 
     /// How much memory and pickle work the read may take (`--max-memory`).
     public var limits = ReadLimits()
-    public init(allowObjects: Bool = false, verifyHubHash: Bool = true, limits: ReadLimits = ReadLimits()) {
+    public init(allowObjects: Bool = false, verifyHubHash: Bool = true, limits: ReadLimits = ReadLimits(), model: ModelKeys? = nil) {
+        self.model = model
         self.allowObjects = allowObjects
         self.verifyHubHash = verifyHubHash
         self.limits = limits
@@ -29,12 +33,12 @@ public struct Checkpoint: Sendable {
     public let path: String
     public let format: CheckpointFormat
     public let stateDict: StateDict
-    /// The prefix removed from every key: the one before a torchvision ResNet's keys in a
-    /// user's module (`backbone.`, `module.model.`), or `module.`/`_orig_mod.` (or both, joined).
+    /// The prefix removed from every key: the one before the loader's model (`LoadOptions.model`)
+    /// in a user's module (`backbone.`, `module.model.`), or `module.`/`_orig_mod.` (or both, joined).
     public let removedPrefix: String?
-    /// Set when the keys hold a torchvision ResNet under a prefix together with keys outside
-    /// it, or several ResNets: `stateDict` then keeps the file's keys, and a loader that needs
-    /// the ResNet throws this (see `resNetStateDict()`).
+    /// Set when the keys hold the loader's model under a prefix together with keys outside
+    /// it, or several of it: `stateDict` then keeps the file's keys, and a loader that needs
+    /// the model throws this (see `modelStateDict()`).
     public let wrapperProblem: CheckpointError?
     /// The key of the dict that held the state dict (`state_dict`, `model`...), if any.
     public let containerKey: String?
@@ -94,7 +98,7 @@ public struct Checkpoint: Sendable {
             throw Checkpoint.unrecognized(bytes, path: path)
         }
 
-        let found = try StateDictExtraction.extract(object, path: path, allowObjects: options.allowObjects)
+        let found = try StateDictExtraction.extract(object, path: path, allowObjects: options.allowObjects, model: options.model)
         var sd = StateDict()
         for (name, ref) in found.tensors {
             sd[name] = try materialize(ref, name)
@@ -102,9 +106,9 @@ public struct Checkpoint: Sendable {
         return (format, found, sd)
     }
 
-    /// The state dict, for a loader that builds a ResNet from it: throws `wrapperProblem`
-    /// rather than let keys outside the ResNet go unread.
-    public func resNetStateDict() throws -> StateDict {
+    /// The state dict, for a loader that builds the model (`LoadOptions.model`) from it:
+    /// throws `wrapperProblem` rather than let keys outside the model go unread.
+    public func modelStateDict() throws -> StateDict {
         if let problem = wrapperProblem { throw problem }
         return stateDict
     }

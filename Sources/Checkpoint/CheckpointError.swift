@@ -23,8 +23,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedTensor(path: String, what: String)
     case hashMismatch(path: String, expectedPrefix: String, actual: String)
     case noStateDict(path: String, what: String)
-    case keysOutsideResNet(path: String, prefix: String, keys: [String])
-    case severalResNets(path: String, prefixes: [String])
+    /// The model (`ModelKeys`) under a prefix, and keys outside it.
+    case keysOutsideModel(path: String, model: ModelKeys, prefix: String, keys: [String])
+    /// The model under several prefixes.
+    case severalModels(path: String, model: ModelKeys, prefixes: [String])
     case writeFailed(path: String, reason: String)
 
     public var description: String {
@@ -84,16 +86,16 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): the file name says its SHA-256 starts with \(expected) but it is \(actual.prefix(16))...: a corrupt or incomplete download. Download it again."
         case let .noStateDict(path, what):
             return "\(path): no state dict found: \(what)."
-        case let .keysOutsideResNet(path, prefix, keys):
+        case let .keysOutsideModel(path, model, prefix, keys):
             let shown = keys.count <= 20 ? keys.joined(separator: ", ") : keys.prefix(20).joined(separator: ", ") + ", ... and \(keys.count - 20) more"
-            return "\(path): the keys under '\(prefix)' are a torchvision ResNet, but \(keys.count) \(keys.count == 1 ? "key lies" : "keys lie") outside it: \(shown). "
-                + "Graft runs the ResNet alone and does not drop weights silently. If the model's output is the ResNet's, "
-                + "save the ResNet alone in Python: torch.save(\(ResNetPrefix.pythonPath(prefix)).state_dict(), \"resnet.pth\")."
-        case let .severalResNets(path, prefixes):
+            return "\(path): the keys under '\(prefix)' are a \(model.name), but \(keys.count) \(keys.count == 1 ? "key lies" : "keys lie") outside it: \(shown). "
+                + "Graft runs the \(model.noun) alone and does not drop weights silently. If the model's output is the \(model.noun)'s, "
+                + "save the \(model.noun) alone in Python: torch.save(\(ModelPrefix.pythonPath(prefix)).state_dict(), \"\(model.id).pth\")."
+        case let .severalModels(path, model, prefixes):
             let quoted = prefixes.prefix(10).map { "'\($0)'" }
             let paths = quoted.count == 2 ? quoted.joined(separator: " and ") : quoted.joined(separator: ", ") + (prefixes.count > 10 ? ", ..." : "")
-            return "\(path): the file holds \(prefixes.count) torchvision ResNets, under \(paths); Graft does not guess which one is meant. "
-                + "Save the one you want alone in Python, e.g. torch.save(\(ResNetPrefix.pythonPath(prefixes.first ?? "")).state_dict(), \"resnet.pth\")."
+            return "\(path): the file holds \(prefixes.count) \(model.name)s, under \(paths); Graft does not guess which one is meant. "
+                + "Save the one you want alone in Python, e.g. torch.save(\(ModelPrefix.pythonPath(prefixes.first ?? "")).state_dict(), \"\(model.id).pth\")."
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
         }
@@ -126,8 +128,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unsupportedTensor: return "unsupported_tensor"
         case .hashMismatch: return "hash_mismatch"
         case .noStateDict: return "no_state_dict"
-        case .keysOutsideResNet: return "keys_outside_resnet"
-        case .severalResNets: return "several_resnets"
+        case .keysOutsideModel(_, let model, _, _): return "keys_outside_\(model.id)"
+        case .severalModels(_, let model, _): return "several_\(model.id)s"
         case .writeFailed: return "write_failed"
         }
     }

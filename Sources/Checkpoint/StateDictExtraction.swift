@@ -20,7 +20,7 @@ enum StateDictExtraction {
     static let strippedPrefixes = ["module.", "_orig_mod."]
     static let maxDepth = 100
 
-    static func extract(_ object: PyValue, path: String, allowObjects: Bool) throws -> Found {
+    static func extract(_ object: PyValue, path: String, allowObjects: Bool, model: ModelKeys?) throws -> Found {
         var found = Found()
         if case .dict(let top) = object, isStateDict(top) {
             try collect(top, into: &found, path: path)
@@ -41,7 +41,7 @@ enum StateDictExtraction {
                 + " and none of them is a dict of tensors")
         }
         guard !found.tensors.isEmpty else { throw CheckpointError.noStateDict(path: path, what: "no tensors in the file") }
-        try stripPrefixes(&found, path: path)
+        try stripPrefixes(&found, path: path, model: model)
         return found
     }
 
@@ -94,25 +94,27 @@ enum StateDictExtraction {
         }
     }
 
-    /// The prefix a user's module put before a torchvision ResNet's keys (`backbone.`,
-    /// `module.model.`: see `ResNetPrefix`), when every key has it; else DataParallel's
-    /// `module.` and torch.compile's `_orig_mod.`, when every key has them. A ResNet among
-    /// other keys, or several ResNets, is recorded as `wrapperProblem` and nothing is guessed.
-    private static func stripPrefixes(_ found: inout Found, path: String) throws {
+    /// The prefix a user's module put before the loader's model's keys (`backbone.`,
+    /// `module.model.`: see `ModelPrefix`), when every key has it; else DataParallel's
+    /// `module.` and torch.compile's `_orig_mod.`, when every key has them. The model among
+    /// other keys, or several of it, is recorded as `wrapperProblem` and nothing is guessed.
+    private static func stripPrefixes(_ found: inout Found, path: String, model: ModelKeys?) throws {
         var removed = ""
         func strip(_ p: String) {
             found.tensors = found.tensors.map { (String($0.0.dropFirst(p.count)), $0.1) }
             removed += p
         }
-        switch ResNetPrefix(keys: found.tensors.map(\.0)) {
-        case .found(let p):
-            strip(p)
-        case .outside(let p, let keys) where !p.isEmpty:
-            found.wrapperProblem = .keysOutsideResNet(path: path, prefix: p, keys: keys)
-        case .several(let prefixes):
-            found.wrapperProblem = .severalResNets(path: path, prefixes: prefixes)
-        default:
-            break
+        if let model {
+            switch ModelPrefix(keys: found.tensors.map(\.0), model: model) {
+            case .found(let p):
+                strip(p)
+            case .outside(let p, let keys) where !p.isEmpty:
+                found.wrapperProblem = .keysOutsideModel(path: path, model: model, prefix: p, keys: keys)
+            case .several(let prefixes):
+                found.wrapperProblem = .severalModels(path: path, model: model, prefixes: prefixes)
+            default:
+                break
+            }
         }
         if removed.isEmpty {
             while let p = strippedPrefixes.first(where: { p in found.tensors.allSatisfy { $0.0.hasPrefix(p) } }) { strip(p) }

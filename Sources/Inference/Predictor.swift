@@ -51,9 +51,9 @@ public final class Predictor {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
-        let ckpt = try Checkpoint(contentsOf: weights, options: LoadOptions(allowObjects: allowObjects, limits: readLimits))
+        let ckpt = try Checkpoint(contentsOf: weights, options: .resNet(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
-        model = try ResNetModel(stateDict: try ckpt.resNetStateDict(), precision: precision)
+        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision)
         self.transform = transform
         let n = model.numClasses
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {

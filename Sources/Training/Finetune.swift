@@ -33,9 +33,9 @@ public enum Finetune {
     public static func loadWeights(_ config: TrainConfig, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
                                    log: (String) -> Void) throws -> StateDict? {
         guard let path = config.weights else { return nil }
-        let ckpt = try Checkpoint(contentsOf: path, options: LoadOptions(allowObjects: allowObjects, limits: limits))
+        let ckpt = try Checkpoint(contentsOf: path, options: .resNet(allowObjects: allowObjects, limits: limits))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
-        let sd = try ckpt.resNetStateDict()
+        let sd = try ckpt.modelStateDict()
         if ArchitectureGuess(sd).numClasses == nil {
             // A backbone saved without its fc: --head replace makes a new one anyway; --head
             // append keeps the pretrained fc and cannot do without it.

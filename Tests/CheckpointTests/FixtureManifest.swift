@@ -5,6 +5,14 @@ import XCTest
 
 /// `Fixtures/checkpoints/expected.json`, written by `Fixtures/gen_checkpoints.py` with real torch.
 struct FixtureManifest {
+    /// The model the wrapped fixtures hold, described as a loader describes it to the reader
+    /// (the ResNet library's `ModelKeys.torchvisionResNet`; its own tests check that one).
+    static let resNet = ModelKeys(
+        name: "torchvision ResNet", noun: "ResNet", id: "resnet", anchor: "conv1.weight",
+        required: ["conv1.weight", "bn1.weight", "layer1.0.conv1.weight", "layer2.0.conv1.weight",
+                   "layer3.0.conv1.weight", "layer4.0.conv1.weight"],
+        modules: ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"])
+
     /// The repository's Fixtures/ folder.
     static let fixtures = FixturePaths.root
     static let root = fixtures.appendingPathComponent("checkpoints")

@@ -16,7 +16,7 @@ final class WrappedCheckpointTests: XCTestCase {
     }
 
     static func load(_ name: String, _ entry: [String: Any]) throws -> Checkpoint {
-        try Checkpoint(contentsOf: path(name), options: LoadOptions(allowObjects: entry["allow_objects"] as? Bool ?? false))
+        try Checkpoint(contentsOf: path(name), options: LoadOptions(allowObjects: entry["allow_objects"] as? Bool ?? false, model: FixtureManifest.resNet))
     }
 
     /// SHA-256 of every tensor's bytes, concatenated in key order (the manifest's `sha256`).
@@ -31,7 +31,7 @@ final class WrappedCheckpointTests: XCTestCase {
             XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String ?? entry["prefix"] as? String, name)
             XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
             XCTAssertNil(ckpt.wrapperProblem, name)
-            XCTAssertEqual(try ckpt.resNetStateDict(), ckpt.stateDict, name)
+            XCTAssertEqual(try ckpt.modelStateDict(), ckpt.stateDict, name)
             checked += 1
         }
         XCTAssertEqual(checked, 9)
@@ -55,7 +55,7 @@ final class WrappedCheckpointTests: XCTestCase {
             let ckpt = try Self.load(name, entry)
             switch entry["error"] as? String {
             case "keys_outside_resnet":
-                guard case let .keysOutsideResNet(path, prefix, keys)? = ckpt.wrapperProblem else {
+                guard case let .keysOutsideModel(path, _, prefix, keys)? = ckpt.wrapperProblem else {
                     XCTFail("\(name): \(String(describing: ckpt.wrapperProblem))"); continue
                 }
                 XCTAssertEqual(path, Self.path(name))
@@ -67,14 +67,14 @@ final class WrappedCheckpointTests: XCTestCase {
                 for k in keys { XCTAssertTrue(message.contains(k), message) }
                 XCTAssertTrue(message.contains("torch.save(model.backbone.state_dict()"), message)
             case "several_resnets":
-                guard case let .severalResNets(_, prefixes)? = ckpt.wrapperProblem else {
+                guard case let .severalModels(_, _, prefixes)? = ckpt.wrapperProblem else {
                     XCTFail("\(name): \(String(describing: ckpt.wrapperProblem))"); continue
                 }
                 XCTAssertEqual(prefixes, entry["prefixes"] as? [String], name)
             default:
                 continue
             }
-            XCTAssertThrowsError(try ckpt.resNetStateDict()) { XCTAssertEqual($0 as? CheckpointError, ckpt.wrapperProblem) }
+            XCTAssertThrowsError(try ckpt.modelStateDict()) { XCTAssertEqual($0 as? CheckpointError, ckpt.wrapperProblem) }
             checked += 1
         }
         XCTAssertEqual(checked, 3)
@@ -90,21 +90,21 @@ final class WrappedCheckpointTests: XCTestCase {
 
     func testPrefixSearch() {
         let r = Self.resnetKeys()
-        XCTAssertEqual(ResNetPrefix(keys: r), .top)
-        XCTAssertEqual(ResNetPrefix(keys: r.map { "module.model." + $0 }), .found(prefix: "module.model."))
-        XCTAssertEqual(ResNetPrefix(keys: Self.resnetKeys(fc: false).map { "encoder." + $0 }), .found(prefix: "encoder."),
+        XCTAssertEqual(ModelPrefix(keys: r, model: FixtureManifest.resNet), .top)
+        XCTAssertEqual(ModelPrefix(keys: r.map { "module.model." + $0 }, model: FixtureManifest.resNet), .found(prefix: "module.model."))
+        XCTAssertEqual(ModelPrefix(keys: Self.resnetKeys(fc: false).map { "encoder." + $0 }, model: FixtureManifest.resNet), .found(prefix: "encoder."),
                        "a backbone without fc is still a ResNet")
-        XCTAssertEqual(ResNetPrefix(keys: r.map { "backbone." + $0 } + ["head.weight"]),
+        XCTAssertEqual(ModelPrefix(keys: r.map { "backbone." + $0 } + ["head.weight"], model: FixtureManifest.resNet),
                        .outside(prefix: "backbone.", keys: ["head.weight"]))
-        XCTAssertEqual(ResNetPrefix(keys: r.map { "backbone." + $0 } + ["backbone.extra.weight"]),
+        XCTAssertEqual(ModelPrefix(keys: r.map { "backbone." + $0 } + ["backbone.extra.weight"], model: FixtureManifest.resNet),
                        .outside(prefix: "backbone.", keys: ["backbone.extra.weight"]), "keys under the prefix no ResNet module holds")
-        XCTAssertEqual(ResNetPrefix(keys: r.map { "a." + $0 } + r.map { "b." + $0 }), .several(prefixes: ["a.", "b."]))
+        XCTAssertEqual(ModelPrefix(keys: r.map { "a." + $0 } + r.map { "b." + $0 }, model: FixtureManifest.resNet), .several(prefixes: ["a.", "b."]))
         // layer1.0.conv1.weight ends in conv1.weight too; "layer1.0." leaves no ResNet.
-        XCTAssertEqual(ResNetPrefix(keys: r.filter { $0.hasPrefix("layer1.0.") }.map { "m." + $0 }), .none)
+        XCTAssertEqual(ModelPrefix(keys: r.filter { $0.hasPrefix("layer1.0.") }.map { "m." + $0 }, model: FixtureManifest.resNet), .none)
         // "xconv1.weight" makes no candidate "x" (a prefix ends at a dot).
-        XCTAssertEqual(ResNetPrefix(keys: r.map { "x" + $0 }), .none)
-        XCTAssertEqual(ResNetPrefix(keys: Array(r.dropFirst()).map { "net." + $0 }), .none, "no stem conv, no ResNet")
-        XCTAssertEqual(ResNetPrefix(keys: ["encoder.weight", "decoder.weight"]), .none)
-        XCTAssertEqual(ResNetPrefix.pythonPath("module.models.0."), "model.module.models[0]")
+        XCTAssertEqual(ModelPrefix(keys: r.map { "x" + $0 }, model: FixtureManifest.resNet), .none)
+        XCTAssertEqual(ModelPrefix(keys: Array(r.dropFirst()).map { "net." + $0 }, model: FixtureManifest.resNet), .none, "no stem conv, no ResNet")
+        XCTAssertEqual(ModelPrefix(keys: ["encoder.weight", "decoder.weight"], model: FixtureManifest.resNet), .none)
+        XCTAssertEqual(ModelPrefix.pythonPath("module.models.0."), "model.module.models[0]")
     }
 }

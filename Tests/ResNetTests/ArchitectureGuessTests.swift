@@ -17,7 +17,7 @@ final class ArchitectureGuessTests: XCTestCase {
 
     static func load(_ folder: URL, _ name: String, _ entry: [String: Any]) throws -> Checkpoint {
         try Checkpoint(contentsOf: folder.appendingPathComponent(name).path,
-                       options: LoadOptions(allowObjects: entry["allow_objects"] as? Bool ?? false))
+                       options: .resNet(allowObjects: entry["allow_objects"] as? Bool ?? false))
     }
 
     /// The name and class count each good fixture's manifest gives.
@@ -85,5 +85,20 @@ final class ArchitectureGuessTests: XCTestCase {
         let guess = ArchitectureGuess(keys: keys, shapes: { _ in nil })
         XCTAssertEqual(guess.name, "resnet18")
         XCTAssertNil(guess.numClasses)
+    }
+}
+
+/// The reader finds torchvision's ResNet under a wrapper's prefix by `ModelKeys.torchvisionResNet`,
+/// whose keys are the layout's own.
+final class ResNetKeysTests: XCTestCase {
+    func testTheReaderLooksForTheLayoutsKeys() {
+        let keys = ResNetLayout(ResNetFamily.variants[0].spec()).tensors.map(\.key)
+        let model = ModelKeys.torchvisionResNet
+        XCTAssertTrue(model.required.allSatisfy(keys.contains), "\(model.required)")
+        XCTAssertTrue(keys.contains(model.anchor))
+        XCTAssertTrue(keys.allSatisfy { model.modules.contains(String($0.split(separator: ".")[0])) })
+        XCTAssertEqual(model.required.count, 6)
+        XCTAssertEqual(LoadOptions.resNet().model, model)
+        XCTAssertNil(LoadOptions().model, "the reader knows no model unless told")
     }
 }

@@ -17,7 +17,7 @@ extension FinetuneTests {
         }
         var logged: [String] = []
         let sd = try XCTUnwrap(try Finetune.loadWeights(c, allowObjects: true, log: { logged.append($0) }))
-        XCTAssertEqual(sd, try Checkpoint(contentsOf: c.weights!, options: LoadOptions(allowObjects: true)).stateDict)
+        XCTAssertEqual(sd, try Checkpoint(contentsOf: c.weights!, options: .resNet(allowObjects: true)).stateDict)
         XCTAssertEqual(sd["fc.weight"]?.shape, [5, 8], "the ResNet's own fc")
         XCTAssertEqual(logged, ["\(c.weights!): removed the prefix 'backbone.' from every key"])
         XCTAssertEqual(ArchitectureGuess(sd).name, "resnet18")
@@ -33,7 +33,7 @@ extension FinetuneTests {
         let sd = try XCTUnwrap(try Finetune.loadWeights(c, log: { logged.append($0) }))
         XCTAssertNil(sd["fc.weight"], "the backbone as saved: ResNetModule makes the new head, no placeholder fc stands in")
         XCTAssertTrue(logged.contains { $0.contains("no fc") }, "\(logged)")
-        let original = try Checkpoint(contentsOf: c.weights!).stateDict
+        let original = try Checkpoint(contentsOf: c.weights!, options: .resNet()).stateDict
         for policy in [TrainConfig.Policy.fc, .all] {
             c.policy = policy
             let t = try train(c)
