@@ -102,5 +102,5 @@ let package = Package(
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -22,34 +22,39 @@ let runs = Int(option("runs", "5")) ?? 5
 let precision = option("precision", "f32")
 do { try Precision(rawValue: precision)?.requireSupport() } catch { print("skipped: \(error)"); exit(3) }
 
-var config = TrainConfig(data: "-", classes: 5)
-config.policy = policy
-config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
-config.precision = precision
-let pretrained = try ResNetModule(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
-let model = try Finetune.makeModel(config, weights: pretrained)
-let algorithm = option("algorithm", "direct"), activations = option("activations", "bf16")
-var variant = ""  // what the printed row ran beyond the defaults
-if algorithm == "winograd" { model.convolutionAlgorithm = .winograd; variant += " winograd" }
-model.bf16Activations = activations != "f32"
-if precision == "bf16" && activations == "f32" { variant += " f32-activations" }
-let optimizer = Optimizer(config.optimizer)
-var state: UInt64 = 7
-let images = (0..<(batch * 3 * size * size)).map { _ -> Float in
-    state = state &* 6364136223846793005 &+ 1442695040888963407
-    return Float(state >> 40) / Float(1 << 24) * 2 - 1
-}
-let labels = (0..<batch).map { $0 % 5 }
-func step() throws -> Double {
-    let t0 = DispatchTime.now().uptimeNanoseconds
-    _ = try images.withUnsafeBufferPointer {
-        try model.trainStep(images: $0, labels: labels, batch: batch, height: size, width: size, labelSmoothing: 0)
+/// Builds the model and times its steps; everything is local to one function (one thread).
+func benchmark() throws {
+    var config = TrainConfig(data: "-", classes: 5)
+    config.policy = policy
+    config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
+    config.precision = precision
+    let pretrained = try ResNetModule(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
+    let model = try Finetune.makeModel(config, weights: pretrained)
+    let algorithm = option("algorithm", "direct"), activations = option("activations", "bf16")
+    var variant = ""  // what the printed row ran beyond the defaults
+    if algorithm == "winograd" { model.convolutionAlgorithm = .winograd; variant += " winograd" }
+    model.bf16Activations = activations != "f32"
+    if precision == "bf16" && activations == "f32" { variant += " f32-activations" }
+    let optimizer = Optimizer(config.optimizer)
+    var state: UInt64 = 7
+    let images = (0..<(batch * 3 * size * size)).map { _ -> Float in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(state >> 40) / Float(1 << 24) * 2 - 1
     }
-    optimizer.step(model.parameters)
-    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let labels = (0..<batch).map { $0 % 5 }
+    func step() throws -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        _ = try images.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: labels, batch: batch, height: size, width: size, labelSmoothing: 0)
+        }
+        optimizer.step(model.parameters)
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+    _ = try step(); _ = try step()
+    let times = try (0..<runs).map { _ in try step() }.sorted()
+    let median = times[times.count / 2]
+    print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
+                 policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))
 }
-_ = try step(); _ = try step()
-let times = try (0..<runs).map { _ in try step() }.sorted()
-let median = times[times.count / 2]
-print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
-             policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))
+
+try benchmark()

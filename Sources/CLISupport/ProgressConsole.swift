@@ -12,14 +12,14 @@ public final class ProgressConsole {
     }
 
     private func endProgress() {
-        if progressShown { print("\r\u{1B}[K", terminator: ""); fflush(stdout); progressShown = false }
+        if progressShown { print("\r\u{1B}[K", terminator: ""); fflush(nil); progressShown = false }
     }
 
     /// A line on standard output.
     public func log(_ line: String) {
         endProgress()
         print(line)
-        fflush(stdout)
+        fflush(nil)
     }
 
     /// A warning on standard error.
@@ -33,7 +33,7 @@ public final class ProgressConsole {
         guard interactive else { return nil }
         return { [self] line in
             print("\r\u{1B}[K" + line, terminator: "")
-            fflush(stdout)
+            fflush(nil)
             progressShown = true
         }
     }

@@ -1,6 +1,7 @@
 import Random
 import Dispatch
 import Foundation
+import Synchronization
 import Imaging
 
 /// Decodes and transforms a batch of samples into one float32 NCHW buffer, on `workers`
@@ -48,32 +49,37 @@ public final class BatchLoader: @unchecked Sendable {
 
     public func load(_ indices: [Int], epoch: Int) -> Batch {
         let per = floatsPerImage
-        var buffer = [Float](repeating: 0, count: indices.count * per)
-        var errors = [Error?](repeating: nil, count: indices.count)
-        let lock = NSLock()
-        buffer.withUnsafeMutableBufferPointer { out in
-            let base = out
-            let work = { (i: Int) in
-                do {
-                    let img = try self.image(indices[i], epoch: epoch)
-                    try self.normalization.write(img, into: UnsafeMutableBufferPointer(rebasing: base[(i * per)..<((i + 1) * per)]))
-                } catch {
-                    lock.lock(); errors[i] = error; lock.unlock()
-                }
+        // Each image is decoded into its own array by whichever thread takes it; the results
+        // are gathered under a lock and packed in order.
+        let results = Mutex([Result<[Float], any Error>?](repeating: nil, count: indices.count))
+        let work: @Sendable (Int) -> Void = { i in
+            let result = Result { () throws -> [Float] in
+                let img = try self.image(indices[i], epoch: epoch)
+                var out = [Float](repeating: 0, count: per)
+                try out.withUnsafeMutableBufferPointer { try self.normalization.write(img, into: $0) }
+                return out
             }
-            if workers > 1 && indices.count > 1 {
-                DispatchQueue.concurrentPerform(iterations: indices.count, execute: work)
-            } else {
-                for i in indices.indices { work(i) }
-            }
+            results.withLock { $0[i] = result }
+        }
+        if workers > 1 && indices.count > 1 {
+            DispatchQueue.concurrentPerform(iterations: indices.count, execute: work)
+        } else {
+            for i in indices.indices { work(i) }
         }
         var batch = Batch(images: [], labels: [], indices: [], failures: [])
-        batch.images.reserveCapacity(buffer.count)
+        batch.images.reserveCapacity(indices.count * per)
+        let done = results.withLock { $0 }
         for (i, index) in indices.enumerated() {
-            if let e = errors[i] { batch.failures.append((index, e)); continue }
-            batch.images += buffer[(i * per)..<((i + 1) * per)]
-            batch.labels.append(samples[index].label)
-            batch.indices.append(index)
+            switch done[i] {
+            case .success(let image)?:
+                batch.images += image
+                batch.labels.append(samples[index].label)
+                batch.indices.append(index)
+            case .failure(let e)?:
+                batch.failures.append((index, e))
+            case nil:
+                batch.failures.append((index, ImagingError.unreadable(path: samples[index].path, reason: "not decoded")))
+            }
         }
         return batch
     }

@@ -115,7 +115,7 @@ final class FuzzRegressionTests: XCTestCase {
     /// fires at 10 s). The output goes to a file, so a chatty child never blocks on a pipe.
     static func replay(_ exe: URL, _ file: URL) throws -> (Int32, String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("graft-fuzz-replay-\(getpid()).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }

@@ -36,7 +36,7 @@ final class DataFolderTests: XCTestCase {
     }
 
     func file(_ at: String, _ bytes: [UInt8]) {
-        FileManager.default.createFile(atPath: root + "/" + at, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/" + at, contents: Data(bytes)), at)
     }
 
     /// Every sample sits under the folder of the class its label names.

@@ -88,7 +88,7 @@ final class FinetuneJobTests: XCTestCase {
         let stale = [".resNet18.pth.tmp-\(dead).Ab12Cd", ".resNet18.pth.tmp-\(dead)", ".resNet18.resume.pth.tmp-\(dead).x1",
                      ".metrics.json.tmp-\(dead)", ".class_indices.json.tmp-\(dead)"]
         let kept = [".resNet18.pth.tmp-\(live).Zz", ".other.pth.tmp-\(dead)", ".resNet18.pth.tmp-12ab", "notes.txt"]
-        for name in stale + kept { FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(count: 1000)) }
+        for name in stale + kept { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(count: 1000)), name) }
         XCTAssertEqual(TemporaryFile.owner(of: ".resNet18.pth.tmp-\(dead).Ab12Cd", target: dir + "/resNet18.pth"), dead)
         XCTAssertNil(TemporaryFile.owner(of: ".resNet18.pth.tmp-12ab", target: "resNet18.pth"))
         let job = try prepare(base.config(dir, epochs: 1))
