@@ -12,7 +12,7 @@ public enum PassKind: Sendable {
 
 extension Primitive {
     /// A backward primitive, created with its forward primitive as the hint oneDNN requires.
-    static func makeBackward<D>(_ opDesc: inout D, hint: Primitive, engine: CPUEngine, name: String) throws -> Primitive {
+    static func makeBackward<D: BitwiseCopyable>(_ opDesc: inout D, hint: Primitive, engine: CPUEngine, name: String) throws -> Primitive {
         var pd: dnnl_primitive_desc_t?
         try dnnlCheck(dnnl_primitive_desc_create(&pd, &opDesc, nil, engine.engine, hint.pd),
                       "dnnl_primitive_desc_create(\(name))")
