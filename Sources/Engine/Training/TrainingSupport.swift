@@ -12,10 +12,13 @@ public enum PassKind: Sendable {
 
 extension Primitive {
     /// A backward primitive, created with its forward primitive as the hint oneDNN requires.
-    static func makeBackward<D: BitwiseCopyable>(_ opDesc: inout D, hint: Primitive, engine: CPUEngine, name: String) throws -> Primitive {
+    static func makeBackward<D>(_ opDesc: inout D, hint: Primitive, engine: CPUEngine, name: String) throws -> Primitive {
         var pd: dnnl_primitive_desc_t?
-        try dnnlCheck(dnnl_primitive_desc_create(&pd, &opDesc, nil, engine.engine, hint.pd),
-                      "dnnl_primitive_desc_create(\(name))")
+        // `D` is one of oneDNN's C op descriptors (plain data); oneDNN reads it through the pointer.
+        try withUnsafeMutablePointer(to: &opDesc) { desc in
+            try dnnlCheck(dnnl_primitive_desc_create(&pd, UnsafeRawPointer(desc), nil, engine.engine, hint.pd),
+                          "dnnl_primitive_desc_create(\(name))")
+        }
         return try Primitive(pd!, name: name)
     }
 
