@@ -57,12 +57,12 @@ extension ResNetModule {
 
     /// One training step: train-mode forward (batch statistics, except frozen batch norms with
     /// `frozenBN == .eval`), softmax cross-entropy, backward into the trainable parameters'
-    /// gradients. Zeroes every gradient first.
+    /// gradients. Zeroes the trainable parameters' gradients first.
     public func trainStep(images: UnsafeBufferPointer<Float>, labels: [Int], batch: Int, height: Int, width: Int,
                           labelSmoothing: Float = 0) throws -> (loss: Float, logits: [Float]) {
         guard labels.count == batch else { throw ResNetError.badInput("\(labels.count) labels for a batch of \(batch)") }
         let x = try input(images, batch, height, width)
-        for p in parameters { p.zeroGrad() }
+        zeroTrainableGradients()
         defer { release() }
         let lowest = lowestTrainableNode
         let trunkTrains = lowest <= blocks.count
@@ -90,6 +90,13 @@ extension ResNetModule {
             _ = try stem.backward(outputGrad: g, needInputGrad: false)
         }
         return (loss, logits)
+    }
+
+    /// Frozen parameters' gradients stay zero (`freeze` zeroes them; backward never writes
+    /// them), so a step zeroes only the trainable ones: with a frozen trunk, a few KB instead of
+    /// every weight's gradient.
+    private func zeroTrainableGradients() {
+        for p in parameters where p.trainable { p.zeroGrad() }
     }
 
     func release() {
@@ -132,7 +139,7 @@ extension ResNetModule {
 
     /// A training step of the head alone on cached `headInputs` (the trunk frozen).
     public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0) throws -> (loss: Float, logits: [Float]) {
-        for p in parameters { p.zeroGrad() }
+        zeroTrainableGradients()
         defer { release() }
         let layers = trainableHead
         guard let first = layers.first else { throw ResNetError.badInput("no head layer trains") }

@@ -181,6 +181,7 @@ public final class ResNetModule {
         else if let i = blocks.firstIndex(where: \.trains) { lowestTrainableNode = i + 1 }
         else { lowestTrainableNode = blocks.count + 1 }
         headTrainsBelow = head.indices.map { j in head[..<j].contains { $0.weight.trainable || $0.bias.trainable } }
+        for p in parameters { p.zeroGrad() }  // a frozen parameter's gradient is zero
         weightsChanged()
     }
 
