@@ -5,8 +5,16 @@ public enum ResNetError: Error, CustomStringConvertible, Equatable {
     case layoutMismatch(missing: [String], unexpected: [String], wrongShapes: [WrongShape])
     /// A tensor the model needs has a type it cannot use (an integer weight, say).
     case unsupportedDType(key: String, dtype: String)
-    /// The input images do not fit the call.
+    /// The input images do not fit the call (`what`: the shape or count at fault).
     case badInput(String)
+    /// No state dict, and `name` is not one of `ResNetFamily`'s variants.
+    case unknownArchitecture(name: String?)
+    /// The state dict holds another architecture than the one asked for.
+    case architectureMismatch(holds: String, asked: String)
+    /// A new classifier with fewer than one class.
+    case noClasses(Int)
+    /// A step on cached head inputs, with no head layer trainable.
+    case nothingTrains
 
     public struct WrongShape: Equatable, Sendable {
         public let key: String
@@ -35,6 +43,15 @@ public enum ResNetError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(key)' has dtype \(dtype); a ResNet weight must be floating point."
         case let .badInput(what):
             return "bad input: \(what)."
+        case let .unknownArchitecture(name):
+            return "no state dict and \(name.map { "'\($0)' is not a known architecture" } ?? "no architecture named"); use one of "
+                + ResNetFamily.names.joined(separator: ", ")
+        case let .architectureMismatch(holds, asked):
+            return "the state dict holds a \(holds), not a \(asked)"
+        case let .noClasses(n):
+            return "the new head needs at least one class, got \(n)"
+        case .nothingTrains:
+            return "no head layer trains: freeze with a policy that leaves the head trainable (FreezePolicy.headOnly)"
         }
     }
 

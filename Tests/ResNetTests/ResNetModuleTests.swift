@@ -188,6 +188,24 @@ final class ResNetModuleTests: XCTestCase {
         XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: nil, head: .keep, seed: 1))
     }
 
+    /// Each way of asking for a model that cannot be built is its own error, naming the fix.
+    func testRefusalsAreTyped() throws {
+        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1)) {
+            XCTAssertEqual($0 as? ResNetError, .unknownArchitecture(name: "vgg16"))
+            XCTAssertTrue("\($0)".contains("wide_resnet101_2"), "lists the ten variants: \($0)")
+        }
+        let f = try TrainingFixture("basic")
+        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, architecture: "resnet50", head: .keep, seed: 1)) {
+            guard case .architectureMismatch(_, "resnet50")? = $0 as? ResNetError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 0), seed: 1)) {
+            XCTAssertEqual($0 as? ResNetError, .noClasses(0))
+        }
+        let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+        model.freeze(.trainOnly([]))
+        XCTAssertThrowsError(try model.trainStep(headInputs: [0], labels: [0])) { XCTAssertEqual($0 as? ResNetError, .nothingTrains) }
+    }
+
     func testBadInputsThrow() throws {
         let f = try TrainingFixture("bottleneck")
         let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)

@@ -142,7 +142,7 @@ extension ResNetModule {
         zeroTrainableGradients()
         defer { release() }
         let layers = trainableHead
-        guard let first = layers.first else { throw ResNetError.badInput("no head layer trains") }
+        guard let first = layers.first else { throw ResNetError.nothingTrains }
         var h = try Tensor(shape: [labels.count, first.inFeatures], values: x, engine: engine)
         for fc in layers { h = try fc.forward(h) }
         let logits = try h.floats()
@@ -153,7 +153,7 @@ extension ResNetModule {
     /// Eval-mode logits from cached `headInputs`.
     public func evalLogits(headInputs x: [Float], rows: Int) throws -> [Float] {
         defer { release() }
-        guard let first = trainableHead.first else { throw ResNetError.badInput("no head layer trains") }
+        guard let first = trainableHead.first else { throw ResNetError.nothingTrains }
         var h = try Tensor(shape: [rows, first.inFeatures], values: x, engine: engine)
         for fc in trainableHead { h = try fc.forward(h) }
         return try h.floats()

@@ -78,8 +78,7 @@ public final class ResNetModule {
             sd = given
         } else {
             guard let name = architecture, let variant = ResNetFamily.variant(named: name) else {
-                throw ResNetError.badInput("no state dict and no known architecture (\(architecture ?? "nil")); use one of "
-                    + ResNetFamily.names.joined(separator: ", "))
+                throw ResNetError.unknownArchitecture(name: architecture)
             }
             sd = ResNetModule.initialStateDict(ResNetLayout(variant.spec()), rng: &rng)
         }
@@ -88,7 +87,7 @@ public final class ResNetModule {
         if case .replace = policy { replacing = true }
         let source = try ResNetSpec.detect(shapes: sd.items.map { ($0.key, $0.value.shape) }, requireFC: !replacing)
         if stateDict != nil, let name = architecture, name != source.name {
-            throw ResNetError.badInput("the state dict holds a \(source.name), not a \(name)")
+            throw ResNetError.architectureMismatch(holds: source.name, asked: name)
         }
         let values = StateDictValues(stateDict: sd)
 
@@ -99,12 +98,12 @@ public final class ResNetModule {
         case .keep:
             headValues = try ResNetLayout(source).head.map { try values.linear($0) }
         case let .replace(n):
-            guard n > 0 else { throw ResNetError.badInput("the new head needs at least one class, got \(n)") }
+            guard n > 0 else { throw ResNetError.noClasses(n) }
             spec.head = .linear
             spec.numClasses = n
             headValues = [rng.linear(out: n, in: spec.featureCount)]
         case let .append(n):
-            guard n > 0 else { throw ResNetError.badInput("the new head needs at least one class, got \(n)") }
+            guard n > 0 else { throw ResNetError.noClasses(n) }
             // The pretrained Linear stays: `fc`, or `fc.0` of a state dict whose head was appended before.
             let pretrained = ResNetLayout(source).head[0]
             spec.head = .appended(pretrainedClasses: pretrained.outFeatures)
