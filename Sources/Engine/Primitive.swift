@@ -22,8 +22,11 @@ final class Primitive {
     /// Creates the primitive descriptor for `opDesc` (a `dnnl_*_desc_t`) with optional attributes.
     static func make<D>(_ opDesc: inout D, attr: dnnl_primitive_attr_t? = nil, engine: CPUEngine, name: String) throws -> Primitive {
         var pd: dnnl_primitive_desc_t?
-        try dnnlCheck(dnnl_primitive_desc_create(&pd, &opDesc, attr, engine.engine, nil),
-                      "dnnl_primitive_desc_create(\(name))")
+        // `D` is one of oneDNN's C op descriptors (plain data); oneDNN reads it through the pointer.
+        try withUnsafeMutablePointer(to: &opDesc) { desc in
+            try dnnlCheck(dnnl_primitive_desc_create(&pd, UnsafeRawPointer(desc), attr, engine.engine, nil),
+                          "dnnl_primitive_desc_create(\(name))")
+        }
         return try Primitive(pd!, name: name)
     }
 
