@@ -43,6 +43,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "CPNGRead", "Random"]),
         .target(name: "Inference", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
+        // torchvision's pretrained weights by name: the registry, torch.hub's cache, downloads.
+        .target(name: "Hub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
@@ -90,6 +92,7 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport"], path: "Tests/HubTests"),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "TestSupport"],
                     path: "Tests/InferenceTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
