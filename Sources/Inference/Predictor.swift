@@ -42,11 +42,18 @@ public final class Predictor {
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
 
-    /// - Parameter allowObjects: also read a whole pickled model (`torch.save(model)`), its
-    ///   classes taken as inert data (`--allow-objects`).
+    /// Whether the names are `knownNames` (ImageNet's for a 1000-class model) because there was
+    /// no class_indices.json.
+    public let usesKnownNames: Bool
+
+    /// - Parameters:
+    ///   - allowObjects: also read a whole pickled model (`torch.save(model)`), its classes
+    ///     taken as inert data (`--allow-objects`).
+    ///   - knownNames: names for a model with as many classes when there is no class_indices.json
+    ///     (ImageNet's 1000, for torchvision's own weights).
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
                 transform: EvalTransform = EvalTransform(), allowObjects: Bool = false,
-                readLimits: ReadLimits = ReadLimits()) throws {
+                readLimits: ReadLimits = ReadLimits(), knownNames: [String]? = nil) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
@@ -62,9 +69,14 @@ public final class Predictor {
                 throw PredictError.classCountMismatch(weights: weights, classes: n, indices: path, names: names.count)
             }
             classNames = names
+            usesKnownNames = false
+        } else if let known = knownNames, known.count == n {
+            classNames = known
+            usesKnownNames = true
         } else {
             warnings.append("\(classIndices ?? "class_indices.json") not found: printing class indices instead of names")
             classNames = (0..<n).map(String.init)
+            usesKnownNames = false
         }
     }
 
