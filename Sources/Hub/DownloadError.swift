@@ -12,6 +12,8 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
     case hashMismatch(url: String, expectedPrefix: String, actual: String, deletedPath: String)
     /// Writing failed (disk full, folder not writable); the partial file was removed.
     case writeFailed(path: String, reason: String, diskFull: Bool, partialRemoved: Bool)
+    /// The destination's folder cannot be created or written to; nothing was downloaded.
+    case folderNotWritable(folder: String, reason: String)
     /// The server's answer to a Range request does not fit the partial file; it was removed.
     case badResponse(url: String, reason: String, partialPath: String)
 
@@ -35,11 +37,14 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
                 + "Run again to download it afresh; if this repeats, the server or mirror serves a "
                 + "different file."
         case let .writeFailed(path, reason, diskFull, partialRemoved):
-            let what = diskFull ? "The disk is full" : "Could not write"
+            let what = diskFull ? "The disk is full while writing" : "Could not write"
             let removed = partialRemoved ? "the partial file was removed" : "the partial file could not be removed"
             let todo = diskFull ? "Free some space and run again."
                 : "Make the folder writable (or choose another with TORCH_HOME) and run again."
-            return "\(what) while writing \(path) (\(reason)); \(removed). \(todo)"
+            return "\(what) \(path) (\(reason)); \(removed). \(todo)"
+        case let .folderNotWritable(folder, reason):
+            return "Cannot write to the folder \(folder) (\(reason)); nothing was downloaded. Make it "
+                + "writable, or choose another cache folder with TORCH_HOME, and run again."
         case let .badResponse(url, reason, partialPath):
             return "The server's answer for \(url) does not fit the partial file (\(reason)); "
                 + "\(partialPath) was removed. Run again to download the file afresh."

@@ -114,19 +114,33 @@ public struct Downloader: Sendable {
 
     /// Creates the folder and the partial file (if absent): a folder that cannot be written fails here.
     private func prepare(folder: String, partial: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw DownloadError.writeFailed(path: folder, reason: "cannot create the folder: \(error.localizedDescription)",
-                                            diskFull: false, partialRemoved: true)
+        if let reason = Self.makeFolder(folder) {
+            throw DownloadError.folderNotWritable(folder: folder, reason: reason)
         }
         let fd = open(partial, O_WRONLY | O_CREAT, 0o644)
         if fd < 0 {
             let e = errno
-            throw DownloadError.writeFailed(path: partial, reason: String(cString: strerror(e)),
-                                            diskFull: e == ENOSPC || e == EDQUOT, partialRemoved: true)
+            if e == ENOSPC || e == EDQUOT {
+                throw DownloadError.writeFailed(path: partial, reason: String(cString: strerror(e)),
+                                                diskFull: true, partialRemoved: true)
+            }
+            throw DownloadError.folderNotWritable(folder: folder, reason: "cannot create \(partial): \(String(cString: strerror(e)))")
         }
         close(fd)
+    }
+
+    /// `mkdir -p`: nil when `folder` is a directory afterwards, else why not.
+    static func makeFolder(_ folder: String) -> String? {
+        var st = stat()
+        if stat(folder, &st) == 0 {
+            return (st.st_mode & S_IFMT) == S_IFDIR ? nil : "\(folder) exists and is not a folder"
+        }
+        let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
+        if parent != folder, let reason = makeFolder(parent) { return reason }
+        if mkdir(folder, 0o755) != 0 && errno != EEXIST {
+            return "cannot create \(folder): \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 
     private func verifyAndMove(partial: String, to destination: String, prefix: String, url: String) throws {

@@ -180,14 +180,35 @@ final class DownloaderTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
     }
 
+    /// Opt-in (it needs a small file system, e.g. `mount -t tmpfs -o size=128k tmpfs /tmp/smallfs`):
+    /// GRAFT_TEST_SMALL_FS names a folder with less than 300 kB free.
+    func testDiskFullRemovesThePartialFile() throws {
+        guard let small = ProcessInfo.processInfo.environment["GRAFT_TEST_SMALL_FS"] else {
+            throw XCTSkip("set GRAFT_TEST_SMALL_FS to a folder on a file system with < 300 kB free to test a full disk")
+        }
+        let s = try start()
+        let folder = URL(fileURLWithPath: small).appendingPathComponent("HubTests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent(fileName).path
+        let downloader = Downloader(timeout: 10)
+        XCTAssertThrowsError(try downloader.download(from: s.url(path), to: target, sha256Prefix: String(sha.prefix(8)))) { error in
+            guard case DownloadError.writeFailed(_, _, true, true) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue("\(error)".contains("disk is full"), "\(error)")
+            XCTAssertTrue("\(error)".contains("removed"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Downloader.partialPath(for: target)))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+    }
+
     func testUnwritableFolderFailsBeforeAnyRequest() throws {
         let s = try start()
         // A regular file where the folder should be: nothing can be created under it.
         let blocker = dir.appendingPathComponent("cache")
         try Data("not a folder".utf8).write(to: blocker)
         XCTAssertThrowsError(try download(s.url(path))) { error in
-            guard case DownloadError.writeFailed(_, _, false, _) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue("\(error)".contains(cache.path), "\(error)")
+            XCTAssertEqual(error as? DownloadError, .folderNotWritable(
+                folder: cache.path, reason: "\(blocker.path) exists and is not a folder"))
+            XCTAssertTrue("\(error)".contains("nothing was downloaded"), "\(error)")
         }
         XCTAssertEqual(s.requests(), [])
     }
