@@ -31,7 +31,9 @@ final class LoopbackServer {
             throw XCTSkip("python3 is not on PATH: these tests need it for the loopback HTTP server (Tests/HubTests/serve.py)")
         }
         self.log = log
-        FileManager.default.createFile(atPath: log.path, contents: Data())
+        guard FileManager.default.createFile(atPath: log.path, contents: Data()) else {
+            throw XCTSkip("cannot create the request log \(log.path)")
+        }
         process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         var arguments = [Self.script, "--root", root.path, "--log", log.path]
