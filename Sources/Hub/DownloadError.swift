@@ -14,6 +14,8 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
     case writeFailed(path: String, reason: String, diskFull: Bool, partialRemoved: Bool)
     /// The destination's folder cannot be created or written to; nothing was downloaded.
     case folderNotWritable(folder: String, reason: String)
+    /// Another process is downloading the same file right now (it holds the partial file's lock).
+    case busy(partialPath: String)
     /// The server's answer to a Range request does not fit the partial file; it was removed.
     case badResponse(url: String, reason: String, partialPath: String)
 
@@ -45,6 +47,9 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
         case let .folderNotWritable(folder, reason):
             return "Cannot write to the folder \(folder) (\(reason)); nothing was downloaded. Make it "
                 + "writable, or choose another cache folder with TORCH_HOME, and run again."
+        case let .busy(partialPath):
+            return "Another download of the same file is under way (it holds \(partialPath)). Wait for it "
+                + "to finish and run again; the finished file is then used from the cache."
         case let .badResponse(url, reason, partialPath):
             return "The server's answer for \(url) does not fit the partial file (\(reason)); "
                 + "\(partialPath) was removed. Run again to download the file afresh."

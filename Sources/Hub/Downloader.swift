@@ -39,7 +39,10 @@ public struct Downloader: Sendable {
         let fileName = destURL.lastPathComponent
         let partial = Self.partialPath(for: destination)
         let link = url.absoluteString
-        try prepare(folder: folder, partial: partial)
+        // Held until the end: a second download of the same file fails fast instead of
+        // writing into the same partial file.
+        var lock = try prepare(folder: folder, partial: partial)
+        defer { if lock >= 0 { close(lock) } }
 
         // Two rounds at most: a 416 on a partial file that turns out bad starts over once.
         for _ in 0..<2 {
@@ -85,7 +88,9 @@ public struct Downloader: Sendable {
                     return
                 }
                 _ = Self.remove(partial)
-                try prepare(folder: folder, partial: partial)
+                if lock >= 0 { close(lock) }
+                lock = -1
+                lock = try prepare(folder: folder, partial: partial)
             case let code?:
                 Self.removeIfEmpty(partial)
                 throw DownloadError.httpStatus(code: code, url: link, fileName: fileName, folder: folder)
@@ -112,8 +117,10 @@ public struct Downloader: Sendable {
         session.finishTasksAndInvalidate()
     }
 
-    /// Creates the folder and the partial file (if absent): a folder that cannot be written fails here.
-    private func prepare(folder: String, partial: String) throws {
+    /// Creates the folder and the partial file (if absent) and locks the partial file (flock);
+    /// returns the locked descriptor (-1 where the file system has no locks). A folder that
+    /// cannot be written fails here.
+    private func prepare(folder: String, partial: String) throws -> Int32 {
         if let reason = Self.makeFolder(folder) {
             throw DownloadError.folderNotWritable(folder: folder, reason: reason)
         }
@@ -126,7 +133,13 @@ public struct Downloader: Sendable {
             }
             throw DownloadError.folderNotWritable(folder: folder, reason: "cannot create \(partial): \(String(cString: strerror(e)))")
         }
-        close(fd)
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            close(fd)
+            if e == EWOULDBLOCK { throw DownloadError.busy(partialPath: partial) }
+            return -1  // a file system without locks (ENOLCK): go on unlocked
+        }
+        return fd
     }
 
     /// `mkdir -p`: nil when `folder` is a directory afterwards, else why not.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import XCTest
 @testable import Hub
@@ -198,6 +201,21 @@ final class DownloaderTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: Downloader.partialPath(for: target)))
         XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+    }
+
+    func testSecondDownloadOfTheSameFileAtOnceFailsFast() throws {
+        let s = try start()
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let fd = open(partial, O_WRONLY | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        // flock locks belong to the open file description: this one stands for another process.
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        XCTAssertThrowsError(try download(s.url(path))) { error in
+            XCTAssertEqual(error as? DownloadError, .busy(partialPath: partial))
+        }
+        XCTAssertEqual(s.requests(), [])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: partial), "the other download's partial file was removed")
     }
 
     func testUnwritableFolderFailsBeforeAnyRequest() throws {
