@@ -55,7 +55,7 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Inference", "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Hub", "Inference", "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -85,7 +85,7 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Training", "Inference", "Checkpoint", "Imaging", "Engine", "ResNet",
+            "CLISupport", "Training", "Inference", "Hub", "Checkpoint", "Imaging", "Engine", "ResNet", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],

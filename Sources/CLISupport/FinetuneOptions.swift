@@ -16,6 +16,7 @@ public struct FinetuneCommandOptions: ParsableArguments {
 
     @OptionGroup(title: "Model") public var model: FinetuneModelOptions
     @OptionGroup(title: "Reading the weights") public var read: ReadOptions
+    @OptionGroup(title: "Weights by name") public var source: WeightsSourceOptions
     @OptionGroup(title: "Data") public var dataOptions: FinetuneDataOptions
     @OptionGroup(title: "Training") public var training: TrainingOptions
     @OptionGroup(title: "Output") public var output: FinetuneOutputOptions
@@ -35,7 +36,8 @@ public struct FinetuneCommandOptions: ParsableArguments {
 
 /// Which network, from which weights, and what of it trains.
 public struct FinetuneModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Pretrained weights (.pth: zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), or 'none' to train from scratch.", valueName: "file|none"))
+    @Option(help: ArgumentHelp("Pretrained weights: a .pth (zip, legacy or tar, e.g. torchvision's resnet34-333f7ec4.pth), torchvision's weights by NAME[:VERSION] (resnet34), or 'none' to train from scratch.",
+                               discussion: WeightsSourceOptions.weightsDiscussion, valueName: "file|name|none"))
     public var weights: String
 
     @Option(help: "Architecture for --weights none: \(ResNetFamily.names.joined(separator: ", ")).")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Hub
 import Imaging
 import Inference
 import ResNet
@@ -10,15 +11,20 @@ extension Precision: ExpressibleByArgument {}
 
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
 public struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The trained weights (a .pth from finetune or PyTorch).",
-                               discussion: "Default: resNet34.pth in the current folder, or the one resNet*.pth there.",
-                               valueName: "file"))
+    @Option(help: ArgumentHelp("The trained weights: a .pth from finetune or PyTorch, or torchvision's weights by NAME[:VERSION].",
+                               discussion: "Default: resNet34.pth in the current folder, or the one resNet*.pth there. "
+                                   + WeightsSourceOptions.weightsDiscussion,
+                               valueName: "file|name"))
     public var weights: String?
+
+    @OptionGroup public var source: WeightsSourceOptions
 
     @OptionGroup public var read: ReadOptions
 
-    @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them.", valueName: "file"))
-    public var classIndices: String = "class_indices.json"
+    @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them (default: class_indices.json).",
+                               discussion: "Without it, a 1000-class model (torchvision's own weights) is named with ImageNet's 1000 classes, in torchvision's order.",
+                               valueName: "file"))
+    public var classIndices: String?
 
     @Option(help: Precision.help("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
     public var precision: Precision = .f32
@@ -46,15 +52,29 @@ public struct ModelOptions: ParsableArguments {
         return found.count == 1 ? found[0] : "resNet34.pth"
     }
 
+    /// `--top-k` as given; else the five most probable of ImageNet's 1000 classes, and every class otherwise.
+    public static func topK(_ given: Int?, for predictor: Predictor) -> Int? {
+        given ?? (predictor.usesKnownNames ? 5 : nil)
+    }
+
     public func makePredictor() throws -> Predictor {
-        let weights = weightsPath
-        let (transform, source) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
+        let resolved = try source.resolve(weightsPath)
+        let weights = resolved.path
+        var (transform, source) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
+        if let named = resolved.weights, imageSize == nil, resize == nil {
+            // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
+            transform = EvalTransform(resize: named.resize, crop: named.crop)
+            source = nil
+        }
         if let source, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
-        let p = try Predictor(weights: weights, classIndices: classIndices, precision: precision, transform: transform,
-                              allowObjects: read.allowObjects, readLimits: read.limits)
+        // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
+        let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
+        let p = try Predictor(weights: weights, classIndices: indices, precision: precision, transform: transform,
+                              allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories)
         p.warnings.forEach { warn($0) }
         return p
     }
 }
+

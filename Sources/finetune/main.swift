@@ -10,8 +10,9 @@ struct FinetuneCommand: ParsableCommand {
             DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Symbolic links are followed, but no folder is read twice and no image is counted under a class folder other than its own; files that cannot be images (empty, not JPEG or PNG inside, a broken link) are left out with a warning on standard error. Without a val folder, --val-split holds out at least one image of every class (each class needs two or more). Everything (data, weights, precision, output folders) is checked before any file is written. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
 
             Examples:
+              finetune --weights resnet34 --classes 5 flower_data
               finetune --weights resnet34-pre.pth --classes 5 flower_data
-              finetune --weights resnet34-pre.pth --classes 5 --train fc --no-augment --epochs 10 flower_data
+              finetune --weights resnet50:IMAGENET1K_V2 --classes 5 --train fc --no-augment --epochs 10 flower_data
               finetune --weights none --arch resnet18 --classes 10 --image-size 32 --resize 32 data
             """)
 
@@ -20,7 +21,10 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let console = ProgressConsole()
-            try Finetune.run(options.config, output: options.output.output, resume: options.output.resume,
+            var config = options.config
+            // torchvision's weights by name: the file in torch.hub's cache, downloaded when missing.
+            if let w = config.weights { config.weights = try options.source.resolve(w).path }
+            try Finetune.run(config, output: options.output.output, resume: options.output.resume,
                              allowObjects: options.read.allowObjects, limits: options.read.limits,
                              log: console.log, warn: console.warning, progress: console.progress)
         }

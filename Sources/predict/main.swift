@@ -21,7 +21,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Show only the K most probable classes.")
+    @Option(help: "Show only the K most probable classes (default: all; 5 for a model named with ImageNet's classes).")
     var topK: Int?
 
     @Flag(help: "One JSON object per image per line: image, class, index, prob, probs.")
@@ -34,6 +34,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let predictor = try model.makePredictor()
+            let topK = ModelOptions.topK(self.topK, for: predictor)
             var failed = 0
             try predictor.predict(paths: images, batchSize: 8) { path, result in
                 switch result {

@@ -1,0 +1,62 @@
+import CLISupport
+import Foundation
+import Hub
+import Inference
+import TestSupport
+import XCTest
+
+/// A 1000-class model without class_indices.json (Fixtures/hub/imagenet_tiny, made by torch) is
+/// named with ImageNet's classes, at torch's indices, and predict shows its five best.
+final class ImageNetNamesTests: XCTestCase {
+    struct Expected: Decodable { let image: String; let top5: [Int]; let names: [String]; let probs: [Float] }
+
+    func testA1000ClassModelPrintsImageNetNames() throws {
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: FixturePaths.url("hub/imagenet_tiny.json")))
+        // A folder without class_indices.json.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ImageNetNames-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let previous = FileManager.default.currentDirectoryPath
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir.path))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+
+        let options = try ModelOptions.parse(["--weights", FixturePaths.path("hub/imagenet_tiny.pth")])
+        let predictor = try options.makePredictor()
+        XCTAssertTrue(predictor.usesKnownNames)
+        XCTAssertEqual(predictor.classNames, ImageNet.categories)
+        XCTAssertEqual(ModelOptions.topK(nil, for: predictor), 5, "five by default for ImageNet's classes")
+        XCTAssertEqual(ModelOptions.topK(3, for: predictor), 3)
+
+        var prediction: Prediction?
+        try predictor.predict(paths: [FixturePaths.path("images/src/\(expected.image)")], batchSize: 1) { _, result in
+            prediction = try? result.get()
+        }
+        let p = try XCTUnwrap(prediction)
+        XCTAssertEqual(p.top(5), expected.top5, "torch's five best classes")
+        XCTAssertEqual(p.top(5).map { predictor.classNames[$0] }, expected.names, "named as torchvision names them")
+        for (i, index) in expected.top5.enumerated() { XCTAssertEqual(p.probs[index], expected.probs[i], accuracy: 1e-5) }
+        let text = PredictionOutput.text(p, names: predictor.classNames, topK: ModelOptions.topK(nil, for: predictor))
+        XCTAssertTrue(text.hasPrefix("class: water ouzel   prob: 0.439"), text)
+        XCTAssertEqual(text.split(separator: "\n").count, 6, "five classes and the top one: \(text)")
+    }
+
+    /// A model of another size keeps printing indices without class_indices.json.
+    func testOtherModelsAreNotNamedWithImageNet() throws {
+        let options = try ModelOptions.parse(["--weights", FixturePaths.path("predict/basic.pth"),
+                                              "--class-indices", "/nonexistent/class_indices.json"])
+        let predictor = try options.makePredictor()
+        XCTAssertFalse(predictor.usesKnownNames)
+        XCTAssertEqual(predictor.classNames, ["0", "1", "2", "3", "4"])
+        XCTAssertNil(ModelOptions.topK(nil, for: predictor))
+    }
+
+    /// An unknown name lists the known ones; --offline and --weights-mirror parse.
+    func testNamesAndSourceOptions() throws {
+        let options = try ModelOptions.parse(["--weights", "resnet99", "--offline", "--weights-mirror", "http://mirror.example/models"])
+        XCTAssertTrue(options.source.offline)
+        XCTAssertEqual(options.source.weightsMirror, "http://mirror.example/models")
+        XCTAssertThrowsError(try options.makePredictor()) { XCTAssertTrue("\($0)".contains("resnet50:IMAGENET1K_V2"), "\($0)") }
+        let help = ModelOptions.helpMessage(columns: 400)
+        XCTAssertTrue(help.contains("--weights-mirror") && help.contains("--offline") && help.contains("NAME[:VERSION]"), help)
+    }
+}
