@@ -19,16 +19,19 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
     /// The server's answer to a Range request does not fit the partial file; it was removed.
     case badResponse(url: String, reason: String, partialPath: String)
 
+    /// The way round a failed download: the file, by hand, where Graft looks.
+    static func byHand(_ fileName: String, _ folder: String) -> String {
+        "or download the file by hand and put it at \(folder)/\(fileName) (file name '\(fileName)' in folder '\(folder)')."
+    }
+
     public var description: String {
         switch self {
         case let .unreachable(url, reason, fileName, folder):
             return "Could not download \(url): \(reason). Check the network (or the mirror setting), "
-                + "or download the file by hand and put it at \(folder)/\(fileName) "
-                + "(file name '\(fileName)' in folder '\(folder)')."
+                + DownloadError.byHand(fileName, folder)
         case let .httpStatus(code, url, fileName, folder):
             return "The server answered HTTP \(code) for \(url). Check the URL (or the mirror setting), "
-                + "or download the file by hand and put it at \(folder)/\(fileName) "
-                + "(file name '\(fileName)' in folder '\(folder)')."
+                + DownloadError.byHand(fileName, folder)
         case let .interrupted(url, reason, bytesOnDisk, partialPath):
             return "The download of \(url) was cut off (\(reason)) after \(bytesOnDisk) bytes. "
                 + "The partial file \(partialPath) is kept: run the same command again and it "
