@@ -92,7 +92,7 @@ let package = Package(
                     path: "Tests/CheckpointTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/TrainingTests"),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport"], path: "Tests/HubTests",
+        .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/HubTests",
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "TestSupport"],
                     path: "Tests/InferenceTests"),

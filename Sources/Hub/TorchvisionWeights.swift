@@ -45,22 +45,24 @@ public struct TorchvisionWeights: Sendable, Equatable {
     /// "resnet34" (the default weights of resnet34), "resnet50:IMAGENET1K_V2" (one version),
     /// "resnet50:DEFAULT", or torchvision's own spelling "ResNet50_Weights.IMAGENET1K_V2".
     /// Anything else throws `HubError.unknownWeights` with the known names.
-    public static func named(_ s: String) throws -> TorchvisionWeights {
+    public static func named(_ s: String) throws -> TorchvisionWeights { try named(s, in: all) }
+
+    /// `named` in another registry (tests serve weights of their own through a mirror).
+    static func named(_ s: String, in registry: [TorchvisionWeights]) throws -> TorchvisionWeights {
+        func lookUp(architecture: String, version: String) -> TorchvisionWeights? {
+            registry.first { $0.architecture == architecture && (version == "DEFAULT" ? $0.isDefault : $0.version == version) }
+        }
         let found: TorchvisionWeights?
         if let colon = s.firstIndex(of: ":") {
             found = lookUp(architecture: String(s[..<colon]), version: String(s[s.index(after: colon)...]))
         } else if let dot = s.firstIndex(of: ".") {
             let enumName = String(s[..<dot])
-            found = all.first(where: { $0.enumName == enumName })
+            found = registry.first(where: { $0.enumName == enumName })
                 .flatMap { lookUp(architecture: $0.architecture, version: String(s[s.index(after: dot)...])) }
         } else {
             found = lookUp(architecture: s, version: "DEFAULT")
         }
         guard let weights = found else { throw HubError.unknownWeights(name: s, known: knownNames) }
         return weights
-    }
-
-    private static func lookUp(architecture: String, version: String) -> TorchvisionWeights? {
-        all.first { $0.architecture == architecture && (version == "DEFAULT" ? $0.isDefault : $0.version == version) }
     }
 }

@@ -33,10 +33,17 @@ public enum WeightsResolver {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         download: (URL, String, String) throws -> Void
     ) throws -> ResolvedWeights {
+        try resolve(argument, mirror: mirror, offline: offline, environment: environment, registry: TorchvisionWeights.all,
+                    download: download)
+    }
+
+    /// `resolve` with another registry (tests serve weights of their own through a mirror).
+    static func resolve(_ argument: String, mirror: String?, offline: Bool, environment: [String: String],
+                        registry: [TorchvisionWeights], download: (URL, String, String) throws -> Void) throws -> ResolvedWeights {
         if isFile(argument) { return ResolvedWeights(path: argument, weights: nil) }
         let weights: TorchvisionWeights
         do {
-            weights = try TorchvisionWeights.named(argument)
+            weights = try TorchvisionWeights.named(argument, in: registry)
         } catch let error as HubError {
             if looksLikePath(argument) {
                 throw HubError.noSuchFile(path: argument, known: TorchvisionWeights.knownNames)

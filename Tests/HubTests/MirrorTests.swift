@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import XCTest
 @testable import Hub
@@ -5,6 +6,10 @@ import XCTest
 /// Named weights through `--weights-mirror` to serve.py on loopback, with the real Downloader:
 /// a cache hit makes no request, a missing file is fetched from the mirror's path, a file whose
 /// bytes do not match its name's hash is deleted, offline makes no request.
+enum SHA256Digest {
+    static func hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+}
+
 final class MirrorTests: XCTestCase {
     private var dir: URL!
     private var server: LoopbackServer?
@@ -64,5 +69,38 @@ final class MirrorTests: XCTestCase {
             XCTAssertEqual(file, weights.fileName)
             XCTAssertEqual(folder, cache)
         }
+    }
+
+    /// A weights entry of the test's own whose bytes the server has (torchvision's files are
+    /// not available offline): a first download through the mirror, then a cache hit with no
+    /// request, and an interrupted download resumed with Range, all through `--weights-mirror`.
+    func testFirstDownloadCacheHitAndResumeThroughTheMirror() throws {
+        let payload = Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+        let sha = SHA256Digest.hex(payload)
+        let fileName = "tiny-\(sha.prefix(8)).pth"
+        try payload.write(to: dir.appendingPathComponent("root/mirror/models/\(fileName)"))
+        let tiny = TorchvisionWeights(architecture: "tiny", version: "IMAGENET1K_V1", enumName: "Tiny_Weights",
+                                      url: "https://download.pytorch.org/models/\(fileName)", fileName: fileName,
+                                      sha256Prefix: String(sha.prefix(8)), fileSizeMB: 0.2, resize: 256, crop: 224,
+                                      interpolation: .bilinear, isDefault: true)
+        // The first request of the file is cut after 50 kB.
+        server?.stop()
+        server = try LoopbackServer(root: dir.appendingPathComponent("root"), log: dir.appendingPathComponent("requests2.log"),
+                                    cuts: ["/mirror/models/\(fileName)": 50_000])
+        let mirror = try XCTUnwrap(server).url("/mirror/models").absoluteString
+        func resolve() throws -> ResolvedWeights {
+            try WeightsResolver.resolve("tiny", mirror: mirror, offline: false, environment: environment, registry: [tiny]) {
+                url, destination, prefix in try Downloader().download(from: url, to: destination, sha256Prefix: prefix)
+            }
+        }
+        XCTAssertThrowsError(try resolve()) { XCTAssertTrue("\($0)".contains("resumes"), "\($0)") }
+        let resolved = try resolve()
+        XCTAssertEqual(resolved.path, cache + "/" + fileName)
+        XCTAssertEqual(FileManager.default.contents(atPath: resolved.path), payload, "the mirror's bytes, whole")
+        let requests = server?.requests() ?? []
+        XCTAssertEqual(requests.count, 2, "\(requests)")
+        XCTAssertTrue(requests.last?.contains("range=bytes=") ?? false, "resumed with Range: \(requests)")
+        XCTAssertEqual(try resolve().path, resolved.path)
+        XCTAssertEqual(server?.requests().count, 2, "a cache hit: no request")
     }
 }
