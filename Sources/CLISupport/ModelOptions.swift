@@ -58,6 +58,10 @@ public struct ModelOptions: ParsableArguments {
     }
 
     public func makePredictor() throws -> Predictor {
+        if weights == nil, !FileManager.default.fileExists(atPath: weightsPath) {
+            throw PredictError.weightsNotFound(path: weightsPath,
+                hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE, or --weights resnet34 for torchvision's ImageNet model.")
+        }
         let resolved = try source.resolve(weightsPath)
         let weights = resolved.path
         var (transform, source) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
