@@ -27,6 +27,13 @@ from torchvision.models.resnet import BasicBlock
 
 from gen_models import NarrowResNet
 
+# Small cases scikit-learn scores, for the unit tests: (name, classes, y_true, y_pred).
+CASES = [
+    ("never_predicted", 3, [0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 0, 0]),        # class 2: precision 0
+    ("support_zero", 5, [0, 1, 1, 0, 1, 0], [0, 1, 3, 3, 1, 0]),           # 3 predicted, never true; 2, 4 absent
+    ("all_wrong", 3, [0, 1, 2, 0], [1, 2, 0, 2]),
+    ("binary", 2, [0, 1, 1, 1, 0], [1, 1, 1, 0, 0]),
+]
 NAMES = ["sunflowers", "tulips", "cat", "roses", "dandelion", "daisy", "zebra"]
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -108,6 +115,12 @@ def main(fixtures_dir):
         "report_text": classification_report(labels, preds, labels=labels_range, target_names=NAMES,
                                              digits=4, zero_division=0.0),
     }
+    expected["cases"] = {
+        name: {"classes": n, "labels": t, "predictions": p,
+               "confusion_matrix": confusion_matrix(t, p, labels=list(range(n))).tolist(),
+               "report": classification_report(t, p, labels=list(range(n)), output_dict=True, zero_division=0.0),
+               "report_text": classification_report(t, p, labels=list(range(n)), digits=4, zero_division=0.0)}
+        for name, n, t, p in CASES}
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
 
