@@ -16,9 +16,11 @@ public struct Evaluation: Sendable {
             case let .noClassFolders(dir):
                 return "\(dir): no class folders. Expected \(dir)/<class>/*.jpg, one folder per class, named as in class_indices.json."
             case let .unknownClasses(dir, unknown, folders, model):
+                let split = unknown.first { ["train", "val", "valid", "validation", "test"].contains($0) }
                 return "\(dir): the model has no class named \(unknown.map { "'\($0)'" }.joined(separator: ", ")). "
                     + "Folder classes: \(folders.joined(separator: ", ")). Model classes: \(model.joined(separator: ", ")). "
-                    + "Rename the folders, or pass the class_indices.json written with these weights (--class-indices)."
+                    + (split.map { "To score one split, pass its folder (\(dir)/\($0)); else r" } ?? "R")
+                    + "ename the folders, or pass the class_indices.json written with these weights (--class-indices)."
             case let .noImages(dir):
                 return "\(dir): the class folders hold no .jpg, .jpeg or .png images"
             case let .nothingPredicted(dir, unreadable):
@@ -34,7 +36,8 @@ public struct Evaluation: Sendable {
     public let probabilities: [[Float]]
     /// The images that could not be read, with why; they are left out of the figures.
     public let unreadable: [(path: String, reason: String)]
-    /// Files skipped by the scan (not images, links that lead nowhere or into another class).
+    /// The scan's warnings: files skipped (not images, not in a class folder, links that lead
+    /// nowhere or into another class) and class folders with no images.
     public let skipped: [String]
     public let report: ClassificationReport
 
@@ -53,7 +56,11 @@ public struct Evaluation: Sendable {
             throw Failure.unknownClasses(dir: dir, unknown: unknown, folders: names, model: classNames)
         }
         let folders = zip(paths, names).map { (path: $0.0, name: $0.1, index: index[$0.1] ?? 0) }
-        return (folders, broken.map(\.description))
+        // Files beside the class folders have no class: ImageFolder ignores them; say so.
+        let loose = try FolderWalk.names(in: dir).map { FolderWalk.join(dir, $0) }.filter {
+            if case .file = PathTarget($0) { return true } else { return false }
+        }
+        return (folders, broken.map(\.description) + loose.map { "skipping \($0): not in a class folder (\(dir)/<class>/...)" })
     }
 
     /// Scores `predictor` on `dir`. `warn` hears each skipped file and unreadable image as found.
@@ -68,6 +75,7 @@ public struct Evaluation: Sendable {
         for folder in folders {
             let listing = try ImageList.scan(folder.path, recursive: true, walk: walk)
             skipped += listing.warnings
+            if listing.images.isEmpty { skipped.append("\(folder.path) holds no .jpg, .jpeg or .png images: class '\(folder.name)' has support 0") }
             for path in listing.images where labelOf[path] == nil {
                 paths.append(path)
                 labelOf[path] = folder.index

@@ -57,10 +57,18 @@ final class EvaluationTests: XCTestCase {
             XCTAssertTrue(message.contains("Model classes: sunflowers, tulips, cat, roses, dandelion, daisy, zebra."), message)
         }
         // Without the unknown folder: one class present, six with support 0.
+        // Without the unknown folder: one class present, six with support 0 (one of them an empty
+        // folder); a file beside the class folders is skipped with a warning.
         try FileManager.default.removeItem(at: dir.appendingPathComponent("lilies"))
-        let result = try Evaluation.run(dir: dir.path, predictor: p, batchSize: 2)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("roses"), withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: dir.appendingPathComponent("loose.jpg"))
+        var warnings: [String] = []
+        let result = try Evaluation.run(dir: dir.path, predictor: p, batchSize: 2) { warnings.append($0) }
         XCTAssertEqual(result.labels, [5])
         XCTAssertEqual(result.report.perClass.map(\.support), [0, 0, 0, 0, 0, 1, 0])
+        XCTAssertEqual(warnings.count, 2, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.contains("loose.jpg: not in a class folder") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.contains("class 'roses' has support 0") }, "\(warnings)")
     }
 
     func testFolderWithoutClassFoldersIsAnError() throws {
