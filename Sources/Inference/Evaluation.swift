@@ -16,7 +16,7 @@ public struct Evaluation: Sendable {
             case let .noClassFolders(dir):
                 return "\(dir): no class folders. Expected \(dir)/<class>/*.jpg, one folder per class, named as in class_indices.json."
             case let .unknownClasses(dir, unknown, folders, model):
-                let split = unknown.first { ["train", "val", "valid", "validation", "test"].contains($0) }
+                let split = ["val", "validation", "valid", "test", "train"].first { unknown.contains($0) }
                 return "\(dir): the model has no class named \(unknown.map { "'\($0)'" }.joined(separator: ", ")). "
                     + "Folder classes: \(folders.joined(separator: ", ")). Model classes: \(model.joined(separator: ", ")). "
                     + (split.map { "To score one split, pass its folder (\(dir)/\($0)); else r" } ?? "R")
