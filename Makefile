@@ -7,7 +7,7 @@ TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'imp
 DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config
 # The demo's data: Fashion-MNIST, as Debian packages it.
 DEMO_DEBS = dataset-fashion-mnist
-TOOLS = inspect_weights predict batch_predict finetune
+TOOLS = inspect_weights predict batch_predict finetune evaluate
 
 .PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay
 

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "predict", targets: ["predict"]),
         .executable(name: "batch_predict", targets: ["batch_predict"]),
         .executable(name: "finetune", targets: ["finetune"]),
+        .executable(name: "evaluate", targets: ["evaluate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,6 +70,10 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
+            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "evaluate", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
