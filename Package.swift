@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (see Makefile `deps`).
@@ -46,6 +47,10 @@ let package = Package(
         .target(name: "Inference", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
         // torchvision's pretrained weights by name: the registry, torch.hub's cache, downloads.
         .target(name: "Hub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // TensorBoard's event files: TFRecord framing, masked CRC-32C, Event protobufs (the
+        // generated Swift is committed; see Sources/TensorBoard/Proto).
+        .target(name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto/tensorboard_event.proto"]),
         .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
@@ -56,7 +61,7 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Hub", "Inference", "Training", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Hub", "Inference", "Training", "TensorBoard", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -90,7 +95,7 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Training", "Inference", "Hub", "Checkpoint", "Imaging", "Engine", "ResNet", "TestSupport",
+            "CLISupport", "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "ResNet", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
@@ -99,6 +104,8 @@ let package = Package(
                     path: "Tests/TrainingTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/HubTests",
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"],
+                    path: "Tests/TensorBoardTests"),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "TestSupport"],
                     path: "Tests/InferenceTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",

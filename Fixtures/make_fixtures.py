@@ -5,6 +5,8 @@ Run by hand where torch is installed (CI never runs it):
     python3 -m venv ~/torchenv && ~/torchenv/bin/pip install torch torchvision pillow
     ~/torchenv/bin/python Fixtures/make_fixtures.py          # or: make fixtures
 Each part writes under its own folder of Fixtures/ and is deterministic (fixed seeds).
+The tensorboard part also needs Graft built (swift build) and `pip install tensorboard`: it
+reads an event file Graft's finetune writes back with TensorBoard's reader.
 """
 import os
 import sys
@@ -15,7 +17,7 @@ sys.path.insert(0, HERE)
 
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "wrapped", "shared_modules", "trainset",
-                             "optim", "training", "imagenet_model", "hub", "evaluate"]
+                             "optim", "training", "imagenet_model", "hub", "evaluate", "tensorboard"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

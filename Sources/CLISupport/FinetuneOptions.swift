@@ -160,6 +160,10 @@ public struct FinetuneOutputOptions: ParsableArguments {
     @Flag(help: "Continue the interrupted run that wrote --output here, from its last finished epoch.")
     public var resume = false
 
+    @Option(help: ArgumentHelp("Also write TensorBoard's event file (events.out.tfevents.*) in this folder, made if missing: train/loss per step, val/loss, val/accuracy and lr per epoch. View with: tensorboard --logdir DIR.",
+                               valueName: "dir"))
+    public var tensorboard: String?
+
     public init() {}
 
     public func validate() throws {
@@ -168,5 +172,18 @@ public struct FinetuneOutputOptions: ParsableArguments {
 
     func apply(to c: inout TrainConfig) {
         c.classIndices = classIndices; c.metrics = metrics; c.saveDType = saveDtype
+    }
+
+    /// What `--tensorboard` asks of the trainer, or nil without it: checks the folder now (so
+    /// that a bad one fails before training), and, once the job is prepared, makes the event
+    /// file and hangs it on the trainer.
+    public func observer(log: @escaping (String) -> Void) throws -> ((Trainer) throws -> Void)? {
+        guard let dir = tensorboard else { return nil }
+        try TensorBoardLog.check(dir)
+        return { trainer in
+            let board = try TensorBoardLog(directory: dir)
+            board.attach(to: trainer)
+            log("TensorBoard: writing \(board.writer.path) (view with: tensorboard --logdir \(dir))")
+        }
     }
 }

@@ -10,14 +10,17 @@ public enum Finetune {
     /// architecture (resNet34.pth); `resume`: continue the interrupted run that wrote it.
     /// `allowObjects` and `limits`: how the weights are read (`--allow-objects`, `--max-memory`).
     /// `log` gets progress lines, `warn` the warnings, `progress` (when given) the lines of a
-    /// progress bar, each replacing the last.
+    /// progress bar, each replacing the last. `observe` gets the trainer once everything is
+    /// checked, before the first epoch, to hang observers on its hooks (`--tensorboard`).
     @discardableResult
     public static func run(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
                            limits: ReadLimits = ReadLimits(), log: @escaping (String) -> Void,
-                           warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil) throws -> FinetuneJob {
+                           warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil,
+                           observe: ((Trainer) throws -> Void)? = nil) throws -> FinetuneJob {
         let job = try FinetuneJob.prepare(config, output: output, resume: resume, allowObjects: allowObjects,
                                           limits: limits, log: log, warn: warn)
         job.trainer.progress = progress
+        try observe?(job.trainer)
         try job.run()
         log(job.summary)
         return job

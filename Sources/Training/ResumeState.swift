@@ -17,6 +17,9 @@ public struct ResumeState: Codable {
     public var optimizerSteps: [String: Int]
     public var lr: Double
     public var unreadable: [Int: String]
+    /// Optimizer steps taken over all epochs so far (nil in files written before it was
+    /// recorded).
+    public var globalStep: Int?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -32,6 +35,7 @@ public struct ResumeState: Codable {
         optimizerSteps = trainer.optimizer.steps
         lr = trainer.optimizer.lr
         unreadable = trainer.unreadable
+        globalStep = trainer.globalStep
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -47,7 +51,7 @@ public struct ResumeState: Codable {
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
-    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable }
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
@@ -103,7 +107,9 @@ public struct ResumeState: Codable {
         trainer.optimizer.restore(buffers: buffers, steps: optimizerSteps, lr: lr)
         // Older files: the first epoch that reached the best accuracy saved the model, if any did.
         let saved = savedEpoch ?? history.firstIndex { $0.valAccuracy == bestAccuracy && bestAccuracy > 0 }.map { $0 + 1 }
-        trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable)
+        // Older files: Adam counts its steps; otherwise the count starts again from 0.
+        let steps = globalStep ?? optimizerSteps.values.max() ?? 0
+        trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable, globalStep: steps)
     }
 }
 

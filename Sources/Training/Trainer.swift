@@ -31,6 +31,14 @@ public final class Trainer {
     /// Where warnings go: standard error unless set.
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
     public var progress: ((String) -> Void)? = nil
+    /// Optimizer steps taken so far, over every epoch, counted on across `--resume`.
+    public private(set) var globalStep = 0
+    /// Called after each optimizer step with `globalStep` (from 1) and the batch's mean loss.
+    /// Observers (TensorBoard's event file) hang here, so the loop knows nothing of them.
+    public var onStep: ((_ step: Int, _ loss: Double) throws -> Void)? = nil
+    /// Called after each epoch, once its figures are in `history` and metrics.json, before its
+    /// resume point is written.
+    public var onEpoch: ((EpochMetrics) throws -> Void)? = nil
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
     public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
@@ -71,6 +79,8 @@ public final class Trainer {
                     let labels = batch.map { data.train[$0].label }
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
                     optimizer.step(model.parameters)
+                    globalStep += 1
+                    try onStep?(globalStep, Double(loss))
                     lossSum += Double(loss) * Double(labels.count); seen += labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
                 }
@@ -83,6 +93,8 @@ public final class Trainer {
                                             labelSmoothing: Float(config.labelSmoothing))
                     }
                     optimizer.step(model.parameters)
+                    globalStep += 1
+                    try onStep?(globalStep, Double(loss))
                     lossSum += Double(loss) * Double(batch.labels.count); seen += batch.labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
                 }
@@ -101,6 +113,9 @@ public final class Trainer {
                 savedEpoch = epoch + 1
             }
             try writeMetrics()
+            // Before the resume point: a run stopped between the two repeats this epoch on
+            // --resume, and the observer sees it twice rather than never.
+            try onEpoch?(m)
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
     }
@@ -192,8 +207,9 @@ public final class Trainer {
         try report.write(to: config.metrics)
     }
 
-    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String]) {
+    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int) {
         self.history = history
+        self.globalStep = globalStep
         bestAccuracy = best
         self.savedEpoch = savedEpoch
         self.unreadable = unreadable

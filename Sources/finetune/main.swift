@@ -22,11 +22,12 @@ struct FinetuneCommand: ParsableCommand {
         try reportingErrors {
             let console = ProgressConsole()
             var config = options.config
+            let observe = try options.output.observer(log: console.log)
             // torchvision's weights by name: the file in torch.hub's cache, downloaded when missing.
             if let w = config.weights { config.weights = try options.source.resolve(w).path }
             try Finetune.run(config, output: options.output.output, resume: options.output.resume,
                              allowObjects: options.read.allowObjects, limits: options.read.limits,
-                             log: console.log, warn: console.warning, progress: console.progress)
+                             log: console.log, warn: console.warning, progress: console.progress, observe: observe)
         }
     }
 }
