@@ -9,7 +9,7 @@ DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev p
 DEMO_DEBS = dataset-fashion-mnist
 TOOLS = inspect_weights predict batch_predict finetune evaluate
 
-.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay
+.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay report-check
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -65,3 +65,11 @@ fuzz: deps
 # them through the plain build).
 fuzz-replay: deps
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" SWIFT=$(SWIFT) scripts/fuzz.sh replay
+
+# Renders the demo's report.html in headless Chromium (Debian's chromium) to docs/report.png;
+# fails if the page did not render, logged errors, or misses a part. Runs `make demo` first
+# when demo-out/report.html is not there.
+report-check:
+	$(MAKE) deps EXTRA_DEBS=chromium
+	@[ -f demo-out/report.html ] || $(MAKE) demo
+	scripts/report_check.sh demo-out/report.html docs/report.png
