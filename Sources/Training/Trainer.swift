@@ -42,7 +42,7 @@ public final class Trainer {
     /// The last validation pass: each validated sample's softmax probabilities and label.
     public private(set) var lastValidation: ValidationRecord? = nil
     /// The validation pass of the model `--output` holds (epoch `savedEpoch`); nil before one
-    /// is saved, and after `--resume` until the next one is.
+    /// is saved (restored by `--resume` from files that recorded it).
     public private(set) var bestValidation: ValidationRecord? = nil
     /// Where report.html goes after every epoch (nil: none), and what it says about the run.
     public var report: ReportWriter? = nil
@@ -232,7 +232,9 @@ public final class Trainer {
         return try ClassificationReport(classNames: data.classes, labels: v.labels, probabilities: v.probabilities)
     }
 
-    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int) {
+    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int,
+                 bestValidation: ValidationRecord? = nil) {
+        self.bestValidation = bestValidation
         self.history = history
         self.globalStep = globalStep
         bestAccuracy = best
@@ -243,7 +245,7 @@ public final class Trainer {
 
 /// One validation pass, sample by sample: indices into `data.val` (unreadable images are
 /// left out), true labels, and softmax probability rows (`Softmax.forward` of the logits).
-public struct ValidationRecord: Sendable, Equatable {
+public struct ValidationRecord: Codable, Sendable, Equatable {
     public var indices: [Int] = []
     public var labels: [Int] = []
     public var probabilities: [[Float]] = []

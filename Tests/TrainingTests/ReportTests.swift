@@ -105,6 +105,36 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(again.html, html)
     }
 
+    /// With augmentation the validation pass runs through the image pipeline (no feature
+    /// cache): it records every val image too, and `--resume` keeps the saved model's record.
+    func testTheImagePathRecordsAndResumeKeepsTheBestEvaluation() throws {
+        let a = try FinetuneTests.workdir("report-a"), b = try FinetuneTests.workdir("report-b")
+        let ca = FinetuneTests.config(a, epochs: 3, augment: true), cb = FinetuneTests.config(b, epochs: 3, augment: true)
+        func job(_ c: TrainConfig, resume: Bool) throws -> FinetuneJob {
+            try FinetuneJob.prepare(c, output: c.output, resume: resume, report: ReportWriter(path: (c.output as NSString).deletingLastPathComponent + "/report.html", commandLine: ["finetune"]),
+                                    log: { _ in }, warn: { _ in })
+        }
+        let straight = try job(ca, resume: false)
+        try straight.run()
+        let v = try XCTUnwrap(straight.trainer.bestValidation)
+        XCTAssertEqual(v.indices, Array(straight.data.val.indices))
+        XCTAssertEqual(v.labels, straight.data.val.map(\.label))
+        XCTAssertEqual(v.probabilities.count, straight.data.val.count)
+        try job(cb, resume: false).run(until: 2)
+        let resumed = try job(cb, resume: true)
+        XCTAssertEqual(resumed.trainer.bestValidation, try ResumeState.read(for: cb).bestValidation)
+        try resumed.run()
+        XCTAssertEqual(resumed.trainer.savedEpoch, straight.trainer.savedEpoch)
+        XCTAssertEqual(resumed.trainer.bestValidation, v, "the saved model's record survives --resume")
+        func evaluation(_ c: TrainConfig) throws -> [String: Any]? {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+            return json?["best_epoch_evaluation"] as? [String: Any]
+        }
+        XCTAssertEqual(try evaluation(cb)?["confusion_matrix"] as? [[Int]], try XCTUnwrap(evaluation(ca)?["confusion_matrix"] as? [[Int]]))
+        let html = try String(contentsOfFile: b + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("data-true=\"0\" data-pred=\"0\""))
+    }
+
     func testWithoutAWriterNoReportIsWritten() throws {
         let dir = try FinetuneTests.workdir("noreport")
         let c = FinetuneTests.config(dir, epochs: 1)

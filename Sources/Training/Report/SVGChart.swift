@@ -21,7 +21,7 @@ public struct SVGChart: Sendable {
     public var width = 360.0
     public var height = 220.0
     /// The plot area inside the box: left, top, right, bottom margins.
-    public let margin = (left: 56.0, top: 28.0, right: 12.0, bottom: 36.0)
+    public let margin = (left: 60.0, top: 28.0, right: 12.0, bottom: 36.0)
 
     public init(title: String, epochs: [Int], series: [Series], best: Int?) {
         self.title = title; self.epochs = epochs; self.series = series; self.best = best
@@ -50,10 +50,11 @@ public struct SVGChart: Sendable {
 
     static func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
 
-    /// A tick label: short, with as many digits as the range needs.
-    static func label(_ v: Double, span: Double) -> String {
-        if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e5) { return String(format: "%.1e", v) }
-        let digits = span <= 0 ? 3 : max(0, min(6, Int((-log10(span)).rounded(.up)) + 2))
+    /// A tick label: short, with as many decimals as the tick step needs (`step`: the
+    /// distance between ticks); scientific for tiny or huge values.
+    static func label(_ v: Double, step: Double) -> String {
+        if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e6) { return String(format: "%.2g", v) }
+        let digits = step > 0 ? max(0, min(6, Int((-log10(step)).rounded(.up)))) : 3
         return String(format: "%.\(digits)f", v)
     }
 
@@ -72,7 +73,7 @@ public struct SVGChart: Sendable {
             let v = y0 + (y1 - y0) * Double(i) / 4
             let y = point(epoch: epochs.first ?? 1, value: v).y
             out += "<line x1=\"\(Self.fmt(left - 4))\" y1=\"\(Self.fmt(y))\" x2=\"\(Self.fmt(right))\" y2=\"\(Self.fmt(y))\" class=\"grid\"/>"
-            out += "<text x=\"\(Self.fmt(left - 6))\" y=\"\(Self.fmt(y + 4))\" class=\"ytick\">\(e(Self.label(v, span: y1 - y0)))</text>\n"
+            out += "<text x=\"\(Self.fmt(left - 6))\" y=\"\(Self.fmt(y + 4))\" class=\"ytick\">\(e(Self.label(v, step: (y1 - y0) / 4)))</text>\n"
         }
         // x ticks: every epoch, or about ten of them.
         let step = max(1, Int((Double(epochs.count) / 10).rounded(.up)))
