@@ -92,7 +92,7 @@ public final class FinetuneJob {
     /// The closing line: the best accuracy and the files written, naming only files that exist.
     public var summary: String {
         let accuracy = String(format: "%.3f", trainer.bestAccuracy)
-        let others = [config.classIndices, config.metrics].filter { FileManager.default.fileExists(atPath: $0) }
+        let others = ([config.classIndices, config.metrics] + [trainer.report?.path].compactMap { $0 }).filter { FileManager.default.fileExists(atPath: $0) }
         guard let epoch = trainer.savedEpoch, FileManager.default.fileExists(atPath: config.output) else {
             return "Finished Training. No model was saved (no epoch was validated)" + (others.isEmpty ? "." : "; wrote \(others.joined(separator: ", ")).")
         }

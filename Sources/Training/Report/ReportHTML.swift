@@ -163,7 +163,7 @@ extension RunReport {
         body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#111;background:#fff}
         h1{font-size:22px;margin:0}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
         .sub{color:#555;margin:4px 0 0}.none{color:#777;font-style:italic}
-        pre.cmd{background:#f5f5f5;padding:8px;white-space:pre-wrap;word-break:break-all;font-size:12px}
+        pre.cmd{background:#f5f5f5;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}
         table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border:1px solid #ddd;text-align:right}
         table.kv th,table.kv td,td.name{text-align:left}table.kv th{background:#fafafa;font-weight:600}
         tr.total td,tr.avg th,tr.avg td{font-weight:600}tr.best td{background:#eef6ee}

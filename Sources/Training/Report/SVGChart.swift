@@ -51,9 +51,10 @@ public struct SVGChart: Sendable {
     static func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
 
     /// A tick label: short, with as many decimals as the tick step needs (`step`: the
-    /// distance between ticks); scientific for tiny or huge values.
-    static func label(_ v: Double, step: Double) -> String {
-        if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e6) { return String(format: "%.2g", v) }
+    /// distance between ticks); scientific on every tick when the axis's largest magnitude
+    /// (`magnitude`) is tiny or huge.
+    static func label(_ v: Double, step: Double, magnitude: Double) -> String {
+        if magnitude < 1e-3 || magnitude >= 1e6 { return String(format: "%.2e", v) }
         let digits = step > 0 ? max(0, min(6, Int((-log10(step)).rounded(.up)))) : 3
         return String(format: "%.\(digits)f", v)
     }
@@ -73,7 +74,7 @@ public struct SVGChart: Sendable {
             let v = y0 + (y1 - y0) * Double(i) / 4
             let y = point(epoch: epochs.first ?? 1, value: v).y
             out += "<line x1=\"\(Self.fmt(left - 4))\" y1=\"\(Self.fmt(y))\" x2=\"\(Self.fmt(right))\" y2=\"\(Self.fmt(y))\" class=\"grid\"/>"
-            out += "<text x=\"\(Self.fmt(left - 6))\" y=\"\(Self.fmt(y + 4))\" class=\"ytick\">\(e(Self.label(v, step: (y1 - y0) / 4)))</text>\n"
+            out += "<text x=\"\(Self.fmt(left - 6))\" y=\"\(Self.fmt(y + 4))\" class=\"ytick\">\(e(Self.label(v, step: (y1 - y0) / 4, magnitude: max(abs(y0), abs(y1)))))</text>\n"
         }
         // x ticks: every epoch, or about ten of them.
         let step = max(1, Int((Double(epochs.count) / 10).rounded(.up)))
