@@ -181,6 +181,14 @@ final class ReportTests: XCTestCase {
         try assertSelfContained(html)
     }
 
+    /// Many classes: the confusion matrix shows those with the most mistakes, in index order.
+    func testLargeConfusionMatricesShowTheMostConfusedClasses() {
+        let m = [[5, 0, 0, 0], [0, 5, 3, 0], [0, 1, 5, 0], [2, 0, 0, 5]]
+        XCTAssertEqual(RunReport.shownClasses(m, limit: 4), [0, 1, 2, 3])
+        XCTAssertEqual(RunReport.shownClasses(m, limit: 2), [1, 2], "1 and 2: four mistakes each; 0 and 3: two")
+        XCTAssertEqual(RunReport.shownClasses(m, limit: 3), [0, 1, 2], "ties: the lower index")
+    }
+
     func testHTMLEscape() {
         XCTAssertEqual(HTMLText.escape(#"a<b>&"c'"#), "a&lt;b&gt;&amp;&quot;c&#39;")
         XCTAssertEqual(RunReport.shellQuoted("plain/path-1.pth"), "plain/path-1.pth")

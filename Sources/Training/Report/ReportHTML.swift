@@ -92,13 +92,19 @@ extension RunReport {
         let e = HTMLText.escape
         var s = "<section id=\"confusion\">\n<h2>Confusion matrix of the best model on val\(bestEpoch.map { " (epoch \($0))" } ?? "")</h2>\n"
         guard let r = evaluation else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        let shown = Self.shownClasses(r.confusion)
         s += "<p>Rows: true class; columns: predicted class. Colour: the share of the row.</p>\n"
+        if shown.count < r.classNames.count {
+            s += "<p class=\"note\">\(r.classNames.count) classes: showing the \(shown.count) with the most mistakes (metrics.json has the whole matrix).</p>\n"
+        }
         s += "<table class=\"confusion\">\n<tr><th class=\"corner\">true \\ predicted</th>"
-        s += r.classNames.map { "<th class=\"col\">\(e($0))</th>" }.joined() + "</tr>\n"
-        for (t, row) in r.confusion.enumerated() {
+        s += shown.map { "<th class=\"col\">\(e(r.classNames[$0]))</th>" }.joined() + "</tr>\n"
+        for t in shown {
+            let row = r.confusion[t]
             let total = row.reduce(0, +)
             s += "<tr><th class=\"row\">\(e(r.classNames[t]))</th>"
-            for (p, n) in row.enumerated() {
+            for p in shown {
+                let n = row[p]
                 let share = total > 0 ? Double(n) / Double(total) : 0
                 let ink = share > 0.5 ? "#fff" : "#111"
                 s += "<td class=\"cell\" data-true=\"\(t)\" data-pred=\"\(p)\" style=\"background:rgba(31,119,180,\(String(format: "%.3f", share)));color:\(ink)\">\(n)</td>"

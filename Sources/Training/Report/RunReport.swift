@@ -52,8 +52,8 @@ extension RunReport {
         commandLine = arguments.map(Self.shellQuoted).joined(separator: " ")
         self.data = c.data
         classes = data.classes
-        trainCounts = data.classes.indices.map { k in data.train.filter { $0.label == k }.count }
-        valCounts = data.classes.indices.map { k in data.val.filter { $0.label == k }.count }
+        trainCounts = Self.counts(data.train, classes: data.classes.count)
+        valCounts = Self.counts(data.val, classes: data.classes.count)
         let o = c.optimizer
         var optimizer = "\(o.kind.rawValue), weight decay \(o.weightDecay)"
         if o.kind == .sgd { optimizer += ", momentum \(o.momentum)" + (o.nesterov ? ", Nesterov" : "") }
@@ -102,6 +102,24 @@ extension RunReport {
         }
         wrong.sort { $0.probability != $1.probability ? $0.probability > $1.probability : $0.sample < $1.sample }
         return Array(wrong.prefix(count))
+    }
+
+    /// Images per class index.
+    static func counts(_ samples: [ImageFolder.Sample], classes: Int) -> [Int] {
+        var n = [Int](repeating: 0, count: classes)
+        for s in samples where n.indices.contains(s.label) { n[s.label] += 1 }
+        return n
+    }
+
+    /// The classes the confusion matrix shows: all of them up to `limit`, else the `limit`
+    /// classes with the most mistakes (as true or predicted class; ties: the lower index), in
+    /// class-index order.
+    public static func shownClasses(_ confusion: [[Int]], limit: Int = 50) -> [Int] {
+        let n = confusion.count
+        guard n > limit else { return Array(0..<n) }
+        var errors = [Int](repeating: 0, count: n)
+        for t in 0..<n { for p in 0..<n where p != t && confusion[t].indices.contains(p) { errors[t] += confusion[t][p]; errors[p] += confusion[t][p] } }
+        return (0..<n).sorted { errors[$0] != errors[$1] ? errors[$0] > errors[$1] : $0 < $1 }.prefix(limit).sorted()
     }
 
     /// POSIX shell quoting, as Python's `shlex.quote`: safe words as they are, others in
