@@ -164,9 +164,22 @@ public struct FinetuneOutputOptions: ParsableArguments {
                                valueName: "dir"))
     public var tensorboard: String?
 
+    @Option(help: ArgumentHelp("Where the run's report goes (default: report.html beside --metrics): one self-contained HTML page, rewritten after every epoch, with the run's settings, curves, the best model's confusion matrix, per-class precision/recall/F1, its most confident mistakes and the data warnings.",
+                               valueName: "file"))
+    public var report: String?
+
+    @Flag(help: "Write no report.html.")
+    public var noReport = false
+
     public init() {}
 
+    /// What `--report` and `--no-report` ask for: the report's writer, or nil for none.
+    public func reportWriter(metrics: String) -> ReportWriter? {
+        noReport ? nil : ReportWriter(path: report ?? ReportWriter.defaultPath(metrics: metrics))
+    }
+
     public func validate() throws {
+        if noReport && report != nil { throw ValidationError("--report and --no-report contradict each other: give one") }
         if !["float32", "float16", "bfloat16"].contains(saveDtype) { throw ValidationError("--save-dtype must be float32, float16 or bfloat16") }
     }
 

@@ -21,4 +21,24 @@ public enum JPEGEncoder {
         }
         return Array(UnsafeBufferPointer(start: o, count: Int(size)))
     }
+
+    /// JPEG bytes of an RGB image (4:2:0 chroma, as Pillow saves by default): the report's thumbnails.
+    public static func rgb(_ image: RGBImage, quality: Int = 85) throws -> [UInt8] {
+        guard image.pixels.count == image.width * image.height * 3, image.width > 0, image.height > 0 else {
+            throw ImagingError.invalidArgument("JPEGEncoder: \(image.pixels.count) bytes for a \(image.width)x\(image.height) RGB image")
+        }
+        guard let handle = tjInitCompress() else { throw ImagingError.invalidArgument("JPEGEncoder: cannot start libjpeg-turbo") }
+        defer { tjDestroy(handle) }
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let rc = image.pixels.withUnsafeBufferPointer {
+            tjCompress2(handle, $0.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
+                        &out, &size, Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        }
+        defer { if let o = out { tjFree(o) } }
+        guard rc == 0, let o = out else {
+            throw ImagingError.invalidArgument("JPEGEncoder: \(String(cString: tjGetErrorStr2(handle)))")
+        }
+        return Array(UnsafeBufferPointer(start: o, count: Int(size)))
+    }
 }

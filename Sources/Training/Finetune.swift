@@ -8,17 +8,18 @@ public enum Finetune {
     /// The job as `finetune` runs it: checks everything before writing anything
     /// (`FinetuneJob.prepare`), trains, and logs the closing line. `output` nil: named after the
     /// architecture (resNet34.pth); `resume`: continue the interrupted run that wrote it.
-    /// `allowObjects` and `limits`: how the weights are read (`--allow-objects`, `--max-memory`).
+    /// `allowObjects` and `limits`: how the weights are read (`--allow-objects`, `--max-memory`);
+    /// `report`: report.html after every epoch (nil: none).
     /// `log` gets progress lines, `warn` the warnings, `progress` (when given) the lines of a
     /// progress bar, each replacing the last. `observe` gets the trainer once everything is
     /// checked, before the first epoch, to hang observers on its hooks (`--tensorboard`).
     @discardableResult
     public static func run(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
-                           limits: ReadLimits = ReadLimits(), log: @escaping (String) -> Void,
+                           limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil, log: @escaping (String) -> Void,
                            warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil,
                            observe: ((Trainer) throws -> Void)? = nil) throws -> FinetuneJob {
         let job = try FinetuneJob.prepare(config, output: output, resume: resume, allowObjects: allowObjects,
-                                          limits: limits, log: log, warn: warn)
+                                          limits: limits, report: report, log: log, warn: warn)
         job.trainer.progress = progress
         try observe?(job.trainer)
         try job.run()

@@ -26,9 +26,10 @@ public final class FinetuneJob {
     /// Checks everything and builds the model; writes no file. `output` nil: named after the
     /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
     /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
-    /// `log` gets progress lines, `warn` the warnings.
+    /// `report`: writes report.html after every epoch (nil: none). `log` gets progress lines,
+    /// `warn` the warnings.
     public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
-                               limits: ReadLimits = ReadLimits(),
+                               limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
         // Weights: readable, a ResNet; they name the architecture and the default output.
@@ -53,6 +54,7 @@ public final class FinetuneJob {
 
         // Every file's folder.
         try writtenPaths(c).forEach(checkWritable)
+        if let r = report { try checkWritable(r.path) }
 
         // The saved run, with --resume.
         var saved: ResumeState? = nil
@@ -69,6 +71,7 @@ public final class FinetuneJob {
         saved?.restore(trainer)
         trainer.log = log
         trainer.warn = warn
+        trainer.report = report
         let start = saved?.nextEpoch ?? 0
         let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
@@ -79,7 +82,7 @@ public final class FinetuneJob {
     /// Removes stale temporary files, writes class_indices.json, trains (to the last epoch, or
     /// up to epoch `until`, counted from 1).
     public func run(until: Int? = nil) throws {
-        for path in FinetuneJob.writtenPaths(config) {
+        for path in FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap({ $0 }) {
             for stale in TemporaryFile.removeStale(for: path) { log("removed \(stale), left by an interrupted run") }
         }
         try ClassIndices(names: data.classes).write(to: config.classIndices)
@@ -89,7 +92,7 @@ public final class FinetuneJob {
     /// The closing line: the best accuracy and the files written, naming only files that exist.
     public var summary: String {
         let accuracy = String(format: "%.3f", trainer.bestAccuracy)
-        let others = [config.classIndices, config.metrics].filter { FileManager.default.fileExists(atPath: $0) }
+        let others = ([config.classIndices, config.metrics] + [trainer.report?.path].compactMap { $0 }).filter { FileManager.default.fileExists(atPath: $0) }
         guard let epoch = trainer.savedEpoch, FileManager.default.fileExists(atPath: config.output) else {
             return "Finished Training. No model was saved (no epoch was validated)" + (others.isEmpty ? "." : "; wrote \(others.joined(separator: ", ")).")
         }

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Inference
 
 /// One epoch's figures, as printed and as saved in metrics.json.
 public struct EpochMetrics: Codable, Equatable, Sendable {
@@ -13,8 +14,12 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public var skippedImages: Int
 }
 
-/// metrics.json: the run's settings and per-epoch figures.
+/// metrics.json: the run's settings and per-epoch figures, and (schema 2) the saved model's
+/// figures on val. Schema 1 (no `schema_version`) lacks `best_epoch_evaluation`; readers
+/// (`trainedModel`) read only what every version has.
 public struct MetricsReport: Codable {
+    /// The version of this layout: 2 adds `schema_version` and `best_epoch_evaluation`.
+    public static let schemaVersion = 2
     public var config: TrainConfig
     public var classes: [String]
     public var trainImages: Int
@@ -22,6 +27,47 @@ public struct MetricsReport: Codable {
     public var bestValAccuracy: Double
     public var unreadableImages: [String]
     public var epochs: [EpochMetrics]
+    /// The model `--output` holds, scored on val as scikit-learn scores it; nil when no
+    /// epoch was validated in this process (e.g. right after `--resume`, an empty val set).
+    public var bestEpochEvaluation: BestEpochEvaluation? = nil
+    public var schemaVersion: Int = MetricsReport.schemaVersion
+}
+
+/// The saved model's confusion matrix and per-class figures on val: Inference's
+/// `ClassificationReport` (scikit-learn's `classification_report` and `confusion_matrix`).
+public struct BestEpochEvaluation: Codable, Equatable, Sendable {
+    public struct Scores: Codable, Equatable, Sendable {
+        public var precision: Double
+        public var recall: Double
+        public var f1Score: Double
+        public var support: Int
+        public init(_ s: ClassificationReport.Scores) {
+            precision = s.precision; recall = s.recall; f1Score = s.f1; support = s.support
+        }
+    }
+    public struct ClassScores: Codable, Equatable, Sendable {
+        public var name: String
+        public var scores: Scores
+    }
+    /// The epoch (from 1) whose model was scored.
+    public var epoch: Int
+    public var accuracy: Double
+    public var count: Int
+    /// `confusion_matrix[true][predicted]`, in class-index order.
+    public var confusionMatrix: [[Int]]
+    public var perClass: [ClassScores]
+    public var macroAvg: Scores
+    public var weightedAvg: Scores
+
+    public init(epoch: Int, _ r: ClassificationReport) {
+        self.epoch = epoch
+        accuracy = r.accuracy
+        count = r.count
+        confusionMatrix = r.confusion
+        perClass = zip(r.classNames, r.perClass).map { ClassScores(name: $0.0, scores: Scores($0.1)) }
+        macroAvg = Scores(r.macro)
+        weightedAvg = Scores(r.weighted)
+    }
 }
 
 extension MetricsReport {

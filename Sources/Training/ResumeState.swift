@@ -20,6 +20,9 @@ public struct ResumeState: Codable {
     /// Optimizer steps taken over all epochs so far (nil in files written before it was
     /// recorded).
     public var globalStep: Int?
+    /// The saved model's validation pass (probabilities and labels), for metrics.json's
+    /// best_epoch_evaluation and the report (nil in files written before it was recorded).
+    public var bestValidation: ValidationRecord?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -36,6 +39,7 @@ public struct ResumeState: Codable {
         lr = trainer.optimizer.lr
         unreadable = trainer.unreadable
         globalStep = trainer.globalStep
+        bestValidation = trainer.bestValidation
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -51,7 +55,7 @@ public struct ResumeState: Codable {
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
-    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep }
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
@@ -109,7 +113,8 @@ public struct ResumeState: Codable {
         let saved = savedEpoch ?? history.firstIndex { $0.valAccuracy == bestAccuracy && bestAccuracy > 0 }.map { $0 + 1 }
         // Older files: Adam counts its steps; otherwise the count starts again from 0.
         let steps = globalStep ?? optimizerSteps.values.max() ?? 0
-        trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable, globalStep: steps)
+        trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable, globalStep: steps,
+                        bestValidation: bestValidation)
     }
 }
 

@@ -39,6 +39,13 @@ public final class Trainer {
     /// Called after each epoch, once its figures are in `history` and metrics.json, before its
     /// resume point is written.
     public var onEpoch: ((EpochMetrics) throws -> Void)? = nil
+    /// The last validation pass: each validated sample's softmax probabilities and label.
+    public private(set) var lastValidation: ValidationRecord? = nil
+    /// The validation pass of the model `--output` holds (epoch `savedEpoch`); nil before one
+    /// is saved (restored by `--resume` from files that recorded it).
+    public private(set) var bestValidation: ValidationRecord? = nil
+    /// Where report.html goes after every epoch (nil: none), and what it says about the run.
+    public var report: ReportWriter? = nil
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
     public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
@@ -111,8 +118,10 @@ public final class Trainer {
                 bestAccuracy = valAcc
                 try savedModel().write(to: config.output)
                 savedEpoch = epoch + 1
+                bestValidation = lastValidation
             }
             try writeMetrics()
+            try report?.write(trainer: self)
             // Before the resume point: a run stopped between the two repeats this epoch on
             // --resume, and the observer sees it twice rather than never.
             try onEpoch?(m)
@@ -144,11 +153,19 @@ public final class Trainer {
 
     /// Mean cross-entropy and accuracy over the validation set (eval mode).
     func validate(cache: [Int: [Float]]?) throws -> (Double, Double) {
+        lastValidation = nil
         guard !data.val.isEmpty else { return (0, 0) }
+        var record = ValidationRecord()
         let batches = stride(from: 0, to: data.val.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, data.val.count)) }
         var lossSum = 0.0, correct = 0, total = 0
-        func account(_ logits: [Float], _ labels: [Int]) throws {
+        func account(_ logits: [Float], _ labels: [Int], _ indices: [Int]) throws {
             let k = model.numClasses
+            let probabilities = try Softmax.forward(logits, rows: labels.count, cols: k)
+            for r in labels.indices {
+                record.indices.append(indices[r])
+                record.labels.append(labels[r])
+                record.probabilities.append(Array(probabilities[(r * k)..<((r + 1) * k)]))
+            }
             let (loss, _) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: k)
             lossSum += Double(loss) * Double(labels.count)
             for (r, label) in labels.enumerated() {
@@ -161,7 +178,7 @@ public final class Trainer {
             for batch in batches {
                 let ok = batch.filter { cache[$0] != nil }
                 guard !ok.isEmpty else { continue }
-                try account(model.evalLogits(headInputs: ok.flatMap { cache[$0]! }, rows: ok.count), ok.map { data.val[$0].label })
+                try account(model.evalLogits(headInputs: ok.flatMap { cache[$0]! }, rows: ok.count), ok.map { data.val[$0].label }, ok)
             }
         } else {
             let h = config.imageSize
@@ -170,9 +187,10 @@ public final class Trainer {
                 let logits = try batch.images.withUnsafeBufferPointer {
                     try model.evalLogits(images: $0, batch: batch.labels.count, height: h, width: h)
                 }
-                try account(logits, batch.labels)
+                try account(logits, batch.labels, batch.indices)
             }
         }
+        lastValidation = record
         return (lossSum / Double(max(total, 1)), Double(correct) / Double(max(total, 1)))
     }
 
@@ -203,15 +221,32 @@ public final class Trainer {
                                    bestValAccuracy: bestAccuracy,
                                    unreadableImages: unreadable.keys.sorted().map { data.train[$0].path }
                                        + unreadableVal.keys.sorted().map { data.val[$0].path },
-                                   epochs: history)
+                                   epochs: history,
+                                   bestEpochEvaluation: try bestEvaluation().map { BestEpochEvaluation(epoch: savedEpoch ?? 0, $0) })
         try report.write(to: config.metrics)
     }
 
-    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int) {
+    /// scikit-learn's figures for the saved model on val, or nil when none was validated here.
+    public func bestEvaluation() throws -> ClassificationReport? {
+        guard let v = bestValidation, !v.labels.isEmpty else { return nil }
+        return try ClassificationReport(classNames: data.classes, labels: v.labels, probabilities: v.probabilities)
+    }
+
+    func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int,
+                 bestValidation: ValidationRecord? = nil) {
+        self.bestValidation = bestValidation
         self.history = history
         self.globalStep = globalStep
         bestAccuracy = best
         self.savedEpoch = savedEpoch
         self.unreadable = unreadable
     }
+}
+
+/// One validation pass, sample by sample: indices into `data.val` (unreadable images are
+/// left out), true labels, and softmax probability rows (`Softmax.forward` of the logits).
+public struct ValidationRecord: Codable, Sendable, Equatable {
+    public var indices: [Int] = []
+    public var labels: [Int] = []
+    public var probabilities: [[Float]] = []
 }

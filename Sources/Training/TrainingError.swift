@@ -46,7 +46,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .headOnlyNeedsWeights:
             return "--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)"
         case let .cannotWrite(path, problem):
-            return "cannot write \(path): \(problem.words). Choose a writable folder (--output, --class-indices, --metrics) or run finetune from one; nothing was written."
+            return "cannot write \(path): \(problem.words). Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written."
         }
     }
 }

@@ -27,6 +27,7 @@ struct FinetuneCommand: ParsableCommand {
             if let w = config.weights { config.weights = try options.source.resolve(w).path }
             try Finetune.run(config, output: options.output.output, resume: options.output.resume,
                              allowObjects: options.read.allowObjects, limits: options.read.limits,
+                             report: options.output.reportWriter(metrics: config.metrics),
                              log: console.log, warn: console.warning, progress: console.progress, observe: observe)
         }
     }

@@ -60,7 +60,7 @@ final class ExitStatusTests: XCTestCase {
         XCTAssertEqual("\(TrainingError.unknownArchitecture("resnet99", known: ResNetFamily.names))",
                        "--arch resnet99: not a torchvision ResNet. Use one of: " + ResNetFamily.names.joined(separator: ", "))
         XCTAssertEqual("\(TrainingError.cannotWrite(path: "out/m.pth", .folderMissing(folder: "out")))",
-                       "cannot write out/m.pth: its folder out does not exist. Choose a writable folder (--output, --class-indices, --metrics) or run finetune from one; nothing was written.")
+                       "cannot write out/m.pth: its folder out does not exist. Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written.")
         XCTAssertTrue("\(ResumeError.differentRun)".hasSuffix("Run without --resume to start again."))
     }
 }

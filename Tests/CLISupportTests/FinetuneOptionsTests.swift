@@ -105,4 +105,17 @@ final class FinetuneOptionsTests: XCTestCase {
         }
         XCTAssertThrowsError(try parse(["--classes", "3", "d"]), "--weights is required")
     }
+
+    /// report.html: beside --metrics by default, where --report says, none with --no-report.
+    func testReportOptions() throws {
+        XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "d"]).output.reportWriter(metrics: "metrics.json")?.path, "report.html")
+        XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "--metrics", "runs/a/m.json", "d"]).output
+            .reportWriter(metrics: "runs/a/m.json")?.path, "runs/a/report.html")
+        XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "--report", "x/r.html", "d"]).output
+            .reportWriter(metrics: "metrics.json")?.path, "x/r.html")
+        XCTAssertNil(try parse(["--weights", "w.pth", "--classes", "2", "--no-report", "d"]).output.reportWriter(metrics: "metrics.json"))
+        XCTAssertThrowsError(try parse(["--weights", "w.pth", "--classes", "2", "--no-report", "--report", "r.html", "d"]))
+        XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "--no-report", "d"]).config,
+                       try parse(["--weights", "w.pth", "--classes", "2", "d"]).config, "the report is not part of the run's config")
+    }
 }

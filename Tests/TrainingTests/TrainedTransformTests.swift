@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Inference
 import XCTest
 @testable import Training
 
@@ -53,9 +54,23 @@ final class TrainedTransformTests: XCTestCase {
         config.output = "resNet18.pth"
         config.imageSize = 48
         config.resize = 55
+        let scored = try ClassificationReport(classNames: ["a", "b", "c"], labels: [0, 1, 2], predictions: [0, 2, 2])
         let report = MetricsReport(config: config, classes: ["a", "b", "c"], trainImages: 9, valImages: 3, bestValAccuracy: 0.5,
-                                   unreadableImages: [], epochs: [])
+                                   unreadableImages: [], epochs: [], bestEpochEvaluation: BestEpochEvaluation(epoch: 2, scored))
         try report.write(to: dir + "/metrics.json")
+        // Schema 2: the version, and the saved model's figures, read back whole.
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json"))) as? [String: Any])
+        XCTAssertEqual(json["schema_version"] as? Int, 2)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        struct Schema2: Decodable { let schemaVersion: Int; let bestEpochEvaluation: BestEpochEvaluation? }
+        let whole = try decoder.decode(Schema2.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json")))
+        XCTAssertEqual(whole.bestEpochEvaluation, report.bestEpochEvaluation)
+        XCTAssertEqual(whole.bestEpochEvaluation?.confusionMatrix, [[1, 0, 0], [0, 0, 1], [0, 0, 1]])
+        XCTAssertEqual(whole.bestEpochEvaluation?.perClass.map(\.scores.f1Score), scored.perClass.map(\.f1))
+        let evaluation = try XCTUnwrap(json["best_epoch_evaluation"] as? [String: Any])
+        XCTAssertEqual(Set(evaluation.keys), ["epoch", "accuracy", "count", "confusion_matrix", "per_class", "macro_avg", "weighted_avg"])
+        XCTAssertEqual((evaluation["macro_avg"] as? [String: Any])?["f1_score"] as? Double, scored.macro.f1)
         let read = try XCTUnwrap(MetricsReport.trainedModel(at: URL(fileURLWithPath: dir + "/metrics.json")))
         XCTAssertEqual([read.output, "\(read.imageSize)", "\(read.resize)"], ["resNet18.pth", "48", "55"])
         XCTAssertEqual(TrainedTransform.resolve(weights: dir + "/resNet18.pth", imageSize: nil, resize: nil).transform,

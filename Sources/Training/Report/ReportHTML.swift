@@ -1,0 +1,187 @@
+import Foundation
+import Inference
+
+/// Text made safe for HTML element content and attribute values.
+public enum HTMLText {
+    public static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+}
+
+extension RunReport {
+    /// The whole page: one file, no scripts, no network, CSS inline; sections `run`, `curves`,
+    /// `confusion`, `per-class`, `mistakes`, `warnings`. The same report gives the same bytes.
+    public var html: String {
+        let e = HTMLText.escape
+        var out = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Graft finetune: \(e(data))</title>
+            <style>\(Self.css)</style>
+            </head>
+            <body>
+            <h1>Graft finetune report</h1>
+            <p class="sub">\(e(data)): \(classes.count) classes, \(epochs.count) of \(settingValue("epochs")) epochs\(
+                bestEpoch.map { ", best epoch \($0)" } ?? "")</p>
+
+            """
+        out += runSection + curvesSection + confusionSection + perClassSection + mistakesSection + warningsSection
+        return out + "</body>\n</html>\n"
+    }
+
+    func settingValue(_ name: String) -> String { settings.first { $0.name == name }?.value ?? "?" }
+
+    var runSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"run\">\n<h2>The run</h2>\n<pre class=\"cmd\">\(e(commandLine))</pre>\n<table class=\"kv\">\n"
+        s += "<tr><th>data</th><td>\(e(data))</td></tr>\n"
+        for row in settings { s += "<tr><th>\(e(row.name))</th><td>\(e(row.value))</td></tr>\n" }
+        s += "</table>\n<table class=\"counts\">\n<tr><th>class</th><th>index</th><th>train</th><th>val</th></tr>\n"
+        for (k, name) in classes.enumerated() {
+            s += "<tr><td class=\"name\">\(e(name))</td><td>\(k)</td><td>\(trainCounts[k])</td><td>\(valCounts[k])</td></tr>\n"
+        }
+        s += "<tr class=\"total\"><td class=\"name\">total</td><td></td><td>\(trainCounts.reduce(0, +))</td><td>\(valCounts.reduce(0, +))</td></tr>\n"
+        return s + "</table>\n</section>\n"
+    }
+
+    var curvesSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"curves\">\n<h2>Curves</h2>\n"
+        guard !epochs.isEmpty else { return s + "<p class=\"none\">No epoch has finished yet.</p>\n</section>\n" }
+        let x = epochs.map(\.epoch)
+        let charts: [(String, SVGChart)] = [
+            ("chart-loss", SVGChart(title: "loss", epochs: x, series: [
+                .init(name: "train loss", values: epochs.map(\.trainLoss), color: "#1f77b4"),
+                .init(name: "val loss", values: epochs.map(\.valLoss), color: "#ff7f0e")], best: bestEpoch)),
+            ("chart-accuracy", SVGChart(title: "val accuracy", epochs: x, series: [
+                .init(name: "val accuracy", values: epochs.map(\.valAccuracy), color: "#2ca02c")], best: bestEpoch)),
+            ("chart-lr", SVGChart(title: "learning rate", epochs: x, series: [
+                .init(name: "lr", values: epochs.map(\.lr), color: "#9467bd")], best: bestEpoch)),
+            ("chart-speed", SVGChart(title: "training images/s", epochs: x, series: [
+                .init(name: "images/s", values: epochs.map(\.imagesPerSecond), color: "#8c564b")], best: bestEpoch)),
+        ]
+        s += "<div class=\"charts\">\n"
+        for (id, chart) in charts { s += "<figure id=\"\(id)\">\n\(chart.svg)\n</figure>\n" }
+        s += "</div>\n<table class=\"epochs\">\n<tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th><th>val accuracy</th><th>seconds</th><th>images/s</th><th>skipped</th></tr>\n"
+        for m in epochs {
+            let cls = m.epoch == bestEpoch ? " class=\"best\"" : ""
+            let cells = [String(format: "%.3g", m.lr), String(format: "%.4f", m.trainLoss), String(format: "%.4f", m.valLoss),
+                         String(format: "%.4f", m.valAccuracy), String(format: "%.1f", m.seconds),
+                         String(format: "%.1f", m.imagesPerSecond), "\(m.skippedImages)"]
+            s += "<tr\(cls)><td>\(m.epoch)\(m.epoch == bestEpoch ? " (best)" : "")</td>" + cells.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n"
+        }
+        return s + "</table>\n</section>\n"
+    }
+
+    var confusionSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"confusion\">\n<h2>Confusion matrix of the best model on val\(bestEpoch.map { " (epoch \($0))" } ?? "")</h2>\n"
+        guard let r = evaluation else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        let shown = Self.shownClasses(r.confusion)
+        s += "<p>Rows: true class; columns: predicted class. Colour: the share of the row.</p>\n"
+        if shown.count < r.classNames.count {
+            s += "<p class=\"note\">\(r.classNames.count) classes: showing the \(shown.count) with the most mistakes (metrics.json has the whole matrix).</p>\n"
+        }
+        s += "<table class=\"confusion\">\n<tr><th class=\"corner\">true \\ predicted</th>"
+        s += shown.map { "<th class=\"col\">\(e(r.classNames[$0]))</th>" }.joined() + "</tr>\n"
+        for t in shown {
+            let row = r.confusion[t]
+            let total = row.reduce(0, +)
+            s += "<tr><th class=\"row\">\(e(r.classNames[t]))</th>"
+            for p in shown {
+                let n = row[p]
+                let share = total > 0 ? Double(n) / Double(total) : 0
+                let ink = share > 0.5 ? "#fff" : "#111"
+                s += "<td class=\"cell\" data-true=\"\(t)\" data-pred=\"\(p)\" style=\"background:rgba(31,119,180,\(String(format: "%.3f", share)));color:\(ink)\">\(n)</td>"
+            }
+            s += "</tr>\n"
+        }
+        return s + "</table>\n</section>\n"
+    }
+
+    var perClassSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"per-class\">\n<h2>Per-class figures of the best model on val</h2>\n"
+        guard let r = evaluation else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        s += "<p>As scikit-learn's <code>classification_report</code> computes them.</p>\n"
+        s += "<table class=\"scores\">\n<tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th><th>support</th></tr>\n"
+        func row(_ attr: String, _ name: String, _ x: ClassificationReport.Scores) -> String {
+            "<tr \(attr)><th>\(e(name))</th>" + Self.cells(x).map { "<td>\($0)</td>" }.joined() + "</tr>\n"
+        }
+        for (k, x) in r.perClass.enumerated() { s += row("data-class=\"\(k)\"", r.classNames[k], x) }
+        s += "<tr class=\"avg\" data-avg=\"accuracy\"><th>accuracy</th><td></td><td></td><td>\(String(format: "%.4f", r.accuracy))</td><td>\(r.count)</td></tr>\n"
+        s += row("class=\"avg\" data-avg=\"macro\"", "macro avg", r.macro)
+        s += row("class=\"avg\" data-avg=\"weighted\"", "weighted avg", r.weighted)
+        return s + "</table>\n</section>\n"
+    }
+
+    /// A row's four cells as the table prints them.
+    public static func cells(_ x: ClassificationReport.Scores) -> [String] {
+        [String(format: "%.4f", x.precision), String(format: "%.4f", x.recall), String(format: "%.4f", x.f1), "\(x.support)"]
+    }
+
+    var mistakesSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"mistakes\">\n<h2>Most confident mistakes</h2>\n"
+        guard evaluation != nil else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        guard !mistakes.isEmpty else { return s + "<p class=\"none\">The best model gets every validation image right.</p>\n</section>\n" }
+        s += "<p>The \(mistakes.count) validation images the best model got wrong with the highest probability.</p>\n<div class=\"mistakes\">\n"
+        for m in mistakes {
+            let name = (m.path as NSString).lastPathComponent
+            let truth = classes.indices.contains(m.trueClass) ? classes[m.trueClass] : "\(m.trueClass)"
+            let guess = classes.indices.contains(m.predicted) ? classes[m.predicted] : "\(m.predicted)"
+            s += "<figure class=\"mistake\" title=\"\(e(m.path))\">"
+            if let jpeg = m.thumbnail {
+                s += "<img src=\"data:image/jpeg;base64,\(Data(jpeg).base64EncodedString())\" alt=\"\(e(name))\">"
+            } else {
+                s += "<div class=\"noimage\">unreadable</div>"
+            }
+            s += "<figcaption><span class=\"file\">\(e(name))</span><br>true: \(e(truth))<br>predicted: \(e(guess))"
+                + " (\(String(format: "%.3f", m.probability)))</figcaption></figure>\n"
+        }
+        return s + "</div>\n</section>\n"
+    }
+
+    var warningsSection: String {
+        let e = HTMLText.escape
+        var s = "<section id=\"warnings\">\n<h2>Skipped files and warnings</h2>\n"
+        guard !warnings.isEmpty else { return s + "<p class=\"none\">None.</p>\n</section>\n" }
+        s += "<ul>\n" + warnings.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        return s + "</section>\n"
+    }
+
+    static let css = """
+        body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#111;background:#fff}
+        h1{font-size:22px;margin:0}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+        .sub{color:#555;margin:4px 0 0}.none{color:#777;font-style:italic}
+        pre.cmd{background:#f5f5f5;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}
+        table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border:1px solid #ddd;text-align:right}
+        table.kv th,table.kv td,td.name{text-align:left}table.kv th{background:#fafafa;font-weight:600}
+        tr.total td,tr.avg th,tr.avg td{font-weight:600}tr.best td{background:#eef6ee}
+        .charts{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}
+        svg.chart{background:#fff;border:1px solid #eee}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}
+        svg .axis{stroke:#999}svg text{font-size:11px;fill:#333}svg .title{font-size:13px;font-weight:600}
+        svg .ytick{text-anchor:end}svg .xtick{text-anchor:middle}svg .best{stroke:#d62728;stroke-dasharray:4 3}
+        svg .bestlabel{fill:#d62728}table.confusion td.cell{min-width:40px;text-align:center}
+        table.confusion th.col{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;max-height:160px}
+        table.confusion th.row{text-align:left}
+        .mistakes{display:flex;flex-wrap:wrap;gap:10px}.mistake{width:120px;font-size:12px;text-align:center}
+        .mistake img,.noimage{width:96px;height:96px;object-fit:contain;display:block;margin:0 auto;background:#f3f3f3}
+        .noimage{line-height:96px;color:#999}.file{color:#666;word-break:break-all}
+        """
+}

@@ -1,0 +1,52 @@
+import Checkpoint
+import Foundation
+import Imaging
+
+/// Writes report.html after every epoch (the Trainer calls `write`), atomically as
+/// metrics.json is written, so the file is whole while the run goes on. Thumbnails are made
+/// once per image and kept.
+public final class ReportWriter {
+    public let path: String
+    public let commandLine: [String]
+    private var thumbnails: [String: [UInt8]?] = [:]
+
+    /// `commandLine`: the arguments the report shows (default: this process's).
+    public init(path: String, commandLine: [String] = CommandLine.arguments) {
+        self.path = path
+        self.commandLine = commandLine
+    }
+
+    /// report.html beside the metrics file `metrics`.
+    public static func defaultPath(metrics: String) -> String {
+        let folder = (metrics as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "report.html" : (folder as NSString).appendingPathComponent("report.html")
+    }
+
+    /// Builds the report of `trainer`'s run so far and writes it.
+    public func write(trainer: Trainer) throws {
+        let report = try RunReport(trainer: trainer, commandLine: commandLine, thumbnail: thumbnail)
+        try TemporaryFile.write(Array(report.html.utf8), to: path)
+    }
+
+    /// The JPEG thumbnail of the image at `path`: decoded as training decodes it, its longer
+    /// side shrunk to `RunReport.thumbnailSide` (Pillow's bilinear), encoded by `JPEGEncoder`.
+    /// nil when any step fails (the report shows the mistake without a picture).
+    public func thumbnail(_ path: String) -> [UInt8]? {
+        if let known = thumbnails[path] { return known }
+        let made = Self.makeThumbnail(path)
+        thumbnails[path] = made
+        return made
+    }
+
+    static func makeThumbnail(_ path: String) -> [UInt8]? {
+        guard let image = try? ImageDecoder.decode(path: path) else { return nil }
+        let side = RunReport.thumbnailSide, longer = max(image.width, image.height)
+        var small = image
+        if longer > side {
+            let w = max(1, (image.width * side + longer / 2) / longer), h = max(1, (image.height * side + longer / 2) / longer)
+            guard let r = try? image.resized(width: w, height: h) else { return nil }
+            small = r
+        }
+        return try? JPEGEncoder.rgb(small)
+    }
+}
