@@ -36,7 +36,7 @@ grep -Eqi "(src|href)=\"https?:" "$WORK/dom.html" && fail "the page refers to th
 
 # The picture.
 mkdir -p "$(dirname "$PNG")"
-"$CHROME" $FLAGS --window-size=1280,${REPORT_HEIGHT:-3200} --screenshot="$PNG" "$URL" 2> "$WORK/shot.txt" || fail "Chromium could not take the screenshot"
+"$CHROME" $FLAGS --window-size=1280,${REPORT_HEIGHT:-2700} --screenshot="$PNG" "$URL" 2> "$WORK/shot.txt" || fail "Chromium could not take the screenshot"
 [ -s "$PNG" ] || fail "no screenshot written to $PNG"
 [ "$status" = 0 ] && echo "report-check: $REPORT renders with every part ($svgs SVG charts); picture in $PNG"
 exit "$status"

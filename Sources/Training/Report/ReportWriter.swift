@@ -11,7 +11,7 @@ public final class ReportWriter {
     private var thumbnails: [String: [UInt8]?] = [:]
 
     /// `commandLine`: the arguments the report shows (default: this process's).
-    public init(path: String, commandLine: [String] = CommandLine.arguments) {
+    public init(path: String, commandLine: [String] = ReportWriter.invocation) {
         self.path = path
         self.commandLine = commandLine
     }
@@ -48,5 +48,12 @@ public final class ReportWriter {
             small = r
         }
         return try? JPEGEncoder.rgb(small)
+    }
+
+    /// This process's arguments, the command named as typed (`finetune`, not the build folder's path).
+    public static var invocation: [String] {
+        var args = CommandLine.arguments
+        if let tool = args.first { args[0] = (tool as NSString).lastPathComponent }
+        return args
     }
 }

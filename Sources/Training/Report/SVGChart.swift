@@ -98,7 +98,7 @@ public struct SVGChart: Sendable {
             }
             if !points.isEmpty { out += "\n" }
             if series.count > 1 {
-                let lx = right - 90, ly = top + 14 + Double(k) * 14
+                let lx = right - 100, ly = top + 28 + Double(k) * 14  // below the best epoch's label
                 out += "<rect x=\"\(Self.fmt(lx))\" y=\"\(Self.fmt(ly - 8))\" width=\"10\" height=\"3\" fill=\"\(e(s.color))\"/>"
                 out += "<text x=\"\(Self.fmt(lx + 14))\" y=\"\(Self.fmt(ly))\" class=\"legend\">\(e(s.name))</text>\n"
             }
