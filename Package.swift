@@ -79,7 +79,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "evaluate", dependencies: [
-            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Inference", "Training", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved

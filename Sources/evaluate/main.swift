@@ -2,6 +2,8 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import Inference
+import Training
+import Checkpoint
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +15,7 @@ struct Evaluate: ParsableCommand {
             Examples:
               evaluate flower_data/val
               evaluate --weights resNet34.pth --class-indices class_indices.json --json flower_data/val
+              evaluate --report val_report.html flower_data/val
             """)
 
     @Argument(help: "The labelled folder: DIR/<class>/*.jpg.")
@@ -26,6 +29,10 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the tables.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the report's evaluation parts as one self-contained page: the confusion matrix, the per-class figures and the 16 most confident mistakes as thumbnails.",
+                               valueName: "file.html"))
+    var report: String?
+
     func validate() throws {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     }
@@ -38,6 +45,12 @@ struct Evaluate: ParsableCommand {
                 warn("\(result.unreadable.count) of \(result.images.count + result.unreadable.count) images could not be read and are left out")
             }
             print(json ? result.json() : result.text(), terminator: json ? "\n" : "")
+            if let file = report {
+                let page = EvaluationPage.html(folder: dir, weights: model.weights ?? model.weightsPath, evaluation: result,
+                                               thumbnail: ReportWriter(path: file).thumbnail)
+                try TemporaryFile.write(Data(page.utf8), to: file)
+                warn("wrote \(file)")
+            }
         }
     }
 }

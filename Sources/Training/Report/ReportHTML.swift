@@ -89,9 +89,14 @@ extension RunReport {
     }
 
     var confusionSection: String {
+        Self.confusionSection(evaluation, heading: "Confusion matrix of the best model on val\(bestEpoch.map { " (epoch \($0))" } ?? "")")
+    }
+
+    /// The confusion matrix with counts and row-normalised colour (the report's and evaluate's).
+    public static func confusionSection(_ report: ClassificationReport?, heading: String) -> String {
         let e = HTMLText.escape
-        var s = "<section id=\"confusion\">\n<h2>Confusion matrix of the best model on val\(bestEpoch.map { " (epoch \($0))" } ?? "")</h2>\n"
-        guard let r = evaluation else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        var s = "<section id=\"confusion\">\n<h2>\(e(heading))</h2>\n"
+        guard let r = report else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
         let shown = Self.shownClasses(r.confusion)
         s += "<p>Rows: true class; columns: predicted class. Colour: the share of the row.</p>\n"
         if shown.count < r.classNames.count {
@@ -114,10 +119,13 @@ extension RunReport {
         return s + "</table>\n</section>\n"
     }
 
-    var perClassSection: String {
+    var perClassSection: String { Self.perClassSection(evaluation, heading: "Per-class figures of the best model on val") }
+
+    /// Per-class precision, recall, F1 and support with the averages (the report's and evaluate's).
+    public static func perClassSection(_ report: ClassificationReport?, heading: String) -> String {
         let e = HTMLText.escape
-        var s = "<section id=\"per-class\">\n<h2>Per-class figures of the best model on val</h2>\n"
-        guard let r = evaluation else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
+        var s = "<section id=\"per-class\">\n<h2>\(e(heading))</h2>\n"
+        guard let r = report else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
         s += "<p>As scikit-learn's <code>classification_report</code> computes them.</p>\n"
         s += "<table class=\"scores\">\n<tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th><th>support</th></tr>\n"
         func row(_ attr: String, _ name: String, _ x: ClassificationReport.Scores) -> String {
@@ -136,11 +144,18 @@ extension RunReport {
     }
 
     var mistakesSection: String {
+        guard evaluation != nil else {
+            return "<section id=\"mistakes\">\n<h2>Most confident mistakes</h2>\n<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n"
+        }
+        return Self.mistakesSection(mistakes, classes: classes, images: "validation images", model: "the best model")
+    }
+
+    /// The most confident mistakes as thumbnails (the report's and evaluate's).
+    public static func mistakesSection(_ mistakes: [Mistake], classes: [String], images: String, model: String) -> String {
         let e = HTMLText.escape
         var s = "<section id=\"mistakes\">\n<h2>Most confident mistakes</h2>\n"
-        guard evaluation != nil else { return s + "<p class=\"none\">No validation figures for the saved model yet.</p>\n</section>\n" }
-        guard !mistakes.isEmpty else { return s + "<p class=\"none\">The best model gets every validation image right.</p>\n</section>\n" }
-        s += "<p>The \(mistakes.count) validation images the best model got wrong with the highest probability.</p>\n<div class=\"mistakes\">\n"
+        guard !mistakes.isEmpty else { return s + "<p class=\"none\">\(e(model.prefix(1).uppercased() + model.dropFirst())) gets every one of the \(e(images)) right.</p>\n</section>\n" }
+        s += "<p>The \(mistakes.count) \(e(images)) \(e(model)) got wrong with the highest probability.</p>\n<div class=\"mistakes\">\n"
         for m in mistakes {
             let name = (m.path as NSString).lastPathComponent
             let truth = classes.indices.contains(m.trueClass) ? classes[m.trueClass] : "\(m.trueClass)"

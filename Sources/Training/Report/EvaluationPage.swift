@@ -1,0 +1,41 @@
+import Foundation
+import Inference
+
+/// `evaluate --report FILE.html`: the report's evaluation parts (confusion matrix, per-class
+/// figures, most confident mistakes) for a scored folder, as one self-contained page with the
+/// report's style: no scripts, nothing fetched from the network.
+public enum EvaluationPage {
+    /// `thumbnail` makes an image's JPEG thumbnail (`ReportWriter.thumbnail`).
+    public static func html(folder: String, weights: String, evaluation v: Evaluation,
+                            thumbnail: (String) -> [UInt8]?) -> String {
+        let e = HTMLText.escape
+        let record = ValidationRecord(indices: Array(v.labels.indices), labels: v.labels, probabilities: v.probabilities)
+        let mistakes = RunReport.topMistakes(record, count: RunReport.mistakeCount).map { m in
+            RunReport.Mistake(path: v.images[m.sample], trueClass: m.trueClass, predicted: m.predicted,
+                              probability: m.probability, thumbnail: thumbnail(v.images[m.sample]))
+        }
+        let r = v.report
+        var out = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Graft evaluate: \(e(folder))</title>
+            <style>\(RunReport.css)</style>
+            </head>
+            <body>
+            <h1>Graft evaluate report</h1>
+            <p class="sub">\(e(folder)) scored with \(e(weights)): \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(
+                r.top5Accuracy.map { String(format: ", top-5 accuracy %.4f", $0) } ?? "")</p>
+
+            """
+        out += RunReport.confusionSection(r, heading: "Confusion matrix")
+        out += RunReport.perClassSection(r, heading: "Per-class figures")
+        out += RunReport.mistakesSection(mistakes, classes: r.classNames, images: "images", model: "the model")
+        out += "<section id=\"warnings\">\n<h2>Skipped files and unreadable images</h2>\n"
+        let notes = v.skipped + v.unreadable.map { $0.reason.contains($0.path) ? $0.reason : "\($0.path): \($0.reason)" }
+        out += notes.isEmpty ? "<p class=\"none\">None.</p>\n" : "<ul>\n" + notes.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        return out + "</section>\n</body>\n</html>\n"
+    }
+}
