@@ -15,27 +15,17 @@ public enum EvaluationPage {
                               probability: m.probability, thumbnail: thumbnail(v.images[m.sample]))
         }
         let r = v.report
-        var out = """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Graft evaluate: \(e(folder))</title>
-            <style>\(RunReport.css)</style>
-            </head>
-            <body>
-            <h1>Graft evaluate report</h1>
-            <p class="sub">\(e(folder)) scored with \(e(weights)): \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(
-                r.top5Accuracy.map { String(format: ", top-5 accuracy %.4f", $0) } ?? "")</p>
-
-            """
-        out += RunReport.confusionSection(r, heading: "Confusion matrix")
-        out += RunReport.perClassSection(r, heading: "Per-class figures")
-        out += RunReport.mistakesSection(mistakes, classes: r.classNames, images: "images", model: "the model")
-        out += "<section id=\"warnings\">\n<h2>Skipped files and unreadable images</h2>\n"
+        var body = ""
+        body += RunReport.confusionSection(r, heading: "Confusion matrix")
+        body += RunReport.perClassSection(r, heading: "Per-class figures")
+        body += RunReport.mistakesSection(mistakes, classes: r.classNames, images: "images", model: "the model")
+        body += "<section id=\"warnings\">\n<h2>Skipped files and unreadable images</h2>\n"
         let notes = v.skipped + v.unreadable.map { $0.reason.contains($0.path) ? $0.reason : "\($0.path): \($0.reason)" }
-        out += notes.isEmpty ? "<p class=\"none\">None.</p>\n" : "<ul>\n" + notes.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
-        return out + "</section>\n</body>\n</html>\n"
+        body += notes.isEmpty ? "<p class=\"none\">None.</p>\n" : "<ul>\n" + notes.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        body += "</section>\n"
+        let top5 = r.top5Accuracy.map { String(format: ", top-5 accuracy %.4f", $0) } ?? ""
+        return RunReport.page(title: "Graft evaluate: \(folder)", heading: "Graft evaluate report",
+                              subtitle: "\(folder) scored with \(weights): \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(top5)",
+                              body: body)
     }
 }

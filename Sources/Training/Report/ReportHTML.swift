@@ -24,24 +24,29 @@ extension RunReport {
     /// The whole page: one file, no scripts, no network, CSS inline; sections `run`, `curves`,
     /// `confusion`, `per-class`, `mistakes`, `warnings`. The same report gives the same bytes.
     public var html: String {
+        Self.page(title: "Graft finetune: \(data)", heading: "Graft finetune report",
+                  subtitle: "\(data): \(classes.count) classes, \(epochs.count) of \(settingValue("epochs")) epochs"
+                      + (bestEpoch.map { ", best epoch \($0)" } ?? ""),
+                  body: runSection + curvesSection + confusionSection + perClassSection + mistakesSection + warningsSection)
+    }
+
+    /// A self-contained page in the report's style around `body` (sections of HTML).
+    public static func page(title: String, heading: String, subtitle: String, body: String) -> String {
         let e = HTMLText.escape
-        var out = """
+        return """
             <!DOCTYPE html>
             <html lang="en">
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Graft finetune: \(e(data))</title>
-            <style>\(Self.css)</style>
+            <title>\(e(title))</title>
+            <style>\(css)</style>
             </head>
             <body>
-            <h1>Graft finetune report</h1>
-            <p class="sub">\(e(data)): \(classes.count) classes, \(epochs.count) of \(settingValue("epochs")) epochs\(
-                bestEpoch.map { ", best epoch \($0)" } ?? "")</p>
+            <h1>\(e(heading))</h1>
+            <p class="sub">\(e(subtitle))</p>
 
-            """
-        out += runSection + curvesSection + confusionSection + perClassSection + mistakesSection + warningsSection
-        return out + "</body>\n</html>\n"
+            """ + body + "</body>\n</html>\n"
     }
 
     func settingValue(_ name: String) -> String { settings.first { $0.name == name }?.value ?? "?" }
