@@ -4,7 +4,7 @@ SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 # Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
 TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
-DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config
+DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
 # The demo's data: Fashion-MNIST, as Debian packages it.
 DEMO_DEBS = dataset-fashion-mnist
 TOOLS = inspect_weights predict batch_predict finetune evaluate

@@ -24,6 +24,8 @@ let package = Package(
         // System libraries from Debian's -dev packages (see Makefile `deps`).
         .systemLibrary(name: "CZip", path: "Sources/CZip", pkgConfig: "libzip",
                        providers: [.apt(["libzip-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
                        providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
@@ -33,6 +35,9 @@ let package = Package(
 
         .target(name: "Checkpoint", dependencies: ["CZip", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Engine", dependencies: ["CDNNL"]),
+        // The processes of one job under mpirun (Open MPI): rank, size, the collectives Graft
+        // uses, aborting the whole job; a single process without MPI otherwise.
+        .target(name: "Cluster", dependencies: ["CMPI"]),
         // Graft's one seeded generator (SplitMix64): initialisation, augmentation, splits, shuffles.
         .target(name: "Random"),
         .target(name: "ResNet", dependencies: ["Engine", "Checkpoint", "Random"]),
@@ -111,6 +116,10 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
                                                          .product(name: "Crypto", package: "swift-crypto")],
                     path: "Tests/ImagingTests"),
+        // ClusterTests run cluster_check under mpirun (Open MPI's openmpi-bin).
+        .executableTarget(name: "cluster_check", dependencies: ["Cluster"], path: "Tests/ClusterCheck"),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"],
+                    path: "Tests/ClusterTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport", "Random"],
                     path: "Tests/EngineTests"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
