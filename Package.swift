@@ -66,7 +66,7 @@ let package = Package(
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Hub", "Inference", "Training", "TensorBoard", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 
 /// The exit codes of every Graft command, in one table (the README repeats it).
@@ -39,11 +40,17 @@ public func warn(_ message: String) {
 /// Runs a command's body. A library error becomes one line on standard error
 /// (`<tool>: message`) and `ExitStatus.failure`; an `ExitCode`, `CleanExit` or
 /// `ValidationError` goes on to ArgumentParser, which exits with it as `ExitStatus` says.
+/// Under mpirun with several ranks, a library error on any rank ends the whole job at once
+/// (MPI_Abort after that rank's line), so that the other ranks never wait for it forever.
 public func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch {
         switch error {
         case is ExitCode, is CleanExit, is ValidationError: throw error
         default:
+            let cluster = Cluster.world
+            if cluster.usesMPI && cluster.isDistributed {
+                cluster.abort("\(error)", code: ExitStatus.of(error).rawValue)
+            }
             warn("\(error)")
             throw ExitStatus.of(error).exitCode
         }

@@ -185,10 +185,12 @@ public final class Cluster: @unchecked Sendable {
         check(MPI_Barrier(graft_mpi_comm_world()), "MPI_Barrier")
     }
 
-    /// Stops the whole job: prints `message` (naming this rank when there are several), then
-    /// MPI_Abort, which ends every rank: never a hang. A single process just exits.
+    /// Stops the whole job: prints `<tool>: rank R of N: message` (`<tool>: message` for a
+    /// single process), then MPI_Abort, which ends every rank: never a hang. A single process
+    /// just exits.
     public func abort(_ message: String, code: Int32 = 1) -> Never {
-        let prefix = isDistributed ? "graft: rank \(rank) of \(size): " : ""
+        let tool = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "graft") } ?? "graft"
+        let prefix = isDistributed ? "\(tool): rank \(rank) of \(size): " : "\(tool): "
         Cluster.writeError(prefix + message)
         if usesMPI && size > 1 { MPI_Abort(graft_mpi_comm_world(), code) }
         exit(code)

@@ -54,7 +54,7 @@ final class ClusterTests: XCTestCase {
         let r = try ProcessRun.mpi(ranks: 2, "cluster_check", ["abort"], timeout: 60)
         XCTAssertFalse(r.timedOut, "the job hung instead of aborting")
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("graft: rank 1 of 2: cannot read /data/x.jpg: no such file"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("cluster_check: rank 1 of 2: cannot read /data/x.jpg: no such file"), r.stderr)
         XCTAssertFalse(r.stdout.contains("not aborted"), r.stdout)
     }
 }
