@@ -80,7 +80,7 @@ let package = Package(
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "batch_predict", dependencies: [
-            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Cluster", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "evaluate", dependencies: [

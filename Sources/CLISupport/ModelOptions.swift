@@ -57,7 +57,9 @@ public struct ModelOptions: ParsableArguments {
         given ?? (predictor.usesKnownNames ? 5 : nil)
     }
 
-    public func makePredictor() throws -> Predictor {
+    /// - Parameter warns: print the notes about the weights (the size they were trained at, a
+    ///   removed prefix, missing class names); under mpirun only rank 0 does, once for the job.
+    public func makePredictor(warns: Bool = true) throws -> Predictor {
         if weights == nil, !FileManager.default.fileExists(atPath: weightsPath) {
             throw PredictError.weightsNotFound(path: weightsPath,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE, or --weights resnet34 for torchvision's ImageNet model.")
@@ -70,14 +72,14 @@ public struct ModelOptions: ParsableArguments {
             transform = EvalTransform(resize: named.resize, crop: named.crop)
             source = nil
         }
-        if let source, transform != EvalTransform() {
+        if warns, let source, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
         let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
         let p = try Predictor(weights: weights, classIndices: indices, precision: precision, transform: transform,
                               allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories)
-        p.warnings.forEach { warn($0) }
+        if warns { p.warnings.forEach { warn($0) } }
         return p
     }
 }

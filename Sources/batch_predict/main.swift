@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLISupport
+import Cluster
 import Foundation
 import Inference
 
@@ -13,6 +14,8 @@ struct BatchPredict: ParsableCommand {
             Examples:
               batch_predict flower_data/val/roses
               batch_predict --recursive --csv predictions.csv flower_data/val
+
+            Under Open MPI (mpirun -np N batch_predict DIR ...), the sorted listing is cut into the batches one process would run, rank r predicts every N-th batch (r, r+N, ...), and rank 0 prints or writes every result in listing order: the output is byte for byte a single process's. Each rank uses its share of the cores (its binding, else the machine's CPUs divided by the ranks on it); rank 0 prints the choice once. An error on any rank stops the whole job with that rank's message.
             """)
 
     @Argument(help: "The folder of images.")
@@ -38,35 +41,70 @@ struct BatchPredict: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        // Under mpirun: this rank's share of the cores for oneDNN (printed once). Decoding runs
+        // on one background thread per process (BatchPipeline) whatever the share.
+        let cluster = ClusterLaunch.start().cluster
+        var status = ExitStatus.success
+        try reportingErrors { status = try predictAll(cluster) }
+        cluster.finalize()
+        if status != .success { throw status.exitCode }
+    }
+
+    /// Predicts every image (under mpirun: this rank's share, rank 0 printing them all, in
+    /// order) and returns the exit status, the same on every rank.
+    func predictAll(_ cluster: Cluster) throws -> ExitStatus {
+        let root = cluster.isRoot
+        // The listing is rank 0's, sent to every rank, so that all of them split the same one.
+        var images: [String] = []
+        if root {
             let listing = try ImageList.scan(dir, recursive: recursive)
             listing.warnings.forEach { warn($0) }
-            let images = listing.images
-            guard !images.isEmpty else {
-                warn("no images (.jpg, .jpeg, .png) in \(dir)\(recursive ? "" : "; use --recursive for subfolders")")
-                throw ExitStatus.failure.exitCode
+            images = listing.images
+        }
+        if cluster.isDistributed {
+            images = PredictionShards.decode(listing: cluster.broadcast(PredictionShards.encode(listing: images)))
+        }
+        guard !images.isEmpty else {
+            if root { warn("no images (.jpg, .jpeg, .png) in \(dir)\(recursive ? "" : "; use --recursive for subfolders")") }
+            return .failure
+        }
+        // The first rank on each machine loads first, so that named weights are downloaded
+        // once per machine (the others wait in the barrier, then find them in the cache).
+        if cluster.localRank != 0 { cluster.barrier() }
+        let predictor = try model.makePredictor(warns: root)
+        if cluster.localRank == 0 { cluster.barrier() }
+
+        var rows: [String] = csv == nil ? [] : [PredictionOutput.csvHeader]
+        var predicted = 0
+        let output = { (path: String, result: Result<Prediction, Error>) in
+            switch result {
+            case .success(let p):
+                predicted += 1
+                if csv != nil { rows.append(PredictionOutput.csvRow(p, names: predictor.classNames)) }
+                else if json { print(PredictionOutput.json(p, names: predictor.classNames)) }
+                else { print(PredictionOutput.batchLine(p, names: predictor.classNames)) }
+            case .failure(let e):
+                warn("\(e)")
             }
-            let predictor = try model.makePredictor()
-            var rows: [String] = csv == nil ? [] : [PredictionOutput.csvHeader]
-            var predicted = 0
-            try predictor.predict(paths: images, batchSize: batchSize) { path, result in
-                switch result {
-                case .success(let p):
-                    predicted += 1
-                    if csv != nil { rows.append(PredictionOutput.csvRow(p, names: predictor.classNames)) }
-                    else if json { print(PredictionOutput.json(p, names: predictor.classNames)) }
-                    else { print(PredictionOutput.batchLine(p, names: predictor.classNames)) }
-                case .failure(let e):
-                    warn("\(e)")
-                }
-            }
+        }
+        if cluster.usesMPI {
+            let shards = PredictionShards(rank: cluster.rank, size: cluster.size, total: images.count, batchSize: batchSize)
+            try predictor.predict(shards: shards, paths: images, gather: { cluster.gather($0) }, result: output)
+        } else {
+            try predictor.predict(paths: images, batchSize: batchSize, result: output)
+        }
+        var status = ExitStatus.success
+        if root {
             if let file = csv {
                 try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
                 warn("wrote \(predicted) predictions to \(file)")
             }
-            if predicted == 0 { throw ExitStatus.failure.exitCode }
-            if predicted < images.count { warn("\(images.count - predicted) of \(images.count) images could not be read") }
+            if predicted == 0 { status = .failure }
+            else if predicted < images.count { warn("\(images.count - predicted) of \(images.count) images could not be read") }
         }
+        // Every rank ends with rank 0's status.
+        let code = cluster.broadcast([UInt8(status.rawValue)])
+        return ExitStatus(rawValue: Int32(code.first ?? 1)) ?? .failure
     }
 }
 
