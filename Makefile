@@ -9,7 +9,7 @@ DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev p
 DEMO_DEBS = dataset-fashion-mnist
 TOOLS = inspect_weights predict batch_predict finetune evaluate
 
-.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay report-check
+.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay report-check scale-test
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -51,6 +51,13 @@ clean:
 # Graft against PyTorch on this machine (PyTorch parts where torch is importable); prints ratios.
 bench: build
 	TORCH_PY="$(TORCH_PY)" python3 Benchmarks/bench.py
+
+# Two "hosts" on this machine (network namespaces joined by a veth pair, one core each):
+# batch_predict and data-parallel finetune under mpirun across them, with the run's figures.
+# Needs root; not part of `make test`. scripts/scale_test.sh says more.
+scale-test:
+	$(MAKE) build EXTRA_DEBS="$(DEMO_DEBS) iproute2"
+	scripts/scale_test.sh
 
 # Fuzzing: libFuzzer + AddressSanitizer builds of the checkpoint reader, the JPEG and PNG
 # decoders and the ImageFolder scan (Fuzz/), each run for FUZZ_SECONDS from seeds in Fixtures/;

@@ -9,7 +9,10 @@ training benchmark is built. PyTorch parts run only where torch is importable (T
 Benchmarks are not tests: nothing here asserts a time.
 """
 import os
+import gzip
+import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -156,6 +159,62 @@ for split, n in (("train", 40), ("val", 10)):
                      f"{torch_t:.1f} s", f"{torch_t / graft:.2f}x"))
 
 
+def mpi_finetune(rows, runs=3, epochs=2):
+    """Data-parallel finetune on this machine: `mpirun -np 2` (each rank bound to one core, so
+    one thread each) against one process with 2 threads, on the same data with the same global
+    batch (2 x 32 against 64): resnet18 from weights/ at 32x32 (--train all), 2000 Fashion-MNIST
+    images. Throughput is the median over runs of each run's median epoch; the allreduce
+    figures are rank 0's from metrics.json's "distributed" (the run with the median throughput):
+    time waited for the reductions after backward, and communication that overlapped backward."""
+    what = "finetune mpirun -np 2 x 1 thread / 1 process x 2 threads, resnet18 --train all 32x32, global batch 64"
+    idx_src = "/usr/share/datasets/fashion-mnist"
+    help_text = subprocess.run([os.path.join(BIN, "finetune"), "--help"], capture_output=True, text=True).stdout
+    if "mpirun" not in help_text:
+        rows.append(skipped_row(what, "this finetune has no data-parallel mode"))
+        return
+    if not os.path.isdir(idx_src) or not shutil.which("mpirun"):
+        rows.append(skipped_row(what, "needs dataset-fashion-mnist (make demo installs it) and mpirun (openmpi-bin)"))
+        return
+    with tempfile.TemporaryDirectory() as d:
+        idx = os.path.join(d, "idx")
+        os.makedirs(idx)
+        for f in os.listdir(idx_src):
+            if f.endswith(".gz"):
+                with gzip.open(os.path.join(idx_src, f)) as src, open(os.path.join(idx, f[:-3]), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        run([os.path.join(BIN, "demo_data"), "--idx", idx, "--classes", "5,6,7,8,9", "--train-per-class", "400",
+             "--val-per-class", "40", os.path.join(d, "data")])
+
+        def finetune(prefix, batch):
+            m = os.path.join(d, "m.json")
+            run(prefix + [os.path.join(BIN, "finetune"), "--weights", os.path.join(ROOT, "weights", "fashion04-resnet18.pth"),
+                          "--classes", "5", "--image-size", "32", "--resize", "32", "--epochs", str(epochs),
+                          "--batch-size", str(batch), "--lr", "1e-3", "--no-augment", "--output", os.path.join(d, "o.pth"),
+                          "--class-indices", os.path.join(d, "ci.json"), "--metrics", m, os.path.join(d, "data")])
+            with open(m) as f:
+                metrics = json.load(f)
+            return statistics.median(e["images_per_second"] for e in metrics["epochs"]), metrics.get("distributed")
+
+        mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "core", "-np", "2"]
+        one, two = [], []
+        for _ in range(runs):   # interleaved, so that both see the same moments of a shared machine
+            one.append(finetune([], 64)[0])
+            two.append(finetune(mpirun, 32))
+    one_v = statistics.median(one)
+    two_v, dist = sorted(two, key=lambda r: r[0])[len(two) // 2]
+    if not dist:
+        rows.append(skipped_row(what, "metrics.json has no \"distributed\" figures"))
+        return
+    steps = max(1, dist["steps"])
+    wait, overlap = dist["allreduce_wait_seconds"], dist["allreduce_overlapped_seconds"]
+    share = 100 * overlap / (wait + overlap) if wait + overlap > 0 else 0
+    print(f"MPI row: {dist['allreduce_bytes_per_step'] / 1e6:.1f} MB allreduced per step in {dist['buckets']} buckets; "
+          f"rank 0 over {steps} steps waited {1e3 * wait / steps:.1f} ms per step after backward, "
+          f"{1e3 * overlap / steps:.1f} ms per step overlapped backward ({share:.0f}%); "
+          f"images/s per run: -np 2 {', '.join(f'{v:.1f}' for v, _ in two)}; one process {', '.join(f'{v:.1f}' for v in one)}")
+    rows.append((what, f"{two_v:.1f} / {one_v:.1f} images/s", "-", f"{two_v / one_v:.2f}x"))
+
+
 def main():
     print("machine:", run(["sh", "-c", "nproc; uptime"]).replace("\n", " ").strip())
     model = run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"]).strip()
@@ -168,6 +227,7 @@ def main():
     predict_process(rows)
     training(rows)
     fc_epochs(rows)
+    mpi_finetune(rows)
     header = ("what", "Graft", "PyTorch", "ratio", "ISA")
     rows = [r if len(r) == 5 else r + (isa,) for r in rows]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# `make scale-test`: Graft across two "hosts" on this machine. Two network namespaces joined by
+# a veth pair act as two machines with one link between them (10.77.0.1 and 10.77.0.2, addresses
+# that exist only inside the namespaces). mpirun starts in host a; a launch agent (Open MPI's
+# plm_rsh_agent, in place of ssh) starts the remote daemon in host b with `ip netns exec`, and
+# Open MPI's TCP traffic is held to the veth subnet, so every byte between the ranks crosses the
+# link. Each host is pinned to one core (taskset), as two one-core machines.
+#
+# Runs batch_predict (-np 2, one rank per host) on the demo's Fashion-MNIST validation images
+# and checks its output is byte for byte a single process's; then data-parallel finetune when
+# this build has it (finetune --help mentions mpirun). Prints the time and the bytes that
+# crossed the link. Needs root (ip netns) and `make build`; removes the namespaces on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN="$ROOT/.build/release"
+NS_A=graft-host-a NS_B=graft-host-b
+VETH_A=graft-veth-a VETH_B=graft-veth-b
+ADDR_A=10.77.0.1 ADDR_B=10.77.0.2 NET=10.77.0.0/24
+IMAGES=${SCALE_IMAGES:-1000}         # validation images per class for batch_predict (5 classes)
+TRAIN=${SCALE_TRAIN:-200}            # training images per class for finetune
+
+if [ "$(id -u)" != 0 ]; then echo "scale-test: needs root (ip netns, ip link); run it as root" >&2; exit 1; fi
+for t in batch_predict demo_data finetune; do
+  [ -x "$BIN/$t" ] || { echo "scale-test: $BIN/$t is not built; run make build first" >&2; exit 1; }
+done
+command -v mpirun >/dev/null || { echo "scale-test: mpirun not found (Debian's openmpi-bin; make deps installs it)" >&2; exit 1; }
+command -v ip >/dev/null || { echo "scale-test: ip not found (Debian's iproute2)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/graft-scale.XXXXXX)
+cleanup() {
+  ip netns del "$NS_A" 2>/dev/null || true
+  ip netns del "$NS_B" 2>/dev/null || true
+  ip link del "$VETH_A" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cleanup   # what an interrupted run may have left
+mkdir -p "$WORK"
+
+echo "== two hosts: $NS_A ($ADDR_A) and $NS_B ($ADDR_B), joined by a veth pair"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "$VETH_A" type veth peer name "$VETH_B"
+ip link set "$VETH_A" netns "$NS_A"
+ip link set "$VETH_B" netns "$NS_B"
+ip -n "$NS_A" addr add "$ADDR_A/24" dev "$VETH_A"
+ip -n "$NS_B" addr add "$ADDR_B/24" dev "$VETH_B"
+for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_A" link set "$VETH_A" up
+ip -n "$NS_B" link set "$VETH_B" up
+
+# Open MPI calls the agent as it would call ssh: `agent [options] HOST COMMAND...`.
+cat > "$WORK/agent.sh" <<AGENT
+#!/bin/sh
+while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
+host=\$1; shift
+case "\$host" in
+  $ADDR_A) ns=$NS_A cpu=0 ;;
+  $ADDR_B) ns=$NS_B cpu=1 ;;
+  *) echo "agent: unknown host \$host" >&2; exit 255 ;;
+esac
+exec ip netns exec "\$ns" taskset -c "\$cpu" /bin/sh -c "\$*"
+AGENT
+chmod +x "$WORK/agent.sh"
+
+# mpirun runs in host a (pinned to core 0, where it starts rank 0 itself) and reaches host b
+# through the agent; TCP only, on the veth subnet.
+MPIRUN=(ip netns exec "$NS_A" taskset -c 0 mpirun --allow-run-as-root --host "$ADDR_A:1,$ADDR_B:1" -np 2
+        --mca plm_rsh_agent "$WORK/agent.sh" --mca btl tcp,self
+        --mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" --bind-to none)
+
+link_bytes() {   # bytes sent and received by host a's end of the link
+  ip -n "$NS_A" -s -j link show "$VETH_A" | python3 -c 'import json, sys; s = json.load(sys.stdin)[0]["stats64"]; print(s["tx"]["bytes"], s["rx"]["bytes"])'
+}
+
+timed() {   # timed NAME COMMAND...: runs it, keeps its output in $WORK/NAME.{out,err}, sets SECONDS_TAKEN
+  local name=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  if ! "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"; then
+    echo "scale-test: $name failed:" >&2; cat "$WORK/$name.err" >&2; exit 1
+  fi
+  t1=$(date +%s.%N)
+  SECONDS_TAKEN=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+}
+
+across() {   # across NAME COMMAND...: under mpirun over the two hosts, with the link's byte count
+  local name=$1; shift
+  local before after
+  before=$(link_bytes)
+  timed "$name" "${MPIRUN[@]}" "$@"
+  after=$(link_bytes)
+  python3 - "$before" "$after" "$SECONDS_TAKEN" "$name" <<'PY'
+import sys
+(tx0, rx0), (tx1, rx1) = (map(int, s.split()) for s in sys.argv[1:3])
+print(f"   {sys.argv[4]}: {sys.argv[3]} s, over the link: {(tx1 - tx0) / 1e6:.2f} MB sent by host a, {(rx1 - rx0) / 1e6:.2f} MB received")
+PY
+}
+
+echo "== data: the demo's Fashion-MNIST classes 5-9 (28x28 PNGs), $TRAIN train and $IMAGES val images per class"
+IDX="$WORK/idx"; mkdir -p "$IDX"
+for f in /usr/share/datasets/fashion-mnist/*.gz; do gunzip -c "$f" > "$IDX/$(basename "$f" .gz)"; done
+"$BIN/demo_data" --idx "$IDX" --classes 5,6,7,8,9 --train-per-class "$TRAIN" --val-per-class "$IMAGES" "$WORK/data" >/dev/null
+WEIGHTS="$ROOT/weights/fashion04-resnet18.pth"
+
+echo "== mpirun's own cost: starting and ending two ranks that do nothing (/bin/true)"
+across launch /bin/true
+
+echo "== batch_predict, $((5 * IMAGES)) images, resnet18 at 32x32, --json"
+PREDICT=("$BIN/batch_predict" --recursive --json --weights "$WEIGHTS" --image-size 32 --resize 32 --batch-size 16 "$WORK/data/val")
+timed predict-single taskset -c 0 "${PREDICT[@]}"
+echo "   one process on one core: $SECONDS_TAKEN s"
+across predict-2hosts "${PREDICT[@]}"
+grep -h "processes" "$WORK/predict-2hosts.err" | sed 's/^/   /' || true
+if cmp -s "$WORK/predict-single.out" "$WORK/predict-2hosts.out"; then
+  echo "   output: identical to one process's ($(wc -l < "$WORK/predict-single.out") lines, $(wc -c < "$WORK/predict-single.out") bytes)"
+else
+  echo "scale-test: batch_predict over two hosts printed something else than one process:" >&2
+  diff "$WORK/predict-single.out" "$WORK/predict-2hosts.out" | head >&2
+  exit 1
+fi
+
+if "$BIN/finetune" --help 2>&1 | grep -q mpirun; then
+  echo "== finetune, $((5 * TRAIN)) train images, resnet18 at 32x32, --train all, 2 epochs, --batch-size 32 per process"
+  FT=("$BIN/finetune" --weights "$WEIGHTS" --classes 5 --image-size 32 --resize 32 --epochs 2
+      --batch-size 32 --lr 1e-3 --no-augment --output "$WORK/ft.pth" --class-indices "$WORK/ft.json"
+      --metrics "$WORK/ft.metrics.json" "$WORK/data")
+  across finetune-2hosts "${FT[@]}"
+  grep -h "epoch\|allreduce" "$WORK/finetune-2hosts.out" "$WORK/finetune-2hosts.err" | sed 's/^/   /' || true
+else
+  echo "== finetune: this build has no data-parallel finetune yet (finetune --help does not mention mpirun); skipped"
+fi
+echo "== done; namespaces removed"
