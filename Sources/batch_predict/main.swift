@@ -68,11 +68,15 @@ struct BatchPredict: ParsableCommand {
             if root { warn("no images (.jpg, .jpeg, .png) in \(dir)\(recursive ? "" : "; use --recursive for subfolders")") }
             return .failure
         }
-        // The first rank on each machine loads first, so that named weights are downloaded
-        // once per machine (the others wait in the barrier, then find them in the cache).
-        if cluster.localRank != 0 { cluster.barrier() }
+        // Named weights that are not a file: the first rank on each machine fetches them into
+        // torch.hub's cache (downloading when missing) while the others wait in the barrier,
+        // so that each machine downloads them once; then every rank loads them from there.
+        // (Every rank takes part in the barrier, whatever its own options say.)
+        if cluster.localRank == 0, let name = model.weights, !FileManager.default.fileExists(atPath: name) {
+            _ = try model.source.resolve(name)
+        }
+        cluster.barrier()
         let predictor = try model.makePredictor(warns: root)
-        if cluster.localRank == 0 { cluster.barrier() }
 
         var rows: [String] = csv == nil ? [] : [PredictionOutput.csvHeader]
         var predicted = 0
