@@ -56,7 +56,7 @@ let package = Package(
         // generated Swift is committed; see Sources/TensorBoard/Proto).
         .target(name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto/tensorboard_event.proto"]),
-        .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random"]),
+        .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
             "Checkpoint", "ResNet", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -105,7 +105,7 @@ let package = Package(
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "Cluster", "TestSupport"],
                     path: "Tests/TrainingTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/HubTests",
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start

@@ -23,6 +23,12 @@ public struct FinetuneCommandOptions: ParsableArguments {
 
     public init() {}
 
+    public func validate() throws {
+        if training.syncBN && model.policy == .fc && model.frozenBN == .eval {
+            throw ValidationError("--sync-bn has nothing to synchronise: with --train fc and --frozen-bn eval no batch norm uses batch statistics. Leave out --sync-bn, or give --frozen-bn train.")
+        }
+    }
+
     /// The run the options ask for, defaults filled in as the command fills them.
     public var config: TrainConfig {
         var c = TrainConfig(data: data, classes: dataOptions.classes)
@@ -115,7 +121,8 @@ public struct FinetuneDataOptions: ParsableArguments {
 /// How long and how the network trains: epochs, batches, optimizer, schedule, loss, seed.
 public struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs.") public var epochs: Int = 3
-    @Option(help: "Images per step.") public var batchSize: Int = 16
+    @Option(help: "Images per step and process: under mpirun -np N each process takes this many, so a step's global batch is N times it (as with PyTorch's DistributedDataParallel).")
+    public var batchSize: Int = 16
     @Option(help: "Learning rate.") public var lr: Double = 1e-4
     @Option(help: "adam, adamw or sgd (momentum --momentum).") public var optimizer: OptimizerConfig.Kind = .adam
     @Option(help: "SGD momentum.") public var momentum: Double = 0.9
@@ -125,6 +132,8 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs between steps of --schedule step (default: a third of the epochs).") public var stepSize: Int?
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
     @Option(help: "Random seed: the same seed on the same machine gives the same run.") public var seed: UInt64 = 0
+    @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
+    public var syncBN = false
 
     public init() {}
 

@@ -1,4 +1,5 @@
 import Checkpoint
+import Cluster
 import Foundation
 import ResNet
 
@@ -13,13 +14,16 @@ public enum Finetune {
     /// `log` gets progress lines, `warn` the warnings, `progress` (when given) the lines of a
     /// progress bar, each replacing the last. `observe` gets the trainer once everything is
     /// checked, before the first epoch, to hang observers on its hooks (`--tensorboard`).
+    /// `cluster` and `syncBatchNorm`: data-parallel under mpirun (`FinetuneJob.prepare`).
     @discardableResult
     public static func run(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
-                           limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil, log: @escaping (String) -> Void,
+                           limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
+                           cluster: Cluster = .single, syncBatchNorm: Bool = false, log: @escaping (String) -> Void,
                            warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil,
                            observe: ((Trainer) throws -> Void)? = nil) throws -> FinetuneJob {
         let job = try FinetuneJob.prepare(config, output: output, resume: resume, allowObjects: allowObjects,
-                                          limits: limits, report: report, log: log, warn: warn)
+                                          limits: limits, report: report, cluster: cluster, syncBatchNorm: syncBatchNorm,
+                                          log: log, warn: warn)
         job.trainer.progress = progress
         try observe?(job.trainer)
         try job.run()

@@ -1,4 +1,5 @@
 import Checkpoint
+import Cluster
 import Foundation
 import Inference
 import ResNet
@@ -27,9 +28,11 @@ public final class FinetuneJob {
     /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
     /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
     /// `report`: writes report.html after every epoch (nil: none). `log` gets progress lines,
-    /// `warn` the warnings.
+    /// `warn` the warnings. `cluster`: the job's processes (under mpirun: data-parallel, only
+    /// rank 0 checks and writes files); `syncBatchNorm`: `--sync-bn`.
     public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
                                limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
+                               cluster: Cluster = .single, syncBatchNorm: Bool = false,
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
         // Weights: readable, a ResNet; they name the architecture and the default output.
@@ -52,15 +55,18 @@ public final class FinetuneJob {
         log("using \(data.train.count) images for training, \(data.val.count) images for validation (\(data.valSource)).")
         log("classes: \(data.classes.joined(separator: ", "))")
 
-        // Every file's folder.
-        try writtenPaths(c).forEach(checkWritable)
-        if let r = report { try checkWritable(r.path) }
+        // Every file's folder (rank 0 writes them all).
+        if cluster.isRoot {
+            try writtenPaths(c).forEach(checkWritable)
+            if let r = report { try checkWritable(r.path) }
+        }
 
         // The saved run, with --resume.
         var saved: ResumeState? = nil
         if resume {
             let state = try ResumeState.read(for: c)
             guard state.config == c else { throw ResumeError.differentRun }
+            if (state.syncBatchNorm ?? false) != syncBatchNorm { throw ResumeError.syncBatchNormDiffers(saved: state.syncBatchNorm ?? false) }
             saved = state
         }
 
@@ -72,21 +78,39 @@ public final class FinetuneJob {
         trainer.log = log
         trainer.warn = warn
         trainer.report = report
+        trainer.cluster = cluster
+        trainer.syncBatchNorm = syncBatchNorm
+        trainer.synchronizeInitialModel()
         let start = saved?.nextEpoch ?? 0
         let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
             + (start > 0 ? "; resuming at epoch \(start + 1)" : ""))
+        if cluster.isDistributed {
+            log("data-parallel: \(cluster.size) processes x --batch-size \(c.batchSize) = a global batch of \(cluster.size * c.batchSize) images; "
+                + "batch norm: " + (syncBatchNorm ? "statistics over all processes (--sync-bn)" : "per-process statistics"))
+        }
+        if let s = saved, (s.processes ?? 1) != cluster.size {
+            let n = s.processes ?? 1
+            log("--resume: the saved run had \(n) process\(n == 1 ? "" : "es"), this one \(cluster.size): the global batch is now "
+                + "\(cluster.size * c.batchSize) images (was \(n * c.batchSize)); each epoch's shuffle is the same, but from epoch \(start + 1) on "
+                + "the processes' shares, and so the batches, differ from what the saved run would have done")
+        }
         return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, log: log)
     }
 
     /// Removes stale temporary files, writes class_indices.json, trains (to the last epoch, or
     /// up to epoch `until`, counted from 1).
     public func run(until: Int? = nil) throws {
+        if trainer.cluster.isRoot { try writeFirstFiles() }
+        try trainer.run(from: startEpoch, until: until)
+    }
+
+    /// Removes what interrupted runs left and writes class_indices.json (rank 0 only).
+    private func writeFirstFiles() throws {
         for path in FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap({ $0 }) {
             for stale in TemporaryFile.removeStale(for: path) { log("removed \(stale), left by an interrupted run") }
         }
         try ClassIndices(names: data.classes).write(to: config.classIndices)
-        try trainer.run(from: startEpoch, until: until)
     }
 
     /// The closing line: the best accuracy and the files written, naming only files that exist.

@@ -30,6 +30,8 @@ public struct MetricsReport: Codable {
     /// The model `--output` holds, scored on val as scikit-learn scores it; nil when no
     /// epoch was validated in this process (e.g. right after `--resume`, an empty val set).
     public var bestEpochEvaluation: BestEpochEvaluation? = nil
+    /// Under mpirun with several processes: how the run was spread (absent for one process).
+    public var distributed: DistributedSummary? = nil
     public var schemaVersion: Int = MetricsReport.schemaVersion
 }
 

@@ -23,6 +23,10 @@ public struct ResumeState: Codable {
     /// The saved model's validation pass (probabilities and labels), for metrics.json's
     /// best_epoch_evaluation and the report (nil in files written before it was recorded).
     public var bestValidation: ValidationRecord?
+    /// The processes that trained it and whether their batch norms were synchronised (nil in
+    /// files written before they were recorded: one process, per-process statistics).
+    public var processes: Int?
+    public var syncBatchNorm: Bool?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -40,6 +44,8 @@ public struct ResumeState: Codable {
         unreadable = trainer.unreadable
         globalStep = trainer.globalStep
         bestValidation = trainer.bestValidation
+        processes = trainer.cluster.size
+        syncBatchNorm = trainer.syncBatchNorm
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -55,7 +61,8 @@ public struct ResumeState: Codable {
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
-    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation }
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation, processes,
+                               syncBatchNorm }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
@@ -130,6 +137,8 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
     case notAResumePoint(String)
     /// The two files of the resume point hold different epochs: the run stopped between the two renames.
     case epochsDiffer(tensors: String, tensorsEpoch: Int64, json: String, jsonEpoch: Int)
+    /// `--sync-bn` differs from the saved run's.
+    case syncBatchNormDiffers(saved: Bool)
 
     public var description: String {
         let again = "Run without --resume to start again."
@@ -138,6 +147,9 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
         case .differentRun: return "--resume: the saved run differs: the options or data are not those of the saved run. \(again)"
         case .cannotRead(let p): return "\(p): cannot read it. \(again)"
         case .notAResumePoint(let p): return "\(p): not a resume point finetune wrote (damaged, or from another version). \(again)"
+        case .syncBatchNormDiffers(let saved):
+            return "--resume: the saved run was trained \(saved ? "with" : "without") --sync-bn: "
+                + "\(saved ? "add" : "leave out") --sync-bn to continue it. \(again)"
         case let .epochsDiffer(t, e, j, n):
             return "\(t): it holds the state after epoch \(e) but \(j) the state after epoch \(n): "
                 + "the run was stopped while saving its resume point, so the two do not belong together. \(again)"

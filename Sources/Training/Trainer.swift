@@ -1,3 +1,4 @@
+import Cluster
 import Random
 import Imaging
 import Checkpoint
@@ -10,6 +11,11 @@ import ResNet
 /// step), the optimizer and schedule, validation each epoch, the best model saved as the
 /// tutorial's train.py saves it (strictly better val accuracy), and a resume point after
 /// every epoch. Every file is written atomically.
+///
+/// Under `mpirun -np N` (`cluster`) it trains data-parallel as PyTorch's DDP does (see
+/// DataParallel.swift): each process takes its `DistributedSampler` share, gradients are
+/// averaged over the processes while backward runs, validation is sharded and reduced, and only
+/// rank 0 writes files.
 public final class Trainer {
     public let config: TrainConfig
     public let data: ImageFolder
@@ -46,6 +52,13 @@ public final class Trainer {
     public private(set) var bestValidation: ValidationRecord? = nil
     /// Where report.html goes after every epoch (nil: none), and what it says about the run.
     public var report: ReportWriter? = nil
+    /// The job's processes (`.single`: one process, no MPI).
+    public var cluster: Cluster = .single
+    /// `--sync-bn`: batch statistics over every process's batch (SyncBatchNorm); without
+    /// several processes there is nothing to synchronise (as torch with world size 1).
+    public var syncBatchNorm = false
+    /// Averages gradients over the processes (nil for a single process).
+    public internal(set) var reducer: GradientReducer?
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
     public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
@@ -73,18 +86,21 @@ public final class Trainer {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
             featureCache = (try headInputs(loader: trainLoader), try headInputs(loader: valLoader, val: true))
         }
+        startDataParallel()
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
             optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
-            var rng = SeededRandom(seed: config.seed, stream: 0x5A4F, UInt64(epoch))
-            let order = data.train.indices.filter { unreadable[$0] == nil }.shuffled(using: &rng)
-            let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
+            let order = DistributedSampler.epochOrder(data.train.indices.filter { unreadable[$0] == nil }, seed: config.seed, epoch: epoch)
+            let share = DistributedSampler.shard(order, rank: cluster.rank, size: cluster.size)
+            let batches = DistributedSampler.batches(share, batchSize: config.batchSize)
             var lossSum = 0.0, seen = 0
             if let cache = featureCache {
                 for (b, batch) in batches.enumerated() {
                     let x = batch.flatMap { cache.train[$0]! }
                     let labels = batch.map { data.train[$0].label }
+                    reducer?.begin()
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
+                    reducer?.finish()
                     optimizer.step(model.parameters)
                     globalStep += 1
                     try onStep?(globalStep, Double(loss))
@@ -95,10 +111,12 @@ public final class Trainer {
                 let loader = trainLoader
                 try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
                     let h = config.imageSize
+                    reducer?.begin()
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
                                             labelSmoothing: Float(config.labelSmoothing))
                     }
+                    reducer?.finish()
                     optimizer.step(model.parameters)
                     globalStep += 1
                     try onStep?(globalStep, Double(loss))
@@ -107,6 +125,8 @@ public final class Trainer {
                 }
             }
             try checkClassesStillHaveImages()
+            (lossSum, seen) = reducedTrainingFigures(lossSum, seen)
+            try synchronizeReplicas(afterEpoch: epoch + 1)
             let (valLoss, valAcc) = try validate(cache: featureCache?.val)
             let seconds = Date().timeIntervalSince(t0)
             let m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
@@ -116,10 +136,12 @@ public final class Trainer {
                        m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
             if savedEpoch == nil || valAcc > bestAccuracy {
                 bestAccuracy = valAcc
-                try savedModel().write(to: config.output)
+                if cluster.isRoot { try savedModel().write(to: config.output) }
                 savedEpoch = epoch + 1
                 bestValidation = lastValidation
             }
+            // Only rank 0 writes (every rank holds the same weights and figures).
+            guard cluster.isRoot else { continue }
             try writeMetrics()
             try report?.write(trainer: self)
             // Before the resume point: a run stopped between the two repeats this epoch on
@@ -127,6 +149,7 @@ public final class Trainer {
             try onEpoch?(m)
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
+        if let r = reducer, cluster.isRoot, r.timing.steps > 0 { log(dataParallelSummary(r)) }
     }
 
     /// The model as `--output` holds it: floating-point tensors in `--save-dtype`.
@@ -143,6 +166,10 @@ public final class Trainer {
                               _ body: (Int, BatchLoader.Batch) throws -> Void) throws {
         let pipeline = BatchPipeline(count: batches.count) { b in loader.load(batches[b], epoch: epoch) }
         try pipeline.run { b, current in
+            // Under mpirun every process must take the same steps: an unreadable image stops the job.
+            if cluster.isDistributed, let (i, e) = current.failures.first {
+                throw TrainingError.unreadableInJob(path: (isVal ? data.val[i] : data.train[i]).path, reason: "\(e)")
+            }
             for (i, e) in current.failures where (isVal ? unreadableVal[i] : unreadable[i]) == nil {
                 if isVal { unreadableVal[i] = "\(e)" } else { unreadable[i] = "\(e)" }
                 warn("skipping an unreadable image: \(e)")
@@ -156,7 +183,9 @@ public final class Trainer {
         lastValidation = nil
         guard !data.val.isEmpty else { return (0, 0) }
         var record = ValidationRecord()
-        let batches = stride(from: 0, to: data.val.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, data.val.count)) }
+        // Each process validates every N-th image (no padding): the figures are reduced below.
+        let mine = Array(stride(from: cluster.rank, to: data.val.count, by: cluster.size))
+        let batches = DistributedSampler.batches(mine, batchSize: config.batchSize)
         var lossSum = 0.0, correct = 0, total = 0
         func account(_ logits: [Float], _ labels: [Int], _ indices: [Int]) throws {
             let k = model.numClasses
@@ -190,7 +219,10 @@ public final class Trainer {
                 try account(logits, batch.labels, batch.indices)
             }
         }
-        lastValidation = record
+        var figures = [lossSum, Double(correct), Double(total)]
+        cluster.allreduceSum(&figures)
+        (lossSum, correct, total) = (figures[0], Int(figures[1]), Int(figures[2]))
+        lastValidation = gathered(record)
         return (lossSum / Double(max(total, 1)), Double(correct) / Double(max(total, 1)))
     }
 
@@ -217,12 +249,13 @@ public final class Trainer {
     }
 
     func writeMetrics() throws {
-        let report = MetricsReport(config: config, classes: data.classes, trainImages: data.train.count, valImages: data.val.count,
+        var report = MetricsReport(config: config, classes: data.classes, trainImages: data.train.count, valImages: data.val.count,
                                    bestValAccuracy: bestAccuracy,
                                    unreadableImages: unreadable.keys.sorted().map { data.train[$0].path }
                                        + unreadableVal.keys.sorted().map { data.val[$0].path },
                                    epochs: history,
                                    bestEpochEvaluation: try bestEvaluation().map { BestEpochEvaluation(epoch: savedEpoch ?? 0, $0) })
+        report.distributed = distributedSummary
         try report.write(to: config.metrics)
     }
 

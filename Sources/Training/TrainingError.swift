@@ -12,6 +12,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case headOnlyNeedsWeights
     /// A file the job writes cannot be written; nothing was written.
     case cannotWrite(path: String, WriteProblem)
+    /// Under mpirun: an image could not be read (every process must take the same steps).
+    case unreadableInJob(path: String, reason: String)
+    /// Under mpirun: the processes' weights differ after an epoch (the checksum allreduce).
+    case replicasDiverged(epoch: Int, rank: Int)
 
     /// Why a file cannot be written. `folder` names the file's folder as the message says it
     /// ("/tmp/out", or "/home/me (the current folder)").
@@ -45,6 +49,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 + "--head append keeps the pretrained fc; use --head replace, which makes a new one"
         case .headOnlyNeedsWeights:
             return "--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)"
+        case let .unreadableInJob(path, reason):
+            return "\(reason) (\(path)). Under mpirun an unreadable image stops the job, since every process must take the same steps: "
+                + "fix or remove it, then run again (--resume continues after the last finished epoch)"
+        case let .replicasDiverged(epoch, rank):
+            return "after epoch \(epoch) the processes' weights differ (checksum of every parameter and running statistic, "
+                + "seen on rank \(rank)): the replicas diverged, which is a bug in Graft's data-parallel training; please report it"
         case let .cannotWrite(path, problem):
             return "cannot write \(path): \(problem.words). Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written."
         }

@@ -35,6 +35,19 @@ final class ResNetModuleTests: XCTestCase {
         }
     }
 
+    /// `--train last` and `--train fc` as policies (not key lists) train what the torch
+    /// fixtures' cases trained: layer4 and fc, or fc alone.
+    func testPoliciesTrainWhatTheFixturesTrain() throws {
+        for name in ["basic", "bottleneck"] {
+            let f = try TrainingFixture(name)
+            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+            for (policy, fixtureCase) in [(FreezePolicy.lastStages(1), "last_bn_eval"), (.headOnly, "fc_bn_eval"), (.none, "all")] {
+                model.freeze(policy)
+                XCTAssertEqual(model.parameters.filter(\.trainable).map(\.name), try f.caseInfo(fixtureCase).trainable, "\(name) \(policy)")
+            }
+        }
+    }
+
     func testStateDictKeepsTorchvisionOrderAndRoundTrips() throws {
         let f = try TrainingFixture("basic")
         let keep = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)

@@ -50,8 +50,8 @@ public enum ProcessRun {
         let tmp = FileManager.default.temporaryDirectory
         let outURL = tmp.appendingPathComponent("graft-run-\(getpid())-\(UUID().uuidString).out")
         let errURL = tmp.appendingPathComponent("graft-run-\(getpid())-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
         let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
         process.standardOutput = outHandle

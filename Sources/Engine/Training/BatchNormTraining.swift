@@ -31,6 +31,16 @@ public final class TrainBatchNorm {
         let plan: Plan, src: Tensor, mean: Tensor, variance: Tensor, scaleShift: Tensor, workspace: Tensor?
     }
     private var saved: Saved?
+    /// What the synchronised path's backward needs (see SyncBatchNorm.swift).
+    var syncSaved: SyncSaved?
+
+    /// Sums per-channel figures over the job's processes (an MPI allreduce), or nil. With it,
+    /// batch statistics are those of every process's batch together, as `torch.nn.SyncBatchNorm`
+    /// computes them (forward: the global mean and biased variance; running statistics updated
+    /// with the global unbiased variance; backward: the input gradient from the summed
+    /// `sum_dy` and `sum_dy_xmu`, the weight's and bias's gradients from this process's batch).
+    /// Every process must call `forward` and `backward` the same number of times, in the same order.
+    public var crossProcessSum: ((inout [Double]) -> Void)?
 
     public init(weight: Parameter, bias: Parameter, runningMean: [Float], runningVar: [Float], numBatchesTracked: Int64 = 0,
                 fusedReLU: Bool, engine: CPUEngine = .shared) throws {
@@ -73,6 +83,11 @@ public final class TrainBatchNorm {
             throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name))",
                                               what: "batch statistics need more than one value per channel, got input \(x.shape) (use a batch of at least 2)")
         }
+        if statistics == .batch, let sum = crossProcessSum {
+            saved = nil
+            return try synchronizedForward(x, pass: pass, sum: sum)
+        }
+        syncSaved = nil
         let p = try plan(x.desc, statistics, pass)
         let ss = try Tensor(desc: .plain([2, c], .f32), engine: engine)
         ss.plainFloats.baseAddress!.update(from: weight.value.baseAddress!, count: c)
@@ -106,6 +121,7 @@ public final class TrainBatchNorm {
     /// Backward of the last training forward (the fused ReLU included): writes the weight's and
     /// bias's gradients when they train and returns the input gradient (in the input's layout).
     public func backward(outputGrad dy: Tensor) throws -> Tensor {
+        if let s = syncSaved, let sum = crossProcessSum { return try synchronizedBackward(dy, s, sum: sum) }
         guard let s = saved else {
             throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name)).backward", what: "no training forward pass to differentiate")
         }
@@ -141,5 +157,5 @@ public final class TrainBatchNorm {
         return dx
     }
 
-    public func release() { saved = nil }
+    public func release() { saved = nil; syncSaved = nil }
 }

@@ -50,3 +50,23 @@ extension ResNetModule {
         try ResNetModel(layout: layout, values: ModuleValues(self), precision: precision, foldBatchNorm: foldBatchNorm, engine: engine)
     }
 }
+
+extension ResNetModule {
+    /// Every batch norm's running mean and running variance, in state-dict order, as one vector:
+    /// what a data-parallel job copies from rank 0 to the others. Setting it replaces them
+    /// (the folded trunk is rebuilt at the next use).
+    public var runningStatistics: [Float] {
+        get { units.flatMap { $0.bn.runningMean + $0.bn.runningVar } }
+        set {
+            var offset = 0
+            for u in units {
+                let c = u.bn.channels
+                precondition(offset + 2 * c <= newValue.count, "runningStatistics: \(newValue.count) values are too few")
+                u.bn.runningMean = Array(newValue[offset..<(offset + c)])
+                u.bn.runningVar = Array(newValue[(offset + c)..<(offset + 2 * c)])
+                offset += 2 * c
+            }
+            weightsChanged()
+        }
+    }
+}

@@ -47,7 +47,9 @@ extension ResNetModule {
                                                                        labelSmoothing: labelSmoothing)
         var g = try Tensor(shape: [labels.count, numClasses], values: grad, engine: engine)
         for j in head.indices.reversed() {
-            guard let gi = try head[j].backward(outputGrad: g, needInputGrad: trunkTrains || headTrainsBelow[j]) else {
+            let gi = try head[j].backward(outputGrad: g, needInputGrad: trunkTrains || headTrainsBelow[j])
+            onGradientsReady?([head[j].weight, head[j].bias])
+            guard let gi else {
                 return (loss, nil)
             }
             g = gi
@@ -82,12 +84,15 @@ extension ResNetModule {
         let c = g.shape[1]
         g = try avgPool.backward(outputGrad: Tensor(shape: [batch, c, 1, 1], values: g.floats(), engine: engine))
         for i in blocks.indices.reversed() where i + 1 >= lowest {
-            guard let gi = try blocks[i].backward(outputGrad: g, needInputGrad: i + 1 > lowest) else { break }
+            let gi = try blocks[i].backward(outputGrad: g, needInputGrad: i + 1 > lowest)
+            onGradientsReady?(blocks[i].modules.flatMap(\.parameters))
+            guard let gi else { break }
             g = gi
         }
         if lowest == 0 {
             g = try maxPool.backward(outputGrad: g)
             _ = try stem.backward(outputGrad: g, needInputGrad: false)
+            onGradientsReady?(stem.parameters)
         }
         return (loss, logits)
     }

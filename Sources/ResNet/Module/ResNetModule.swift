@@ -17,6 +17,16 @@ public final class ResNetModule {
     /// Batch norms whose weight is frozen: `.train` (PyTorch's behaviour with
     /// `requires_grad=False`, the default) or `.eval` (running statistics, not updated).
     public var frozenBN: FrozenBN = .train
+    /// Called during a training step's backward each time a module's gradients are final (the
+    /// head layers, each block, the stem, in that order), with its parameters: a data-parallel
+    /// trainer starts reducing them while backward goes on (`GradientReducer`).
+    public var onGradientsReady: (([Parameter]) -> Void)?
+    /// Sums per-channel figures over the job's processes (MPI allreduce), or nil: with it, every
+    /// batch norm that uses batch statistics normalises with the statistics of all processes'
+    /// batches together, as `torch.nn.SyncBatchNorm` (see `TrainBatchNorm.crossProcessSum`).
+    public var batchNormSum: ((inout [Double]) -> Void)? {
+        didSet { for u in units { u.bn.crossProcessSum = batchNormSum } }
+    }
 
     let stem: ConvBNModule
     let maxPool: TrainPool2d
@@ -163,7 +173,7 @@ public final class ResNetModule {
                 switch policy {
                 case .none: p.trainable = true
                 case .headOnly: p.trainable = stage == nil
-                case .lastStages(let n): p.trainable = stage.map { $0 >= 4 - n } ?? false
+                case .lastStages(let n): p.trainable = stage.map { $0 >= 4 - n } ?? true  // the head trains
                 case .trainOnly(let keys): p.trainable = keys.contains(p.name)
                 }
             }

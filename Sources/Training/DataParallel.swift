@@ -1,0 +1,159 @@
+import Cluster
+import Engine
+import Foundation
+import ResNet
+
+/// What a data-parallel run adds to metrics.json (`"distributed"`), absent for one process.
+public struct DistributedSummary: Codable, Equatable, Sendable {
+    public var processes: Int
+    /// `--batch-size`: images per process and step; the global batch is `processes` times it.
+    public var batchSizePerProcess: Int
+    public var globalBatchSize: Int
+    public var syncBatchNorm: Bool
+    /// Float32 gradient bytes allreduced per step (the trainable parameters), in `buckets` buckets.
+    public var allreduceBytesPerStep: Int
+    public var buckets: Int
+    /// Rank 0's figures over this process's steps: seconds waited for the reductions after
+    /// backward, and seconds of communication that overlapped backward (`GradientReducer.Timing`).
+    public var steps: Int
+    public var allreduceWaitSeconds: Double
+    public var allreduceOverlappedSeconds: Double
+}
+
+/// What `Trainer` does under mpirun, as PyTorch's DistributedDataParallel: identical weights
+/// on every process (rank 0's), gradients averaged while backward runs (`GradientReducer`),
+/// batch norms with per-process statistics whose running statistics rank 0 hands to the others
+/// before validation (DDP's `broadcast_buffers`), or synchronised ones (`syncBatchNorm`), a
+/// checksum of every replica once an epoch, and sharded validation whose figures are reduced.
+/// For one process every function here is the identity.
+extension Trainer {
+    /// Copies rank 0's weights and running statistics to every process (after loading the
+    /// checkpoint or the resume point, and initialising the new head): every replica starts alike.
+    public func synchronizeInitialModel() {
+        guard cluster.isDistributed else { return }
+        var values = cluster.isRoot ? model.parameters.flatMap(\.values) + model.runningStatistics : []
+        values = Trainer.floats(cluster.broadcast(Trainer.bytes(values)))
+        var offset = 0
+        for p in model.parameters {
+            for i in 0..<p.count { p.value[i] = values[offset + i] }
+            offset += p.count
+        }
+        model.runningStatistics = Array(values[offset...])
+    }
+
+    /// Sets up the reducer and synchronised batch norms before the first step.
+    func startDataParallel() {
+        guard cluster.isDistributed, reducer == nil else { return }
+        let r = GradientReducer(parameters: model.parameters, cluster: cluster)
+        reducer = r
+        model.onGradientsReady = { [unowned r] in r.ready($0) }
+        if syncBatchNorm {
+            let c = cluster
+            model.batchNormSum = { c.allreduceSum(&$0) }
+        }
+    }
+
+    /// An epoch's training loss and image count over every process.
+    func reducedTrainingFigures(_ lossSum: Double, _ seen: Int) -> (Double, Int) {
+        var figures = [lossSum, Double(seen)]
+        cluster.allreduceSum(&figures)
+        return (figures[0], Int(figures[1]))
+    }
+
+    /// After an epoch's steps: rank 0's running statistics go to every process (with per-process
+    /// batch norms they differ), then every replica's checksum is compared; different weights on
+    /// two processes stop the job.
+    func synchronizeReplicas(afterEpoch epoch: Int) throws {
+        guard cluster.isDistributed else { return }
+        if !syncBatchNorm {
+            let stats = cluster.isRoot ? model.runningStatistics : []
+            model.runningStatistics = Trainer.floats(cluster.broadcast(Trainer.bytes(stats)))
+        }
+        let hash = replicaChecksum()
+        let range = cluster.allreduceRange(hash)
+        if range.min != range.max { throw TrainingError.replicasDiverged(epoch: epoch, rank: cluster.rank) }
+    }
+
+    /// FNV-1a over the bits of every parameter and running statistic.
+    func replicaChecksum() -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ values: UnsafeBufferPointer<Float>) {
+            for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
+        }
+        for p in model.parameters { mix(UnsafeBufferPointer(p.value)) }
+        model.runningStatistics.withUnsafeBufferPointer(mix)
+        return h
+    }
+
+    /// Every process's validation records at rank 0, in `data.val` order; this process's own elsewhere.
+    func gathered(_ record: ValidationRecord) -> ValidationRecord {
+        guard cluster.isDistributed else { return record }
+        let parts = cluster.gather(Trainer.encode(record))
+        guard cluster.isRoot else { return record }
+        let all = parts.flatMap { Trainer.decode($0) }.sorted { $0.index < $1.index }
+        var merged = ValidationRecord()
+        for s in all { merged.indices.append(s.index); merged.labels.append(s.label); merged.probabilities.append(s.probabilities) }
+        return merged
+    }
+
+    /// metrics.json's `"distributed"`, nil for one process.
+    var distributedSummary: DistributedSummary? {
+        guard cluster.isDistributed, let r = reducer else { return nil }
+        return DistributedSummary(processes: cluster.size, batchSizePerProcess: config.batchSize,
+                                  globalBatchSize: config.batchSize * cluster.size, syncBatchNorm: syncBatchNorm,
+                                  allreduceBytesPerStep: r.bytesPerStep, buckets: r.bucketCount, steps: r.timing.steps,
+                                  allreduceWaitSeconds: r.timing.waitSeconds, allreduceOverlappedSeconds: r.timing.overlappedSeconds)
+    }
+
+    /// The closing line of a data-parallel run (rank 0's figures).
+    func dataParallelSummary(_ r: GradientReducer) -> String {
+        let t = r.timing
+        let total = t.waitSeconds + t.overlappedSeconds
+        let share = total > 0 ? 100 * t.overlappedSeconds / total : 0
+        return String(format: "allreduce: %@ per step in %d bucket%@, %d steps: waited %.3f s after backward, %.3f s overlapped backward (%.0f%%)",
+                      Trainer.byteCount(r.bytesPerStep), r.bucketCount, r.bucketCount == 1 ? "" : "s", t.steps,
+                      t.waitSeconds, t.overlappedSeconds, share)
+    }
+
+    static func byteCount(_ n: Int) -> String {
+        n >= 1 << 20 ? String(format: "%.1f MB", Double(n) / 1e6) : String(format: "%.1f KB", Double(n) / 1e3)
+    }
+
+    // MARK: - Bytes
+
+    static func bytes(_ values: [Float]) -> [UInt8] {
+        values.withUnsafeBytes { Array($0) }
+    }
+
+    static func floats(_ bytes: [UInt8]) -> [Float] {
+        let n = bytes.count / 4
+        var out = [Float](repeating: 0, count: n)
+        out.withUnsafeMutableBytes { $0.copyBytes(from: bytes.prefix(n * 4)) }
+        return out
+    }
+
+    /// A record as bytes: per sample its index, label and probability count (Int64 each), then
+    /// the probabilities (float32), all in this machine's byte order (every rank runs the same build).
+    static func encode(_ r: ValidationRecord) -> [UInt8] {
+        var out: [UInt8] = []
+        for i in r.indices.indices {
+            withUnsafeBytes(of: Int64(r.indices[i])) { out += $0 }
+            withUnsafeBytes(of: Int64(r.labels[i])) { out += $0 }
+            withUnsafeBytes(of: Int64(r.probabilities[i].count)) { out += $0 }
+            out += bytes(r.probabilities[i])
+        }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [(index: Int, label: Int, probabilities: [Float])] {
+        var out: [(Int, Int, [Float])] = []
+        var at = 0
+        func int() -> Int { defer { at += 8 }; return Int(bytes[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) }
+        while at + 24 <= bytes.count {
+            let index = int(), label = int(), k = int()
+            out.append((index, label, floats(Array(bytes[at..<(at + 4 * k)]))))
+            at += 4 * k
+        }
+        return out
+    }
+}
