@@ -76,7 +76,8 @@ link_bytes() {   # bytes sent and received by host a's end of the link
 }
 
 timed() {   # timed NAME COMMAND...: runs it, keeps its output in $WORK/NAME.{out,err}; sets
-            # SECONDS_TAKEN to "wall s (CPU s, every process it started)"
+            # SECONDS_TAKEN to "wall s (CPU s)", the CPU time of the processes it waited for:
+            # under mpirun, host a's (host b's daemon leaves the launch agent and is not counted)
   local name=$1; shift
   local TIMEFORMAT='%R %U %S' rc=0 wall user sys
   { time "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || rc=$?; } 2> "$WORK/$name.time"
@@ -96,7 +97,7 @@ across() {   # across NAME COMMAND...: under mpirun over the two hosts, with the
   python3 - "$before" "$after" "$SECONDS_TAKEN" "$name" <<'PY'
 import sys
 (tx0, rx0), (tx1, rx1) = (map(int, s.split()) for s in sys.argv[1:3])
-print(f"   {sys.argv[4]}: {sys.argv[3]}, over the link: {(tx1 - tx0) / 1e6:.2f} MB sent by host a, {(rx1 - rx0) / 1e6:.2f} MB received")
+print(f"   {sys.argv[4]}: {sys.argv[3].replace(' CPU)', ' CPU in host a)')}, over the link: {(tx1 - tx0) / 1e6:.2f} MB sent by host a, {(rx1 - rx0) / 1e6:.2f} MB received")
 PY
 }
 
@@ -126,12 +127,30 @@ else
 fi
 
 if "$BIN/finetune" --help 2>&1 | grep -q mpirun; then
-  echo "== finetune, $((5 * TRAIN)) train images, resnet18 at 32x32, --train all, 2 epochs, --batch-size 32 per process"
-  FT=("$BIN/finetune" --weights "$WEIGHTS" --classes 5 --image-size 32 --resize 32 --epochs 2
-      --batch-size 32 --lr 1e-3 --no-augment --output "$WORK/ft.pth" --class-indices "$WORK/ft.json"
-      --metrics "$WORK/ft.metrics.json" "$WORK/data")
-  across finetune-2hosts "${FT[@]}"
-  grep -h "epoch\|allreduce" "$WORK/finetune-2hosts.out" "$WORK/finetune-2hosts.err" | sed 's/^/   /' || true
+  echo "== finetune, $((5 * TRAIN)) train images, resnet18 at 32x32, --train all, 2 epochs, global batch 64"
+  finetune_args() {   # finetune_args TAG BATCH
+    echo --weights "$WEIGHTS" --classes 5 --image-size 32 --resize 32 --epochs 2 --batch-size "$2" --lr 1e-3 \
+      --no-augment --output "$WORK/$1.pth" --class-indices "$WORK/$1.json" --metrics "$WORK/$1.metrics.json" "$WORK/data"
+  }
+  epoch_rate() {   # the median epoch's images/s, from metrics.json
+    python3 - "$1" <<'PY'
+import json, statistics, sys
+rates = [e["images_per_second"] for e in json.load(open(sys.argv[1]))["epochs"]]
+print(f"{statistics.median(rates):.1f} images/s")
+PY
+  }
+  last_epoch() {   # the last "[epoch N]" line (progress lines end in erase-line sequences)
+    tr '\r' '\n' < "$1" | sed 's/.*\x1b\[K//' | grep -h '^\[epoch' | tail -1
+  }
+  # shellcheck disable=SC2046  # the paths have no spaces (mktemp)
+  timed finetune-single taskset -c 0 "$BIN/finetune" $(finetune_args single 64)
+  echo "   one process on one core, --batch-size 64: $SECONDS_TAKEN, $(epoch_rate "$WORK/single.metrics.json") (median epoch)"
+  # shellcheck disable=SC2046
+  across finetune-2hosts "$BIN/finetune" $(finetune_args two 32)
+  echo "   2 hosts, --batch-size 32 each: $(epoch_rate "$WORK/two.metrics.json") (median epoch)"
+  grep -h "allreduce" "$WORK/finetune-2hosts.out" "$WORK/finetune-2hosts.err" | sed 's/^/   /' || true
+  echo "   one process, last epoch: $(last_epoch "$WORK/finetune-single.out")"
+  echo "   2 hosts, last epoch:     $(last_epoch "$WORK/finetune-2hosts.out")"
 else
   echo "== finetune: this build has no data-parallel finetune yet (finetune --help does not mention mpirun); skipped"
 fi
