@@ -6,7 +6,8 @@ Run by hand where torch is installed (CI never runs it):
     ~/torchenv/bin/python Fixtures/make_fixtures.py          # or: make fixtures
 Each part writes under its own folder of Fixtures/ and is deterministic (fixed seeds).
 The tensorboard part also needs Graft built (swift build) and `pip install tensorboard`: it
-reads an event file Graft's finetune writes back with TensorBoard's reader.
+reads an event file Graft's finetune writes back with TensorBoard's reader. The ddp part runs
+two torch.distributed processes (gloo) on loopback ports 29600-29605.
 """
 import os
 import sys
@@ -17,7 +18,7 @@ sys.path.insert(0, HERE)
 
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "wrapped", "shared_modules", "trainset",
-                             "optim", "training", "imagenet_model", "hub", "evaluate", "tensorboard"]
+                             "optim", "training", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

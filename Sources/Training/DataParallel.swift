@@ -96,6 +96,17 @@ extension Trainer {
         return merged
     }
 
+    /// Every rank's cached head inputs, on every rank (gathered at rank 0, then broadcast).
+    func allHeadInputs(_ mine: [Int: [Float]]) -> [Int: [Float]] {
+        guard cluster.isDistributed else { return mine }
+        var packet = Packet()
+        for (index, values) in mine.sorted(by: { $0.key < $1.key }) { packet.append(index); packet.append(values) }
+        var reader = PacketReader(cluster.broadcast(cluster.gather(packet.bytes).flatMap { $0 }))
+        var out: [Int: [Float]] = [:]
+        while !reader.isAtEnd { out[reader.int()] = reader.floats() }
+        return out
+    }
+
     /// metrics.json's `"distributed"`, nil for one process.
     var distributedSummary: DistributedSummary? {
         guard cluster.isDistributed, let r = reducer else { return nil }
@@ -132,28 +143,44 @@ extension Trainer {
         return out
     }
 
-    /// A record as bytes: per sample its index, label and probability count (Int64 each), then
-    /// the probabilities (float32), all in this machine's byte order (every rank runs the same build).
+    /// A record as a packet: per sample its index, label and probabilities.
     static func encode(_ r: ValidationRecord) -> [UInt8] {
-        var out: [UInt8] = []
-        for i in r.indices.indices {
-            withUnsafeBytes(of: Int64(r.indices[i])) { out += $0 }
-            withUnsafeBytes(of: Int64(r.labels[i])) { out += $0 }
-            withUnsafeBytes(of: Int64(r.probabilities[i].count)) { out += $0 }
-            out += bytes(r.probabilities[i])
-        }
-        return out
+        var packet = Packet()
+        for i in r.indices.indices { packet.append(r.indices[i]); packet.append(r.labels[i]); packet.append(r.probabilities[i]) }
+        return packet.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> [(index: Int, label: Int, probabilities: [Float])] {
+        var reader = PacketReader(bytes)
         var out: [(Int, Int, [Float])] = []
-        var at = 0
-        func int() -> Int { defer { at += 8 }; return Int(bytes[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) }
-        while at + 24 <= bytes.count {
-            let index = int(), label = int(), k = int()
-            out.append((index, label, floats(Array(bytes[at..<(at + 4 * k)]))))
-            at += 4 * k
-        }
+        while !reader.isAtEnd { out.append((reader.int(), reader.int(), reader.floats())) }
         return out
+    }
+}
+
+/// What ranks exchange, as bytes: Int64s and counted float32 runs in this machine's byte order
+/// (every rank runs the same build).
+struct Packet {
+    var bytes: [UInt8] = []
+    mutating func append(_ value: Int) { withUnsafeBytes(of: Int64(value)) { bytes += $0 } }
+    mutating func append(_ values: [Float]) { append(values.count); bytes += Trainer.bytes(values) }
+}
+
+/// Reads a `Packet` back; a short packet reads as zeros and ends.
+struct PacketReader {
+    let bytes: [UInt8]
+    var at = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    var isAtEnd: Bool { at >= bytes.count }
+    mutating func int() -> Int {
+        guard at + 8 <= bytes.count else { at = bytes.count; return 0 }
+        defer { at += 8 }
+        return Int(bytes[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+    }
+    mutating func floats() -> [Float] {
+        let n = max(0, int())
+        guard at + 4 * n <= bytes.count else { at = bytes.count; return [] }
+        defer { at += 4 * n }
+        return Trainer.floats(Array(bytes[at..<(at + 4 * n)]))
     }
 }

@@ -84,7 +84,9 @@ public final class Trainer {
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
         if model.trunkIsFrozen && model.frozenBN == .eval && !config.augment {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
-            featureCache = (try headInputs(loader: trainLoader), try headInputs(loader: valLoader, val: true))
+            // Under mpirun each rank computes every N-th image's; the training ones are then
+            // shared (each epoch's shares differ), the validation ones are the rank's own share.
+            featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
         }
         startDataParallel()
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
@@ -226,11 +228,12 @@ public final class Trainer {
         return (lossSum / Double(max(total, 1)), Double(correct) / Double(max(total, 1)))
     }
 
-    /// Each sample's head input, computed once (the trunk is frozen and deterministic).
+    /// Each sample's head input, computed once (the trunk is frozen and deterministic): under
+    /// mpirun, this rank's share (every N-th sample).
     private func headInputs(loader: BatchLoader, val: Bool = false) throws -> [Int: [Float]] {
         var out: [Int: [Float]] = [:]
-        let batches = stride(from: 0, to: loader.samples.count, by: max(config.batchSize, 32))
-            .map { Array($0..<min($0 + max(config.batchSize, 32), loader.samples.count)) }
+        let mine = Array(stride(from: cluster.rank, to: loader.samples.count, by: cluster.size))
+        let batches = DistributedSampler.batches(mine, batchSize: max(config.batchSize, 32))
         let h = config.imageSize
         try forEachBatch(batches, loader: loader, val: val, epoch: 0) { b, batch in
             progress?("features \(b + 1)/\(batches.count)")
