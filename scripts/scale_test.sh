@@ -51,6 +51,8 @@ for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_A" link set "$VETH_A" up
 ip -n "$NS_B" link set "$VETH_B" up
 
+CPU_B=$(( $(nproc) > 1 ? 1 : 0 ))   # host b's core (the same as host a's on a one-CPU machine)
+
 # Open MPI calls the agent as it would call ssh: `agent [options] HOST COMMAND...`.
 cat > "$WORK/agent.sh" <<AGENT
 #!/bin/sh
@@ -58,7 +60,7 @@ while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
 host=\$1; shift
 case "\$host" in
   $ADDR_A) ns=$NS_A cpu=0 ;;
-  $ADDR_B) ns=$NS_B cpu=1 ;;
+  $ADDR_B) ns=$NS_B cpu=$CPU_B ;;
   *) echo "agent: unknown host \$host" >&2; exit 255 ;;
 esac
 exec ip netns exec "\$ns" taskset -c "\$cpu" /bin/sh -c "\$*"
