@@ -53,7 +53,7 @@ SGD = ["--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9", "--weight-deca
 ADAM = ["--optimizer", "adam", "--lr", "0.0001"]  # Adam normalises each element: small steps keep float noise small
 # name: (policy, frozen_bn, sync_bn, optimizer args, epochs)
 CASES = {
-    "all_sgd": ("all", "eval", False, SGD, 2),
+    "all_sgd": ("all", "eval", False, SGD, 1),
     "all_adam": ("all", "eval", False, ADAM, 2),
     "last_sgd": ("last", "eval", False, SGD, 2),
     "fc_adam": ("fc", "eval", False, ["--optimizer", "adam", "--lr", "0.01"], 2),

@@ -35,7 +35,7 @@ final class ClusterTests: XCTestCase {
             XCTAssertFalse(r.timedOut, "np \(n) hung")
             XCTAssertEqual(r.status, 0, "np \(n): \(r.stderr)")
             let lines = r.stdout.split(separator: "\n").map(String.init)
-            // The last rank's line may come first: mpirun forwards each rank's output as it comes.
+            // mpirun forwards each rank's output as it comes: the last rank's line may come first.
             XCTAssertTrue(lines.contains("size \(n) usesMPI true"), r.stdout)
             // sum over ranks r = 0 ..< n of (r + 1 + i/8) = n(n+1)/2 + n*i/8
             let expected = (0..<10).map { Float(n * (n + 1) / 2) + Float(n) * Float($0) / 8 }
