@@ -1,4 +1,5 @@
 import Checkpoint
+import Engine
 import Foundation
 import Inference
 import ResNet
@@ -60,6 +61,10 @@ public final class FinetuneJob {
         var saved: ResumeState? = nil
         if resume {
             let state = try ResumeState.read(for: c)
+            if state.config.conv == nil && c.conv == .auto {
+                c.conv = nil
+                log("the saved run predates --conv: it continues with direct convolutions, as it ran")
+            }
             guard state.config == c else { throw ResumeError.differentRun }
             saved = state
         }
@@ -67,6 +72,9 @@ public final class FinetuneJob {
         // The model: the weights must fit the architecture and the options.
         let model = try Finetune.makeModel(c, weights: saved?.modelState ?? weights)
         if let s = saved { model.load(parameters: s.modelState) }
+        // --conv auto: the saved run's choices, so that a resumed run computes as it did.
+        if let d = saved?.convolutionAlgorithms { model.convolutionTuner = ConvolutionTuner(decisions: d) }
+        model.convolutionTuner.log = { log("--conv auto: " + $0) }
         let trainer = Trainer(config: c, data: data, model: model)
         saved?.restore(trainer)
         trainer.log = log

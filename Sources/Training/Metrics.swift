@@ -1,4 +1,5 @@
 import Checkpoint
+import Engine
 import Foundation
 import Inference
 
@@ -30,6 +31,9 @@ public struct MetricsReport: Codable {
     /// The model `--output` holds, scored on val as scikit-learn scores it; nil when no
     /// epoch was validated in this process (e.g. right after `--resume`, an empty val set).
     public var bestEpochEvaluation: BestEpochEvaluation? = nil
+    /// `--conv auto`'s choice per conv shape (`64->64 3x3 stride 1 pad 1 on 32x64x56x56 train`)
+    /// and the times it measured; nil when nothing was chosen by measurement.
+    public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]? = nil
     public var schemaVersion: Int = MetricsReport.schemaVersion
 }
 

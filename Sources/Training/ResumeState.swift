@@ -23,6 +23,8 @@ public struct ResumeState: Codable {
     /// The saved model's validation pass (probabilities and labels), for metrics.json's
     /// best_epoch_evaluation and the report (nil in files written before it was recorded).
     public var bestValidation: ValidationRecord?
+    /// `--conv auto`'s choices per conv shape (nil in files written before it was recorded).
+    public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -40,6 +42,7 @@ public struct ResumeState: Codable {
         unreadable = trainer.unreadable
         globalStep = trainer.globalStep
         bestValidation = trainer.bestValidation
+        convolutionAlgorithms = trainer.model.convolutionTuner.decisions
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -55,7 +58,7 @@ public struct ResumeState: Codable {
 
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
-    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation }
+    enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation, convolutionAlgorithms }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
