@@ -124,11 +124,15 @@ def images_per_second(line):
     return float(m.group(1)) if m else None
 
 
+TORCH_INFERENCE = {}  # precision -> (images/s, mode): PyTorch runs once per precision
+
+
 def inference(rows):
-    for precision in ("f32", "bf16"):
-        what = f"inference resnet34 {precision}, batch 32"
+    for precision, conv in (("f32", "direct"), ("f32", "winograd"), ("bf16", "direct")):
+        what = f"inference resnet34 {precision}, batch 32" + (" --conv winograd" if conv == "winograd" else "")
         try:
-            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7"])
+            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7",
+                             "--conv", conv])
         except Skipped as e:
             rows.append(skipped_row(what, str(e)))
             continue
@@ -137,13 +141,14 @@ def inference(rows):
         if BEFORE:
             before = images_per_second(run_graft([os.path.join(BEFORE, "graft_bench"), "--arch", "resnet34",
                                                   "--precision", precision, "--runs", "7"]))
-        torch_best, torch_name = None, "-"
-        if TORCH_PY:
+        torch_best, torch_name = TORCH_INFERENCE.get(precision, (None, "-"))
+        if TORCH_PY and torch_best is None:
             modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
             for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--runs", "7", "--modes", modes]).splitlines():
                 v = images_per_second(line)
                 if v and (torch_best is None or v > torch_best):
                     torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "").replace(" batch 32 224x224", "")
+            TORCH_INFERENCE[precision] = (torch_best, torch_name)
         rows.append(row(what, f"{graft:.1f} images/s",
                         f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
                         f"{graft / torch_best:.2f}x" if torch_best else None,

@@ -76,7 +76,8 @@ func benchmark(spec: ResNetSpec) throws {
         sd[key] = TensorData(shape: shape, floats: values)
     }
 
-    let model = try ResNetModel(stateDict: sd, precision: precision)
+    let model = try ResNetModel(stateDict: sd, precision: precision,
+                                convolution: option("conv", "direct") == "winograd" ? .winograd : .direct)
     let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
     /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).

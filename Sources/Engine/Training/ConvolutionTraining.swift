@@ -4,7 +4,7 @@ import CDNNL
 /// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes) is about twice as fast on
 /// ResNets but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
 /// gradients are about twice as far from float64 ones as `.direct`'s. Other convs stay direct.
-public enum ConvolutionAlgorithm: String, Sendable, Equatable, Codable {
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Codable {
     case direct, winograd
 }
 
