@@ -1,8 +1,8 @@
 import CDNNL
 
 /// How a 3x3 stride-1 convolution is computed in training. `.direct` is what PyTorch computes;
-/// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes) is about twice as fast on
-/// ResNets but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
+/// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes; AVX-512 only) is about
+/// twice as fast per conv on ResNets (a full resnet34 step: 1.4x) but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
 /// gradients are about twice as far from float64 ones as `.direct`'s. Other convs stay direct.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Codable {
     case direct, winograd
