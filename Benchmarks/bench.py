@@ -5,7 +5,19 @@ Inference: resnet34, batch 32, 224x224, random weights: Graft f32 and bf16 (graf
 PyTorch (Benchmarks/bench_infer.py: inference_mode, 2 threads, NCHW and channels_last, bf16
 autocast), images/s as medians of several timed runs. predict: one image, the whole process,
 against the tutorial's predict.py. Training steps (full, last stage, fc only) when the
-training benchmark is built. PyTorch parts run only where torch is importable (TORCH_PY).
+training benchmark is built. batch_predict: 64 JPEGs, the whole process, against the
+tutorial's batch_predict.py. Memory: peak RSS of a process running full resnet34 training steps.
+PyTorch parts run only where torch is importable (TORCH_PY).
+
+Every row also gives GFLOP/s (resnet34's convolution and fc arithmetic, counted from the
+architecture: 7.3 GFLOP per image forward; a training step adds backward-data and
+backward-weights of the layers that train), that figure as a fraction of this CPU's measured
+peak (`graft_bench --roofline`: one 128->128 3x3 conv at batch 32, 28x28, on oneDNN's best
+kernel, timed at startup, f32 and bf16), and the ISA oneDNN ran. Winograd rows can pass the
+peak: it does fewer multiplications than the arithmetic counted.
+
+GRAFT_BEFORE_BIN=<folder of an older build's binaries> adds the older Graft's figure to every
+Graft row (same moment, same PyTorch), and the ratio of the two.
 Benchmarks are not tests: nothing here asserts a time.
 """
 import os
@@ -23,6 +35,42 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 TORCH_PY = os.environ.get("TORCH_PY", "")
 ENV = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+BEFORE = os.environ.get("GRAFT_BEFORE_BIN", "")
+
+
+def resnet_gflop(blocks=(3, 4, 6, 3), image=224, classes=1000):
+    """GFLOP (2 per multiply-add) per image of a BasicBlock ResNet (resnet34 by default) at
+    image x image, forward: total and per stage."""
+    stages = {}
+    stem = image // 2
+    stages["stem"] = 2 * stem * stem * 64 * 3 * 49
+    inp = 64
+    size = stem // 2
+    for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+        f = 0
+        for b in range(n):
+            stride = 2 if (i > 0 and b == 0) else 1
+            out = max(1, size // stride)
+            f += 2 * out * out * width * inp * 9 + 2 * out * out * width * width * 9
+            if stride == 2 or inp != width:
+                f += 2 * out * out * width * inp
+            inp, size = width, out
+        stages[f"layer{i + 1}"] = f
+    stages["fc"] = 2 * 512 * classes
+    return sum(stages.values()) / 1e9, {k: v / 1e9 for k, v in stages.items()}
+
+
+FORWARD_GFLOP, STAGE_GFLOP = resnet_gflop()
+
+
+def train_gflop(policy, forward=FORWARD_GFLOP, stages=STAGE_GFLOP):
+    """A training step's GFLOP per image: forward, then backward-weights and backward-data of the
+    layers that train (the lowest trainable layer's input gradient is not computed)."""
+    if policy == "all":
+        return forward + 2 * (forward - stages["fc"]) - stages["stem"]
+    if policy == "last":
+        return forward + 2 * stages["layer4"]
+    return forward
 
 
 def run(cmd):
@@ -49,7 +97,31 @@ def cpu():
 
 
 def skipped_row(what, reason):
-    return (what, "skipped", "-", "-", reason)
+    return {"what": what, "graft": "skipped", "isa": reason}
+
+
+PEAK = {}  # precision -> GFLOP/s of the roofline conv
+
+
+def roofline(precision):
+    try:
+        out = run_graft([os.path.join(BIN, "graft_bench"), "--roofline", "--precision", precision])
+    except Skipped:
+        return None
+    return float(out.split()[2])
+
+
+def row(what, graft, torch=None, ratio=None, gflop=None, seconds=None, precision="f32", before=None, unit=""):
+    """A table row; `gflop` done in `seconds` gives GFLOP/s and the fraction of the peak."""
+    r = {"what": what, "graft": graft, "torch": torch or "-", "ratio": ratio or "-"}
+    if gflop and seconds:
+        rate = gflop / seconds
+        r["gflops"] = f"{rate:.0f}"
+        if PEAK.get(precision):
+            r["peak"] = f"{100 * rate / PEAK[precision]:.0f} %"
+    if before is not None:
+        r["before"] = before
+    return r
 
 
 def images_per_second(line):
@@ -57,52 +129,88 @@ def images_per_second(line):
     return float(m.group(1)) if m else None
 
 
+TORCH_INFERENCE = {}  # precision -> (images/s, mode): PyTorch runs once per precision
+
+
 def inference(rows):
-    for precision in ("f32", "bf16"):
-        what = f"inference resnet34 {precision}, batch 32"
+    for precision, conv in (("f32", "direct"), ("f32", "winograd"), ("bf16", "direct")):
+        what = f"inference resnet34 {precision}, batch 32" + (" --conv winograd" if conv == "winograd" else "")
         try:
-            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7"])
+            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7",
+                             "--conv", conv])
         except Skipped as e:
             rows.append(skipped_row(what, str(e)))
             continue
         graft = images_per_second(out)
-        torch_best, torch_name = None, "-"
-        if TORCH_PY:
+        before = None
+        if BEFORE:
+            before = images_per_second(run_graft([os.path.join(BEFORE, "graft_bench"), "--arch", "resnet34",
+                                                  "--precision", precision, "--runs", "7"]))
+        torch_best, torch_name = TORCH_INFERENCE.get(precision, (None, "-"))
+        if TORCH_PY and torch_best is None:
             modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
             for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--runs", "7", "--modes", modes]).splitlines():
                 v = images_per_second(line)
                 if v and (torch_best is None or v > torch_best):
                     torch_best, torch_name = v, line.split(":")[0].replace("torch resnet34 ", "").replace(" batch 32 224x224", "")
-        rows.append((what, f"{graft:.1f} images/s",
-                     f"{torch_best:.1f} images/s ({torch_name})" if torch_best else "-",
-                     f"{graft / torch_best:.2f}x" if torch_best else "-"))
+            TORCH_INFERENCE[precision] = (torch_best, torch_name)
+        rows.append(row(what, f"{graft:.1f} images/s",
+                        f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
+                        f"{graft / torch_best:.2f}x" if torch_best else None,
+                        gflop=FORWARD_GFLOP, seconds=1 / graft, precision=precision,
+                        before=(f"{before:.1f} images/s", graft / before) if before else None))
+
+
+def timed(cmd, cwd, n=5):
+    """Median wall seconds of `n` runs of a whole process."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=ENV, cwd=cwd)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def make_model_folder(d, images=1):
+    """resNet34.pth (random, 5 classes), class_indices.json and `images` flower-sized JPEGs in d/img."""
+    subprocess.run([TORCH_PY, "-c", f"""
+import os, torch, torchvision, json
+from PIL import Image
+torch.manual_seed(0)
+torch.save(torchvision.models.resnet34(num_classes=5).state_dict(), {os.path.join(d, "resNet34.pth")!r})
+open({os.path.join(d, "class_indices.json")!r}, 'w').write(json.dumps({{str(i): n for i, n in enumerate(['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips'])}}, indent=4))
+os.makedirs({os.path.join(d, "img")!r})
+for i in range({images}):
+    x0 = -2.2 + 0.01 * i
+    Image.effect_mandelbrot((500, 375), (x0, -1.2, x0 + 3, 1.2), 100).convert('RGB').save(os.path.join({d!r}, 'img', f'{{i:03d}}.jpg'), quality=90)
+"""], check=True, env=ENV)
 
 
 def predict_process(rows):
     if not TORCH_PY:
         return
     with tempfile.TemporaryDirectory() as d:
-        weights, indices, image = os.path.join(d, "resNet34.pth"), os.path.join(d, "class_indices.json"), os.path.join(d, "x.jpg")
-        subprocess.run([TORCH_PY, "-c", f"""
-import torch, torchvision, json
-from PIL import Image
-torch.manual_seed(0)
-torch.save(torchvision.models.resnet34(num_classes=5).state_dict(), {weights!r})
-open({indices!r}, 'w').write(json.dumps({{str(i): n for i, n in enumerate(['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips'])}}, indent=4))
-Image.effect_mandelbrot((500, 375), (-2, -1.2, 1, 1.2), 100).convert('RGB').save({image!r}, quality=90)
-"""], check=True, env=ENV)
+        make_model_folder(d)
+        image = os.path.join(d, "img", "000.jpg")
+        g = timed([os.path.join(BIN, "predict"), image], d)
+        b = timed([os.path.join(BEFORE, "predict"), image], d) if BEFORE else None
+        t = timed([TORCH_PY, os.path.join(ROOT, "Benchmarks", "tutorial_predict.py"), image], d)
+        rows.append(row("predict one image, whole process", f"{g:.2f} s", f"{t:.2f} s (tutorial predict.py)", f"{t / g:.2f}x",
+                        gflop=FORWARD_GFLOP, seconds=g, before=(f"{b:.2f} s", b / g) if b else None))
 
-        def timed(cmd, n=5):
-            times = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True, env=ENV, cwd=d)
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times)
 
-        g = timed([os.path.join(BIN, "predict"), image])
-        t = timed([TORCH_PY, os.path.join(ROOT, "Benchmarks", "tutorial_predict.py"), image])
-        rows.append(("predict one image, whole process", f"{g:.2f} s", f"{t:.2f} s (tutorial predict.py)", f"{t / g:.2f}x"))
+def batch_predict_process(rows, images=64):
+    if not TORCH_PY:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        make_model_folder(d, images)
+        folder = os.path.join(d, "img")
+        g = timed([os.path.join(BIN, "batch_predict"), folder], d, n=3)
+        b = timed([os.path.join(BEFORE, "batch_predict"), folder], d, n=3) if BEFORE else None
+        t = timed([TORCH_PY, os.path.join(ROOT, "Benchmarks", "tutorial_batch_predict.py"), folder], d, n=3)
+        rows.append(row(f"batch_predict {images} JPEGs, whole process", f"{g:.2f} s ({g / t:.2f} of torch's time)",
+                        f"{t:.2f} s (tutorial batch_predict.py)", f"{t / g:.2f}x",
+                        gflop=images * FORWARD_GFLOP, seconds=g, before=(f"{b:.2f} s", b / g) if b else None))
 
 
 def training(rows):
@@ -112,16 +220,45 @@ def training(rows):
     for policy, precision in (("all", "f32"), ("last", "f32"), ("fc", "f32"), ("all", "bf16")):
         what = f"train step resnet34 --train {policy} {precision}, batch 32"
         try:
-            graft = images_per_second(run_graft([exe, "--train", policy, "--precision", precision]))
+            out = run_graft([exe, "--train", policy, "--precision", precision])
         except Skipped as e:
             rows.append(skipped_row(what, str(e)))
             continue
+        graft = images_per_second(out)
+        # The older build's default algorithm (direct; it has no --conv).
+        before = images_per_second(run_graft([os.path.join(BEFORE, "graft_train_bench"), "--train", policy,
+                                              "--precision", precision])) if BEFORE else None
         torch_v = None
         if TORCH_PY:
             torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]
                                             + (["--bf16"] if precision == "bf16" else [])))
-        rows.append((what, f"{graft:.1f} images/s",
-                     f"{torch_v:.1f} images/s" if torch_v else "-", f"{graft / torch_v:.2f}x" if torch_v else "-"))
+        rows.append(row(what + " (--conv auto)", f"{graft:.1f} images/s",
+                        f"{torch_v:.1f} images/s" if torch_v else None, f"{graft / torch_v:.2f}x" if torch_v else None,
+                        gflop=train_gflop(policy), seconds=1 / graft, precision=precision,
+                        before=(f"{before:.1f} images/s", graft / before) if before else None))
+
+
+def peak_rss(cmd):
+    """Peak resident set (GB) of a process."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise subprocess.CalledProcessError(status, cmd)
+    return usage.ru_maxrss / 1e6  # kB on Linux
+
+
+def memory(rows):
+    """Peak RSS of full resnet34 training steps at batch 32 (f32): Graft against PyTorch's
+    faster layout (channels_last), each alone in its process."""
+    exe = os.path.join(BIN, "graft_train_bench")
+    if not os.path.exists(exe):
+        return
+    g = peak_rss([exe, "--train", "all", "--runs", "1"])
+    b = peak_rss([os.path.join(BEFORE, "graft_train_bench"), "--train", "all", "--runs", "1"]) if BEFORE else None
+    t = peak_rss([TORCH_PY, "Benchmarks/bench_train.py", "--train", "all", "--runs", "1", "--formats", "cl"]) if TORCH_PY else None
+    rows.append(row("peak RSS, full train step resnet34 f32, batch 32", f"{g:.2f} GB" + (f" ({g / t:.2f}x torch's)" if t else ""),
+                    f"{t:.2f} GB (channels_last)" if t else None, f"{t / g:.2f}x" if t else None,
+                    before=(f"{b:.2f} GB", b / g) if b else None))
 
 
 def fc_epochs(rows, epochs=3):
@@ -147,16 +284,21 @@ for split, n in (("train", 40), ("val", 10)):
             img.save(os.path.join({d!r}, "data", split, f"class{{c}}", f"{{i:03d}}.jpg"), quality=90)
 """], check=True, env=ENV)
         data = os.path.join(d, "data")
-        t0 = time.perf_counter()
-        subprocess.run([os.path.join(BIN, "finetune"), "--weights", weights, "--classes", "5", "--train", "fc",
-                        "--no-augment", "--epochs", str(epochs), "--output", os.path.join(d, "out.pth"),
-                        "--class-indices", os.path.join(d, "ci.json"), "--metrics", os.path.join(d, "m.json"), data],
-                       check=True, capture_output=True, env=ENV, cwd=d)
-        graft = time.perf_counter() - t0
+
+        def finetune(bin_dir):
+            t0 = time.perf_counter()
+            subprocess.run([os.path.join(bin_dir, "finetune"), "--weights", weights, "--classes", "5", "--train", "fc",
+                            "--no-augment", "--epochs", str(epochs), "--output", os.path.join(d, "out.pth"),
+                            "--class-indices", os.path.join(d, "ci.json"), "--metrics", os.path.join(d, "m.json"), data],
+                           check=True, capture_output=True, env=ENV, cwd=d)
+            return time.perf_counter() - t0
+        graft = finetune(BIN)
+        before = finetune(BEFORE) if BEFORE else None
         out = run([TORCH_PY, "Benchmarks/bench_fc_epochs.py", data, weights, "5", "--epochs", str(epochs)])
         torch_t = float(re.search(r"total ([0-9.]+) s", out).group(1))
-        rows.append((f"finetune --train fc --no-augment, {epochs} epochs, 250 images", f"{graft:.1f} s",
-                     f"{torch_t:.1f} s", f"{torch_t / graft:.2f}x"))
+        rows.append(row(f"finetune --train fc --no-augment, {epochs} epochs, 250 images", f"{graft:.1f} s",
+                        f"{torch_t:.1f} s", f"{torch_t / graft:.2f}x",
+                        gflop=250 * epochs * FORWARD_GFLOP, seconds=graft, before=(f"{before:.1f} s", before / graft) if before else None))
 
 
 def mpi_finetune(rows, runs=3, epochs=2):
@@ -212,7 +354,9 @@ def mpi_finetune(rows, runs=3, epochs=2):
           f"rank 0 over {steps} steps waited {1e3 * wait / steps:.1f} ms per step after backward, "
           f"{1e3 * overlap / steps:.1f} ms per step overlapped backward ({share:.0f}%); "
           f"images/s per run: -np 2 {', '.join(f'{v:.1f}' for v, _ in two)}; one process {', '.join(f'{v:.1f}' for v in one)}")
-    rows.append((what, f"{two_v:.1f} / {one_v:.1f} images/s", "-", f"{two_v / one_v:.2f}x"))
+    forward, stages = resnet_gflop(blocks=(2, 2, 2, 2), image=32, classes=5)
+    rows.append(row(what, f"{two_v:.1f} / {one_v:.1f} images/s", ratio=f"{two_v / one_v:.2f}x",
+                    gflop=train_gflop("all", forward, stages), seconds=1 / two_v))
 
 
 def main():
@@ -220,19 +364,32 @@ def main():
     model = run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"]).strip()
     isa, bf16 = cpu()
     print(f"CPU: {model}; oneDNN ISA: {isa} (ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}); bf16: {bf16}")
+    for precision in ("f32", "bf16"):
+        PEAK[precision] = roofline(precision)
+    print("measured peak (one 128->128 3x3 conv, batch 32, 28x28, direct): "
+          + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in PEAK.items() if v))
     if not TORCH_PY:
         print("torch is not importable: Graft's figures only (set TORCH_PY to a python with torch)")
+    only = set(filter(None, os.environ.get("BENCH_ROWS", "").split(",")))
     rows = []
-    inference(rows)
-    predict_process(rows)
-    training(rows)
-    fc_epochs(rows)
-    mpi_finetune(rows)
-    header = ("what", "Graft", "PyTorch", "ratio", "ISA")
-    rows = [r if len(r) == 5 else r + (isa,) for r in rows]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
-    for r in [header] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for name, f in (("inference", inference), ("predict", predict_process), ("batch_predict", batch_predict_process),
+                    ("training", training), ("memory", memory), ("fc_epochs", fc_epochs), ("mpi", mpi_finetune)):
+        if not only or name in only:
+            f(rows)
+    columns = [("what", "what"), ("graft", "Graft"), ("torch", "PyTorch"), ("ratio", "ratio"), ("gflops", "GFLOP/s"),
+               ("peak", "of peak"), ("isa", "ISA")]
+    if BEFORE:
+        columns += [("before_value", "Graft before"), ("speedup", "after/before")]
+    table = []
+    for r in rows:
+        r.setdefault("isa", isa)
+        if "before" in r:
+            r["before_value"], r["speedup"] = r["before"][0], f"{r['before'][1]:.2f}x"
+        table.append([r.get(k, "-") for k, _ in columns])
+    header = [h for _, h in columns]
+    widths = [max(len(str(x[i])) for x in table + [header]) for i in range(len(columns))]
+    for r in [header] + table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 if __name__ == "__main__":

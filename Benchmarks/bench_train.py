@@ -20,11 +20,13 @@ def main():
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--bf16", action="store_true", help="under torch.autocast('cpu', torch.bfloat16)")
+    p.add_argument("--formats", default="nchw,cl", help="nchw, cl (channels_last) or both: the better is printed")
     a = p.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     best = None
-    for fmt in (torch.contiguous_format, torch.channels_last):
+    formats = {"nchw": torch.contiguous_format, "cl": torch.channels_last}
+    for fmt in (formats[f] for f in a.formats.split(",")):
         model = torchvision.models.resnet34()
         model.fc = torch.nn.Linear(512, 5)
         trains = {"all": lambda n: True, "last": lambda n: n.startswith(("layer4.", "fc.")), "fc": lambda n: n.startswith("fc.")}[a.train]

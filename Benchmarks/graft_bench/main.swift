@@ -2,6 +2,9 @@
 // images/s as the median of several timed runs after warm-up.
 //   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16]
 //   graft_bench --cpu   prints `isa <oneDNN ISA> bf16 <native|emulated|unavailable>` and exits
+//   graft_bench --roofline [--precision f32|bf16]   times one 128->128 3x3 conv (batch 32, 28x28,
+//                       direct, oneDNN's best kernel, best of 18 runs) and prints `roofline <precision> <GFLOP/s>`:
+//                       what this CPU's conv kernels reach, the peak `make bench` compares rows with
 // A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Checkpoint
 import Engine
@@ -25,6 +28,29 @@ if CommandLine.arguments.contains("--cpu") {
     exit(0)
 }
 do { try precision.requireSupport() } catch { print("skipped: \(error)"); exit(3) }
+
+/// GFLOP/s of one 128->128 3x3 conv at batch 32, 28x28 (a resnet34 layer2 conv), best of 18.
+func roofline() throws -> Double {
+    var random = SeededRandom(seed: 0x600D)
+    let shape = [128, 128, 3, 3], n = 32, hw = 28
+    let weights = (0..<shape.reduce(1, *)).map { _ in random.rand() * 0.05 - 0.025 }
+    let conv = try Conv2d(weight: weights, shape: shape, padding: 1, computeType: precision == .bf16 ? .bf16 : .f32)
+    let x = try Tensor(shape: [n, 128, hw, hw], values: (0..<(n * 128 * hw * hw)).map { _ in random.rand() })
+    // In the conv's own layout, as between layers of a model.
+    let input = try conv.forward(x)
+    var times: [Double] = []
+    for _ in 0..<20 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        _ = try conv.forward(input)
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    let flops = 2.0 * Double(n * 128 * hw * hw * 128 * 9)
+    return flops / times.dropFirst(2).min()! / 1e9  // the best run: a peak
+}
+if CommandLine.arguments.contains("--roofline") {
+    print(String(format: "roofline %@ %.1f", precision.rawValue, try roofline()))
+    exit(0)
+}
 
 guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
     fatalError("unknown --arch \(arch); one of " + ResNetFamily.names.joined(separator: ", "))
@@ -50,7 +76,8 @@ func benchmark(spec: ResNetSpec) throws {
         sd[key] = TensorData(shape: shape, floats: values)
     }
 
-    let model = try ResNetModel(stateDict: sd, precision: precision)
+    let model = try ResNetModel(stateDict: sd, precision: precision,
+                                convolution: option("conv", "direct") == "winograd" ? .winograd : .direct)
     let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
     /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).

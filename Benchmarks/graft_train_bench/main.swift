@@ -1,10 +1,11 @@
 // Times one training step (forward, loss, backward, Adam) of a resnet34 at batch 32, 224x224,
 // through finetune's own model for each policy: --train all|last|fc (frozen batch norm in eval;
-// fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs.
+// fc runs the frozen trunk as the fused inference graph). Prints images/s, median of runs, and
+// the first step's time (primitive creation and, with --conv auto, the measurements).
 //   graft_train_bench [--train all] [--precision f32|bf16] [--batch 32] [--size 224] [--runs 5]
-//                     [--algorithm direct|winograd] [--activations bf16|f32]
-// --algorithm and --activations (bf16 precision with f32 activations) are engine experiments that
-// finetune does not offer; they apply to the full model (not to --train fc's head-only model).
+//                     [--conv auto|direct|winograd] [--activations bf16|f32]
+// --conv is finetune's (default auto, as finetune's). --activations (bf16 precision with f32
+// activations) is an engine experiment that finetune does not offer.
 // A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Foundation
 import ResNet
@@ -30,9 +31,10 @@ func benchmark() throws {
     config.precision = precision
     let pretrained = try ResNetModule(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
     let model = try Finetune.makeModel(config, weights: pretrained)
-    let algorithm = option("algorithm", "direct"), activations = option("activations", "bf16")
-    var variant = ""  // what the printed row ran beyond the defaults
-    if algorithm == "winograd" { model.convolutionAlgorithm = .winograd; variant += " winograd" }
+    let activations = option("activations", "bf16")
+    guard let conv = ConvolutionChoice(rawValue: option("conv", "auto")) else { fatalError("--conv auto|direct|winograd") }
+    model.convolution = conv
+    var variant = " conv \(conv.rawValue)"  // what the printed row ran beyond the defaults
     model.bf16Activations = activations != "f32"
     if precision == "bf16" && activations == "f32" { variant += " f32-activations" }
     let optimizer = Optimizer(config.optimizer)
@@ -50,11 +52,14 @@ func benchmark() throws {
         optimizer.step(model.parameters)
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
-    _ = try step(); _ = try step()
+    let first = try step()
+    _ = try step()
     let times = try (0..<runs).map { _ in try step() }.sorted()
     let median = times[times.count / 2]
-    print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d)",
-                 policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs))
+    print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d); first step %.2f s",
+                 policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs, first))
+    let chosen = model.convolutionTuner.decisions.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.algorithm.rawValue)" }
+    if !chosen.isEmpty { print("conv auto chose: " + chosen.joined(separator: "; ")) }
 }
 
 try benchmark()

@@ -8,6 +8,7 @@ extension TrainConfig.FrozenBN: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}
 extension OptimizerConfig.Kind: ExpressibleByArgument {}
+extension ConvolutionChoice: ExpressibleByArgument {}
 
 /// Every option of `finetune`, in the groups its `--help` shows, and the `TrainConfig` they ask for.
 public struct FinetuneCommandOptions: ParsableArguments {
@@ -64,7 +65,28 @@ public struct FinetuneModelOptions: ParsableArguments {
     @Option(help: Precision.help("convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer."))
     public var precision: Precision = .f32
 
+    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute in training: auto (default) times both algorithms on each conv shape the first time it is seen and keeps the faster; direct is PyTorch's arithmetic; winograd is oneDNN's Winograd F(4x4, 3x3) wherever it applies (f32 only).",
+                               discussion: FinetuneModelOptions.convDiscussion, valueName: "auto|direct|winograd"))
+    public var conv: ConvolutionChoice = .auto
+
     public init() {}
+
+    static let convDiscussion = """
+        Winograd computes a 3x3 convolution with fewer multiplications (a full resnet34 \
+        training step about 1.4x as fast on AVX-512; oneDNN has no Winograd on AVX2, where every \
+        conv stays direct), through transforms that round differently: activations and \
+        gradients differ from a direct run in the last bits (gradients about twice as far from \
+        exact ones as direct's), so a run's losses and weights drift slightly from a --conv \
+        direct run's; measured validation accuracy stayed within the spread between seeds \
+        (README, "Speed"). A run is still \
+        deterministic: the same --seed and the same choices give the same run, bit for bit. \
+        auto's choices come from timings, so two fresh runs may choose differently where the two \
+        algorithms are within 5 % of each other (direct is kept then); finetune prints each \
+        choice once, records them in metrics.json (convolution_algorithms), and --resume reuses \
+        them. For runs that must match bit for bit whatever the timings, give direct or winograd. \
+        With --precision bf16 every conv computes direct; with --train fc the frozen trunk runs \
+        direct (batch norm folded in, as predict runs it) unless --conv winograd.
+        """
 
     public func validate() throws {
         if !ResNetFamily.names.contains(arch) {
@@ -72,6 +94,9 @@ public struct FinetuneModelOptions: ParsableArguments {
         }
         if !(1...4).contains(lastStages) { throw ValidationError("--last-stages must be 1 to 4") }
         try precision.validateOnThisCPU()
+        if conv == .winograd && precision == .bf16 {
+            throw ValidationError("--conv winograd is f32-only: with --precision bf16 every conv computes direct. Give --conv auto or direct, or --precision f32.")
+        }
     }
 
     func apply(to c: inout TrainConfig) {
@@ -79,6 +104,7 @@ public struct FinetuneModelOptions: ParsableArguments {
         c.architecture = arch
         c.policy = policy; c.lastStages = lastStages; c.head = head; c.frozenBN = frozenBN
         c.precision = precision.rawValue
+        c.conv = conv
     }
 }
 

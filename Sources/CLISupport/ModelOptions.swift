@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import Engine
 import Foundation
 import Hub
 import Imaging
@@ -8,6 +9,7 @@ import ResNet
 import Training
 
 extension Precision: ExpressibleByArgument {}
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
 
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
 public struct ModelOptions: ParsableArguments {
@@ -29,6 +31,11 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: Precision.help("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
     public var precision: Precision = .f32
 
+    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute: direct (default, PyTorch's arithmetic) or winograd (oneDNN's Winograd F(4x4, 3x3), f32 on AVX-512 CPUs; elsewhere direct).",
+                               discussion: "Winograd does fewer multiplications (inference about 1.6x as fast on AVX-512) and rounds differently: probabilities differ from direct's (and PyTorch's) in the last digits; measured within 1e-4 on this project's fixtures (README, \"Speed\").",
+                               valueName: "direct|winograd"))
+    public var conv: ConvolutionAlgorithm = .direct
+
     @Option(help: ArgumentHelp("Side of the center crop the model sees (finetune's --image-size).",
                                discussion: "Default: what finetune trained the weights at, from the metrics.json beside them; else 224."))
     public var imageSize: Int?
@@ -41,6 +48,9 @@ public struct ModelOptions: ParsableArguments {
 
     public func validate() throws {
         try precision.validateOnThisCPU()
+        if conv == .winograd && precision == .bf16 {
+            throw ValidationError("--conv winograd is f32-only: with --precision bf16 every conv computes direct. Give one of them.")
+        }
     }
 
     /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
@@ -78,7 +88,8 @@ public struct ModelOptions: ParsableArguments {
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
         let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
         let p = try Predictor(weights: weights, classIndices: indices, precision: precision, transform: transform,
-                              allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories)
+                              allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories,
+                              convolution: conv)
         if warns { p.warnings.forEach { warn($0) } }
         return p
     }

@@ -16,6 +16,9 @@ public final class Conv2d {
     public let fusedReLU: Bool
     /// The type the convolution reads, writes and keeps its weights in (accumulation is f32).
     public let computeType: DataType
+    /// `.winograd`: oneDNN's Winograd F(4x4, 3x3) where it has one (f32, 3x3, stride 1,
+    /// ungrouped, AVX-512); direct otherwise. It rounds differently (see `ConvolutionAlgorithm`).
+    public let algorithm: ConvolutionAlgorithm
     public let engine: CPUEngine
 
     /// `[out, in/groups, kh, kw]`, PyTorch's layout.
@@ -42,7 +45,7 @@ public final class Conv2d {
     ///   - shape: `[out, in/groups, kh, kw]`.
     public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, fusedReLU: Bool = false, computeType: DataType = .f32,
-                engine: CPUEngine = .shared) throws {
+                algorithm: ConvolutionAlgorithm = .direct, engine: CPUEngine = .shared) throws {
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
             throw EngineError.invalidArgument(op: "Conv2d", what: "weight shape must be [out, in/groups, kh, kw], got \(shape)")
         }
@@ -64,6 +67,7 @@ public final class Conv2d {
         self.groups = groups
         self.fusedReLU = fusedReLU
         self.computeType = computeType
+        self.algorithm = algorithm
         self.engine = engine
         self.weight = weight
         self.bias = bias
@@ -141,21 +145,19 @@ public final class Conv2d {
                 Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
                 Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
             ]
-            var cd = dnnl_convolution_desc_t()
-            if bias != nil {
-                try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                                 &src, &wts, &bia, &dst, strides, pad, padR),
-                              "dnnl_convolution_forward_desc_init")
-            } else {
-                try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                                 &src, &wts, nil, &dst, strides, pad, padR),
-                              "dnnl_convolution_forward_desc_init")
-            }
             let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
-            let prim = try withExtendedLifetime(attr) {
-                try Primitive.make(&cd, attr: attr.attr, engine: engine,
-                                   name: "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)")
+            let name = "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)"
+            func make(_ alg: dnnl_alg_kind_t) throws -> Primitive {
+                var cd = dnnl_convolution_desc_t()
+                try withUnsafeMutablePointer(to: &bia) { b in
+                    try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &src, &wts, bias != nil ? b : nil,
+                                                                     &dst, strides, pad, padR), "dnnl_convolution_forward_desc_init")
+                }
+                return try withExtendedLifetime(attr) { try Primitive.make(&cd, attr: attr.attr, engine: engine, name: name) }
             }
+            let winograd = algorithm == .winograd && computeType == .f32 && kernelHeight == 3 && kernelWidth == 3
+                && stride == 1 && groups == 1
+            let prim = try (winograd ? try? make(dnnl_convolution_winograd) : nil) ?? make(dnnl_convolution_direct)
             let wmd = prim.md(dnnl_query_weights_md)
             let weights = try weightCopies.value(for: wmd) {
                 let plainW = try weight.withUnsafeBufferPointer { buf -> Tensor in
@@ -168,6 +170,9 @@ public final class Conv2d {
             return Plan(primitive: prim, src: prim.md(dnnl_query_src_md), dst: prim.md(dnnl_query_dst_md), weights: weights)
         }
     }
+
+    /// The oneDNN implementations of the cached primitives (`jit_wino_4x3:avx512_core`...).
+    public var implementations: [String] { plans.values.map(\.primitive.implementation) }
 
     /// How many (input layout, fusion) primitives are cached.
     public var cachedPlanCount: Int { plans.count }

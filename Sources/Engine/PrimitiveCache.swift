@@ -21,6 +21,11 @@ final class PrimitiveCache<Key: Hashable, Value>: @unchecked Sendable {
         return Array(entries.keys)
     }
 
+    var values: [Value] {
+        lock.lock(); defer { lock.unlock() }
+        return Array(entries.values)
+    }
+
     var count: Int {
         lock.lock(); defer { lock.unlock() }
         return entries.count

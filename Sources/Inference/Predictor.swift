@@ -51,16 +51,18 @@ public final class Predictor {
     ///     taken as inert data (`--allow-objects`).
     ///   - knownNames: names for a model with as many classes when there is no class_indices.json
     ///     (ImageNet's 1000, for torchvision's own weights).
+    ///   - convolution: `.winograd` computes the 3x3 stride-1 convs with Winograd (f32, AVX-512).
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
                 transform: EvalTransform = EvalTransform(), allowObjects: Bool = false,
-                readLimits: ReadLimits = ReadLimits(), knownNames: [String]? = nil) throws {
+                readLimits: ReadLimits = ReadLimits(), knownNames: [String]? = nil,
+                convolution: ConvolutionAlgorithm = .direct) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
         let ckpt = try Checkpoint(contentsOf: weights, options: .resNet(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
-        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision)
+        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision, convolution: convolution)
         self.transform = transform
         let n = model.numClasses
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {

@@ -28,21 +28,25 @@ public final class ResNetModel {
     /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
     /// graph (slower; a reference, and the shape a training graph takes). `.bf16` throws
     /// `EngineError.bf16Unavailable` on a CPU without bf16 kernels (see `CPUCapabilities`).
+    /// `convolution: .winograd` computes the 3x3 stride-1 convs with oneDNN's Winograd where it
+    /// has one (f32, AVX-512): faster, rounding differently (see `ConvolutionAlgorithm`).
     public convenience init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
-                            engine: CPUEngine = .shared) throws {
+                            convolution: ConvolutionAlgorithm = .direct, engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
         let spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
         try self.init(layout: ResNetLayout(spec), values: StateDictValues(stateDict: stateDict), precision: precision,
-                      foldBatchNorm: foldBatchNorm, engine: engine)
+                      foldBatchNorm: foldBatchNorm, convolution: convolution, engine: engine)
     }
 
-    init(layout: ResNetLayout, values: LayerValues, precision: Precision, foldBatchNorm: Bool, engine: CPUEngine) throws {
+    init(layout: ResNetLayout, values: LayerValues, precision: Precision, foldBatchNorm: Bool,
+         convolution: ConvolutionAlgorithm = .direct, engine: CPUEngine) throws {
         try precision.requireSupport()
         spec = layout.spec
         self.precision = precision
         self.engine = engine
         foldsBatchNorm = foldBatchNorm
-        let b = PlanBuilder(values: values, computeType: precision.dataType, foldBatchNorm: foldBatchNorm, engine: engine)
+        let b = PlanBuilder(values: values, computeType: precision.dataType, foldBatchNorm: foldBatchNorm,
+                            convolution: convolution, engine: engine)
         stem = try b.unit(layout.stem)
         maxPool = try MaxPool2d(kernel: 3, stride: 2, padding: 1, engine: engine)
         blocks = try layout.blocks.map(b.block)

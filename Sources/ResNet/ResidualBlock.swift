@@ -46,6 +46,8 @@ struct PlanBuilder {
     let values: LayerValues
     let computeType: DataType
     let foldBatchNorm: Bool
+    /// For the 3x3 stride-1 convs (f32 only; the others are direct).
+    var convolution: ConvolutionAlgorithm = .direct
     let engine: CPUEngine
 
     /// A conv + batch-norm unit; `residual`: the unit ends its block (add the identity, then ReLU).
@@ -56,11 +58,11 @@ struct PlanBuilder {
             let folded = try params.fold(convWeight: weight, convBias: nil)
             return ConvBN(conv: try Conv2d(weight: folded.weight, shape: u.weightShape, bias: folded.bias, stride: u.stride,
                                            padding: u.padding, groups: u.groups, fusedReLU: u.relu || residual,
-                                           computeType: computeType, engine: engine),
+                                           computeType: computeType, algorithm: convolution, engine: engine),
                           bn: nil, add: nil)
         }
         return ConvBN(conv: try Conv2d(weight: weight, shape: u.weightShape, stride: u.stride, padding: u.padding,
-                                       groups: u.groups, computeType: computeType, engine: engine),
+                                       groups: u.groups, computeType: computeType, algorithm: convolution, engine: engine),
                       bn: BatchNorm2d(params, fusedReLU: u.relu, engine: engine),
                       add: residual ? Add(fusedReLU: true, engine: engine) : nil)
     }

@@ -73,6 +73,7 @@ public enum Finetune {
         let model = try ResNetModule(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
                                      head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)
         model.frozenBN = config.frozenBN == .eval ? .eval : .train
+        model.convolution = config.conv ?? .direct
         model.freeze(config.freezePolicy)
         return model
     }

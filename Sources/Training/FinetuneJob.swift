@@ -1,5 +1,6 @@
 import Checkpoint
 import Cluster
+import Engine
 import Foundation
 import Inference
 import ResNet
@@ -65,6 +66,10 @@ public final class FinetuneJob {
         var saved: ResumeState? = nil
         if resume {
             let state = try ResumeState.read(for: c)
+            if state.config.conv == nil && c.conv == .auto {
+                c.conv = nil
+                log("the saved run predates --conv: it continues with direct convolutions, as it ran")
+            }
             guard state.config == c else { throw ResumeError.differentRun }
             if (state.syncBatchNorm ?? false) != syncBatchNorm { throw ResumeError.syncBatchNormDiffers(saved: state.syncBatchNorm ?? false) }
             saved = state
@@ -73,6 +78,19 @@ public final class FinetuneJob {
         // The model: the weights must fit the architecture and the options.
         let model = try Finetune.makeModel(c, weights: saved?.modelState ?? weights)
         if let s = saved { model.load(parameters: s.modelState) }
+        // --conv auto: the saved run's choices, so that a resumed run computes as it did.
+        if let d = saved?.convolutionAlgorithms { model.convolutionTuner = ConvolutionTuner(decisions: d) }
+        model.convolutionTuner.log = { log("--conv auto: " + $0) }
+        if cluster.isDistributed {
+            // Every rank computes as rank 0 measured: the training passes' choices are broadcast
+            // (all ranks meet the same training shapes in the same order; validation shares can
+            // differ in their last batch, and their arithmetic does not touch the weights).
+            model.convolutionTuner.agree = { key, decision in
+                guard key.hasSuffix(" train") else { return decision }
+                let bytes = cluster.broadcast(cluster.isRoot ? Array((try? JSONEncoder().encode(decision)) ?? Data()) : [])
+                return (try? JSONDecoder().decode(ConvolutionTuner.Decision.self, from: Data(bytes))) ?? decision
+            }
+        }
         let trainer = Trainer(config: c, data: data, model: model)
         saved?.restore(trainer)
         trainer.log = log

@@ -27,6 +27,8 @@ public struct ResumeState: Codable {
     /// files written before they were recorded: one process, per-process statistics).
     public var processes: Int?
     public var syncBatchNorm: Bool?
+    /// `--conv auto`'s choices per conv shape (nil in files written before it was recorded).
+    public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -46,6 +48,7 @@ public struct ResumeState: Codable {
         bestValidation = trainer.bestValidation
         processes = trainer.cluster.size
         syncBatchNorm = trainer.syncBatchNorm
+        convolutionAlgorithms = trainer.model.convolutionTuner.decisions
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -62,7 +65,7 @@ public struct ResumeState: Codable {
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
     enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation, processes,
-                               syncBatchNorm }
+                               syncBatchNorm, convolutionAlgorithms }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(

@@ -27,6 +27,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     public var workers: Int = 2
     public var precision: String = "f32"
+    /// How 3x3 stride-1 convs compute (`--conv`); nil in files of runs made before it existed
+    /// (they ran direct).
+    public var conv: ConvolutionChoice? = .auto
     public var valSplit: Double = 0.1
     public var output: String = "resNet34.pth"
     /// dtype of the saved model's floating-point tensors: float32, or float16/bfloat16 for half-size files.

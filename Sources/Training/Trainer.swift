@@ -257,7 +257,8 @@ public final class Trainer {
                                    unreadableImages: unreadable.keys.sorted().map { data.train[$0].path }
                                        + unreadableVal.keys.sorted().map { data.val[$0].path },
                                    epochs: history,
-                                   bestEpochEvaluation: try bestEvaluation().map { BestEpochEvaluation(epoch: savedEpoch ?? 0, $0) })
+                                   bestEpochEvaluation: try bestEvaluation().map { BestEpochEvaluation(epoch: savedEpoch ?? 0, $0) },
+                                   convolutionAlgorithms: model.convolutionTuner.decisions.isEmpty ? nil : model.convolutionTuner.decisions)
         report.distributed = distributedSummary
         try report.write(to: config.metrics)
     }

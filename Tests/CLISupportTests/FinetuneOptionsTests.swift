@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLISupport
+import Engine
 import ResNet
 import Training
 import XCTest
@@ -117,5 +118,30 @@ final class FinetuneOptionsTests: XCTestCase {
         XCTAssertThrowsError(try parse(["--weights", "w.pth", "--classes", "2", "--no-report", "--report", "r.html", "d"]))
         XCTAssertEqual(try parse(["--weights", "w.pth", "--classes", "2", "--no-report", "d"]).config,
                        try parse(["--weights", "w.pth", "--classes", "2", "d"]).config, "the report is not part of the run's config")
+    }
+}
+
+extension FinetuneOptionsTests {
+    func testConvChoiceDefaultsToAutoAndReachesTheConfig() throws {
+        let base = ["--weights", "w.pth", "--classes", "5", "data"]
+        XCTAssertEqual(try parse(base).config.conv, .auto)
+        for choice in ConvolutionChoice.allCases {
+            XCTAssertEqual(try parse(base + ["--conv", choice.rawValue]).config.conv, choice)
+        }
+        XCTAssertThrowsError(try parse(base + ["--conv", "fast"])) { error in
+            let message = FinetuneCommandOptions.message(for: error)
+            XCTAssertTrue(message.contains("auto") && message.contains("winograd"), message)
+        }
+    }
+
+    func testWinogradWithBF16IsRefusedWithTheReason() throws {
+        let args = ["--weights", "w.pth", "--classes", "5", "--precision", "bf16", "--conv", "winograd", "data"]
+        XCTAssertThrowsError(try parse(args)) { error in
+            let message = FinetuneCommandOptions.message(for: error)
+            // Without bf16 kernels the precision is refused first.
+            let expected = CPUCapabilities.current.bf16 == .unavailable ? "bf16" : "--conv winograd is f32-only"
+            XCTAssertTrue(message.contains(expected), message)
+        }
+        XCTAssertNoThrow(try parse(["--weights", "w.pth", "--classes", "5", "--conv", "winograd", "data"]))
     }
 }

@@ -26,7 +26,7 @@ final class TrainStepTests: XCTestCase {
         let trainable = Set(c.trainable)
         model.freeze(.trainOnly(Set(trainable)))
         model.frozenBN = c.frozen_bn == "eval" ? .eval : .train
-        model.convolutionAlgorithm = algorithm
+        model.convolution = algorithm == .winograd ? .winograd : .direct
         let m = fixture.meta
         let (loss, logits) = try fixture.input.withUnsafeBufferPointer {
             try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width,

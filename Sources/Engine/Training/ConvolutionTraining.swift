@@ -1,10 +1,10 @@
 import CDNNL
 
 /// How a 3x3 stride-1 convolution is computed in training. `.direct` is what PyTorch computes;
-/// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes) is about twice as fast on
-/// ResNets but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
+/// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes; AVX-512 only) is about
+/// twice as fast per conv on ResNets (a full resnet34 step: 1.4x) but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
 /// gradients are about twice as far from float64 ones as `.direct`'s. Other convs stay direct.
-public enum ConvolutionAlgorithm: Sendable, Equatable {
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Codable {
     case direct, winograd
 }
 
@@ -18,8 +18,14 @@ public final class TrainConv2d {
     public let groups: Int
     public let engine: CPUEngine
     /// `.winograd` applies to 3x3 stride-1 ungrouped convs where oneDNN has it; others stay direct.
+    /// Ignored while `tuner` is set.
     public var algorithm: ConvolutionAlgorithm = .direct {
         didSet { if algorithm != oldValue { release(); plans.removeAll(); frozenWeights = nil } }
+    }
+    /// When set, the algorithm of each input shape is the tuner's: measured the first time the
+    /// shape is seen (direct against Winograd, where Winograd applies), or recorded before.
+    public var tuner: ConvolutionTuner? {
+        didSet { if tuner !== oldValue { release(); plans.removeAll(); frozenWeights = nil } }
     }
     /// The type the convolution computes in. `.bf16`: forward, backward-data and backward-weights
     /// read their input, weights and output gradient as bfloat16 (f32 accumulation); what they
@@ -36,7 +42,7 @@ public final class TrainConv2d {
     public var activationType: DataType = .f32 {
         didSet { if activationType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
     }
-    let outChannels: Int, inChannels: Int, kh: Int, kw: Int
+    public let outChannels: Int, inChannels: Int, kh: Int, kw: Int
 
     private let plans = PrimitiveCache<PlanKey, Plan>()
     struct PlanKey: Hashable { let src: MemoryDesc; let pass: PassKind }
@@ -86,26 +92,78 @@ public final class TrainConv2d {
          [Int64((outDims[2] - 1) * stride + kh - inDims[2] - padding), Int64((outDims[3] - 1) * stride + kw - inDims[3] - padding)])
     }
 
+    /// Whether oneDNN's Winograd can compute this conv: f32, 3x3, stride 1, ungrouped.
+    public var winogradApplies: Bool { computeType == .f32 && kh == 3 && kw == 3 && stride == 1 && groups == 1 }
+
     private func plan(_ input: MemoryDesc, _ pass: PassKind) throws -> Plan {
         try plans.value(for: PlanKey(src: input, pass: pass)) {
-            let outDims = try outputDims(input.dims)
-            let g = geometry(input.dims, outDims)
-            var src = try MemoryDesc.any(input.dims, computeType).raw
-            var wts = try MemoryDesc.any(weightDims, computeType).raw
-            var dst = try MemoryDesc.any(outDims, activationType).raw
-            var cd = dnnl_convolution_desc_t()
-            if algorithm == .winograd && computeType == .f32 && kh == 3 && kw == 3 && stride == 1 && groups == 1 {
-                var wd = dnnl_convolution_desc_t()
-                if dnnl_convolution_forward_desc_init(&wd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
-                                                      g.strides, g.padL, g.padR) == dnnl_success,
-                   let prim = try? Primitive.make(&wd, engine: engine, name: "wino conv \(weight.name) on \(input.dims)") {
-                    return Plan(fwd: prim, alg: dnnl_convolution_winograd)
-                }
+            guard winogradApplies else { return try makePlan(input, pass, .direct)! }
+            guard let tuner else { return try makePlan(input, pass, algorithm) ?? makePlan(input, pass, .direct)! }
+            var measured: [ConvolutionAlgorithm: Plan] = [:]
+            let chosen = try tuner.algorithm(for: shapeKey(input.dims, pass)) {
+                guard let wino = try makePlan(input, pass, .winograd) else { return nil }
+                let direct = try makePlan(input, pass, .direct)!
+                measured = [.direct: direct, .winograd: wino]
+                return (direct: try time(direct, pass), winograd: try time(wino, pass))
             }
-            try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
-                                                             g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
-            return Plan(fwd: try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)"), alg: dnnl_convolution_direct)
+            return try measured[chosen] ?? makePlan(input, pass, chosen) ?? makePlan(input, pass, .direct)!
         }
+    }
+
+    /// The shape a tuner decides for: the same for every conv of this geometry and input dims.
+    func shapeKey(_ dims: [Int], _ pass: PassKind) -> String {
+        "\(inChannels)->\(outChannels) \(kh)x\(kw) stride \(stride) pad \(padding) on \(dims.map(String.init).joined(separator: "x"))"
+            + (pass == .training ? " train" : " eval")
+    }
+
+    /// The forward primitive of `alg`; nil when oneDNN has no Winograd for it.
+    private func makePlan(_ input: MemoryDesc, _ pass: PassKind, _ alg: ConvolutionAlgorithm) throws -> Plan? {
+        let outDims = try outputDims(input.dims)
+        let g = geometry(input.dims, outDims)
+        var src = try MemoryDesc.any(input.dims, computeType).raw
+        var wts = try MemoryDesc.any(weightDims, computeType).raw
+        var dst = try MemoryDesc.any(outDims, activationType).raw
+        var cd = dnnl_convolution_desc_t()
+        if alg == .winograd {
+            guard winogradApplies,
+                  dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
+                                                     g.strides, g.padL, g.padR) == dnnl_success,
+                  let prim = try? Primitive.make(&cd, engine: engine, name: "wino conv \(weight.name) on \(input.dims)") else { return nil }
+            return Plan(fwd: prim, alg: dnnl_convolution_winograd)
+        }
+        try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
+                                                         g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
+        return Plan(fwd: try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)"), alg: dnnl_convolution_direct)
+    }
+
+    /// The plan's backward-weights primitive, made the first time it is asked for.
+    func backwardWeights(_ p: Plan) throws -> Primitive {
+        if let b = p.bwdWeights { return b }
+        let g = geometry(p.src.dims, p.dst.dims)
+        var src = try MemoryDesc.any(p.src.dims, computeType).raw
+        var dw = try MemoryDesc.any(weightDims, .f32).raw  // f32 diff_weights, bf16 or not
+        var ddst = try MemoryDesc.any(p.dst.dims, computeType).raw
+        var cd = dnnl_convolution_desc_t()
+        try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, p.alg, &src, &dw, nil, &ddst, g.strides, g.padL, g.padR),
+                      "dnnl_convolution_backward_weights_desc_init")
+        let b = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward weights")
+        p.bwdWeights = b
+        return b
+    }
+
+    /// The plan's backward-data primitive, made the first time it is asked for.
+    func backwardData(_ p: Plan) throws -> Primitive {
+        if let b = p.bwdData { return b }
+        let g = geometry(p.src.dims, p.dst.dims)
+        var dsrc = try MemoryDesc.any(p.src.dims, activationType).raw
+        var wts = try MemoryDesc.any(weightDims, computeType).raw
+        var ddst = try MemoryDesc.any(p.dst.dims, computeType).raw
+        var cd = dnnl_convolution_desc_t()
+        try dnnlCheck(dnnl_convolution_backward_data_desc_init(&cd, p.alg, &dsrc, &wts, &ddst, g.strides, g.padL, g.padR),
+                      "dnnl_convolution_backward_data_desc_init")
+        let b = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward data")
+        p.bwdData = b
+        return b
     }
 
     /// `conv(x)` with the parameter's current weights, in the layout oneDNN chose.
@@ -138,21 +196,9 @@ public final class TrainConv2d {
         guard let p = savedPlan, let x = savedInput, let plainW = plainWeights else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name)).backward", what: "no training forward pass to differentiate")
         }
-        let inDims = x.shape, outDims = p.dst.dims
-        let g = geometry(inDims, outDims)
         var convertedGrad: Tensor?
         if weight.trainable {
-            if p.bwdWeights == nil {
-                var src = try MemoryDesc.any(inDims, computeType).raw
-                var dw = try MemoryDesc.any(weightDims, .f32).raw  // f32 diff_weights, bf16 or not
-                var ddst = try MemoryDesc.any(outDims, computeType).raw
-                var cd = dnnl_convolution_desc_t()
-                try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, p.alg, &src, &dw, nil, &ddst,
-                                                                          g.strides, g.padL, g.padR),
-                              "dnnl_convolution_backward_weights_desc_init")
-                p.bwdWeights = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward weights")
-            }
-            let bw = p.bwdWeights!
+            let bw = try backwardWeights(p)
             let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
             let gdst = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
             convertedGrad = gdst
@@ -162,17 +208,7 @@ public final class TrainConv2d {
             weight.grad.baseAddress!.update(from: plain.storage.assumingMemoryBound(to: Float.self), count: weight.count)
         }
         guard needInputGrad else { return nil }
-        if p.bwdData == nil {
-            var dsrc = try MemoryDesc.any(inDims, activationType).raw
-            var wts = try MemoryDesc.any(weightDims, computeType).raw
-            var ddst = try MemoryDesc.any(outDims, computeType).raw
-            var cd = dnnl_convolution_desc_t()
-            try dnnlCheck(dnnl_convolution_backward_data_desc_init(&cd, p.alg, &dsrc, &wts, &ddst,
-                                                                   g.strides, g.padL, g.padR),
-                          "dnnl_convolution_backward_data_desc_init")
-            p.bwdData = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward data")
-        }
-        let bd = p.bwdData!
+        let bd = try backwardData(p)
         let w = try engine.reorder(plainW, to: bd.md(dnnl_query_weights_md))
         // The output gradient as backward-weights converted it, when backward-data wants the same.
         let want = bd.md(dnnl_query_diff_dst_md)
@@ -180,6 +216,11 @@ public final class TrainConv2d {
         let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
         try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
         return dx
+    }
+
+    /// The algorithm the last forward ran.
+    public var lastAlgorithm: ConvolutionAlgorithm? {
+        lastPlan.map { $0.alg == dnnl_convolution_winograd ? .winograd : .direct }
     }
 
     /// The oneDNN implementations and data types of the last forward's primitives (forward, and

@@ -22,7 +22,7 @@ extension ResNetModule {
     /// frozen, else the tree with running statistics.
     private func evalFeatures(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
         // The folded graph computes direct convs; with Winograd the unfolded one is faster.
-        guard trunkIsFrozen, convolutionAlgorithm == .direct else {
+        guard trunkIsFrozen, convolution != .winograd else {
             return try trunk(input(images, batch, height, width), lowest: blocks.count + 2, statistics: { _ in .running })
         }
         let f = try folded().features(images: images, batch: batch, height: height, width: width)

@@ -48,11 +48,26 @@ public final class ResNetModule {
     public var architecture: String { spec.name }
     public var numClasses: Int { spec.numClasses }
 
-    /// `.direct` (PyTorch's arithmetic, the default) or `.winograd` for 3x3 stride-1 convs: about
-    /// twice as fast a training step, with larger rounding differences (see `ConvolutionAlgorithm`).
-    /// With `.winograd` a frozen trunk runs unfolded (Winograd beats the folded graph).
-    public var convolutionAlgorithm: ConvolutionAlgorithm = .direct {
-        didSet { for u in units { u.conv.algorithm = convolutionAlgorithm } }
+    /// How the 3x3 stride-1 convs compute: `.direct` (PyTorch's arithmetic, the default here),
+    /// `.winograd` wherever oneDNN has it (about twice as fast a training step, with larger
+    /// rounding differences, see `ConvolutionAlgorithm`), or `.auto`: per input shape, the faster
+    /// of the two as `convolutionTuner` measured it. bf16 convs are always direct. With
+    /// `.winograd` a frozen trunk runs unfolded (Winograd beats the folded graph); with `.auto` it
+    /// runs the folded graph (direct convs, batch norm folded in, as predict runs it).
+    public var convolution: ConvolutionChoice = .direct {
+        didSet { applyConvolution() }
+    }
+
+    /// Measures and records `.auto`'s choices; give it an earlier run's decisions to reuse them.
+    public var convolutionTuner = ConvolutionTuner() {
+        didSet { applyConvolution() }
+    }
+
+    private func applyConvolution() {
+        for u in units {
+            u.conv.algorithm = convolution == .winograd ? .winograd : .direct
+            u.conv.tuner = convolution == .auto ? convolutionTuner : nil
+        }
     }
 
     /// `.f32` (the default) or `.bf16`: mixed precision as PyTorch's CPU autocast to bfloat16

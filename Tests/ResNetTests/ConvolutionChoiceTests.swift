@@ -1,0 +1,141 @@
+import Checkpoint
+import Engine
+import Foundation
+@testable import ResNet
+import TestSupport
+import XCTest
+
+/// `convolution` (`finetune --conv`): Winograd trains as direct does, to rounding; `.auto`
+/// measures each 3x3 stride-1 shape once, records the choice and runs it; bf16 stays direct.
+final class ConvolutionChoiceTests: XCTestCase {
+    /// After `steps` SGD steps (lr 0.05, the basic fixture's batch), the losses and every
+    /// parameter of a Winograd run stay within this of a direct run's (max-norm relative).
+    /// Measured on AVX-512 (oneDNN 2.6): losses 6e-8, worst weight 2.5e-7 (fc.weight); a wrong
+    /// transform or a gradient of the wrong conv moves the loss at the first step by far more.
+    static let tolerance = 1e-5
+    static let steps = 4
+
+    func model(_ choice: ConvolutionChoice, precision: Precision = .f32) throws -> (ResNetModule, TrainingFixture) {
+        let fixture = try TrainingFixture("basic")
+        let m = try ResNetModule(stateDict: fixture.stateDict, head: .replace(numClasses: fixture.meta.classes), seed: 42,
+                                 precision: precision)
+        m.freeze(.none)
+        m.frozenBN = .train
+        m.convolution = choice
+        return (m, fixture)
+    }
+
+    /// `steps` steps of plain SGD; the losses.
+    func train(_ m: ResNetModule, _ f: TrainingFixture, steps: Int = ConvolutionChoiceTests.steps) throws -> [Float] {
+        try (0..<steps).map { _ in
+            let (loss, _) = try f.input.withUnsafeBufferPointer {
+                try m.trainStep(images: $0, labels: f.meta.labels, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+            }
+            for p in m.parameters where p.trainable {
+                for i in 0..<p.count { p.value[i] -= 0.05 * p.grad[i] }
+            }
+            return loss
+        }
+    }
+
+    /// The algorithm each 3x3 stride-1 conv ran at the last forward.
+    func algorithms(_ m: ResNetModule) -> [ConvolutionAlgorithm] {
+        m.units.filter { $0.conv.winogradApplies }.compactMap { $0.conv.lastAlgorithm }
+    }
+
+    func skipUnlessWinograd() throws {
+        let (m, f) = try model(.winograd)
+        _ = try train(m, f, steps: 1)
+        if !algorithms(m).contains(.winograd) {
+            throw XCTSkip("oneDNN has no Winograd kernels for this CPU's \(CPUCapabilities.current.isa) (it has them on AVX-512)")
+        }
+    }
+
+    func testWinogradTrainsAsDirectDoesToRounding() throws {
+        try skipUnlessWinograd()
+        let (d, f) = try model(.direct), (w, _) = try model(.winograd)
+        let direct = try train(d, f), winograd = try train(w, f)
+        XCTAssertTrue(algorithms(d).allSatisfy { $0 == .direct })
+        XCTAssertTrue(algorithms(w).allSatisfy { $0 == .winograd }, "\(algorithms(w))")
+        let lossErr = relativeError(winograd, direct)
+        XCTAssertLessThanOrEqual(lossErr, Self.tolerance, "losses \(winograd) vs \(direct)")
+        XCTAssertGreaterThan(direct.first! - direct.last!, 0.05, "the steps learn something: \(direct)")
+        var worst = 0.0, worstName = ""
+        for (a, b) in zip(w.parameters, d.parameters) {
+            let e = relativeError(Array(a.value), Array(b.value))
+            if e > worst { worst = e; worstName = a.name }
+            XCTAssertLessThanOrEqual(e, Self.tolerance, a.name)
+        }
+        XCTAssertGreaterThan(worst, 0, "Winograd rounds differently: some weight must differ in the last bits")
+        print(String(format: "[conv] winograd vs direct after %d steps: losses rel %.2e, worst weight rel %.2e (%@)",
+                     Self.steps, lossErr, worst, worstName))
+    }
+
+    func testAutoMeasuresEachShapeOnceRecordsAndRunsItsChoice() throws {
+        let (m, f) = try model(.auto)
+        var lines: [String] = []
+        m.convolutionTuner.log = { lines.append($0) }
+        _ = try train(m, f, steps: 2)
+        let decisions = m.convolutionTuner.decisions
+        // basic: 3x3 stride-1 convs in every stage (input dims differ per stage): one decision each.
+        let shapes = Set(m.units.filter { $0.conv.winogradApplies }.compactMap { u in
+            decisions.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") }
+        })
+        XCTAssertEqual(decisions.count, shapes.count, "one decision per shape: \(decisions.keys.sorted())")
+        XCTAssertGreaterThanOrEqual(decisions.count, 4, "\(decisions.keys.sorted())")
+        XCTAssertTrue(decisions.keys.allSatisfy { $0.hasSuffix(" train") && $0.contains(" on \(f.meta.batch)x") }, "\(decisions.keys)")
+        // Each conv ran what was decided for its shape.
+        for u in m.units where u.conv.winogradApplies {
+            let key = try XCTUnwrap(decisions.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") })
+            XCTAssertEqual(u.conv.lastAlgorithm, decisions[key]?.algorithm, u.conv.weight.name)
+        }
+        let measured = decisions.values.filter { $0.directMilliseconds != nil }
+        if algorithmsAvailable(m) {
+            XCTAssertEqual(measured.count, decisions.count, "every shape timed where Winograd exists")
+            XCTAssertEqual(lines.count, decisions.count, "one line per measured shape: \(lines)")
+            for d in measured {
+                let (dt, wt) = (d.directMilliseconds!, d.winogradMilliseconds!)
+                XCTAssertEqual(d.algorithm, wt < ConvolutionTuner.margin * dt ? .winograd : .direct, "\(d)")
+            }
+        } else {
+            XCTAssertTrue(decisions.values.allSatisfy { $0.algorithm == .direct && $0.directMilliseconds == nil })
+        }
+    }
+
+    /// Whether oneDNN has Winograd here (AVX-512): a one-step Winograd run tells.
+    func algorithmsAvailable(_ m: ResNetModule) -> Bool {
+        guard let (w, f) = try? model(.winograd), (try? train(w, f, steps: 1)) != nil else { return false }
+        return algorithms(w).contains(.winograd)
+    }
+
+    /// Recorded decisions are used as they are: nothing is measured again, and each conv runs
+    /// the recorded algorithm even where a measurement would choose the other.
+    func testRecordedDecisionsAreReusedWithoutMeasuring() throws {
+        try skipUnlessWinograd()
+        let (m, f) = try model(.auto)
+        _ = try train(m, f, steps: 1)
+        // The opposite of every choice, given back as an earlier run's record.
+        var flipped = m.convolutionTuner.decisions
+        for (k, d) in flipped { flipped[k] = ConvolutionTuner.Decision(algorithm: d.algorithm == .direct ? .winograd : .direct) }
+        let (again, _) = try model(.auto)
+        again.convolutionTuner = ConvolutionTuner(decisions: flipped)
+        var lines: [String] = []
+        again.convolutionTuner.log = { lines.append($0) }
+        _ = try train(again, f, steps: 1)
+        XCTAssertEqual(again.convolutionTuner.decisions, flipped)
+        XCTAssertEqual(lines, [], "nothing measured")
+        for u in again.units where u.conv.winogradApplies {
+            let key = try XCTUnwrap(flipped.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") })
+            XCTAssertEqual(u.conv.lastAlgorithm, flipped[key]?.algorithm, u.conv.weight.name)
+        }
+    }
+
+    func testBF16StaysDirectUnderAuto() throws {
+        try skipUnlessBF16()
+        let (m, f) = try model(.auto, precision: .bf16)
+        _ = try train(m, f, steps: 1)
+        XCTAssertEqual(m.convolutionTuner.decisions, [:], "nothing to choose in bf16")
+        XCTAssertFalse(algorithms(m).contains(.winograd))
+        XCTAssertTrue(m.units.allSatisfy { $0.conv.lastAlgorithm == .direct })
+    }
+}
