@@ -65,7 +65,10 @@ public final class FinetuneJob {
         var saved: ResumeState? = nil
         if resume {
             let state = try ResumeState.read(for: c)
-            guard state.config == c else { throw ResumeError.differentRun }
+            // Decoding threads change nothing in the run (under mpirun they follow the cores).
+            var asSaved = state.config
+            asSaved.workers = c.workers
+            guard asSaved == c else { throw ResumeError.differentRun }
             if (state.syncBatchNorm ?? false) != syncBatchNorm { throw ResumeError.syncBatchNormDiffers(saved: state.syncBatchNorm ?? false) }
             saved = state
         }
