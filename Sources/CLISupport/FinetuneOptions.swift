@@ -125,8 +125,8 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
     public var noAugment = false
 
-    @Option(help: "Image decoding threads.")
-    public var workers: Int = 2
+    @Option(help: "Image decoding threads (default 2; under mpirun at most each process's share of the cores).")
+    public var workers: Int?
 
     public init() {}
 
@@ -140,7 +140,7 @@ public struct FinetuneDataOptions: ParsableArguments {
         c.valSplit = valSplit
         c.imageSize = imageSize; c.resize = resize ?? EvalTransform.defaultResize(crop: imageSize)
         c.augment = !noAugment
-        c.workers = workers
+        c.workers = workers ?? 2
     }
 }
 

@@ -70,7 +70,10 @@ public final class FinetuneJob {
                 c.conv = nil
                 log("the saved run predates --conv: it continues with direct convolutions, as it ran")
             }
-            guard state.config == c else { throw ResumeError.differentRun }
+            // Decoding threads change nothing in the run (under mpirun they follow the cores).
+            var asSaved = state.config
+            asSaved.workers = c.workers
+            guard asSaved == c else { throw ResumeError.differentRun }
             if (state.syncBatchNorm ?? false) != syncBatchNorm { throw ResumeError.syncBatchNormDiffers(saved: state.syncBatchNorm ?? false) }
             saved = state
         }

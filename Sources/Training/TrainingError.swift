@@ -50,7 +50,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .headOnlyNeedsWeights:
             return "--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)"
         case let .unreadableInJob(path, reason):
-            return "\(reason) (\(path)). Under mpirun an unreadable image stops the job, since every process must take the same steps: "
+            return (reason.contains(path) ? reason : "\(path): \(reason)")
+                + ". Under mpirun an unreadable image stops the job, since every process must take the same steps: "
                 + "fix or remove it, then run again (--resume continues after the last finished epoch)"
         case let .replicasDiverged(epoch, rank):
             return "after epoch \(epoch) the processes' weights differ (checksum of every parameter and running statistic, "

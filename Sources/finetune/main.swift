@@ -22,12 +22,14 @@ struct FinetuneCommand: ParsableCommand {
     @OptionGroup var options: FinetuneCommandOptions
 
     func run() throws {
-        let (cluster, _) = ClusterLaunch.start()
+        let (cluster, decodeThreads) = ClusterLaunch.start()
         try reportingErrors {
             let console = ProgressConsole()
             // Under mpirun only rank 0 prints (every rank holds the same figures).
             let root = cluster.isRoot
             var config = options.config
+            // Under mpirun the default decoding threads fit this process's share of the cores.
+            if options.dataOptions.workers == nil, let share = decodeThreads { config.workers = min(config.workers, share) }
             let observe = root ? try options.output.observer(log: console.log) : nil
             // torchvision's weights by name: the file in torch.hub's cache, downloaded when missing.
             // Under mpirun rank 0 resolves (and downloads) first; the others find the file then.

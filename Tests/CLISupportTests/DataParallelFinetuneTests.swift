@@ -251,6 +251,10 @@ final class DataParallelFinetuneTests: XCTestCase {
         XCTAssertGreaterThan(relativeError(w, try XCTUnwrap(job.trainer.model.stateDict()["fc.weight"]?.floats())), 1e-3, "epoch 2 trained")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("resNet18.resume.json"))) as? [String: Any]
         XCTAssertEqual(state?["processes"] as? Int, 2)
+        // Decoding threads change nothing in the run: another --workers resumes it.
+        var moreThreads = options.config
+        moreThreads.workers = 3
+        XCTAssertNoThrow(try FinetuneJob.prepare(moreThreads, output: options.output.output, resume: true, log: { _ in }, warn: { _ in }))
         // --sync-bn must match the saved run's.
         XCTAssertThrowsError(try FinetuneJob.prepare(options.config, output: options.output.output, resume: true, syncBatchNorm: true,
                                                      log: { _ in }, warn: { _ in })) {
