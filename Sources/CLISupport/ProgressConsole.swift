@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// How a long command talks to a terminal: log lines on standard output, warnings on standard
@@ -7,7 +8,8 @@ public final class ProgressConsole {
     public let interactive: Bool
     private var progressShown = false
 
-    public init(interactive: Bool = isatty(STDOUT_FILENO) != 0) {
+    public init(interactive: Bool = isatty(STDOUT_FILENO) != 0
+                    && !Cluster.launchedByMPI(ProcessInfo.processInfo.environment)) {
         self.interactive = interactive
     }
 

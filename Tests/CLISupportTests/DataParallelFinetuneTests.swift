@@ -29,11 +29,12 @@ final class DataParallelFinetuneTests: XCTestCase {
         return dir
     }
 
-    /// `finetune ARGS DATA` as `ranks` processes in `dir` (ranks 0: without mpirun).
+    /// `finetune ARGS DATA` as `ranks` processes in `dir` (ranks 0: without mpirun). Direct
+    /// convolutions unless ARGS says otherwise: PyTorch's arithmetic, and no measured choice.
     @discardableResult
     func finetune(_ ranks: Int, _ args: [String], in dir: URL, data: String = trainset, expectSuccess: Bool = true,
                   file: StaticString = #filePath, line: UInt = #line) throws -> ProcessRun.Result {
-        let all = ["--weights", Self.weights] + args + [data]
+        let all = ["--weights", Self.weights] + (args.contains("--conv") ? [] : ["--conv", "direct"]) + args + [data]
         let r = ranks == 0 ? try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
                            : try ProcessRun.mpi(ranks: ranks, "finetune", all, currentDirectory: dir)
         XCTAssertFalse(r.timedOut, "finetune hung: \(r.stderr)", file: file, line: line)
@@ -74,6 +75,22 @@ final class DataParallelFinetuneTests: XCTestCase {
             scale += Double(b[i]) * Double(b[i])
         }
         return scale == 0 ? diff.squareRoot() : (diff / scale).squareRoot()
+    }
+
+    /// `--conv auto` under mpirun: the ranks measure, rank 0's training choices are broadcast
+    /// and used by all (a rank computing otherwise would fail the epoch's checksum), and rank 0
+    /// records them once.
+    func testConvAutoUnderMPIRunUsesRankZerosChoices() throws {
+        let dir = try workdir("conv-auto")
+        let r = try finetune(2, ["--classes", "3", "--image-size", "40", "--resize", "40", "--epochs", "1", "--workers", "1",
+                                 "--conv", "auto"], in: dir)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let decisions = try XCTUnwrap(json?["convolution_algorithms"] as? [String: Any], r.stderr + r.stdout)
+        XCTAssertTrue(decisions.keys.contains { $0.hasSuffix(" train") }, "\(decisions.keys)")
+        let lines = (r.stdout + r.stderr).split(separator: "\n").filter { $0.contains("--conv auto: ") && $0.contains(" train:") }
+        // A line for each training shape that was measured (none where oneDNN has no Winograd, as on AVX2).
+        let measured = decisions.filter { $0.key.hasSuffix(" train") && (($0.value as? [String: Any])?.count ?? 0) > 1 }
+        XCTAssertEqual(lines.count, measured.count, "one line per measured training shape, from rank 0 only: \(decisions)")
     }
 
     // MARK: - Parity with PyTorch DDP
