@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CPNGRead", path: "Sources/CPNGRead",
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "CPNGRead", "Random"]),
-        .target(name: "Inference", dependencies: ["ResNet", "Imaging", "Checkpoint", "Engine"]),
+        .target(name: "Inference", dependencies: ["Cluster", "ResNet", "Imaging", "Checkpoint", "Engine"]),
         // torchvision's pretrained weights by name: the registry, torch.hub's cache, downloads.
         .target(name: "Hub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // TensorBoard's event files: TFRecord framing, masked CRC-32C, Event protobufs (the

@@ -179,6 +179,20 @@ public final class Cluster: @unchecked Sendable {
         return data
     }
 
+    /// `values` from `root`, on every rank.
+    public func broadcast(floats values: [Float], root: Int = 0) -> [Float] {
+        guard usesMPI, size > 1 else { return values }
+        var count = Int64(values.count)
+        check(MPI_Bcast(&count, 1, graft_mpi_int64(), Int32(root), graft_mpi_comm_world()), "MPI_Bcast")
+        var data = rank == root ? values : [Float](repeating: 0, count: Int(count))
+        data.withUnsafeMutableBufferPointer { buf in
+            forEachChunk(buf.count) { offset, n in
+                check(MPI_Bcast(buf.baseAddress! + offset, n, graft_mpi_float(), Int32(root), graft_mpi_comm_world()), "MPI_Bcast")
+            }
+        }
+        return data
+    }
+
     /// Waits until every rank gets here.
     public func barrier() {
         guard usesMPI, size > 1 else { return }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// batch_predict over the ranks of a job (`mpirun -np N`): the sorted listing is cut into the
@@ -93,45 +94,35 @@ public enum ShardRecord: Equatable, Sendable {
     /// Records as bytes: per record the listing index (u64), a tag (0 prediction, 1 failure),
     /// a count (u32), then that many f32 bit patterns or UTF-8 bytes; little-endian.
     public static func encode(_ records: [ShardRecord]) -> [UInt8] {
-        var out: [UInt8] = []
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        var packet = Packet()
         for record in records {
             switch record {
             case let .prediction(index, probs):
-                put(UInt64(index)); out.append(0); put(UInt32(probs.count))
-                for p in probs { put(p.bitPattern) }
+                packet.append(UInt64(index)); packet.append(UInt8(0)); packet.append(UInt32(probs.count))
+                packet.append(floats: probs)
             case let .failure(index, message):
                 let utf8 = Array(message.utf8)
-                put(UInt64(index)); out.append(1); put(UInt32(utf8.count)); out.append(contentsOf: utf8)
+                packet.append(UInt64(index)); packet.append(UInt8(1)); packet.append(UInt32(utf8.count))
+                packet.append(bytes: utf8)
             }
         }
-        return out
+        return packet.bytes
     }
 
     /// The records in `bytes`; nil when they are cut short or malformed.
     public static func decode(_ bytes: [UInt8]) -> [ShardRecord]? {
-        var at = 0
-        func take<T: FixedWidthInteger>(_: T.Type) -> T? {
-            guard bytes.count - at >= MemoryLayout<T>.size else { return nil }
-            var v: T = 0
-            for i in 0..<MemoryLayout<T>.size { v |= T(bytes[at + i]) << (8 * i) }
-            at += MemoryLayout<T>.size
-            return v
-        }
+        var reader = PacketReader(bytes)
         var records: [ShardRecord] = []
-        while at < bytes.count {
-            guard let index = take(UInt64.self), index <= UInt64(Int.max), let tag = take(UInt8.self),
-                  let count = take(UInt32.self).map(Int.init) else { return nil }
+        while !reader.isAtEnd {
+            guard let index = reader.read(UInt64.self), index <= UInt64(Int.max), let tag = reader.read(UInt8.self),
+                  let count = reader.read(UInt32.self).map(Int.init) else { return nil }
             switch tag {
             case 0:
-                guard bytes.count - at >= 4 * count else { return nil }
-                var probs = [Float](repeating: 0, count: count)
-                for i in 0..<count { probs[i] = Float(bitPattern: take(UInt32.self)!) }
+                guard let probs = reader.readFloats(count: count) else { return nil }
                 records.append(.prediction(index: Int(index), probs: probs))
             case 1:
-                guard bytes.count - at >= count else { return nil }
-                records.append(.failure(index: Int(index), message: String(decoding: bytes[at..<(at + count)], as: UTF8.self)))
-                at += count
+                guard let utf8 = reader.readBytes(count: count) else { return nil }
+                records.append(.failure(index: Int(index), message: String(decoding: utf8, as: UTF8.self)))
             default:
                 return nil
             }

@@ -31,8 +31,7 @@ extension Trainer {
     /// checkpoint or the resume point, and initialising the new head): every replica starts alike.
     public func synchronizeInitialModel() {
         guard cluster.isDistributed else { return }
-        var values = cluster.isRoot ? model.parameters.flatMap(\.values) + model.runningStatistics : []
-        values = Trainer.floats(cluster.broadcast(Trainer.bytes(values)))
+        let values = cluster.broadcast(floats: cluster.isRoot ? model.parameters.flatMap(\.values) + model.runningStatistics : [])
         var offset = 0
         for p in model.parameters {
             for i in 0..<p.count { p.value[i] = values[offset + i] }
@@ -66,8 +65,7 @@ extension Trainer {
     func synchronizeReplicas(afterEpoch epoch: Int) throws {
         guard cluster.isDistributed else { return }
         if !syncBatchNorm {
-            let stats = cluster.isRoot ? model.runningStatistics : []
-            model.runningStatistics = Trainer.floats(cluster.broadcast(Trainer.bytes(stats)))
+            model.runningStatistics = cluster.broadcast(floats: cluster.isRoot ? model.runningStatistics : [])
         }
         let hash = replicaChecksum()
         let range = cluster.allreduceRange(hash)
@@ -100,10 +98,14 @@ extension Trainer {
     func allHeadInputs(_ mine: [Int: [Float]]) -> [Int: [Float]] {
         guard cluster.isDistributed else { return mine }
         var packet = Packet()
-        for (index, values) in mine.sorted(by: { $0.key < $1.key }) { packet.append(index); packet.append(values) }
+        for (index, values) in mine.sorted(by: { $0.key < $1.key }) {
+            packet.append(Int64(index)); packet.append(Int64(values.count)); packet.append(floats: values)
+        }
         var reader = PacketReader(cluster.broadcast(cluster.gather(packet.bytes).flatMap { $0 }))
         var out: [Int: [Float]] = [:]
-        while !reader.isAtEnd { out[reader.int()] = reader.floats() }
+        while let index = reader.read(Int64.self), let n = reader.read(Int64.self), let values = reader.readFloats(count: Int(n)) {
+            out[Int(index)] = values
+        }
         return out
     }
 
@@ -130,57 +132,25 @@ extension Trainer {
         n >= 1 << 20 ? String(format: "%.1f MB", Double(n) / 1e6) : String(format: "%.1f KB", Double(n) / 1e3)
     }
 
-    // MARK: - Bytes
+    // MARK: - Validation records as bytes
 
-    static func bytes(_ values: [Float]) -> [UInt8] {
-        values.withUnsafeBytes { Array($0) }
-    }
-
-    static func floats(_ bytes: [UInt8]) -> [Float] {
-        let n = bytes.count / 4
-        var out = [Float](repeating: 0, count: n)
-        out.withUnsafeMutableBytes { $0.copyBytes(from: bytes.prefix(n * 4)) }
-        return out
-    }
-
-    /// A record as a packet: per sample its index, label and probabilities.
+    /// A record as a packet: per sample its index, label, probability count and probabilities.
     static func encode(_ r: ValidationRecord) -> [UInt8] {
         var packet = Packet()
-        for i in r.indices.indices { packet.append(r.indices[i]); packet.append(r.labels[i]); packet.append(r.probabilities[i]) }
+        for i in r.indices.indices {
+            packet.append(Int64(r.indices[i])); packet.append(Int64(r.labels[i]))
+            packet.append(Int64(r.probabilities[i].count)); packet.append(floats: r.probabilities[i])
+        }
         return packet.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> [(index: Int, label: Int, probabilities: [Float])] {
         var reader = PacketReader(bytes)
         var out: [(Int, Int, [Float])] = []
-        while !reader.isAtEnd { out.append((reader.int(), reader.int(), reader.floats())) }
+        while let index = reader.read(Int64.self), let label = reader.read(Int64.self), let n = reader.read(Int64.self),
+              let probabilities = reader.readFloats(count: Int(n)) {
+            out.append((Int(index), Int(label), probabilities))
+        }
         return out
-    }
-}
-
-/// What ranks exchange, as bytes: Int64s and counted float32 runs in this machine's byte order
-/// (every rank runs the same build).
-struct Packet {
-    var bytes: [UInt8] = []
-    mutating func append(_ value: Int) { withUnsafeBytes(of: Int64(value)) { bytes += $0 } }
-    mutating func append(_ values: [Float]) { append(values.count); bytes += Trainer.bytes(values) }
-}
-
-/// Reads a `Packet` back; a short packet reads as zeros and ends.
-struct PacketReader {
-    let bytes: [UInt8]
-    var at = 0
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-    var isAtEnd: Bool { at >= bytes.count }
-    mutating func int() -> Int {
-        guard at + 8 <= bytes.count else { at = bytes.count; return 0 }
-        defer { at += 8 }
-        return Int(bytes[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-    }
-    mutating func floats() -> [Float] {
-        let n = max(0, int())
-        guard at + 4 * n <= bytes.count else { at = bytes.count; return [] }
-        defer { at += 4 * n }
-        return Trainer.floats(Array(bytes[at..<(at + 4 * n)]))
     }
 }

@@ -54,5 +54,7 @@ out("gather " + gathered.map { $0.map(String.init).joined(separator: ".") }.join
 
 let message = cluster.broadcast(cluster.isRoot ? Array("from root".utf8) : [])
 if cluster.rank == cluster.size - 1 { print("broadcast-last \(String(decoding: message, as: UTF8.self))") }
+let broadcastFloats = cluster.broadcast(floats: cluster.isRoot ? [1.5, -2, 3e-8] : [])
+if cluster.rank == cluster.size - 1 { print("broadcast-floats-last " + broadcastFloats.map { "\($0)" }.joined(separator: ",")) }
 cluster.barrier()
 cluster.finalize()

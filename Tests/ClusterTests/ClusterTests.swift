@@ -19,6 +19,7 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(values, [1.5, -2])
         XCTAssertEqual(world.gather([1, 2, 3]), [[1, 2, 3]])
         XCTAssertEqual(world.broadcast([7]), [7])
+        XCTAssertEqual(world.broadcast(floats: [0.5]), [0.5])
         XCTAssertEqual(world.allreduceRange(5).min, 5)
     }
 
@@ -48,6 +49,7 @@ final class ClusterTests: XCTestCase {
             let gathered = (0..<n).map { rank in [String](repeating: String(rank), count: rank).joined(separator: ".") }.joined(separator: "|")
             XCTAssertTrue(lines.contains("gather " + gathered), r.stdout)
             XCTAssertTrue(lines.contains("broadcast-last from root"), r.stdout)
+            XCTAssertTrue(lines.contains("broadcast-floats-last 1.5,-2.0,3e-08"), r.stdout)
         }
     }
 
@@ -57,5 +59,19 @@ final class ClusterTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("cluster_check: rank 1 of 2: cannot read /data/x.jpg: no such file"), r.stderr)
         XCTAssertFalse(r.stdout.contains("not aborted"), r.stdout)
+    }
+
+    func testPacketsReadBackWhatWasWrittenAndStopAtTheirEnd() {
+        var packet = Packet()
+        packet.append(Int64(-3)); packet.append(UInt8(7)); packet.append(floats: [1.5, -0.0]); packet.append(bytes: [9, 8])
+        XCTAssertEqual(packet.bytes.count, 8 + 1 + 8 + 2)
+        var reader = PacketReader(packet.bytes)
+        XCTAssertEqual(reader.read(Int64.self), -3)
+        XCTAssertEqual(reader.read(UInt8.self), 7)
+        XCTAssertEqual(reader.readFloats(count: 2)?.map(\.bitPattern), [Float(1.5), -0.0].map(\.bitPattern))
+        XCTAssertNil(reader.readBytes(count: 3), "only 2 bytes are left")
+        XCTAssertEqual(reader.readBytes(count: 2).map(Array.init), [9, 8])
+        XCTAssertTrue(reader.isAtEnd)
+        XCTAssertNil(reader.read(UInt32.self))
     }
 }
