@@ -155,8 +155,8 @@ public final class Conv2d {
                 }
                 return try withExtendedLifetime(attr) { try Primitive.make(&cd, attr: attr.attr, engine: engine, name: name) }
             }
-            let winograd = algorithm == .winograd && computeType == .f32 && kernelHeight == 3 && kernelWidth == 3
-                && stride == 1 && groups == 1
+            let winograd = algorithm == .winograd && ConvolutionAlgorithm.winogradApplies(
+                computeType: computeType, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, groups: groups)
             let prim = try (winograd ? try? make(dnnl_convolution_winograd) : nil) ?? make(dnnl_convolution_direct)
             let wmd = prim.md(dnnl_query_weights_md)
             let weights = try weightCopies.value(for: wmd) {

@@ -6,6 +6,12 @@ import CDNNL
 /// gradients are about twice as far from float64 ones as `.direct`'s. Other convs stay direct.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Codable {
     case direct, winograd
+
+    /// Whether oneDNN's Winograd can compute a conv of this kind: f32, 3x3, stride 1, ungrouped
+    /// (and then only where the CPU has it: primitive creation says).
+    static func winogradApplies(computeType: DataType, kernelHeight: Int, kernelWidth: Int, stride: Int, groups: Int) -> Bool {
+        computeType == .f32 && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
+    }
 }
 
 /// A convolution without bias (a ResNet conv) that trains: forward in train or inference
@@ -93,7 +99,9 @@ public final class TrainConv2d {
     }
 
     /// Whether oneDNN's Winograd can compute this conv: f32, 3x3, stride 1, ungrouped.
-    public var winogradApplies: Bool { computeType == .f32 && kh == 3 && kw == 3 && stride == 1 && groups == 1 }
+    public var winogradApplies: Bool {
+        ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kh, kernelWidth: kw, stride: stride, groups: groups)
+    }
 
     private func plan(_ input: MemoryDesc, _ pass: PassKind) throws -> Plan {
         try plans.value(for: PlanKey(src: input, pass: pass)) {
