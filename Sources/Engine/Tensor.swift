@@ -10,6 +10,9 @@ public final class Tensor {
     let storage: UnsafeMutableRawPointer
     let byteCount: Int
     let memory: dnnl_memory_t
+    /// The owner of borrowed storage (kept alive by this tensor), or nil when the storage came
+    /// from the engine's buffer pool and goes back to it.
+    private let lender: AnyObject?
 
     /// An uninitialised tensor laid out as `desc`.
     public init(desc: MemoryDesc, engine: CPUEngine = .shared) throws {
@@ -17,11 +20,30 @@ public final class Tensor {
         self.engine = engine
         byteCount = max(desc.byteCount, 64)
         storage = engine.buffers.take(byteCount)
+        lender = nil
         var m: dnnl_memory_t?
         var md = desc.raw
         let st = dnnl_memory_create(&m, &md, engine.engine, storage)
         guard st == dnnl_success, let mem = m else {
             engine.buffers.give(storage, byteCount)
+            throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
+        }
+        memory = mem
+    }
+
+    /// A plain float32 tensor over `values`, which `lender` owns: nothing is copied, writes go
+    /// to `values`, and the tensor keeps `lender` alive (a parameter's values or gradient).
+    init(borrowing values: UnsafeMutableBufferPointer<Float>, shape: [Int], from lender: AnyObject, engine: CPUEngine) throws {
+        desc = try .plain(shape, .f32)
+        precondition(desc.byteCount == values.count * 4, "Tensor(borrowing:): \(values.count) values for \(shape)")
+        self.engine = engine
+        self.lender = lender
+        storage = UnsafeMutableRawPointer(values.baseAddress!)
+        byteCount = values.count * 4
+        var m: dnnl_memory_t?
+        var md = desc.raw
+        let st = dnnl_memory_create(&m, &md, engine.engine, storage)
+        guard st == dnnl_success, let mem = m else {
             throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
         }
         memory = mem
@@ -51,7 +73,7 @@ public final class Tensor {
 
     deinit {
         dnnl_memory_destroy(memory)
-        engine.buffers.give(storage, byteCount)
+        if lender == nil { engine.buffers.give(storage, byteCount) }
     }
 
     /// Logical dims.

@@ -120,7 +120,11 @@ public final class TrainBatchNorm {
 
     /// Backward of the last training forward (the fused ReLU included): writes the weight's and
     /// bias's gradients when they train and returns the input gradient (in the input's layout).
-    public func backward(outputGrad dy: Tensor) throws -> Tensor {
+    /// Consumes what the forward kept (its input is freed when this returns). With
+    /// `overwriting`, the input gradient may be written into `dy`'s storage (oneDNN's in-place
+    /// backward): for a caller that no longer needs `dy`.
+    public func backward(outputGrad dy: Tensor, overwriting: Bool = false) throws -> Tensor {
+        defer { release() }
         if let s = syncSaved, let sum = crossProcessSum { return try synchronizedBackward(dy, s, sum: sum) }
         guard let s = saved else {
             throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name)).backward", what: "no training forward pass to differentiate")
@@ -139,7 +143,8 @@ public final class TrainBatchNorm {
             if wantParams { s.plan.bwd = prim } else { s.plan.bwdData = prim }
         }
         let g = try engine.reorder(dy, to: s.src.desc)
-        let dx = try Tensor(desc: s.src.desc, engine: engine)
+        // A reordered copy is this call's own; dy itself only when the caller gives it up.
+        let dx = g !== dy || overwriting ? g : try Tensor(desc: s.src.desc, engine: engine)
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, s.src), (DNNL_ARG_MEAN, s.mean), (DNNL_ARG_VARIANCE, s.variance),
                                        (DNNL_ARG_DIFF_DST, g), (DNNL_ARG_SCALE_SHIFT, s.scaleShift), (DNNL_ARG_DIFF_SRC, dx)]
         if let w = s.workspace { args.append((DNNL_ARG_WORKSPACE, w)) }

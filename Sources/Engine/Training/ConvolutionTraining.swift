@@ -183,7 +183,7 @@ public final class TrainConv2d {
         if !weight.trainable, let f = frozenWeights, f.desc == p.weights, pass == .inference {
             plainW = f; w = f
         } else {
-            plainW = try Tensor.plainCopy(UnsafeBufferPointer(weight.value), shape: weightDims, engine: engine)
+            plainW = try Tensor.values(of: weight, shape: weightDims, engine: engine)
             w = try engine.reorder(plainW, to: p.weights)
             if !weight.trainable { frozenWeights = w }
         }
@@ -199,22 +199,21 @@ public final class TrainConv2d {
     }
 
     /// Backward of the last training forward: writes `weight.grad` when the weight is
-    /// trainable, and returns the input gradient when `needInputGrad`.
+    /// trainable, and returns the input gradient when `needInputGrad`. Consumes what the forward
+    /// kept (as PyTorch's autograd frees saved tensors): the saved input is let go as soon as
+    /// backward-weights has read it, so a network's activations are freed layer by layer.
     public func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
-        guard let p = savedPlan, let x = savedInput, let plainW = plainWeights else {
+        guard let p = savedPlan, savedInput != nil, let plainW = plainWeights else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name)).backward", what: "no training forward pass to differentiate")
         }
+        defer { release() }
         var convertedGrad: Tensor?
         if weight.trainable {
             let bw = try backwardWeights(p)
-            let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
-            let gdst = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
-            convertedGrad = gdst
-            let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
-            try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
-            let plain = try engine.reorder(dw, to: .plain(weightDims, .f32))
-            weight.grad.baseAddress!.update(from: plain.storage.assumingMemoryBound(to: Float.self), count: weight.count)
+            convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
+            try computeWeightGradient(bw, outputGrad: convertedGrad!)
         }
+        savedInput = nil
         guard needInputGrad else { return nil }
         let bd = try backwardData(p)
         let w = try engine.reorder(plainW, to: bd.md(dnnl_query_weights_md))
@@ -224,6 +223,16 @@ public final class TrainConv2d {
         let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
         try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
         return dx
+    }
+
+    /// Backward-weights from the saved input into `weight.grad` (the input and its reordered
+    /// copy are local to this call, so they go as soon as it returns).
+    private func computeWeightGradient(_ bw: Primitive, outputGrad gdst: Tensor) throws {
+        guard let x = savedInput else { return }
+        let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
+        let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
+        try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
+        try engine.reorder(dw, into: Tensor.gradient(of: weight, shape: weightDims, engine: engine))
     }
 
     /// The algorithm the last forward ran.

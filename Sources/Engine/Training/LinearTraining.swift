@@ -52,8 +52,8 @@ public final class TrainLinear {
         }
         let n = x.shape[0]
         let p = try plan(n)
-        let w = try Tensor.plainCopy(UnsafeBufferPointer(weight.value), shape: weight.shape, engine: engine)
-        let b = try Tensor.plainCopy(UnsafeBufferPointer(bias.value), shape: bias.shape, engine: engine)
+        let w = try Tensor.values(of: weight, shape: weight.shape, engine: engine)
+        let b = try Tensor.values(of: bias, shape: bias.shape, engine: engine)
         let y = try Tensor(desc: .plain([n, outFeatures]), engine: engine)
         try p.fwd.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_BIAS, b), (DNNL_ARG_DST, y)], on: engine)
         saved = (x, w, n)

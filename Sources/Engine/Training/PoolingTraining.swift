@@ -62,11 +62,13 @@ public final class TrainPool2d {
         return dst
     }
 
-    /// The input gradient of the last training forward, in the input's layout.
+    /// The input gradient of the last training forward, in the input's layout. Consumes what
+    /// the forward kept.
     public func backward(outputGrad dy: Tensor) throws -> Tensor {
         guard let s = saved else {
             throw EngineError.invalidArgument(op: "TrainPool2d.backward", what: "no training forward pass to differentiate")
         }
+        defer { release() }
         if s.plan.bwd == nil {
             var dsrc = s.src.raw, ddst = s.dst.raw
             let g = s.plan.geometry

@@ -31,11 +31,17 @@ extension Primitive {
 }
 
 extension Tensor {
-    /// A plain float32 tensor of `shape` filled from `values` (`shape.product` of them).
-    static func plainCopy(_ values: UnsafeBufferPointer<Float>, shape: [Int], engine: CPUEngine) throws -> Tensor {
-        let t = try Tensor(desc: .plain(shape, .f32), engine: engine)
-        t.storage.copyMemory(from: values.baseAddress!, byteCount: values.count * 4)
-        return t
+    /// The parameter's values as a plain float32 tensor of `shape` (its own layout, or a
+    /// convolution's grouped view of it), without a copy: it reads what the parameter holds
+    /// when a primitive runs.
+    static func values(of p: Parameter, shape: [Int], engine: CPUEngine) throws -> Tensor {
+        try Tensor(borrowing: p.value, shape: shape, from: p, engine: engine)
+    }
+
+    /// The parameter's gradient as a plain float32 tensor of `shape`, without a copy: a
+    /// primitive or reorder writing into it writes the gradient.
+    static func gradient(of p: Parameter, shape: [Int], engine: CPUEngine) throws -> Tensor {
+        try Tensor(borrowing: p.grad, shape: shape, from: p, engine: engine)
     }
 
     /// Copies this tensor's values, as plain row-major float32, into `out` (same element count).
@@ -53,6 +59,8 @@ extension Tensor {
 
 /// `a + b` (element-wise) in `a`'s layout, optionally followed by ReLU: the residual join of
 /// a ResNet block, and the sum of two gradient paths. `b` is reordered to `a`'s layout first.
+/// With `overwritingA`, the sum is written into `a`'s storage (oneDNN's in-place binary) and
+/// `a` is returned: for a caller that no longer needs `a`.
 public final class ElementwiseAdd {
     let engine: CPUEngine
     private let plans = PrimitiveCache<AddKey, Primitive>()
@@ -60,7 +68,7 @@ public final class ElementwiseAdd {
 
     public init(engine: CPUEngine = .shared) { self.engine = engine }
 
-    public func callAsFunction(_ a: Tensor, _ b: Tensor, relu: Bool) throws -> Tensor {
+    public func callAsFunction(_ a: Tensor, _ b: Tensor, relu: Bool, overwritingA: Bool = false) throws -> Tensor {
         guard a.shape == b.shape else {
             throw EngineError.shapeMismatch(op: "add", expected: "\(a.shape)", actual: "\(b.shape)")
         }
@@ -74,20 +82,22 @@ public final class ElementwiseAdd {
             }
         }
         let bb = try engine.reorder(b, to: a.desc)
-        let out = try Tensor(desc: a.desc, engine: engine)
+        let out = overwritingA ? a : try Tensor(desc: a.desc, engine: engine)
         try prim.execute([(DNNL_ARG_SRC_0, a), (DNNL_ARG_SRC_1, bb), (DNNL_ARG_DST, out)], on: engine)
         return out
     }
 }
 
-/// The gradient of ReLU computed from its output `y`: `dy * (y > 0)`, in `y`'s layout.
+/// The gradient of ReLU computed from its output `y`: `dy * (y > 0)`, in `y`'s layout. With
+/// `overwriting`, the gradient may be written into `dy`'s storage (oneDNN's in-place eltwise
+/// backward): for a caller that no longer needs `dy`.
 public final class ReLUBackward {
     let engine: CPUEngine
     private let plans = PrimitiveCache<MemoryDesc, Primitive>()
 
     public init(engine: CPUEngine = .shared) { self.engine = engine }
 
-    public func callAsFunction(output y: Tensor, outputGrad dy: Tensor) throws -> Tensor {
+    public func callAsFunction(output y: Tensor, outputGrad dy: Tensor, overwriting: Bool = false) throws -> Tensor {
         let prim = try plans.value(for: y.desc) {
             var data = y.desc.raw
             var fd = dnnl_eltwise_desc_t()
@@ -101,7 +111,8 @@ public final class ReLUBackward {
             return try Primitive.makeBackward(&bd, hint: hint, engine: engine, name: "relu backward on \(y.shape)")
         }
         let g = try engine.reorder(dy, to: y.desc)
-        let dx = try Tensor(desc: y.desc, engine: engine)
+        // A reordered copy is this call's own; dy itself only when the caller gives it up.
+        let dx = g !== dy || overwriting ? g : try Tensor(desc: y.desc, engine: engine)
         try prim.execute([(DNNL_ARG_DST, y), (DNNL_ARG_DIFF_DST, g), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
         return dx
     }

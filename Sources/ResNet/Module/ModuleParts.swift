@@ -22,8 +22,10 @@ final class ConvBNModule {
     }
 
     /// Fills the gradients of its trainable parameters; returns the input gradient when asked.
-    func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
-        try conv.backward(outputGrad: bn.backward(outputGrad: dy), needInputGrad: needInputGrad)
+    /// `overwriting`: the caller no longer needs `dy`, so the batch norm's backward may write
+    /// into it.
+    func backward(outputGrad dy: Tensor, needInputGrad: Bool, overwriting: Bool) throws -> Tensor? {
+        try conv.backward(outputGrad: bn.backward(outputGrad: dy, overwriting: overwriting), needInputGrad: needInputGrad)
     }
 
     func release() { conv.release(); bn.release() }
@@ -66,11 +68,15 @@ final class BlockModule {
     }
 
     /// Fills the gradients of trainable parameters; returns the input gradient when asked.
-    func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
+    /// `overwriting`: the caller no longer needs `dy`, so it may hold intermediate gradients.
+    /// Gradients the block itself no longer needs are overwritten in place (oneDNN's in-place
+    /// backward), so a block's backward holds fewer activation-sized buffers at once.
+    func backward(outputGrad dy: Tensor, needInputGrad: Bool, overwriting: Bool) throws -> Tensor? {
         guard let y = output else {
             throw EngineError.invalidArgument(op: "BlockModule.backward", what: "no training forward pass to differentiate")
         }
-        let dz = try reluBackward(output: y, outputGrad: dy)
+        output = nil  // consumed, as the units' backward consume theirs
+        let dz = try reluBackward(output: y, outputGrad: dy, overwriting: overwriting)
         // The main path, from the last unit down, as far as anything below still needs a gradient.
         var g = dz
         var dxMain: Tensor?
@@ -78,15 +84,16 @@ final class BlockModule {
             let below = trainsBelow[i]
             if !units[i].trains && !below && !needInputGrad { break }
             let needData = i > 0 ? (below || needInputGrad) : needInputGrad
-            guard let gi = try units[i].backward(outputGrad: g, needInputGrad: needData) else { break }
+            // dz is read again by the skip path; a gradient from the unit above is not.
+            guard let gi = try units[i].backward(outputGrad: g, needInputGrad: needData, overwriting: g !== dz) else { break }
             if i == 0 { dxMain = gi } else { g = gi }
         }
         var dxSkip: Tensor? = needInputGrad ? dz : nil
         if let d = downsample, needInputGrad || d.trains {
-            dxSkip = try d.backward(outputGrad: dz, needInputGrad: needInputGrad)
+            dxSkip = try d.backward(outputGrad: dz, needInputGrad: needInputGrad, overwriting: true)
         }
         guard needInputGrad, let a = dxMain, let b = dxSkip else { return nil }
-        return try add(a, b, relu: false)
+        return try add(a, b, relu: false, overwritingA: true)  // dxMain is this call's own
     }
 
     func release() {
