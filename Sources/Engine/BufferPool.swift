@@ -7,6 +7,8 @@ import Foundation
 public final class BufferPool: @unchecked Sendable {
     private var idle: [Int: [UnsafeMutableRawPointer]] = [:]
     private var idleBytes = 0
+    private var live = 0
+    private var peak = 0
     private let lock = NSLock()
     private var limit: Int
 
@@ -23,12 +25,14 @@ public final class BufferPool: @unchecked Sendable {
     /// A buffer of `byteCount` bytes (contents undefined).
     func take(_ byteCount: Int) -> UnsafeMutableRawPointer {
         lock.lock()
+        live += byteCount
         if var list = idle[byteCount], let p = list.popLast() {
             idle[byteCount] = list.isEmpty ? nil : list
             idleBytes -= byteCount
             lock.unlock()
             return p
         }
+        peak = max(peak, live + idleBytes)
         lock.unlock()
         return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
     }
@@ -36,6 +40,7 @@ public final class BufferPool: @unchecked Sendable {
     /// Gives a buffer from `take` back.
     func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
         lock.lock()
+        live -= byteCount
         if idleBytes + byteCount <= limit {
             idle[byteCount, default: []].append(p)
             idleBytes += byteCount
@@ -60,5 +65,18 @@ public final class BufferPool: @unchecked Sendable {
     public var heldBytes: Int {
         lock.lock(); defer { lock.unlock() }
         return idleBytes
+    }
+
+    /// Bytes of the tensors alive now.
+    public var liveBytes: Int {
+        lock.lock(); defer { lock.unlock() }
+        return live
+    }
+
+    /// The most bytes this pool has had from the system at once (live tensors and idle buffers):
+    /// what tensors added to the process's peak memory.
+    public var peakBytes: Int {
+        lock.lock(); defer { lock.unlock() }
+        return peak
     }
 }
