@@ -2,7 +2,7 @@
 
 Writes Fixtures/optim/expected.json: for a few parameters with fixed gradients, the values
 after each of two steps of SGD (momentum, weight decay), SGD nesterov, Adam (with weight
-decay) and AdamW; and cross-entropy losses and logit gradients with and without smoothing.
+decay, and without: finetune's default) and AdamW; and cross-entropy losses and logit gradients with and without smoothing.
 """
 import json
 import os
@@ -14,6 +14,7 @@ CASES = {
     "sgd_nesterov": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "sgd_plain": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0),
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=1e-4),
+    "adam_plain": lambda ps: torch.optim.Adam(ps, lr=1e-3),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01),
 }
 

@@ -48,15 +48,18 @@ public final class Optimizer {
         var buf = buffers.removeValue(forKey: p.name)?.first
         let fresh = buf == nil
         if fresh { buf = [Float](repeating: 0, count: n) }
+        let value = p.value, grad = p.grad, nesterov = config.nesterov  // read once, outside the loop
         buf!.withUnsafeMutableBufferPointer { b in
-            for i in 0..<n {
-                var d = p.grad[i]
-                if wd != 0 { d = d + wd * p.value[i] }
-                if momentum != 0 {
-                    b[i] = fresh ? d : b[i] * momentum + d            // dampening 0
-                    d = config.nesterov ? d + momentum * b[i] : b[i]
+            Optimizer.inChunks(n) { range in
+                for i in range {
+                    var d = grad[i]
+                    if wd != 0 { d = d + wd * value[i] }
+                    if momentum != 0 {
+                        b[i] = fresh ? d : b[i] * momentum + d            // dampening 0
+                        d = nesterov ? d + momentum * b[i] : b[i]
+                    }
+                    value[i] = value[i] + (-lr) * d
                 }
-                p.value[i] = p.value[i] + (-lr) * d
             }
         }
         if momentum != 0 { buffers[p.name] = [buf!] }
@@ -77,24 +80,56 @@ public final class Optimizer {
         let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
         var expAvg = state[0], expAvgSq = state[1]
         state = []
+        let value = p.value, grad = p.grad  // read once, outside the loop
         expAvg.withUnsafeMutableBufferPointer { m in
             expAvgSq.withUnsafeMutableBufferPointer { v in
-                for i in 0..<n {
-                    var g = p.grad[i]
-                    if decoupled {
-                        if wd != 0 { p.value[i] = p.value[i] * decay }
-                    } else if wd != 0 {
-                        g = g + wd * p.value[i]
+                Optimizer.inChunks(n) { range in
+                    let mp = m.baseAddress!, vp = v.baseAddress!, wp = value.baseAddress!, gp = grad.baseAddress!
+                    if wd == 0 {  // no decay: a loop without branches, which the compiler vectorises
+                        for i in range {
+                            let g = gp[i]
+                            mp[i] = mp[i] + w1 * (g - mp[i])                      // lerp, weight < 0.5
+                            vp[i] = vp[i] * b2 + w2 * (g * g)
+                            let denom = vp[i].squareRoot() / bc2Sqrt + eps
+                            wp[i] = wp[i] + (-stepSize) * (mp[i] / denom)
+                        }
+                        return
                     }
-                    m[i] = m[i] + w1 * (g - m[i])                      // lerp, weight < 0.5
-                    v[i] = v[i] * b2 + w2 * (g * g)
-                    let denom = v[i].squareRoot() / bc2Sqrt + eps
-                    p.value[i] = p.value[i] + (-stepSize) * (m[i] / denom)
+                    for i in range {
+                        var g = gp[i]
+                        if decoupled {
+                            wp[i] = wp[i] * decay
+                        } else {
+                            g = g + wd * wp[i]
+                        }
+                        mp[i] = mp[i] + w1 * (g - mp[i])
+                        vp[i] = vp[i] * b2 + w2 * (g * g)
+                        let denom = vp[i].squareRoot() / bc2Sqrt + eps
+                        wp[i] = wp[i] + (-stepSize) * (mp[i] / denom)
+                    }
                 }
             }
         }
         buffers[p.name] = [expAvg, expAvgSq]
     }
+
+    /// Runs `body` over `0..<n` in contiguous chunks, one per compute thread (the cores oneDNN
+    /// uses, idle while the optimizer runs), for tensors big enough to pay for the threads.
+    /// Every element's update depends on that element alone, so the result is the same
+    /// whatever the split.
+    static func inChunks(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let chunks = chunks(n)
+        if chunks == 1 { return body(0..<n) }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                body((n * c / chunks)..<(n * (c + 1) / chunks))
+            }
+        }
+    }
+
+    /// How many chunks `inChunks` splits `n` elements into.
+    static func chunks(_ n: Int) -> Int { max(1, min(ComputeThreads.current, n / (1 << 16))) }
 
     /// For `--resume`: the state as plain values.
     public func restore(buffers: [String: [[Float]]], steps: [String: Int], lr: Double) {

@@ -28,6 +28,7 @@ final class OptimizerTests: XCTestCase {
             "sgd_nesterov": OptimizerConfig(kind: .sgd, lr: 0.05, weightDecay: 1e-3, momentum: 0.9, nesterov: true),
             "sgd_plain": OptimizerConfig(kind: .sgd, lr: 0.1, momentum: 0),
             "adam": OptimizerConfig(kind: .adam, lr: 1e-3, weightDecay: 1e-4),
+            "adam_plain": OptimizerConfig(kind: .adam, lr: 1e-3),
             "adamw": OptimizerConfig(kind: .adamw, lr: 1e-3, weightDecay: 0.01),
         ]
         XCTAssertEqual(Set(configs.keys), Set(f.steps.keys))
@@ -45,6 +46,34 @@ final class OptimizerTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// Big tensors are updated in chunks, one per compute thread: every element's update is its
+    /// own, so any split gives the same bits as one pass.
+    func testChunkedUpdatesEqualOnePass() {
+        let saved = ComputeThreads.current
+        defer { ComputeThreads.set(saved) }
+        let n = 300_001  // 4 chunks of 2^16 and more, with a ragged end
+        let values = (0..<n).map { Float(sin(Double($0))) }
+        let grads = (0..<n).map { Float(cos(Double($0) * 0.7)) * 0.3 }
+        for config in [OptimizerConfig(kind: .adam, lr: 1e-3), OptimizerConfig(kind: .adam, lr: 1e-3, weightDecay: 1e-4),
+                       OptimizerConfig(kind: .adamw, lr: 1e-3, weightDecay: 0.01),
+                       OptimizerConfig(kind: .sgd, lr: 0.1, weightDecay: 1e-4, momentum: 0.9, nesterov: true)] {
+            var results: [[Float]] = []
+            for threads in [1, 4] {
+                ComputeThreads.set(threads)
+                XCTAssertEqual(Optimizer.chunks(n), threads, "the split under test")
+                let p = Parameter(name: "w", shape: [n], values: values)
+                let opt = Optimizer(config)
+                for _ in 0..<2 {
+                    _ = p.grad.update(from: grads)
+                    opt.step([p])
+                }
+                results.append(p.values)
+            }
+            XCTAssertTrue(results[0] == results[1], "\(config.kind) with 4 chunks differs from one pass")
+            XCTAssertNotEqual(results[0], values)
         }
     }
 
