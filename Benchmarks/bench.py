@@ -16,6 +16,9 @@ peak (`graft_bench --roofline`: one 128->128 3x3 conv at batch 32, 28x28, on one
 kernel, timed at startup, f32 and bf16), and the ISA oneDNN ran. Winograd rows can pass the
 peak: it does fewer multiplications than the arithmetic counted.
 
+Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
+machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
+the rows named (inference, predict, batch_predict, training, memory, fc_epochs, mpi).
 GRAFT_BEFORE_BIN=<folder of an older build's binaries> adds the older Graft's figure to every
 Graft row (same moment, same PyTorch), and the ratio of the two.
 Benchmarks are not tests: nothing here asserts a time.
@@ -213,25 +216,40 @@ def batch_predict_process(rows, images=64):
                         gflop=images * FORWARD_GFLOP, seconds=g, before=(f"{b:.2f} s", b / g) if b else None))
 
 
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
 def training(rows):
+    """Training steps, Graft and PyTorch alternating for BENCH_ROUNDS rounds (default 3) so that
+    both see the same moments of a shared machine; each side's figure is the median over the
+    rounds of each round's median step, and the ratio is of those two figures."""
     exe = os.path.join(BIN, "graft_train_bench")
     if not os.path.exists(exe):
         return
     for policy, precision in (("all", "f32"), ("last", "f32"), ("fc", "f32"), ("all", "bf16")):
         what = f"train step resnet34 --train {policy} {precision}, batch 32"
+        graft_runs, torch_runs, before_runs = [], [], []
+        formats = "nchw,cl"  # PyTorch's better layout, found in the first round, is kept after it
         try:
-            out = run_graft([exe, "--train", policy, "--precision", precision])
+            for _ in range(max(1, ROUNDS)):
+                graft_runs.append(images_per_second(run_graft([exe, "--train", policy, "--precision", precision])))
+                # The older build's default (direct before --conv existed, auto since).
+                if BEFORE:
+                    before_runs.append(images_per_second(run_graft([os.path.join(BEFORE, "graft_train_bench"), "--train", policy,
+                                                                    "--precision", precision])))
+                if TORCH_PY:
+                    out = run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy, "--formats", formats]
+                              + (["--bf16"] if precision == "bf16" else []))
+                    torch_runs.append(images_per_second(out))
+                    formats = "cl" if "channels_last" in out else "nchw"
         except Skipped as e:
             rows.append(skipped_row(what, str(e)))
             continue
-        graft = images_per_second(out)
-        # The older build's default algorithm (direct; it has no --conv).
-        before = images_per_second(run_graft([os.path.join(BEFORE, "graft_train_bench"), "--train", policy,
-                                              "--precision", precision])) if BEFORE else None
-        torch_v = None
-        if TORCH_PY:
-            torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--train", policy]
-                                            + (["--bf16"] if precision == "bf16" else [])))
+        graft = statistics.median(graft_runs)
+        torch_v = statistics.median(torch_runs) if torch_runs else None
+        before = statistics.median(before_runs) if before_runs else None
+        print(f"{what}: Graft {', '.join(f'{v:.1f}' for v in graft_runs)}"
+              + (f"; PyTorch {', '.join(f'{v:.1f}' for v in torch_runs)}" if torch_runs else "") + " images/s per round")
         rows.append(row(what + " (--conv auto)", f"{graft:.1f} images/s",
                         f"{torch_v:.1f} images/s" if torch_v else None, f"{graft / torch_v:.2f}x" if torch_v else None,
                         gflop=train_gflop(policy), seconds=1 / graft, precision=precision,
