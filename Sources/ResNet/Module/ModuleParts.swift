@@ -68,15 +68,16 @@ final class BlockModule {
     }
 
     /// Fills the gradients of trainable parameters; returns the input gradient when asked.
-    /// `overwriting`: the caller no longer needs `dy`, so it may hold intermediate gradients.
-    /// Gradients the block itself no longer needs are overwritten in place (oneDNN's in-place
-    /// backward), so a block's backward holds fewer activation-sized buffers at once.
-    func backward(outputGrad dy: Tensor, needInputGrad: Bool, overwriting: Bool) throws -> Tensor? {
+    /// `inPlace`: the caller no longer needs `dy`, and gradients are overwritten once read (dy
+    /// and the block's own, with oneDNN's in-place backward), so a block's backward holds fewer
+    /// activation-sized buffers at once. Without it every gradient gets its own buffer; the
+    /// results are the same bits.
+    func backward(outputGrad dy: Tensor, needInputGrad: Bool, inPlace: Bool) throws -> Tensor? {
         guard let y = output else {
             throw EngineError.invalidArgument(op: "BlockModule.backward", what: "no training forward pass to differentiate")
         }
         output = nil  // consumed, as the units' backward consume theirs
-        let dz = try reluBackward(output: y, outputGrad: dy, overwriting: overwriting)
+        let dz = try reluBackward(output: y, outputGrad: dy, overwriting: inPlace)
         // The main path, from the last unit down, as far as anything below still needs a gradient.
         var g = dz
         var dxMain: Tensor?
@@ -85,15 +86,15 @@ final class BlockModule {
             if !units[i].trains && !below && !needInputGrad { break }
             let needData = i > 0 ? (below || needInputGrad) : needInputGrad
             // dz is read again by the skip path; a gradient from the unit above is not.
-            guard let gi = try units[i].backward(outputGrad: g, needInputGrad: needData, overwriting: g !== dz) else { break }
+            guard let gi = try units[i].backward(outputGrad: g, needInputGrad: needData, overwriting: inPlace && g !== dz) else { break }
             if i == 0 { dxMain = gi } else { g = gi }
         }
         var dxSkip: Tensor? = needInputGrad ? dz : nil
         if let d = downsample, needInputGrad || d.trains {
-            dxSkip = try d.backward(outputGrad: dz, needInputGrad: needInputGrad, overwriting: true)
+            dxSkip = try d.backward(outputGrad: dz, needInputGrad: needInputGrad, overwriting: inPlace)
         }
         guard needInputGrad, let a = dxMain, let b = dxSkip else { return nil }
-        return try add(a, b, relu: false, overwritingA: true)  // dxMain is this call's own
+        return try add(a, b, relu: false, overwritingA: inPlace)  // dxMain is this call's own
     }
 
     func release() {

@@ -84,14 +84,14 @@ extension ResNetModule {
         let c = g.shape[1]
         g = try avgPool.backward(outputGrad: Tensor(shape: [batch, c, 1, 1], values: g.floats(), engine: engine))
         for i in blocks.indices.reversed() where i + 1 >= lowest {
-            let gi = try blocks[i].backward(outputGrad: g, needInputGrad: i + 1 > lowest, overwriting: true)
+            let gi = try blocks[i].backward(outputGrad: g, needInputGrad: i + 1 > lowest, inPlace: overwritesGradients)
             onGradientsReady?(blocks[i].modules.flatMap(\.parameters))
             guard let gi else { break }
             g = gi
         }
         if lowest == 0 {
             g = try maxPool.backward(outputGrad: g)
-            _ = try stem.backward(outputGrad: g, needInputGrad: false, overwriting: true)
+            _ = try stem.backward(outputGrad: g, needInputGrad: false, overwriting: overwritesGradients)
             onGradientsReady?(stem.parameters)
         }
         return (loss, logits)

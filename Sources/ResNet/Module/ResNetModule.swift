@@ -21,6 +21,10 @@ public final class ResNetModule {
     /// head layers, each block, the stem, in that order), with its parameters: a data-parallel
     /// trainer starts reducing them while backward goes on (`GradientReducer`).
     public var onGradientsReady: (([Parameter]) -> Void)?
+    /// Whether backward overwrites a gradient once it has been read (oneDNN's in-place batch
+    /// norm, ReLU and add backward), which keeps fewer activation-sized buffers alive. Off, every
+    /// gradient gets its own buffer: the same bits, more memory (a check, for the tests).
+    var overwritesGradients = true
     /// Sums per-channel figures over the job's processes (MPI allreduce), or nil: with it, every
     /// batch norm that uses batch statistics normalises with the statistics of all processes'
     /// batches together, as `torch.nn.SyncBatchNorm` (see `TrainBatchNorm.crossProcessSum`).
