@@ -60,7 +60,9 @@ extension Tensor {
 /// `a + b` (element-wise) in `a`'s layout, optionally followed by ReLU: the residual join of
 /// a ResNet block, and the sum of two gradient paths. `b` is reordered to `a`'s layout first.
 /// With `overwritingA`, the sum is written into `a`'s storage (oneDNN's in-place binary) and
-/// `a` is returned: for a caller that no longer needs `a`.
+/// `a` is returned: for a caller that no longer needs `a`. Not with `relu`: oneDNN 2.6's
+/// in-place add with a fused ReLU gave wrong sums on some blocked shapes (a 4-channel
+/// ResNet block at 10x10), so that case always writes a new tensor.
 public final class ElementwiseAdd {
     let engine: CPUEngine
     private let plans = PrimitiveCache<AddKey, Primitive>()
@@ -82,7 +84,7 @@ public final class ElementwiseAdd {
             }
         }
         let bb = try engine.reorder(b, to: a.desc)
-        let out = overwritingA ? a : try Tensor(desc: a.desc, engine: engine)
+        let out = overwritingA && !relu ? a : try Tensor(desc: a.desc, engine: engine)
         try prim.execute([(DNNL_ARG_SRC_0, a), (DNNL_ARG_SRC_1, bb), (DNNL_ARG_DST, out)], on: engine)
         return out
     }
