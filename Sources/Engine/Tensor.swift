@@ -21,14 +21,10 @@ public final class Tensor {
         byteCount = max(desc.byteCount, 64)
         storage = engine.buffers.take(byteCount)
         lender = nil
-        var m: dnnl_memory_t?
-        var md = desc.raw
-        let st = dnnl_memory_create(&m, &md, engine.engine, storage)
-        guard st == dnnl_success, let mem = m else {
+        do { memory = try Tensor.memory(desc, storage, engine) } catch {
             engine.buffers.give(storage, byteCount)
-            throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
+            throw error
         }
-        memory = mem
     }
 
     /// A plain float32 tensor over `values`, which `lender` owns: nothing is copied, writes go
@@ -40,13 +36,18 @@ public final class Tensor {
         self.lender = lender
         storage = UnsafeMutableRawPointer(values.baseAddress!)
         byteCount = values.count * 4
+        memory = try Tensor.memory(desc, storage, engine)
+    }
+
+    /// oneDNN's memory object for `desc` over `storage`.
+    private static func memory(_ desc: MemoryDesc, _ storage: UnsafeMutableRawPointer, _ engine: CPUEngine) throws -> dnnl_memory_t {
         var m: dnnl_memory_t?
         var md = desc.raw
         let st = dnnl_memory_create(&m, &md, engine.engine, storage)
         guard st == dnnl_success, let mem = m else {
             throw EngineError.dnnl(call: "dnnl_memory_create \(desc)", status: Int(st.rawValue))
         }
-        memory = mem
+        return mem
     }
 
     /// A plain row-major float32 tensor holding a copy of `values`.

@@ -34,7 +34,7 @@ extension Trainer {
         let values = cluster.broadcast(floats: cluster.isRoot ? model.parameters.flatMap(\.values) + model.runningStatistics : [])
         var offset = 0
         for p in model.parameters {
-            for i in 0..<p.count { p.value[i] = values[offset + i] }
+            values.withUnsafeBufferPointer { p.value.baseAddress!.update(from: $0.baseAddress! + offset, count: p.count) }
             offset += p.count
         }
         model.runningStatistics = Array(values[offset...])

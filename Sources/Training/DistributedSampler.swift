@@ -21,6 +21,12 @@ public enum DistributedSampler {
         return stride(from: rank, to: total, by: size).map { padded[$0] }
     }
 
+    /// Rank `rank`'s share of `count` samples without padding: positions rank, rank+N, ... (the
+    /// validation set, the frozen trunk's features: each sample counted once over all ranks).
+    public static func unpadded(_ count: Int, rank: Int, size: Int) -> [Int] {
+        Array(stride(from: rank, to: count, by: size))
+    }
+
     /// `share` cut into batches of `batchSize` (the last one shorter).
     public static func batches(_ share: [Int], batchSize: Int) -> [[Int]] {
         stride(from: 0, to: share.count, by: batchSize).map { Array(share[$0..<min($0 + batchSize, share.count)]) }

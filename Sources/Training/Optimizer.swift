@@ -85,24 +85,12 @@ public final class Optimizer {
             expAvgSq.withUnsafeMutableBufferPointer { v in
                 Optimizer.inChunks(n) { range in
                     let mp = m.baseAddress!, vp = v.baseAddress!, wp = value.baseAddress!, gp = grad.baseAddress!
-                    if wd == 0 {  // no decay: a loop without branches, which the compiler vectorises
-                        for i in range {
-                            let g = gp[i]
-                            mp[i] = mp[i] + w1 * (g - mp[i])                      // lerp, weight < 0.5
-                            vp[i] = vp[i] * b2 + w2 * (g * g)
-                            let denom = vp[i].squareRoot() / bc2Sqrt + eps
-                            wp[i] = wp[i] + (-stepSize) * (mp[i] / denom)
-                        }
-                        return
-                    }
                     for i in range {
                         var g = gp[i]
-                        if decoupled {
-                            wp[i] = wp[i] * decay
-                        } else {
-                            g = g + wd * wp[i]
+                        if wd != 0 {
+                            if decoupled { wp[i] = wp[i] * decay } else { g = g + wd * wp[i] }
                         }
-                        mp[i] = mp[i] + w1 * (g - mp[i])
+                        mp[i] = mp[i] + w1 * (g - mp[i])                      // lerp, weight < 0.5
                         vp[i] = vp[i] * b2 + w2 * (g * g)
                         let denom = vp[i].squareRoot() / bc2Sqrt + eps
                         wp[i] = wp[i] + (-stepSize) * (mp[i] / denom)

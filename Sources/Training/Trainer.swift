@@ -186,7 +186,7 @@ public final class Trainer {
         guard !data.val.isEmpty else { return (0, 0) }
         var record = ValidationRecord()
         // Each process validates every N-th image (no padding): the figures are reduced below.
-        let mine = Array(stride(from: cluster.rank, to: data.val.count, by: cluster.size))
+        let mine = DistributedSampler.unpadded(data.val.count, rank: cluster.rank, size: cluster.size)
         let batches = DistributedSampler.batches(mine, batchSize: config.batchSize)
         var lossSum = 0.0, correct = 0, total = 0
         func account(_ logits: [Float], _ labels: [Int], _ indices: [Int]) throws {
@@ -232,7 +232,7 @@ public final class Trainer {
     /// mpirun, this rank's share (every N-th sample).
     private func headInputs(loader: BatchLoader, val: Bool = false) throws -> [Int: [Float]] {
         var out: [Int: [Float]] = [:]
-        let mine = Array(stride(from: cluster.rank, to: loader.samples.count, by: cluster.size))
+        let mine = DistributedSampler.unpadded(loader.samples.count, rank: cluster.rank, size: cluster.size)
         let batches = DistributedSampler.batches(mine, batchSize: max(config.batchSize, 32))
         let h = config.imageSize
         try forEachBatch(batches, loader: loader, val: val, epoch: 0) { b, batch in

@@ -67,7 +67,6 @@ public final class TrainConv2d {
     /// Saved by a training forward for `backward`.
     private var savedInput: Tensor?
     private var savedPlan: Plan?
-    private var plainWeights: Tensor?
     /// A frozen weight in the forward primitive's layout, kept while the weight stays frozen
     /// (nothing updates a frozen parameter); dropped by `weightsChanged()`.
     private var frozenWeights: Tensor?
@@ -179,21 +178,20 @@ public final class TrainConv2d {
         let p = try plan(x.desc, pass)
         lastPlan = p
         if weight.trainable { frozenWeights = nil }
-        let plainW: Tensor, w: Tensor
+        let w: Tensor
         if !weight.trainable, let f = frozenWeights, f.desc == p.weights, pass == .inference {
-            plainW = f; w = f
+            w = f
         } else {
-            plainW = try Tensor.values(of: weight, shape: weightDims, engine: engine)
-            w = try engine.reorder(plainW, to: p.weights)
+            w = try engine.reorder(Tensor.values(of: weight, shape: weightDims, engine: engine), to: p.weights)
             if !weight.trainable { frozenWeights = w }
         }
         let src = try engine.reorder(x, to: p.src)
         let dst = try Tensor(desc: p.dst, engine: engine)
         try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, dst)], on: engine)
         if pass == .training {
-            savedInput = src; savedPlan = p; plainWeights = plainW
+            savedInput = src; savedPlan = p
         } else {
-            savedInput = nil; savedPlan = nil; plainWeights = nil
+            release()
         }
         return dst
     }
@@ -201,9 +199,10 @@ public final class TrainConv2d {
     /// Backward of the last training forward: writes `weight.grad` when the weight is
     /// trainable, and returns the input gradient when `needInputGrad`. Consumes what the forward
     /// kept (as PyTorch's autograd frees saved tensors): the saved input is let go as soon as
-    /// backward-weights has read it, so a network's activations are freed layer by layer.
+    /// backward-weights has read it, so a network's activations are freed layer by layer. The
+    /// weights are read from the parameter (unchanged since forward: the optimizer steps after).
     public func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
-        guard let p = savedPlan, savedInput != nil, let plainW = plainWeights else {
+        guard let p = savedPlan, savedInput != nil else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name)).backward", what: "no training forward pass to differentiate")
         }
         defer { release() }
@@ -211,12 +210,12 @@ public final class TrainConv2d {
         if weight.trainable {
             let bw = try backwardWeights(p)
             convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
-            try computeWeightGradient(bw, outputGrad: convertedGrad!)
+            try computeWeightGradient(bw, input: savedInput!, outputGrad: convertedGrad!)
         }
-        savedInput = nil
+        savedInput = nil  // before backward-data allocates the input gradient
         guard needInputGrad else { return nil }
         let bd = try backwardData(p)
-        let w = try engine.reorder(plainW, to: bd.md(dnnl_query_weights_md))
+        let w = try engine.reorder(Tensor.values(of: weight, shape: weightDims, engine: engine), to: bd.md(dnnl_query_weights_md))
         // The output gradient as backward-weights converted it, when backward-data wants the same.
         let want = bd.md(dnnl_query_diff_dst_md)
         let gdst = try convertedGrad.flatMap { $0.desc == want ? $0 : nil } ?? engine.reorder(dy, to: want)
@@ -225,10 +224,9 @@ public final class TrainConv2d {
         return dx
     }
 
-    /// Backward-weights from the saved input into `weight.grad` (the input and its reordered
-    /// copy are local to this call, so they go as soon as it returns).
-    private func computeWeightGradient(_ bw: Primitive, outputGrad gdst: Tensor) throws {
-        guard let x = savedInput else { return }
+    /// Backward-weights from the forward's input into `weight.grad` (the input and its
+    /// reordered copy are this call's, so they go as soon as it returns).
+    private func computeWeightGradient(_ bw: Primitive, input x: Tensor, outputGrad gdst: Tensor) throws {
         let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
         let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
         try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
@@ -256,7 +254,7 @@ public final class TrainConv2d {
     }
 
     /// Drops what the last training forward kept.
-    public func release() { savedInput = nil; savedPlan = nil; plainWeights = nil }
+    public func release() { savedInput = nil; savedPlan = nil }
 
     /// Call when the weight's values were changed other than through training (or its
     /// `trainable` flag changed): a cached copy of a frozen weight is dropped.

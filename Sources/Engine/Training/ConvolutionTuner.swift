@@ -53,17 +53,17 @@ public final class ConvolutionTuner: @unchecked Sendable {
     func algorithm(for key: String, measure: () throws -> (direct: Double, winograd: Double)?) throws -> ConvolutionAlgorithm {
         lock.lock(); defer { lock.unlock() }
         if let d = entries[key] { return d.algorithm }
-        guard let t = try measure() else {
-            let d = agree?(key, Decision(algorithm: .direct)) ?? Decision(algorithm: .direct)
-            entries[key] = d
-            return d.algorithm
-        }
-        var d = Decision(algorithm: t.winograd < Self.margin * t.direct ? .winograd : .direct,
-                         directMilliseconds: (t.direct * 1e5).rounded() / 100, winogradMilliseconds: (t.winograd * 1e5).rounded() / 100)
+        let t = try measure()
+        var d = t.map { t in
+            Decision(algorithm: t.winograd < Self.margin * t.direct ? .winograd : .direct,
+                     directMilliseconds: (t.direct * 1e5).rounded() / 100, winogradMilliseconds: (t.winograd * 1e5).rounded() / 100)
+        } ?? Decision(algorithm: .direct)
         if let agree { d = agree(key, d) }
         entries[key] = d
-        log?(String(format: "conv %@: %@ (direct %.1f ms, winograd %.1f ms)", key, d.algorithm.rawValue,
-                    d.directMilliseconds ?? 1000 * t.direct, d.winogradMilliseconds ?? 1000 * t.winograd))
+        if let t {
+            log?(String(format: "conv %@: %@ (direct %.1f ms, winograd %.1f ms)", key, d.algorithm.rawValue,
+                        d.directMilliseconds ?? 1000 * t.direct, d.winogradMilliseconds ?? 1000 * t.winograd))
+        }
         return d.algorithm
     }
 }
