@@ -58,7 +58,7 @@ func benchmark() throws {
     let median = times[times.count / 2]
     print(String(format: "graft train %@ \(precision)\(variant) resnet34 batch %d %dx%d: median %.4f s/batch, %.1f images/s (best %.1f, runs %d); first step %.2f s",
                  policy.rawValue, batch, size, size, median, Double(batch) / median, Double(batch) / times[0], runs, first))
-    let chosen = model.convolutionTuner.decisions.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.algorithm.rawValue)" }
+    let chosen = model.convolutionTuner.decisions.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.algorithm.rawValue) (\($0.value.directMilliseconds ?? 0) vs \($0.value.winogradMilliseconds ?? 0) ms)" }
     if !chosen.isEmpty { print("conv auto chose: " + chosen.joined(separator: "; ")) }
 }
 

@@ -19,6 +19,9 @@ public final class Conv2d {
     /// `.winograd`: oneDNN's Winograd F(4x4, 3x3) where it has one (f32, 3x3, stride 1,
     /// ungrouped, AVX-512); direct otherwise. It rounds differently (see `ConvolutionAlgorithm`).
     public let algorithm: ConvolutionAlgorithm
+    /// When set, the algorithm of each input shape is the tuner's (measured the first time, or
+    /// recorded before; `algorithm` is then ignored): what `--conv auto` runs.
+    public let tuner: ConvolutionTuner?
     public let engine: CPUEngine
 
     /// `[out, in/groups, kh, kw]`, PyTorch's layout.
@@ -31,13 +34,16 @@ public final class Conv2d {
 
     struct PlanKey: Hashable { let src: MemoryDesc; let sum: Bool }
     final class Plan {
-        let primitive: Primitive
+        /// oneDNN's primitive, or (where oneDNN has no Winograd for this CPU) Graft's own.
+        let primitive: Primitive?
+        let winograd: WinogradConvolution?
         let src: MemoryDesc
         let dst: MemoryDesc
         let weights: Tensor
-        init(primitive: Primitive, src: MemoryDesc, dst: MemoryDesc, weights: Tensor) {
-            self.primitive = primitive; self.src = src; self.dst = dst; self.weights = weights
+        init(primitive: Primitive?, winograd: WinogradConvolution? = nil, src: MemoryDesc, dst: MemoryDesc, weights: Tensor) {
+            self.primitive = primitive; self.winograd = winograd; self.src = src; self.dst = dst; self.weights = weights
         }
+        var implementation: String { primitive?.implementation ?? WinogradConvolution.implementation }
     }
 
     /// - Parameters:
@@ -45,7 +51,7 @@ public final class Conv2d {
     ///   - shape: `[out, in/groups, kh, kw]`.
     public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, fusedReLU: Bool = false, computeType: DataType = .f32,
-                algorithm: ConvolutionAlgorithm = .direct, engine: CPUEngine = .shared) throws {
+                algorithm: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, engine: CPUEngine = .shared) throws {
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
             throw EngineError.invalidArgument(op: "Conv2d", what: "weight shape must be [out, in/groups, kh, kw], got \(shape)")
         }
@@ -68,6 +74,7 @@ public final class Conv2d {
         self.fusedReLU = fusedReLU
         self.computeType = computeType
         self.algorithm = algorithm
+        self.tuner = tuner
         self.engine = engine
         self.weight = weight
         self.bias = bias
@@ -102,7 +109,7 @@ public final class Conv2d {
     public func forward(_ x: Tensor) throws -> Tensor {
         let plan = try self.plan(for: x.desc, sum: false)
         let dst = try Tensor(desc: plan.dst, engine: engine)
-        try run(plan, x, dst)
+        try run(plan, x, dst, sum: false)
         return dst
     }
 
@@ -114,15 +121,19 @@ public final class Conv2d {
             throw EngineError.shapeMismatch(op: "Conv2d residual", expected: "\(plan.dst.dims)", actual: "\(residual.shape)")
         }
         let dst = try engine.reorder(residual, to: plan.dst)
-        try run(plan, x, dst)
+        try run(plan, x, dst, sum: true)
         return dst
     }
 
-    private func run(_ plan: Plan, _ x: Tensor, _ dst: Tensor) throws {
+    private func run(_ plan: Plan, _ x: Tensor, _ dst: Tensor, sum: Bool) throws {
         let src = try engine.reorder(x, to: plan.src)
+        if let wino = plan.winograd {
+            return try wino.forward(src: src, weights: plan.weights, bias: biasTensor?.storage.assumingMemoryBound(to: Float.self),
+                                    dst: dst, sum: sum, relu: fusedReLU)
+        }
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, plan.weights), (DNNL_ARG_DST, dst)]
         if let b = biasTensor { args.append((DNNL_ARG_BIAS, b)) }
-        try plan.primitive.execute(args, on: engine)
+        try plan.primitive!.execute(args, on: engine)
     }
 
     /// Weight dims as oneDNN wants them: `[o, i, kh, kw]`, or `[g, o/g, i/g, kh, kw]` grouped.
@@ -132,53 +143,99 @@ public final class Conv2d {
     }
 
     func plan(for input: MemoryDesc, sum: Bool) throws -> Plan {
-        let outDims = try outputShape(for: input.dims)
-        return try plans.value(for: PlanKey(src: input, sum: sum)) {
-            var src = try MemoryDesc.any(input.dims, computeType).raw
-            var wts = try MemoryDesc.any(weightDims, computeType).raw
-            var dst = try MemoryDesc.any(outDims, computeType).raw
-            var bia = try MemoryDesc.plain([outChannels], .f32).raw
-            let strides: [Int64] = [Int64(stride), Int64(stride)]
-            let pad: [Int64] = [Int64(padding), Int64(padding)]
-            // PyTorch's floor division leaves the bottom/right padding that the last window does not reach.
-            let padR: [Int64] = [
-                Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
-                Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
-            ]
-            let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
-            let name = "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)"
-            func make(_ alg: dnnl_alg_kind_t) throws -> Primitive {
-                var cd = dnnl_convolution_desc_t()
-                try withUnsafeMutablePointer(to: &bia) { b in
-                    try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &src, &wts, bias != nil ? b : nil,
-                                                                     &dst, strides, pad, padR), "dnnl_convolution_forward_desc_init")
-                }
-                return try withExtendedLifetime(attr) { try Primitive.make(&cd, attr: attr.attr, engine: engine, name: name) }
-            }
-            let winograd = algorithm == .winograd && ConvolutionAlgorithm.winogradApplies(
+        try plans.value(for: PlanKey(src: input, sum: sum)) {
+            let winogradApplies = ConvolutionAlgorithm.winogradApplies(
                 computeType: computeType, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, groups: groups)
-            let prim = try (winograd ? try? make(dnnl_convolution_winograd) : nil) ?? make(dnnl_convolution_direct)
-            let wmd = prim.md(dnnl_query_weights_md)
-            let weights = try weightCopies.value(for: wmd) {
-                let plainW = try weight.withUnsafeBufferPointer { buf -> Tensor in
-                    let t = try Tensor(desc: .plain(weightDims, .f32), engine: engine)
-                    t.storage.copyMemory(from: buf.baseAddress!, byteCount: buf.count * 4)
-                    return t
-                }
-                return try engine.reorder(plainW, to: wmd)
+            guard winogradApplies else { return try makePlan(input, sum, .direct)! }
+            guard let tuner else { return try makePlan(input, sum, algorithm) ?? makePlan(input, sum, .direct)! }
+            var measured: [ConvolutionAlgorithm: Plan] = [:]
+            let key = ConvolutionTuner.shapeKey(inChannels: inChannels, outChannels: outChannels, kernelHeight: kernelHeight,
+                                                kernelWidth: kernelWidth, stride: stride, padding: padding, input: input.dims, pass: .inference)
+            let chosen = try tuner.algorithm(for: key) {
+                guard let wino = try makePlan(input, sum, .winograd) else { return nil }
+                let direct = try makePlan(input, sum, .direct)!
+                measured = [.direct: direct, .winograd: wino]
+                return (direct: try time(direct, sum: sum), winograd: try time(wino, sum: sum))
             }
-            return Plan(primitive: prim, src: prim.md(dnnl_query_src_md), dst: prim.md(dnnl_query_dst_md), weights: weights)
+            return try measured[chosen] ?? makePlan(input, sum, chosen) ?? makePlan(input, sum, .direct)!
         }
     }
 
+    /// The plan of `alg`; nil for `.winograd` where neither oneDNN's Winograd nor Graft's own
+    /// computes this conv.
+    private func makePlan(_ input: MemoryDesc, _ sum: Bool, _ alg: ConvolutionAlgorithm) throws -> Plan? {
+        let outDims = try outputShape(for: input.dims)
+        var src = try MemoryDesc.any(input.dims, computeType).raw
+        var wts = try MemoryDesc.any(weightDims, computeType).raw
+        var dst = try MemoryDesc.any(outDims, computeType).raw
+        var bia = try MemoryDesc.plain([outChannels], .f32).raw
+        let strides: [Int64] = [Int64(stride), Int64(stride)]
+        let pad: [Int64] = [Int64(padding), Int64(padding)]
+        // PyTorch's floor division leaves the bottom/right padding that the last window does not reach.
+        let padR: [Int64] = [
+            Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
+            Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
+        ]
+        let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
+        let name = "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)"
+        func make(_ alg: dnnl_alg_kind_t) throws -> Primitive {
+            var cd = dnnl_convolution_desc_t()
+            try withUnsafeMutablePointer(to: &bia) { b in
+                try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &src, &wts, bias != nil ? b : nil,
+                                                                 &dst, strides, pad, padR), "dnnl_convolution_forward_desc_init")
+            }
+            return try withExtendedLifetime(attr) { try Primitive.make(&cd, attr: attr.attr, engine: engine, name: name) }
+        }
+        let prim: Primitive
+        if alg == .winograd {
+            guard ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                                                       stride: stride, groups: groups) else { return nil }
+            if let p = try? make(dnnl_convolution_winograd) {
+                prim = p
+            } else if WinogradConvolution.applies(kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
+                                                  padding: padding, groups: groups, computeType: computeType) {
+                // oneDNN has no Winograd for this CPU: Graft's own.
+                let wino = WinogradConvolution(inChannels: inChannels, outChannels: outChannels, padding: padding, engine: engine)
+                let weights = try weightCopies.value(for: try wino.weightsDesc) {
+                    try weight.withUnsafeBufferPointer {
+                        try WinogradConvolution.transformWeights($0.baseAddress!, out: outChannels, in: inChannels, transposed: false, engine: engine)
+                    }
+                }
+                return Plan(primitive: nil, winograd: wino, src: try WinogradConvolution.activationDesc(input.dims),
+                            dst: try WinogradConvolution.activationDesc(outDims), weights: weights)
+            } else {
+                return nil
+            }
+        } else {
+            prim = try make(dnnl_convolution_direct)
+        }
+        let wmd = prim.md(dnnl_query_weights_md)
+        let weights = try weightCopies.value(for: wmd) {
+            let plainW = try weight.withUnsafeBufferPointer { buf -> Tensor in
+                let t = try Tensor(desc: .plain(weightDims, .f32), engine: engine)
+                t.storage.copyMemory(from: buf.baseAddress!, byteCount: buf.count * 4)
+                return t
+            }
+            return try engine.reorder(plainW, to: wmd)
+        }
+        return Plan(primitive: prim, src: prim.md(dnnl_query_src_md), dst: prim.md(dnnl_query_dst_md), weights: weights)
+    }
+
+    /// Seconds a plan's forward takes on scratch tensors of its shapes (see `ConvolutionTuner`).
+    private func time(_ p: Plan, sum: Bool) throws -> Double {
+        let x = try ConvolutionTuner.scratch(p.src, engine: engine)
+        let y = sum ? try ConvolutionTuner.scratch(p.dst, engine: engine) : try Tensor(desc: p.dst, engine: engine)
+        return try ConvolutionTuner.best { try run(p, x, y, sum: sum) }
+    }
+
     /// The oneDNN implementations of the cached primitives (`jit_wino_4x3:avx512_core`...).
-    public var implementations: [String] { plans.values.map(\.primitive.implementation) }
+    public var implementations: [String] { plans.values.map(\.implementation) }
 
     /// How many (input layout, fusion) primitives are cached.
     public var cachedPlanCount: Int { plans.count }
 
     /// The oneDNN implementation chosen for an input layout (for diagnostics and benchmarks).
     public func implementation(for input: MemoryDesc) throws -> String {
-        try plan(for: input, sum: false).primitive.implementation
+        try plan(for: input, sum: false).implementation
     }
 }

@@ -39,6 +39,18 @@ public final class Tensor {
         memory = try Tensor.memory(desc, storage, engine)
     }
 
+    /// `other`'s storage under another descriptor of at most its size (a transposed view, say);
+    /// keeps `other` alive, and writes go to it.
+    init(aliasing other: Tensor, as desc: MemoryDesc) throws {
+        precondition(desc.byteCount <= other.byteCount, "Tensor(aliasing:): \(desc) does not fit in \(other.desc)")
+        self.desc = desc
+        engine = other.engine
+        lender = other
+        storage = other.storage
+        byteCount = other.byteCount
+        memory = try Tensor.memory(desc, storage, engine)
+    }
+
     /// oneDNN's memory object for `desc` over `storage`.
     private static func memory(_ desc: MemoryDesc, _ storage: UnsafeMutableRawPointer, _ engine: CPUEngine) throws -> dnnl_memory_t {
         var m: dnnl_memory_t?

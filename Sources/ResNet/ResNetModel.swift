@@ -38,15 +38,17 @@ public final class ResNetModel {
                       foldBatchNorm: foldBatchNorm, convolution: convolution, engine: engine)
     }
 
+    /// `tuner`: the 3x3 stride-1 convs run what it measures (or has recorded) per shape, as
+    /// `--conv auto` does; `convolution` is then ignored.
     init(layout: ResNetLayout, values: LayerValues, precision: Precision, foldBatchNorm: Bool,
-         convolution: ConvolutionAlgorithm = .direct, engine: CPUEngine) throws {
+         convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, engine: CPUEngine) throws {
         try precision.requireSupport()
         spec = layout.spec
         self.precision = precision
         self.engine = engine
         foldsBatchNorm = foldBatchNorm
         let b = PlanBuilder(values: values, computeType: precision.dataType, foldBatchNorm: foldBatchNorm,
-                            convolution: convolution, engine: engine)
+                            convolution: convolution, tuner: tuner, engine: engine)
         stem = try b.unit(layout.stem)
         maxPool = try MaxPool2d(kernel: 3, stride: 2, padding: 1, engine: engine)
         blocks = try layout.blocks.map(b.block)

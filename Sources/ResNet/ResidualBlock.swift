@@ -48,6 +48,8 @@ struct PlanBuilder {
     let foldBatchNorm: Bool
     /// For the 3x3 stride-1 convs (f32 only; the others are direct).
     var convolution: ConvolutionAlgorithm = .direct
+    /// When set, it chooses per shape instead (`--conv auto`).
+    var tuner: ConvolutionTuner? = nil
     let engine: CPUEngine
 
     /// A conv + batch-norm unit; `residual`: the unit ends its block (add the identity, then ReLU).
@@ -58,11 +60,11 @@ struct PlanBuilder {
             let folded = try params.fold(convWeight: weight, convBias: nil)
             return ConvBN(conv: try Conv2d(weight: folded.weight, shape: u.weightShape, bias: folded.bias, stride: u.stride,
                                            padding: u.padding, groups: u.groups, fusedReLU: u.relu || residual,
-                                           computeType: computeType, algorithm: convolution, engine: engine),
+                                           computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine),
                           bn: nil, add: nil)
         }
         return ConvBN(conv: try Conv2d(weight: weight, shape: u.weightShape, stride: u.stride, padding: u.padding,
-                                       groups: u.groups, computeType: computeType, algorithm: convolution, engine: engine),
+                                       groups: u.groups, computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine),
                       bn: BatchNorm2d(params, fusedReLU: u.relu, engine: engine),
                       add: residual ? Add(fusedReLU: true, engine: engine) : nil)
     }

@@ -101,19 +101,11 @@ public final class Optimizer {
         buffers[p.name] = [expAvg, expAvgSq]
     }
 
-    /// Runs `body` over `0..<n` in contiguous chunks, one per compute thread (the cores oneDNN
-    /// uses, idle while the optimizer runs), for tensors big enough to pay for the threads.
-    /// Every element's update depends on that element alone, so the result is the same
-    /// whatever the split.
+    /// Runs `body` over `0..<n` in contiguous chunks, one per compute thread, for tensors big
+    /// enough to pay for the threads. Every element's update depends on that element alone, so
+    /// the result is the same whatever the split.
     static func inChunks(_ n: Int, _ body: (Range<Int>) -> Void) {
-        let chunks = chunks(n)
-        if chunks == 1 { return body(0..<n) }
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                body((n * c / chunks)..<(n * (c + 1) / chunks))
-            }
-        }
+        ComputeThreads.forEachChunk(of: n, minimumPerChunk: 1 << 16, body)
     }
 
     /// How many chunks `inChunks` splits `n` elements into.

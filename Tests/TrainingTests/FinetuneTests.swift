@@ -84,6 +84,9 @@ final class FinetuneTests: XCTestCase {
         let a = try workdir("a"), b = try workdir("b")
         var ca = config(a, epochs: 4, augment: true), cb = config(b, epochs: 4, augment: true)
         ca.policy = .fc; cb.policy = .fc
+        // Bit for bit needs the same convolution choices: auto's come from timings (two fresh
+        // runs may choose differently; ConvChoiceFinetuneTests checks that resume reuses them).
+        ca.conv = .winograd; cb.conv = .winograd
         let straight = try train(ca)
         _ = try train(cb, until: 2)                       // "interrupted" after epoch 2
         let resumed = try train(cb, resume: true)

@@ -53,15 +53,27 @@ public final class TrainConv2d {
     private let plans = PrimitiveCache<PlanKey, Plan>()
     struct PlanKey: Hashable { let src: MemoryDesc; let pass: PassKind }
     final class Plan {
+        /// oneDNN's forward primitive; with `winograd`, only the hint backward-weights needs.
         let fwd: Primitive
         let src: MemoryDesc, dst: MemoryDesc, weights: MemoryDesc
         var bwdData: Primitive?
         var bwdWeights: Primitive?
+        var transposedWinograd: WinogradConvolution?
         let alg: dnnl_alg_kind_t
-        init(fwd: Primitive, alg: dnnl_alg_kind_t) {
-            self.fwd = fwd; self.alg = alg
-            src = fwd.md(dnnl_query_src_md); dst = fwd.md(dnnl_query_dst_md); weights = fwd.md(dnnl_query_weights_md)
+        /// Graft's own Winograd (where oneDNN has none for this CPU): forward, backward-data and
+        /// backward-weights.
+        let winograd: WinogradConvolution?
+        init(fwd: Primitive, alg: dnnl_alg_kind_t, winograd: WinogradConvolution? = nil) throws {
+            self.fwd = fwd; self.alg = alg; self.winograd = winograd
+            if let wino = winograd {
+                src = try WinogradConvolution.activationDesc(fwd.md(dnnl_query_src_md).dims)
+                dst = try WinogradConvolution.activationDesc(fwd.md(dnnl_query_dst_md).dims)
+                weights = try wino.weightsDesc
+            } else {
+                src = fwd.md(dnnl_query_src_md); dst = fwd.md(dnnl_query_dst_md); weights = fwd.md(dnnl_query_weights_md)
+            }
         }
+        var algorithm: ConvolutionAlgorithm { winograd != nil || alg == dnnl_convolution_winograd ? .winograd : .direct }
     }
 
     /// Saved by a training forward for `backward`.
@@ -102,6 +114,11 @@ public final class TrainConv2d {
         ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kh, kernelWidth: kw, stride: stride, groups: groups)
     }
 
+    /// Whether Graft's own Winograd can compute it, where oneDNN has none (padding up to 2).
+    private var ownWinogradApplies: Bool {
+        WinogradConvolution.applies(kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding, groups: groups, computeType: computeType)
+    }
+
     private func plan(_ input: MemoryDesc, _ pass: PassKind) throws -> Plan {
         try plans.value(for: PlanKey(src: input, pass: pass)) {
             guard winogradApplies else { return try makePlan(input, pass, .direct)! }
@@ -119,8 +136,8 @@ public final class TrainConv2d {
 
     /// The shape a tuner decides for: the same for every conv of this geometry and input dims.
     func shapeKey(_ dims: [Int], _ pass: PassKind) -> String {
-        "\(inChannels)->\(outChannels) \(kh)x\(kw) stride \(stride) pad \(padding) on \(dims.map(String.init).joined(separator: "x"))"
-            + (pass == .training ? " train" : " eval")
+        ConvolutionTuner.shapeKey(inChannels: inChannels, outChannels: outChannels, kernelHeight: kh, kernelWidth: kw,
+                                  stride: stride, padding: padding, input: dims, pass: pass)
     }
 
     /// The forward primitive of `alg`; nil when oneDNN has no Winograd for it.
@@ -132,15 +149,20 @@ public final class TrainConv2d {
         var dst = try MemoryDesc.any(outDims, activationType).raw
         var cd = dnnl_convolution_desc_t()
         if alg == .winograd {
-            guard winogradApplies,
-                  dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
-                                                     g.strides, g.padL, g.padR) == dnnl_success,
-                  let prim = try? Primitive.make(&cd, engine: engine, name: "wino conv \(weight.name) on \(input.dims)") else { return nil }
-            return Plan(fwd: prim, alg: dnnl_convolution_winograd)
+            guard winogradApplies else { return nil }
+            if dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
+                                                  g.strides, g.padL, g.padR) == dnnl_success,
+               let prim = try? Primitive.make(&cd, engine: engine, name: "wino conv \(weight.name) on \(input.dims)") {
+                return try Plan(fwd: prim, alg: dnnl_convolution_winograd)
+            }
+            guard ownWinogradApplies else { return nil }
+            cd = dnnl_convolution_desc_t()
         }
         try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
                                                          g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
-        return Plan(fwd: try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)"), alg: dnnl_convolution_direct)
+        let prim = try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)")
+        return try Plan(fwd: prim, alg: dnnl_convolution_direct,
+                        winograd: alg == .winograd ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, padding: padding, engine: engine) : nil)
     }
 
     /// The plan's backward-weights primitive, made the first time it is asked for.
@@ -182,12 +204,12 @@ public final class TrainConv2d {
         if !weight.trainable, let f = frozenWeights, f.desc == p.weights, pass == .inference {
             w = f
         } else {
-            w = try engine.reorder(Tensor.values(of: weight, shape: weightDims, engine: engine), to: p.weights)
+            w = try forwardWeights(p)
             if !weight.trainable { frozenWeights = w }
         }
         let src = try engine.reorder(x, to: p.src)
         let dst = try Tensor(desc: p.dst, engine: engine)
-        try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, dst)], on: engine)
+        try runForward(p, src: src, weights: w, dst: dst)
         if pass == .training {
             savedInput = src; savedPlan = p
         } else {
@@ -207,21 +229,64 @@ public final class TrainConv2d {
         }
         defer { release() }
         var convertedGrad: Tensor?
-        if weight.trainable {
+        if weight.trainable, let wino = p.winograd {
+            convertedGrad = try engine.reorder(dy, to: p.dst)
+            try wino.weightGradient(src: savedInput!, outputGrad: convertedGrad!, into: weight.grad.baseAddress!)
+        } else if weight.trainable {
             let bw = try backwardWeights(p)
             convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
             try computeWeightGradient(bw, input: savedInput!, outputGrad: convertedGrad!)
         }
         savedInput = nil  // before backward-data allocates the input gradient
         guard needInputGrad else { return nil }
-        let bd = try backwardData(p)
-        let w = try engine.reorder(Tensor.values(of: weight, shape: weightDims, engine: engine), to: bd.md(dnnl_query_weights_md))
+        let data = try backwardDataPlan(p)
+        let w = try data.weights(self)
         // The output gradient as backward-weights converted it, when backward-data wants the same.
-        let want = bd.md(dnnl_query_diff_dst_md)
-        let gdst = try convertedGrad.flatMap { $0.desc == want ? $0 : nil } ?? engine.reorder(dy, to: want)
-        let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
-        try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
+        let gdst = try convertedGrad.flatMap { $0.desc == data.outputGrad ? $0 : nil } ?? engine.reorder(dy, to: data.outputGrad)
+        let dx = try Tensor(desc: data.inputGrad, engine: engine)
+        try data.run(w, gdst, dx)
         return dx
+    }
+
+    /// The weight in the layout `p`'s forward reads: reordered, or Winograd-transformed.
+    func forwardWeights(_ p: Plan) throws -> Tensor {
+        if p.winograd != nil {
+            return try WinogradConvolution.transformWeights(weight.value.baseAddress!, out: outChannels, in: inChannels, transposed: false, engine: engine)
+        }
+        return try engine.reorder(Tensor.values(of: weight, shape: weightDims, engine: engine), to: p.weights)
+    }
+
+    /// `dst = conv(src)` with `p`'s algorithm.
+    func runForward(_ p: Plan, src: Tensor, weights: Tensor, dst: Tensor) throws {
+        if let wino = p.winograd {
+            return try wino.forward(src: src, weights: weights, bias: nil, dst: dst, sum: false, relu: false)
+        }
+        try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weights), (DNNL_ARG_DST, dst)], on: engine)
+    }
+
+    /// How a plan computes the input gradient: layouts, its weights, and the run.
+    struct BackwardData {
+        let outputGrad: MemoryDesc, inputGrad: MemoryDesc
+        let weights: (TrainConv2d) throws -> Tensor
+        let run: (_ weights: Tensor, _ outputGrad: Tensor, _ inputGrad: Tensor) throws -> Void
+    }
+
+    func backwardDataPlan(_ p: Plan) throws -> BackwardData {
+        let engine = self.engine
+        if let wino = p.winograd {
+            // The input gradient of a 3x3 stride-1 conv with padding p is a 3x3 stride-1 conv
+            // of the output gradient with padding 2 - p, each filter rotated by 180 degrees and
+            // in/out swapped.
+            let transposed = p.transposedWinograd ?? wino.transposed()
+            p.transposedWinograd = transposed
+            return BackwardData(outputGrad: p.dst, inputGrad: p.src, weights: { c in
+                try WinogradConvolution.transformWeights(c.weight.value.baseAddress!, out: c.outChannels, in: c.inChannels, transposed: true, engine: engine)
+            }, run: { w, dy, dx in try transposed.forward(src: dy, weights: w, bias: nil, dst: dx, sum: false, relu: false) })
+        }
+        let bd = try backwardData(p)
+        return BackwardData(outputGrad: bd.md(dnnl_query_diff_dst_md), inputGrad: bd.md(dnnl_query_diff_src_md), weights: { c in
+            try engine.reorder(Tensor.values(of: c.weight, shape: c.weightDims, engine: engine), to: bd.md(dnnl_query_weights_md))
+        }, run: { w, dy, dx in try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, dy), (DNNL_ARG_DIFF_SRC, dx)], on: engine) })
     }
 
     /// Backward-weights from the forward's input into `weight.grad` (the input and its
@@ -235,7 +300,7 @@ public final class TrainConv2d {
 
     /// The algorithm the last forward ran.
     public var lastAlgorithm: ConvolutionAlgorithm? {
-        lastPlan.map { $0.alg == dnnl_convolution_winograd ? .winograd : .direct }
+        lastPlan.map(\.algorithm)
     }
 
     /// The oneDNN implementations and data types of the last forward's primitives (forward, and
@@ -243,6 +308,11 @@ public final class TrainConv2d {
     public var implementations: [String] {
         guard let p = lastPlan else { return [] }
         func type(_ prim: Primitive, _ q: dnnl_query_t) -> DataType { prim.md(q).dataType }
+        if p.winograd != nil {
+            let name = WinogradConvolution.implementation
+            return ["forward \(name) src f32 dst f32"]
+                + (p.transposedWinograd != nil ? ["backward-data \(name) diff_dst f32 diff_src f32", "backward-weights \(name) src f32 diff_weights f32"] : [])
+        }
         var out = ["forward \(p.fwd.implementation) src \(type(p.fwd, dnnl_query_src_md)) dst \(type(p.fwd, dnnl_query_dst_md))"]
         if let b = p.bwdData {
             out.append("backward-data \(b.implementation) diff_dst \(type(b, dnnl_query_diff_dst_md)) diff_src \(type(b, dnnl_query_diff_src_md))")

@@ -68,34 +68,58 @@ public final class ConvolutionTuner: @unchecked Sendable {
     }
 }
 
-extension TrainConv2d {
-    /// Seconds a plan's primitives take on scratch tensors of its shapes: the forward pass and,
-    /// for `.training`, backward-weights and backward-data; the best of `repetitions` runs.
-    func time(_ p: Plan, _ pass: PassKind) throws -> Double {
-        func filled(_ desc: MemoryDesc) throws -> Tensor {
-            let t = try Tensor(desc: desc, engine: engine)
-            // 0x3C3C3C3C: 0.0115 as f32 (ordinary numbers: no denormals, no NaN to slow a kernel).
-            t.storage.initializeMemory(as: UInt8.self, repeating: 0x3C, count: desc.byteCount)
-            return t
-        }
-        let src = try filled(p.src), w = try filled(p.weights), dst = try Tensor(desc: p.dst, engine: engine)
-        var runs: [() throws -> Void] = [{ try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, dst)], on: self.engine) }]
-        if pass == .training {
-            let bw = try backwardWeights(p), bd = try backwardData(p)
-            let bwSrc = try filled(bw.md(dnnl_query_src_md)), bwDiff = try filled(bw.md(dnnl_query_diff_dst_md))
-            let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
-            let bdW = try filled(bd.md(dnnl_query_weights_md)), bdDiff = try filled(bd.md(dnnl_query_diff_dst_md))
-            let dx = try Tensor(desc: bd.md(dnnl_query_diff_src_md), engine: engine)
-            runs.append { try bw.execute([(DNNL_ARG_SRC, bwSrc), (DNNL_ARG_DIFF_DST, bwDiff), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: self.engine) }
-            runs.append { try bd.execute([(DNNL_ARG_WEIGHTS, bdW), (DNNL_ARG_DIFF_DST, bdDiff), (DNNL_ARG_DIFF_SRC, dx)], on: self.engine) }
-        }
+extension ConvolutionTuner {
+    /// The key a shape's decision is recorded under: `in->out kxk stride s pad p on NxCxHxW train|eval`.
+    static func shapeKey(inChannels: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int,
+                         input: [Int], pass: PassKind) -> String {
+        "\(inChannels)->\(outChannels) \(kernelHeight)x\(kernelWidth) stride \(stride) pad \(padding) on "
+            + input.map(String.init).joined(separator: "x") + (pass == .training ? " train" : " eval")
+    }
+
+    /// A tensor of `desc` filled with ordinary numbers (0x3C3C3C3C: 0.0115 as f32; no denormals,
+    /// no NaN to slow a kernel), to time primitives on.
+    static func scratch(_ desc: MemoryDesc, engine: CPUEngine) throws -> Tensor {
+        let t = try Tensor(desc: desc, engine: engine)
+        t.storage.initializeMemory(as: UInt8.self, repeating: 0x3C, count: desc.byteCount)
+        return t
+    }
+
+    /// The best of `repetitions` timed runs of `body`, after one warm-up run, in seconds.
+    static func best(_ body: () throws -> Void) throws -> Double {
         var best = Double.infinity
-        for rep in 0...ConvolutionTuner.repetitions {
+        for rep in 0...repetitions {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            for r in runs { try r() }
+            try body()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             if rep > 0 { best = min(best, seconds) }
         }
         return best
+    }
+}
+
+extension TrainConv2d {
+    /// Seconds a plan's primitives take on scratch tensors of its shapes: the forward pass and,
+    /// for `.training`, backward-weights and backward-data; the best of `repetitions` runs.
+    func time(_ p: Plan, _ pass: PassKind) throws -> Double {
+        func filled(_ desc: MemoryDesc) throws -> Tensor { try ConvolutionTuner.scratch(desc, engine: engine) }
+        // Each forward makes its weights from the parameter (a reorder, or Winograd's transform): timed with it.
+        let src = try filled(p.src), dst = try Tensor(desc: p.dst, engine: engine)
+        var runs: [() throws -> Void] = [{ try self.runForward(p, src: src, weights: try self.forwardWeights(p), dst: dst) }]
+        if pass == .training, let wino = p.winograd {
+            let dy = try filled(p.dst), dx = try Tensor(desc: p.src, engine: engine)
+            let grad = try Tensor(desc: .plain([weight.count]), engine: engine)
+            let bd = try backwardDataPlan(p)
+            runs.append { try wino.weightGradient(src: src, outputGrad: dy, into: grad.storage.assumingMemoryBound(to: Float.self)) }
+            runs.append { try bd.run(try bd.weights(self), dy, dx) }
+        } else if pass == .training {
+            let bw = try backwardWeights(p), bd = try backwardDataPlan(p)
+            let bwSrc = try filled(bw.md(dnnl_query_src_md)), bwDiff = try filled(bw.md(dnnl_query_diff_dst_md))
+            let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
+            let bdDiff = try filled(bd.outputGrad), dx = try Tensor(desc: bd.inputGrad, engine: engine)
+            runs.append { try bw.execute([(DNNL_ARG_SRC, bwSrc), (DNNL_ARG_DIFF_DST, bwDiff), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: self.engine) }
+            // Backward-data's weights are made from the parameter each step: timed with it.
+            runs.append { try bd.run(try bd.weights(self), bdDiff, dx) }
+        }
+        return try ConvolutionTuner.best { for r in runs { try r() } }
     }
 }

@@ -46,8 +46,10 @@ extension ResNetModule {
 
     /// The folded inference model of the current weights and running statistics: batch norms
     /// folded into the convs, ReLU and the residual add fused (see `ResNetModel`).
-    public func inferenceModel(precision: Precision = .f32, foldBatchNorm: Bool = true) throws -> ResNetModel {
-        try ResNetModel(layout: layout, values: ModuleValues(self), precision: precision, foldBatchNorm: foldBatchNorm, engine: engine)
+    /// `tuner`: its 3x3 stride-1 convs run what the tuner chooses per shape (`--conv auto`).
+    public func inferenceModel(precision: Precision = .f32, foldBatchNorm: Bool = true, tuner: ConvolutionTuner? = nil) throws -> ResNetModel {
+        try ResNetModel(layout: layout, values: ModuleValues(self), precision: precision, foldBatchNorm: foldBatchNorm,
+                        tuner: tuner, engine: engine)
     }
 }
 

@@ -13,7 +13,7 @@ extension ResNetModule {
     private func folded() throws -> ResNetModel {
         if let f = foldedTrunk, f.version == trunkVersion { return f.model }
         foldedTrunk = nil
-        let model = try inferenceModel(precision: precision)
+        let model = try inferenceModel(precision: precision, tuner: convolution == .auto ? convolutionTuner : nil)
         foldedTrunk = (model, trunkVersion)
         return model
     }

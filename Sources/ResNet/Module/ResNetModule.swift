@@ -57,14 +57,15 @@ public final class ResNetModule {
     /// rounding differences, see `ConvolutionAlgorithm`), or `.auto`: per input shape, the faster
     /// of the two as `convolutionTuner` measured it. bf16 convs are always direct. With
     /// `.winograd` a frozen trunk runs unfolded (Winograd beats the folded graph); with `.auto` it
-    /// runs the folded graph (direct convs, batch norm folded in, as predict runs it).
+    /// runs the folded graph (batch norm folded in, as predict runs it), each 3x3 stride-1 conv
+    /// as the tuner chose for its shape in evaluation.
     public var convolution: ConvolutionChoice = .direct {
-        didSet { applyConvolution() }
+        didSet { applyConvolution(); foldedTrunk = nil }
     }
 
     /// Measures and records `.auto`'s choices; give it an earlier run's decisions to reuse them.
     public var convolutionTuner = ConvolutionTuner() {
-        didSet { applyConvolution() }
+        didSet { applyConvolution(); foldedTrunk = nil }
     }
 
     private func applyConvolution() {
