@@ -111,7 +111,7 @@ let package = Package(
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"],
                     path: "Tests/TensorBoardTests"),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "TestSupport"],
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "Engine", "TestSupport"],
                     path: "Tests/InferenceTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
                                                          .product(name: "Crypto", package: "swift-crypto")],

@@ -1,5 +1,4 @@
 import CDNNL
-import Dispatch
 
 /// The threads oneDNN computes with (Debian's oneDNN runs on OpenMP). By default OpenMP uses
 /// every CPU the process may run on; several processes on one machine (ranks under mpirun) each
@@ -13,17 +12,30 @@ public enum ComputeThreads {
         omp_set_num_threads(Int32(max(1, min(count, Int(Int32.max)))))
     }
 
-    /// Runs `body` over `0..<n` in contiguous chunks, one per compute thread (the cores oneDNN
-    /// uses, idle between primitives), each at least `minimumPerChunk` long; on this thread
-    /// when there is one chunk. `body` must not depend on the split.
+    /// Runs `body` over `0..<n` in contiguous chunks, one per compute thread, each at least
+    /// `minimumPerChunk` long; on this thread when there is one chunk. The chunks run on
+    /// OpenMP's thread team, the threads oneDNN computes on (idle between primitives; other
+    /// threads would compete with them for the cores while they spin-wait for the next one).
+    /// `body` must not depend on the split.
     public static func forEachChunk(of n: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
         let chunks = max(1, min(current, n / max(1, minimumPerChunk)))
         if chunks == 1 { return body(0..<n) }
         withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                body((n * c / chunks)..<(n * (c + 1) / chunks))
+            var work = ParallelWork(n: n, chunks: chunks, body: body)
+            withUnsafeMutablePointer(to: &work) { w in
+                GOMP_parallel({ raw in
+                    let work = raw!.assumingMemoryBound(to: ParallelWork.self).pointee
+                    let threads = Int(omp_get_num_threads())
+                    for c in stride(from: Int(omp_get_thread_num()), to: work.chunks, by: threads) {
+                        work.body((work.n * c / work.chunks)..<(work.n * (c + 1) / work.chunks))
+                    }
+                }, w, UInt32(chunks), 0)
             }
         }
+    }
+
+    private struct ParallelWork {
+        let n: Int, chunks: Int
+        let body: (Range<Int>) -> Void
     }
 }

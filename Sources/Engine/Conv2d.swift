@@ -1,4 +1,5 @@
 import CDNNL
+import Dispatch
 
 /// A 2-d convolution (PyTorch's `nn.Conv2d`, dilation 1) with optional bias and fused post-ops:
 /// a ReLU, and a residual add (oneDNN's `sum` post-op) before it. Weights are kept as PyTorch
@@ -152,10 +153,19 @@ public final class Conv2d {
             let key = ConvolutionTuner.shapeKey(inChannels: inChannels, outChannels: outChannels, kernelHeight: kernelHeight,
                                                 kernelWidth: kernelWidth, stride: stride, padding: padding, input: input.dims, pass: .inference)
             let chosen = try tuner.algorithm(for: key) {
-                guard let wino = try makePlan(input, sum, .winograd) else { return nil }
-                let direct = try makePlan(input, sum, .direct)!
-                measured = [.direct: direct, .winograd: wino]
-                return (direct: try time(direct, sum: sum), winograd: try time(wino, sum: sum))
+                // Each side: its run time, plus its one-time preparation (primitive, weights)
+                // spread over the batches expected.
+                func made(_ alg: ConvolutionAlgorithm) throws -> (plan: Plan, seconds: Double)? {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    guard let p = try makePlan(input, sum, alg) else { return nil }
+                    return (p, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                guard let wino = try made(.winograd) else { return nil }
+                let direct = try made(.direct)!
+                measured = [.direct: direct.plan, .winograd: wino.plan]
+                let runs = Double(max(1, tuner.expectedRuns))
+                return (direct: try time(direct.plan, sum: sum) + direct.seconds / runs,
+                        winograd: try time(wino.plan, sum: sum) + wino.seconds / runs)
             }
             return try measured[chosen] ?? makePlan(input, sum, chosen) ?? makePlan(input, sum, .direct)!
         }

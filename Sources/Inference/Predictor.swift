@@ -42,6 +42,9 @@ public final class Predictor {
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
 
+    /// With `convolution: .auto`: what it measured and chose per conv shape.
+    public let convolutionTuner: ConvolutionTuner?
+
     /// Whether the names are `knownNames` (ImageNet's for a 1000-class model) because there was
     /// no class_indices.json.
     public let usesKnownNames: Bool
@@ -51,18 +54,22 @@ public final class Predictor {
     ///     taken as inert data (`--allow-objects`).
     ///   - knownNames: names for a model with as many classes when there is no class_indices.json
     ///     (ImageNet's 1000, for torchvision's own weights).
-    ///   - convolution: `.winograd` computes the 3x3 stride-1 convs with Winograd (f32, AVX-512).
+    ///   - convolution: how the 3x3 stride-1 convs compute (f32): `.direct` (PyTorch's
+    ///     arithmetic), `.winograd`, or `.auto` (the faster of the two per shape, measured the
+    ///     first time a shape is met; `convolutionTuner` has the choices).
     public init(weights: String, classIndices: String?, precision: Precision = .f32,
                 transform: EvalTransform = EvalTransform(), allowObjects: Bool = false,
                 readLimits: ReadLimits = ReadLimits(), knownNames: [String]? = nil,
-                convolution: ConvolutionAlgorithm = .direct) throws {
+                convolution: ConvolutionChoice = .direct) throws {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
         let ckpt = try Checkpoint(contentsOf: weights, options: .resNet(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
-        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision, convolution: convolution)
+        convolutionTuner = convolution == .auto ? ConvolutionTuner() : nil
+        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision,
+                                convolution: convolution == .winograd ? .winograd : .direct, tuner: convolutionTuner)
         self.transform = transform
         let n = model.numClasses
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
@@ -90,6 +97,8 @@ public final class Predictor {
         let per = transform.tensorCount
         let batches = stride(from: 0, to: paths.count, by: size).map { Array(paths[$0..<min($0 + size, paths.count)]) }
         guard !batches.isEmpty else { return }
+        // --conv auto weighs Winograd's one-time filter transform against what it saves per batch.
+        convolutionTuner?.expectedRuns = batches.count
 
         let buffers = BatchBuffers(capacity: size * per)
         let transform = self.transform

@@ -28,14 +28,16 @@ public final class ResNetModel {
     /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
     /// graph (slower; a reference, and the shape a training graph takes). `.bf16` throws
     /// `EngineError.bf16Unavailable` on a CPU without bf16 kernels (see `CPUCapabilities`).
-    /// `convolution: .winograd` computes the 3x3 stride-1 convs with oneDNN's Winograd where it
-    /// has one (f32, AVX-512): faster, rounding differently (see `ConvolutionAlgorithm`).
+    /// `convolution: .winograd` computes the 3x3 stride-1 convs (f32) with Winograd (oneDNN's on
+    /// AVX-512, Graft's own elsewhere): faster, rounding differently (see `ConvolutionAlgorithm`).
+    /// `tuner`: each 3x3 stride-1 conv shape runs what it measures (or has recorded) instead.
     public convenience init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
-                            convolution: ConvolutionAlgorithm = .direct, engine: CPUEngine = .shared) throws {
+                            convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil,
+                            engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
         let spec = try ResNetSpec.detect(shapes: stateDict.items.map { ($0.key, $0.value.shape) })
         try self.init(layout: ResNetLayout(spec), values: StateDictValues(stateDict: stateDict), precision: precision,
-                      foldBatchNorm: foldBatchNorm, convolution: convolution, engine: engine)
+                      foldBatchNorm: foldBatchNorm, convolution: convolution, tuner: tuner, engine: engine)
     }
 
     /// `tuner`: the 3x3 stride-1 convs run what it measures (or has recorded) per shape, as

@@ -76,7 +76,7 @@ struct BatchPredict: ParsableCommand {
             _ = try model.source.resolve(name)
         }
         cluster.barrier()
-        let predictor = try model.makePredictor(warns: root)
+        let predictor = try model.makePredictor(warns: root, defaultConv: .auto)
 
         var rows: [String] = csv == nil ? [] : [PredictionOutput.csvHeader]
         var predicted = 0

@@ -39,7 +39,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let predictor = try model.makePredictor()
+            let predictor = try model.makePredictor(defaultConv: .auto)
             let result = try Evaluation.run(dir: dir, predictor: predictor, batchSize: batchSize, warn: { warn($0) })
             if !result.unreadable.isEmpty {
                 warn("\(result.unreadable.count) of \(result.images.count + result.unreadable.count) images could not be read and are left out")

@@ -33,7 +33,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let predictor = try model.makePredictor()
+            let predictor = try model.makePredictor(defaultConv: .direct)
             let topK = ModelOptions.topK(self.topK, for: predictor)
             var failed = 0
             try predictor.predict(paths: images, batchSize: 8) { path, result in

@@ -5,11 +5,14 @@ import XCTest
 /// `mpirun -np N batch_predict DIR` prints and writes byte for byte what one process does: the
 /// lines, JSON lines and CSV file, the warnings (a skipped file, an unreadable image) in the
 /// same order, the same exit status; with fewer images than ranks too. A rank that fails ends
-/// the job with its message, never a hang.
+/// the job with its message, never a hang. With a fixed `--conv` (direct here): under the
+/// default `auto` each process times its own shapes, and its choices can round differently.
 final class BatchPredictUnderMPITests: XCTestCase {
     var folder: URL!
     let weights = FixturePaths.path("predict/basic.pth")
     let indices = FixturePaths.path("predict/class_indices.json")
+    /// The arithmetic every run of these tests uses (see above).
+    let conv = ["--conv", "direct"]
 
     override func setUpWithError() throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("graft-mpi-predict-\(getpid())-\(UUID().uuidString)")
@@ -50,7 +53,7 @@ final class BatchPredictUnderMPITests: XCTestCase {
         let exe = try ProcessRun.executable("batch_predict")
         for format in ["text", "json", "csv"] {
             func args(_ tag: String) -> [String] {
-                let base = [dir, "--weights", weights, "--class-indices", indices, "--batch-size", "2"]
+                let base = [dir, "--weights", weights, "--class-indices", indices, "--batch-size", "2"] + conv
                 switch format {
                 case "json": return base + ["--json"]
                 case "csv": return base + ["--csv", folder.appendingPathComponent("\(tag).csv").path]
@@ -87,7 +90,7 @@ final class BatchPredictUnderMPITests: XCTestCase {
 
     func testFewerImagesThanRanksLeavesARankIdleAndTheOutputTheSame() throws {
         let dir = try makeFolder("two", images: ["jpeg_444.jpg", "png_rgba.png"], broken: false)
-        let args = [dir, "--weights", weights, "--class-indices", indices, "--json"]
+        let args = [dir, "--weights", weights, "--class-indices", indices, "--json"] + conv
         let plain = try ProcessRun.run(try ProcessRun.executable("batch_predict"), args, timeout: 60)
         XCTAssertEqual(plain.status, 0, plain.stderr)
         let run = try ProcessRun.mpi(ranks: 3, "batch_predict", args, timeout: 90)
@@ -101,7 +104,7 @@ final class BatchPredictUnderMPITests: XCTestCase {
     /// Nothing readable: every rank ends with one process's status (1) and the same warnings.
     func testNoReadableImageFailsAsOneProcessDoes() throws {
         let dir = try makeFolder("broken", images: [], broken: true)
-        let args = [dir, "--weights", weights, "--class-indices", indices]
+        let args = [dir, "--weights", weights, "--class-indices", indices] + conv
         let plain = try ProcessRun.run(try ProcessRun.executable("batch_predict"), args, timeout: 60)
         XCTAssertEqual(plain.status, 1, plain.stderr)
         let run = try ProcessRun.mpi(ranks: 2, "batch_predict", args, timeout: 90)
@@ -119,7 +122,7 @@ final class BatchPredictUnderMPITests: XCTestCase {
         let dir = try makeFolder("split", images: ["jpeg_420.jpg", "jpeg_grey.jpg", "png_rgb.png", "png_palette.png", "png_tiny.png"], broken: false)
         let other = FixturePaths.path("predict/bottleneck.pth")
         let exe = try ProcessRun.executable("batch_predict")
-        func args(_ w: String) -> [String] { [dir, "--weights", w, "--class-indices", indices, "--json", "--batch-size", "2"] }
+        func args(_ w: String) -> [String] { [dir, "--weights", w, "--class-indices", indices, "--json", "--batch-size", "2"] + conv }
         let basic = try ProcessRun.run(exe, args(weights), timeout: 60).stdout.split(separator: "\n")
         let bottleneck = try ProcessRun.run(exe, args(other), timeout: 60).stdout.split(separator: "\n")
         XCTAssertEqual(basic.count, 5)

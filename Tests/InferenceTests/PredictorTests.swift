@@ -1,5 +1,7 @@
+import Engine
 import Foundation
 import Imaging
+import ResNet
 import TestSupport
 import XCTest
 @testable import Inference
@@ -14,10 +16,28 @@ final class PredictorTests: XCTestCase {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: [String: [Double]]]])
     }
 
-    func testLogitsAndProbabilitiesMatchTorch() throws {
+    func testLogitsAndProbabilitiesMatchTorch() throws { try check(.direct, probabilityTolerance: 1e-5) }
+
+    /// `--conv auto` (batch_predict's and evaluate's default): each 3x3 stride-1 shape is timed
+    /// and may run Winograd; probabilities stay within 1e-4 of PyTorch's, the top class the same.
+    func testAutoStaysWithinTheToleranceOfTorch() throws {
+        let tuners = try check(.auto, probabilityTolerance: 1e-4)
+        for tuner in tuners {
+            let decisions = try XCTUnwrap(tuner).decisions
+            XCTAssertFalse(decisions.isEmpty)
+            XCTAssertTrue(decisions.keys.allSatisfy { $0.hasSuffix(" eval") && $0.contains("3x3 stride 1") }, "\(decisions.keys)")
+            XCTAssertTrue(decisions.values.allSatisfy { $0.directMilliseconds != nil }, "every shape measured: \(decisions)")
+        }
+    }
+
+    @discardableResult
+    func check(_ convolution: ConvolutionChoice, probabilityTolerance: Double) throws -> [ConvolutionTuner?] {
+        var tuners: [ConvolutionTuner?] = []
         for (model, images) in try expected() {
             let predictor = try Predictor(weights: Self.fixtures.appendingPathComponent("predict/\(model).pth").path,
-                                          classIndices: Self.fixtures.appendingPathComponent("predict/class_indices.json").path)
+                                          classIndices: Self.fixtures.appendingPathComponent("predict/class_indices.json").path,
+                                          convolution: convolution)
+            tuners.append(predictor.convolutionTuner)
             XCTAssertEqual(predictor.classNames, ["daisy", "dandelion", "roses", "sunflowers", "tulips"])
             XCTAssertTrue(predictor.warnings.isEmpty, "\(predictor.warnings)")
             let names = images.keys.sorted()
@@ -36,11 +56,12 @@ final class PredictorTests: XCTestCase {
                 seen.append(path)
                 guard case .success(let p) = result else { return XCTFail("\(path): \(result)") }
                 let want = images[(path as NSString).lastPathComponent]!["probs"]!
-                for (a, b) in zip(p.probs, want) { XCTAssertEqual(Double(a), b, accuracy: 1e-5, "\(model) \(path)") }
+                for (a, b) in zip(p.probs, want) { XCTAssertEqual(Double(a), b, accuracy: probabilityTolerance, "\(model) \(path)") }
                 XCTAssertEqual(p.index, want.indices.max { want[$0] < want[$1] }!)
             }
             XCTAssertEqual(seen, paths, "results come in input order")
         }
+        return tuners
     }
 
     /// A torchvision ResNet inside the user's module (Fixtures/gen_wrapped.py): predict strips

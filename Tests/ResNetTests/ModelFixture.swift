@@ -38,13 +38,16 @@ struct ModelFixture {
             guard e.offset + n <= blob.count else { throw NSError(domain: "fixture", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(e.name) out of range"]) }
             sd[e.name] = TensorData(dtype: dtype, shape: e.shape, bytes: Array(blob[e.offset..<e.offset + n]))
         }
-        func f32(_ file: String) throws -> [Float] {
-            let d = try Data(contentsOf: dir.appendingPathComponent(file))
-            return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
-        }
+        func f32(_ file: String) throws -> [Float] { try float32s(at: dir.appendingPathComponent(file)) }
         return ModelFixture(name: name, meta: meta, stateDict: sd, input: try f32("input.bin"), logits: try f32("logits.bin"),
                             probs: try f32("probs.bin"), logitsBF16: try f32("logits_bf16.bin"))
     }
+}
+
+/// The little-endian float32 values of a fixture file.
+func float32s(at url: URL) throws -> [Float] {
+    let d = try Data(contentsOf: url)
+    return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
 }
 
 /// A state dict of torchvision's keys and shapes for `spec`, random values (fixed seed).

@@ -29,6 +29,13 @@ public final class ConvolutionTuner: @unchecked Sendable {
     /// Timed runs per algorithm, after one warm-up run.
     public static let repetitions = 2
 
+    /// For inference convs, whose weights are prepared once (reordered, or Winograd-transformed:
+    /// four times their size) and then serve every batch: how many batches a shape is expected
+    /// to run, over which that preparation is spread when the two are compared. A predictor
+    /// sets it to the number of batches it has ahead; training steps prepare their weights
+    /// every step, which their timings include.
+    public var expectedRuns = 1000
+
     /// `lock` guards `entries` (hence `@unchecked Sendable`).
     private var entries: [String: Decision]
     private let lock = NSLock()
