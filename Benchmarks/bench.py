@@ -136,8 +136,8 @@ TORCH_INFERENCE = {}  # precision -> (images/s, mode): PyTorch runs once per pre
 
 
 def inference(rows):
-    for precision, conv in (("f32", "direct"), ("f32", "winograd"), ("bf16", "direct")):
-        what = f"inference resnet34 {precision}, batch 32" + (" --conv winograd" if conv == "winograd" else "")
+    for precision, conv in (("f32", "direct"), ("f32", "auto"), ("bf16", "direct")):
+        what = f"inference resnet34 {precision}, batch 32" + (f" --conv {conv} (batch_predict's default)" if conv == "auto" else "")
         try:
             out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "resnet34", "--precision", precision, "--runs", "7",
                              "--conv", conv])

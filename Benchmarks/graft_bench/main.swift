@@ -1,6 +1,7 @@
 // Times Graft's ResNet inference (random weights, torchvision's architecture) and prints
 // images/s as the median of several timed runs after warm-up.
 //   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16]
+//               [--conv direct|winograd|auto]
 //   graft_bench --cpu   prints `isa <oneDNN ISA> bf16 <native|emulated|unavailable>` and exits
 //   graft_bench --roofline [--precision f32|bf16]   times one 128->128 3x3 conv (batch 32, 28x28,
 //                       direct, oneDNN's best kernel, best of 18 runs) and prints `roofline <precision> <GFLOP/s>`:
@@ -76,8 +77,11 @@ func benchmark(spec: ResNetSpec) throws {
         sd[key] = TensorData(shape: shape, floats: values)
     }
 
-    let model = try ResNetModel(stateDict: sd, precision: precision,
-                                convolution: option("conv", "direct") == "winograd" ? .winograd : .direct)
+    // --conv auto: the tuner times both algorithms per shape at the first batch (a warm-up one).
+    let conv = option("conv", "direct")
+    guard ["direct", "winograd", "auto"].contains(conv) else { fatalError("--conv direct|winograd|auto") }
+    let model = try ResNetModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
+                                tuner: conv == "auto" ? ConvolutionTuner() : nil)
     let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
     /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).

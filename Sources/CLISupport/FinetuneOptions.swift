@@ -65,7 +65,7 @@ public struct FinetuneModelOptions: ParsableArguments {
     @Option(help: Precision.help("convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer."))
     public var precision: Precision = .f32
 
-    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute in training: auto (default) times both algorithms on each conv shape the first time it is seen and keeps the faster; direct is PyTorch's arithmetic; winograd is oneDNN's Winograd F(4x4, 3x3) wherever it applies (f32 only).",
+    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute in training: auto (default) times both algorithms on each conv shape the first time it is seen and keeps the faster; direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only: oneDNN's on AVX-512, Graft's own on AVX2).",
                                discussion: FinetuneModelOptions.convDiscussion, valueName: "auto|direct|winograd"))
     public var conv: ConvolutionChoice = .auto
 
@@ -73,8 +73,8 @@ public struct FinetuneModelOptions: ParsableArguments {
 
     static let convDiscussion = """
         Winograd computes a 3x3 convolution with fewer multiplications (a full resnet34 \
-        training step about 1.4x as fast on AVX-512; oneDNN has no Winograd on AVX2, where every \
-        conv stays direct), through transforms that round differently: activations and \
+        training step about 1.4x as fast on AVX-512 with oneDNN's, 1.6x on AVX2 with Graft's \
+        own), through transforms that round differently: activations and \
         gradients differ from a direct run in the last bits (gradients about twice as far from \
         exact ones as direct's), so a run's losses and weights drift slightly from a --conv \
         direct run's; measured validation accuracy stayed within the spread between seeds \
@@ -84,8 +84,9 @@ public struct FinetuneModelOptions: ParsableArguments {
         algorithms are within 5 % of each other (direct is kept then); finetune prints each \
         choice once, records them in metrics.json (convolution_algorithms), and --resume reuses \
         them. For runs that must match bit for bit whatever the timings, give direct or winograd. \
-        With --precision bf16 every conv computes direct; with --train fc the frozen trunk runs \
-        direct (batch norm folded in, as predict runs it) unless --conv winograd.
+        With --precision bf16 every conv computes direct. With --train fc the frozen trunk runs \
+        with batch norm folded in (as predict runs it), each shape as auto chose for it, or \
+        unfolded with --conv winograd.
         """
 
     public func validate() throws {

@@ -17,8 +17,9 @@ public final class Conv2d {
     public let fusedReLU: Bool
     /// The type the convolution reads, writes and keeps its weights in (accumulation is f32).
     public let computeType: DataType
-    /// `.winograd`: oneDNN's Winograd F(4x4, 3x3) where it has one (f32, 3x3, stride 1,
-    /// ungrouped, AVX-512); direct otherwise. It rounds differently (see `ConvolutionAlgorithm`).
+    /// `.winograd`: Winograd F(4x4, 3x3) for f32 3x3 stride-1 ungrouped convs (oneDNN's on
+    /// AVX-512, Graft's own elsewhere); direct otherwise. It rounds differently (see
+    /// `ConvolutionAlgorithm`).
     public let algorithm: ConvolutionAlgorithm
     /// When set, the algorithm of each input shape is the tuner's (measured the first time, or
     /// recorded before; `algorithm` is then ignored): what `--conv auto` runs.

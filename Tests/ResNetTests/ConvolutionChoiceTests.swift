@@ -43,16 +43,8 @@ final class ConvolutionChoiceTests: XCTestCase {
         m.units.filter { $0.conv.winogradApplies }.compactMap { $0.conv.lastAlgorithm }
     }
 
-    func skipUnlessWinograd() throws {
-        let (m, f) = try model(.winograd)
-        _ = try train(m, f, steps: 1)
-        if !algorithms(m).contains(.winograd) {
-            throw XCTSkip("oneDNN has no Winograd kernels for this CPU's \(CPUCapabilities.current.isa) (it has them on AVX-512)")
-        }
-    }
-
+    /// oneDNN's Winograd on AVX-512, Graft's own on AVX2 (`make test`'s second pass).
     func testWinogradTrainsAsDirectDoesToRounding() throws {
-        try skipUnlessWinograd()
         let (d, f) = try model(.direct), (w, _) = try model(.winograd)
         let direct = try train(d, f), winograd = try train(w, f)
         XCTAssertTrue(algorithms(d).allSatisfy { $0 == .direct })
@@ -89,29 +81,19 @@ final class ConvolutionChoiceTests: XCTestCase {
             let key = try XCTUnwrap(decisions.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") })
             XCTAssertEqual(u.conv.lastAlgorithm, decisions[key]?.algorithm, u.conv.weight.name)
         }
+        // Winograd exists for every f32 3x3 stride-1 shape on every CPU (oneDNN's or Graft's own).
         let measured = decisions.values.filter { $0.directMilliseconds != nil }
-        if algorithmsAvailable(m) {
-            XCTAssertEqual(measured.count, decisions.count, "every shape timed where Winograd exists")
-            XCTAssertEqual(lines.count, decisions.count, "one line per measured shape: \(lines)")
-            for d in measured {
-                let (dt, wt) = (d.directMilliseconds!, d.winogradMilliseconds!)
-                XCTAssertEqual(d.algorithm, wt < ConvolutionTuner.margin * dt ? .winograd : .direct, "\(d)")
-            }
-        } else {
-            XCTAssertTrue(decisions.values.allSatisfy { $0.algorithm == .direct && $0.directMilliseconds == nil })
+        XCTAssertEqual(measured.count, decisions.count, "every shape timed")
+        XCTAssertEqual(lines.count, decisions.count, "one line per measured shape: \(lines)")
+        for d in measured {
+            let (dt, wt) = (d.directMilliseconds!, d.winogradMilliseconds!)
+            XCTAssertEqual(d.algorithm, wt < ConvolutionTuner.margin * dt ? .winograd : .direct, "\(d)")
         }
-    }
-
-    /// Whether oneDNN has Winograd here (AVX-512): a one-step Winograd run tells.
-    func algorithmsAvailable(_ m: ResNetModule) -> Bool {
-        guard let (w, f) = try? model(.winograd), (try? train(w, f, steps: 1)) != nil else { return false }
-        return algorithms(w).contains(.winograd)
     }
 
     /// Recorded decisions are used as they are: nothing is measured again, and each conv runs
     /// the recorded algorithm even where a measurement would choose the other.
     func testRecordedDecisionsAreReusedWithoutMeasuring() throws {
-        try skipUnlessWinograd()
         let (m, f) = try model(.auto)
         _ = try train(m, f, steps: 1)
         // The opposite of every choice, given back as an earlier run's record.

@@ -1,14 +1,16 @@
 import CDNNL
 
-/// How a 3x3 stride-1 convolution is computed in training. `.direct` is what PyTorch computes;
-/// `.winograd` (oneDNN's F(4x4, 3x3), forward and both backward passes; AVX-512 only) is about
-/// twice as fast per conv on ResNets (a full resnet34 step: 1.4x) but rounds differently: measured on a full resnet34 step (batch 8, 224x224), its
-/// gradients are about twice as far from float64 ones as `.direct`'s. Other convs stay direct.
+/// How a 3x3 stride-1 convolution is computed. `.direct` is what PyTorch computes; `.winograd`
+/// (F(4x4, 3x3), forward and both backward passes: oneDNN's on AVX-512, Graft's own
+/// `WinogradConvolution` where oneDNN has none) is about twice as fast per conv on ResNets (a
+/// full resnet34 step: 1.4x on AVX-512, 1.6x on AVX2) but rounds differently: measured on a full
+/// resnet34 step (batch 8, 224x224), its gradients are about twice as far from float64 ones as
+/// `.direct`'s. Other convs stay direct.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Codable {
     case direct, winograd
 
-    /// Whether oneDNN's Winograd can compute a conv of this kind: f32, 3x3, stride 1, ungrouped
-    /// (and then only where the CPU has it: primitive creation says).
+    /// Whether Winograd can compute a conv of this kind: f32, 3x3, stride 1, ungrouped (oneDNN's
+    /// where the CPU has it, primitive creation says; else Graft's own, for padding up to 2).
     static func winogradApplies(computeType: DataType, kernelHeight: Int, kernelWidth: Int, stride: Int, groups: Int) -> Bool {
         computeType == .f32 && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
     }
@@ -109,7 +111,7 @@ public final class TrainConv2d {
          [Int64((outDims[2] - 1) * stride + kh - inDims[2] - padding), Int64((outDims[3] - 1) * stride + kw - inDims[3] - padding)])
     }
 
-    /// Whether oneDNN's Winograd can compute this conv: f32, 3x3, stride 1, ungrouped.
+    /// Whether Winograd can compute this conv: f32, 3x3, stride 1, ungrouped.
     public var winogradApplies: Bool {
         ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kh, kernelWidth: kw, stride: stride, groups: groups)
     }
@@ -140,7 +142,8 @@ public final class TrainConv2d {
                                   stride: stride, padding: padding, input: dims, pass: pass)
     }
 
-    /// The forward primitive of `alg`; nil when oneDNN has no Winograd for it.
+    /// The plan of `alg`; nil for `.winograd` where neither oneDNN's Winograd nor Graft's own
+    /// computes this conv.
     private func makePlan(_ input: MemoryDesc, _ pass: PassKind, _ alg: ConvolutionAlgorithm) throws -> Plan? {
         let outDims = try outputDims(input.dims)
         let g = geometry(input.dims, outDims)

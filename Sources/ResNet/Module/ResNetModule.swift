@@ -53,7 +53,7 @@ public final class ResNetModule {
     public var numClasses: Int { spec.numClasses }
 
     /// How the 3x3 stride-1 convs compute: `.direct` (PyTorch's arithmetic, the default here),
-    /// `.winograd` wherever oneDNN has it (about twice as fast a training step, with larger
+    /// `.winograd` (about 1.4-1.6x as fast a training step, with larger
     /// rounding differences, see `ConvolutionAlgorithm`), or `.auto`: per input shape, the faster
     /// of the two as `convolutionTuner` measured it. bf16 convs are always direct. With
     /// `.winograd` a frozen trunk runs unfolded (Winograd beats the folded graph); with `.auto` it
