@@ -109,9 +109,11 @@ extension TrainConv2d {
     /// for `.training`, backward-weights and backward-data; the best of `repetitions` runs.
     func time(_ p: Plan, _ pass: PassKind) throws -> Double {
         func filled(_ desc: MemoryDesc) throws -> Tensor { try ConvolutionTuner.scratch(desc, engine: engine) }
-        // Each forward makes its weights from the parameter (a reorder, or Winograd's transform): timed with it.
+        // A trainable weight is made from the parameter at each forward (a reorder, or Winograd's
+        // transform): timed with it. A frozen one is made once and kept (`frozenWeights`).
         let src = try filled(p.src), dst = try Tensor(desc: p.dst, engine: engine)
-        var runs: [() throws -> Void] = [{ try self.runForward(p, src: src, weights: try self.forwardWeights(p), dst: dst) }]
+        let frozen = weight.trainable ? nil : try forwardWeights(p)
+        var runs: [() throws -> Void] = [{ try self.runForward(p, src: src, weights: try frozen ?? self.forwardWeights(p), dst: dst) }]
         if pass == .training, let wino = p.winograd {
             let dy = try filled(p.dst), dx = try Tensor(desc: p.src, engine: engine)
             let grad = try Tensor(desc: .plain([weight.count]), engine: engine)
