@@ -86,7 +86,9 @@ final class ConvolutionChoiceTests: XCTestCase {
         XCTAssertEqual(measured.count, decisions.count, "every shape timed")
         XCTAssertEqual(lines.count, decisions.count, "one line per measured shape: \(lines)")
         for d in measured {
+            // The record keeps times to 0.01 ms; the choice was made on the unrounded ones.
             let (dt, wt) = (d.directMilliseconds!, d.winogradMilliseconds!)
+            guard abs(wt - ConvolutionTuner.margin * dt) > 0.02 else { continue }
             XCTAssertEqual(d.algorithm, wt < ConvolutionTuner.margin * dt ? .winograd : .direct, "\(d)")
         }
     }
