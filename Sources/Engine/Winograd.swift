@@ -182,39 +182,48 @@ final class WinogradConvolution {
         let blocks = inPadded / 8, channels = inPadded, tiles = g.tiles, plane = g.inHeight * g.inWidth
         let (h, w) = (g.inHeight, g.inWidth)
         nonisolated(unsafe) let x = x, v = v
-        ComputeThreads.forEachChunk(of: tiles, minimumPerChunk: 16) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 72) { buf in
-                let d = buf.baseAddress!, t = d + 36
-                for tile in range {
-                    let img = tile / (g.tilesY * g.tilesX), r = tile % (g.tilesY * g.tilesX)
-                    let y0 = (r / g.tilesX) * 4 - g.padding, x0 = (r % g.tilesX) * 4 - g.padding
-                    let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w
-                    for cb in 0..<blocks {
-                        let base = UnsafeRawPointer(x + ((img * blocks + cb) * plane) * 8)
-                        if inside {
-                            for i in 0..<6 {
-                                let row = base + ((y0 + i) * w + x0) * 32
-                                for j in 0..<6 { d[6 * i + j] = row.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self) }
-                            }
-                        } else {
-                            for i in 0..<6 {
-                                let y = y0 + i
-                                for j in 0..<6 {
-                                    let xx = x0 + j
-                                    d[6 * i + j] = y >= 0 && y < h && xx >= 0 && xx < w
-                                        ? base.loadUnaligned(fromByteOffset: (y * w + xx) * 32, as: SIMD8<Float>.self) : .zero
-                                }
-                            }
-                        }
-                        // Rows: t[i][*] = Bᵀ applied to d[i][*]; then columns into V.
-                        for i in 0..<6 { Self.inputRows(d + 6 * i, 1, t + 6 * i, 1) }
-                        let out = UnsafeMutableRawPointer(v + tile * channels + cb * 8)
-                        let stride = tiles * channels * 4
-                        for j in 0..<6 {
-                            Self.inputRows(t + j, 6, buf.baseAddress! + j, 6)   // reuse d as the result
-                        }
-                        for p in 0..<36 { out.storeBytes(of: d[p], toByteOffset: p * stride, as: SIMD8<Float>.self) }
+        Self.forEachTile(g, scratch: 72) { tile, img, outY, outX, d in
+            let t = d + 36
+            let y0 = outY - g.padding, x0 = outX - g.padding
+            let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w
+            for cb in 0..<blocks {
+                let base = UnsafeRawPointer(x + ((img * blocks + cb) * plane) * 8)
+                if inside {
+                    for i in 0..<6 {
+                        let row = base + ((y0 + i) * w + x0) * 32
+                        for j in 0..<6 { d[6 * i + j] = row.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self) }
                     }
+                } else {
+                    for i in 0..<6 {
+                        let y = y0 + i
+                        for j in 0..<6 {
+                            let xx = x0 + j
+                            d[6 * i + j] = y >= 0 && y < h && xx >= 0 && xx < w
+                                ? base.loadUnaligned(fromByteOffset: (y * w + xx) * 32, as: SIMD8<Float>.self) : .zero
+                        }
+                    }
+                }
+                // Rows: t[i][*] = Bᵀ applied to d[i][*]; then columns into V.
+                for i in 0..<6 { Self.inputRows(d + 6 * i, 1, t + 6 * i, 1) }
+                let out = UnsafeMutableRawPointer(v + tile * channels + cb * 8)
+                let stride = tiles * channels * 4
+                for j in 0..<6 { Self.inputRows(t + j, 6, d + j, 6) }   // reuse d for the result
+                for p in 0..<36 { out.storeBytes(of: d[p], toByteOffset: p * stride, as: SIMD8<Float>.self) }
+            }
+        }
+    }
+
+    /// Runs `body` for every tile, the tiles split across the compute threads, each thread with
+    /// `scratch` vectors of its own: the tile's index, its image, and its top-left output row
+    /// and column.
+    private static func forEachTile(_ g: Geometry, scratch: Int,
+                                    _ body: (_ tile: Int, _ image: Int, _ y: Int, _ x: Int, _ scratch: UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
+        let perImage = g.tilesY * g.tilesX
+        ComputeThreads.forEachChunk(of: g.tiles, minimumPerChunk: 16) { range in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: scratch) { buf in
+                for tile in range {
+                    let r = tile % perImage
+                    body(tile, tile / perImage, (r / g.tilesX) * 4, (r % g.tilesX) * 4, buf.baseAddress!)
                 }
             }
         }
@@ -254,30 +263,24 @@ final class WinogradConvolution {
             SIMD8<Float>((0..<8).map { lane in bias.flatMap { 8 * cb + lane < outChannels ? $0[8 * cb + lane] : nil } ?? 0 })
         }
         nonisolated(unsafe) let m = m, y = y
-        ComputeThreads.forEachChunk(of: tiles, minimumPerChunk: 16) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36 + 24 + 16) { buf in
-                let s = buf.baseAddress!, t = s + 36, o = t + 24
-                for tile in range {
-                    let img = tile / (g.tilesY * g.tilesX), r = tile % (g.tilesY * g.tilesX)
-                    let y0 = (r / g.tilesX) * 4, x0 = (r % g.tilesX) * 4
-                    let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
-                    let src = UnsafeRawPointer(m + tile * channels)
-                    let stride = tiles * channels * 4
-                    for cb in 0..<blocks {
-                        for p in 0..<36 { s[p] = src.loadUnaligned(fromByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
-                        for i in 0..<6 { Self.outputRows(s + 6 * i, 1, t + 4 * i, 1) }     // t: 6 rows of 4
-                        for j in 0..<4 { Self.outputRows(t + j, 4, o + j, 4) }             // o: 4 rows of 4
-                        let b = biasBlocks[cb]
-                        let base = UnsafeMutableRawPointer(y + ((img * blocks + cb) * plane) * 8)
-                        for i in 0..<rowsHere {
-                            for j in 0..<colsHere {
-                                let at = ((y0 + i) * w + x0 + j) * 32
-                                var value = o[4 * i + j] + b
-                                if sum { value += base.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self) }
-                                if relu { value = value.replacing(with: 0, where: value .< 0) }
-                                base.storeBytes(of: value, toByteOffset: at, as: SIMD8<Float>.self)
-                            }
-                        }
+        Self.forEachTile(g, scratch: 36 + 24 + 16) { tile, img, y0, x0, s in
+            let t = s + 36, o = t + 24
+            let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
+            let src = UnsafeRawPointer(m + tile * channels)
+            let stride = tiles * channels * 4
+            for cb in 0..<blocks {
+                for p in 0..<36 { s[p] = src.loadUnaligned(fromByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
+                for i in 0..<6 { Self.outputRows(s + 6 * i, 1, t + 4 * i, 1) }     // t: 6 rows of 4
+                for j in 0..<4 { Self.outputRows(t + j, 4, o + j, 4) }             // o: 4 rows of 4
+                let b = biasBlocks[cb]
+                let base = UnsafeMutableRawPointer(y + ((img * blocks + cb) * plane) * 8)
+                for i in 0..<rowsHere {
+                    for j in 0..<colsHere {
+                        let at = ((y0 + i) * w + x0 + j) * 32
+                        var value = o[4 * i + j] + b
+                        if sum { value += base.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self) }
+                        if relu { value = value.replacing(with: 0, where: value .< 0) }
+                        base.storeBytes(of: value, toByteOffset: at, as: SIMD8<Float>.self)
                     }
                 }
             }
@@ -302,28 +305,22 @@ final class WinogradConvolution {
         let blocks = outPadded / 8, channels = outPadded, tiles = g.tiles, plane = g.outHeight * g.outWidth
         let (h, w) = (g.outHeight, g.outWidth)
         nonisolated(unsafe) let dy = dy, dm = dm
-        ComputeThreads.forEachChunk(of: tiles, minimumPerChunk: 16) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16 + 24 + 36) { buf in
-                let y = buf.baseAddress!, t = y + 16, r = t + 24
-                for tile in range {
-                    let img = tile / (g.tilesY * g.tilesX), rest = tile % (g.tilesY * g.tilesX)
-                    let y0 = (rest / g.tilesX) * 4, x0 = (rest % g.tilesX) * 4
-                    let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
-                    let out = UnsafeMutableRawPointer(dm + tile * channels)
-                    let stride = tiles * channels * 4
-                    for cb in 0..<blocks {
-                        let base = UnsafeRawPointer(dy + ((img * blocks + cb) * plane) * 8)
-                        for i in 0..<4 {
-                            for j in 0..<4 {
-                                y[4 * i + j] = i < rowsHere && j < colsHere
-                                    ? base.loadUnaligned(fromByteOffset: ((y0 + i) * w + x0 + j) * 32, as: SIMD8<Float>.self) : .zero
-                            }
-                        }
-                        for i in 0..<4 { Self.gradientRows(y + 4 * i, 1, t + 6 * i, 1) }   // t: 4 rows of 6
-                        for j in 0..<6 { Self.gradientRows(t + j, 6, r + j, 6) }           // r: 6 rows of 6
-                        for p in 0..<36 { out.storeBytes(of: r[p], toByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
+        Self.forEachTile(g, scratch: 16 + 24 + 36) { tile, img, y0, x0, y in
+            let t = y + 16, r = t + 24
+            let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
+            let out = UnsafeMutableRawPointer(dm + tile * channels)
+            let stride = tiles * channels * 4
+            for cb in 0..<blocks {
+                let base = UnsafeRawPointer(dy + ((img * blocks + cb) * plane) * 8)
+                for i in 0..<4 {
+                    for j in 0..<4 {
+                        y[4 * i + j] = i < rowsHere && j < colsHere
+                            ? base.loadUnaligned(fromByteOffset: ((y0 + i) * w + x0 + j) * 32, as: SIMD8<Float>.self) : .zero
                     }
                 }
+                for i in 0..<4 { Self.gradientRows(y + 4 * i, 1, t + 6 * i, 1) }   // t: 4 rows of 6
+                for j in 0..<6 { Self.gradientRows(t + j, 6, r + j, 6) }           // r: 6 rows of 6
+                for p in 0..<36 { out.storeBytes(of: r[p], toByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
             }
         }
     }
