@@ -36,6 +36,9 @@ final class FinetuneTests: XCTestCase {
         c.resize = 36
         c.augment = augment
         c.seed = 11
+        // Fixed arithmetic: tests here compare separate runs bit for bit, and auto's choices come
+        // from timings (ConvChoiceFinetuneTests and the resume test below cover the others).
+        c.conv = .direct
         c.output = dir + "/resNet18.pth"
         c.classIndices = dir + "/class_indices.json"
         c.metrics = dir + "/metrics.json"
