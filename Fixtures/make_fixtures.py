@@ -7,7 +7,8 @@ Run by hand where torch is installed (CI never runs it):
 Each part writes under its own folder of Fixtures/ and is deterministic (fixed seeds).
 The tensorboard part also needs Graft built (swift build) and `pip install tensorboard`: it
 reads an event file Graft's finetune writes back with TensorBoard's reader. The ddp part runs
-two torch.distributed processes (gloo) on loopback ports 29600-29605.
+two torch.distributed processes (gloo) on loopback ports 29600-29605. The heldout part reads
+Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it).
 """
 import os
 import sys
@@ -18,7 +19,7 @@ sys.path.insert(0, HERE)
 
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "wrapped", "shared_modules", "trainset",
-                             "optim", "training", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp"]
+                             "optim", "training", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")
