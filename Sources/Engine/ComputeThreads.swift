@@ -18,7 +18,7 @@ public enum ComputeThreads {
     /// threads would compete with them for the cores while they spin-wait for the next one).
     /// `body` must not depend on the split.
     public static func forEachChunk(of n: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
-        let chunks = max(1, min(current, n / max(1, minimumPerChunk)))
+        let chunks = chunkCount(of: n, minimumPerChunk: minimumPerChunk)
         if chunks == 1 { return body(0..<n) }
         withoutActuallyEscaping(body) { body in
             var work = ParallelWork(n: n, chunks: chunks, body: body)
@@ -32,6 +32,11 @@ public enum ComputeThreads {
                 }, w, UInt32(chunks), 0)
             }
         }
+    }
+
+    /// How many chunks `forEachChunk` splits `0..<n` into.
+    public static func chunkCount(of n: Int, minimumPerChunk: Int) -> Int {
+        max(1, min(current, n / max(1, minimumPerChunk)))
     }
 
     private struct ParallelWork {

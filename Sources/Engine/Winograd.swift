@@ -67,8 +67,8 @@ final class WinogradConvolution {
         // Eight filters at a time (eight output columns of U, one SIMD lane each): the writes
         // are 32 contiguous bytes in each of the 36 planes.
         ComputeThreads.forEachChunk(of: rowCount, minimumPerChunk: 8) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18) { buf in
-                let g = buf.baseAddress!, t = g + 9
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18 + 36) { buf in
+                let g = buf.baseAddress!, t = g + 9, transformed = t + 18
                 for row in range {
                     for cb in 0..<(cols / 8) {
                         for k in 0..<9 { g[k] = .zero }
@@ -81,17 +81,9 @@ final class WinogradConvolution {
                         }
                         // t = G g (6x3), by columns of g; then U = t Gᵀ (6x6), by rows of t.
                         for c in 0..<3 { Self.filterRows(g + c, 3, t + c, 3) }
+                        for r in 0..<6 { Self.filterRows(t + 3 * r, 1, transformed + 6 * r, 1) }
                         let at = UnsafeMutableRawPointer(up + row * cols + cb * 8)
-                        for r in 0..<6 {
-                            let z0 = t[3 * r], z1 = t[3 * r + 1], z2 = t[3 * r + 2]
-                            let q = 6 * r * plane * 4
-                            at.storeBytes(of: z0 / 4, toByteOffset: q, as: SIMD8<Float>.self)
-                            at.storeBytes(of: -(z0 + z1 + z2) / 6, toByteOffset: q + plane * 4, as: SIMD8<Float>.self)
-                            at.storeBytes(of: -(z0 - z1 + z2) / 6, toByteOffset: q + 2 * plane * 4, as: SIMD8<Float>.self)
-                            at.storeBytes(of: z0 / 24 + z1 / 12 + z2 / 6, toByteOffset: q + 3 * plane * 4, as: SIMD8<Float>.self)
-                            at.storeBytes(of: z0 / 24 - z1 / 12 + z2 / 6, toByteOffset: q + 4 * plane * 4, as: SIMD8<Float>.self)
-                            at.storeBytes(of: z2, toByteOffset: q + 5 * plane * 4, as: SIMD8<Float>.self)
-                        }
+                        for p in 0..<36 { at.storeBytes(of: transformed[p], toByteOffset: p * plane * 4, as: SIMD8<Float>.self) }
                     }
                 }
             }
@@ -111,8 +103,9 @@ final class WinogradConvolution {
         r[5 * rs] = z2
     }
 
-    /// `dst = relu?(conv(src) + bias + (sum ? dst : 0))`: `src` and `dst` nChw8c f32 of the same
-    /// height and width, `weights` from `transformWeights` for this conv's channel counts.
+    /// `dst = relu?(conv(src) + bias + (sum ? dst : 0))`: `src` and `dst` nChw8c f32 (the output
+    /// `2 * padding - 2` larger than the input each way), `weights` from `transformWeights` for
+    /// this conv's channel counts.
     func forward(src: Tensor, weights: Tensor, bias: UnsafePointer<Float>?, dst: Tensor, sum: Bool, relu: Bool) throws {
         let g = try geometry(src.shape, dst.shape)
         let v = try Tensor(desc: .plain([36, g.tiles, inPadded], .f32), engine: engine)

@@ -105,11 +105,14 @@ public final class Optimizer {
     /// enough to pay for the threads. Every element's update depends on that element alone, so
     /// the result is the same whatever the split.
     static func inChunks(_ n: Int, _ body: (Range<Int>) -> Void) {
-        ComputeThreads.forEachChunk(of: n, minimumPerChunk: 1 << 16, body)
+        ComputeThreads.forEachChunk(of: n, minimumPerChunk: minimumPerChunk, body)
     }
 
     /// How many chunks `inChunks` splits `n` elements into.
-    static func chunks(_ n: Int) -> Int { max(1, min(ComputeThreads.current, n / (1 << 16))) }
+    static func chunks(_ n: Int) -> Int { ComputeThreads.chunkCount(of: n, minimumPerChunk: minimumPerChunk) }
+
+    /// Elements per chunk at least: smaller tensors are not worth waking the threads for.
+    private static let minimumPerChunk = 1 << 16
 
     /// For `--resume`: the state as plain values.
     public func restore(buffers: [String: [[Float]]], steps: [String: Int], lr: Double) {

@@ -21,7 +21,8 @@ extension ResNetModule {
     /// Eval-mode pooled features as a plain `[N, C]` tensor: the folded graph when the trunk is
     /// frozen, else the tree with running statistics.
     private func evalFeatures(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
-        // The folded graph computes direct convs; with Winograd the unfolded one is faster.
+        // --conv winograd runs the unfolded tree (Winograd in every 3x3 stride-1 conv, as its
+        // training passes do); direct and auto run the folded graph, auto with the tuner's choices.
         guard trunkIsFrozen, convolution != .winograd else {
             return try trunk(input(images, batch, height, width), lowest: blocks.count + 2, statistics: { _ in .running })
         }
