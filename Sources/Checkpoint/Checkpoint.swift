@@ -85,15 +85,19 @@ public struct Checkpoint: Sendable {
         let format: CheckpointFormat
         let object: PyValue
         let materialize: (TensorRef, String) throws -> TensorData
+        // What the pickles built is emptied once the state dict's tensors are found: their
+        // object graph may hold cycles, which `torch.load` reads and reference counting never frees.
+        let arena = PickleArena()
+        defer { arena.release() }
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             format = .zip
-            (object, materialize) = try ZipFormat.load(file: file, path: path, options: options, budget: budget)
+            (object, materialize) = try ZipFormat.load(file: file, path: path, options: options, budget: budget, arena: arena)
         } else if TarFormat.isTar(bytes) {
             format = .tar
-            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget)
+            (object, materialize) = try TarFormat.load(bytes: bytes, path: path, options: options, budget: budget, arena: arena)
         } else if LegacyFormat.matches(bytes, path: path) {
             format = .legacy
-            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options, budget: budget)
+            (object, materialize) = try LegacyFormat.load(bytes: bytes, path: path, options: options, budget: budget, arena: arena)
         } else {
             throw Checkpoint.unrecognized(bytes, path: path)
         }

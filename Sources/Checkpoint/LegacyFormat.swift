@@ -7,15 +7,18 @@ enum LegacyFormat {
     /// Whether the first pickle of `bytes` is torch's magic number.
     static func matches(_ bytes: [UInt8], path: String) -> Bool {
         var reader = ByteReader(bytes, path: path, end: min(bytes.count, 64))
-        var m = PickleMachine(path: path) { _ in .none }
+        let arena = PickleArena()
+        defer { arena.release() }
+        var m = PickleMachine(path: path, arena: arena) { _ in .none }
         guard let v = try? m.load(&reader) else { return false }
         if case .bigInt(let b) = v { return b == magic }
         return false
     }
 
-    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget,
+                     arena: PickleArena) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         var reader = ByteReader(bytes, path: path)
-        var header = PickleMachine(path: path) { _ in .none }
+        var header = PickleMachine(path: path, arena: arena) { _ in .none }
         _ = try header.load(&reader)                                    // magic
         guard case .int(1001)? = try? header.load(&reader) else {       // protocol version
             throw CheckpointError.malformed(path: path, what: "legacy stream with an unknown protocol version")
@@ -24,7 +27,7 @@ enum LegacyFormat {
         _ = try header.load(&reader)
 
         var storages: [String: StorageRef] = [:]
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits, arena: arena) { pid in
             guard let t = pid.elements, let kind = t.first?.asString else {
                 throw CheckpointError.malformed(path: path, what: "unexpected persistent id (\(pid.typeName))")
             }

@@ -11,11 +11,16 @@ struct PickleMachine {
     /// Resolves a persistent id (BINPERSID) into a storage or tensor.
     var persistentLoad: (PyValue) throws -> PyValue
 
+    /// Where the containers it builds are recorded, for the reader to empty when it is done
+    /// (`PickleArena.release`): the pickle's object graph may have cycles.
+    let arena: PickleArena
+
     private(set) var unknownGlobals: [(name: String, offset: Int)] = []
 
-    init(path: String, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
+    init(path: String, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(), arena: PickleArena = PickleArena(),
          persistentLoad: @escaping (PyValue) throws -> PyValue) {
         self.path = path
+        self.arena = arena
         self.allowObjects = allowObjects
         self.limits = limits
         self.persistentLoad = persistentLoad
@@ -58,6 +63,11 @@ struct PickleMachine {
             guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
             stack.append(v)
         }
+        // A container made here: the arena empties it when the read is done (cycles).
+        func pushNew(_ v: PyValue) throws {
+            try push(v)
+            arena.keep(v)
+        }
         // A call (REDUCE, NEWOBJ) may copy or scan the containers it is given (OrderedDict of a
         // memoized dict, torch.Size of a list): their elements count as values too, so calling
         // many times on one large memoized container is bounded like pushing its copies.
@@ -77,11 +87,15 @@ struct PickleMachine {
             try checkDepth(t.depth)
             try push(.tuple(t))
         }
-        // A list or dict records the deepest value put into it.
-        func deepen(_ depth: inout Int, with items: [PyValue]) throws {
-            guard let deepest = items.lazy.map(\.depth).max() else { return }
-            depth = max(depth, deepest + 1)
-            try checkDepth(depth)
+        // A list or dict records the deepest value put into it. A container put into itself
+        // (`d['a'] = d`, `l.append(l)`) is a cycle, not nesting: it does not deepen it. (Its depth
+        // is read before it is written: reading it while writing it is an exclusivity trap.)
+        func deepened(_ container: AnyObject, _ depth: Int, with items: [PyValue]) throws -> Int {
+            var deepest = -1
+            for item in items where !item.isContainer(container) { deepest = max(deepest, item.depth) }
+            let d = max(depth, deepest + 1)
+            try checkDepth(d)
+            return d
         }
         func memoPut(_ i: UInt64, _ what: String) throws {
             if memo[i] == nil, memo.count >= limits.maxMemo {
@@ -183,45 +197,45 @@ struct PickleMachine {
                 let c = try pop("TUPLE3"), b = try pop("TUPLE3"), a = try pop("TUPLE3")
                 try pushTuple([a, b, c])
             case 0x74: try pushTuple(try popMark("TUPLE"))                    // TUPLE
-            case 0x5D: try push(.list(PyList()))                             // EMPTY_LIST
+            case 0x5D: try pushNew(.list(PyList()))                           // EMPTY_LIST
             case 0x6C, 0x91:                                                  // LIST, FROZENSET (as a list)
                 let l = PyList(try popMark(op == 0x6C ? "LIST" : "FROZENSET"))
                 try checkDepth(l.depth)
-                try push(.list(l))
-            case 0x7D: try push(.dict(PyDict()))                              // EMPTY_DICT
+                try pushNew(.list(l))
+            case 0x7D: try pushNew(.dict(PyDict()))                            // EMPTY_DICT
             case 0x64:                                                        // DICT
                 let items = try popMark("DICT")
                 guard items.count % 2 == 0 else { throw CheckpointError.malformed(path: path, what: "DICT with an odd item count at byte \(opOffset)") }
                 let d = PyDict()
-                try deepen(&d.depth, with: items)
+                d.depth = try deepened(d, d.depth, with: items)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
-                try push(.dict(d))
-            case 0x8F: try push(.list(PyList()))                              // EMPTY_SET (as a list)
+                try pushNew(.dict(d))
+            case 0x8F: try pushNew(.list(PyList()))                            // EMPTY_SET (as a list)
             case 0x90:                                                        // ADDITEMS
                 let items = try popMark("ADDITEMS")
                 guard case .list(let l) = try top("ADDITEMS") else { throw CheckpointError.malformed(path: path, what: "ADDITEMS on a non-set at byte \(opOffset)") }
-                try deepen(&l.depth, with: items)
+                l.depth = try deepened(l, l.depth, with: items)
                 l.items += items
             case 0x61:                                                        // APPEND
                 let v = try pop("APPEND")
                 guard case .list(let l) = try top("APPEND") else {
                     throw CheckpointError.malformed(path: path, what: "APPEND on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
                 }
-                try deepen(&l.depth, with: [v])
+                l.depth = try deepened(l, l.depth, with: [v])
                 l.items.append(v)
             case 0x65:                                                        // APPENDS
                 let items = try popMark("APPENDS")
                 guard case .list(let l) = try top("APPENDS") else {
                     throw CheckpointError.malformed(path: path, what: "APPENDS on a \(stack.last?.typeName ?? "nothing"), not a list, at byte \(opOffset)")
                 }
-                try deepen(&l.depth, with: items)
+                l.depth = try deepened(l, l.depth, with: items)
                 l.items += items
             case 0x73:                                                        // SETITEM
                 let v = try pop("SETITEM"), k = try pop("SETITEM")
                 guard case .dict(let d) = try top("SETITEM") else {
                     throw CheckpointError.malformed(path: path, what: "SETITEM on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
                 }
-                try deepen(&d.depth, with: [k, v])
+                d.depth = try deepened(d, d.depth, with: [k, v])
                 d.set(k, v)
             case 0x75:                                                        // SETITEMS
                 let items = try popMark("SETITEMS")
@@ -229,7 +243,7 @@ struct PickleMachine {
                 guard case .dict(let d) = try top("SETITEMS") else {
                     throw CheckpointError.malformed(path: path, what: "SETITEMS on a \(stack.last?.typeName ?? "nothing"), not a dict, at byte \(opOffset)")
                 }
-                try deepen(&d.depth, with: items)
+                d.depth = try deepened(d, d.depth, with: items)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
             case 0x49:                                                        // INT (text; I01/I00 are bools)
                 let t = String(decoding: try reader.line("INT"), as: UTF8.self)
@@ -275,7 +289,7 @@ struct PickleMachine {
                     throw CheckpointError.malformed(path: path, what: "REDUCE of a \(callable.typeName) with \(args.typeName) arguments at byte \(opOffset)")
                 }
                 try chargeCopies(a)
-                try push(try globals.call(g, a))
+                try pushNew(try globals.call(g, a))
             case 0x81, 0x92:                                                  // NEWOBJ, NEWOBJ_EX
                 if op == 0x92 { _ = try pop("NEWOBJ_EX") }
                 let args = try pop("NEWOBJ"), cls = try pop("NEWOBJ")
@@ -283,7 +297,7 @@ struct PickleMachine {
                     throw CheckpointError.malformed(path: path, what: "NEWOBJ of a \(cls.typeName) at byte \(opOffset)")
                 }
                 try chargeCopies(args.elements ?? [])
-                try push(try globals.instantiate(g, args.elements ?? []))
+                try pushNew(try globals.instantiate(g, args.elements ?? []))
             case 0x62:                                                        // BUILD
                 let state = try pop("BUILD")
                 try globals.build(try top("BUILD"), state: state)

@@ -64,6 +64,15 @@ indirect enum PyValue {
         }
     }
 
+    /// Whether the value is `container` itself (a list or dict put into itself is a cycle).
+    func isContainer(_ container: AnyObject) -> Bool {
+        switch self {
+        case .list(let l): return l === container
+        case .dict(let d): return d === container
+        default: return false
+        }
+    }
+
     /// Elements of a tuple or list.
     var elements: [PyValue]? {
         switch self {

@@ -72,12 +72,13 @@ enum TarFormat {
         return (size, path)
     }
 
-    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(bytes: [UInt8], path: String, options: LoadOptions, budget: MemoryBudget,
+                     arena: PickleArena) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         let members = try members(bytes, path: path)
         for required in ["sys_info", "pickle", "tensors", "storages"] where members[required] == nil {
             throw CheckpointError.malformed(path: path, what: "tar checkpoint without its '\(required)' member")
         }
-        var header = PickleMachine(path: path) { _ in .none }
+        var header = PickleMachine(path: path, arena: arena) { _ in .none }
 
         // storages: count, then (key, location, type) + int64 count + data each, then views.
         let sr = members["storages"]!
@@ -139,7 +140,7 @@ enum TarFormat {
         // pickle: the object, tensors as string ids.
         let pr = members["pickle"]!
         reader = ByteReader(bytes, path: path, offset: pr.lowerBound, end: pr.upperBound)
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits, arena: arena) { pid in
             if let s = pid.asString, let id = Int64(s) {
                 if let t = tensors[id] { return .tensor(t) }
                 if let (s, _) = storages[id] { return .storage(s) }

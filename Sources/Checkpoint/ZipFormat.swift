@@ -4,7 +4,8 @@ enum ZipFormat {
     /// Reads the zip in `file`, the bytes of the file at `path` already in memory (and not
     /// charged to `budget`, as for the other forms). The returned closure reads records out of
     /// `file`: call it only while `file` is valid.
-    static func load(file: UnsafeRawBufferPointer, path: String, options: LoadOptions, budget: MemoryBudget) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
+    static func load(file: UnsafeRawBufferPointer, path: String, options: LoadOptions, budget: MemoryBudget,
+                     arena: PickleArena) throws -> (PyValue, (TensorRef, String) throws -> TensorData) {
         let zip = try ZipArchive(file: file, path: path)
         guard let first = zip.names.first else { throw CheckpointError.notACheckpoint(path: path, hint: "an empty zip archive") }
         let root = first.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
@@ -30,7 +31,7 @@ enum ZipFormat {
                 + "a state dict's pickle takes tens to hundreds of KB (ResNet-152's: 115 KB), a whole pickled model's a few MB")
         }
         let pickle = try zip.read("\(root)/data.pkl", budget: budget)
-        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits) { pid in
+        var machine = PickleMachine(path: path, allowObjects: options.allowObjects, limits: options.limits, arena: arena) { pid in
             try persistentStorage(pid, path: path)
         }
         var reader = ByteReader(pickle, path: path)

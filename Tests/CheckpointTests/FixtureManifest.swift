@@ -17,10 +17,13 @@ struct FixtureManifest {
     static let fixtures = FixturePaths.root
     static let root = fixtures.appendingPathComponent("checkpoints")
 
-    static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
+    /// A fixture of `folder` (a folder of Fixtures/ with an expected.json: checkpoints, cycles, typed_views).
+    static func path(_ name: String, in folder: String = "checkpoints") -> String {
+        fixtures.appendingPathComponent(folder).appendingPathComponent(name).path
+    }
 
-    static func load() throws -> [String: [String: Any]] {
-        let data = try Data(contentsOf: root.appendingPathComponent("expected.json"))
+    static func load(_ folder: String = "checkpoints") throws -> [String: [String: Any]] {
+        let data = try Data(contentsOf: fixtures.appendingPathComponent(folder).appendingPathComponent("expected.json"))
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
     }
 }

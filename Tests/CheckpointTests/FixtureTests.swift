@@ -7,40 +7,21 @@ import XCTest
 /// the error its manifest names.
 final class FixtureTests: XCTestCase {
     func testEveryGoodFixtureMatchesTorch() throws {
-        let manifest = try FixtureManifest.load()
-        var checked = 0
-        for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) where entry["error"] == nil {
-            let allow = (entry["allow_objects"] as? Bool) ?? false
-            let ckpt: Checkpoint
-            do {
-                ckpt = try Checkpoint(contentsOf: FixtureManifest.path(name), options: LoadOptions(allowObjects: allow))
-            } catch let e as CheckpointError where entry["optional"] as? Bool == true {
-                // dtypes beyond the ten Graft reads (uint16, float8...): a named refusal.
-                XCTAssertEqual(e.category, "unsupported_tensor", "\(name): \(e)")
-                continue
-            } catch {
-                XCTFail("\(name): \(error)")
-                continue
-            }
-            XCTAssertEqual(ckpt.format.rawValue, entry["format"] as? String, name)
-            let expected = try XCTUnwrap(entry["tensors"] as? [[String: Any]], name)
-            XCTAssertEqual(ckpt.stateDict.keys, expected.map { $0["name"] as! String }, "\(name): keys or their order")
-            for e in expected {
-                let key = e["name"] as! String
-                guard let t = ckpt.stateDict[key] else { continue }
-                XCTAssertEqual(t.dtype.rawValue, e["dtype"] as? String, "\(name): \(key) dtype")
-                XCTAssertEqual(t.shape, e["shape"] as? [Int], "\(name): \(key) shape")
-                XCTAssertEqual(sha256Hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
-            }
-            if entry.keys.contains("removed_prefix") {
-                XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String, name)
-            }
-            if entry.keys.contains("container_key") {
-                XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
-            }
-            checked += 1
+        XCTAssertGreaterThan(try checkGoodFixtures(in: "checkpoints"), 10, "too few good fixtures were checked")
+    }
+
+    /// float16, bfloat16, int64 and float64 tensors that are views (storage offsets, strides,
+    /// expands, transposes), in the zip and legacy forms: each reads as its values made contiguous.
+    func testTypedViewsMatchTorch() throws {
+        XCTAssertEqual(try checkGoodFixtures(in: "typed_views"), 2)
+        // The fixture really has what it is for: views at an offset, strided and expanded, of every dtype.
+        let views = try XCTUnwrap(FixtureManifest.load("typed_views")["typed_views.pth"]?["views"] as? [String: [String: Any]])
+        for dtype in ["float16", "bfloat16", "int64", "float64"] {
+            let mine = views.filter { $0.key.hasPrefix(dtype + ".") }.values
+            XCTAssertTrue(mine.contains { ($0["offset"] as? Int ?? 0) > 0 }, dtype)
+            XCTAssertTrue(mine.contains { ($0["stride"] as? [Int] ?? []).contains(0) }, dtype)
+            XCTAssertTrue(mine.contains { ($0["stride"] as? [Int] ?? []).last.map { $0 > 1 } ?? false }, dtype)
         }
-        XCTAssertGreaterThan(checked, 10, "too few good fixtures were checked")
     }
 
     func testEveryBadFixtureFailsWithItsError() throws {
@@ -75,5 +56,46 @@ final class FixtureTests: XCTestCase {
                 XCTAssertEqual(ckpt.stateDict[key].map { sha256Hex($0.bytes) }, e["sha256"] as? String, "\(name): \(key)")
             }
         }
+    }
+}
+
+extension XCTestCase {
+    /// Checks every good fixture of `folder` against its manifest; returns how many it checked.
+    @discardableResult
+    func checkGoodFixtures(in folder: String) throws -> Int {
+        let manifest = try FixtureManifest.load(folder)
+        var checked = 0
+        for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) where entry["error"] == nil {
+            let allow = (entry["allow_objects"] as? Bool) ?? false
+            let ckpt: Checkpoint
+            do {
+                ckpt = try Checkpoint(contentsOf: FixtureManifest.path(name, in: folder), options: LoadOptions(allowObjects: allow))
+            } catch let e as CheckpointError where entry["optional"] as? Bool == true {
+                // dtypes beyond the ten Graft reads (uint16, float8...): a named refusal.
+                XCTAssertEqual(e.category, "unsupported_tensor", "\(name): \(e)")
+                continue
+            } catch {
+                XCTFail("\(name): \(error)")
+                continue
+            }
+            XCTAssertEqual(ckpt.format.rawValue, entry["format"] as? String, name)
+            let expected = try XCTUnwrap(entry["tensors"] as? [[String: Any]], name)
+            XCTAssertEqual(ckpt.stateDict.keys, expected.map { $0["name"] as! String }, "\(name): keys or their order")
+            for e in expected {
+                let key = e["name"] as! String
+                guard let t = ckpt.stateDict[key] else { continue }
+                XCTAssertEqual(t.dtype.rawValue, e["dtype"] as? String, "\(name): \(key) dtype")
+                XCTAssertEqual(t.shape, e["shape"] as? [Int], "\(name): \(key) shape")
+                XCTAssertEqual(sha256Hex(t.bytes), e["sha256"] as? String, "\(name): \(key) values")
+            }
+            if entry.keys.contains("removed_prefix") {
+                XCTAssertEqual(ckpt.removedPrefix, entry["removed_prefix"] as? String, name)
+            }
+            if entry.keys.contains("container_key") {
+                XCTAssertEqual(ckpt.containerKey, entry["container_key"] as? String, name)
+            }
+            checked += 1
+        }
+        return checked
     }
 }
