@@ -21,6 +21,7 @@ final class ClassificationReportTests: XCTestCase {
             XCTAssertEqual(s.f1, try XCTUnwrap(want["f1-score"]), accuracy: tolerance, "\(key) f1", file: file, line: line)
             XCTAssertEqual(Double(s.support), try XCTUnwrap(want["support"]), "\(key) support", file: file, line: line)
         }
+        XCTAssertEqual(report.classNames.count, report.perClass.count, file: file, line: line)
         for (name, s) in zip(report.classNames, report.perClass) { try compare(s, name) }
         try compare(report.macro, "macro avg")
         try compare(report.weighted, "weighted avg")

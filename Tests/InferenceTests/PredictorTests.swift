@@ -48,6 +48,7 @@ final class PredictorTests: XCTestCase {
                 let logits = try predictor.model.logits(images: x, batch: 1, height: 224, width: 224)
                 let want = images[name]!["logits"]!.map(Float.init)
                 let scale = want.map(abs).max()!
+                XCTAssertEqual(logits.count, want.count, "\(model) \(name) logits")
                 for (a, b) in zip(logits, want) { XCTAssertEqual(a, b, accuracy: 1e-4 * scale, "\(model) \(name) logits") }
             }
             // Probabilities through the batched pipeline (batch 3: a last partial batch).
@@ -56,6 +57,7 @@ final class PredictorTests: XCTestCase {
                 seen.append(path)
                 guard case .success(let p) = result else { return XCTFail("\(path): \(result)") }
                 let want = images[(path as NSString).lastPathComponent]!["probs"]!
+                XCTAssertEqual(p.probs.count, want.count, "\(model) \(path)")
                 for (a, b) in zip(p.probs, want) { XCTAssertEqual(Double(a), b, accuracy: probabilityTolerance, "\(model) \(path)") }
                 XCTAssertEqual(p.index, want.indices.max { want[$0] < want[$1] }!)
             }

@@ -53,6 +53,7 @@ final class ConvolutionChoiceTests: XCTestCase {
         XCTAssertLessThanOrEqual(lossErr, Self.tolerance, "losses \(winograd) vs \(direct)")
         XCTAssertGreaterThan(direct.first! - direct.last!, 0.05, "the steps learn something: \(direct)")
         var worst = 0.0, worstName = ""
+        XCTAssertEqual(w.parameters.count, d.parameters.count)
         for (a, b) in zip(w.parameters, d.parameters) {
             let e = relativeError(Array(a.value), Array(b.value))
             if e > worst { worst = e; worstName = a.name }

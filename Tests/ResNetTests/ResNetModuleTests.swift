@@ -35,13 +35,15 @@ final class ResNetModuleTests: XCTestCase {
         }
     }
 
-    /// `--train last` and `--train fc` as policies (not key lists) train what the torch
-    /// fixtures' cases trained: layer4 and fc, or fc alone.
+    /// `--train last` (`--last-stages` 1 to 4) and `--train fc` as policies (not key lists) train
+    /// what the torch fixtures' cases trained: the last N stages and fc, or fc alone.
     func testPoliciesTrainWhatTheFixturesTrain() throws {
         for name in ["basic", "bottleneck"] {
             let f = try TrainingFixture(name)
             let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
-            for (policy, fixtureCase) in [(FreezePolicy.lastStages(1), "last_bn_eval"), (.headOnly, "fc_bn_eval"), (.none, "all")] {
+            for (policy, fixtureCase) in [(FreezePolicy.lastStages(1), "last_bn_eval"), (.lastStages(2), "last2_bn_eval"),
+                                          (.lastStages(3), "last3_bn_eval"), (.lastStages(4), "last4_bn_eval"),
+                                          (.headOnly, "fc_bn_eval"), (.none, "all")] {
                 model.freeze(policy)
                 XCTAssertEqual(model.parameters.filter(\.trainable).map(\.name), try f.caseInfo(fixtureCase).trainable, "\(name) \(policy)")
             }

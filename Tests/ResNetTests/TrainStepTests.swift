@@ -7,9 +7,16 @@ import XCTest
 
 /// One training step against PyTorch: loss, logits, every gradient, running statistics.
 final class TrainStepTests: XCTestCase {
-    /// Gradients: max |a - b| <= 1e-4 * max |b| per tensor. Running statistics: 1e-5.
-    static let gradTolerance = 1e-4
-    static let statsTolerance = 1e-5
+    /// Each bound is about twice to three times the worst error measured over the 23 cases
+    /// (direct and Winograd) on AVX-512 and under ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN 2.6, AMD
+    /// EPYC), so that a regression of a few times fails:
+    /// - gradients, max |a - b| / max |b| per tensor: worst 1.87e-5 (bottleneck last4_bn_eval,
+    ///   layer4.0.conv3.weight, AVX-512); 1.2e-5 with Winograd; most cases 1e-6 to 6e-6;
+    /// - running statistics: worst 6.7e-7; logits: worst 2.3e-6; loss: worst 3.9e-7.
+    static let gradTolerance = 4e-5
+    static let statsTolerance = 2e-6
+    static let logitsTolerance = 7e-6
+    static let lossTolerance = 1.2e-6
 
     /// Builds the case's model, as PyTorch started it (same new head), and runs one step.
     func step(_ fixture: TrainingFixture, _ name: String,
@@ -41,9 +48,9 @@ final class TrainStepTests: XCTestCase {
         let (model, c, loss, logits) = try step(fixture, caseName, algorithm: algorithm)
         let tag = "\(modelName)/\(caseName)\(algorithm == .winograd ? " winograd" : "")"
         let lossErr = Double(abs(loss - c.loss)) / Double(abs(c.loss))
-        XCTAssertLessThanOrEqual(lossErr, 1e-5, "\(tag) loss \(loss) vs \(c.loss)")
+        XCTAssertLessThanOrEqual(lossErr, Self.lossTolerance, "\(tag) loss \(loss) vs \(c.loss)")
         let logitsErr = relativeError(logits, try fixture.floats("\(caseName)/logits.bin"))
-        XCTAssertLessThanOrEqual(logitsErr, 1e-5, "\(tag) logits")
+        XCTAssertLessThanOrEqual(logitsErr, Self.logitsTolerance, "\(tag) logits")
 
         // Gradients: every trainable one matches; every frozen one stays zero.
         var worstGrad = 0.0, worstName = "", errors: [Double] = []
@@ -92,6 +99,12 @@ final class TrainStepTests: XCTestCase {
     func testBasicAll() throws { try check("basic", "all") }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
+    func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }
+    func testBasicLastThreeStages() throws { try check("basic", "last3_bn_eval") }
+    func testBasicLastFourStages() throws { try check("basic", "last4_bn_eval") }
+    func testBottleneckLastTwoStages() throws { try check("bottleneck", "last2_bn_eval") }
+    func testBottleneckLastThreeStages() throws { try check("bottleneck", "last3_bn_eval") }
+    func testBottleneckLastFourStages() throws { try check("bottleneck", "last4_bn_eval") }
     func testBasicFCEvalBN() throws { try check("basic", "fc_bn_eval") }
     func testBasicFCTrainBN() throws { try check("basic", "fc_bn_train") }
     func testBasicLabelSmoothing() throws { try check("basic", "all_smoothing") }

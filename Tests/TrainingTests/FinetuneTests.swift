@@ -4,6 +4,7 @@ import Imaging
 import TestSupport
 import XCTest
 import Inference
+import ResNet
 @testable import Training
 
 /// finetune's job on Fixtures/trainset (3 easy classes, 40x40 images) from a small pretrained
@@ -153,6 +154,25 @@ extension FinetuneTests {
         XCTAssertEqual(after["fc.weight"]?.shape, [3, 64])
         let counted = before["layer4.0.bn1.num_batches_tracked"]!.int64s()[0]
         XCTAssertEqual(after["layer4.0.bn1.num_batches_tracked"]?.int64s(), [counted + 8], "4 batches a epoch, 2 epochs")
+    }
+
+    /// `--train last --last-stages N`, N = 1 to 4, from the config to the model finetune builds:
+    /// what trains is what PyTorch trained in the fixtures' last<N> cases (Fixtures/gen_last_stages.py).
+    func testEveryLastStagesValueTrainsTheFixturesSet() throws {
+        for model in ["basic", "bottleneck"] {
+            let dir = FixturePaths.url("training/\(model)")
+            let weights = try Checkpoint(contentsOf: dir.appendingPathComponent("initial.pth").path).stateDict
+            for n in 1...4 {
+                var c = TrainConfig(data: "unused", classes: 3)
+                c.policy = .last
+                c.lastStages = n
+                let built = try Finetune.makeModel(c, weights: weights)
+                let caseName = n == 1 ? "last_bn_eval" : "last\(n)_bn_eval"
+                let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(caseName)/case.json")))
+                let want = try XCTUnwrap((json as? [String: Any])?["trainable"] as? [String], caseName)
+                XCTAssertEqual(built.parameters.filter(\.trainable).map(\.name), want, "\(model) --last-stages \(n)")
+            }
+        }
     }
 
     func testAllPolicyFromScratchLearns() throws {

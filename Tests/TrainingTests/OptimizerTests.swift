@@ -41,6 +41,7 @@ final class OptimizerTests: XCTestCase {
                 for p in params {
                     let want = f.steps[name]![step][p.name]!
                     let scale = max(want.map(abs).max()!, 1e-6)
+                    XCTAssertEqual(p.values.count, want.count, "\(name) \(p.name)")
                     for (a, b) in zip(p.values, want) {
                         XCTAssertEqual(a, b, accuracy: 1e-6 * scale, "\(name) step \(step + 1) \(p.name)")
                     }
@@ -90,6 +91,7 @@ final class OptimizerTests: XCTestCase {
             let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: c.logits, labels: c.labels, classes: 5,
                                                                            labelSmoothing: c.smoothing)
             XCTAssertEqual(loss, c.loss, accuracy: 1e-5 * abs(c.loss), "smoothing \(c.smoothing)")
+            XCTAssertEqual(grad.count, c.grad.count)
             for (a, b) in zip(grad, c.grad) { XCTAssertEqual(a, b, accuracy: 1e-6, "smoothing \(c.smoothing)") }
         }
     }
