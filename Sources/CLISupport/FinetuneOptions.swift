@@ -65,7 +65,7 @@ public struct FinetuneModelOptions: ParsableArguments {
     @Option(help: Precision.help("convolutions in bfloat16 (f32 accumulation, activations bf16 as under PyTorch's CPU autocast), f32 master weights and optimizer."))
     public var precision: Precision = .f32
 
-    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute in training: auto (default) times both algorithms on each conv shape the first time it is seen and keeps the faster; direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only: oneDNN's on AVX-512, Graft's own on AVX2).",
+    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute in training: auto (default) times both algorithms on each conv shape the first time this machine sees it, keeps the faster, and remembers the times (~/.cache/graft/conv-choices.json); direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only: oneDNN's on AVX-512, Graft's own on AVX2).",
                                discussion: FinetuneModelOptions.convDiscussion, valueName: "auto|direct|winograd"))
     public var conv: ConvolutionChoice = .auto
 
@@ -80,10 +80,14 @@ public struct FinetuneModelOptions: ParsableArguments {
         direct run's; measured validation accuracy stayed within the spread between seeds \
         (README, "Speed"). A run is still \
         deterministic: the same --seed and the same choices give the same run, bit for bit. \
-        auto's choices come from timings, so two fresh runs may choose differently where the two \
-        algorithms are within 5 % of each other (direct is kept then); finetune prints each \
-        choice once, records them in metrics.json (convolution_algorithms), and --resume reuses \
-        them. For runs that must match bit for bit whatever the timings, give direct or winograd. \
+        auto's choices come from timings (Winograd only where it is more than 10 % faster): the \
+        times are kept in $XDG_CACHE_HOME/graft/conv-choices.json (default \
+        ~/.cache/graft/conv-choices.json; GRAFT_CONV_CACHE=FILE moves it, GRAFT_CONV_CACHE=off \
+        keeps none), keyed by CPU, oneDNN ISA, threads, shape and Graft's conv code version, so \
+        every later run on this machine chooses as the first did; delete the file to measure \
+        again. finetune prints each choice once, records them in metrics.json \
+        (convolution_algorithms), and --resume reuses them. For runs that must match bit for bit \
+        across machines, give direct or winograd. \
         With --precision bf16 every conv computes direct. With --train fc the frozen trunk runs \
         with batch norm folded in (as predict runs it), each shape as auto chose for it, or \
         unfolded with --conv winograd.
@@ -158,7 +162,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Learning-rate schedule per epoch: none, cosine, step (x0.1 every --step-size epochs).") public var schedule: LRSchedule = .none
     @Option(help: "Epochs between steps of --schedule step (default: a third of the epochs).") public var stepSize: Int?
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
-    @Option(help: "Random seed: the same seed on the same machine gives the same run.") public var seed: UInt64 = 0
+    @Option(help: "Random seed: the same seed on the same machine gives the same run (with --conv auto, once this machine's conv choices are cached; see --conv).") public var seed: UInt64 = 0
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
     public var syncBN = false
 

@@ -30,7 +30,7 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: Precision.help("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
     public var precision: Precision = .f32
 
-    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute: auto times direct and Winograd on each conv shape the first time it is met and keeps the faster; direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only). Default: auto for batch_predict and evaluate, direct for predict.",
+    @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute: auto times direct and Winograd on each conv shape the first time this machine meets it, keeps the faster, and remembers the times for later runs (~/.cache/graft/conv-choices.json, as finetune's --conv says); direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only). Default: auto for batch_predict and evaluate, direct for predict.",
                                discussion: "Winograd does fewer multiplications (a batch of resnet34 inference about 1.8x as fast on AVX2 and 1.4-1.6x on AVX-512) and rounds differently: probabilities differ from PyTorch's in the last digits, a little more than direct's do; measured within 1e-4 of PyTorch's on this project's fixtures and on a held-back set, with the same top class for every image (README, \"Speed\"). It first transforms every 3x3 filter (four times the weights' size), which costs more than one image saves: predict stays direct unless told. Give direct to compute exactly as PyTorch does.",
                                valueName: "auto|direct|winograd"))
     public var conv: ConvolutionChoice?

@@ -156,17 +156,17 @@ public final class Conv2d {
             let chosen = try tuner.algorithm(for: key) {
                 // Each side: its run time, plus its one-time preparation (primitive, weights)
                 // spread over the batches expected.
-                func made(_ alg: ConvolutionAlgorithm) throws -> (plan: Plan, seconds: Double)? {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
+                func made(_ alg: ConvolutionAlgorithm) throws -> (plan: Plan, nanoseconds: Int64)? {
+                    let t0 = ConvolutionTuner.now()
                     guard let p = try makePlan(input, sum, alg) else { return nil }
-                    return (p, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    return (p, Int64(clamping: ConvolutionTuner.now() - t0))
                 }
                 guard let wino = try made(.winograd) else { return nil }
                 let direct = try made(.direct)!
                 measured = [.direct: direct.plan, .winograd: wino.plan]
-                let runs = Double(max(1, tuner.expectedRuns))
-                return (direct: try time(direct.plan, sum: sum) + direct.seconds / runs,
-                        winograd: try time(wino.plan, sum: sum) + wino.seconds / runs)
+                let t = try ConvolutionTuner.compare(direct: try runner(direct.plan, sum: sum), winograd: try runner(wino.plan, sum: sum))
+                return ConvolutionTuner.Timing(direct: t.direct, winograd: t.winograd,
+                                               directSetup: direct.nanoseconds, winogradSetup: wino.nanoseconds)
             }
             return try measured[chosen] ?? makePlan(input, sum, chosen) ?? makePlan(input, sum, .direct)!
         }
@@ -232,11 +232,11 @@ public final class Conv2d {
         return Plan(primitive: prim, src: prim.md(dnnl_query_src_md), dst: prim.md(dnnl_query_dst_md), weights: weights)
     }
 
-    /// Seconds a plan's forward takes on scratch tensors of its shapes (see `ConvolutionTuner`).
-    private func time(_ p: Plan, sum: Bool) throws -> Double {
+    /// A plan's forward on scratch tensors of its shapes, to be timed (see `ConvolutionTuner`).
+    private func runner(_ p: Plan, sum: Bool) throws -> () throws -> Void {
         let x = try ConvolutionTuner.scratch(p.src, engine: engine)
         let y = sum ? try ConvolutionTuner.scratch(p.dst, engine: engine) : try Tensor(desc: p.dst, engine: engine)
-        return try ConvolutionTuner.best { try run(p, x, y, sum: sum) }
+        return { try self.run(p, x, y, sum: sum) }
     }
 
     /// The oneDNN implementations of the cached primitives (`jit_wino_4x3:avx512_core`...).

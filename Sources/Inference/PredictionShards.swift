@@ -165,10 +165,14 @@ extension Predictor {
     /// `predict(paths:batchSize:result:)` does for all of them in one process. `gather` sends
     /// a rank's bytes to the root and returns every rank's there, in rank order (Cluster's
     /// gather); every rank calls it once per round, with or without images of its own.
+    /// `broadcast` (Cluster's, from the root to every rank): with `--conv auto`, rank 0 decides
+    /// every batch size's conv shapes for all ranks before the first batch, so that the ranks
+    /// compute alike (`decideConvolutions`).
     public func predict(shards: PredictionShards, paths: [String],
-                        gather: ([UInt8]) -> [[UInt8]],
+                        gather: ([UInt8]) -> [[UInt8]], broadcast: (([UInt8]) -> [UInt8])? = nil,
                         result: (String, Result<Prediction, Error>) -> Void) throws {
         precondition(paths.count == shards.total)
+        try decideConvolutions(images: shards.total, batchSize: shards.batchSize, isRoot: shards.rank == 0, broadcast: broadcast)
         let mine = shards.indices
         var records: [ShardRecord] = []
         var gatheredRounds = 0

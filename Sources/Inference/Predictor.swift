@@ -97,8 +97,9 @@ public final class Predictor {
         let per = transform.tensorCount
         let batches = stride(from: 0, to: paths.count, by: size).map { Array(paths[$0..<min($0 + size, paths.count)]) }
         guard !batches.isEmpty else { return }
-        // --conv auto weighs Winograd's one-time filter transform against what it saves per batch.
-        convolutionTuner?.expectedRuns = batches.count
+        // --conv auto: every batch size's conv shapes decided before the first batch (Winograd's
+        // one-time filter transform weighed against what it saves over these batches).
+        try decideConvolutions(images: paths.count, batchSize: size)
 
         let buffers = BatchBuffers(capacity: size * per)
         let transform = self.transform

@@ -88,10 +88,10 @@ public final class FinetuneJob {
             // Every rank computes as rank 0 measured: the training passes' choices are broadcast
             // (all ranks meet the same training shapes in the same order; validation shares can
             // differ in their last batch, and their arithmetic does not touch the weights).
-            model.convolutionTuner.agree = { key, decision in
-                guard key.hasSuffix(" train") else { return decision }
-                let bytes = cluster.broadcast(cluster.isRoot ? Array((try? JSONEncoder().encode(decision)) ?? Data()) : [])
-                return (try? JSONDecoder().decode(ConvolutionTuner.Decision.self, from: Data(bytes))) ?? decision
+            let rootDecides = ConvolutionTuner.rootDecides(isRoot: cluster.isRoot, broadcast: { cluster.broadcast($0) })
+            model.convolutionTuner.agree = { key, decide in
+                guard key.hasSuffix(" train") else { return try decide() }
+                return try rootDecides(key, decide)
             }
         }
         let trainer = Trainer(config: c, data: data, model: model)

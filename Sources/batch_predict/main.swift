@@ -41,6 +41,7 @@ struct BatchPredict: ParsableCommand {
     }
 
     func run() throws {
+        ConvolutionCacheSetting.useStandard()
         // Under mpirun: this rank's share of the cores for oneDNN (printed once). Decoding runs
         // on one background thread per process (BatchPipeline) whatever the share.
         let cluster = ClusterLaunch.start().cluster
@@ -93,7 +94,8 @@ struct BatchPredict: ParsableCommand {
         }
         if cluster.usesMPI {
             let shards = PredictionShards(rank: cluster.rank, size: cluster.size, total: images.count, batchSize: batchSize)
-            try predictor.predict(shards: shards, paths: images, gather: { cluster.gather($0) }, result: output)
+            try predictor.predict(shards: shards, paths: images, gather: { cluster.gather($0) },
+                                  broadcast: { cluster.broadcast($0) }, result: output)
         } else {
             try predictor.predict(paths: images, batchSize: batchSize, result: output)
         }

@@ -38,6 +38,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        ConvolutionCacheSetting.useStandard()
         try reportingErrors {
             let predictor = try model.makePredictor(defaultConv: .auto)
             let result = try Evaluation.run(dir: dir, predictor: predictor, batchSize: batchSize, warn: { warn($0) })

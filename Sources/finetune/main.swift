@@ -22,6 +22,7 @@ struct FinetuneCommand: ParsableCommand {
     @OptionGroup var options: FinetuneCommandOptions
 
     func run() throws {
+        ConvolutionCacheSetting.useStandard()
         let (cluster, decodeThreads) = ClusterLaunch.start()
         try reportingErrors {
             let console = ProgressConsole()

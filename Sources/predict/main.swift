@@ -32,6 +32,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        ConvolutionCacheSetting.useStandard()
         try reportingErrors {
             let predictor = try model.makePredictor(defaultConv: .direct)
             let topK = ModelOptions.topK(self.topK, for: predictor)

@@ -130,7 +130,8 @@ public final class TrainConv2d {
                 guard let wino = try makePlan(input, pass, .winograd) else { return nil }
                 let direct = try makePlan(input, pass, .direct)!
                 measured = [.direct: direct, .winograd: wino]
-                return (direct: try time(direct, pass), winograd: try time(wino, pass))
+                let t = try ConvolutionTuner.compare(direct: try runner(direct, pass), winograd: try runner(wino, pass))
+                return ConvolutionTuner.Timing(direct: t.direct, winograd: t.winograd)
             }
             return try measured[chosen] ?? makePlan(input, pass, chosen) ?? makePlan(input, pass, .direct)!
         }

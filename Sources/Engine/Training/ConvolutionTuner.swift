@@ -1,33 +1,39 @@
 import CDNNL
 import Foundation
 
-/// The fastest algorithm per conv shape, chosen by measurement: the first time a training conv
-/// meets an input shape where Winograd applies, it times its direct and its Winograd primitives
-/// on that shape (forward, and in training backward-weights and backward-data too; one warm-up
-/// and `repetitions` timed runs, the best of each) and keeps the faster. Winograd must win by
-/// `margin` (5 %): when the two are that close, direct (PyTorch's arithmetic) stays, and a
-/// near-tie cannot flip the choice between two runs as easily.
+/// The faster algorithm per conv shape, chosen by measurement, the same on every run on a
+/// machine: the first time a conv meets an input shape where Winograd applies, the tuner looks
+/// the shape up in the choice cache (`ConvolutionChoiceCache`: what an earlier run on this
+/// machine measured); failing that it times direct and Winograd on the shape (forward, and in
+/// training backward-weights and backward-data too: one untimed warm-up of each, then
+/// `repetitions` runs of each, alternating, the median of each), stores the times in the cache
+/// and chooses from them. Winograd must win by `margin` (10 %): when the two are closer,
+/// direct (PyTorch's arithmetic) stays, so that noise cannot flip a near tie.
 ///
-/// Timings are not reproducible, so two fresh runs may choose differently where the two are
-/// close; that is why the choices are recorded (`decisions`, saved by `finetune` in
-/// metrics.json and its resume point) and can be given back (`init(decisions:)`): a shape
-/// already decided is never measured again. One tuner serves a whole model (and every model
-/// that shares it); shapes repeat, so a resnet34 measures four.
+/// The choices are recorded (`decisions`, saved by `finetune` in metrics.json and its resume
+/// point) and can be given back (`init(decisions:)`): a shape already decided is never looked
+/// up again. Under mpirun, `agree` makes one rank's decision every rank's. One tuner serves a
+/// whole model (and every model that shares it); shapes repeat, so a resnet34 measures four.
 public final class ConvolutionTuner: @unchecked Sendable {
     /// One shape's choice and what was measured (nil times: given back, not measured).
     public struct Decision: Codable, Equatable, Sendable {
         public var algorithm: ConvolutionAlgorithm
         public var directMilliseconds: Double?
         public var winogradMilliseconds: Double?
-        public init(algorithm: ConvolutionAlgorithm, directMilliseconds: Double? = nil, winogradMilliseconds: Double? = nil) {
+        /// Whether the times came from the choice cache (an earlier run) rather than this run.
+        public var cached: Bool?
+        public init(algorithm: ConvolutionAlgorithm, directMilliseconds: Double? = nil, winogradMilliseconds: Double? = nil,
+                    cached: Bool? = nil) {
             self.algorithm = algorithm; self.directMilliseconds = directMilliseconds; self.winogradMilliseconds = winogradMilliseconds
+            self.cached = cached
         }
     }
+    public typealias Timing = ConvolutionChoiceCache.Timing
 
     /// Winograd is chosen only when its time is below `margin` times direct's.
-    public static let margin = 0.95
-    /// Timed runs per algorithm, after one warm-up run.
-    public static let repetitions = 2
+    public static let margin = 0.9
+    /// Timed runs per algorithm (the median counts), after one untimed warm-up run.
+    public static let repetitions = 5
 
     /// For inference convs, whose weights are prepared once (reordered, or Winograd-transformed:
     /// four times their size) and then serve every batch: how many batches a shape is expected
@@ -35,19 +41,30 @@ public final class ConvolutionTuner: @unchecked Sendable {
     /// sets it to the number of batches it has ahead; training steps prepare their weights
     /// every step, which their timings include.
     public var expectedRuns = 1000
+    /// The inputs a predictor has run its shapes' decisions for (`Predictor.decideConvolutions`).
+    public var preparedInputs: Set<[Int]> = []
+
+    /// Where measurements are kept between runs (nil: measured by every run).
+    public var cache: ConvolutionChoiceCache?
+    /// This machine's part of the cache key (`ConvolutionChoiceCache.machineKey()` when nil).
+    public var machineKey: String?
 
     /// `lock` guards `entries` (hence `@unchecked Sendable`).
     private var entries: [String: Decision]
     private let lock = NSLock()
-    /// Gets one line per shape decided by measurement.
+    /// Gets one line per shape decided by measurement or from the cache.
     public var log: ((String) -> Void)?
     /// Turns this process's decision into the one every process of a data-parallel job uses
-    /// (finetune under mpirun: rank 0's, so that all ranks compute alike); called for every
-    /// shape decided here, in the order the shapes are met.
-    public var agree: ((_ key: String, _ decision: Decision) -> Decision)?
+    /// (under mpirun: rank 0's, `rootDecides`); given the shape and how this process would
+    /// decide it (cache or measurement), called for every shape in the order the shapes are met.
+    public var agree: ((_ key: String, _ decide: () throws -> Decision) throws -> Decision)?
 
-    /// `decisions`: choices recorded by an earlier run, used as they are.
-    public init(decisions: [String: Decision] = [:]) { entries = decisions }
+    /// `decisions`: choices recorded by an earlier run, used as they are. `cache`: where
+    /// measurements are looked up and kept (by default the process's, which the commands set).
+    public init(decisions: [String: Decision] = [:], cache: ConvolutionChoiceCache? = ConvolutionChoiceCache.processDefault) {
+        entries = decisions
+        self.cache = cache
+    }
 
     /// Every shape's choice so far, by shape (`in->out kxk stride s pad p on NxCxHxW train|eval`).
     public var decisions: [String: Decision] {
@@ -55,23 +72,62 @@ public final class ConvolutionTuner: @unchecked Sendable {
         return entries
     }
 
-    /// The choice for `key`: recorded, or measured now by `measure` (direct's and Winograd's
-    /// seconds; nil when Winograd is not available for the shape, which then stays direct).
-    func algorithm(for key: String, measure: () throws -> (direct: Double, winograd: Double)?) throws -> ConvolutionAlgorithm {
+    /// The algorithm `t` makes the faster by `margin`, its preparation spread over `runs`.
+    public static func choose(_ t: Timing, runs: Int) -> ConvolutionAlgorithm {
+        let (d, w) = effectiveSeconds(t, runs: runs)
+        return w < margin * d ? .winograd : .direct
+    }
+
+    /// Seconds per run of each, preparation included (spread over `runs`).
+    static func effectiveSeconds(_ t: Timing, runs: Int) -> (direct: Double, winograd: Double) {
+        let r = Double(max(1, runs))
+        return ((Double(t.direct) + Double(t.directSetup) / r) / 1e9, (Double(t.winograd) + Double(t.winogradSetup) / r) / 1e9)
+    }
+
+    /// The choice for `key`: recorded, else agreed (`agree`), else from the cache, else measured
+    /// now by `measure` (nil when Winograd is not available for the shape, which stays direct).
+    func algorithm(for key: String, measure: () throws -> Timing?) throws -> ConvolutionAlgorithm {
         lock.lock(); defer { lock.unlock() }
         if let d = entries[key] { return d.algorithm }
-        let t = try measure()
-        var d = t.map { t in
-            Decision(algorithm: t.winograd < Self.margin * t.direct ? .winograd : .direct,
-                     directMilliseconds: (t.direct * 1e5).rounded() / 100, winogradMilliseconds: (t.winograd * 1e5).rounded() / 100)
-        } ?? Decision(algorithm: .direct)
-        if let agree { d = agree(key, d) }
+        let runs = expectedRuns
+        let full = ConvolutionChoiceCache.key(shape: key, machine: machineKey ?? ConvolutionChoiceCache.machineKey())
+        func decide() throws -> Decision {
+            if let t = cache?.timing(for: full) { return Self.decision(t, runs: runs, cached: true) }
+            guard let t = try measure() else { return Decision(algorithm: .direct) }
+            cache?.store(t, for: full)
+            return Self.decision(t, runs: runs, cached: cache == nil ? nil : false)
+        }
+        let d = try agree.map { try $0(key, decide) } ?? decide()
         entries[key] = d
-        if let t {
-            log?(String(format: "conv %@: %@ (direct %.1f ms, winograd %.1f ms)", key, d.algorithm.rawValue,
-                        d.directMilliseconds ?? 1000 * t.direct, d.winogradMilliseconds ?? 1000 * t.winograd))
+        if let dm = d.directMilliseconds, let wm = d.winogradMilliseconds {
+            log?(String(format: "conv %@: %@ (direct %.1f ms, winograd %.1f ms%@)", key, d.algorithm.rawValue, dm, wm,
+                        d.cached == true ? ", measured by an earlier run" : ""))
         }
         return d.algorithm
+    }
+
+    static func decision(_ t: Timing, runs: Int, cached: Bool?) -> Decision {
+        let (d, w) = effectiveSeconds(t, runs: runs)
+        return Decision(algorithm: choose(t, runs: runs), directMilliseconds: (d * 1e5).rounded() / 100,
+                        winogradMilliseconds: (w * 1e5).rounded() / 100, cached: cached)
+    }
+
+    /// `agree` for a data-parallel job: the root decides (cache or measurement) and sends its
+    /// decision to every rank with `broadcast` (which every rank calls, in the same order);
+    /// the others neither measure nor read the cache. Where the root's decision cannot be read
+    /// (it failed), a rank decides for itself.
+    public static func rootDecides(isRoot: Bool, broadcast: @escaping ([UInt8]) -> [UInt8])
+        -> (String, () throws -> Decision) throws -> Decision {
+        return { _, decide in
+            if isRoot {
+                let d: Decision
+                do { d = try decide() } catch { _ = broadcast([]); throw error }
+                _ = broadcast(Array((try? JSONEncoder().encode(d)) ?? Data()))
+                return d
+            }
+            let bytes = broadcast([])
+            return try (try? JSONDecoder().decode(Decision.self, from: Data(bytes))) ?? decide()
+        }
     }
 }
 
@@ -91,23 +147,41 @@ extension ConvolutionTuner {
         return t
     }
 
-    /// The best of `repetitions` timed runs of `body`, after one warm-up run, in seconds.
-    static func best(_ body: () throws -> Void) throws -> Double {
-        var best = Double.infinity
-        for rep in 0...repetitions {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+    /// The monotonic clock, in nanoseconds.
+    public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Nanoseconds per run of `direct` and of `winograd`: one untimed warm-up run of each, then
+    /// `repetitions` timed runs of each, alternating (and which goes first alternating too, so
+    /// that a slow spell of the machine falls on both), the median of each.
+    public static func compare(repetitions: Int = repetitions, clock: () -> UInt64 = now,
+                               direct: () throws -> Void, winograd: () throws -> Void) throws -> (direct: Int64, winograd: Int64) {
+        try direct()
+        try winograd()
+        var d: [Int64] = [], w: [Int64] = []
+        func timed(_ body: () throws -> Void) throws -> Int64 {
+            let t0 = clock()
             try body()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if rep > 0 { best = min(best, seconds) }
+            let t1 = clock()
+            return Int64(clamping: t1 >= t0 ? t1 - t0 : 0)
         }
-        return best
+        for rep in 0..<max(1, repetitions) {
+            if rep % 2 == 0 { d.append(try timed(direct)); w.append(try timed(winograd)) }
+            else { w.append(try timed(winograd)); d.append(try timed(direct)) }
+        }
+        return (median(d), median(w))
+    }
+
+    /// The median (the lower middle one of an even count), at least 1.
+    static func median(_ values: [Int64]) -> Int64 {
+        let s = values.sorted()
+        return s.isEmpty ? 1 : max(1, s[(s.count - 1) / 2])
     }
 }
 
 extension TrainConv2d {
-    /// Seconds a plan's primitives take on scratch tensors of its shapes: the forward pass and,
-    /// for `.training`, backward-weights and backward-data; the best of `repetitions` runs.
-    func time(_ p: Plan, _ pass: PassKind) throws -> Double {
+    /// A plan's primitives, run once on scratch tensors of its shapes: the forward pass and,
+    /// for `.training`, backward-weights and backward-data (to be timed by `compare`).
+    func runner(_ p: Plan, _ pass: PassKind) throws -> () throws -> Void {
         func filled(_ desc: MemoryDesc) throws -> Tensor { try ConvolutionTuner.scratch(desc, engine: engine) }
         // A trainable weight is made from the parameter at each forward (a reorder, or Winograd's
         // transform): timed with it. A frozen one is made once and kept (`frozenWeights`).
@@ -129,6 +203,6 @@ extension TrainConv2d {
             // Backward-data's weights are made from the parameter each step: timed with it.
             runs.append { try bd.run(try bd.weights(self), bdDiff, dx) }
         }
-        return try ConvolutionTuner.best { for r in runs { try r() } }
+        return { for r in runs { try r() } }
     }
 }
