@@ -60,8 +60,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): the pickle's memo grows past \(limit) entries (pickle byte \(offset)); torch.save memoizes about nine "
                 + "objects per tensor (ResNet-152's state dict: 8 thousand). Refusing it."
         case let .pickleObjects(path, limit, offset):
-            return "\(path): the pickle pushes more than \(limit) values, new or fetched from its memo (pickle byte \(offset)); "
-                + "a ResNet-152 state dict pushes about 21 thousand. Refusing it."
+            return "\(path): the pickle pushes more than \(limit) values, new or fetched from its memo or copied by a call, "
+                + "by pickle byte \(offset) (the budget starts at 100000 values and grows by 4 per pickle byte read, "
+                + "to 2000000 at most); "
+                + "a ResNet-152 state dict pushes about 21 thousand in 115 KB. Refusing it."
         case let .tooLarge(path, what, size, used, limit):
             let already = used > 0 ? ", \(ReadLimits.describe(used)) of it already taken" : ""
             let needed = Int((Double(used) + Double(size)) / 0x1p30 + 1)

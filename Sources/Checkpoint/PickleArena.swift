@@ -4,6 +4,12 @@
 /// reference counting alone would never free them. Emptying every mutable container breaks
 /// every cycle (a tuple is made after its items, so a cycle always passes through one of them).
 final class PickleArena {
+    /// Values the read's pickles pushed or copied so far, and the pickle bytes they have read:
+    /// `ReadLimits.maxObjects` bounds the read, not each of its pickles (a tar checkpoint has
+    /// one per storage and per tensor).
+    var values = 0
+    var bytesRead = 0
+
     private var lists: [PyList] = []
     private var dicts: [PyDict] = []
     private var objects: [PyObject] = []

@@ -31,7 +31,9 @@ struct PickleMachine {
         var stack: [PyValue] = []
         var marks: [Int] = []
         var memo: [UInt64: PyValue] = [:]
-        var made = 0
+        let start = reader.offset
+        // Values are counted per read (the arena), over every pickle of the file, as they are made.
+        defer { arena.bytesRead += reader.offset - start }
         let globals = TorchGlobals(path: path)
         let limits = self.limits
 
@@ -57,10 +59,16 @@ struct PickleMachine {
         }
         // Every value pushed is counted, fresh or fetched from the memo: whatever a pickle ends
         // up holding in its containers was pushed once, so the count bounds their memory.
+        // The budget grows with the bytes read (`ReadLimits.valuesPerByte`), so that a small
+        // pickle that copies a large container over and over is refused after little work.
+        func count(_ n: Int) throws {
+            arena.values += n
+            let allowed = limits.values(afterReading: arena.bytesRead + reader.offset - start)
+            guard arena.values <= allowed else { throw CheckpointError.pickleObjects(path: path, limit: allowed, offset: reader.offset) }
+        }
         func push(_ v: PyValue) throws {
             guard stack.count < limits.maxStack else { throw CheckpointError.pickleStack(path: path, limit: limits.maxStack, offset: reader.offset) }
-            made += 1
-            guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
+            try count(1)
             stack.append(v)
         }
         // A container made here: the arena empties it when the read is done (cycles).
@@ -72,10 +80,7 @@ struct PickleMachine {
         // memoized dict, torch.Size of a list): their elements count as values too, so calling
         // many times on one large memoized container is bounded like pushing its copies.
         func chargeCopies(_ args: [PyValue]) throws {
-            for a in args {
-                made += a.elements?.count ?? a.asDict?.count ?? 0
-                guard made <= limits.maxObjects else { throw CheckpointError.pickleObjects(path: path, limit: limits.maxObjects, offset: reader.offset) }
-            }
+            for a in args { try count(a.elements?.count ?? a.asDict.map { 2 * $0.count } ?? 0) }
         }
         func checkDepth(_ depth: Int) throws {
             guard depth <= limits.maxDepth else { throw CheckpointError.tooDeep(path: path, limit: limits.maxDepth) }

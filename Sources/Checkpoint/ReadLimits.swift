@@ -18,9 +18,25 @@ public struct ReadLimits: Sendable, Equatable {
     /// Entries in the pickle's memo (one per object the pickler saw: ResNet-152's state dict
     /// has 8 thousand).
     public var maxMemo = 1_000_000
-    /// Values the pickle pushes in all (ResNet-152's state dict: 21 thousand). This bounds
-    /// the memory the pickle's objects take, a few hundred bytes each at most.
+    /// Values the pickles of one file push in all, new, fetched from the memo or copied by a
+    /// call (ResNet-152's state dict: 21 thousand; a whole pickled efficientnet_v2_l: under 200
+    /// thousand). This bounds the memory the pickle's objects take, a few hundred bytes each at
+    /// most, and the work of making them.
     public var maxObjects = 2_000_000
+    /// Values allowed before `maxObjects`: `valuesBase` plus `valuesPerByte` for every pickle
+    /// byte read so far. Every opcode that pushes a value takes at least one byte, so a real
+    /// pickle stays far below; one that copies a big container again and again (torch.Size of a
+    /// memoized list, OrderedDict of a memoized dict) is refused after little work, counted as
+    /// it goes, instead of after 2 million copies.
+    public var valuesBase = 100_000
+    public var valuesPerByte = 4
+
+    /// The values a read may have made after reading `bytes` of pickle.
+    func values(afterReading bytes: Int) -> Int {
+        let (grown, o1) = max(bytes, 0).multipliedReportingOverflow(by: valuesPerByte)
+        let (sum, o2) = grown.addingReportingOverflow(valuesBase)
+        return o1 || o2 ? maxObjects : min(maxObjects, sum)
+    }
     /// Containers (tuples, lists, dicts, MARKs) inside one another.
     public var maxDepth = 1_000
 

@@ -60,6 +60,28 @@ final class PickleLimitTests: XCTestCase {
         XCTAssertTrue(e.description.contains("pushes more than 100000 values, new or fetched from its memo"), "\(e)")
     }
 
+    /// A 66 KB pickle that builds a 30,000-value list and then makes torch.Size of it 800
+    /// times (24 million values copied): refused as the copies are counted, once they pass
+    /// 100,000 plus 4 per byte read (about 340,000 here), not after the 2 million that
+    /// `maxObjects` allows (66 copies, 1.1 s and 162 MB in the fuzzer's case).
+    func testCopiesOfAMemoizedListAreCountedAsTheyGo() throws {
+        var body: [UInt8] = [0x5D, 0x28] + Array([[UInt8]](repeating: [0x4B, 7], count: 30000).joined()) + [0x65, 0x71, 1, 0x30]
+        body += [0x63] + Array("torch\nSize\n".utf8) + [0x71, 2, 0x30] + [0x5D]    // GLOBAL torch.Size, PUT 2; out = []
+        let head = body.count
+        for _ in 0..<800 { body += [0x68, 2, 0x68, 1, 0x85, 0x52, 0x61] }            // GET 2, GET 1, TUPLE1, REDUCE, APPEND
+        let (error, _) = run(body)
+        let e = try XCTUnwrap(error)
+        XCTAssertEqual(e.category, "pickle_objects", "\(e)")
+        guard case .pickleObjects(_, let limit, let offset) = e else { return XCTFail("\(e)") }
+        XCTAssertLessThan(limit, 400_000, "\(e)")
+        XCTAssertLessThan(offset, 2 + head + 7 * 12, "refused within the first dozen copies: \(e)")
+        XCTAssertTrue(e.description.contains("grows by 4 per pickle byte read"), "\(e)")
+        // The same list copied a few times is a real pickle's business: it reads.
+        var few: [UInt8] = Array(body.prefix(head))
+        for _ in 0..<3 { few += [0x68, 2, 0x68, 1, 0x85, 0x52, 0x61] }
+        XCTAssertNil(run(few).0)
+    }
+
     /// A tuple of a tuple shared twice, 200 times over: 2^200 leaves as a tree, 200 objects as
     /// the pickle shares them. Made, measured and released in linear time.
     func testSharedTuplesAreWalkedOnce() throws {
@@ -73,3 +95,4 @@ final class PickleLimitTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
     }
 }
+
