@@ -43,8 +43,10 @@ public enum ProcessRun {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        // GRAFT_CONV_CACHE=off: a command run by a test keeps no conv choice cache (none in the
+        // real home); a test may give its own file in `environment`.
         process.environment = ProcessInfo.processInfo.environment.merging(
-            ["SWIFT_BACKTRACE": "enable=no"].merging(environment) { $1 }) { $1 }
+            ["SWIFT_BACKTRACE": "enable=no", "GRAFT_CONV_CACHE": "off"].merging(environment) { $1 }) { $1 }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         // Output to files, so that a chatty child never blocks on a full pipe.
         let tmp = FileManager.default.temporaryDirectory
