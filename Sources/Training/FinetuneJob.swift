@@ -7,8 +7,10 @@ import ResNet
 
 /// A `finetune` run, checked from end to end before it writes anything: the data (scan,
 /// classes, split), the weights (readable, a ResNet that fits the options), the precision,
-/// `--resume`'s saved run, and the folders of every file it will write. `prepare` writes
-/// nothing; `run` first removes the temporary files that killed runs left, then writes.
+/// `--resume`'s saved run, and the folders of every file it will write. `prepare` locks those
+/// folders for the run (`RunLock`: a second run there is refused) and, under the lock, removes
+/// the temporary files that killed runs left; it writes no output. `run` writes, and lets the
+/// locks go when it ends.
 public final class FinetuneJob {
     public let config: TrainConfig
     public let data: ImageFolder
@@ -16,16 +18,21 @@ public final class FinetuneJob {
     /// The first epoch to train (from 0): after the saved one with --resume.
     public let startEpoch: Int
     public let log: (String) -> Void
+    /// The output folders' locks (rank 0), from `prepare` to the end of `run`.
+    private var folders: RunFolders?
 
-    init(config: TrainConfig, data: ImageFolder, trainer: Trainer, startEpoch: Int, log: @escaping (String) -> Void) {
+    init(config: TrainConfig, data: ImageFolder, trainer: Trainer, startEpoch: Int, folders: RunFolders?, log: @escaping (String) -> Void) {
         self.config = config
         self.data = data
         self.trainer = trainer
         self.startEpoch = startEpoch
+        self.folders = folders
         self.log = log
     }
 
-    /// Checks everything and builds the model; writes no file. `output` nil: named after the
+    /// Checks everything and builds the model; writes no output, but locks the output folders
+    /// (rank 0; a second run in them is refused, `RunLock.Failure.held`) and removes the
+    /// temporary files killed runs left there, refused `--resume` or not. `output` nil: named after the
     /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
     /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
     /// `report`: writes report.html after every epoch (nil: none). `log` gets progress lines,
@@ -56,10 +63,13 @@ public final class FinetuneJob {
         log("using \(data.train.count) images for training, \(data.val.count) images for validation (\(data.valSource)).")
         log("classes: \(data.classes.joined(separator: ", "))")
 
-        // Every file's folder (rank 0 writes them all).
+        // Every file's folder (rank 0 writes them all), locked for this run; under the locks the
+        // temporary files of killed runs go, before --resume is checked (a refused one too).
+        var folders: RunFolders? = nil
         if cluster.isRoot {
             try writtenPaths(c).forEach(checkWritable)
             if let r = report { try checkWritable(r.path) }
+            folders = try RunFolders.take(for: writtenPaths(c) + [report?.path].compactMap { $0 }, log: log)
         }
 
         // The saved run, with --resume.
@@ -73,7 +83,9 @@ public final class FinetuneJob {
             // Decoding threads change nothing in the run (under mpirun they follow the cores).
             var asSaved = state.config
             asSaved.workers = c.workers
-            guard asSaved == c else { throw ResumeError.differentRun }
+            guard asSaved == c else {
+                throw ResumeError.differentRun(resumePoint: ResumeState.paths(for: c).json, differences: c.differences(from: asSaved))
+            }
             if (state.syncBatchNorm ?? false) != syncBatchNorm { throw ResumeError.syncBatchNormDiffers(saved: state.syncBatchNorm ?? false) }
             saved = state
         }
@@ -116,22 +128,28 @@ public final class FinetuneJob {
                 + "\(cluster.size * c.batchSize) images (was \(n * c.batchSize)); each epoch's shuffle is the same, but from epoch \(start + 1) on "
                 + "the processes' shares, and so the batches, differ from what the saved run would have done")
         }
-        return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, log: log)
+        return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, folders: folders, log: log)
     }
 
-    /// Removes stale temporary files, writes class_indices.json, trains (to the last epoch, or
-    /// up to epoch `until`, counted from 1).
+    /// Writes class_indices.json, trains (to the last epoch, or up to epoch `until`, counted
+    /// from 1), and lets the output folders' locks go, however it ends. Run again, it takes them
+    /// again.
     public func run(until: Int? = nil) throws {
-        if trainer.cluster.isRoot { try writeFirstFiles() }
+        defer { releaseFolders() }
+        if trainer.cluster.isRoot {
+            if folders == nil {
+                folders = try RunFolders.take(for: FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap { $0 }, log: log)
+            }
+            try ClassIndices(names: data.classes).write(to: config.classIndices)
+        }
         try trainer.run(from: startEpoch, until: until)
     }
 
-    /// Removes what interrupted runs left and writes class_indices.json (rank 0 only).
-    private func writeFirstFiles() throws {
-        for path in FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap({ $0 }) {
-            for stale in TemporaryFile.removeStale(for: path) { log("removed \(stale), left by an interrupted run") }
-        }
-        try ClassIndices(names: data.classes).write(to: config.classIndices)
+    /// Lets the output folders' locks go (a job that is prepared but never run holds them until
+    /// it is released).
+    public func releaseFolders() {
+        folders?.release()
+        folders = nil
     }
 
     /// The closing line: the best accuracy and the files written, naming only files that exist.

@@ -132,8 +132,9 @@ public struct ResumeState: Codable {
 public enum ResumeError: Error, CustomStringConvertible, Equatable {
     /// No resume point (`path`: its .json) beside the output.
     case nothingToResume(String)
-    /// The options or data differ from those the saved run was started with.
-    case differentRun
+    /// The options or data differ from those the saved run was started with (`resumePoint`:
+    /// the saved run's .json): every one that differs, with both values.
+    case differentRun(resumePoint: String, differences: [OptionDifference])
     /// The resume point's .json cannot be read.
     case cannotRead(String)
     /// The .json is not a resume point finetune wrote.
@@ -147,7 +148,11 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
         let again = "Run without --resume to start again."
         switch self {
         case .nothingToResume(let p): return "\(p): no run to resume here (it is written after each finished epoch). Run without --resume to start one."
-        case .differentRun: return "--resume: the saved run differs: the options or data are not those of the saved run. \(again)"
+        case let .differentRun(json, differences):
+            let which = differences.isEmpty ? "the options or data are not those of the saved run"
+                : differences.map(\.description).joined(separator: "; ")
+            return "--resume: this command differs from the run saved in \(json): \(which). "
+                + "To continue that run, give \(differences.count == 1 ? "the value" : "the values") it was started with. \(again)"
         case .cannotRead(let p): return "\(p): cannot read it. \(again)"
         case .notAResumePoint(let p): return "\(p): not a resume point finetune wrote (damaged, or from another version). \(again)"
         case .syncBatchNormDiffers(let saved):

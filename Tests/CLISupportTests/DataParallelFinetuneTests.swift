@@ -173,6 +173,7 @@ final class DataParallelFinetuneTests: XCTestCase {
                 XCTAssertLessThanOrEqual(relativeError(y, x), 1e-5, "\(name): \(key)")
             }
             let ea = try epochs(one), eb = try epochs(two)
+            XCTAssertEqual(ea.count, eb.count, name)
             for (x, y) in zip(ea, eb) {
                 for k in ["train_loss", "val_loss", "val_accuracy"] {
                     let u = x[k] as? Double ?? .nan, v = y[k] as? Double ?? .nan
@@ -205,8 +206,9 @@ final class DataParallelFinetuneTests: XCTestCase {
         XCTAssertFalse(r.timedOut)
         XCTAssertEqual(r.status, 0, r.stderr)
         let written = try FileManager.default.contentsOfDirectory(atPath: zero.path).sorted()
-        XCTAssertEqual(written, ["class_indices.json", "metrics.json", "report.html", "resNet18.pth", "resNet18.resume.json", "resNet18.resume.pth"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: one.path), [], "rank 1 wrote nothing")
+        XCTAssertEqual(written, [RunLock.fileName, "class_indices.json", "metrics.json", "report.html", "resNet18.pth", "resNet18.resume.json",
+                                 "resNet18.resume.pth"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: one.path), [], "rank 1 wrote nothing, not even a lock file")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: board.path).count, 1, "one event file")
         for line in ["using 30 images for training", "Finished Training", "[epoch 1]"] {
             XCTAssertEqual(r.stdout.components(separatedBy: line).count - 1, 1, "printed once: \(line)\n\(r.stdout)")

@@ -26,7 +26,7 @@ final class ExitStatusTests: XCTestCase {
             ImagingError.unknownFormat(path: "a.gif"),
             TrainingError.headOnlyNeedsWeights,
             TrainingError.cannotWrite(path: "out/m.pth", .folderMissing(folder: "out")),
-            ResumeError.differentRun,
+            ResumeError.differentRun(resumePoint: "resNet34.resume.json", differences: [OptionDifference(option: "--lr", saved: "0.0001", given: "0.001")]),
             ImageFolder.Failure.noClasses("data"),
             ClassIndices.Failure.invalid(path: "c.json", reason: "invalid JSON"),
             IDXDataset.Failure.sizesDisagree(images: "train-images-idx3-ubyte"),
@@ -61,6 +61,6 @@ final class ExitStatusTests: XCTestCase {
                        "--arch resnet99: not a torchvision ResNet. Use one of: " + ResNetFamily.names.joined(separator: ", "))
         XCTAssertEqual("\(TrainingError.cannotWrite(path: "out/m.pth", .folderMissing(folder: "out")))",
                        "cannot write out/m.pth: its folder out does not exist. Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written.")
-        XCTAssertTrue("\(ResumeError.differentRun)".hasSuffix("Run without --resume to start again."))
+        XCTAssertTrue("\(ResumeError.differentRun(resumePoint: "r.json", differences: []))".hasSuffix("Run without --resume to start again."))
     }
 }

@@ -58,7 +58,9 @@ final class ConvChoiceFinetuneTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.contains("predates --conv") }, "\(lines)")
         c.conv = .winograd
         XCTAssertThrowsError(try FinetuneJob.prepare(c, output: c.output, resume: true, log: { _ in }, warn: { _ in })) {
-            XCTAssertEqual($0 as? ResumeError, .differentRun)
+            guard case let .differentRun(_, differences)? = $0 as? ResumeError else { return XCTFail("\($0)") }
+            XCTAssertEqual(differences.map(\.option), ["--conv"])
+            XCTAssertEqual(differences.first?.given, "winograd")
         }
     }
 }

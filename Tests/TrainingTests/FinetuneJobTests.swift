@@ -10,8 +10,9 @@ import XCTest
 final class FinetuneJobTests: XCTestCase {
     let base = FinetuneTests.self
 
+    /// The folder's files, less the run's lock file (`RunLock`: no output, it stays behind).
     func files(in dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0 != RunLock.fileName }.sorted()
     }
 
     func prepare(_ c: TrainConfig, output: String? = nil, resume: Bool = false, warnings: UnsafeMutablePointer<[String]>? = nil) throws -> FinetuneJob {
@@ -52,7 +53,7 @@ final class FinetuneJobTests: XCTestCase {
 
         XCTAssertEqual(files(in: dir), ["taken.pth"], "no file written by a run that failed its checks")
         let job = try prepare(good)
-        XCTAssertEqual(files(in: dir), ["taken.pth"], "prepare writes nothing")
+        XCTAssertEqual(files(in: dir), ["taken.pth"], "prepare writes nothing (but its lock file)")
         try job.run()
         XCTAssertTrue(files(in: dir).contains("resNet18.pth"))
     }
@@ -75,7 +76,10 @@ final class FinetuneJobTests: XCTestCase {
         XCTAssertEqual(files(in: dir), [])
     }
 
-    func testStaleTemporaryFilesOfDeadProcessesAreRemovedOnly() throws {
+    /// Under the output folder's lock no other run writes there: the temporary files of the
+    /// run's outputs are left by killed runs, whatever their pid (pids are reused), and
+    /// `prepare` removes them; other files stay.
+    func testStaleTemporaryFilesOfTheRunsOutputsAreRemovedOnly() throws {
         let dir = try base.workdir("job-stale")
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
@@ -86,16 +90,17 @@ final class FinetuneJobTests: XCTestCase {
         var dead: Int32 = 4_000_000                       // above any pid_max: no such process
         while kill(dead, 0) == 0 { dead += 1 }
         let stale = [".resNet18.pth.tmp-\(dead).Ab12Cd", ".resNet18.pth.tmp-\(dead)", ".resNet18.resume.pth.tmp-\(dead).x1",
-                     ".metrics.json.tmp-\(dead)", ".class_indices.json.tmp-\(dead)"]
-        let kept = [".resNet18.pth.tmp-\(live).Zz", ".other.pth.tmp-\(dead)", ".resNet18.pth.tmp-12ab", "notes.txt"]
+                     ".metrics.json.tmp-\(dead)", ".class_indices.json.tmp-\(dead)", ".resNet18.pth.tmp-\(live).Zz"]
+        let kept = [".other.pth.tmp-\(dead)", ".resNet18.pth.tmp-12ab", "notes.txt"]
         for name in stale + kept { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(count: 1000)), name) }
         XCTAssertEqual(TemporaryFile.owner(of: ".resNet18.pth.tmp-\(dead).Ab12Cd", target: dir + "/resNet18.pth"), dead)
         XCTAssertNil(TemporaryFile.owner(of: ".resNet18.pth.tmp-12ab", target: "resNet18.pth"))
         let job = try prepare(base.config(dir, epochs: 1))
-        XCTAssertEqual(Set(files(in: dir)), Set(stale + kept), "prepare removes nothing")
+        let prepared = Set(files(in: dir))
+        for name in stale { XCTAssertFalse(prepared.contains(name), name) }
+        for name in kept { XCTAssertTrue(prepared.contains(name), name) }
         try job.run()
         let after = Set(files(in: dir))
-        for name in stale { XCTAssertFalse(after.contains(name), name) }
         for name in kept { XCTAssertTrue(after.contains(name), name) }
         XCTAssertFalse(after.contains { $0.contains(".tmp-\(getpid())") }, "no temporary file of this run left: \(after)")
     }
