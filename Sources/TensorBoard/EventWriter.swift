@@ -23,7 +23,7 @@ public final class EventWriter {
     public static let fileVersion = "brain.Event:2"
 
     public let path: String
-    private let handle: FileHandle
+    private let fd: Int32
     private var pending: [UInt8] = []
 
     /// Creates the folder when missing, and the file in it with its version record (written at
@@ -32,20 +32,21 @@ public final class EventWriter {
     public init(directory: String, wallTime: Double = Date().timeIntervalSince1970,
                 hostname: String = EventWriter.hostname) throws {
         try EventWriter.checkDirectory(directory)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw TensorBoardError.cannotCreate(path: directory, why: "\(error.localizedDescription)")
-        }
+        try EventWriter.makeFolders(directory)
         let base = (directory as NSString).appendingPathComponent(EventWriter.fileName(wallTime: wallTime, hostname: hostname))
         var candidate = base, n = 0
-        while FileManager.default.fileExists(atPath: candidate) { n += 1; candidate = base + ".\(n)" }
-        guard FileManager.default.createFile(atPath: candidate, contents: nil),
-              let h = FileHandle(forWritingAtPath: candidate) else {
-            throw TensorBoardError.cannotCreate(path: candidate, why: "the file could not be opened for writing")
+        var opened: Int32
+        while true {
+            opened = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if opened >= 0 { break }
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EEXIST else { throw TensorBoardError.cannotCreate(path: candidate, why: EventWriter.systemReason(code)) }
+            n += 1
+            candidate = base + ".\(n)"
         }
         path = candidate
-        handle = h
+        fd = opened
         var first = Tensorboard_Event()
         first.wallTime = wallTime
         first.fileVersion = EventWriter.fileVersion
@@ -53,7 +54,25 @@ public final class EventWriter {
         try flush()
     }
 
-    deinit { try? handle.close() }
+    deinit { close(fd) }
+
+    /// Makes `directory` and the folders above it that are missing (as `mkdir -p`); a failure
+    /// names the folder that could not be made and the system's reason, in words.
+    static func makeFolders(_ directory: String) throws {
+        var missing: [String] = []
+        var folder = directory
+        var isDir: ObjCBool = false
+        while !folder.isEmpty && folder != "/" && folder != "." && !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+            missing.append(folder)
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        for f in missing.reversed() where mkdir(f, 0o777) != 0 && errno != EEXIST {
+            throw TensorBoardError.cannotCreate(path: f, why: systemReason(errno))
+        }
+    }
+
+    /// `strerror` in lower case: "read-only file system", "no space left on device".
+    static func systemReason(_ code: Int32) -> String { String(cString: strerror(code)).lowercased() }
 
     /// `events.out.tfevents.0001764614400.host`: seconds zero-padded to ten digits.
     public static func fileName(wallTime: Double, hostname: String) -> String {
@@ -110,13 +129,17 @@ public final class EventWriter {
     /// Appends the scalars added since the last flush to the file.
     public func flush() throws {
         guard !pending.isEmpty else { return }
-        do {
-            try handle.write(contentsOf: Data(pending))
-            try handle.synchronize()
-        } catch {
-            throw TensorBoardError.cannotWrite(path: path, why: "\(error.localizedDescription)")
+        var written = 0
+        while written < pending.count {
+            let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw TensorBoardError.cannotWrite(path: path, why: EventWriter.systemReason(n < 0 ? errno : ENOSPC)) }
+            written += n
         }
         pending.removeAll(keepingCapacity: true)
+        if fsync(fd) != 0 && errno != EINVAL && errno != EROFS {
+            throw TensorBoardError.cannotWrite(path: path, why: EventWriter.systemReason(errno))
+        }
     }
 
     static func record(_ event: Tensorboard_Event, path: String) throws -> [UInt8] {

@@ -27,7 +27,7 @@ public enum TensorBoardError: Error, CustomStringConvertible, Equatable {
         case .notWritable(let p):
             return "\(p) cannot be written to: the TensorBoard event file goes there. Choose another --tensorboard folder or change its permissions."
         case .cannotCreate(let p, let why):
-            return "cannot create \(p) for TensorBoard's event file: \(why). Check the --tensorboard folder."
+            return "cannot create \(p) for TensorBoard's event file: \(why). Choose a --tensorboard folder you can write to (on an ordinary file system), or make it yourself first."
         case .cannotWrite(let p, let why):
             return "cannot write to the TensorBoard event file \(p): \(why). Check the disk has room and the file is still there."
         case .cannotRead(let p):
