@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Imaging
 
 /// The exit codes of every Graft command, in one table (the README repeats it).
 ///
@@ -31,10 +32,12 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     }
 }
 
-/// Writes `<tool>: message` to standard error.
+/// Writes `<tool>: message` to standard error, control characters shown escaped
+/// (`TerminalText`): a file name in the message cannot drive the terminal. The message's own
+/// line breaks stay; a name with a line break in it is escaped where the message is made.
 public func warn(_ message: String) {
     let tool = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "graft"
-    FileHandle.standardError.write(Data("\(tool): \(message)\n".utf8))
+    FileHandle.standardError.write(Data("\(tool): \(TerminalText.escapedKeepingLines(message))\n".utf8))
 }
 
 /// Runs a command's body. A library error becomes one line on standard error

@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Imaging
 
 /// How a long command talks to a terminal: log lines on standard output, warnings on standard
 /// error (`<tool>: message`), and a progress bar that each new line replaces, shown only when
@@ -17,10 +18,11 @@ public final class ProgressConsole {
         if progressShown { print("\r\u{1B}[K", terminator: ""); fflush(nil); progressShown = false }
     }
 
-    /// A line on standard output.
+    /// A line on standard output, control characters shown escaped (`TerminalText`: a class
+    /// folder's name cannot set the terminal's title or colours, nor break the line).
     public func log(_ line: String) {
         endProgress()
-        print(line)
+        print(TerminalText.escaped(line))
         fflush(nil)
     }
 
@@ -34,7 +36,7 @@ public final class ProgressConsole {
     public var progress: ((String) -> Void)? {
         guard interactive else { return nil }
         return { [self] line in
-            print("\r\u{1B}[K" + line, terminator: "")
+            print("\r\u{1B}[K" + TerminalText.escaped(line), terminator: "")
             fflush(nil)
             progressShown = true
         }

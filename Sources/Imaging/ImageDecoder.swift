@@ -3,25 +3,17 @@ import Foundation
 /// Reading an image file into upright RGB, as
 /// `ImageOps.exif_transpose(Image.open(path)).convert("RGB")` does.
 public enum ImageDecoder {
-    /// Decodes the file at `path` (JPEG or PNG, recognised by content, not by name).
+    /// Decodes the file at `path` (JPEG or PNG, recognised by content, not by name). The path
+    /// may hold bytes that are not UTF-8 (see `PathBytes`); anything but a regular file (a
+    /// named pipe, a device, a folder) is refused before it is read.
     public static func decode(path: String) throws -> RGBImage {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ImagingError.unreadable(path: path, reason: systemReason(path) ?? error.localizedDescription)
+            bytes = try PathBytes.readRegularFile(path)
+        } catch let e as PathBytes.ReadFailure {
+            throw e.notAFile ? ImagingError.notAFile(path: path, what: e.reason) : ImagingError.unreadable(path: path, reason: e.reason)
         }
-        return try decode(bytes: [UInt8](data), path: path)
-    }
-
-    /// What the system says when the file is opened ("too many levels of symbolic links"),
-    /// in place of Foundation's "NSCocoaErrorDomain error 256".
-    static func systemReason(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return String(cString: strerror(errno)).lowercased() }
-        defer { close(fd) }
-        var st = stat()
-        return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR ? "it is a folder, not an image file" : nil
+        return try decode(bytes: bytes, path: path)
     }
 
     /// Decodes image bytes; `path` only names the image in error messages.

@@ -2,6 +2,8 @@
 public enum ImagingError: Error, CustomStringConvertible, Equatable {
     /// The file could not be read at all.
     case unreadable(path: String, reason: String)
+    /// The path is not a regular file (a named pipe, a device, a folder): refused unread.
+    case notAFile(path: String, what: String)
     /// The bytes are a known image format that Graft does not decode.
     case unsupportedFormat(path: String, format: String)
     /// The bytes are not an image format Graft recognises.
@@ -16,15 +18,17 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unreadable(path, reason):
-            return "\(path): cannot read the file (\(reason)); check that it exists and is readable"
+            return "\(TerminalText.escaped(path)): cannot read the file (\(reason)); check that it exists and is readable"
+        case let .notAFile(path, what):
+            return "\(TerminalText.escaped(path)): \(what); give the path of a JPEG or PNG file"
         case let .unsupportedFormat(path, format):
-            return "\(path): \(format.uppercased()) images are not supported; only JPEG and PNG are decoded. Convert the file to JPEG or PNG (or remove it from the folder)"
+            return "\(TerminalText.escaped(path)): \(format.uppercased()) images are not supported; only JPEG and PNG are decoded. Convert the file to JPEG or PNG (or remove it from the folder)"
         case let .unknownFormat(path):
-            return "\(path): not a JPEG or PNG file (the first bytes match no known image format); remove it from the folder or convert it"
+            return "\(TerminalText.escaped(path)): not a JPEG or PNG file (the first bytes match no known image format); remove it from the folder or convert it"
         case let .corrupt(path, format, reason):
-            return "\(path): the \(format) data is damaged or truncated (\(reason)); re-export or re-download the image, or remove it"
+            return "\(TerminalText.escaped(path)): the \(format) data is damaged or truncated (\(reason)); re-export or re-download the image, or remove it"
         case let .badDimensions(path, width, height):
-            return "\(path): image size \(width)x\(height) is empty or too large to decode"
+            return "\(TerminalText.escaped(path)): image size \(width)x\(height) is empty or too large to decode"
         case let .invalidArgument(message):
             return message
         }

@@ -122,8 +122,10 @@ public struct ClassificationReport: Sendable, Equatable {
 // MARK: - Text and JSON
 
 extension ClassificationReport {
-    /// scikit-learn's `classification_report(..., digits:)` text, line for line.
-    public func text(digits: Int = 4) -> String {
+    /// scikit-learn's `classification_report(..., digits:)` text, line for line. `names`: the
+    /// class names as shown (for a terminal: `TerminalText.escaped`), default `classNames`.
+    public func text(digits: Int = 4, names: [String]? = nil) -> String {
+        let classNames = names ?? self.classNames
         let heading = "weighted avg"
         let width = max(classNames.map { $0.unicodeScalars.count }.max() ?? 0, heading.count, digits)
         func pad(_ s: String, _ w: Int) -> String {
@@ -146,8 +148,9 @@ extension ClassificationReport {
     }
 
     /// The confusion matrix with class names: rows are true classes, columns predicted ones.
-    /// `only`: the class indices to show (default: all).
-    public func confusionText(only: [Int]? = nil) -> String {
+    /// `only`: the class indices to show (default: all); `names` as for `text`.
+    public func confusionText(only: [Int]? = nil, names: [String]? = nil) -> String {
+        let classNames = names ?? self.classNames
         let shown = only ?? Array(classNames.indices)
         let nameWidth = max(shown.map { classNames[$0].unicodeScalars.count }.max() ?? 0, "true \\ predicted".count)
         let cellWidth = max(shown.map { classNames[$0].unicodeScalars.count }.max() ?? 0,
@@ -172,7 +175,7 @@ extension ClassificationReport {
     /// "weighted avg") and `confusion_matrix`. `extra`: members (name, JSON text) put first.
     public func json(extra: [(String, String)] = []) -> String {
         func num(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
-        func str(_ s: String) -> String { JSONText.string(s, asciiOnly: false) }
+        func str(_ s: String) -> String { PythonFormat.jsonString(s, asciiOnly: false) }
         func scores(_ s: Scores) -> String {
             "{\"precision\": \(num(s.precision)), \"recall\": \(num(s.recall)), \"f1-score\": \(num(s.f1)), \"support\": \(s.support)}"
         }

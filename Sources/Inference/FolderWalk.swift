@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// A real folder, whatever path or symbolic link leads to it: its device and inode.
 public struct FolderIdentity: Hashable, Sendable {
@@ -14,16 +15,17 @@ public enum PathTarget: Equatable {
     /// Plain words: why the path cannot be read ("a loop of symbolic links").
     case unusable(String)
 
+    /// `path` may hold bytes that are not UTF-8 (see `PathBytes`).
     public init(_ path: String) {
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard PathBytes.withCString(path, { stat($0, &st) }) == 0 else {
             let code = errno
             var link = stat()
-            let isLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+            let isLink = PathBytes.withCString(path, { lstat($0, &link) }) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
             switch code {
             case ELOOP: self = .unusable("a loop of symbolic links (the link leads back to itself)")
             case ENOENT where isLink:
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+                let target = FolderWalk.linkTarget(path).map(TerminalText.escaped) ?? "?"
                 self = .unusable("a symbolic link to \(target), which does not exist")
             case ENOENT, ENOTDIR: self = .missing
             default: self = .unusable("cannot read it: " + String(cString: strerror(code)).lowercased())
@@ -47,14 +49,42 @@ public final class FolderWalk {
         public let path: String
         /// Plain words: why the file is not used.
         public let reason: String
-        public var description: String { "skipping \(path): \(reason)" }
+        public let kind: Kind
+        /// Why, in one word for the count at the end of a scan.
+        public enum Kind: Sendable, CaseIterable {
+            case notImageName, notImage, unreadable, otherClass, outsideClasses
+            var words: String {
+                switch self {
+                case .notImageName: return "not .jpg, .jpeg or .png"
+                case .notImage: return "not usable images inside"
+                case .unreadable: return "unreadable"
+                case .otherClass: return "links into another class"
+                case .outsideClasses: return "not in a class folder"
+                }
+            }
+        }
+        public init(path: String, reason: String, kind: Kind = .unreadable) {
+            self.path = path; self.reason = reason; self.kind = kind
+        }
+        public var description: String { "skipping \(TerminalText.escaped(path)): \(reason)" }
+
+        /// The closing line of a scan's warnings: how many files were left out and why
+        /// ("3 files left out: 2 not .jpg, .jpeg or .png, 1 unreadable"); nil when none was.
+        public static func summary(_ skipped: [Skipped]) -> String? {
+            guard !skipped.isEmpty else { return nil }
+            let parts = Kind.allCases.compactMap { kind -> String? in
+                let n = skipped.filter { $0.kind == kind }.count
+                return n == 0 ? nil : "\(n) \(kind.words)"
+            }
+            return "\(skipped.count) file\(skipped.count == 1 ? "" : "s") left out: " + parts.joined(separator: ", ")
+        }
     }
 
     public enum Failure: Error, CustomStringConvertible {
         case cannotList(path: String, reason: String)
         public var description: String {
             switch self {
-            case let .cannotList(path, reason): return "\(path): cannot list the folder: \(reason)"
+            case let .cannotList(path, reason): return "\(TerminalText.escaped(path)): cannot list the folder: \(reason)"
             }
         }
     }
@@ -92,7 +122,7 @@ public final class FolderWalk {
             for name in (try? FolderWalk.names(in: next)) ?? [] {
                 let path = FolderWalk.join(next, name)
                 var child = stat()
-                if lstat(path, &child) == 0, child.st_mode & S_IFMT == S_IFDIR { pending.append(path) }
+                if PathBytes.withCString(path, { lstat($0, &child) }) == 0, child.st_mode & S_IFMT == S_IFDIR { pending.append(path) }
             }
         }
     }
@@ -101,23 +131,32 @@ public final class FolderWalk {
     /// link), when that is not `owner`.
     private func claimedElsewhere(file path: String, owner: String) -> String? {
         var link = stat()
-        guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK, let real = realpath(path, nil) else { return nil }
+        guard PathBytes.withCString(path, { lstat($0, &link) }) == 0, link.st_mode & S_IFMT == S_IFLNK,
+              let real = PathBytes.withCString(path, { realpath($0, nil) }) else { return nil }
         defer { free(real) }
-        let parent = (String(cString: real) as NSString).deletingLastPathComponent
+        let parent = (PathBytes.string(cString: real) as NSString).deletingLastPathComponent
         guard case .folder(let id) = PathTarget(parent), let claimer = claims[id], claimer != owner else { return nil }
         return claimer
     }
 
-    /// The names in `folder`, hidden ones left out, in code point order.
+    /// Where the symbolic link `path` leads (its text, unresolved); nil when it is no link.
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = PathBytes.withCString(path) { p in buffer.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) } }
+        return n < 0 ? nil : PathBytes.string(buffer[0..<n])
+    }
+
+    /// The names in `folder`, hidden ones left out, in code point order. Names are the file
+    /// system's bytes: those that are not UTF-8 come as `PathBytes` strings (never dropped).
     public static func names(in folder: String) throws -> [String] {
-        guard let dir = opendir(folder) else {
+        guard let dir = PathBytes.withCString(folder, { opendir($0) }) else {
             throw Failure.cannotList(path: folder, reason: String(cString: strerror(errno)).lowercased())
         }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { String(cString: $0) }
+                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { PathBytes.string(cString: $0) }
             }
             if !name.hasPrefix(".") { names.append(name) }
         }
@@ -131,7 +170,7 @@ public final class FolderWalk {
             let path = FolderWalk.join(folder, name)
             switch PathTarget(path) {
             case .folder: folders.append(path)
-            case .unusable(let why): broken.append(Skipped(path: path, reason: why))
+            case .unusable(let why): broken.append(Skipped(path: path, reason: why, kind: .unreadable))
             case .file, .missing: continue
             }
         }
@@ -140,7 +179,7 @@ public final class FolderWalk {
 
     /// The files under `folder` (in subfolders too when `recursive`), each passed to `keep`:
     /// nil keeps it, a reason skips it. Files come in sorted order of their paths.
-    public func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> String?) throws -> (files: [String], skipped: [Skipped]) {
+    public func files(in folder: String, recursive: Bool, keep: (String, String, Int) -> (String, Skipped.Kind)?) throws -> (files: [String], skipped: [Skipped]) {
         var files: [String] = [], skipped: [Skipped] = []
         let root = folder
         func visit(_ folder: String) throws {
@@ -150,21 +189,22 @@ public final class FolderWalk {
                 case .folder(let id):
                     guard recursive else { continue }
                     if let first = seen[id] {
-                        loops.append("not following \(path): it leads to \(first), a folder read once already"
+                        loops.append("not following \(TerminalText.escaped(path)): it leads to \(TerminalText.escaped(first)), a folder read once already"
                                      + " (a loop of symbolic links, or a second way into the same folder)")
                         continue
                     }
                     if let claimer = claims[id], claimer != root {
-                        loops.append("not following \(path): it leads into \(claimer), the folder of another class or split")
+                        loops.append("not following \(TerminalText.escaped(path)): it leads into \(TerminalText.escaped(claimer)), the folder of another class or split")
                         continue
                     }
                     seen[id] = path
                     try visit(path)
                 case .file(let size):
                     if let claimer = claimedElsewhere(file: path, owner: root) {
-                        skipped.append(Skipped(path: path, reason: "a link to an image in \(claimer), the folder of another class or split"))
-                    } else if let why = keep(path, name, size) { skipped.append(Skipped(path: path, reason: why)) } else { files.append(path) }
-                case .unusable(let why): skipped.append(Skipped(path: path, reason: why))
+                        skipped.append(Skipped(path: path, reason: "a link to an image in \(TerminalText.escaped(claimer)), the folder of another class or split",
+                                               kind: .otherClass))
+                    } else if let (why, kind) = keep(path, name, size) { skipped.append(Skipped(path: path, reason: why, kind: kind)) } else { files.append(path) }
+                case .unusable(let why): skipped.append(Skipped(path: path, reason: why, kind: .unreadable))
                 case .missing: continue   // removed while we read the folder
                 }
             }

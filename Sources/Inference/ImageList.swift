@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// Finding images in a folder the way users expect: jpg, jpeg and png in any case, hidden
 /// files and folders ignored, sorted by name (code point order, as Python sorts). Symbolic
@@ -18,8 +19,8 @@ public enum ImageList {
         public var images: [String]
         public var skipped: [Skipped]
         public var loops: [String]
-        /// Everything to warn about, loops first.
-        public var warnings: [String] { loops + skipped.map(\.description) }
+        /// Everything to warn about, loops first, and how many files were left out last.
+        public var warnings: [String] { loops + skipped.map(\.description) + [Skipped.summary(skipped)].compactMap { $0 } }
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -28,9 +29,9 @@ public enum ImageList {
         case unusable(String, why: String)
         public var description: String {
             switch self {
-            case .isAFile(let p): return "\(p) is a file, not a folder; pass the folder that holds the images"
-            case .noSuchFolder(let p): return "\(p): no such folder"
-            case let .unusable(p, why): return "\(p): \(why)"
+            case .isAFile(let p): return "\(TerminalText.escaped(p)) is a file, not a folder; pass the folder that holds the images"
+            case .noSuchFolder(let p): return "\(TerminalText.escaped(p)): no such folder"
+            case let .unusable(p, why): return "\(TerminalText.escaped(p)): \(why)"
             }
         }
     }
@@ -52,8 +53,8 @@ public enum ImageList {
         try checkFolder(dir)
         let loopsBefore = walk.loops.count
         let (images, skipped) = try walk.files(in: dir, recursive: recursive) { path, name, size in
-            guard isImageName(name) else { return "not a .jpg, .jpeg or .png file" }
-            return probe ? ImageProbe.problem(path: path, size: size) : nil
+            guard isImageName(name) else { return ("not a .jpg, .jpeg or .png file", .notImageName) }
+            return probe ? ImageProbe.problem(path: path, size: size).map { ($0, $0.hasPrefix(ImageProbe.cannotOpen) ? .unreadable : .notImage) } : nil
         }
         return Listing(images: images, skipped: skipped, loops: Array(walk.loops[loopsBefore...]))
     }

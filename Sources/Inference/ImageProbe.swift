@@ -7,14 +7,19 @@ import Imaging
 /// passes may still fail to decode; the trainer reports those.
 public enum ImageProbe {
     static let headBytes = 65536
+    /// How a problem that is about opening the file, not its content, begins.
+    public static let cannotOpen = "cannot open it: "
 
     /// Why the file cannot be an image to train on, in plain words; nil when it looks fine.
     public static func problem(path: String, size: Int) -> String? {
         guard size > 0 else { return "an empty file (0 bytes)" }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            return "cannot open it: " + String(cString: strerror(errno)).lowercased()
-        }
-        defer { try? handle.close() }
+        // By the path's own bytes (it may not be UTF-8); O_NONBLOCK: a pipe put there since the
+        // folder was listed is not waited on.
+        let fd = PathBytes.withCString(path) { open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        guard fd >= 0 else { return cannotOpen + String(cString: strerror(errno)).lowercased() }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var st = stat()
+        if fstat(fd, &st) == 0, let what = PathBytes.notRegular(st.st_mode) { return what }
         var bytes = [UInt8](handle.readData(ofLength: headBytes))
         switch ImageFormat.sniff(bytes) {
         case nil:

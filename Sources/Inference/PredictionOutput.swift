@@ -1,10 +1,13 @@
 import Foundation
+import Imaging
 
 /// The output formats of predict and batch_predict.
 public enum PredictionOutput {
     /// predict.py's lines: `class: <name padded to 10>   prob: <{:.3}>` per class in index order
     /// (or the top K by probability), then its top-1 line `class: <name>   prob: <{:.3}>`.
-    public static func text(_ p: Prediction, names: [String], topK: Int?) -> String {
+    /// Text for a terminal: names as `TerminalText.escaped` shows them.
+    public static func text(_ p: Prediction, names exact: [String], topK: Int?) -> String {
+        let names = exact.map(TerminalText.escaped)
         let order = topK.map { p.top($0) } ?? Array(p.probs.indices)
         var lines = order.map { "class: \(PythonFormat.leftPadded(names[$0], 10))   prob: \(PythonFormat.general3(Double(p.probs[$0])))" }
         lines.append("class: \(names[p.index])   prob: \(PythonFormat.general3(Double(p.prob)))")
@@ -18,9 +21,10 @@ public enum PredictionOutput {
             + "\"probs\": [\(p.probs.map(PythonFormat.jsonNumber).joined(separator: ", "))]}"
     }
 
-    /// batch_predict.py's line: `image: <path>  class: <name>  prob: <{:.3}>`.
+    /// batch_predict.py's line: `image: <path>  class: <name>  prob: <{:.3}>`, the path and
+    /// name as `TerminalText.escaped` shows them (JSON and CSV keep them exact).
     public static func batchLine(_ p: Prediction, names: [String]) -> String {
-        "image: \(p.image)  class: \(names[p.index])  prob: \(PythonFormat.general3(Double(p.prob)))"
+        "image: \(TerminalText.escaped(p.image))  class: \(TerminalText.escaped(names[p.index]))  prob: \(PythonFormat.general3(Double(p.prob)))"
     }
 
     public static let csvHeader = "image,class,index,prob"

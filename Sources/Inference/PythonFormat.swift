@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Imaging
 
 /// The few Python formatting rules the tutorial scripts' output depends on, reproduced exactly.
 public enum PythonFormat {
@@ -31,14 +32,25 @@ public enum PythonFormat {
         return n >= width ? s : s + String(repeating: " ", count: width - n)
     }
 
-    /// Python's `sorted()` on strings: code-point order, case-sensitive, no normalisation.
+    /// Python's `sorted()` on strings: code-point order, case-sensitive, no normalisation. A
+    /// byte that is not UTF-8 (`PathBytes`) sorts as Python's `os.listdir` gives it: the
+    /// surrogate escape U+DC80...U+DCFF.
     public static func codePointLess(_ a: String, _ b: String) -> Bool {
-        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
+        func python(_ u: Unicode.Scalar) -> UInt32 { PathBytes.escapedByte(u).map { 0xDC00 + UInt32($0) } ?? u.value }
+        return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { python($0) < python($1) }
     }
 
-    /// A JSON string as `json.dumps` writes it (`ensure_ascii=True` by default).
+    /// A JSON string as `json.dumps` writes it (`ensure_ascii=True` by default). A byte that is
+    /// not UTF-8 (`PathBytes`) is written `\udcNN`, as json.dumps writes the surrogate escape
+    /// Python's `os.listdir` gives it.
     public static func jsonString(_ s: String, asciiOnly: Bool = true) -> String {
-        JSONText.string(s, asciiOnly: asciiOnly)
+        guard PathBytes.hasEscapes(s) else { return JSONText.string(s, asciiOnly: asciiOnly) }
+        var out = "\""
+        for u in s.unicodeScalars {
+            if let byte = PathBytes.escapedByte(u) { out += "\\udc" + String(byte, radix: 16) }
+            else { out += JSONText.string(String(u), asciiOnly: asciiOnly).dropFirst().dropLast() }
+        }
+        return out + "\""
     }
 
     /// A float for JSON output: the shortest text that reads back as the same Float.

@@ -26,8 +26,8 @@ public struct ImageFolder: Sendable {
     /// One warning per symbolic link that was not followed (it leads to a folder read already).
     public let loops: [String]
 
-    /// Everything to warn about, once each.
-    public var warnings: [String] { loops + skipped.map(\.description) }
+    /// Everything to warn about, once each, and last how many files were left out and why.
+    public var warnings: [String] { loops + skipped.map(\.description) + [ImageList.Skipped.summary(skipped)].compactMap { $0 } }
 
     public enum Failure: Error, CustomStringConvertible {
         case noClasses(String)
@@ -42,30 +42,35 @@ public struct ImageFolder: Sendable {
         case sameFolder(String, String)
 
         public var description: String {
+            // Names go to a terminal: control characters and bytes that are not UTF-8 shown escaped.
+            let t = TerminalText.escaped
+            func list(_ names: [String]) -> String { names.map(t).joined(separator: ", ") }
             switch self {
-            case .noClasses(let p):
+            case .noClasses(let p0):
+                let p = t(p0)
                 return "\(p): no class folders. Expected \(p)/train/<class>/*.jpg (and val/ beside train/), or \(p)/<class>/*.jpg with --val-split."
             case let .emptyClass(folder, classes):
-                return "\(folder) holds no usable JPEG or PNG images. Classes: \(classes.joined(separator: ", ")). Remove the folder or add images."
+                return "\(t(folder)) holds no usable JPEG or PNG images. Classes: \(list(classes)). Remove the folder or add images."
             case let .noReadableImages(name, classes):
-                return "class '\(name)' (every training image is unreadable) holds no usable JPEG or PNG images. Classes: \(classes.joined(separator: ", ")). Remove the folder or add images."
+                return "class '\(t(name))' (every training image is unreadable) holds no usable JPEG or PNG images. Classes: \(list(classes)). Remove the folder or add images."
             case let .classMismatch(train, val):
                 let onlyTrain = train.filter { !val.contains($0) }, onlyVal = val.filter { !train.contains($0) }
                 var parts: [String] = []
-                if !onlyTrain.isEmpty { parts.append("only in train: " + onlyTrain.joined(separator: ", ")) }
-                if !onlyVal.isEmpty { parts.append("only in val: " + onlyVal.joined(separator: ", ")) }
+                if !onlyTrain.isEmpty { parts.append("only in train: " + list(onlyTrain)) }
+                if !onlyVal.isEmpty { parts.append("only in val: " + list(onlyVal)) }
                 return "train and val have different classes (\(parts.joined(separator: "; "))). "
-                    + "train: \(train.joined(separator: ", ")); val: \(val.joined(separator: ", ")). Give both the same class folders."
+                    + "train: \(list(train)); val: \(list(val)). Give both the same class folders."
             case let .classCount(expected, found):
-                return "--classes \(expected), but the data has \(found.count) classes: \(found.joined(separator: ", ")). Pass --classes \(found.count)."
+                return "--classes \(expected), but the data has \(found.count) classes: \(list(found)). Pass --classes \(found.count)."
             case .badSplit(let f): return "--val-split must be more than 0 and less than 1 (got \(f))"
-            case .noSplit(let p):
+            case .noSplit(let p0):
+                let p = t(p0)
                 return "\(p) has no val/ folder and --val-split is 0, so nothing would be validated and no model chosen. Pass --val-split (e.g. 0.1) or add \(p)/val/<class>/."
             case let .tooFewToSplit(folder, n):
-                return "\(folder) has \(n) usable image\(n == 1 ? "" : "s"): --val-split needs at least 2 in every class, one to train on and one to validate. "
+                return "\(t(folder)) has \(n) usable image\(n == 1 ? "" : "s"): --val-split needs at least 2 in every class, one to train on and one to validate. "
                     + "Add images to it, or give the data a train/ and val/ folder."
             case let .sameFolder(a, b):
-                return "\(a) and \(b) are the same folder (a symbolic link): every class folder, in train/ and val/, must be a folder of its own."
+                return "\(t(a)) and \(t(b)) are the same folder (a symbolic link): every class folder, in train/ and val/, must be a folder of its own."
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Cluster
 import Foundation
+import Imaging
 import Inference
 
 struct BatchPredict: ParsableCommand {
@@ -58,6 +59,7 @@ struct BatchPredict: ParsableCommand {
         // The listing is rank 0's, sent to every rank, so that all of them split the same one.
         var images: [String] = []
         if root {
+            if let file = csv { try OutputFile.check(file, option: "--csv") }  // before any work
             let listing = try ImageList.scan(dir, recursive: recursive)
             listing.warnings.forEach { warn($0) }
             images = listing.images
@@ -102,7 +104,8 @@ struct BatchPredict: ParsableCommand {
         var status = ExitStatus.success
         if root {
             if let file = csv {
-                try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+                // The file names' own bytes, also those that are not UTF-8 (PathBytes).
+                try OutputFile.write(PathBytes.bytes(rows.joined(separator: "\n") + "\n"), to: file, option: "--csv")
                 warn("wrote \(predicted) predictions to \(file)")
             }
             if predicted == 0 { status = .failure }
@@ -114,4 +117,5 @@ struct BatchPredict: ParsableCommand {
     }
 }
 
-BatchPredict.main()
+// The arguments with their bytes kept: a folder whose name is not UTF-8 is found.
+BatchPredict.main(Array(PathBytes.arguments.dropFirst()))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import Imaging
 import Inference
 import Training
 import Checkpoint
@@ -40,20 +41,18 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         ConvolutionCacheSetting.useStandard()
         try reportingErrors {
-            let predictor = try model.makePredictor(defaultConv: .auto)
-            let result = try Evaluation.run(dir: dir, predictor: predictor, batchSize: batchSize, warn: { warn($0) })
+            // The report's path is checked before the model is loaded and any image read.
+            let result = try EvaluationRun.run(dir: dir, report: report, weights: model.weights ?? model.weightsPath,
+                                               batchSize: batchSize, makePredictor: { try model.makePredictor(defaultConv: .auto) },
+                                               warn: { warn($0) })
             if !result.unreadable.isEmpty {
                 warn("\(result.unreadable.count) of \(result.images.count + result.unreadable.count) images could not be read and are left out")
             }
             print(json ? result.json() : result.text(), terminator: json ? "\n" : "")
-            if let file = report {
-                let page = EvaluationPage.html(folder: dir, weights: model.weights ?? model.weightsPath, evaluation: result,
-                                               thumbnail: ReportWriter(path: file).thumbnail)
-                try TemporaryFile.write(Data(page.utf8), to: file)
-                warn("wrote \(file)")
-            }
+            if let file = report { warn("wrote \(file)") }
         }
     }
 }
 
-Evaluate.main()
+// The arguments with their bytes kept: a folder whose name is not UTF-8 is found.
+Evaluate.main(Array(PathBytes.arguments.dropFirst()))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import Imaging
 import Inference
 
 struct Predict: ParsableCommand {
@@ -43,7 +44,7 @@ struct Predict: ParsableCommand {
                     if json {
                         print(PredictionOutput.json(p, names: predictor.classNames))
                     } else {
-                        if images.count > 1 { print("image: \(path)") }
+                        if images.count > 1 { print("image: \(TerminalText.escaped(path))") }
                         print(PredictionOutput.text(p, names: predictor.classNames, topK: topK))
                     }
                 case .failure(let e):
@@ -56,4 +57,5 @@ struct Predict: ParsableCommand {
     }
 }
 
-Predict.main()
+// The arguments with their bytes kept: an image whose name is not UTF-8 is found.
+Predict.main(Array(PathBytes.arguments.dropFirst()))

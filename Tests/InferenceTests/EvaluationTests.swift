@@ -21,13 +21,17 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(result.images.map(relative), try XCTUnwrap(e["images"] as? [String]))
         XCTAssertEqual(result.labels, try XCTUnwrap(e["labels"] as? [Int]))
         XCTAssertEqual(result.probabilities.map(ClassificationReport.argmax), try XCTUnwrap(e["predictions"] as? [Int]))
-        for (got, want) in zip(result.probabilities, try XCTUnwrap(e["probabilities"] as? [[Double]])) {
+        let probabilities = try XCTUnwrap(e["probabilities"] as? [[Double]])
+        XCTAssertEqual(result.probabilities.count, probabilities.count, "one row per image")
+        for (got, want) in zip(result.probabilities, probabilities) {
+            XCTAssertEqual(got.count, want.count, "one probability per class")
             for (a, b) in zip(got, want) { XCTAssertEqual(Double(a), b, accuracy: 1e-5) }
         }
         XCTAssertEqual(result.unreadable.map { relative($0.path) }, try XCTUnwrap(e["unreadable"] as? [String]))
         XCTAssertEqual(result.skipped.count, 1)
         XCTAssertTrue(result.skipped.first?.contains("notes.txt") == true, "\(result.skipped)")
-        XCTAssertEqual(warnings.count, 2, "the skipped file and the unreadable image: \(warnings)")
+        XCTAssertEqual(warnings.count, 3, "the skipped file, the count of files left out and the unreadable image: \(warnings)")
+        XCTAssertTrue(warnings.contains("1 file left out: 1 not .jpg, .jpeg or .png"), "\(warnings)")
         // Counts exactly, ratios to 1e-6.
         XCTAssertEqual(result.report.confusion, try XCTUnwrap(e["confusion_matrix"] as? [[Int]]))
         try ClassificationReportTests.check(result.report, against: try XCTUnwrap(e["report"] as? [String: Any]))
@@ -66,8 +70,9 @@ final class EvaluationTests: XCTestCase {
         let result = try Evaluation.run(dir: dir.path, predictor: p, batchSize: 2) { warnings.append($0) }
         XCTAssertEqual(result.labels, [5])
         XCTAssertEqual(result.report.perClass.map(\.support), [0, 0, 0, 0, 0, 1, 0])
-        XCTAssertEqual(warnings.count, 2, "\(warnings)")
+        XCTAssertEqual(warnings.count, 3, "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.contains("loose.jpg: not in a class folder") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains("1 file left out: 1 not in a class folder"), "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.contains("class 'roses' has support 0") }, "\(warnings)")
     }
 
@@ -75,5 +80,22 @@ final class EvaluationTests: XCTestCase {
         XCTAssertThrowsError(try Evaluation.run(dir: FixturePaths.path("trainset/train/daisy"), predictor: try predictor(), batchSize: 2)) {
             XCTAssertEqual($0 as? Evaluation.Failure, .noClassFolders(dir: FixturePaths.path("trainset/train/daisy")))
         }
+    }
+}
+
+/// class_indices.json that names two classes alike is refused (issue 19, item 13).
+final class EvaluationClassNameTests: XCTestCase {
+    func testDuplicateClassNamesAreRefusedNamingTheIndices() throws {
+        let dir = try RawNameFolder("duplicates")
+        defer { dir.remove() }
+        for name in ["a", "b"] { dir.mkdir(dir.root + "/" + name) }
+        XCTAssertThrowsError(try Evaluation.classFolders(dir.root, classNames: ["a", "b", "c", "a", "b", "a"], walk: FolderWalk())) { error in
+            guard case .duplicateClassNames(let dups)? = error as? Evaluation.Failure else { return XCTFail("\(error)") }
+            XCTAssertEqual(dups.map(\.name), ["a", "b"])
+            XCTAssertEqual(dups.map(\.indices), [[0, 3, 5], [1, 4]])
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("'a' at indices 0, 3, 5") && message.contains("'b' at indices 1, 4"), message)
+        }
+        XCTAssertNoThrow(try Evaluation.classFolders(dir.root, classNames: ["a", "b", "c"], walk: FolderWalk()))
     }
 }

@@ -172,7 +172,42 @@ final class DataFolderTests: XCTestCase {
         XCTAssertTrue(reasons["self.jpg"]?.contains("loop") ?? false, reasons["self.jpg"] ?? "")
         XCTAssertTrue(reasons["gone.png"]?.contains("does not exist") ?? false, reasons["gone.png"] ?? "")
         for r in reasons.values { XCTAssertFalse(r.contains("NSCocoaErrorDomain") || r.contains("Error Domain"), r) }
-        XCTAssertEqual(data.warnings.count, 6, "one warning per file")
+        XCTAssertEqual(data.warnings.count, 7, "one warning per file, and the count")
+        XCTAssertEqual(data.warnings.last, "6 files left out: 1 not .jpg, .jpeg or .png, 3 not usable images inside, 2 unreadable")
+    }
+
+    /// A class folder and an image whose names are not UTF-8 (byte 0xFF), as torchvision's
+    /// ImageFolder finds them: scanned, named, sorted as Python sorts os.listdir's names, read.
+    func testNamesThatAreNotUTF8AreFoundAndRead() throws {
+        try images("train/a", 2); try images("val/a", 1)
+        let odd = PathBytes.string([0x62, 0xFF])                      // "b\xFF"
+        for split in ["train", "val"] {
+            let folder = root + "/" + split + "/" + odd
+            XCTAssertEqual(PathBytes.withCString(folder) { mkdir($0, 0o755) }, 0)
+            let image = folder + "/" + PathBytes.string([0xFE]) + ".jpg"
+            let fd = PathBytes.withCString(image) { open($0, O_CREAT | O_WRONLY, 0o644) }
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.daisy + "/00.jpg")))
+            XCTAssertEqual(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }, bytes.count)
+            close(fd)
+        }
+        defer { for split in ["train", "val"] { _ = PathBytes.withCString(root + "/" + split + "/" + odd) { p in
+            _ = PathBytes.withCString(root + "/" + split + "/" + odd + "/" + PathBytes.string([0xFE]) + ".jpg") { unlink($0) }
+            return rmdir(p)
+        } } }
+        let data = try ImageFolder(root: root)
+        XCTAssertEqual(data.classes, ["a", odd])
+        XCTAssertEqual(data.train.filter { $0.label == 1 }.count, 1, "the image in the odd folder is found: \(data.warnings)")
+        XCTAssertTrue(data.warnings.isEmpty, "\(data.warnings)")
+        let sample = try XCTUnwrap(data.train.first { $0.label == 1 })
+        XCTAssertEqual(Array(PathBytes.bytes(sample.path).suffix(8)), [0x62, 0xFF, 0x2F, 0xFE, 0x2E, 0x6A, 0x70, 0x67], "its own bytes")
+        XCTAssertNoThrow(try ImageDecoder.decode(path: sample.path))
+        XCTAssertEqual(TerminalText.escaped(data.classes[1]), "b\\xff")
+        XCTAssertTrue(ClassIndices(names: data.classes).json.contains("\"b\\udcff\""), "json.dumps' spelling")
+    }
+
+    func testFailureMessagesShowControlCharactersEscaped() {
+        let failure = ImageFolder.Failure.classCount(expected: 2, found: ["\u{1B}]0;pwned\u{07}", "b"])
+        XCTAssertEqual("\(failure)", "--classes 2, but the data has 2 classes: \\x1b]0;pwned\\x07, b. Pass --classes 2.")
     }
 
     func testMessagesSayWhatIsWrong() throws {

@@ -52,7 +52,7 @@ final class ReportTests: XCTestCase {
         }
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 4, "loss, accuracy, lr, images/s")
         for id in ["chart-loss", "chart-accuracy", "chart-lr", "chart-speed"] { XCTAssertTrue(html.contains("id=\"\(id)\"")) }
-        for name in job.data.classes { XCTAssertTrue(html.contains("<th class=\"row\">\(name)</th>"), name) }
+        for name in job.data.classes { XCTAssertTrue(html.contains("<th class=\"row\">\(HTMLText.name(name))</th>"), name) }
         XCTAssertTrue(html.contains("finetune --weights &#39;a b.pth&#39;"), "the command line, shell-quoted and escaped")
         XCTAssertTrue(html.contains("99_corrupt.jpg"), "the scan's skipped files")
 
@@ -77,7 +77,7 @@ final class ReportTests: XCTestCase {
         let scored = try ClassificationReport(classNames: job.data.classes, labels: v.labels, probabilities: v.probabilities)
         XCTAssertEqual(scored.confusion, stored)
         for (i, x) in scored.perClass.enumerated() {
-            let row = try matches(#"<tr data-class="\#(i)"><th>([^<]*)</th><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>"#, in: html)
+            let row = try matches(#"<tr data-class="\#(i)"><th><bdi[^>]*>([^<]*)</bdi></th><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>"#, in: html)
             XCTAssertEqual(row.first, [job.data.classes[i]] + RunReport.cells(x))
         }
         for (name, x) in [("macro", scored.macro), ("weighted", scored.weighted)] {
@@ -175,7 +175,7 @@ final class ReportTests: XCTestCase {
         try job.run()
         let html = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertEqual(job.data.classes.first, "<b>daisy & \"co\"")
-        XCTAssertTrue(html.contains("<th class=\"row\">&lt;b&gt;daisy &amp; &quot;co&quot;</th>"))
+        XCTAssertTrue(html.contains("<th class=\"row\"><bdi class=\"nm\" title=\"\u{2068}&lt;b&gt;daisy &amp; &quot;co&quot;\u{2069}\">&lt;b&gt;daisy &amp; &quot;co&quot;</bdi></th>"))
         XCTAssertFalse(html.contains("<b>"))
         XCTAssertFalse(html.contains("\"co\""))
         try assertSelfContained(html)

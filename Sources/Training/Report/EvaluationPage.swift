@@ -21,11 +21,12 @@ public enum EvaluationPage {
         body += RunReport.mistakesSection(mistakes, classes: r.classNames, images: "images", model: "the model")
         body += "<section id=\"warnings\">\n<h2>Skipped files and unreadable images</h2>\n"
         let notes = v.skipped + v.unreadable.map { $0.reason.contains($0.path) ? $0.reason : "\($0.path): \($0.reason)" }
-        body += notes.isEmpty ? "<p class=\"none\">None.</p>\n" : "<ul>\n" + notes.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        body += notes.isEmpty ? "<p class=\"none\">None.</p>\n" : "<ul>\n" + notes.map { "<li>\(HTMLText.name($0, wrap: true))</li>\n" }.joined() + "</ul>\n"
         body += "</section>\n"
         let top5 = r.top5Accuracy.map { String(format: ", top-5 accuracy %.4f", $0) } ?? ""
-        return RunReport.page(title: "Graft evaluate: \(folder)", heading: "Graft evaluate report",
-                              subtitle: "\(folder) scored with \(weights): \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(top5)",
+        return RunReport.page(title: "Graft evaluate: \(HTMLText.isolated(folder))", heading: "Graft evaluate report",
+                              subtitle: HTMLText.name(folder, wrap: true) + " scored with " + HTMLText.name(weights, wrap: true)
+                                  + e(": \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(top5)"),
                               body: body)
     }
 }

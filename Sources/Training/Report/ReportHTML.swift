@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Inference
 
 /// Text made safe for HTML element content and attribute values.
@@ -18,19 +19,39 @@ public enum HTMLText {
         }
         return out
     }
+
+    /// A user-supplied string (a class or file name, a path, a warning) as element content:
+    /// escaped, and in `<bdi>`, so that its direction marks (U+202E...) reorder nothing
+    /// outside it, and a long one is cut with an ellipsis (CSS `.nm`), the whole of it in the
+    /// tooltip. `wrap`: break it over lines instead of cutting it (no tooltip then). Control
+    /// characters and bytes that are not UTF-8 show as `TerminalText` writes them.
+    public static func name(_ s: String, wrap: Bool = false) -> String {
+        let shown = String(String.UnicodeScalarView(s.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
+            // Control characters and bytes that are not UTF-8 (PathBytes) as visible escapes.
+            u.value < 0x20 || (0x7F...0x9F).contains(u.value) || PathBytes.escapedByte(u) != nil
+                ? Array(TerminalText.escaped(String(u)).unicodeScalars) : [u]
+        }))
+        return wrap ? "<bdi class=\"wrap\">\(escape(shown))</bdi>"
+            : "<bdi class=\"nm\" title=\"\(escape(isolated(shown)))\">\(escape(shown))</bdi>"
+    }
+
+    /// `s` between U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE: `<bdi>`
+    /// for plain text (a title, a tooltip), where no element can go.
+    public static func isolated(_ s: String) -> String { "\u{2068}" + s + "\u{2069}" }
 }
 
 extension RunReport {
     /// The whole page: one file, no scripts, no network, CSS inline; sections `run`, `curves`,
     /// `confusion`, `per-class`, `mistakes`, `warnings`. The same report gives the same bytes.
     public var html: String {
-        Self.page(title: "Graft finetune: \(data)", heading: "Graft finetune report",
-                  subtitle: "\(data): \(classes.count) classes, \(epochs.count) of \(settingValue("epochs")) epochs"
-                      + (bestEpoch.map { ", best epoch \($0)" } ?? ""),
+        Self.page(title: "Graft finetune: \(HTMLText.isolated(data))", heading: "Graft finetune report",
+                  subtitle: HTMLText.name(data, wrap: true) + HTMLText.escape(": \(classes.count) classes, \(epochs.count) of \(settingValue("epochs")) epochs"
+                      + (bestEpoch.map { ", best epoch \($0)" } ?? "")),
                   body: runSection + curvesSection + confusionSection + perClassSection + mistakesSection + warningsSection)
     }
 
     /// A self-contained page in the report's style around `body` (sections of HTML).
+    /// `subtitle` is HTML (names in it made with `HTMLText.name`); `title` is text.
     public static func page(title: String, heading: String, subtitle: String, body: String) -> String {
         let e = HTMLText.escape
         return """
@@ -44,7 +65,7 @@ extension RunReport {
             </head>
             <body>
             <h1>\(e(heading))</h1>
-            <p class="sub">\(e(subtitle))</p>
+            <p class="sub">\(subtitle)</p>
 
             """ + body + "</body>\n</html>\n"
     }
@@ -53,12 +74,13 @@ extension RunReport {
 
     var runSection: String {
         let e = HTMLText.escape
-        var s = "<section id=\"run\">\n<h2>The run</h2>\n<pre class=\"cmd\">\(e(commandLine))</pre>\n<table class=\"kv\">\n"
-        s += "<tr><th>data</th><td>\(e(data))</td></tr>\n"
-        for row in settings { s += "<tr><th>\(e(row.name))</th><td>\(e(row.value))</td></tr>\n" }
+        // The command line with its control characters and direction marks shown, not obeyed.
+        var s = "<section id=\"run\">\n<h2>The run</h2>\n<pre class=\"cmd\"><bdi>\(e(TerminalText.escaped(commandLine)))</bdi></pre>\n<table class=\"kv\">\n"
+        s += "<tr><th>data</th><td>\(HTMLText.name(data, wrap: true))</td></tr>\n"
+        for row in settings { s += "<tr><th>\(e(row.name))</th><td>\(HTMLText.name(row.value, wrap: true))</td></tr>\n" }
         s += "</table>\n<table class=\"counts\">\n<tr><th>class</th><th>index</th><th>train</th><th>val</th></tr>\n"
         for (k, name) in classes.enumerated() {
-            s += "<tr><td class=\"name\">\(e(name))</td><td>\(k)</td><td>\(trainCounts[k])</td><td>\(valCounts[k])</td></tr>\n"
+            s += "<tr><td class=\"name\">\(HTMLText.name(name))</td><td>\(k)</td><td>\(trainCounts[k])</td><td>\(valCounts[k])</td></tr>\n"
         }
         s += "<tr class=\"total\"><td class=\"name\">total</td><td></td><td>\(trainCounts.reduce(0, +))</td><td>\(valCounts.reduce(0, +))</td></tr>\n"
         return s + "</table>\n</section>\n"
@@ -108,11 +130,11 @@ extension RunReport {
             s += "<p class=\"note\">\(r.classNames.count) classes: showing the \(shown.count) with the most mistakes (metrics.json has the whole matrix).</p>\n"
         }
         s += "<table class=\"confusion\">\n<tr><th class=\"corner\">true \\ predicted</th>"
-        s += shown.map { "<th class=\"col\">\(e(r.classNames[$0]))</th>" }.joined() + "</tr>\n"
+        s += shown.map { "<th class=\"col\">\(HTMLText.name(r.classNames[$0]))</th>" }.joined() + "</tr>\n"
         for t in shown {
             let row = r.confusion[t]
             let total = row.reduce(0, +)
-            s += "<tr><th class=\"row\">\(e(r.classNames[t]))</th>"
+            s += "<tr><th class=\"row\">\(HTMLText.name(r.classNames[t]))</th>"
             for p in shown {
                 let n = row[p]
                 let share = total > 0 ? Double(n) / Double(total) : 0
@@ -134,9 +156,9 @@ extension RunReport {
         s += "<p>As scikit-learn's <code>classification_report</code> computes them.</p>\n"
         s += "<table class=\"scores\">\n<tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th><th>support</th></tr>\n"
         func row(_ attr: String, _ name: String, _ x: ClassificationReport.Scores) -> String {
-            "<tr \(attr)><th>\(e(name))</th>" + Self.cells(x).map { "<td>\($0)</td>" }.joined() + "</tr>\n"
+            "<tr \(attr)><th>\(name)</th>" + Self.cells(x).map { "<td>\($0)</td>" }.joined() + "</tr>\n"
         }
-        for (k, x) in r.perClass.enumerated() { s += row("data-class=\"\(k)\"", r.classNames[k], x) }
+        for (k, x) in r.perClass.enumerated() { s += row("data-class=\"\(k)\"", HTMLText.name(r.classNames[k]), x) }
         s += "<tr class=\"avg\" data-avg=\"accuracy\"><th>accuracy</th><td></td><td></td><td>\(String(format: "%.4f", r.accuracy))</td><td>\(r.count)</td></tr>\n"
         s += row("class=\"avg\" data-avg=\"macro\"", "macro avg", r.macro)
         s += row("class=\"avg\" data-avg=\"weighted\"", "weighted avg", r.weighted)
@@ -165,13 +187,13 @@ extension RunReport {
             let name = (m.path as NSString).lastPathComponent
             let truth = classes.indices.contains(m.trueClass) ? classes[m.trueClass] : "\(m.trueClass)"
             let guess = classes.indices.contains(m.predicted) ? classes[m.predicted] : "\(m.predicted)"
-            s += "<figure class=\"mistake\" title=\"\(e(m.path))\">"
+            s += "<figure class=\"mistake\" title=\"\(e(HTMLText.isolated(m.path)))\">"
             if let jpeg = m.thumbnail {
                 s += "<img src=\"data:image/jpeg;base64,\(Data(jpeg).base64EncodedString())\" alt=\"\(e(name))\">"
             } else {
                 s += "<div class=\"noimage\">unreadable</div>"
             }
-            s += "<figcaption><span class=\"file\">\(e(name))</span><br>true: \(e(truth))<br>predicted: \(e(guess))"
+            s += "<figcaption><span class=\"file\">\(HTMLText.name(name, wrap: true))</span><br>true: \(HTMLText.name(truth))<br>predicted: \(HTMLText.name(guess))"
                 + " (\(String(format: "%.3f", m.probability)))</figcaption></figure>\n"
         }
         return s + "</div>\n</section>\n"
@@ -181,7 +203,7 @@ extension RunReport {
         let e = HTMLText.escape
         var s = "<section id=\"warnings\">\n<h2>Skipped files and warnings</h2>\n"
         guard !warnings.isEmpty else { return s + "<p class=\"none\">None.</p>\n</section>\n" }
-        s += "<ul>\n" + warnings.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        s += "<ul>\n" + warnings.map { "<li>\(HTMLText.name($0, wrap: true))</li>\n" }.joined() + "</ul>\n"
         return s + "</section>\n"
     }
 
@@ -203,5 +225,8 @@ extension RunReport {
         .mistakes{display:flex;flex-wrap:wrap;gap:10px}.mistake{width:120px;font-size:12px;text-align:center}
         .mistake img,.noimage{width:96px;height:96px;object-fit:contain;display:block;margin:0 auto;background:#f3f3f3}
         .noimage{line-height:96px;color:#999}.file{color:#666;word-break:break-all}
+        bdi.nm{display:inline-block;max-width:22em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
+        .mistake bdi.nm{max-width:100%}table.confusion th.col bdi.nm{max-width:none;max-height:160px}
+        bdi.wrap{overflow-wrap:anywhere}
         """
 }
