@@ -23,8 +23,8 @@ public struct WeightsSourceOptions: ParsableArguments {
     /// `argument` as a file: itself when it is one; for a weights name, the file in torch.hub's
     /// cache, downloaded first when missing (progress on standard error).
     public func resolve(_ argument: String) throws -> ResolvedWeights {
-        try WeightsResolver.resolve(argument, mirror: weightsMirror, offline: offline) { url, destination, prefix in
-            warn("downloading \(url) to \(destination)")
+        try WeightsResolver.resolve(argument, mirror: weightsMirror, offline: offline, note: { warn($0) }) { url, destination, prefix in
+            warn(Downloader.startMessage(url: url, destination: destination))
             try Downloader(progress: DownloadProgress.standardError()).download(from: url, to: destination, sha256Prefix: prefix)
         }
     }

@@ -11,7 +11,8 @@ import Darwin
 
 /// One HTTP GET streamed to a partial file: URLSession calls it on its delegate queue, the
 /// downloader waits for `finished`. All state is under one lock; the progress callback runs
-/// outside it.
+/// outside it. Only 200 and 206 are read: any other answer (a 401 with its login prompt, a 407,
+/// a redirect to another scheme) ends the request at once with what the server said.
 final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     /// How the request ended, read by `Downloader` once `finished` is signalled.
     struct Outcome: Sendable {
@@ -20,22 +21,28 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         var bytesOnDisk: Int64
         /// The whole file's size, when the response said it.
         var totalBytes: Int64?
-        /// The transport error, if any (a URLError, or a cancel after a write error).
-        var transportError: String?
+        /// The URLError code of a failed request (nil when it completed, or was ended here).
         var transportErrorCode: Int?
+        /// Whether the request failed (a URLError, or a cancel after a write error).
+        var failed = false
         /// A write to the partial file failed: errno.
         var writeErrno: Int32?
         /// A 206 whose Content-Range does not start at the partial file's end.
         var rangeMismatch: String?
+        /// The WWW-Authenticate (401) or Proxy-Authenticate (407) header of a refusal.
+        var challenge: String?
+        /// Where a refused redirect led.
+        var refusedRedirect: String?
     }
 
     private struct State {
-        var fd: Int32 = -1
         var outcome: Outcome
         var lastReport: Double = 0
+        /// Set once the body may be written (a 200 or a fitting 206).
+        var writing = false
     }
 
-    let partialPath: String
+    let file: PartialFile
     let fileName: String
     let offset: Int64
     let startTime: Double
@@ -43,9 +50,9 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     let finished = DispatchSemaphore(value: 0)
     private let state: Mutex<State>
 
-    init(partialPath: String, fileName: String, offset: Int64,
+    init(file: PartialFile, fileName: String, offset: Int64,
          progress: (@Sendable (DownloadStatus) -> Void)?) {
-        self.partialPath = partialPath
+        self.file = file
         self.fileName = fileName
         self.offset = offset
         self.progress = progress
@@ -76,8 +83,10 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         let code = http.statusCode
         let length = response.expectedContentLength
         let contentRange = http.value(forHTTPHeaderField: "Content-Range")
+        let challenge = http.value(forHTTPHeaderField: code == 407 ? "Proxy-Authenticate" : "WWW-Authenticate")
+        let location = http.value(forHTTPHeaderField: "Location")
         let offset = self.offset
-        let path = partialPath
+        let file = self.file
         let allow: Bool = state.withLock { s in
             s.outcome.status = code
             switch code {
@@ -85,7 +94,7 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
                 // A fresh body: the server ignored the Range (or none was sent). Start over.
                 s.outcome.bytesOnDisk = 0
                 s.outcome.totalBytes = length >= 0 ? length : nil
-                s.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                s.outcome.writeErrno = file.truncate()
             case 206:
                 let start = contentRange.flatMap(Self.rangeStart)
                 if let start, start != offset {
@@ -94,38 +103,63 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
                 }
                 s.outcome.totalBytes = contentRange.flatMap(Self.rangeTotal)
                     ?? (length >= 0 ? offset + length : nil)
-                s.fd = open(path, O_WRONLY | O_APPEND)
+                s.outcome.writeErrno = file.seekToEnd()
+            case 401, 407:
+                if s.outcome.challenge == nil { s.outcome.challenge = challenge ?? "" }
+                return false
+            case 300..<400:
+                // A redirect URLSession did not follow (see willPerformHTTPRedirection).
+                if s.outcome.refusedRedirect == nil { s.outcome.refusedRedirect = location }
+                return false
             default:
                 return false
             }
-            if s.fd < 0 {
-                s.outcome.writeErrno = errno
-                return false
-            }
-            return true
+            s.writing = s.outcome.writeErrno == nil
+            return s.writing
         }
         completionHandler(allow ? .allow : .cancel)
     }
 
+    /// Follows http(s) redirects only (never https → http); any other ends the request with the
+    /// redirect's status and where it led.
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        let from = task.currentRequest?.url?.scheme?.lowercased() ?? task.originalRequest?.url?.scheme?.lowercased()
+        let location = response.value(forHTTPHeaderField: "Location") ?? request.url?.absoluteString ?? "?"
+        // The Location's own scheme counts (Foundation may resolve "file:///x" against the host).
+        let to = Self.scheme(of: location) ?? request.url?.scheme?.lowercased()
+        if request.url?.scheme?.lowercased() == to, to == "https" || (to == "http" && from != "https") {
+            completionHandler(request)
+            return
+        }
+        state.withLock { s in
+            s.outcome.status = response.statusCode
+            s.outcome.refusedRedirect = location
+        }
+        completionHandler(nil)
+        task.cancel()
+    }
+
+    /// A login prompt (401 with WWW-Authenticate, 407 with Proxy-Authenticate) is never answered:
+    /// the request ends at once with the status and the prompt.
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        let response = challenge.failureResponse as? HTTPURLResponse
+        let code = response?.statusCode ?? (challenge.protectionSpace.isProxy() ? 407 : 401)
+        let header = response?.value(forHTTPHeaderField: code == 407 ? "Proxy-Authenticate" : "WWW-Authenticate")
+        state.withLock { s in
+            s.outcome.status = code
+            s.outcome.challenge = header ?? challenge.protectionSpace.authenticationMethod
+        }
+        completionHandler(.cancelAuthenticationChallenge, nil)
+        task.cancel()
+    }
+
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        let file = self.file
         let report: DownloadStatus? = state.withLock { s in
-            guard s.fd >= 0, s.outcome.writeErrno == nil else { return nil }
-            let failed: Int32? = data.withUnsafeBytes { raw -> Int32? in
-                guard var p = raw.baseAddress else { return nil }
-                var left = raw.count
-                while left > 0 {
-                    let n = write(s.fd, p, left)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    if n == 0 { return ENOSPC }
-                    left -= n
-                    p += n
-                }
-                return nil
-            }
-            if let failed {
+            guard s.writing, s.outcome.writeErrno == nil else { return nil }
+            if let failed = file.append(data) {
                 s.outcome.writeErrno = failed
                 return nil
             }
@@ -143,14 +177,12 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        let file = self.file
         state.withLock { s in
-            if s.fd >= 0 {
-                if fsync(s.fd) != 0, s.outcome.writeErrno == nil, errno != EINVAL { s.outcome.writeErrno = errno }
-                if close(s.fd) != 0, s.outcome.writeErrno == nil { s.outcome.writeErrno = errno }
-                s.fd = -1
-            }
+            if s.writing, s.outcome.writeErrno == nil { s.outcome.writeErrno = file.sync() }
+            s.writing = false
             if let error {
-                s.outcome.transportError = error.localizedDescription
+                s.outcome.failed = true
                 s.outcome.transportErrorCode = (error as? URLError)?.errorCode ?? (error as NSError).code
             }
         }
@@ -165,6 +197,16 @@ final class DownloadSessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         if let total = o.totalBytes, rate > 0 { eta = Double(max(0, total - o.bytesOnDisk)) / rate }
         return DownloadStatus(fileName: fileName, bytesSoFar: o.bytesOnDisk, totalBytes: o.totalBytes,
                               resumedFrom: resumed, bytesPerSecond: rate, etaSeconds: eta, finished: finished)
+    }
+
+    /// The scheme of an absolute URL (RFC 3986: a letter, then letters, digits, "+-." up to ':'),
+    /// lowercased; nil for a relative reference.
+    static func scheme(of reference: String) -> String? {
+        guard let colon = reference.firstIndex(of: ":") else { return nil }
+        let s = reference[..<colon]
+        guard let first = s.first, first.isASCII, first.isLetter,
+              s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else { return nil }
+        return s.lowercased()
     }
 
     /// START of `bytes START-END/TOTAL`.

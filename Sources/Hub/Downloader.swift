@@ -10,11 +10,13 @@ import Darwin
 #endif
 
 /// Downloads one file over HTTP(S) as `torch.hub.download_url_to_file` does, plus resume:
-/// the bytes go to `.<file>.partial` beside the destination (streamed, never whole in memory);
-/// a partial file left by an interrupted run is resumed with `Range: bytes=<size>-`; the whole
+/// the bytes go to `.<file>.partial` beside the destination (streamed, never whole in memory;
+/// opened so that nothing already at that name is written through, see `PartialFile`); a
+/// partial file left by an interrupted run is resumed with `Range: bytes=<size>-`; the whole
 /// file's SHA-256 must start with the expected prefix, and only then is it renamed atomically
-/// to the destination. Synchronous: `download` returns when the file is in place or throws a
-/// `DownloadError`.
+/// to the destination. Any answer but 200/206 ends the download at once. Synchronous:
+/// `download` returns when the file is in place or throws a `DownloadError`, whose messages
+/// hide the URL's credentials.
 public struct Downloader: Sendable {
     public let progress: (@Sendable (DownloadStatus) -> Void)?
     /// Seconds without a byte before the request gives up.
@@ -31,68 +33,88 @@ public struct Downloader: Sendable {
         return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial").path
     }
 
+    /// What a command says as a download starts (the URL's credentials hidden).
+    public static func startMessage(url: URL, destination: String) -> String {
+        "downloading \(URLRedaction.redact(url.absoluteString)) to \(destination)"
+    }
+
     /// Downloads `url` to `destination` (a file path), checking that the file's SHA-256 (lowercase
     /// hex) starts with `sha256Prefix`.
     public func download(from url: URL, to destination: String, sha256Prefix: String) throws {
         let destURL = URL(fileURLWithPath: destination)
         let folder = destURL.deletingLastPathComponent().path
         let fileName = destURL.lastPathComponent
-        let partial = Self.partialPath(for: destination)
-        let link = url.absoluteString
+        let link = URLRedaction.redact(url.absoluteString)
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw DownloadError.unreachable(url: link, reason: "Graft downloads only http:// and https:// URLs",
+                                            fileName: fileName, folder: folder)
+        }
         // Held until the end: a second download of the same file fails fast instead of
         // writing into the same partial file.
-        var lock = try prepare(folder: folder, partial: partial)
-        defer { if lock >= 0 { close(lock) } }
+        let file = try prepare(folder: folder, partial: Self.partialPath(for: destination))
+        defer { file.close() }
+        let partial = file.path
 
         // Two rounds at most: a 416 on a partial file that turns out bad starts over once.
         for _ in 0..<2 {
-            let offset = Self.size(of: partial) ?? 0
-            let delegate = DownloadSessionDelegate(partialPath: partial, fileName: fileName, offset: offset,
-                                                   progress: progress)
+            let offset = file.size
+            let delegate = DownloadSessionDelegate(file: file, fileName: fileName, offset: offset, progress: progress)
             request(url, offset: offset, delegate: delegate)
             let o = delegate.outcome
+            func removeIfEmpty() { if file.size == 0 { file.remove() } }
 
             if let e = o.writeErrno {
-                let removed = Self.remove(partial)
+                let removed = file.remove()
                 throw DownloadError.writeFailed(path: partial, reason: String(cString: strerror(e)),
                                                 diskFull: e == ENOSPC || e == EDQUOT, partialRemoved: removed)
             }
             if let reason = o.rangeMismatch {
-                _ = Self.remove(partial)
+                file.remove()
                 throw DownloadError.badResponse(url: link, reason: reason, partialPath: partial)
             }
+            let failure = o.failed ? TransportFailure.reason(code: o.transportErrorCode, url: url, timeout: timeout) : nil
             switch o.status {
             case nil:
-                Self.removeIfEmpty(partial)
-                throw DownloadError.unreachable(url: link, reason: o.transportError ?? "no response",
+                removeIfEmpty()
+                throw DownloadError.unreachable(url: link, reason: failure ?? "the server sent no HTTP answer",
                                                 fileName: fileName, folder: folder)
             case 200?, 206?:
                 let short = o.totalBytes.map { o.bytesOnDisk < $0 } ?? false
-                if o.transportError != nil || short {
-                    let reason = o.transportError
-                        ?? "\(o.bytesOnDisk) of \(o.totalBytes ?? 0) bytes arrived"
+                if failure != nil || short {
+                    let reason = failure ?? "\(o.bytesOnDisk) of \(o.totalBytes ?? 0) bytes arrived"
                     if o.bytesOnDisk == 0 {
-                        Self.removeIfEmpty(partial)
+                        removeIfEmpty()
                         throw DownloadError.unreachable(url: link, reason: reason, fileName: fileName, folder: folder)
                     }
+                    if !file.resumable { file.remove() }
                     throw DownloadError.interrupted(url: link, reason: reason, bytesOnDisk: o.bytesOnDisk,
-                                                    partialPath: partial)
+                                                    partialPath: file.resumable ? partial : nil)
                 }
                 if let progress { progress(delegate.finalStatus()) }
-                try verifyAndMove(partial: partial, to: destination, prefix: sha256Prefix, url: link)
+                try verifyAndMove(file, to: destination, prefix: sha256Prefix, url: link)
                 return
             case 416? where offset > 0:
                 // Range Not Satisfiable: the partial file is the whole file already, or it is bad.
-                if let actual = try? Self.sha256Hex(of: partial), Self.matches(actual, sha256Prefix) {
-                    try verifyAndMove(partial: partial, to: destination, prefix: sha256Prefix, url: link)
+                if case .success(let actual) = file.sha256Hex(), Self.matches(actual, sha256Prefix) {
+                    try verifyAndMove(file, to: destination, prefix: sha256Prefix, url: link)
                     return
                 }
-                _ = Self.remove(partial)
-                if lock >= 0 { close(lock) }
-                lock = -1
-                lock = try prepare(folder: folder, partial: partial)
+                if let e = file.truncate() {
+                    let removed = file.remove()
+                    throw DownloadError.writeFailed(path: partial, reason: String(cString: strerror(e)),
+                                                    diskFull: false, partialRemoved: removed)
+                }
+            case 401?, 407?:
+                removeIfEmpty()
+                throw DownloadError.authenticationRequired(code: o.status ?? 401, challenge: o.challenge ?? "", url: link,
+                                                           fileName: fileName, folder: folder)
+            case let code? where o.refusedRedirect != nil:
+                removeIfEmpty()
+                _ = code
+                throw DownloadError.redirectRefused(url: link, location: URLRedaction.redact(o.refusedRedirect ?? ""),
+                                                    fileName: fileName, folder: folder)
             case let code?:
-                Self.removeIfEmpty(partial)
+                removeIfEmpty()
                 throw DownloadError.httpStatus(code: code, url: link, fileName: fileName, folder: folder)
             }
         }
@@ -117,29 +139,23 @@ public struct Downloader: Sendable {
         session.finishTasksAndInvalidate()
     }
 
-    /// Creates the folder and the partial file (if absent) and locks the partial file (flock);
-    /// returns the locked descriptor (-1 where the file system has no locks). A folder that
+    /// Creates the folder and opens the partial file (see `PartialFile`), locked. A folder that
     /// cannot be written fails here.
-    private func prepare(folder: String, partial: String) throws -> Int32 {
+    private func prepare(folder: String, partial: String) throws -> PartialFile {
         if let reason = Self.makeFolder(folder) {
             throw DownloadError.folderNotWritable(folder: folder, reason: reason)
         }
-        let fd = open(partial, O_WRONLY | O_CREAT, 0o644)
-        if fd < 0 {
-            let e = errno
+        do {
+            return try PartialFile.make(fixed: partial)
+        } catch PartialFile.OpenError.busy {
+            throw DownloadError.busy(partialPath: partial)
+        } catch PartialFile.OpenError.system(let path, let e) {
             if e == ENOSPC || e == EDQUOT {
-                throw DownloadError.writeFailed(path: partial, reason: String(cString: strerror(e)),
+                throw DownloadError.writeFailed(path: path, reason: String(cString: strerror(e)),
                                                 diskFull: true, partialRemoved: true)
             }
-            throw DownloadError.folderNotWritable(folder: folder, reason: "cannot create \(partial): \(String(cString: strerror(e)))")
+            throw DownloadError.folderNotWritable(folder: folder, reason: "cannot create \(path): \(String(cString: strerror(e)))")
         }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            close(fd)
-            if e == EWOULDBLOCK { throw DownloadError.busy(partialPath: partial) }
-            return -1  // a file system without locks (ENOLCK): go on unlocked
-        }
-        return fd
     }
 
     /// `mkdir -p`: nil when `folder` is a directory afterwards, else why not.
@@ -156,25 +172,25 @@ public struct Downloader: Sendable {
         return nil
     }
 
-    private func verifyAndMove(partial: String, to destination: String, prefix: String, url: String) throws {
+    private func verifyAndMove(_ file: PartialFile, to destination: String, prefix: String, url: String) throws {
         let actual: String
-        do {
-            actual = try Self.sha256Hex(of: partial)
-        } catch {
-            let removed = Self.remove(partial)
-            throw DownloadError.writeFailed(path: partial, reason: "cannot read it back: \(error.localizedDescription)",
+        switch file.sha256Hex() {
+        case .success(let hex): actual = hex
+        case .failure(let e):
+            let removed = file.remove()
+            throw DownloadError.writeFailed(path: file.path, reason: "cannot read it back: \(String(cString: strerror(e.errno)))",
                                             diskFull: false, partialRemoved: removed)
         }
         guard Self.matches(actual, prefix) else {
-            _ = Self.remove(partial)
+            file.remove()
             throw DownloadError.hashMismatch(url: url, expectedPrefix: prefix.lowercased(), actual: actual,
-                                             deletedPath: partial)
+                                             deletedPath: file.path)
         }
-        if rename(partial, destination) != 0 {
-            let e = errno
-            let removed = Self.remove(partial)
-            throw DownloadError.writeFailed(path: destination, reason: "cannot rename \(partial): \(String(cString: strerror(e)))",
-                                            diskFull: e == ENOSPC, partialRemoved: removed)
+        if let e = file.move(to: destination) {
+            let removed = file.remove()
+            let why = e == ENOENT ? "\(file.path) was moved or replaced by someone else during the download"
+                : "cannot rename \(file.path): \(String(cString: strerror(e)))"
+            throw DownloadError.writeFailed(path: destination, reason: why, diskFull: e == ENOSPC, partialRemoved: removed)
         }
     }
 
@@ -182,30 +198,12 @@ public struct Downloader: Sendable {
         !prefix.isEmpty && actualHex.hasPrefix(prefix.lowercased())
     }
 
-    /// The file's SHA-256 as lowercase hex, read in 1 MiB chunks.
+    /// The file's SHA-256 as lowercase hex, read in 1 MiB chunks; throws the system's words
+    /// (`PartialFile.ReadError`) when it cannot be read.
     public static func sha256Hex(of path: String) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func size(of path: String) -> Int64? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Int64(st.st_size)
-    }
-
-    /// Removes `path`; true when it is gone afterwards.
-    @discardableResult
-    static func remove(_ path: String) -> Bool {
-        unlink(path) == 0 || errno == ENOENT
-    }
-
-    static func removeIfEmpty(_ path: String) {
-        if size(of: path) == 0 { remove(path) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PartialFile.ReadError(errno: errno) }
+        defer { close(fd) }
+        return try PartialFile.sha256Hex(fd: fd).get()
     }
 }

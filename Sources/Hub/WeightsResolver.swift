@@ -18,10 +18,12 @@ public struct ResolvedWeights: Sendable, Equatable {
 /// does: torch.hub's cache first, the network only when the file is not there.
 public enum WeightsResolver {
     /// - an existing file → that file (a name that is also a file means the file);
-    /// - a known name → `HubCache.checkpointsDirectory(environment:)/fileName`: used as is when
-    ///   present (no network); otherwise `HubError.offline` when `offline` or
+    /// - a known name → `HubCache.checkpointsDirectory(environment:)/fileName`: used when
+    ///   present and its SHA-256 starts with the name's prefix (no network); a wrong file there is
+    ///   moved aside (see `CachedFileCheck`; `note` is told where) and counts as absent; otherwise `HubError.offline` when `offline` or
     ///   `environment["GRAFT_OFFLINE"] == "1"`; otherwise the cache folder is created and
-    ///   `download(url, destinationPath, sha256Prefix)` is called, then the path returned;
+    ///   `download(url, destinationPath, sha256Prefix)` is called, then the path returned (a folder
+    ///   that cannot be created throws `DownloadError.folderNotWritable`);
     /// - the URL is `mirror + "/" + fileName` when a mirror is given (`mirror`, else
     ///   `environment["GRAFT_WEIGHTS_MIRROR"]`; a trailing "/" is dropped);
     /// - anything else → `HubError.noSuchFile` when it looks like a path (contains "/" or ends
@@ -31,15 +33,17 @@ public enum WeightsResolver {
         mirror: String? = nil,
         offline: Bool = false,
         environment: [String: String] = ProcessInfo.processInfo.environment,
+        note: (String) -> Void = { _ in },
         download: (URL, String, String) throws -> Void
     ) throws -> ResolvedWeights {
         try resolve(argument, mirror: mirror, offline: offline, environment: environment, registry: TorchvisionWeights.all,
-                    download: download)
+                    note: note, download: download)
     }
 
     /// `resolve` with another registry (tests serve weights of their own through a mirror).
     static func resolve(_ argument: String, mirror: String?, offline: Bool, environment: [String: String],
-                        registry: [TorchvisionWeights], download: (URL, String, String) throws -> Void) throws -> ResolvedWeights {
+                        registry: [TorchvisionWeights], note: (String) -> Void = { _ in },
+                        download: (URL, String, String) throws -> Void) throws -> ResolvedWeights {
         if isFile(argument) { return ResolvedWeights(path: argument, weights: nil) }
         let weights: TorchvisionWeights
         do {
@@ -52,16 +56,27 @@ public enum WeightsResolver {
         }
         let folder = HubCache.checkpointsDirectory(environment: environment)
         let destination = HubCache.join(folder, weights.fileName)
-        if isFile(destination) { return ResolvedWeights(path: destination, weights: weights) }
+        let isOffline = offline || environment["GRAFT_OFFLINE"] == "1"
+        if isFile(destination) {
+            switch try CachedFileCheck.check(destination, expectedPrefix: weights.sha256Prefix) {
+            case .good:
+                return ResolvedWeights(path: destination, weights: weights)
+            case let .movedAside(movedTo, actual):
+                note(CachedFileCheck.note(path: destination, movedTo: movedTo, expectedPrefix: weights.sha256Prefix,
+                                          actual: actual, downloading: !isOffline))
+            }
+        }
 
         let urlString = downloadURL(for: weights, mirror: mirror ?? environment["GRAFT_WEIGHTS_MIRROR"])
-        if offline || environment["GRAFT_OFFLINE"] == "1" {
+        if isOffline {
             throw HubError.offline(file: weights.fileName, url: urlString, folder: folder)
         }
         guard let url = URL(string: urlString) else {
             throw HubError.badMirror(mirror: mirror ?? environment["GRAFT_WEIGHTS_MIRROR"] ?? "", url: urlString)
         }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let reason = Downloader.makeFolder(folder) {
+            throw DownloadError.folderNotWritable(folder: folder, reason: reason)
+        }
         try download(url, destination, weights.sha256Prefix)
         return ResolvedWeights(path: destination, weights: weights)
     }

@@ -25,8 +25,12 @@ final class LoopbackServer {
         return nil
     }
 
-    /// Serves `root`; `cuts` maps a path to the bytes sent before its first request is cut off.
-    init(root: URL, log: URL, cuts: [String: Int] = [:], ignoreRange: Bool = false) throws {
+    /// Serves `root`; `cuts` maps a path to the bytes sent before its first request is cut off;
+    /// `statuses` maps a path to the status every request of it gets (empty body, plus the
+    /// `headers` given for that path as "Name:Value"); `stalls` maps a path to the bytes sent
+    /// before the server goes silent with the connection open.
+    init(root: URL, log: URL, cuts: [String: Int] = [:], ignoreRange: Bool = false, statuses: [String: Int] = [:],
+         headers: [String: [String]] = [:], stalls: [String: Int] = [:]) throws {
         guard let python = Self.python3() else {
             throw XCTSkip("python3 is not on PATH: these tests need it for the loopback HTTP server (Tests/HubTests/serve.py)")
         }
@@ -39,6 +43,11 @@ final class LoopbackServer {
         var arguments = [Self.script, "--root", root.path, "--log", log.path]
         for (path, n) in cuts.sorted(by: { $0.key < $1.key }) { arguments += ["--cut", "\(path)=\(n)"] }
         if ignoreRange { arguments.append("--ignore-range") }
+        for (path, code) in statuses.sorted(by: { $0.key < $1.key }) { arguments += ["--status", "\(path)=\(code)"] }
+        for (path, list) in headers.sorted(by: { $0.key < $1.key }) {
+            for h in list { arguments += ["--header", "\(path)=\(h)"] }
+        }
+        for (path, n) in stalls.sorted(by: { $0.key < $1.key }) { arguments += ["--stall", "\(path)=\(n)"] }
         process.arguments = arguments
         let output = Pipe()
         input = Pipe()

@@ -54,11 +54,25 @@ final class MirrorTests: XCTestCase {
     func testACacheHitMakesNoRequestAndOfflineMakesNone() throws {
         XCTAssertThrowsError(try resolve(offline: true)) { XCTAssertTrue("\($0)".contains("curl -L -o"), "\($0)") }
         XCTAssertEqual(server?.requests() ?? [], [], "offline: no request")
+        // A file in the cache is used when its SHA-256 matches its name (a weights entry of the
+        // test's own: torchvision's files are not available offline).
+        let bytes = Data([1])
+        let sha = SHA256Digest.hex(bytes)
+        let one = TorchvisionWeights(architecture: "one", version: "IMAGENET1K_V1", enumName: "One_Weights",
+                                     url: "https://download.pytorch.org/models/one-\(sha.prefix(8)).pth",
+                                     fileName: "one-\(sha.prefix(8)).pth", sha256Prefix: String(sha.prefix(8)), fileSizeMB: 0,
+                                     resize: 256, crop: 224, interpolation: .bilinear, isDefault: true)
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        XCTAssertTrue(FileManager.default.createFile(atPath: cache + "/" + weights.fileName, contents: Data([1])))
-        let hit = try resolve()
-        XCTAssertEqual(hit.path, cache + "/" + weights.fileName)
-        XCTAssertEqual(hit.weights, weights)
+        XCTAssertTrue(FileManager.default.createFile(atPath: cache + "/" + one.fileName, contents: bytes))
+        let mirror = try XCTUnwrap(server).url("/mirror/models/").absoluteString
+        for offline in [false, true] {
+            let hit = try WeightsResolver.resolve("one", mirror: mirror, offline: offline, environment: environment,
+                                                  registry: [one]) { url, destination, prefix in
+                try Downloader().download(from: url, to: destination, sha256Prefix: prefix)
+            }
+            XCTAssertEqual(hit.path, cache + "/" + one.fileName)
+            XCTAssertEqual(hit.weights, one)
+        }
         XCTAssertEqual(server?.requests() ?? [], [], "a cache hit: no request")
     }
 

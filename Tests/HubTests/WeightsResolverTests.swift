@@ -52,17 +52,37 @@ final class WeightsResolverTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: checkpoints))
     }
 
+    /// A weights entry of the test's own whose file holds `bytes` (torchvision's real files are
+    /// not available here, and a cached file must match its name's hash to be used).
+    private func entry(_ architecture: String, holding bytes: Data) -> TorchvisionWeights {
+        let sha = SHA256Digest.hex(bytes)
+        return TorchvisionWeights(architecture: architecture, version: "IMAGENET1K_V1", enumName: "Test_Weights",
+                                  url: "https://download.pytorch.org/models/\(architecture)-\(sha.prefix(8)).pth",
+                                  fileName: "\(architecture)-\(sha.prefix(8)).pth", sha256Prefix: String(sha.prefix(8)),
+                                  fileSizeMB: 0, resize: 256, crop: 224, interpolation: .bilinear, isDefault: true)
+    }
+
+    private func resolve(_ argument: String, registry: [TorchvisionWeights], offline: Bool = false,
+                         downloads: Downloads) throws -> ResolvedWeights {
+        try WeightsResolver.resolve(argument, mirror: nil, offline: offline, environment: environment, registry: registry) {
+            url, destination, prefix in
+            downloads.calls.append((url, destination, prefix))
+            try Data("pth".utf8).write(to: URL(fileURLWithPath: destination))
+        }
+    }
+
     func testACacheHitDownloadsNothingEvenOffline() throws {
+        let x = entry("resnet34", holding: Data("x".utf8))
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
-        let cached = checkpoints + "/resnet34-b627a593.pth"
+        let cached = checkpoints + "/" + x.fileName
         XCTAssertTrue(FileManager.default.createFile(atPath: cached, contents: Data("x".utf8)))
         let downloads = Downloads()
-        let resolved = try resolve("resnet34", downloads: downloads)
+        let resolved = try resolve("resnet34", registry: [x], downloads: downloads)
         XCTAssertEqual(resolved.path, cached)
         XCTAssertEqual(resolved.weights?.name, "resnet34:IMAGENET1K_V1")
-        XCTAssertEqual(try resolve("resnet34:IMAGENET1K_V1", offline: true, downloads: downloads).path, cached)
+        XCTAssertEqual(try resolve("resnet34:IMAGENET1K_V1", registry: [x], offline: true, downloads: downloads).path, cached)
         environment["GRAFT_OFFLINE"] = "1"
-        XCTAssertEqual(try resolve("resnet34", downloads: downloads).path, cached)
+        XCTAssertEqual(try resolve("resnet34", registry: [x], downloads: downloads).path, cached)
         XCTAssertEqual(downloads.calls.count, 0)
     }
 
@@ -77,9 +97,24 @@ final class WeightsResolverTests: XCTestCase {
                        "https://download.pytorch.org/models/resnet50-11ad3fa6.pth")
         XCTAssertEqual(downloads.calls.first?.destination, resolved.path)
         XCTAssertEqual(downloads.calls.first?.sha256Prefix, "11ad3fa6")
-        // The next time it is a cache hit.
-        XCTAssertEqual(try resolve("resnet50", downloads: downloads).path, resolved.path)
-        XCTAssertEqual(downloads.calls.count, 1)
+        // The next time it is a cache hit, when the file matches its name's hash.
+        let pth = entry("tiny", holding: Data("pth".utf8))
+        let first = try resolve("tiny", registry: [pth], downloads: downloads)
+        XCTAssertEqual(downloads.calls.count, 2)
+        XCTAssertEqual(try resolve("tiny", registry: [pth], downloads: downloads).path, first.path)
+        XCTAssertEqual(downloads.calls.count, 2)
+    }
+
+    func testACacheFolderThatCannotBeCreatedSaysSoInGraftsWords() throws {
+        // A file where the folder should be.
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/torch", contents: Data("not a folder".utf8)))
+        XCTAssertThrowsError(try resolve("resnet18")) { error in
+            XCTAssertEqual(error as? DownloadError, .folderNotWritable(folder: checkpoints,
+                                                                       reason: "\(root)/torch exists and is not a folder"))
+            for raw in ["Error Domain", "NSCocoaErrorDomain", "Code=", "The operation could not be completed"] {
+                XCTAssertFalse("\(error)".contains(raw), "Foundation's words in: \(error)")
+            }
+        }
     }
 
     func testOfflineNamesTheFileTheFolderAndTheURL() throws {

@@ -6,6 +6,12 @@ line per request to --log: "GET <path> range=<Range header or ->".  Options:
   --cut PATH=N     on the first request of PATH, send the headers and N bytes of the body, then
                    drop the connection (the client sees a cut-off download).
   --ignore-range   answer every request with 200 and the whole file, whatever the Range.
+  --status PATH=CODE   answer every request of PATH with CODE and an empty body (any path,
+                   whether a file is there or not).
+  --header PATH=NAME:VALUE   add this header to --status's answers for PATH (repeatable), e.g.
+                   WWW-Authenticate:Basic realm="m" or Location:file:///etc/passwd.
+  --stall PATH=N   send the headers and N bytes of PATH's body, then nothing more (the
+                   connection stays open for up to 30 s): the client sees a stall.
 Binds 127.0.0.1 on a free port and prints the port as the first line of stdout.  Exits when
 stdin closes (so a test that dies does not leave it behind) or when killed.
 """
@@ -16,6 +22,7 @@ import re
 import socket
 import sys
 import threading
+import time
 
 
 def main():
@@ -24,7 +31,24 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--cut", action="append", default=[])
     ap.add_argument("--ignore-range", action="store_true")
+    ap.add_argument("--status", action="append", default=[])
+    ap.add_argument("--header", action="append", default=[])
+    ap.add_argument("--stall", action="append", default=[])
     args = ap.parse_args()
+
+    statuses = {}
+    for c in args.status:
+        path, n = c.rsplit("=", 1)
+        statuses[path] = int(n)
+    headers = {}
+    for c in args.header:
+        path, h = c.split("=", 1)
+        name, value = h.split(":", 1)
+        headers.setdefault(path, []).append((name, value))
+    stalls = {}
+    for c in args.stall:
+        path, n = c.rsplit("=", 1)
+        stalls[path] = int(n)
 
     cuts = {}
     for c in args.cut:
@@ -45,6 +69,13 @@ def main():
                     f.write("GET %s range=%s\n" % (path, rng or "-"))
                 first = path not in seen
                 seen.add(path)
+            if path in statuses:
+                self.send_response(statuses[path])
+                for name, value in headers.get(path, []):
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             root = os.path.abspath(args.root)
             file = os.path.normpath(os.path.join(root, path.lstrip("/")))
             if not file.startswith(root + os.sep) or not os.path.isfile(file):
@@ -71,6 +102,13 @@ def main():
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if path in stalls:
+                self.wfile.write(body[: stalls[path]])
+                self.wfile.flush()
+                for _ in range(300):
+                    time.sleep(0.1)
+                self.close_connection = True
+                return
             if first and path in cuts:
                 self.wfile.write(body[: cuts[path]])
                 self.wfile.flush()
