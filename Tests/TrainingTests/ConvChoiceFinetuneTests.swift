@@ -56,6 +56,7 @@ final class ConvChoiceFinetuneTests: XCTestCase {
         let resumed = try FinetuneJob.prepare(c, output: c.output, resume: true, log: { lines.append($0) }, warn: { _ in })
         XCTAssertEqual(resumed.trainer.model.convolution, .direct)
         XCTAssertTrue(lines.contains { $0.contains("predates --conv") }, "\(lines)")
+        resumed.releaseFolders()                     // prepared, never run: it holds the folder's lock
         c.conv = .winograd
         XCTAssertThrowsError(try FinetuneJob.prepare(c, output: c.output, resume: true, log: { _ in }, warn: { _ in })) {
             guard case let .differentRun(_, differences)? = $0 as? ResumeError else { return XCTFail("\($0)") }
