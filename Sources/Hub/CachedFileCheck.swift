@@ -15,6 +15,8 @@ enum CachedFileCheck {
         case good
         /// The file was wrong (`actual` SHA-256) and now lies at `movedTo`.
         case movedAside(movedTo: String, actual: String)
+        /// The file was wrong, and gone by the time Graft moved it (another run moved it first).
+        case gone
     }
 
     /// Checks `path`; throws `HubError.unreadableInCache` when it cannot be read and
@@ -36,6 +38,7 @@ enum CachedFileCheck {
             aside = base + "-\(n)"
         }
         if rename(path, aside) != 0 {
+            if errno == ENOENT { return .gone }
             throw HubError.wrongFileInCache(path: path, expectedPrefix: expectedPrefix, actual: actual,
                                             reason: String(cString: strerror(errno)))
         }

@@ -61,6 +61,8 @@ public enum WeightsResolver {
             switch try CachedFileCheck.check(destination, expectedPrefix: weights.sha256Prefix) {
             case .good:
                 return ResolvedWeights(path: destination, weights: weights)
+            case .gone:
+                break
             case let .movedAside(movedTo, actual):
                 note(CachedFileCheck.note(path: destination, movedTo: movedTo, expectedPrefix: weights.sha256Prefix,
                                           actual: actual, downloading: !isOffline))
