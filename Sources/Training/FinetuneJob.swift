@@ -136,13 +136,19 @@ public final class FinetuneJob {
     /// again.
     public func run(until: Int? = nil) throws {
         defer { releaseFolders() }
-        if trainer.cluster.isRoot {
-            if folders == nil {
-                folders = try RunFolders.take(for: FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap { $0 }, log: log)
+        do {
+            if trainer.cluster.isRoot {
+                if folders == nil {
+                    folders = try RunFolders.take(for: FinetuneJob.writtenPaths(config) + [trainer.report?.path].compactMap { $0 }, log: log)
+                }
+                try ClassIndices(names: data.classes).write(to: config.classIndices)
             }
-            try ClassIndices(names: data.classes).write(to: config.classIndices)
+            try trainer.run(from: startEpoch, until: until)
+        } catch CheckpointError.writeFailed(let path, let reason) {
+            // An output that could not be written (model, figures, report, resume point): what
+            // the user can do about it.
+            throw TrainingError.cannotSave(path: path, reason: reason)
         }
-        try trainer.run(from: startEpoch, until: until)
     }
 
     /// Lets the output folders' locks go (a job that is prepared but never run holds them until

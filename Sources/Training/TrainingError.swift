@@ -12,6 +12,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case headOnlyNeedsWeights
     /// A file the job writes cannot be written; nothing was written.
     case cannotWrite(path: String, WriteProblem)
+    /// Writing an output failed once the run had started (disk full, folder removed...):
+    /// `reason` in the system's words.
+    case cannotSave(path: String, reason: String)
     /// Under mpirun: an image could not be read (every process must take the same steps).
     case unreadableInJob(path: String, reason: String)
     /// Under mpirun: the processes' weights differ after an epoch (the checksum allreduce).
@@ -56,6 +59,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case let .replicasDiverged(epoch, rank):
             return "after epoch \(epoch) the processes' weights differ (checksum of every parameter and running statistic, "
                 + "seen on rank \(rank)): the replicas diverged, which is a bug in Graft's data-parallel training; please report it"
+        case let .cannotSave(path, reason):
+            return "cannot write \(path): \(reason). The files written before it are whole (each is renamed into place once complete): "
+                + "make room or fix the folder, then run the same command with --resume to continue after the last finished epoch "
+                + "(without --resume if none finished)."
         case let .cannotWrite(path, problem):
             return "cannot write \(path): \(problem.words). Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written."
         }

@@ -142,3 +142,22 @@ final class WriteFailureMessageTests: XCTestCase {
         return c
     }
 }
+
+/// A write that fails once the run has started (here: metrics.json's place taken by a folder
+/// after the checks) says what to do, where CheckpointError's bare "cannot write" said nothing.
+final class MidRunWriteFailureTests: XCTestCase {
+    func testAnOutputThatCannotBeWrittenMidRunSaysHowToContinue() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-wfm-\(getpid())-midrun").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let c = WriteFailureMessageTests.config(dir)
+        let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in })
+        try FileManager.default.createDirectory(atPath: c.metrics, withIntermediateDirectories: false)
+        XCTAssertThrowsError(try job.run()) {
+            XCTAssertEqual($0 as? TrainingError, .cannotSave(path: c.metrics, reason: "is a directory"))
+            XCTAssertTrue("\($0)".hasPrefix("cannot write \(c.metrics): is a directory. "), "\($0)")
+            XCTAssertTrue("\($0)".contains("then run the same command with --resume"), "\($0)")
+        }
+        XCTAssertNoThrow(try RunLock(folder: dir), "a failed run lets its folder go")
+    }
+}
