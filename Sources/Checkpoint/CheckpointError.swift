@@ -85,7 +85,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedTensor(path, what):
             return "\(path): unsupported tensor: \(what)."
         case let .hashMismatch(path, expected, actual):
-            return "\(path): the file name says its SHA-256 starts with \(expected) but it is \(actual.prefix(16))...: a corrupt or incomplete download. Download it again."
+            let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            return "\(path): the file name says its SHA-256 starts with \(expected) but it is \(actual.prefix(16))...: a corrupt or "
+                + "incomplete download, or another file saved under this name. Every run reads this same file until it is gone: "
+                + "delete it (rm -- \(quoted)), then download it again (give the weights by name and Graft fetches them)."
         case let .noStateDict(path, what):
             return "\(path): no state dict found: \(what)."
         case let .keysOutsideModel(path, model, prefix, keys):

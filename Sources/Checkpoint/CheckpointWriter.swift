@@ -28,6 +28,10 @@ extension StateDict {
                 throw CheckpointError.writeFailed(path: path, reason: String(cString: zip_strerror(za)))
             }
             zip_set_file_compression(za, UInt64(index), ZIP_CM_STORE, 0)
+            // A fixed time stamp, not the time of writing: the same state dict gives the same bytes
+            // whenever it is written. 1980-01-01 00:00, the first DOS date (torch.save writes date 0,
+            // which libzip cannot keep: it turns it into 1979-11-30).
+            zip_file_set_dostime(za, UInt64(index), 0, 0x21, 0)
         }
         do {
             try add("data.pkl", PickleWriter.stateDict(self))

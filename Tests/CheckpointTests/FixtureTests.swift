@@ -44,6 +44,22 @@ final class FixtureTests: XCTestCase {
         XCTAssertGreaterThan(checked, 8, "too few bad fixtures were checked")
     }
 
+    /// A file whose content does not match the hash in its name is read again by every run
+    /// until it is gone: the message says to delete it, with a command that quotes its path.
+    func testHashMismatchSaysToDeleteTheFile() throws {
+        let dir = tempPath("it's here")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/tinybad-00000000.pth"
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: FixtureManifest.path("tinybad-00000000.pth"), toPath: path)
+        XCTAssertThrowsError(try Checkpoint(contentsOf: path)) {
+            let message = "\($0)"
+            XCTAssertEqual(($0 as? CheckpointError)?.category, "hash_mismatch", message)
+            XCTAssertTrue(message.contains("delete it (rm -- '\(dir.replacingOccurrences(of: "'", with: "'\\''"))/tinybad-00000000.pth')"), message)
+            XCTAssertFalse(message.hasSuffix("Download it again."), message)
+        }
+    }
+
     /// A whole pickled module is refused by default and yields its state dict with allowObjects.
     func testWholeModulePickleWithAllowObjects() throws {
         let manifest = try FixtureManifest.load()

@@ -40,6 +40,35 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(try Checkpoint(contentsOf: path).stateDict, original)
     }
 
+    /// The same state dict gives the same bytes whenever it is written: no time stamp in any
+    /// zip header (always 1980-01-01 00:00, the first DOS date), nothing else that changes.
+    func testSameStateDictSameBytes() throws {
+        let sd = try Checkpoint(contentsOf: FixtureManifest.path("tiny_basic.pth")).stateDict
+        let path = tempPath("stamp.pth")
+        try sd.write(to: path)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        // Every local header (PK\3\4) and central header (PK\1\2): modification time and date.
+        var headers = 0
+        for i in 0..<(bytes.count - 16) where bytes[i] == 0x50 && bytes[i + 1] == 0x4B {
+            let field: Int
+            switch (bytes[i + 2], bytes[i + 3]) {
+            case (3, 4): field = i + 10
+            case (1, 2): field = i + 12
+            default: continue
+            }
+            headers += 1
+            XCTAssertEqual(Array(bytes[field..<(field + 4)]), [0, 0, 0x21, 0], "time stamp at byte \(field)")
+        }
+        XCTAssertGreaterThanOrEqual(headers, 2 * (sd.keys.count + 3))
+        // Written again with the file's own time moved: byte for byte the same.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: path)
+        // (The same file name: the zip's root folder is named after it, as torch.save names it.)
+        let folder = tempPath("again")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try sd.write(to: folder + "/stamp.pth")
+        XCTAssertTrue(try [UInt8](Data(contentsOf: URL(fileURLWithPath: folder + "/stamp.pth"))) == bytes, "not the same bytes")
+    }
+
     func testWriteIntoMissingFolderFailsClearly() {
         let sd = StateDict([("a", TensorData(shape: [1], floats: [1]))])
         XCTAssertThrowsError(try sd.write(to: "/nonexistent-folder/x.pth")) { e in
