@@ -39,7 +39,8 @@ final class WriteFailureMessageTests: XCTestCase {
         // As finetune meets it: the observer made from the options fails before training.
         let o = try FinetuneCommandOptions.parse(["--weights", "w.pth", "--classes", "2", "--tensorboard", board, "data"])
         let observe = try XCTUnwrap(try o.output.observer(log: { _ in }))
-        let trainer = try FinetuneJob.prepare(Self.config(try workdir("tb-proc")), output: nil, resume: false, log: { _ in }, warn: { _ in }).trainer
+        let c = Self.config(try workdir("tb-proc"))
+        let trainer = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in }).trainer
         XCTAssertThrowsError(try observe(trainer)) { self.assertGraftWords($0, naming: "/proc/graft-\(getpid())") }
     }
 
@@ -61,7 +62,7 @@ final class WriteFailureMessageTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/plain", contents: Data()))
         var c = Self.config(dir)
         c.metrics = dir + "/plain/metrics.json"
-        XCTAssertThrowsError(try FinetuneJob.prepare(c, output: nil, resume: false, log: { _ in }, warn: { _ in })) {
+        XCTAssertThrowsError(try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in })) {
             XCTAssertEqual($0 as? TrainingError, .cannotWrite(path: dir + "/plain/metrics.json", .folderIsAFile(folder: dir + "/plain")))
             self.assertGraftWords($0, naming: dir + "/plain")
             XCTAssertTrue("\($0)".contains("Choose a writable folder"), "\($0)")
