@@ -98,11 +98,14 @@ public final class FinetuneJob {
         model.convolutionTuner.log = { log("--conv auto: " + $0) }
         if cluster.isDistributed {
             // Every rank computes as rank 0 measured: the training passes' choices are broadcast
-            // (all ranks meet the same training shapes in the same order; validation shares can
-            // differ in their last batch, and their arithmetic does not touch the weights).
+            // (all ranks meet the same training shapes in the same order). Evaluation shapes
+            // (validation, and the frozen trunk of --train fc) are met by each rank on its own
+            // share, whose last batch can differ, so they cannot be agreed on as they come: they
+            // are decided by a rule, direct (PyTorch's arithmetic), never by a rank's clock or
+            // cache, so that every run and every rank computes them alike.
             let rootDecides = ConvolutionTuner.rootDecides(isRoot: cluster.isRoot, broadcast: { cluster.broadcast($0) })
             model.convolutionTuner.agree = { key, decide in
-                guard key.hasSuffix(" train") else { return try decide() }
+                guard key.hasSuffix(" train") else { return ConvolutionTuner.Decision(algorithm: .direct) }
                 return try rootDecides(key, decide)
             }
         }

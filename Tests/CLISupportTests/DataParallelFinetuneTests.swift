@@ -77,9 +77,9 @@ final class DataParallelFinetuneTests: XCTestCase {
         return scale == 0 ? diff.squareRoot() : (diff / scale).squareRoot()
     }
 
-    /// `--conv auto` under mpirun: the ranks measure, rank 0's training choices are broadcast
-    /// and used by all (a rank computing otherwise would fail the epoch's checksum), and rank 0
-    /// records them once.
+    /// `--conv auto` under mpirun: rank 0's training choices are broadcast and used by all (a
+    /// rank computing otherwise would fail the epoch's checksum), and rank 0 records them once;
+    /// evaluation shapes are direct by rule.
     func testConvAutoUnderMPIRunUsesRankZerosChoices() throws {
         let dir = try workdir("conv-auto")
         let r = try finetune(2, ["--classes", "3", "--image-size", "40", "--resize", "40", "--epochs", "1", "--workers", "1",
@@ -92,6 +92,14 @@ final class DataParallelFinetuneTests: XCTestCase {
         let measured = decisions.filter { $0.key.hasSuffix(" train") && (($0.value as? [String: Any])?.count ?? 0) > 1 }
         XCTAssertEqual(measured.count, decisions.filter { $0.key.hasSuffix(" train") }.count, "\(decisions)")
         XCTAssertEqual(lines.count, measured.count, "one line per measured training shape, from rank 0 only: \(decisions)")
+        // Validation's shapes, met by each rank on its own share, are direct by rule: never measured.
+        let eval = decisions.filter { $0.key.hasSuffix(" eval") }
+        XCTAssertFalse(eval.isEmpty, "\(decisions.keys)")
+        for (key, value) in eval {
+            let d = value as? [String: Any]
+            XCTAssertEqual(d?["algorithm"] as? String, "direct", key)
+            XCTAssertNil(d?["directMilliseconds"], "\(key) was measured: \(d ?? [:])")
+        }
     }
 
     // MARK: - Parity with PyTorch DDP

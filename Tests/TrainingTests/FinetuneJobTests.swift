@@ -120,12 +120,13 @@ final class FinetuneJobTests: XCTestCase {
         let data = c.data
         var warnings: [String] = [], lines: [String] = []
         let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { lines.append($0) }, warn: { warnings.append($0) })
-        XCTAssertEqual(warnings.count, 2, "the text file and the corrupt JPEG: \(warnings)")
+        XCTAssertEqual(warnings.count, 3, "the text file, the corrupt JPEG and the count of files left out: \(warnings)")
+        XCTAssertEqual(warnings.last, "2 files left out: 1 not .jpg, .jpeg or .png, 1 not usable images inside")
         XCTAssertTrue(lines.contains { $0.hasPrefix("using 30 images for training, 12 images for validation") }, "\(lines)")
         // An image that disappears after the scan fails at decoding time.
         try FileManager.default.removeItem(atPath: data + "/train/tulips/04.jpg")
         try job.run()
-        XCTAssertEqual(warnings.count, 3, "\(warnings)")
+        XCTAssertEqual(warnings.count, 4, "\(warnings)")
         XCTAssertTrue(warnings.last?.contains("train/tulips/04.jpg") ?? false, "\(warnings)")
         XCTAssertFalse(lines.contains { $0.lowercased().contains("warning") || $0.contains("skipping") }, "\(lines)")
         XCTAssertEqual(job.trainer.unreadable.count, 1)
