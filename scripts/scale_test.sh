@@ -9,7 +9,9 @@
 # Runs batch_predict (-np 2, one rank per host) on the demo's Fashion-MNIST validation images
 # and checks its output is byte for byte a single process's; then data-parallel finetune (every
 # build since it came has it: a finetune without it fails the test, it is never skipped). Prints
-# the time and the bytes that crossed the link. Needs root (ip netns) and `make build`; removes the namespaces on exit.
+# the time and the bytes that crossed the link, and the SHA-256 of every output (batch_predict's,
+# the models) to compare between runs; SCALE_KEEP=DIR keeps the outputs there. Needs root (ip
+# netns) and `make build`; removes the namespaces on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -163,4 +165,16 @@ PY
   echo "   one process, last epoch: $(last_epoch "$WORK/finetune-single.out")"
   echo "   2 hosts, last epoch:     $(last_epoch "$WORK/finetune-2hosts.out")"
 }
+# What a run must reproduce byte for byte when it is run again on this machine (the same
+# command, the same bytes: --conv auto's choices come from the choice cache after the first
+# run): batch_predict's output and the two models. Compare these lines between runs.
+echo "== outputs (SHA-256; the same on every run on this machine):"
+for f in predict-single.out predict-2hosts.out single.pth two.pth single.json two.json; do
+  echo "   $(sha256sum "$WORK/$f" | cut -c1-16)  $f"
+done
+if [ -n "${SCALE_KEEP:-}" ]; then
+  mkdir -p "$SCALE_KEEP"
+  cp "$WORK"/predict-*.out "$WORK"/single.* "$WORK"/two.* "$WORK"/finetune-*.out "$SCALE_KEEP"/
+  echo "   kept in $SCALE_KEEP"
+fi
 echo "== done; namespaces removed. Load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (this machine has $(nproc) CPUs)"
