@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLISupport
+import Imaging
 import Training
 
 struct FinetuneCommand: ParsableCommand {
@@ -48,4 +49,5 @@ struct FinetuneCommand: ParsableCommand {
     }
 }
 
-FinetuneCommand.main()
+// The command line's bytes as given: a DATA folder whose name is not UTF-8 is found, not repaired.
+FinetuneCommand.main(Array(PathBytes.arguments.dropFirst()))
