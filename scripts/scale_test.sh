@@ -168,8 +168,13 @@ PY
 # What a run must reproduce byte for byte when it is run again on this machine (the same
 # command, the same bytes: --conv auto's choices come from the choice cache after the first
 # run): batch_predict's output and the two models. Compare these lines between runs.
+# batch_predict prints each image's path, which holds this run's scratch folder (mktemp): its
+# digest is taken with that folder's name cut out, as "<work>".
 echo "== outputs (SHA-256; the same on every run on this machine):"
-for f in predict-single.out predict-2hosts.out single.pth two.pth single.json two.json; do
+for f in predict-single.out predict-2hosts.out; do
+  echo "   $(sed "s|$WORK/|<work>/|g" "$WORK/$f" | sha256sum | cut -c1-16)  $f (scratch folder as <work>)"
+done
+for f in single.pth two.pth single.json two.json; do
   echo "   $(sha256sum "$WORK/$f" | cut -c1-16)  $f"
 done
 if [ -n "${SCALE_KEEP:-}" ]; then
