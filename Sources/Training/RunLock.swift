@@ -84,8 +84,21 @@ public final class RunLock {
     /// holds it. `command` and `now` go into the file for that message.
     public init(folder: String, command: String = CommandLine.arguments.joined(separator: " "), now: Date = Date()) throws {
         path = folder.isEmpty ? RunLock.fileName : folder.hasSuffix("/") ? folder + RunLock.fileName : folder + "/" + RunLock.fileName
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure.cannotLock(lockFile: path, reason: TemporaryFile.systemReason(errno)) }
+        // Never through a link, never blocking on a named pipe, never anything but a regular file:
+        // in a shared folder, a link planted at this name would make the holder's note below
+        // truncate and overwrite the link's target.
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            let reason = code == ELOOP ? "it is a symbolic link, which finetune does not follow; remove it" : TemporaryFile.systemReason(code)
+            throw Failure.cannotLock(lockFile: path, reason: reason)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            fd = -1
+            throw Failure.cannotLock(lockFile: path, reason: "it is not a regular file; remove it")
+        }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }

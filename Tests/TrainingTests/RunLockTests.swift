@@ -14,6 +14,30 @@ final class RunLockTests: XCTestCase {
         try FinetuneJob.prepare(c, output: c.output, resume: resume, log: { _ in }, warn: { _ in })
     }
 
+    /// A link planted at the lock's name (a shared folder) is never followed: its target is
+    /// neither created nor truncated, and the run is refused with what to do. A named pipe
+    /// there neither blocks nor is taken for the lock.
+    func testALinkOrPipeAtTheLockNameIsNotFollowed() throws {
+        let dir = try base.workdir("lock-link")
+        let victim = dir + "/victim.txt", missing = dir + "/created-through-the-link"
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+        for target in [victim, missing] {
+            unlink(dir + "/" + RunLock.fileName)
+            XCTAssertEqual(symlink(target, dir + "/" + RunLock.fileName), 0)
+            XCTAssertThrowsError(try RunLock(folder: dir, command: "finetune")) { error in
+                guard case .cannotLock? = error as? RunLock.Failure else { return XCTFail("\(error)") }
+                XCTAssertTrue("\(error)".contains("symbolic link"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "a file was created through the link")
+        unlink(dir + "/" + RunLock.fileName)
+        XCTAssertEqual(mkfifo(dir + "/" + RunLock.fileName, 0o644), 0)
+        XCTAssertThrowsError(try RunLock(folder: dir, command: "finetune")) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+    }
+
     /// flock locks belong to open file descriptions: a second open()+flock in the same process
     /// conflicts, and is refused with the holder's pid, host, start time and command.
     func testASecondLockOnTheFolderIsRefusedNamingTheHolder() throws {
@@ -182,7 +206,8 @@ final class RunLockTests: XCTestCase {
             ("--batch-size", { $0.batchSize = 2 }), ("--lr", { $0.optimizer.lr = 1 }), ("--optimizer", { $0.optimizer.kind = .sgd }),
             ("--momentum", { $0.optimizer.momentum = 0 }), ("--nesterov", { $0.optimizer.nesterov = true }),
             ("--weight-decay", { $0.optimizer.weightDecay = 1 }), ("--schedule", { $0.schedule = .cosine }),
-            ("--step-size", { $0.stepSize = 5 }), ("--label-smoothing", { $0.labelSmoothing = 0.1 }), ("--seed", { $0.seed = 5 }),
+            ("--step-size", { $0.stepSize = 5 }), ("--warmup-epochs", { $0.warmupEpochs = 0.5 }),
+            ("--plateau-patience", { $0.plateauPatience = 7 }), ("--label-smoothing", { $0.labelSmoothing = 0.1 }), ("--seed", { $0.seed = 5 }),
             ("--output", { $0.output = "o.pth" }), ("--save-dtype", { $0.saveDType = "float16" }),
             ("--class-indices", { $0.classIndices = "c.json" }), ("--metrics", { $0.metrics = "m.json" }),
             ("Adam's eps", { $0.optimizer.eps = 1e-6 }),
