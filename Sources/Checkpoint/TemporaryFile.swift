@@ -51,7 +51,8 @@ public enum TemporaryFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let tmp = self.path(for: path)
         unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A new file or nothing: never through a link planted at the name after the unlink.
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CheckpointError.writeFailed(path: path, reason: systemReason(errno)) }
         var written = 0
         while written < bytes.count {
