@@ -18,7 +18,7 @@ sys.path.insert(0, HERE)
 
 
 def main():
-    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "wrapped", "shared_modules", "trainset",
+    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views"]
     for part in parts:
         module = __import__("gen_" + part)

@@ -9,6 +9,7 @@ import ResNet
 import Training
 
 extension Precision: ExpressibleByArgument {}
+extension TestTimeAugmentation: ExpressibleByArgument {}
 
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
 public struct ModelOptions: ParsableArguments {
@@ -42,6 +43,11 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Shorter side before the crop (finetune's --resize).",
                                discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
+
+    @Option(help: ArgumentHelp("Test-time augmentation: flip scores each image and its horizontal mirror and gives the mean of the two softmaxes (twice the model's work).",
+                               discussion: "The mirror is of the preprocessed tensor, torch.flip(x, dims=[3]) on the normalized center crop; flipping the image before Resize and CenterCrop gives the same, but for a one-pixel shift where the crop's margin is odd. Both halves run as one batch of twice the images.",
+                               valueName: "none|flip"))
+    public var tta: TestTimeAugmentation = .none
 
     public init() {}
 
@@ -92,6 +98,7 @@ public struct ModelOptions: ParsableArguments {
         let p = try Predictor(weights: weights, classIndices: indices, precision: precision, transform: transform,
                               allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories,
                               convolution: conv ?? defaultConv)
+        p.tta = tta
         if warns { p.warnings.forEach { warn($0) } }
         return p
     }

@@ -10,10 +10,12 @@ extension Predictor {
     /// (`ConvolutionTuner.rootDecides`): the ranks then compute alike whichever batches they get.
     /// A batch made smaller by images that failed to decode meets its shapes later, decided by
     /// the rank alone (from the choice cache where it has them). Sizes decided before are skipped.
-    public func decideConvolutions(images: Int, batchSize: Int, isRoot: Bool = true,
+    /// With `--tta flip` the model's batches hold each image twice: the sizes are doubled.
+    public func decideConvolutions(images imageCount: Int, batchSize: Int, isRoot: Bool = true,
                                    broadcast: (([UInt8]) -> [UInt8])? = nil) throws {
+        let images = imageCount * tta.views
         guard let tuner = convolutionTuner, images > 0 else { return }
-        let size = max(1, batchSize)
+        let size = max(1, batchSize) * tta.views
         let h = transform.crop
         var sizes = [min(size, images)]
         if images > size, images % size != 0 { sizes.append(images % size) }

@@ -39,6 +39,9 @@ public final class Predictor {
     public let classNames: [String]
     public var numClasses: Int { model.numClasses }
     public let transform: EvalTransform
+    /// Test-time augmentation (`--tta`): with `.flip`, each image's probabilities are the mean
+    /// of its own and its mirror's, both run in one batch of twice the images.
+    public var tta: TestTimeAugmentation = .none
     /// Notes for the user (prefix removed, class names missing...).
     public private(set) var warnings: [String] = []
 
@@ -101,7 +104,8 @@ public final class Predictor {
         // one-time filter transform weighed against what it saves over these batches).
         try decideConvolutions(images: paths.count, batchSize: size)
 
-        let buffers = BatchBuffers(capacity: size * per)
+        let views = tta.views
+        let buffers = BatchBuffers(capacity: size * per * views)
         let transform = self.transform
         // Each image's decode error, nil where it decoded into its place in the batch's buffer.
         let pipeline = BatchPipeline<[Error?]>(count: batches.count) { b in
@@ -130,8 +134,10 @@ public final class Predictor {
             if !ok.isEmpty {
                 do {
                     let h = transform.crop
-                    probs = try model.probabilities(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per)]),
-                                                    batch: ok.count, height: h, width: h)
+                    if views > 1 { TestTimeAugmentation.appendMirrors(buffer, count: ok.count, channels: 3, height: h, width: h) }
+                    let all = try model.probabilities(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per * views)]),
+                                                      batch: ok.count * views, height: h, width: h)
+                    probs = tta.combine(all, count: ok.count, classes: numClasses)
                 } catch { modelError = error }
             }
             let n = numClasses
