@@ -106,6 +106,16 @@ final class PNGHeaderBoundsTests: XCTestCase {
         }
     }
 
+    /// The largest sizes a PNG can declare, 2^32 - 1 by 2^32 - 1: their product overflows an
+    /// Int, which trapped (the fuzzer's finding, Fixtures/fuzz/png/ihdr_width_times_height_overflows_int.png);
+    /// it is a decompression bomb with its exact pixel count, as Pillow says.
+    func testLargestDeclaredSizeIsABombNotATrap() throws {
+        let ihdr = Self.chunk("IHDR", Self.be32(0xFFFF_FFFF) + Self.be32(0xFFFF_FFFF) + [8, 2, 0, 0, 0])
+        XCTAssertThrowsError(try ImageDecoder.decode(bytes: Self.signature + ihdr + Self.chunk("IEND", []))) {
+            XCTAssertTrue("\($0)".contains("18446744065119617025 pixels: Pillow refuses it as a decompression bomb"), "\($0)")
+        }
+    }
+
     /// A short IHDR after IEND (32 bytes in all) used to trap in the zlib rebuild path.
     func testShortHeaderAfterTheEndIsAnError() throws {
         let png = Self.signature + Self.chunk("IEND", []) + Self.be32(13) + Array("IHDR".utf8) + [0, 0, 0, 1]
