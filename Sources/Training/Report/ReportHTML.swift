@@ -200,7 +200,6 @@ extension RunReport {
     }
 
     var warningsSection: String {
-        let e = HTMLText.escape
         var s = "<section id=\"warnings\">\n<h2>Skipped files and warnings</h2>\n"
         guard !warnings.isEmpty else { return s + "<p class=\"none\">None.</p>\n</section>\n" }
         s += "<ul>\n" + warnings.map { "<li>\(HTMLText.name($0, wrap: true))</li>\n" }.joined() + "</ul>\n"
