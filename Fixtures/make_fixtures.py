@@ -8,7 +8,8 @@ Each part writes under its own folder of Fixtures/ and is deterministic (fixed s
 The tensorboard part also needs Graft built (swift build) and `pip install tensorboard`: it
 reads an event file Graft's finetune writes back with TensorBoard's reader. The ddp part runs
 two torch.distributed processes (gloo) on loopback ports 29600-29605. The heldout part reads
-Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it).
+Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it). The
+evaluate and weighted_loss parts need scikit-learn (`pip install scikit-learn`).
 """
 import os
 import sys
@@ -18,7 +19,7 @@ sys.path.insert(0, HERE)
 
 
 def main():
-    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "wrapped", "shared_modules", "trainset",
+    parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views"]
     for part in parts:
         module = __import__("gen_" + part)

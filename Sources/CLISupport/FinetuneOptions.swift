@@ -9,6 +9,8 @@ extension HeadMode: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}
 extension OptimizerConfig.Kind: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
+extension ClassWeighting: ExpressibleByArgument {}
+extension SamplerKind: ExpressibleByArgument {}
 
 /// Every option of `finetune`, in the groups its `--help` shows, and the `TrainConfig` they ask for.
 public struct FinetuneCommandOptions: ParsableArguments {
@@ -162,6 +164,10 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Learning-rate schedule per epoch: none, cosine, step (x0.1 every --step-size epochs).") public var schedule: LRSchedule = .none
     @Option(help: "Epochs between steps of --schedule step (default: a third of the epochs).") public var stepSize: Int?
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
+    @Option(help: ArgumentHelp("Class weights of the cross-entropy loss: none, or balanced (scikit-learn's compute_class_weight(\"balanced\") on the training split: n_images / (n_classes x the class's images)).", discussion: "As torch's CrossEntropyLoss(weight=w): a batch's loss is the weighted sum over its images divided by the sum of their targets' weights (label smoothing's term weighted per class and divided alike). The validation loss stays unweighted.", valueName: "none|balanced"))
+    public var classWeights: ClassWeighting = .unweighted
+    @Option(help: ArgumentHelp("Which training images an epoch takes: random (each once, shuffled) or balanced (as many draws with replacement, each image with probability proportional to 1 / its class's count: torch's WeightedRandomSampler(weights, len(train), replacement=True), from --seed).", discussion: "Under mpirun every process draws the same sequence and takes its share as DistributedSampler splits a shuffle.", valueName: "random|balanced"))
+    public var sampler: SamplerKind = .random
     @Option(help: "Random seed: the same seed on the same machine gives the same run (with --conv auto, once this machine's conv choices are cached; see --conv).") public var seed: UInt64 = 0
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
     public var syncBN = false
@@ -179,6 +185,7 @@ public struct TrainingOptions: ParsableArguments {
         c.epochs = epochs; c.batchSize = batchSize
         c.optimizer = OptimizerConfig(kind: optimizer, lr: lr, weightDecay: weightDecay, momentum: momentum, nesterov: nesterov)
         c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
+        c.classWeights = classWeights; c.sampler = sampler
         c.seed = seed
     }
 }

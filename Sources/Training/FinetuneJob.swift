@@ -62,6 +62,8 @@ public final class FinetuneJob {
         try data.check(classCount: c.classes)
         log("using \(data.train.count) images for training, \(data.val.count) images for validation (\(data.valSource)).")
         log("classes: \(data.classes.joined(separator: ", "))")
+        if let imbalance = ClassBalance.imbalanceWarning(counts: ClassBalance.counts(labels: data.train.map(\.label), classes: data.classes.count),
+                                                         names: data.classes) { warn(imbalance) }
 
         // Every file's folder (rank 0 writes them all), locked for this run; under the locks the
         // temporary files of killed runs go, before --resume is checked (a refused one too).
@@ -83,6 +85,9 @@ public final class FinetuneJob {
             // Decoding threads change nothing in the run (under mpirun they follow the cores).
             var asSaved = state.config
             asSaved.workers = c.workers
+            // Runs saved before --class-weights and --sampler ran unweighted, shuffled.
+            if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
+            if asSaved.sampler == nil { asSaved.sampler = .random }
             guard asSaved == c else {
                 throw ResumeError.differentRun(resumePoint: ResumeState.paths(for: c).json, differences: c.differences(from: asSaved))
             }

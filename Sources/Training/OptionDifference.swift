@@ -59,6 +59,8 @@ extension TrainConfig {
         ("--schedule", { $0.schedule.rawValue }),
         ("--step-size", { "\($0.stepSize)" }),
         ("--label-smoothing", { "\($0.labelSmoothing)" }),
+        ("--class-weights", { ($0.classWeights ?? .unweighted).rawValue }),
+        ("--sampler", { ($0.sampler ?? .random).rawValue }),
         ("--seed", { "\($0.seed)" }),
         ("--output", { $0.output }),
         ("--save-dtype", { $0.saveDType }),

@@ -21,6 +21,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var schedule: LRSchedule = .none
     public var stepSize: Int = 1
     public var labelSmoothing: Double = 0
+    /// `--class-weights`; nil in files of runs made before it existed (none).
+    public var classWeights: ClassWeighting? = ClassWeighting.unweighted
+    /// `--sampler`; nil in files of runs made before it existed (random).
+    public var sampler: SamplerKind? = SamplerKind.random
     public var imageSize: Int = 224
     public var resize: Int = 256
     public var augment = true

@@ -92,7 +92,7 @@ public final class Trainer {
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
             optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
-            let order = DistributedSampler.epochOrder(data.train.indices.filter { unreadable[$0] == nil }, seed: config.seed, epoch: epoch)
+            let order = epochOrder(epoch)
             let share = DistributedSampler.shard(order, rank: cluster.rank, size: cluster.size)
             let batches = DistributedSampler.batches(share, batchSize: config.batchSize)
             var lossSum = 0.0, seen = 0
@@ -101,7 +101,8 @@ public final class Trainer {
                     let x = batch.flatMap { cache.train[$0]! }
                     let labels = batch.map { data.train[$0].label }
                     reducer?.begin()
-                    let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing))
+                    let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
+                                                        classWeights: lossWeights)
                     reducer?.finish()
                     optimizer.step(model.parameters)
                     globalStep += 1
@@ -116,7 +117,7 @@ public final class Trainer {
                     reducer?.begin()
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing))
+                                            labelSmoothing: Float(config.labelSmoothing), classWeights: lossWeights)
                     }
                     reducer?.finish()
                     optimizer.step(model.parameters)

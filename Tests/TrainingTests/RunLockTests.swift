@@ -208,6 +208,7 @@ final class RunLockTests: XCTestCase {
             ("--weight-decay", { $0.optimizer.weightDecay = 1 }), ("--schedule", { $0.schedule = .cosine }),
             ("--step-size", { $0.stepSize = 5 }), ("--warmup-epochs", { $0.warmupEpochs = 0.5 }),
             ("--plateau-patience", { $0.plateauPatience = 7 }), ("--label-smoothing", { $0.labelSmoothing = 0.1 }), ("--seed", { $0.seed = 5 }),
+            ("--class-weights", { $0.classWeights = .balanced }), ("--sampler", { $0.sampler = .balanced }),
             ("--output", { $0.output = "o.pth" }), ("--save-dtype", { $0.saveDType = "float16" }),
             ("--class-indices", { $0.classIndices = "c.json" }), ("--metrics", { $0.metrics = "m.json" }),
             ("Adam's eps", { $0.optimizer.eps = 1e-6 }),

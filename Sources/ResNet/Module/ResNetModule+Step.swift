@@ -43,9 +43,10 @@ extension ResNetModule {
 
     /// The loss and its gradient at the logits, then backward through the head layers from
     /// the last down to `lowest`; returns the gradient at the head's input when the trunk trains.
-    private func headBackward(_ logits: [Float], labels: [Int], labelSmoothing: Float, trunkTrains: Bool) throws -> (Float, Tensor?) {
+    private func headBackward(_ logits: [Float], labels: [Int], labelSmoothing: Float, classWeights: [Float]?,
+                              trunkTrains: Bool) throws -> (Float, Tensor?) {
         let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: numClasses,
-                                                                       labelSmoothing: labelSmoothing)
+                                                                       labelSmoothing: labelSmoothing, weights: classWeights)
         var g = try Tensor(shape: [labels.count, numClasses], values: grad, engine: engine)
         for j in head.indices.reversed() {
             let gi = try head[j].backward(outputGrad: g, needInputGrad: trunkTrains || headTrainsBelow[j])
@@ -60,9 +61,10 @@ extension ResNetModule {
 
     /// One training step: train-mode forward (batch statistics, except frozen batch norms with
     /// `frozenBN == .eval`), softmax cross-entropy, backward into the trainable parameters'
-    /// gradients. Zeroes the trainable parameters' gradients first.
+    /// gradients. Zeroes the trainable parameters' gradients first. `classWeights`: the loss's
+    /// per-class weights (`--class-weights`), as `CrossEntropyLoss(weight:)`.
     public func trainStep(images: UnsafeBufferPointer<Float>, labels: [Int], batch: Int, height: Int, width: Int,
-                          labelSmoothing: Float = 0) throws -> (loss: Float, logits: [Float]) {
+                          labelSmoothing: Float = 0, classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         guard labels.count == batch else { throw ResNetError.badInput("\(labels.count) labels for a batch of \(batch)") }
         let x = try input(images, batch, height, width)
         zeroTrainableGradients()
@@ -80,7 +82,8 @@ extension ResNetModule {
         }
         for fc in head { h = try fc.forward(h) }
         let logits = try h.floats()
-        let (loss, gradAtFeatures) = try headBackward(logits, labels: labels, labelSmoothing: labelSmoothing, trunkTrains: trunkTrains)
+        let (loss, gradAtFeatures) = try headBackward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights,
+                                                      trunkTrains: trunkTrains)
         guard var g = gradAtFeatures else { return (loss, logits) }
         let c = g.shape[1]
         g = try avgPool.backward(outputGrad: Tensor(shape: [batch, c, 1, 1], values: g.floats(), engine: engine))
@@ -144,7 +147,8 @@ extension ResNetModule {
     }
 
     /// A training step of the head alone on cached `headInputs` (the trunk frozen).
-    public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0) throws -> (loss: Float, logits: [Float]) {
+    public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0,
+                          classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         zeroTrainableGradients()
         defer { release() }
         let layers = trainableHead
@@ -152,7 +156,7 @@ extension ResNetModule {
         var h = try Tensor(shape: [labels.count, first.inFeatures], values: x, engine: engine)
         for fc in layers { h = try fc.forward(h) }
         let logits = try h.floats()
-        let (loss, _) = try headBackward(logits, labels: labels, labelSmoothing: labelSmoothing, trunkTrains: false)
+        let (loss, _) = try headBackward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights, trunkTrains: false)
         return (loss, logits)
     }
 

@@ -68,6 +68,7 @@ extension RunReport {
             Row("batch size", "\(c.batchSize)"),
             Row("epochs", "\(c.epochs)"),
             Row("label smoothing", "\(c.labelSmoothing)"),
+            Row("class weights", "--class-weights \((c.classWeights ?? .unweighted).rawValue), --sampler \((c.sampler ?? .random).rawValue)"),
             Row("augment", c.augment ? "yes (random resized crop and flip)" : "no (--no-augment)"),
             Row("image size", "\(c.imageSize) (resize \(c.resize))"),
             Row("seed", "\(c.seed)"),
