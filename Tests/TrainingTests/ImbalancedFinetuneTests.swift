@@ -62,4 +62,50 @@ final class ImbalancedFinetuneTests: XCTestCase {
         try other.run()
         XCTAssertNotEqual(other.trainer.history.map(\.trainLoss), job.trainer.history.map(\.trainLoss))
     }
+
+    /// An interrupted balanced run resumes exactly: the epochs after the resume draw and weigh
+    /// as the uninterrupted run's (the draws depend on the seed and epoch alone).
+    func testResumeContinuesExactly() throws {
+        let a = try FinetuneTests.workdir("bal-a"), b = try FinetuneTests.workdir("bal-b")
+        var ca = FinetuneTests.config(a, epochs: 3, augment: true), cb = FinetuneTests.config(b, epochs: 3, augment: true)
+        ca.data = try imbalancedData(a); cb.data = try imbalancedData(b)
+        ca.classWeights = .balanced; ca.sampler = .balanced
+        cb.classWeights = .balanced; cb.sampler = .balanced
+        let straight = try FinetuneJob.prepare(ca, output: ca.output, resume: false, log: { _ in }, warn: { _ in })
+        try straight.run()
+        let first = try FinetuneJob.prepare(cb, output: cb.output, resume: false, log: { _ in }, warn: { _ in })
+        try first.run(until: 1)
+        first.releaseFolders()
+        let resumed = try FinetuneJob.prepare(cb, output: cb.output, resume: true, log: { _ in }, warn: { _ in })
+        try resumed.run()
+        XCTAssertEqual(resumed.trainer.history.map(\.trainLoss), straight.trainer.history.map(\.trainLoss))
+        XCTAssertEqual(try ResumeState.read(for: ca).modelState, try ResumeState.read(for: cb).modelState)
+        // Another sampler is a different run: named.
+        var other = cb
+        other.sampler = .random
+        XCTAssertThrowsError(try FinetuneJob.prepare(other, output: other.output, resume: true, log: { _ in }, warn: { _ in })) {
+            XCTAssertTrue("\($0)".contains("--sampler: the run was started with balanced, this command gives random"), "\($0)")
+        }
+    }
+
+    /// A resume point written before --class-weights and --sampler existed (no such keys) is
+    /// the unweighted, shuffled run it was.
+    func testAnOlderResumePointContinuesUnweightedAndShuffled() throws {
+        let dir = try FinetuneTests.workdir("bal-old")
+        let c = FinetuneTests.config(dir, epochs: 2)
+        let job = try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in })
+        try job.run(until: 1)
+        job.releaseFolders()
+        let json = ResumeState.paths(for: c).json
+        var state = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        var config = try XCTUnwrap(state["config"] as? [String: Any])
+        XCTAssertEqual(config.removeValue(forKey: "classWeights") as? String, "none")
+        XCTAssertEqual(config.removeValue(forKey: "sampler") as? String, "random")
+        state["config"] = config
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: json))
+        XCTAssertNil(try ResumeState.read(for: c).config.sampler)
+        let resumed = try FinetuneJob.prepare(c, output: c.output, resume: true, log: { _ in }, warn: { _ in })
+        try resumed.run()
+        XCTAssertEqual(resumed.trainer.history.count, 2)
+    }
 }
