@@ -89,6 +89,7 @@ public final class Trainer {
             featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
         }
         startDataParallel()
+        let classWeights = lossWeights   // --class-weights, from the training split's counts
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
             optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
@@ -102,7 +103,7 @@ public final class Trainer {
                     let labels = batch.map { data.train[$0].label }
                     reducer?.begin()
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
-                                                        classWeights: lossWeights)
+                                                        classWeights: classWeights)
                     reducer?.finish()
                     optimizer.step(model.parameters)
                     globalStep += 1
@@ -117,7 +118,7 @@ public final class Trainer {
                     reducer?.begin()
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing), classWeights: lossWeights)
+                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
                     }
                     reducer?.finish()
                     optimizer.step(model.parameters)
