@@ -55,6 +55,8 @@ public struct Evaluation: Sendable {
     /// nowhere or into another class) and class folders with no images.
     public let skipped: [String]
     public let report: ClassificationReport
+    /// The test-time augmentation the probabilities were computed with (`--tta`).
+    public var tta: TestTimeAugmentation = .none
 
     /// The class folders of `dir` (sorted; hidden ones ignored) with each one's model index,
     /// or an error naming the folders the model does not know.
@@ -124,8 +126,10 @@ public struct Evaluation: Sendable {
         }
         guard !images.isEmpty else { throw Failure.nothingPredicted(dir: dir, unreadable: unreadable.count) }
         let report = try ClassificationReport(classNames: predictor.classNames, labels: labels, probabilities: probs)
-        return Evaluation(images: images, labels: labels, probabilities: probs, unreadable: unreadable,
-                          skipped: skipped, report: report)
+        var evaluation = Evaluation(images: images, labels: labels, probabilities: probs, unreadable: unreadable,
+                                    skipped: skipped, report: report)
+        evaluation.tta = predictor.tta
+        return evaluation
     }
 
     /// What evaluate prints: counts, accuracy (and top-5), the per-class table (4 digits, as
@@ -135,7 +139,8 @@ public struct Evaluation: Sendable {
     public func text() -> String {
         let names = report.classNames.map(TerminalText.escaped)
         var out = "\(images.count) images scored"
-            + (unreadable.isEmpty ? "" : "; \(unreadable.count) unreadable, left out") + "\n"
+            + (unreadable.isEmpty ? "" : "; \(unreadable.count) unreadable, left out")
+            + (tta == .flip ? " (--tta flip: each image's probabilities the mean of its own and its mirror's)" : "") + "\n"
         out += "accuracy: \(String(format: "%.4f", report.accuracy)) (\(images.count - wrong) of \(images.count))\n"
         if let t = report.top5Accuracy { out += "top-5 accuracy: \(String(format: "%.4f", t))\n" }
         out += "\n" + report.text(digits: 4, names: names) + "\n"
@@ -156,6 +161,6 @@ public struct Evaluation: Sendable {
     /// The report's JSON object, with `dir`-independent extras: `unreadable` (paths).
     public func json() -> String {
         let unread = unreadable.map { PythonFormat.jsonString($0.path, asciiOnly: false) }.joined(separator: ", ")
-        return report.json(extra: [("unreadable", "[\(unread)]")])
+        return report.json(extra: [("unreadable", "[\(unread)]")] + (tta == .none ? [] : [("tta", "\"\(tta.rawValue)\"")]))
     }
 }

@@ -49,7 +49,11 @@ final class TTAOptionTests: XCTestCase {
         let again = try ClassificationReport(classNames: result.report.classNames, labels: result.labels, probabilities: result.probabilities)
         XCTAssertEqual(result.report.confusion, again.confusion)
         XCTAssertEqual(result.report.accuracy, again.accuracy)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: page))
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        XCTAssertTrue(html.contains("model.pth</bdi> (--tta flip): "), "the page says how it was scored")
+        XCTAssertTrue(result.text().contains("(--tta flip: each image's probabilities the mean of its own and its mirror's)"), result.text())
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.json().utf8)) as? [String: Any])
+        XCTAssertEqual(json["tta"] as? String, "flip")
     }
 
     /// The evaluate executable accepts `--tta flip` and prints its report.
@@ -59,5 +63,6 @@ final class TTAOptionTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
         XCTAssertNotNil(json["accuracy"], r.stdout)
+        XCTAssertEqual(json["tta"] as? String, "flip")
     }
 }

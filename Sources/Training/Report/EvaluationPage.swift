@@ -26,7 +26,7 @@ public enum EvaluationPage {
         let top5 = r.top5Accuracy.map { String(format: ", top-5 accuracy %.4f", $0) } ?? ""
         return RunReport.page(title: "Graft evaluate: \(HTMLText.isolated(folder))", heading: "Graft evaluate report",
                               subtitle: HTMLText.name(folder, wrap: true) + " scored with " + HTMLText.name(weights, wrap: true)
-                                  + e(": \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(top5)"),
+                                  + e(v.tta == .none ? "" : " (--tta \(v.tta.rawValue))") + e(": \(r.count) images, accuracy \(String(format: "%.4f", r.accuracy))\(top5)"),
                               body: body)
     }
 }
