@@ -161,8 +161,13 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "SGD momentum.") public var momentum: Double = 0.9
     @Flag(help: "Nesterov momentum (SGD).") public var nesterov = false
     @Option(help: "Weight decay (L2 for adam and sgd, decoupled for adamw).") public var weightDecay: Double = 0
-    @Option(help: "Learning-rate schedule per epoch: none, cosine, step (x0.1 every --step-size epochs).") public var schedule: LRSchedule = .none
+    @Option(help: "Learning-rate schedule: none; per optimizer step: cosine (to 0 at the last step, after the warmup), onecycle (torch's OneCycleLR, max_lr --lr, momentum not cycled); per epoch: step (x0.1 every --step-size epochs), plateau (x0.1 when val loss has not improved for --plateau-patience epochs, ReduceLROnPlateau), cosine-epoch (CosineAnnealingLR stepped once per epoch, what --schedule cosine did before it became per step).")
+    public var schedule: LRSchedule = .none
     @Option(help: "Epochs between steps of --schedule step (default: a third of the epochs).") public var stepSize: Int?
+    @Option(help: "Linear warmup over this many epochs (fractional: round(X x steps per epoch) steps) from lr/100 to --lr, torch's LinearLR(start_factor=0.01); then --schedule (not with onecycle, which warms up itself). Default 0.")
+    public var warmupEpochs: Double = 0
+    @Option(help: "With --schedule plateau: epochs without a better val loss before the rate is cut x0.1 (torch's default is 10; finetune runs few epochs).")
+    public var plateauPatience: Int = LRScheduler.defaultPlateauPatience
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
     @Option(help: ArgumentHelp("Class weights of the cross-entropy loss: none, or balanced (scikit-learn's compute_class_weight(\"balanced\") on the training split: n_images / (n_classes x the class's images)).", discussion: "As torch's CrossEntropyLoss(weight=w): a batch's loss is the weighted sum over its images divided by the sum of their targets' weights (label smoothing's term weighted per class and divided alike). The validation loss stays unweighted.", valueName: "none|balanced"))
     public var classWeights: ClassWeighting = .unweighted
@@ -179,12 +184,20 @@ public struct TrainingOptions: ParsableArguments {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1)") }
+        if !(warmupEpochs >= 0 && warmupEpochs <= Double(epochs)) {
+            throw ValidationError("--warmup-epochs must be from 0 to --epochs (\(epochs)); \(warmupEpochs) is not")
+        }
+        if warmupEpochs > 0 && schedule == .onecycle {
+            throw ValidationError("--warmup-epochs does not combine with --schedule onecycle, whose first 30 % of steps are its own warmup: leave out --warmup-epochs")
+        }
+        if plateauPatience < 0 { throw ValidationError("--plateau-patience must be 0 or more") }
     }
 
     func apply(to c: inout TrainConfig) {
         c.epochs = epochs; c.batchSize = batchSize
         c.optimizer = OptimizerConfig(kind: optimizer, lr: lr, weightDecay: weightDecay, momentum: momentum, nesterov: nesterov)
         c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
+        c.warmupEpochs = warmupEpochs; c.plateauPatience = plateauPatience
         c.classWeights = classWeights; c.sampler = sampler
         c.seed = seed
     }

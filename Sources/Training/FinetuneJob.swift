@@ -85,6 +85,9 @@ public final class FinetuneJob {
             // Decoding threads change nothing in the run (under mpirun they follow the cores).
             var asSaved = state.config
             asSaved.workers = c.workers
+            // Runs saved before --warmup-epochs and --plateau-patience ran without warmup and plateau.
+            if asSaved.warmupEpochs == nil { asSaved.warmupEpochs = 0 }
+            if asSaved.plateauPatience == nil { asSaved.plateauPatience = c.plateauPatience }
             // Runs saved before --class-weights and --sampler ran unweighted, shuffled.
             if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
             if asSaved.sampler == nil { asSaved.sampler = .random }

@@ -122,16 +122,9 @@ public final class Optimizer {
     }
 }
 
-/// `--schedule`: the learning rate of each epoch (0-based), as torch's CosineAnnealingLR
-/// (T_max = epochs, eta_min = 0) and StepLR (gamma 0.1) give it when stepped once per epoch.
+/// `--schedule`: how the learning rate moves (LRScheduler.swift computes it): none, cosine and
+/// onecycle per optimizer step, cosine-epoch, step and plateau per epoch.
 public enum LRSchedule: String, CaseIterable, Sendable, Codable {
-    case none, cosine, step
-
-    public func lr(epoch: Int, epochs: Int, base: Double, stepSize: Int) -> Double {
-        switch self {
-        case .none: return base
-        case .cosine: return base * (1 + cos(Double.pi * Double(epoch) / Double(max(epochs, 1)))) / 2
-        case .step: return base * pow(0.1, Double(epoch / max(stepSize, 1)))
-        }
-    }
+    case none, cosine, onecycle, step, plateau
+    case cosineEpoch = "cosine-epoch"
 }

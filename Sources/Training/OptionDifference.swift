@@ -58,6 +58,8 @@ extension TrainConfig {
         ("--weight-decay", { "\($0.optimizer.weightDecay)" }),
         ("--schedule", { $0.schedule.rawValue }),
         ("--step-size", { "\($0.stepSize)" }),
+        ("--warmup-epochs", { $0.warmupEpochs.map { "\($0)" } ?? "none recorded (the run predates --warmup-epochs: no warmup)" }),
+        ("--plateau-patience", { $0.plateauPatience.map { "\($0)" } ?? "none recorded (the run predates --plateau-patience)" }),
         ("--label-smoothing", { "\($0.labelSmoothing)" }),
         ("--class-weights", { ($0.classWeights ?? .unweighted).rawValue }),
         ("--sampler", { ($0.sampler ?? .random).rawValue }),

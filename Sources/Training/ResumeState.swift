@@ -29,6 +29,9 @@ public struct ResumeState: Codable {
     public var syncBatchNorm: Bool?
     /// `--conv auto`'s choices per conv shape (nil in files written before it was recorded).
     public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]?
+    /// The learning-rate schedule's state: steps per epoch, ReduceLROnPlateau's best loss, bad
+    /// epochs and cut (nil in files written before it was recorded: laid out afresh).
+    public var schedule: ScheduleState?
 
     public static func paths(for config: TrainConfig) -> (tensors: String, json: String) {
         let stem = (config.output as NSString).deletingPathExtension
@@ -49,6 +52,7 @@ public struct ResumeState: Codable {
         processes = trainer.cluster.size
         syncBatchNorm = trainer.syncBatchNorm
         convolutionAlgorithms = trainer.model.convolutionTuner.decisions
+        schedule = trainer.schedule?.state
         tensors = StateDict()
         for (k, v) in trainer.model.stateDict().items { tensors["model/" + k] = v }
         for (name, buffers) in trainer.optimizer.buffers.sorted(by: { $0.key < $1.key }) {
@@ -65,7 +69,7 @@ public struct ResumeState: Codable {
     /// Not in the JSON: the tensors go to the .pth beside it.
     var tensors = StateDict()
     enum CodingKeys: String, CodingKey { case config, nextEpoch, bestAccuracy, savedEpoch, history, optimizerSteps, lr, unreadable, globalStep, bestValidation, processes,
-                               syncBatchNorm, convolutionAlgorithms }
+                               syncBatchNorm, convolutionAlgorithms, schedule }
 
     /// NaN and infinite losses (a diverged run) as Python's json writes them.
     static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
@@ -124,7 +128,7 @@ public struct ResumeState: Codable {
         // Older files: Adam counts its steps; otherwise the count starts again from 0.
         let steps = globalStep ?? optimizerSteps.values.max() ?? 0
         trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable, globalStep: steps,
-                        bestValidation: bestValidation)
+                        bestValidation: bestValidation, schedule: schedule)
     }
 }
 

@@ -20,6 +20,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var optimizer = OptimizerConfig()
     public var schedule: LRSchedule = .none
     public var stepSize: Int = 1
+    /// `--warmup-epochs` (fractional: round(X x steps per epoch) steps); nil in files of runs
+    /// made before it existed (none).
+    public var warmupEpochs: Double? = 0
+    /// `--plateau-patience` of `--schedule plateau`; nil in older files (the default).
+    public var plateauPatience: Int? = LRScheduler.defaultPlateauPatience
     public var labelSmoothing: Double = 0
     /// `--class-weights`; nil in files of runs made before it existed (none).
     public var classWeights: ClassWeighting? = ClassWeighting.unweighted

@@ -59,6 +59,18 @@ public final class Trainer {
     public var syncBatchNorm = false
     /// Averages gradients over the processes (nil for a single process).
     public internal(set) var reducer: GradientReducer?
+    /// The learning rate of every step (`--schedule`, `--warmup-epochs`), laid out when the run
+    /// starts, or continued from the resume point's state.
+    public private(set) var schedule: LRScheduler? = nil
+    /// The resume point's schedule state, until `run` lays the schedule out.
+    var savedSchedule: ScheduleState? = nil
+
+    /// Optimizer steps per epoch: each process's share of the training images (DistributedSampler
+    /// pads it to ceil(count / processes)) in batches of `--batch-size`.
+    public var stepsPerEpoch: Int {
+        let share = (data.train.count + cluster.size - 1) / max(cluster.size, 1)
+        return max(1, (share + config.batchSize - 1) / max(config.batchSize, 1))
+    }
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
     public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
@@ -89,10 +101,15 @@ public final class Trainer {
             featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
         }
         startDataParallel()
+        if schedule == nil {
+            var s = LRScheduler(config, stepsPerEpoch: savedSchedule?.stepsPerEpoch ?? stepsPerEpoch)
+            if let saved = savedSchedule { s.state = saved }
+            schedule = s
+        }
         let classWeights = lossWeights   // --class-weights, from the training split's counts
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             let t0 = Date()
-            optimizer.lr = config.schedule.lr(epoch: epoch, epochs: config.epochs, base: config.optimizer.lr, stepSize: config.stepSize)
+            optimizer.lr = schedule!.lr(epoch: epoch, batch: 0)
             let order = epochOrder(epoch)
             let share = DistributedSampler.shard(order, rank: cluster.rank, size: cluster.size)
             let batches = DistributedSampler.batches(share, batchSize: config.batchSize)
@@ -105,6 +122,7 @@ public final class Trainer {
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
                                                         classWeights: classWeights)
                     reducer?.finish()
+                    optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
                     optimizer.step(model.parameters)
                     globalStep += 1
                     try onStep?(globalStep, Double(loss))
@@ -121,6 +139,7 @@ public final class Trainer {
                                             labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
                     }
                     reducer?.finish()
+                    optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
                     optimizer.step(model.parameters)
                     globalStep += 1
                     try onStep?(globalStep, Double(loss))
@@ -132,6 +151,8 @@ public final class Trainer {
             (lossSum, seen) = reducedTrainingFigures(lossSum, seen)
             try synchronizeReplicas(afterEpoch: epoch + 1)
             let (valLoss, valAcc) = try validate(cache: featureCache?.val)
+            // Every rank shares the reduced val loss, so every rank's plateau decides alike.
+            schedule!.endEpoch(epoch, valLoss: valLoss)
             let seconds = Date().timeIntervalSince(t0)
             let m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
                                  valAccuracy: valAcc, seconds: seconds, imagesPerSecond: Double(seen) / seconds, skippedImages: unreadable.count)
@@ -272,8 +293,10 @@ public final class Trainer {
     }
 
     func restore(history: [EpochMetrics], best: Double, savedEpoch: Int?, unreadable: [Int: String], globalStep: Int,
-                 bestValidation: ValidationRecord? = nil) {
+                 bestValidation: ValidationRecord? = nil, schedule: ScheduleState? = nil) {
         self.bestValidation = bestValidation
+        savedSchedule = schedule
+        self.schedule = nil
         self.history = history
         self.globalStep = globalStep
         bestAccuracy = best

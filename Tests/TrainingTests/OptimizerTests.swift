@@ -97,9 +97,13 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testSchedules() {
-        XCTAssertEqual(LRSchedule.cosine.lr(epoch: 0, epochs: 4, base: 0.1, stepSize: 1), 0.1, accuracy: 1e-12)
-        XCTAssertEqual(LRSchedule.cosine.lr(epoch: 2, epochs: 4, base: 0.1, stepSize: 1), 0.05, accuracy: 1e-12)
-        XCTAssertEqual(LRSchedule.step.lr(epoch: 3, epochs: 9, base: 0.1, stepSize: 3), 0.01, accuracy: 1e-12)
-        XCTAssertEqual(LRSchedule.none.lr(epoch: 5, epochs: 9, base: 0.1, stepSize: 3), 0.1)
+        func lr(_ s: LRSchedule, epoch: Int, epochs: Int, stepSize: Int) -> Double {
+            LRScheduler(schedule: s, base: 0.1, epochs: epochs, stepsPerEpoch: 5, stepSize: stepSize).lr(epoch: epoch, batch: 3)
+        }
+        // Per epoch: the same rate for every step of an epoch (ScheduleTests compares per step with torch).
+        XCTAssertEqual(lr(.cosineEpoch, epoch: 0, epochs: 4, stepSize: 1), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(lr(.cosineEpoch, epoch: 2, epochs: 4, stepSize: 1), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(lr(.step, epoch: 3, epochs: 9, stepSize: 3), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(lr(.none, epoch: 5, epochs: 9, stepSize: 3), 0.1)
     }
 }

@@ -64,7 +64,7 @@ extension RunReport {
             Row("policy", "--train \(c.policy.rawValue)" + (c.policy == .last ? " (--last-stages \(c.lastStages))" : "")
                 + ", --head \(c.head.rawValue), --frozen-bn \(c.frozenBN.rawValue)"),
             Row("optimizer", optimizer),
-            Row("learning rate", "\(o.lr), schedule \(c.schedule.rawValue)" + (c.schedule == .step ? " (step size \(c.stepSize))" : "")),
+            Row("learning rate", c.scheduleDescription),
             Row("batch size", "\(c.batchSize)"),
             Row("epochs", "\(c.epochs)"),
             Row("label smoothing", "\(c.labelSmoothing)"),
