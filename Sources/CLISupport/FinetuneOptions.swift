@@ -7,6 +7,7 @@ extension TrainConfig.Policy: ExpressibleByArgument {}
 extension TrainConfig.FrozenBN: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}
+extension Monitor: ExpressibleByArgument {}
 extension OptimizerConfig.Kind: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
 extension ClassWeighting: ExpressibleByArgument {}
@@ -168,6 +169,10 @@ public struct TrainingOptions: ParsableArguments {
     public var warmupEpochs: Double = 0
     @Option(help: "With --schedule plateau: epochs without a better val loss before the rate is cut x0.1 (torch's default is 10; finetune runs few epochs).")
     public var plateauPatience: Int = LRScheduler.defaultPlateauPatience
+    @Option(help: "Stop when --monitor has not improved for this many epochs (Keras' EarlyStopping; the saved model stays the best val accuracy's, as without it). Default: every epoch trains.")
+    public var patience: Int?
+    @Option(help: "What --patience watches: val_accuracy (default; better when higher) or val_loss (better when lower).")
+    public var monitor: Monitor = .valAccuracy
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
     @Option(help: ArgumentHelp("Class weights of the cross-entropy loss: none, or balanced (scikit-learn's compute_class_weight(\"balanced\") on the training split: n_images / (n_classes x the class's images)).", discussion: "As torch's CrossEntropyLoss(weight=w): a batch's loss is the weighted sum over its images divided by the sum of their targets' weights (label smoothing's term weighted per class and divided alike). The validation loss stays unweighted.", valueName: "none|balanced"))
     public var classWeights: ClassWeighting = .unweighted
@@ -191,6 +196,7 @@ public struct TrainingOptions: ParsableArguments {
             throw ValidationError("--warmup-epochs does not combine with --schedule onecycle, whose first 30 % of steps are its own warmup: leave out --warmup-epochs")
         }
         if plateauPatience < 0 { throw ValidationError("--plateau-patience must be 0 or more") }
+        if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1 (leave it out to train every epoch)") }
     }
 
     func apply(to c: inout TrainConfig) {
@@ -198,6 +204,7 @@ public struct TrainingOptions: ParsableArguments {
         c.optimizer = OptimizerConfig(kind: optimizer, lr: lr, weightDecay: weightDecay, momentum: momentum, nesterov: nesterov)
         c.schedule = schedule; c.stepSize = stepSize ?? max(1, epochs / 3); c.labelSmoothing = labelSmoothing
         c.warmupEpochs = warmupEpochs; c.plateauPatience = plateauPatience
+        c.patience = patience; c.monitor = monitor
         c.classWeights = classWeights; c.sampler = sampler
         c.seed = seed
     }

@@ -88,6 +88,7 @@ public final class FinetuneJob {
             // Runs saved before --warmup-epochs and --plateau-patience ran without warmup and plateau.
             if asSaved.warmupEpochs == nil { asSaved.warmupEpochs = 0 }
             if asSaved.plateauPatience == nil { asSaved.plateauPatience = c.plateauPatience }
+            if asSaved.monitor == nil { asSaved.monitor = .valAccuracy }
             // Runs saved before --class-weights and --sampler ran unweighted, shuffled.
             if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
             if asSaved.sampler == nil { asSaved.sampler = .random }
@@ -176,7 +177,8 @@ public final class FinetuneJob {
         guard let epoch = trainer.savedEpoch, FileManager.default.fileExists(atPath: config.output) else {
             return "Finished Training. No model was saved (no epoch was validated)" + (others.isEmpty ? "." : "; wrote \(others.joined(separator: ", ")).")
         }
-        return "Finished Training. Best val accuracy \(accuracy) (epoch \(epoch)): " + ([config.output] + others).joined(separator: ", ")
+        let stopped = trainer.earlyStop.map { "Stopped early after epoch \($0.epoch) of \(config.epochs): \($0.reason). " } ?? ""
+        return "Finished Training. \(stopped)Best val accuracy \(accuracy) (epoch \(epoch)): " + ([config.output] + others).joined(separator: ", ")
     }
 
     /// Every file a run writes: the model, class names, figures and the resume point.

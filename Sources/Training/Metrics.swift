@@ -33,6 +33,8 @@ public struct MetricsReport: Codable {
     public var bestEpochEvaluation: BestEpochEvaluation? = nil
     /// Under mpirun with several processes: how the run was spread (absent for one process).
     public var distributed: DistributedSummary? = nil
+    /// `--patience`: why the run stopped before its last epoch (absent when it did not).
+    public var earlyStop: EarlyStop? = nil
     /// `--conv auto`'s choice per conv shape (`64->64 3x3 stride 1 pad 1 on 32x64x56x56 train`)
     /// and the times it measured; nil when nothing was chosen by measurement.
     public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]? = nil

@@ -60,6 +60,8 @@ extension TrainConfig {
         ("--step-size", { "\($0.stepSize)" }),
         ("--warmup-epochs", { $0.warmupEpochs.map { "\($0)" } ?? "none recorded (the run predates --warmup-epochs: no warmup)" }),
         ("--plateau-patience", { $0.plateauPatience.map { "\($0)" } ?? "none recorded (the run predates --plateau-patience)" }),
+        ("--patience", { $0.patience.map { "\($0)" } ?? "none (no early stopping)" }),
+        ("--monitor", { ($0.monitor ?? .valAccuracy).rawValue }),
         ("--label-smoothing", { "\($0.labelSmoothing)" }),
         ("--class-weights", { ($0.classWeights ?? .unweighted).rawValue }),
         ("--sampler", { ($0.sampler ?? .random).rawValue }),

@@ -25,6 +25,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var warmupEpochs: Double? = 0
     /// `--plateau-patience` of `--schedule plateau`; nil in older files (the default).
     public var plateauPatience: Int? = LRScheduler.defaultPlateauPatience
+    /// `--patience`: stop when `--monitor` has not improved for this many epochs (nil: never).
+    public var patience: Int? = nil
+    /// `--monitor`; nil in files of runs made before it existed (val_accuracy).
+    public var monitor: Monitor? = .valAccuracy
     public var labelSmoothing: Double = 0
     /// `--class-weights`; nil in files of runs made before it existed (none).
     public var classWeights: ClassWeighting? = ClassWeighting.unweighted

@@ -62,6 +62,8 @@ public final class Trainer {
     /// The learning rate of every step (`--schedule`, `--warmup-epochs`), laid out when the run
     /// starts, or continued from the resume point's state.
     public private(set) var schedule: LRScheduler? = nil
+    /// Why the run stopped before its last epoch (`--patience`), once it has.
+    public private(set) var earlyStop: EarlyStop? = nil
     /// The resume point's schedule state, until `run` lays the schedule out.
     var savedSchedule: ScheduleState? = nil
 
@@ -107,7 +109,11 @@ public final class Trainer {
             schedule = s
         }
         let classWeights = lossWeights   // --class-weights, from the training split's counts
+        // A resumed run that had already met --patience trains no further.
+        earlyStop = EarlyStop.check(history, monitor: config.monitor ?? .valAccuracy, patience: config.patience)
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
+            // Every rank decides from the same shared figures, so every rank stops at once.
+            if earlyStop != nil { break }
             let t0 = Date()
             optimizer.lr = schedule!.lr(epoch: epoch, batch: 0)
             let order = epochOrder(epoch)
@@ -165,6 +171,8 @@ public final class Trainer {
                 savedEpoch = epoch + 1
                 bestValidation = lastValidation
             }
+            earlyStop = EarlyStop.check(history, monitor: config.monitor ?? .valAccuracy, patience: config.patience)
+            if let stop = earlyStop { log("stopping early after epoch \(stop.epoch): \(stop.reason)") }
             // Only rank 0 writes (every rank holds the same weights and figures).
             guard cluster.isRoot else { continue }
             try writeMetrics()
@@ -283,6 +291,7 @@ public final class Trainer {
                                    bestEpochEvaluation: try bestEvaluation().map { BestEpochEvaluation(epoch: savedEpoch ?? 0, $0) },
                                    convolutionAlgorithms: model.convolutionTuner.decisions.isEmpty ? nil : model.convolutionTuner.decisions)
         report.distributed = distributedSummary
+        report.earlyStop = earlyStop
         try report.write(to: config.metrics)
     }
 
