@@ -124,10 +124,19 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Option(help: "Fraction of each class held out for validation when DATA has no val folder.")
     public var valSplit: Double = 0.1
 
-    @Option(help: "Side of the square training crop.")
-    public var imageSize: Int = 224
+    @Option(help: "Side of the square training crop (RandomResizedCrop's size; torchvision's reference trains its best ResNet-50 at 176 and validates at 232 / 224). Default: the val crop.")
+    public var trainCrop: Int?
 
-    @Option(help: "Shorter side before the center crop (validation and --no-augment). Default: 256 for 224, scaled with --image-size.")
+    @Option(help: "Validation's CenterCrop side, also the size predict, batch_predict and evaluate read from metrics.json. Default 224, or --image-size.")
+    public var valCrop: Int?
+
+    @Option(help: "Validation's Resize (shorter side before the center crop). Default: 256 for a 224 crop, scaled with the val crop (round(crop x 256 / 224)), or --resize.")
+    public var valResize: Int?
+
+    @Option(help: "The val crop, and the train crop when --train-crop is not given (what it was before --train-crop): --image-size N alone trains and validates at N as always. With --val-crop it must give the same value.")
+    public var imageSize: Int?
+
+    @Option(help: "The val resize (--val-resize's older name; --no-augment trains on it too). With --val-resize it must give the same value.")
     public var resize: Int?
 
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
@@ -140,13 +149,32 @@ public struct FinetuneDataOptions: ParsableArguments {
 
     public func validate() throws {
         if classes < 1 { throw ValidationError("--classes must be at least 1") }
-        if imageSize < 8 { throw ValidationError("--image-size must be at least 8") }
+        let (_, valCrop, _) = try crops()
+        if valCrop < 8 { throw ValidationError("\(self.valCrop == nil ? "--image-size" : "--val-crop") must be at least 8") }
+        if let t = trainCrop, t < 8 { throw ValidationError("--train-crop must be at least 8") }
+        if let t = trainCrop, t != valCrop, noAugment {
+            throw ValidationError("--train-crop \(t) differs from the val crop \(valCrop), but --no-augment trains on the validation transform (Resize + CenterCrop \(valCrop)), not on random crops: leave out --train-crop or --no-augment")
+        }
+    }
+
+    /// The train crop, val crop and val resize: `--val-crop` or else `--image-size` (else 224),
+    /// `--val-resize` or else `--resize` (else round(val crop x 256 / 224)), `--train-crop` or
+    /// else the val crop. An option and its older name given together must agree.
+    func crops() throws -> (train: Int, valCrop: Int, valResize: Int) {
+        if let a = imageSize, let b = valCrop, a != b {
+            throw ValidationError("--image-size \(a) and --val-crop \(b) disagree: --image-size is --val-crop's older name (and the train crop's default). Give one of them; --train-crop sets the training crop on its own.")
+        }
+        if let a = resize, let b = valResize, a != b {
+            throw ValidationError("--resize \(a) and --val-resize \(b) disagree: --resize is --val-resize's older name. Give one of them.")
+        }
+        let crop = valCrop ?? imageSize ?? 224
+        return (trainCrop ?? crop, crop, valResize ?? resize ?? EvalTransform.defaultResize(crop: crop))
     }
 
     func apply(to c: inout TrainConfig) {
         c.classes = classes
         c.valSplit = valSplit
-        c.imageSize = imageSize; c.resize = resize ?? EvalTransform.defaultResize(crop: imageSize)
+        if let k = try? crops() { (c.trainCrop, c.imageSize, c.resize) = (k.train, k.valCrop, k.valResize) }   // validate() threw otherwise
         c.augment = !noAugment
         c.workers = workers ?? 2
     }

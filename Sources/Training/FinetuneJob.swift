@@ -43,6 +43,7 @@ public final class FinetuneJob {
                                cluster: Cluster = .single, syncBatchNorm: Bool = false,
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
+        c.trainCrop = c.trainingCrop          // recorded in metrics.json: what the training batches are
         // Weights: readable, a ResNet; they name the architecture and the default output.
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
         try Finetune.checkModelOptions(c, weights: weights)
@@ -92,6 +93,8 @@ public final class FinetuneJob {
             // Runs saved before --class-weights and --sampler ran unweighted, shuffled.
             if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
             if asSaved.sampler == nil { asSaved.sampler = .random }
+            // Runs saved before --train-crop trained at their image size.
+            if asSaved.trainCrop == nil { asSaved.trainCrop = asSaved.imageSize }
             guard asSaved == c else {
                 throw ResumeError.differentRun(resumePoint: ResumeState.paths(for: c).json, differences: c.differences(from: asSaved))
             }

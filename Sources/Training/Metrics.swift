@@ -90,7 +90,8 @@ extension MetricsReport {
     }
 
     /// What predict reads of a metrics.json: the model file it describes and the sizes that
-    /// model was trained at (`config.output`, `config.image_size`, `config.resize`). Read on
+    /// model was validated at (`config.output`, `config.image_size`, `config.resize`: the val
+    /// crop and resize, not `config.train_crop`). Read on
     /// its own, so that a metrics.json of an older or newer Graft still gives them.
     public struct TrainedModel: Decodable, Sendable {
         public let output: String

@@ -46,8 +46,9 @@ extension TrainConfig {
         ("--conv", { $0.conv?.rawValue ?? "none recorded (the run predates --conv and computed direct)" }),
         ("--classes", { "\($0.classes)" }),
         ("--val-split", { "\($0.valSplit)" }),
-        ("--image-size", { "\($0.imageSize)" }),
-        ("--resize", { "\($0.resize)" }),
+        ("--train-crop", { "\($0.trainingCrop)" }),
+        ("--val-crop", { "\($0.imageSize)" }),               // or --image-size
+        ("--val-resize", { "\($0.resize)" }),                // or --resize
         ("--no-augment", { $0.augment ? "augmentation (no --no-augment)" : "--no-augment" }),
         ("--epochs", { "\($0.epochs)" }),
         ("--batch-size", { "\($0.batchSize)" }),

@@ -34,8 +34,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var classWeights: ClassWeighting? = ClassWeighting.unweighted
     /// `--sampler`; nil in files of runs made before it existed (random).
     public var sampler: SamplerKind? = SamplerKind.random
+    /// Validation's CenterCrop (`--val-crop`, alias `--image-size`): the eval size predict reads
+    /// from metrics.json's `image_size`.
     public var imageSize: Int = 224
+    /// Validation's Resize (`--val-resize`, alias `--resize`): metrics.json's `resize`.
     public var resize: Int = 256
+    /// `--train-crop`: RandomResizedCrop's output side; nil (in files of runs made before it
+    /// existed, and by default) is `imageSize`, the val crop. Read it through `trainingCrop`.
+    public var trainCrop: Int? = nil
     public var augment = true
     public var seed: UInt64 = 0
     public var workers: Int = 2
@@ -54,6 +60,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         self.data = data
         self.classes = classes
     }
+
+    /// The side of the training batches' images: `--train-crop`, else the val crop.
+    public var trainingCrop: Int { trainCrop ?? imageSize }
 
     /// What `--train` asks to freeze: walked over the model's module tree by `ResNetModule.freeze`.
     public var freezePolicy: FreezePolicy {

@@ -4,7 +4,9 @@ import Imaging
 /// The eval transform predict and batch_predict use for a weights file: what the user asked for,
 /// else the image size finetune trained those weights at, else torchvision's 256 / 224.
 ///
-/// finetune records `--image-size` and `--resize` in its metrics.json. A model trained on
+/// finetune records its validation sizes (`--val-crop`/`--image-size` as `image_size`,
+/// `--val-resize`/`--resize` as `resize`) in its metrics.json, and the training crop apart
+/// (`train_crop`, never read here: a model trained on 176 crops is evaluated at 224). A model trained on
 /// 32x32 crops and fed 224x224 ones predicts nonsense without any error, so when neither option
 /// is given and the metrics.json beside the weights names that file as its output, its sizes
 /// are used.

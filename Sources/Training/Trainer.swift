@@ -83,7 +83,7 @@ public final class Trainer {
     }
 
     var trainLoader: BatchLoader {
-        BatchLoader(samples: data.train, augment: config.augment, imageSize: config.imageSize, resize: config.resize,
+        BatchLoader(samples: data.train, augment: config.augment, imageSize: config.trainingCrop, resize: config.resize,
                     seed: config.seed, workers: config.workers)
     }
     var valLoader: BatchLoader {
@@ -138,7 +138,7 @@ public final class Trainer {
             } else {
                 let loader = trainLoader
                 try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
-                    let h = config.imageSize
+                    let h = loader.imageSize                    // --train-crop
                     reducer?.begin()
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
@@ -265,7 +265,7 @@ public final class Trainer {
         var out: [Int: [Float]] = [:]
         let mine = DistributedSampler.unpadded(loader.samples.count, rank: cluster.rank, size: cluster.size)
         let batches = DistributedSampler.batches(mine, batchSize: max(config.batchSize, 32))
-        let h = config.imageSize
+        let h = loader.imageSize
         try forEachBatch(batches, loader: loader, val: val, epoch: 0) { b, batch in
             progress?("features \(b + 1)/\(batches.count)")
             let x = try batch.images.withUnsafeBufferPointer { try model.headInputs(images: $0, batch: batch.labels.count, height: h, width: h) }

@@ -22,7 +22,7 @@ final class FinetuneOptionsTests: XCTestCase {
         expected.epochs = 3; expected.batchSize = 16
         expected.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4, weightDecay: 0, momentum: 0.9, nesterov: false)
         expected.schedule = .none; expected.stepSize = 1; expected.labelSmoothing = 0
-        expected.imageSize = 224; expected.resize = 256
+        expected.imageSize = 224; expected.resize = 256; expected.trainCrop = 224
         expected.augment = true; expected.seed = 0; expected.workers = 2; expected.precision = "f32"
         expected.valSplit = 0.1; expected.classIndices = "class_indices.json"; expected.metrics = "metrics.json"
         expected.saveDType = "float32"
@@ -51,7 +51,7 @@ final class FinetuneOptionsTests: XCTestCase {
         expected.epochs = 9; expected.batchSize = 4
         expected.optimizer = OptimizerConfig(kind: .sgd, lr: 0.01, weightDecay: 0.001, momentum: 0.8, nesterov: true)
         expected.schedule = .step; expected.stepSize = 3; expected.labelSmoothing = 0.1
-        expected.imageSize = 32; expected.resize = 37          // round(32 * 256 / 224)
+        expected.imageSize = 32; expected.resize = 37; expected.trainCrop = 32   // round(32 * 256 / 224); --image-size alone: both crops
         expected.augment = false; expected.seed = 7; expected.workers = 3; expected.precision = "f32"
         expected.valSplit = 0.2; expected.classIndices = "ci.json"; expected.metrics = "fig.json"
         expected.saveDType = "float16"
@@ -105,6 +105,43 @@ final class FinetuneOptionsTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try parse(["--classes", "3", "d"]), "--weights is required")
+    }
+
+    /// --train-crop, --val-crop and --val-resize, and how --image-size and --resize (their older
+    /// names) combine with them; contradictions are usage errors that say why.
+    func testCropOptionsAndTheirOlderNames() throws {
+        let base = ["--weights", "w.pth", "--classes", "3", "d"]
+        let cases: [([String], (train: Int, crop: Int, resize: Int))] = [
+            ([], (224, 224, 256)),
+            (["--train-crop", "176", "--val-crop", "224", "--val-resize", "232"], (176, 224, 232)),   // torchvision's ResNet-50 recipe
+            (["--train-crop", "176"], (176, 224, 256)),
+            (["--image-size", "32"], (32, 32, 37)),
+            (["--image-size", "32", "--resize", "36"], (32, 32, 36)),
+            (["--image-size", "40", "--train-crop", "32"], (32, 40, 46)),
+            (["--val-crop", "40"], (40, 40, 46)),
+            (["--val-crop", "40", "--image-size", "40", "--resize", "40", "--val-resize", "40"], (40, 40, 40)),
+            (["--val-resize", "48", "--image-size", "40"], (40, 40, 48)),
+            (["--train-crop", "40", "--image-size", "40", "--no-augment"], (40, 40, 46)),
+        ]
+        for (extra, want) in cases {
+            let c = try parse(base + extra).config
+            XCTAssertEqual([c.trainCrop, c.imageSize, c.resize], [want.train, want.crop, want.resize], "\(extra)")
+        }
+        let refused: [([String], String)] = [
+            (["--image-size", "32", "--val-crop", "40"], "--image-size 32 and --val-crop 40 disagree"),
+            (["--resize", "36", "--val-resize", "40"], "--resize 36 and --val-resize 40 disagree"),
+            (["--train-crop", "32", "--val-crop", "40", "--no-augment"], "--train-crop 32 differs from the val crop 40, but --no-augment"),
+            (["--train-crop", "4"], "--train-crop must be at least 8"),
+            (["--val-crop", "4"], "--val-crop must be at least 8"),
+        ]
+        for (extra, expected) in refused {
+            XCTAssertThrowsError(try parse(base + extra), "\(extra)") { error in
+                XCTAssertTrue(FinetuneCommandOptions.message(for: error).contains(expected), FinetuneCommandOptions.message(for: error))
+                XCTAssertEqual(FinetuneCommandOptions.exitCode(for: error).rawValue, ExitStatus.usage.rawValue)
+            }
+        }
+        let help = FinetuneCommandOptions.helpMessage(columns: 1000)
+        for option in ["--train-crop", "--val-crop", "--val-resize", "--image-size", "--resize"] { XCTAssertTrue(help.contains(option), option) }
     }
 
     /// report.html: beside --metrics by default, where --report says, none with --no-report.

@@ -196,13 +196,14 @@ final class RunLockTests: XCTestCase {
     /// Every field of the config is named by its option when it differs (so no difference is
     /// ever reported without saying which).
     func testEveryOptionIsNamed() {
-        let c = TrainConfig(data: "data", classes: 3)
+        var c = TrainConfig(data: "data", classes: 3)
+        c.trainCrop = c.imageSize                    // as finetune records it: the val crop's change alone
         let changes: [(String, (inout TrainConfig) -> Void)] = [
             ("DATA", { $0.data = "other" }), ("--weights", { $0.weights = "w.pth" }), ("--arch", { $0.architecture = "resnet50" }),
             ("--train", { $0.policy = .fc }), ("--last-stages", { $0.lastStages = 2 }), ("--head", { $0.head = .append }),
             ("--frozen-bn", { $0.frozenBN = .train }), ("--precision", { $0.precision = "bf16" }), ("--conv", { $0.conv = nil }),
-            ("--classes", { $0.classes = 4 }), ("--val-split", { $0.valSplit = 0.2 }), ("--image-size", { $0.imageSize = 32 }),
-            ("--resize", { $0.resize = 40 }), ("--no-augment", { $0.augment = false }), ("--epochs", { $0.epochs = 9 }),
+            ("--classes", { $0.classes = 4 }), ("--val-split", { $0.valSplit = 0.2 }), ("--val-crop", { $0.imageSize = 32 }),
+            ("--val-resize", { $0.resize = 40 }), ("--train-crop", { $0.trainCrop = 24 }), ("--no-augment", { $0.augment = false }), ("--epochs", { $0.epochs = 9 }),
             ("--batch-size", { $0.batchSize = 2 }), ("--lr", { $0.optimizer.lr = 1 }), ("--optimizer", { $0.optimizer.kind = .sgd }),
             ("--momentum", { $0.optimizer.momentum = 0 }), ("--nesterov", { $0.optimizer.nesterov = true }),
             ("--weight-decay", { $0.optimizer.weightDecay = 1 }), ("--schedule", { $0.schedule = .cosine }),

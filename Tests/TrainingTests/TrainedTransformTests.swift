@@ -28,6 +28,16 @@ final class TrainedTransformTests: XCTestCase {
         XCTAssertEqual(r.source, dir + "/metrics.json")
     }
 
+    /// A run with --train-crop 24 --val-crop 32 --val-resize 40: predict takes the val sizes,
+    /// never the train crop (an older metrics.json, without train_crop, is the test above).
+    func testTheTrainCropIsNotWhatPredictUses() throws {
+        let json = #"{"config": {"output": "resNet18.pth", "train_crop": 24, "image_size": 32, "resize": 40}, "epochs": []}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/metrics.json"))
+        let r = TrainedTransform.resolve(weights: dir + "/resNet18.pth", imageSize: nil, resize: nil)
+        XCTAssertEqual(r.transform, EvalTransform(resize: 40, crop: 32))
+        XCTAssertEqual(r.source, dir + "/metrics.json")
+    }
+
     func testExplicitOptionsWin() throws {
         try writeMetrics(output: "resNet18.pth", imageSize: 32, resize: 40)
         let w = dir + "/resNet18.pth"

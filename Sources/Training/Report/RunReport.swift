@@ -71,7 +71,7 @@ extension RunReport {
             Row("label smoothing", "\(c.labelSmoothing)"),
             Row("class weights", "--class-weights \((c.classWeights ?? .unweighted).rawValue), --sampler \((c.sampler ?? .random).rawValue)"),
             Row("augment", c.augment ? "yes (random resized crop and flip)" : "no (--no-augment)"),
-            Row("image size", "\(c.imageSize) (resize \(c.resize))"),
+            Row("image size", "train crop \(c.trainingCrop), validation Resize \(c.resize) + CenterCrop \(c.imageSize) (what predict uses)"),
             Row("seed", "\(c.seed)"),
             Row("precision", c.precision),
             Row("CPU", Self.cpuModel() ?? "unknown"),
