@@ -66,6 +66,7 @@ extension TrainConfig {
         ("--label-smoothing", { "\($0.labelSmoothing)" }),
         ("--class-weights", { ($0.classWeights ?? .unweighted).rawValue }),
         ("--sampler", { ($0.sampler ?? .random).rawValue }),
+        ("--clip-grad-norm", { $0.clipGradNorm.map { "\($0)" } ?? "none (no clipping)" }),
         ("--seed", { "\($0.seed)" }),
         ("--output", { $0.output }),
         ("--save-dtype", { $0.saveDType }),

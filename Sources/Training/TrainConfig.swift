@@ -34,6 +34,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var classWeights: ClassWeighting? = ClassWeighting.unweighted
     /// `--sampler`; nil in files of runs made before it existed (random).
     public var sampler: SamplerKind? = SamplerKind.random
+    /// `--clip-grad-norm`: the most the trainable gradients' total L2 norm may be before each
+    /// optimizer step (nil: no clipping; also in files of runs made before it existed).
+    public var clipGradNorm: Double? = nil
     /// Validation's CenterCrop (`--val-crop`, alias `--image-size`): the eval size predict reads
     /// from metrics.json's `image_size`.
     public var imageSize: Int = 224

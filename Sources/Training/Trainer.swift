@@ -128,6 +128,7 @@ public final class Trainer {
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
                                                         classWeights: classWeights)
                     reducer?.finish()
+                    clipGradients()
                     optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
                     optimizer.step(model.parameters)
                     globalStep += 1
@@ -145,6 +146,7 @@ public final class Trainer {
                                             labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
                     }
                     reducer?.finish()
+                    clipGradients()
                     optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
                     optimizer.step(model.parameters)
                     globalStep += 1
@@ -183,6 +185,12 @@ public final class Trainer {
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
         if let r = reducer, cluster.isRoot, r.timing.steps > 0 { log(dataParallelSummary(r)) }
+    }
+
+    /// `--clip-grad-norm`, on the gradients the step will take (under mpirun the averaged
+    /// ones, the same on every rank).
+    private func clipGradients() {
+        if let maxNorm = config.clipGradNorm { GradientClipping.clip(model.parameters, maxNorm: maxNorm) }
     }
 
     /// The model as `--output` holds it: floating-point tensors in `--save-dtype`.
