@@ -208,6 +208,8 @@ public struct TrainingOptions: ParsableArguments {
     public var sampler: SamplerKind = .random
     @Option(help: ArgumentHelp("Before each optimizer step, scale the trainable gradients down so their total L2 norm is at most MAX (torch.nn.utils.clip_grad_norm_: x MAX / (norm + 1e-6) when that is below 1; under mpirun, of the averaged gradients). Default: no clipping.", valueName: "MAX"))
     public var clipGradNorm: Double?
+    @Option(help: ArgumentHelp("Sum the gradients of N consecutive batches (each batch's loss x 1/N, as torch's loop with loss / N) before one optimizer step: as a batch N times larger, at one batch's memory. The schedule counts optimizer steps, ceil(batches / N) an epoch; the epoch's last, incomplete group steps too. Under mpirun gradients are averaged once per step.", valueName: "N"))
+    public var accumulate: Int = 1
     @Option(help: "Random seed: the same seed on the same machine gives the same run (with --conv auto, once this machine's conv choices are cached; see --conv).") public var seed: UInt64 = 0
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
     public var syncBN = false
@@ -226,6 +228,7 @@ public struct TrainingOptions: ParsableArguments {
             throw ValidationError("--warmup-epochs does not combine with --schedule onecycle, whose first 30 % of steps are its own warmup: leave out --warmup-epochs")
         }
         if plateauPatience < 0 { throw ValidationError("--plateau-patience must be 0 or more") }
+        if accumulate < 1 { throw ValidationError("--accumulate must be at least 1 (1: a step every batch)") }
         if let m = clipGradNorm, !(m > 0 && m.isFinite) { throw ValidationError("--clip-grad-norm must be a positive number, not \(m) (leave it out not to clip)") }
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1 (leave it out to train every epoch)") }
     }
@@ -237,7 +240,7 @@ public struct TrainingOptions: ParsableArguments {
         c.warmupEpochs = warmupEpochs; c.plateauPatience = plateauPatience
         c.patience = patience; c.monitor = monitor
         c.classWeights = classWeights; c.sampler = sampler
-        c.clipGradNorm = clipGradNorm
+        c.clipGradNorm = clipGradNorm; c.accumulate = accumulate
         c.seed = seed
     }
 }

@@ -93,6 +93,7 @@ public final class FinetuneJob {
             // Runs saved before --class-weights and --sampler ran unweighted, shuffled.
             if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
             if asSaved.sampler == nil { asSaved.sampler = .random }
+            if asSaved.accumulate == nil { asSaved.accumulate = 1 }   // runs saved before --accumulate stepped every batch
             // Runs saved before --train-crop trained at their image size.
             if asSaved.trainCrop == nil { asSaved.trainCrop = asSaved.imageSize }
             guard asSaved == c else {

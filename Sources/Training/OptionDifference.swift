@@ -67,6 +67,7 @@ extension TrainConfig {
         ("--class-weights", { ($0.classWeights ?? .unweighted).rawValue }),
         ("--sampler", { ($0.sampler ?? .random).rawValue }),
         ("--clip-grad-norm", { $0.clipGradNorm.map { "\($0)" } ?? "none (no clipping)" }),
+        ("--accumulate", { "\($0.accumulate ?? 1)" }),
         ("--seed", { "\($0.seed)" }),
         ("--output", { $0.output }),
         ("--save-dtype", { $0.saveDType }),

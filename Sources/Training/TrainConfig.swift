@@ -37,6 +37,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// `--clip-grad-norm`: the most the trainable gradients' total L2 norm may be before each
     /// optimizer step (nil: no clipping; also in files of runs made before it existed).
     public var clipGradNorm: Double? = nil
+    /// `--accumulate`: batches whose gradients are summed (each x 1/N) before one optimizer
+    /// step; nil in files of runs made before it existed (1).
+    public var accumulate: Int? = 1
     /// Validation's CenterCrop (`--val-crop`, alias `--image-size`): the eval size predict reads
     /// from metrics.json's `image_size`.
     public var imageSize: Int = 224

@@ -68,10 +68,12 @@ public final class Trainer {
     var savedSchedule: ScheduleState? = nil
 
     /// Optimizer steps per epoch: each process's share of the training images (DistributedSampler
-    /// pads it to ceil(count / processes)) in batches of `--batch-size`.
+    /// pads it to ceil(count / processes)) in batches of `--batch-size`, one step per
+    /// `--accumulate` batches (ceil(batches / N): a last incomplete group steps too).
     public var stepsPerEpoch: Int {
         let share = (data.train.count + cluster.size - 1) / max(cluster.size, 1)
-        return max(1, (share + config.batchSize - 1) / max(config.batchSize, 1))
+        let batches = (share + config.batchSize - 1) / max(config.batchSize, 1)
+        return max(1, GradientAccumulator.steps(batches: batches, every: config.accumulate ?? 1))
     }
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
@@ -103,6 +105,9 @@ public final class Trainer {
             featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
         }
         startDataParallel()
+        // --accumulate N: gradients are averaged over the processes once per optimizer step, on
+        // the group's sum (`step`), not during each batch's backward.
+        if (config.accumulate ?? 1) > 1 { model.onGradientsReady = nil }
         if schedule == nil {
             var s = LRScheduler(config, stepsPerEpoch: savedSchedule?.stepsPerEpoch ?? stepsPerEpoch)
             if let saved = savedSchedule { s.state = saved }
@@ -120,19 +125,17 @@ public final class Trainer {
             let share = DistributedSampler.shard(order, rank: cluster.rank, size: cluster.size)
             let batches = DistributedSampler.batches(share, batchSize: config.batchSize)
             var lossSum = 0.0, seen = 0
+            let accumulator = GradientAccumulator(every: config.accumulate ?? 1)   // --accumulate
+            var group = (loss: 0.0, images: 0)
             if let cache = featureCache {
                 for (b, batch) in batches.enumerated() {
                     let x = batch.flatMap { cache.train[$0]! }
                     let labels = batch.map { data.train[$0].label }
-                    reducer?.begin()
+                    if accumulator.every == 1 { reducer?.begin() }
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
                                                         classWeights: classWeights)
-                    reducer?.finish()
-                    clipGradients()
-                    optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
-                    optimizer.step(model.parameters)
-                    globalStep += 1
-                    try onStep?(globalStep, Double(loss))
+                    if accumulator.every == 1 { reducer?.finish() }
+                    try stepAfter(b, of: batches.count, epoch: epoch, loss: loss, images: labels.count, accumulator, &group)
                     lossSum += Double(loss) * Double(labels.count); seen += labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
                 }
@@ -140,20 +143,20 @@ public final class Trainer {
                 let loader = trainLoader
                 try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
                     let h = loader.imageSize                    // --train-crop
-                    reducer?.begin()
+                    if accumulator.every == 1 { reducer?.begin() }
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
                                             labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
                     }
-                    reducer?.finish()
-                    clipGradients()
-                    optimizer.lr = schedule!.lr(epoch: epoch, batch: b)
-                    optimizer.step(model.parameters)
-                    globalStep += 1
-                    try onStep?(globalStep, Double(loss))
+                    if accumulator.every == 1 { reducer?.finish() }
+                    try stepAfter(b, of: batches.count, epoch: epoch, loss: loss, images: batch.labels.count, accumulator, &group)
                     lossSum += Double(loss) * Double(batch.labels.count); seen += batch.labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
                 }
+            }
+            // A group whose last batch was skipped (unreadable images) steps with what it has.
+            if accumulator.flush(model.parameters) {
+                try step(epoch: epoch, groupIndex: (batches.count - 1) / accumulator.every, accumulator, &group)
             }
             try checkClassesStillHaveImages()
             (lossSum, seen) = reducedTrainingFigures(lossSum, seen)
@@ -185,6 +188,28 @@ public final class Trainer {
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
         if let r = reducer, cluster.isRoot, r.timing.steps > 0 { log(dataParallelSummary(r)) }
+    }
+
+    /// After batch `b`'s backward: adds it to `--accumulate`'s group and steps when the group is complete.
+    private func stepAfter(_ b: Int, of count: Int, epoch: Int, loss: Float, images: Int, _ accumulator: GradientAccumulator,
+                           _ group: inout (loss: Double, images: Int)) throws {
+        group.loss += Double(loss) * Double(images); group.images += images
+        guard accumulator.add(model.parameters, end: accumulator.endsGroup(b, of: count)) else { return }
+        try step(epoch: epoch, groupIndex: b / accumulator.every, accumulator, &group)
+    }
+
+    /// One optimizer step on the gradients in the parameters: under mpirun with `--accumulate`
+    /// N > 1 averaged over the processes here (once per step; with N = 1 during backward), then
+    /// clipped (`--clip-grad-norm`), at the schedule's rate for the epoch's `groupIndex`-th step.
+    /// `onStep` gets the group's mean loss.
+    private func step(epoch: Int, groupIndex: Int, _ accumulator: GradientAccumulator, _ group: inout (loss: Double, images: Int)) throws {
+        if accumulator.every > 1, let r = reducer { r.begin(); r.finish() }
+        clipGradients()
+        optimizer.lr = schedule!.lr(epoch: epoch, batch: groupIndex)
+        optimizer.step(model.parameters)
+        globalStep += 1
+        try onStep?(globalStep, group.loss / Double(max(group.images, 1)))
+        group = (0, 0)
     }
 
     /// `--clip-grad-norm`, on the gradients the step will take (under mpirun the averaged

@@ -2,7 +2,7 @@ import XCTest
 @testable import CLISupport
 @testable import Training
 
-/// finetune's gradient options: `--clip-grad-norm`, parsed into the config, refused when it is
+/// finetune's gradient options: `--clip-grad-norm` and `--accumulate`, parsed into the config, refused when it is
 /// not a positive number, and listed in --help.
 final class GradientOptionsTests: XCTestCase {
     let base = ["--weights", "w.pth", "--classes", "3", "d"]
@@ -19,5 +19,16 @@ final class GradientOptionsTests: XCTestCase {
         }
         let help = FinetuneCommandOptions.helpMessage(columns: 1000)
         XCTAssertTrue(help.contains("--clip-grad-norm <MAX>") && help.contains("torch.nn.utils.clip_grad_norm_"), help)
+    }
+
+    func testAccumulate() throws {
+        XCTAssertEqual(try FinetuneCommandOptions.parse(base).config.accumulate, 1, "a step every batch by default")
+        XCTAssertEqual(try FinetuneCommandOptions.parse(base + ["--accumulate", "4"]).config.accumulate, 4)
+        XCTAssertThrowsError(try FinetuneCommandOptions.parse(base + ["--accumulate", "0"])) { error in
+            let message = FinetuneCommandOptions.message(for: error)
+            XCTAssertTrue(message.contains("--accumulate must be at least 1"), message)
+            XCTAssertEqual(FinetuneCommandOptions.exitCode(for: error).rawValue, ExitStatus.usage.rawValue)
+        }
+        XCTAssertTrue(FinetuneCommandOptions.helpMessage(columns: 1000).contains("--accumulate <N>"))
     }
 }

@@ -211,7 +211,7 @@ final class RunLockTests: XCTestCase {
             ("--plateau-patience", { $0.plateauPatience = 7 }), ("--patience", { $0.patience = 3 }),
             ("--monitor", { $0.monitor = .valLoss }), ("--label-smoothing", { $0.labelSmoothing = 0.1 }), ("--seed", { $0.seed = 5 }),
             ("--class-weights", { $0.classWeights = .balanced }), ("--sampler", { $0.sampler = .balanced }),
-            ("--clip-grad-norm", { $0.clipGradNorm = 1 }),
+            ("--clip-grad-norm", { $0.clipGradNorm = 1 }), ("--accumulate", { $0.accumulate = 2 }),
             ("--output", { $0.output = "o.pth" }), ("--save-dtype", { $0.saveDType = "float16" }),
             ("--class-indices", { $0.classIndices = "c.json" }), ("--metrics", { $0.metrics = "m.json" }),
             ("Adam's eps", { $0.optimizer.eps = 1e-6 }),

@@ -65,7 +65,7 @@ extension RunReport {
                 + ", --head \(c.head.rawValue), --frozen-bn \(c.frozenBN.rawValue)"),
             Row("optimizer", optimizer),
             Row("learning rate", c.scheduleDescription),
-            Row("batch size", "\(c.batchSize)"),
+            Row("batch size", "\(c.batchSize)" + ((c.accumulate ?? 1) > 1 ? ", --accumulate \(c.accumulate!) (a step every \(c.accumulate!) batches: \(c.batchSize * c.accumulate!) images)" : "")),
             Row("epochs", "\(c.epochs)" + (t.earlyStop.map { ", stopped early after epoch \($0.epoch): \($0.reason)" } ?? "")),
             Row("stopping", c.stoppingDescription),
             Row("label smoothing", "\(c.labelSmoothing)"),
