@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Training
 
 /// A file a command writes when its work is done (`batch_predict --csv`): checked before the
 /// work starts, so that a bad path fails at once, and written atomically (a temporary file
@@ -21,14 +22,10 @@ public enum OutputFile {
     /// Fails unless `path` can be written: its folder exists and is writable, and `path` is
     /// not a folder. Creates nothing.
     public static func check(_ path: String, option: String) throws {
-        func fail(_ reason: String) -> Failure { .cannotWrite(option: option, path: path, reason: reason) }
-        let folder = (path as NSString).deletingLastPathComponent
-        let dir = folder.isEmpty ? "." : folder
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else { throw fail("its folder \(dir) does not exist") }
-        guard isDir.boolValue else { throw fail("\(dir) is a file, not a folder") }
-        if access(dir, W_OK | X_OK) != 0 { throw fail("its folder \(dir) is not writable (\(TemporaryFile.systemReason(errno)))") }
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { throw fail("it is a folder") }
+        // finetune's check (OutputPath, as evaluate's --report uses it), in this option's words.
+        do { try OutputPath.check([(path: path, option: option)], command: "") } catch OutputPath.Failure.cannotWrite(_, _, _, let problem) {
+            throw Failure.cannotWrite(option: option, path: path, reason: problem.words)
+        }
     }
 
     /// Writes `bytes` to `path` atomically.

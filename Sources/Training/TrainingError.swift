@@ -30,7 +30,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         /// The path itself is a folder.
         case isAFolder
 
-        var words: String {
+        public var words: String {
             switch self {
             case .folderMissing(let f): return "its folder \(f) does not exist"
             case let .folderNotWritable(f, why): return "its folder \(f) is not writable (\(why))"
