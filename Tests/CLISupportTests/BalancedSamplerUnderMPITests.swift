@@ -7,21 +7,6 @@ import XCTest
 /// shared seed and takes its DistributedSampler share, so two processes at batch b take the
 /// steps one process takes at 2b (frozen trunk, unweighted loss), as with the shuffle.
 final class BalancedSamplerUnderMPITests: XCTestCase {
-    func workdir(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bal-\(getpid())-\(name)")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    func finetune(_ ranks: Int, _ args: [String], in dir: URL) throws {
-        let all = ["--weights", FixturePaths.path("predict/basic.pth"), "--conv", "direct"] + args + [FixturePaths.path("trainset")]
-        let r = ranks == 0 ? try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-                           : try ProcessRun.mpi(ranks: ranks, "finetune", all, currentDirectory: dir)
-        XCTAssertFalse(r.timedOut, r.stderr)
-        XCTAssertEqual(r.status, 0, r.stderr)
-    }
-
     func fcWeight(_ dir: URL) throws -> [Float] {
         let sd = try Checkpoint(contentsOf: dir.appendingPathComponent("resNet18.resume.pth").path).stateDict
         return try XCTUnwrap(sd["model/fc.weight"]).floats()
@@ -35,16 +20,16 @@ final class BalancedSamplerUnderMPITests: XCTestCase {
     func testTwoProcessesDrawTheOneProcessSequence() throws {
         let common = ["--classes", "3", "--image-size", "40", "--resize", "40", "--seed", "5", "--epochs", "2", "--workers", "1",
                       "--train", "fc", "--no-augment", "--optimizer", "sgd", "--lr", "0.05", "--sampler", "balanced"]
-        let one = try workdir("one"), two = try workdir("two"), shuffled = try workdir("shuffled")
-        try finetune(0, common + ["--batch-size", "8"], in: one)
-        try finetune(2, common + ["--batch-size", "4"], in: two)
+        let one = try scratchFolder("bal", "one"), two = try scratchFolder("bal", "two"), shuffled = try scratchFolder("bal", "shuffled")
+        try finetuneOnTrainset(0, common + ["--batch-size", "8"], in: one)
+        try finetuneOnTrainset(2, common + ["--batch-size", "4"], in: two)
         let a = try fcWeight(one), b = try fcWeight(two)
         XCTAssertLessThanOrEqual(relativeError(b, a), 1e-5)
         let la = try trainLosses(one), lb = try trainLosses(two)
         XCTAssertEqual(la.count, 2)
         for (u, v) in zip(la, lb) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(abs(u), 1e-3)) }
         // The shuffle takes other steps: the comparison above sees the sampler.
-        try finetune(0, common.dropLast(2) + ["--batch-size", "8"], in: shuffled)
+        try finetuneOnTrainset(0, common.dropLast(2) + ["--batch-size", "8"], in: shuffled)
         XCTAssertGreaterThan(relativeError(try fcWeight(shuffled), a), 1e-4)
     }
 }

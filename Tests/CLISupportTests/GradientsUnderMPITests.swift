@@ -8,28 +8,12 @@ import XCTest
 /// batch 4 train the weights one process at batch 8 trains (DistributedSampler deals every other
 /// image to each rank: their batches k together are the one process's batch k).
 final class GradientsUnderMPITests: XCTestCase {
-    func workdir(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-gradmpi-\(getpid())-\(name)")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    func finetune(_ ranks: Int, _ args: [String], in dir: URL) throws -> String {
-        let all = ["--weights", FixturePaths.path("predict/basic.pth"), "--conv", "direct"] + args + [FixturePaths.path("trainset")]
-        let r = ranks == 0 ? try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-                           : try ProcessRun.mpi(ranks: ranks, "finetune", all, currentDirectory: dir)
-        XCTAssertFalse(r.timedOut, r.stderr)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout
-    }
-
     func testTwoProcessesAccumulateAndClipAsOne() throws {
         let common = ["--classes", "3", "--image-size", "40", "--resize", "40", "--seed", "5", "--epochs", "2", "--workers", "1",
                       "--train", "fc", "--no-augment", "--optimizer", "sgd", "--lr", "0.2", "--accumulate", "2", "--clip-grad-norm", "0.3"]
-        let one = try workdir("one"), two = try workdir("two")
-        _ = try finetune(0, common + ["--batch-size", "8"], in: one)
-        let out = try finetune(2, common + ["--batch-size", "4"], in: two)
+        let one = try scratchFolder("gradmpi", "one"), two = try scratchFolder("gradmpi", "two")
+        _ = try finetuneOnTrainset(0, common + ["--batch-size", "8"], in: one)
+        let out = try finetuneOnTrainset(2, common + ["--batch-size", "4"], in: two)
         // 15 images a rank: batches of 4, 4, 4, 3, two steps an epoch: one allreduce each.
         XCTAssertTrue(out.contains(", 4 steps:"), out)
         let a = try Checkpoint(contentsOf: one.appendingPathComponent("resNet18.resume.pth").path).stateDict

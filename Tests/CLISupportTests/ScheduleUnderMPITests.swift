@@ -7,22 +7,6 @@ import XCTest
 /// rank steps the same rates, and the plateau and the stop decide from the val figures all
 /// ranks share, so two processes at batch b step, cut and stop as one process at 2b does.
 final class ScheduleUnderMPITests: XCTestCase {
-    func workdir(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-schedmpi-\(getpid())-\(name)")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    func finetune(_ ranks: Int, _ args: [String], in dir: URL) throws -> String {
-        let all = ["--weights", FixturePaths.path("predict/basic.pth"), "--conv", "direct"] + args + [FixturePaths.path("trainset")]
-        let r = ranks == 0 ? try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-                           : try ProcessRun.mpi(ranks: ranks, "finetune", all, currentDirectory: dir)
-        XCTAssertFalse(r.timedOut, r.stderr)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout
-    }
-
     func metrics(_ dir: URL) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any])
     }
@@ -31,9 +15,9 @@ final class ScheduleUnderMPITests: XCTestCase {
         let common = ["--classes", "3", "--image-size", "40", "--resize", "40", "--seed", "5", "--epochs", "8", "--workers", "1",
                       "--train", "fc", "--no-augment", "--optimizer", "sgd", "--lr", "0.5", "--warmup-epochs", "0.5",
                       "--schedule", "plateau", "--plateau-patience", "0", "--patience", "3", "--monitor", "val_loss"]
-        let one = try workdir("one"), two = try workdir("two")
-        let outOne = try finetune(0, common + ["--batch-size", "8"], in: one)
-        let outTwo = try finetune(2, common + ["--batch-size", "4"], in: two)
+        let one = try scratchFolder("schedmpi", "one"), two = try scratchFolder("schedmpi", "two")
+        let outOne = try finetuneOnTrainset(0, common + ["--batch-size", "8"], in: one)
+        let outTwo = try finetuneOnTrainset(2, common + ["--batch-size", "4"], in: two)
         let a = try metrics(one), b = try metrics(two)
         let ea = a["epochs"] as? [[String: Any]] ?? [], eb = b["epochs"] as? [[String: Any]] ?? []
         XCTAssertEqual(ea.count, eb.count, "both stop after the same epoch")
