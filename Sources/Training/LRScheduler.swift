@@ -15,6 +15,32 @@ public struct ScheduleState: Codable, Equatable, Sendable {
     public var plateauScale: Double = 1
 
     public init(stepsPerEpoch: Int) { self.stepsPerEpoch = max(stepsPerEpoch, 1) }
+
+    /// The most steps an epoch may have (a hundred million batches); a resume point is a file a
+    /// stranger may have edited, and a huge count would overflow the schedule's arithmetic.
+    public static let maxStepsPerEpoch = 100_000_000
+
+    enum CodingKeys: String, CodingKey { case stepsPerEpoch, steps, plateauBest, plateauBadEpochs, plateauScale }
+
+    /// Reads a resume point's state, refusing what finetune never writes (counts out of range, a
+    /// best loss or a cut that is not a finite number, a cut above 1): the resume point is then
+    /// not one finetune wrote, rather than a rate of NaN or a trap.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stepsPerEpoch = try c.decode(Int.self, forKey: .stepsPerEpoch)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? 0
+        plateauBest = try c.decodeIfPresent(Double.self, forKey: .plateauBest)
+        plateauBadEpochs = try c.decodeIfPresent(Int.self, forKey: .plateauBadEpochs) ?? 0
+        plateauScale = try c.decodeIfPresent(Double.self, forKey: .plateauScale) ?? 1
+        func refuse(_ what: String) -> DecodingError {
+            .dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "schedule state: \(what)"))
+        }
+        guard (1...Self.maxStepsPerEpoch).contains(stepsPerEpoch) else { throw refuse("steps per epoch \(stepsPerEpoch)") }
+        guard steps >= 0, steps <= Int(Int32.max) * stepsPerEpoch else { throw refuse("steps \(steps)") }
+        guard plateauBest?.isFinite ?? true else { throw refuse("best loss \(plateauBest!)") }
+        guard plateauBadEpochs >= 0 else { throw refuse("bad epochs \(plateauBadEpochs)") }
+        guard plateauScale.isFinite, plateauScale > 0, plateauScale <= 1 else { throw refuse("cut \(plateauScale)") }
+    }
 }
 
 /// The learning rate of every optimizer step, as torch.optim.lr_scheduler gives it when the
