@@ -173,6 +173,29 @@ final class ConvolutionChoiceCacheTests: XCTestCase {
         XCTAssertNil(ConvolutionChoiceCache.standard(environment: [:]))
     }
 
+    /// `GRAFT_CONV_CACHE` is the user's (or a stranger's environment): a folder, a file under a
+    /// file, a place nothing can be written (/proc), the root. None of them fails or hangs the
+    /// run: nothing is read, the store says it did not write, and the tuner still chooses. A
+    /// named pipe there is never read (no hang) and is replaced by the file, as a link is.
+    func testHostileLocationsNeverFailTheRun() throws {
+        let plain = dir.appendingPathComponent("plain").path, fifo = dir.appendingPathComponent("fifo").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: plain, contents: Data("x".utf8)))
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let pipe = try XCTUnwrap(ConvolutionChoiceCache.standard(environment: ["GRAFT_CONV_CACHE": fifo]))
+        XCTAssertNil(pipe.timing(for: "k"))
+        XCTAssertTrue(pipe.store(ms(10, 5), for: "k"))
+        XCTAssertEqual(ConvolutionChoiceCache(path: fifo).timing(for: "k"), ms(10, 5), "a regular file now")
+        for given in [dir.path, plain + "/below.json", "/proc/graft-conv-choices.json", "/"] {
+            let cache = try XCTUnwrap(ConvolutionChoiceCache.standard(environment: ["GRAFT_CONV_CACHE": given]))
+            XCTAssertNil(cache.timing(for: "k"), given)
+            XCTAssertFalse(cache.store(ms(10, 5), for: "k"), given)
+            let t = ConvolutionTuner(cache: cache)
+            XCTAssertEqual(try t.algorithm(for: shape) { ms(100, 10) }, .winograd, given)
+        }
+        XCTAssertEqual(try String(contentsOfFile: plain, encoding: .utf8), "x")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["fifo", "plain"], "no temporary file left")
+    }
+
     /// Under mpirun the root decides and every rank takes its decision without measuring.
     func testTheRootDecidesForEveryRank() throws {
         var channel: [[UInt8]] = []
