@@ -6,7 +6,7 @@ let package = Package(
     products: [
         .library(name: "Checkpoint", targets: ["Checkpoint"]),
         .library(name: "Engine", targets: ["Engine"]),
-        .library(name: "ResNet", targets: ["ResNet"]),
+        .library(name: "Models", targets: ["Models"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Inference", targets: ["Inference"]),
         .executable(name: "inspect_weights", targets: ["inspect_weights"]),
@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Cluster", dependencies: ["CMPI"]),
         // Graft's one seeded generator (SplitMix64): initialisation, augmentation, splits, shuffles.
         .target(name: "Random"),
-        .target(name: "ResNet", dependencies: ["Engine", "Checkpoint", "Random"]),
+        .target(name: "Models", dependencies: ["Engine", "Checkpoint", "Random"]),
         // Pillow's JPEG decoding over the libjpeg API (libjpeg62-turbo-dev): a C shim, because
         // libjpeg reports errors with longjmp.
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
@@ -52,32 +52,32 @@ let package = Package(
         .target(name: "CPNGRead", path: "Sources/CPNGRead",
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Imaging", dependencies: ["CTurboJPEG", "CJPEG", "CPNG", "CPNGRead", "Random"]),
-        .target(name: "Inference", dependencies: ["Cluster", "ResNet", "Imaging", "Checkpoint", "Engine"]),
+        .target(name: "Inference", dependencies: ["Cluster", "Models", "Imaging", "Checkpoint", "Engine"]),
         // torchvision's pretrained weights by name: the registry, torch.hub's cache, downloads.
         .target(name: "Hub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // TensorBoard's event files: TFRecord framing, masked CRC-32C, Event protobufs (the
         // generated Swift is committed; see Sources/TensorBoard/Proto).
         .target(name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto/tensorboard_event.proto"]),
-        .target(name: "Training", dependencies: ["Inference", "ResNet", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
+        .target(name: "Training", dependencies: ["Inference", "Models", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
-            "Checkpoint", "ResNet", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Checkpoint", "Models", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "graft_bench", dependencies: ["ResNet", "Engine", "Checkpoint", "Random"],
+        .executableTarget(name: "graft_bench", dependencies: ["Models", "Engine", "Checkpoint", "Random"],
                           path: "Benchmarks/graft_bench"),
 
         .target(name: "CLISupport", dependencies: [
-            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "ResNet", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "Models", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "finetune", dependencies: [
-            "CLISupport", "Training", "ResNet", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "CLISupport", "Training", "Models", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "graft_train_bench", dependencies: ["Training", "ResNet"],
+        .executableTarget(name: "graft_train_bench", dependencies: ["Training", "Models"],
                           path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -93,7 +93,7 @@ let package = Package(
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
         // findings through the same code; each executable is a libFuzzer target when built
         // with -DFUZZING and -sanitize=fuzzer, and replays files when built plainly.
-        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "ResNet", "Imaging", "Training"],
+        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "Models", "Imaging", "Training"],
                 path: "Fuzz/FuzzHarness"),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzCheckpoint"),
         .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzJPEG"),
@@ -103,18 +103,18 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "ResNet", "TestSupport",
+            "CLISupport", "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "Models", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "ResNet", "Engine", "Cluster", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Engine", "Cluster", "TestSupport"],
                     path: "Tests/TrainingTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/HubTests",
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"],
                     path: "Tests/TensorBoardTests"),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "ResNet", "Engine", "TestSupport"],
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Imaging", "Models", "Engine", "TestSupport"],
                     path: "Tests/InferenceTests"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "Random",
                                                          .product(name: "Crypto", package: "swift-crypto")],
@@ -127,7 +127,7 @@ let package = Package(
                     path: "Tests/EngineTests"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
                     path: "Tests/FuzzRegressionTests"),
-        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Engine", "Checkpoint", "TestSupport", "Random"],
+        .testTarget(name: "ResNetTests", dependencies: ["Models", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ import Checkpoint
 import Engine
 import Foundation
 import Random
-import ResNet
+import Models
 
 func option(_ name: String, _ fallback: String) -> String {
     let args = CommandLine.arguments

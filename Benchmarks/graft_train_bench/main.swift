@@ -8,7 +8,7 @@
 // activations) is an engine experiment that finetune does not offer.
 // A precision this CPU cannot run prints `skipped: <reason>` and exits 3.
 import Foundation
-import ResNet
+import Models
 import Training
 
 func option(_ name: String, _ fallback: String) -> String {

@@ -1,5 +1,5 @@
 import Checkpoint
-import ResNet
+import Models
 import Foundation
 
 /// The checkpoint reader on hostile bytes: the input is written to a file (the reader takes

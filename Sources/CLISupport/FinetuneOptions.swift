@@ -1,6 +1,6 @@
 import ArgumentParser
 import Imaging
-import ResNet
+import Models
 import Training
 
 extension TrainConfig.Policy: ExpressibleByArgument {}

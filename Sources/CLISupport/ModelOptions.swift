@@ -5,7 +5,7 @@ import Foundation
 import Hub
 import Imaging
 import Inference
-import ResNet
+import Models
 import Training
 
 extension Precision: ExpressibleByArgument {}

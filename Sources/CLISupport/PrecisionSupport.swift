@@ -1,6 +1,6 @@
 import ArgumentParser
 import Engine
-import ResNet
+import Models
 
 extension Precision {
     /// `--precision`'s help for every command: what bf16 is and which CPUs run it.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Checkpoint
-import ResNet
+import Models
 
 /// How every command reads a checkpoint: `--allow-objects` and `--max-memory`.
 public struct ReadOptions: ParsableArguments {

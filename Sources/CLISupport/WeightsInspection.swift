@@ -1,5 +1,5 @@
 import Checkpoint
-import ResNet
+import Models
 
 extension WeightsReport {
     /// `inspect_weights`' whole job: reads `file` as `options` allow and reports what is in it,

@@ -2,7 +2,7 @@ import Checkpoint
 import Foundation
 import Imaging
 import Engine
-import ResNet
+import Models
 
 /// One image's result: the softmax over every class, in class-index order.
 public struct Prediction: Sendable {

@@ -1,7 +1,7 @@
 import Cluster
 import Engine
 import Foundation
-import ResNet
+import Models
 
 /// What a data-parallel run adds to metrics.json (`"distributed"`), absent for one process.
 public struct DistributedSummary: Codable, Equatable, Sendable {

@@ -1,7 +1,7 @@
 import Checkpoint
 import Cluster
 import Foundation
-import ResNet
+import Models
 
 /// The whole `finetune` job: data, model, trainer, outputs. The executable only parses options
 /// (CLISupport's `FinetuneCommandOptions`) and calls `run`.

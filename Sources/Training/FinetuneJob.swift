@@ -3,7 +3,7 @@ import Cluster
 import Engine
 import Foundation
 import Inference
-import ResNet
+import Models
 
 /// A `finetune` run, checked from end to end before it writes anything: the data (scan,
 /// classes, split), the weights (readable, a ResNet that fits the options), the precision,

@@ -1,4 +1,4 @@
-import ResNet
+import Models
 
 /// An option whose value in the command differs from the value the saved run was started
 /// with: what `--resume` names when it refuses to continue.

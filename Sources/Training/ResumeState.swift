@@ -1,4 +1,4 @@
-import ResNet
+import Models
 import Checkpoint
 import Engine
 import Foundation

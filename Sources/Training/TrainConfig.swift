@@ -1,4 +1,4 @@
-import ResNet
+import Models
 
 /// Everything a fine-tuning run was asked to do; saved in metrics.json and checked on --resume.
 public struct TrainConfig: Codable, Equatable, Sendable {

@@ -5,7 +5,7 @@ import Checkpoint
 import Engine
 import Foundation
 import Inference
-import ResNet
+import Models
 
 /// The fine-tuning loop: shuffled batches (decoding of the next batch overlaps this one's
 /// step), the optimizer and schedule, validation each epoch, the best model saved as the

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CLISupport
-import ResNet
+import Models
 
 struct InspectWeights: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@ import CLISupport
 import Engine
 import Imaging
 import Inference
-import ResNet
+import Models
 import Training
 import XCTest
 

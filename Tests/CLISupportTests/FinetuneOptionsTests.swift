@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Engine
-import ResNet
+import Models
 import Training
 import XCTest
 

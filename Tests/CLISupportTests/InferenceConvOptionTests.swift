@@ -1,6 +1,6 @@
 import CLISupport
 import Inference
-import ResNet
+import Models
 import TestSupport
 import XCTest
 

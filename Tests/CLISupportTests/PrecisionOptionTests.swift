@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Engine
-import ResNet
+import Models
 import XCTest
 
 /// `--precision bf16` is a usage error where the CPU has no bf16 kernels (the AVX2 pass of

@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-import ResNet
+import Models
 import TestSupport
 import XCTest
 @testable import Inference

@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 import Imaging
-import ResNet
+import Models
 import TestSupport
 import XCTest
 @testable import Inference

@@ -1,5 +1,5 @@
 import Foundation
-import ResNet
+import Models
 import TestSupport
 import XCTest
 @testable import Inference

@@ -2,7 +2,7 @@ import Checkpoint
 import Foundation
 import TestSupport
 import XCTest
-@testable import ResNet
+@testable import Models
 
 /// `ArchitectureGuess` and `WeightsReport` (inspect_weights) on checkpoints made by real
 /// PyTorch: Fixtures/checkpoints and Fixtures/wrapped, with their manifests.

@@ -1,7 +1,7 @@
 import Random
 import Checkpoint
 import Engine
-import ResNet
+import Models
 import Foundation
 import TestSupport
 import XCTest

@@ -1,7 +1,7 @@
 import Checkpoint
 import Engine
 import Foundation
-import ResNet
+import Models
 import TestSupport
 import XCTest
 

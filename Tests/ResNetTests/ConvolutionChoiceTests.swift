@@ -1,7 +1,7 @@
 import Checkpoint
 import Engine
 import Foundation
-@testable import ResNet
+@testable import Models
 import TestSupport
 import XCTest
 

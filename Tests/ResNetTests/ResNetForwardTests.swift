@@ -1,6 +1,6 @@
 import Checkpoint
 import Engine
-import ResNet
+import Models
 import TestSupport
 import XCTest
 

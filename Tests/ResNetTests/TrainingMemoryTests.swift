@@ -1,5 +1,5 @@
 import Engine
-@testable import ResNet
+@testable import Models
 import XCTest
 
 /// A training step lets go of what each layer saved as soon as that layer's backward has used

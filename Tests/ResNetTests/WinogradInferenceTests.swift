@@ -1,7 +1,7 @@
 import Checkpoint
 import Foundation
 import Engine
-@testable import ResNet
+@testable import Models
 import TestSupport
 import XCTest
 

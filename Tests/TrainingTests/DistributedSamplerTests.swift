@@ -1,6 +1,6 @@
 import Checkpoint
 import Foundation
-import ResNet
+import Models
 import TestSupport
 import XCTest
 @testable import Training

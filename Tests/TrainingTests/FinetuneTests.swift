@@ -4,7 +4,7 @@ import Imaging
 import TestSupport
 import XCTest
 import Inference
-import ResNet
+import Models
 @testable import Training
 
 /// finetune's job on Fixtures/trainset (3 easy classes, 40x40 images) from a small pretrained

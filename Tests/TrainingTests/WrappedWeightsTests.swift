@@ -1,5 +1,5 @@
 import Checkpoint
-import ResNet
+import Models
 import Foundation
 import XCTest
 @testable import Training
