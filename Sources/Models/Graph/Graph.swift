@@ -1,0 +1,138 @@
+import Engine
+
+/// A model as data: torchvision's forward, one node per module call, each bound to its
+/// state-dict prefix. A family writes only this (forward only, from its table, as
+/// torchvision's constructors do); the folded inference plan (`InferencePlan`), the trainable
+/// network with its backward (`Network`), the expected state-dict keys and shapes, freezing by
+/// policy, head replacement and ONNX export all derive from it.
+///
+/// Values are numbered: 0 is the input image batch `[N, inputChannels, H, W]`; node `i`
+/// produces value `i + 1`. Nodes are in execution order (each reads only values made before
+/// it), which is the order of torchvision's `forward` and of its `state_dict()`.
+public struct Graph: Sendable {
+    public var nodes: [Node]
+    /// Channels of the input images (3).
+    public var inputChannels: Int = 3
+
+    public init(nodes: [Node] = [], inputChannels: Int = 3) {
+        self.nodes = nodes; self.inputChannels = inputChannels
+    }
+
+    /// The value the graph outputs: the last node's (the logits `[N, classes]`).
+    public var output: Int { nodes.count }
+
+    /// The node that produces `value` (nil for the input, 0).
+    public func producer(of value: Int) -> Node? { value > 0 ? nodes[value - 1] : nil }
+
+    /// For each value, the indices of the nodes that read it, in order.
+    public var consumers: [[Int]] {
+        var out = [[Int]](repeating: [], count: nodes.count + 1)
+        for (i, n) in nodes.enumerated() { for v in n.inputs { out[v].append(i) } }
+        return out
+    }
+}
+
+/// One module call.
+public struct Node: Sendable {
+    public var op: Op
+    /// Values read (see `Graph`): one, except `add` and `concat`.
+    public var inputs: [Int]
+    /// Its state-dict prefix (`layer1.0.conv1`, `features.0`, `fc`); the root for ops without
+    /// parameters (activations, pooling, add, flatten, dropout).
+    public var path: ModulePath
+    /// Which of the family's stages it belongs to, counted from 0, for `--train last
+    /// --last-stages N` (the last N stages train); nil for the stem, which trains only with
+    /// everything. The head's nodes take the last stage's number or later.
+    public var stage: Int?
+
+    public init(_ op: Op, inputs: [Int], path: ModulePath = .root, stage: Int? = nil) {
+        self.op = op; self.inputs = inputs; self.path = path; self.stage = stage
+    }
+}
+
+/// What a node computes, with torchvision's arguments.
+public enum Op: Sendable, Equatable {
+    /// `nn.Conv2d`: weight `[out, in / groups, kh, kw]`, and `bias` `[out]` when it has one.
+    case conv(Convolution)
+    /// `nn.BatchNorm2d`: `weight`, `bias`, `running_mean`, `running_var` `[channels]`, `num_batches_tracked`.
+    case batchNorm(BatchNormalisation)
+    /// An activation function (`nn.ReLU` ...).
+    case activation(Activation)
+    /// `a + b`, same shapes.
+    case add
+    /// `nn.MaxPool2d`.
+    case maxPool(Pool)
+    /// `nn.AdaptiveAvgPool2d((h, w))`: torchvision's bins (start `floor(i * H / h)`, end `ceil((i + 1) * H / h)`).
+    case adaptiveAvgPool(height: Int, width: Int)
+    /// `torch.flatten(x, 1)`: `[N, C, H, W]` to `[N, C * H * W]`, C slowest.
+    case flatten
+    /// `nn.Linear`: weight `[out, in]`, bias `[out]` when it has one.
+    case linear(Dense)
+    /// `nn.Dropout(p)`: identity in evaluation; in training, zeroes each value with probability
+    /// `p` and scales the rest by `1 / (1 - p)`.
+    case dropout(p: Double)
+    /// `torch.cat(inputs, 1)`.
+    case concat
+
+    public struct Convolution: Sendable, Equatable {
+        public var outChannels: Int, inChannels: Int
+        public var kernel: Int
+        public var stride: Int
+        public var padding: Int
+        public var groups: Int
+        public var bias: Bool
+        public init(out: Int, in inChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false) {
+            outChannels = out; self.inChannels = inChannels; self.kernel = kernel; self.stride = stride
+            self.padding = padding; self.groups = groups; self.bias = bias
+        }
+        /// `[out, in / groups, k, k]`, PyTorch's layout.
+        public var weightShape: [Int] { [outChannels, inChannels / max(groups, 1), kernel, kernel] }
+    }
+
+    public struct BatchNormalisation: Sendable, Equatable {
+        public var channels: Int
+        public var eps: Float
+        public var momentum: Float
+        public init(channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+            self.channels = channels; self.eps = eps; self.momentum = momentum
+        }
+    }
+
+    public struct Pool: Sendable, Equatable {
+        public var kernel: Int, stride: Int, padding: Int
+        public init(kernel: Int, stride: Int, padding: Int = 0) { self.kernel = kernel; self.stride = stride; self.padding = padding }
+    }
+
+    public struct Dense: Sendable, Equatable {
+        public var outFeatures: Int, inFeatures: Int
+        public var bias: Bool
+        public init(out: Int, in inFeatures: Int, bias: Bool = true) { outFeatures = out; self.inFeatures = inFeatures; self.bias = bias }
+    }
+
+    /// The tensors this op reads from the state dict, with their shapes, in `state_dict()` order.
+    public var tensors: [(name: String, shape: [Int])] {
+        switch self {
+        case .conv(let c): return [("weight", c.weightShape)] + (c.bias ? [("bias", [c.outChannels])] : [])
+        case .batchNorm(let b):
+            let c = [b.channels]
+            return [("weight", c), ("bias", c), ("running_mean", c), ("running_var", c), ("num_batches_tracked", [])]
+        case .linear(let l): return [("weight", [l.outFeatures, l.inFeatures])] + (l.bias ? [("bias", [l.outFeatures])] : [])
+        default: return []
+        }
+    }
+}
+
+extension Graph {
+    /// Every key the graph's modules have in torchvision's `state_dict()`, in order, with its
+    /// shape (`num_batches_tracked`: `[]`).
+    public var tensors: [(key: String, shape: [Int])] {
+        nodes.flatMap { n in n.op.tensors.map { (n.path[$0.name], $0.shape) } }
+    }
+
+    /// Appends a node reading `inputs` and returns the value it produces.
+    @discardableResult
+    public mutating func add(_ op: Op, _ inputs: Int..., path: ModulePath = .root, stage: Int? = nil) -> Int {
+        nodes.append(Node(op, inputs: inputs, path: path, stage: stage))
+        return nodes.count
+    }
+}
