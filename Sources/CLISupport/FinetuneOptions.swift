@@ -33,6 +33,18 @@ public struct FinetuneCommandOptions: ParsableArguments {
         }
     }
 
+    /// What finetune hangs on the trainer once the job is prepared (rank 0): `--conv auto`'s
+    /// summary line (each shape's with `--verbose`), and `--tensorboard`'s event file
+    /// (`FinetuneOutputOptions.observer`, whose folder is checked now).
+    public func observer(log: @escaping (String) -> Void) throws -> (Trainer) throws -> Void {
+        let board = try output.observer(log: log)
+        let verbose = output.verbose
+        return { trainer in
+            ConvolutionSummary.attach(to: trainer, verbose: verbose, log: log)
+            try board?(trainer)
+        }
+    }
+
     /// The run the options ask for, defaults filled in as the command fills them.
     public var config: TrainConfig {
         var c = TrainConfig(data: data, classes: dataOptions.classes)
@@ -272,6 +284,9 @@ public struct FinetuneOutputOptions: ParsableArguments {
 
     @Flag(help: "Write no report.html.")
     public var noReport = false
+
+    @Flag(help: "Also print the details: each conv shape --conv auto decides, with its times (by default one summary line; metrics.json records them either way).")
+    public var verbose = false
 
     public init() {}
 

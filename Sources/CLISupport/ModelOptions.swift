@@ -49,6 +49,9 @@ public struct ModelOptions: ParsableArguments {
                                valueName: "none|flip"))
     public var tta: TestTimeAugmentation = .none
 
+    @Flag(help: "Also print the details on standard error: the image sizes taken from metrics.json, and each conv shape --conv auto decides, with its times.")
+    public var verbose = false
+
     public init() {}
 
     public func validate() throws {
@@ -73,8 +76,9 @@ public struct ModelOptions: ParsableArguments {
     }
 
     /// - Parameters:
-    ///   - warns: print the notes about the weights (the size they were trained at, a removed
-    ///     prefix, missing class names); under mpirun only rank 0 does, once for the job.
+    ///   - warns: print the notes about the weights (a removed prefix, missing class names;
+    ///     with `--verbose` the size they were trained at and `--conv auto`'s choices); under
+    ///     mpirun only rank 0 does, once for the job.
     ///   - defaultConv: the command's `--conv` when none is given (`.auto` for many images,
     ///     `.direct` for predict's one).
     public func makePredictor(warns: Bool = true, defaultConv: ConvolutionChoice = .direct) throws -> Predictor {
@@ -90,7 +94,7 @@ public struct ModelOptions: ParsableArguments {
             transform = EvalTransform(resize: named.resize, crop: named.crop)
             source = nil
         }
-        if warns, let source, transform != EvalTransform() {
+        if warns, verbose, let source, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
         }
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
@@ -99,6 +103,7 @@ public struct ModelOptions: ParsableArguments {
                               allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories,
                               convolution: conv ?? defaultConv)
         p.tta = tta
+        if warns, verbose { p.convolutionTuner?.log = { warn("--conv auto: " + $0) } }
         if warns { p.warnings.forEach { warn($0) } }
         return p
     }

@@ -45,6 +45,9 @@ public final class Trainer {
     /// Called after each epoch, once its figures are in `history` and metrics.json, before its
     /// resume point is written.
     public var onEpoch: ((EpochMetrics) throws -> Void)? = nil
+    /// Called before each epoch's figures line; the lines it returns are logged first
+    /// (finetune's one-line `--conv auto` summary of the shapes the epoch decided).
+    public var beforeEpochLine: (() -> [String])? = nil
     /// The last validation pass: each validated sample's softmax probabilities and label.
     public private(set) var lastValidation: ValidationRecord? = nil
     /// The validation pass of the model `--output` holds (epoch `savedEpoch`); nil before one
@@ -168,6 +171,7 @@ public final class Trainer {
             let m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
                                  valAccuracy: valAcc, seconds: seconds, imagesPerSecond: Double(seen) / seconds, skippedImages: unreadable.count)
             history.append(m)
+            beforeEpochLine?().forEach(log)
             log(String(format: "[epoch %d] train_loss: %.3f  val_loss: %.3f  val_accuracy: %.3f  (%.1f s, %.1f images/s)",
                        m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
             if savedEpoch == nil || valAcc > bestAccuracy {

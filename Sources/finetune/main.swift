@@ -32,7 +32,7 @@ struct FinetuneCommand: ParsableCommand {
             var config = options.config
             // Under mpirun the default decoding threads fit this process's share of the cores.
             if options.dataOptions.workers == nil, let share = decodeThreads { config.workers = min(config.workers, share) }
-            let observe = root ? try options.output.observer(log: console.log) : nil
+            let observe = root ? try options.observer(log: console.log) : nil
             // torchvision's weights by name: the file in torch.hub's cache, downloaded when missing.
             // Under mpirun rank 0 resolves (and downloads) first; the others find the file then.
             if !root { cluster.barrier() }

@@ -83,7 +83,7 @@ final class DataParallelFinetuneTests: XCTestCase {
     func testConvAutoUnderMPIRunUsesRankZerosChoices() throws {
         let dir = try workdir("conv-auto")
         let r = try finetune(2, ["--classes", "3", "--image-size", "40", "--resize", "40", "--epochs", "1", "--workers", "1",
-                                 "--conv", "auto"], in: dir)
+                                 "--conv", "auto", "--verbose"], in: dir)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         let decisions = try XCTUnwrap(json?["convolution_algorithms"] as? [String: Any], r.stderr + r.stdout)
         XCTAssertTrue(decisions.keys.contains { $0.hasSuffix(" train") }, "\(decisions.keys)")
@@ -92,6 +92,10 @@ final class DataParallelFinetuneTests: XCTestCase {
         let measured = decisions.filter { $0.key.hasSuffix(" train") && (($0.value as? [String: Any])?.count ?? 0) > 1 }
         XCTAssertEqual(measured.count, decisions.filter { $0.key.hasSuffix(" train") }.count, "\(decisions)")
         XCTAssertEqual(lines.count, measured.count, "one line per measured training shape, from rank 0 only: \(decisions)")
+        // And one summary line (from rank 0 only), which counts the measured shapes: the training ones.
+        let summary = (r.stdout + r.stderr).split(separator: "\n").filter { $0.hasPrefix("--conv auto: winograd on ") || $0.hasPrefix("--conv auto: direct on all ") }
+        XCTAssertEqual(summary.count, 1, r.stdout)
+        XCTAssertTrue(summary.first?.contains("\(measured.count) conv shape") ?? false, "\(summary) \(measured.count)")
         // Validation's shapes, met by each rank on its own share, are direct by rule: never measured.
         let eval = decisions.filter { $0.key.hasSuffix(" eval") }
         XCTAssertFalse(eval.isEmpty, "\(decisions.keys)")
