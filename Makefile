@@ -7,9 +7,19 @@ TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'imp
 DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
 # The demo's data: Fashion-MNIST, as Debian packages it.
 DEMO_DEBS = dataset-fashion-mnist
+# The commands: `make install` installs each with its man page and its bash, zsh and fish
+# completions, and `make test` checks that all of them generate. A new command is one word here.
 TOOLS = inspect_weights predict batch_predict finetune evaluate
+# Where `make install` puts them (DESTDIR too, for packaging).
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man/man1
+BASH_COMPLETIONS = $(PREFIX)/share/bash-completion/completions
+ZSH_COMPLETIONS = $(PREFIX)/share/zsh/site-functions
+FISH_COMPLETIONS = $(PREFIX)/share/fish/vendor_completions.d
+# swift-argument-parser's generate-manual plugin writes one page per command here.
+MANUALS = .build/plugins/GenerateManual/outputs
 
-.PHONY: deps build test demo fixtures install bench clean fuzz fuzz-replay report-check scale-test
+.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -20,17 +30,34 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-build: deps
+# The commit `--version` prints (`finetune 0.9.0 (commit 1a2b3c4)`, `-dirty` with uncommitted
+# changes): written to Sources/CBuildInfo/build_commit.c (gitignored) before every build, and
+# only when it changed, so that the same commit rebuilds nothing. Outside a git clone, and for
+# a plain `swift build` of a tree where make never ran, the commands say `commit unknown`.
+BUILD_COMMIT_C = Sources/CBuildInfo/build_commit.c
+build-info:
+	@c=""; \
+	if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ]; then \
+	  c=$$(git rev-parse --short=7 HEAD 2>/dev/null || true); \
+	  if [ -n "$$c" ] && ! git diff --quiet HEAD -- 2>/dev/null; then c="$$c-dirty"; fi; \
+	fi; \
+	printf '%s\n' '// Written by `make` (build-info); not committed.' '#include "BuildInfo.h"' \
+	  "const char *graft_build_commit(void) { return \"$$c\"; }" > $(BUILD_COMMIT_C).tmp; \
+	if cmp -s $(BUILD_COMMIT_C).tmp $(BUILD_COMMIT_C); then rm -f $(BUILD_COMMIT_C).tmp; \
+	else mv $(BUILD_COMMIT_C).tmp $(BUILD_COMMIT_C); fi
+
+build: deps build-info
 	$(SWIFT) build -c release
 
 # The suite runs twice: on this CPU's best kernels, then capped to AVX2 (oneDNN reads
 # ONEDNN_MAX_CPU_ISA once per process), so every run covers the AVX-512 and the AVX2 paths
 # (8-channel blocks, no bf16: bf16 tests skip with the reason, refusal tests run).
-test: deps
+test: deps build-info
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	@echo "== the same tests with oneDNN capped to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) =="
 	ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test --skip-build
+	$(MAKE) man-check CONFIGURATION=debug
 
 demo:
 	$(MAKE) build EXTRA_DEBS="$(DEMO_DEBS)"
@@ -41,9 +68,40 @@ fixtures:
 	@if [ -z "$(TORCH_PY)" ]; then echo "make fixtures needs torch: python3 -m venv ~/torchenv && ~/torchenv/bin/pip install torch torchvision pillow"; exit 1; fi
 	$(TORCH_PY) Fixtures/make_fixtures.py
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
-	for t in $(TOOLS); do install -m 755 .build/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+# The man pages (section 1), from each command's --help by swift-argument-parser's
+# generate-manual plugin (offline: the plugin is in the resolved package), dated by the commit.
+CONFIGURATION ?= release
+man: build-info
+	$(SWIFT) package plugin generate-manual --configuration $(CONFIGURATION) \
+	  --date "$$(git log -1 --format=%cs 2>/dev/null || date +%F)" --authors "Graft's developers"
+
+# Every command's man page and bash, zsh and fish completions generate, and say what they should
+# (run by `make test`, on the debug build it made).
+man-check: man
+	@for t in $(TOOLS); do \
+	  page=$(MANUALS)/$$t/$$t.1; \
+	  grep -qi "^\.Dt $$t 1" "$$page" && grep -q '^\.Sh DESCRIPTION' "$$page" && grep -q 'Fl -version' "$$page" \
+	    || { echo "man-check: $$page is missing or not $$t's man page"; exit 1; }; \
+	  for sh in bash zsh fish; do \
+	    out=$$(.build/$(CONFIGURATION)/$$t --generate-completion-script $$sh) && echo "$$out" | grep -q "$$t" \
+	      && echo "$$out" | grep -q 'version' \
+	      || { echo "man-check: $$t --generate-completion-script $$sh failed"; exit 1; }; \
+	  done; \
+	  echo "man-check: $$t: man page and bash, zsh, fish completions"; \
+	done
+
+# Executables, man pages and completions, where man, bash-completion, zsh and fish look.
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASH_COMPLETIONS) \
+	  $(DESTDIR)$(ZSH_COMPLETIONS) $(DESTDIR)$(FISH_COMPLETIONS)
+	for t in $(TOOLS); do \
+	  install -m 755 .build/release/$$t $(DESTDIR)$(BINDIR)/$$t && \
+	  install -m 644 $(MANUALS)/$$t/$$t.1 $(DESTDIR)$(MANDIR)/$$t.1 && \
+	  .build/release/$$t --generate-completion-script bash > $(DESTDIR)$(BASH_COMPLETIONS)/$$t && \
+	  .build/release/$$t --generate-completion-script zsh > $(DESTDIR)$(ZSH_COMPLETIONS)/_$$t && \
+	  .build/release/$$t --generate-completion-script fish > $(DESTDIR)$(FISH_COMPLETIONS)/$$t.fish \
+	  || exit 1; \
+	done
 
 clean:
 	rm -rf .build .build-fuzz

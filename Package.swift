@@ -68,8 +68,12 @@ let package = Package(
         .executableTarget(name: "graft_bench", dependencies: ["Models", "Engine", "Checkpoint", "Random"],
                           path: "Benchmarks/graft_bench"),
 
+        // The commit `--version` names: a weak default ("", a plain `swift build`) that the
+        // build_commit.c `make` writes beside it (gitignored) replaces at link time.
+        .target(name: "CBuildInfo"),
         .target(name: "CLISupport", dependencies: [
-            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "Models", "Imaging", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "Models", "Imaging", "Checkpoint", "CBuildInfo",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "predict", dependencies: [
             "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -17,7 +17,8 @@ struct BatchPredict: ParsableCommand {
               batch_predict --recursive --csv predictions.csv flower_data/val
 
             Under Open MPI (mpirun -np N batch_predict DIR ...), the sorted listing is cut into the batches one process would run, rank r predicts every N-th batch (r, r+N, ...), and rank 0 prints or writes every result in listing order: the output is byte for byte a single process's. Each rank uses its share of the cores (its binding, else the machine's CPUs divided by the ranks on it); rank 0 prints the choice once. An error on any rank stops the whole job with that rank's message.
-            """)
+            """,
+        version: GraftVersion.line("batch_predict"))
 
     @Argument(help: "The folder of images.")
     var dir: String

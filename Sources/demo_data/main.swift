@@ -6,7 +6,9 @@ import Training
 /// for the demo: `make demo` runs it on Debian's dataset-fashion-mnist.
 struct DemoData: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo_data", abstract: "Make an image folder from (uncompressed) Fashion-MNIST IDX files.")
+        commandName: "demo_data",
+        abstract: "Make an image folder from (uncompressed) Fashion-MNIST IDX files.",
+        version: GraftVersion.line("demo_data"))
 
     @Option(help: "Folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-*.") var idx: String
     @Option(help: "Class indices to keep, comma-separated.") var classes: String = "5,6,7,8,9"

@@ -17,7 +17,8 @@ struct Evaluate: ParsableCommand {
               evaluate flower_data/val
               evaluate --weights resNet34.pth --class-indices class_indices.json --json flower_data/val
               evaluate --report val_report.html flower_data/val
-            """)
+            """,
+        version: GraftVersion.line("evaluate"))
 
     @Argument(help: "The labelled folder: DIR/<class>/*.jpg.")
     var dir: String

@@ -18,7 +18,8 @@ struct FinetuneCommand: ParsableCommand {
               finetune --weights resnet50:IMAGENET1K_V2 --classes 5 --train fc --no-augment --epochs 10 flower_data
               finetune --weights none --arch resnet18 --classes 10 --image-size 32 --resize 32 data
               mpirun -np 4 finetune --weights resnet34 --classes 5 --batch-size 8 flower_data
-            """)
+            """,
+        version: GraftVersion.line("finetune"))
 
     @OptionGroup var options: FinetuneCommandOptions
 

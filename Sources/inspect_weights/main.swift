@@ -12,7 +12,8 @@ struct InspectWeights: ParsableCommand {
             Examples:
               inspect_weights resnet34-pre.pth
               inspect_weights --json resNet34.pth | jq '.tensors[0]'
-            """)
+            """,
+        version: GraftVersion.line("inspect_weights"))
 
     @Argument(help: "The checkpoint file.")
     var file: String

@@ -15,7 +15,8 @@ struct Predict: ParsableCommand {
               predict tulip.jpg
               predict --top-k 3 a.jpg b.png
               predict --json --weights resNet34.pth --class-indices class_indices.json *.jpg
-            """)
+            """,
+        version: GraftVersion.line("predict"))
 
     @Argument(help: "JPEG or PNG images.")
     var images: [String]
