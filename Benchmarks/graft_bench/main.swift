@@ -53,17 +53,17 @@ if CommandLine.arguments.contains("--roofline") {
     exit(0)
 }
 
-guard let spec = ResNetFamily.variant(named: arch)?.spec() else {
-    fatalError("unknown --arch \(arch); one of " + ResNetFamily.names.joined(separator: ", "))
+guard let architecture = Families.architecture(variant: arch) else {
+    fatalError("unknown --arch \(arch); one of " + Families.variantNames.joined(separator: ", "))
 }
 
 /// Builds the model and times it; everything is local to one function (one thread).
-func benchmark(spec: ResNetSpec) throws {
+func benchmark(architecture: Architecture) throws {
     // Random weights with sane batch-norm statistics (fixed seed).
     var random = SeededRandom(seed: 0x1234_5678)
     func unit() -> Float { random.rand() }
     var sd = StateDict()
-    for (key, shape) in spec.expectedShapes() {
+    for (key, shape) in architecture.tensors {
         if key.hasSuffix("num_batches_tracked") { sd[key] = TensorData(shape: [], int64s: [0]); continue }
         let n = shape.reduce(1, *)
         let values: [Float]
@@ -80,7 +80,7 @@ func benchmark(spec: ResNetSpec) throws {
     // --conv auto: the tuner times both algorithms per shape at the first batch (a warm-up one).
     let conv = option("conv", "direct")
     guard ["direct", "winograd", "auto"].contains(conv) else { fatalError("--conv direct|winograd|auto") }
-    let model = try ResNetModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
+    let model = try InferenceModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
                                 tuner: conv == "auto" ? ConvolutionTuner() : nil)
     let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
@@ -109,4 +109,4 @@ func benchmark(spec: ResNetSpec) throws {
                  cpu[0], 1000 * cpu[0] / Double(batch)))
 }
 
-try benchmark(spec: spec)
+try benchmark(architecture: architecture)

@@ -29,7 +29,7 @@ func benchmark() throws {
     config.policy = policy
     config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
     config.precision = precision
-    let pretrained = try ResNetModule(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
+    let pretrained = try Network(stateDict: nil, architecture: "resnet34", head: .keep, seed: 1).stateDict()
     let model = try Finetune.makeModel(config, weights: pretrained)
     let activations = option("activations", "bf16")
     guard let conv = ConvolutionChoice(rawValue: option("conv", "auto")) else { fatalError("--conv auto|direct|winograd") }

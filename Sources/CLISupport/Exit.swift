@@ -20,7 +20,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
 
     /// The status a command ends with when `error` reaches it: an `ExitCode` or `CleanExit`
     /// as it says, a `ValidationError` as a usage error, and any other error (every library's
-    /// typed error: CheckpointError, EngineError, ResNetError, ImagingError, TrainingError...)
+    /// typed error: CheckpointError, EngineError, ModelError, ImagingError, TrainingError...)
     /// as a failure.
     public static func of(_ error: Error) -> ExitStatus {
         switch error {

@@ -35,7 +35,7 @@ public enum PredictError: Error, CustomStringConvertible {
 /// the batched, overlapped pipeline of decoding and inference (`BatchPipeline`).
 public final class Predictor {
     /// The model; a `finetune --head append` file runs with its appended Linear.
-    public let model: ResNetModel
+    public let model: InferenceModel
     public let classNames: [String]
     public var numClasses: Int { model.numClasses }
     public let transform: EvalTransform
@@ -71,7 +71,7 @@ public final class Predictor {
         let ckpt = try Checkpoint(contentsOf: weights, options: .resNet(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         convolutionTuner = convolution == .auto ? ConvolutionTuner() : nil
-        model = try ResNetModel(stateDict: try ckpt.modelStateDict(), precision: precision,
+        model = try InferenceModel(stateDict: try ckpt.modelStateDict(), precision: precision,
                                 convolution: convolution == .winograd ? .winograd : .direct, tuner: convolutionTuner)
         self.transform = transform
         let n = model.numClasses

@@ -67,10 +67,10 @@ public enum Finetune {
 
     /// The model the options ask for: the pretrained weights (or torchvision's initialisation
     /// of `--arch`) with the new head, frozen as `--train` says.
-    public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> ResNetModule {
+    public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> Network {
         try checkModelOptions(config, weights: weights)
         let head: HeadPolicy = config.head == .append ? .append(numClasses: config.classes) : .replace(numClasses: config.classes)
-        let model = try ResNetModule(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
+        let model = try Network(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
                                      head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)
         model.frozenBN = config.frozenBN == .eval ? .eval : .train
         model.convolution = config.conv ?? .direct

@@ -6,7 +6,7 @@ import Engine
 /// 1/N and added to the group's sum. A last incomplete group steps with what it has (still
 /// scaled by 1/N, as that loop). With N = 1 it changes nothing.
 ///
-/// `ResNetModule.trainStep` zeroes the gradients it writes, so the sum is kept here, one buffer
+/// `Network.trainStep` zeroes the gradients it writes, so the sum is kept here, one buffer
 /// per trainable parameter, and written back into the gradients when the group is complete.
 final class GradientAccumulator {
     /// N, the batches per optimizer step.

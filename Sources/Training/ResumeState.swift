@@ -168,15 +168,3 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
-
-extension ResNetModule {
-    /// Copies parameter values saved under the parameters' names.
-    public func load(parameters sd: StateDict) {
-        for p in parameters {
-            guard let t = sd[p.name], t.count == p.count else { continue }
-            let v = t.floats()
-            for i in 0..<p.count { p.value[i] = v[i] }
-        }
-        weightsChanged()
-    }
-}

@@ -70,7 +70,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// The side of the training batches' images: `--train-crop`, else the val crop.
     public var trainingCrop: Int { trainCrop ?? imageSize }
 
-    /// What `--train` asks to freeze: walked over the model's module tree by `ResNetModule.freeze`.
+    /// What `--train` asks to freeze: walked over the model's module tree by `Network.freeze`.
     public var freezePolicy: FreezePolicy {
         switch policy {
         case .all: return .none

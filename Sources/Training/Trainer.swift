@@ -19,7 +19,7 @@ import Models
 public final class Trainer {
     public let config: TrainConfig
     public let data: ImageFolder
-    public let model: ResNetModule
+    public let model: Network
     public let optimizer: Optimizer
     public private(set) var history: [EpochMetrics] = []
     public private(set) var bestAccuracy: Double = 0
@@ -80,7 +80,7 @@ public final class Trainer {
     }
 
     /// `model` comes frozen as the run asks (`Finetune.makeModel`).
-    public init(config: TrainConfig, data: ImageFolder, model: ResNetModule) {
+    public init(config: TrainConfig, data: ImageFolder, model: Network) {
         self.config = config
         self.data = data
         self.model = model

@@ -22,7 +22,7 @@ final class ExitStatusTests: XCTestCase {
         let errors: [Error] = [
             CheckpointError.cannotOpen(path: "w.pth", reason: "no such file"),
             EngineError.bf16Unavailable(isa: "AVX2"),
-            ResNetError.unsupportedDType(key: "conv1.weight", dtype: "int64"),
+            ModelError.unsupportedDType(key: "conv1.weight", dtype: "int64"),
             ImagingError.unknownFormat(path: "a.gif"),
             TrainingError.headOnlyNeedsWeights,
             TrainingError.cannotWrite(path: "out/m.pth", .folderMissing(folder: "out")),

@@ -92,7 +92,7 @@ final class ArchitectureGuessTests: XCTestCase {
 /// whose keys are the layout's own.
 final class ResNetKeysTests: XCTestCase {
     func testTheReaderLooksForTheLayoutsKeys() {
-        let keys = ResNetLayout(ResNetFamily.variants[0].spec()).tensors.map(\.key)
+        let keys = Families.architecture(variant: ResNetFamily.variants[0].name)!.tensors.map(\.key)
         let model = ModelKeys.torchvisionResNet
         XCTAssertTrue(model.required.allSatisfy(keys.contains), "\(model.required)")
         XCTAssertTrue(keys.contains(model.anchor))

@@ -25,26 +25,28 @@ final class ArchitectureTests: XCTestCase {
         ]
         XCTAssertEqual(Set(table.keys), Set(want.keys))
         for (name, shapes) in table {
-            let spec = try ResNetSpec.detect(shapes: shapes)
-            XCTAssertEqual(spec.name, name)
+            let arch = try Architecture.detect(shapes)
+            let spec = ResNetSpec.read(shapes)
+            XCTAssertEqual(arch.name, name)
             XCTAssertEqual(spec.block, want[name]!.0, name)
             XCTAssertEqual(spec.layers, want[name]!.1, name)
-            XCTAssertEqual(spec.numClasses, want[name]!.2, name)
+            XCTAssertEqual(arch.numClasses, want[name]!.2, name)
             // Our expectation is torchvision's state_dict exactly: keys, order and shapes.
-            let ours = spec.expectedShapes()
+            let ours = arch.tensors
             XCTAssertEqual(ours.map(\.key), shapes.map(\.key), name)
             XCTAssertEqual(ours.map(\.shape), shapes.map(\.shape), name)
             // num_batches_tracked is optional.
             let without = shapes.filter { !$0.key.hasSuffix("num_batches_tracked") }
             XCTAssertLessThan(without.count, shapes.count)
-            XCTAssertEqual(try ResNetSpec.detect(shapes: without), spec, name)
+            XCTAssertEqual(try Architecture.detect(without).tensors.map(\.key), ours.map(\.key), name)
+            XCTAssertEqual(ResNetSpec.read(without), spec, name)
         }
         XCTAssertEqual(ResNetSpec.torchvision(.bottleneck, layers: [3, 4, 6, 3]).name, "resnet50")
         XCTAssertEqual(ResNetSpec.torchvision(.basic, layers: [1, 1, 1, 1]).name, "resnet(custom)")
         // Narrow widths keep the depth's name (as Checkpoint's ArchitectureGuess does); grouped or
         // wider 3x3 convs at non-torchvision widths do not.
         var narrow = ResNetSpec(block: .bottleneck, layers: [3, 4, 6, 3], stemWidth: 8, planes: [8, 16, 32, 64],
-                                widths: [8, 16, 32, 64], groups: 1, numClasses: 5)
+                                widths: [8, 16, 32, 64], groups: 1)
         XCTAssertEqual(narrow.name, "resnet50")
         narrow.groups = 2
         XCTAssertEqual(narrow.name, "resnet(custom)")
@@ -55,25 +57,26 @@ final class ArchitectureTests: XCTestCase {
 
     func testClassCountAndCustomLayoutsFromFixtures() throws {
         let basic = try ModelFixture.load("basic_w8")
-        let m = try ResNetModel(stateDict: basic.stateDict)
-        XCTAssertEqual(m.architecture, "resnet(custom)")
+        let m = try InferenceModel(stateDict: basic.stateDict)
+        XCTAssertEqual(m.name, "resnet(custom)")
         XCTAssertEqual(m.numClasses, 5)
-        XCTAssertEqual(m.spec.block, .basic)
-        XCTAssertEqual(m.spec.layers, [2, 1, 2, 1])
-        XCTAssertEqual(m.spec.planes, [8, 16, 32, 64])
+        let spec = ResNetSpec.read(basic.stateDict.items.map { ($0.key, $0.value.shape) })
+        XCTAssertEqual(spec.block, .basic)
+        XCTAssertEqual(spec.layers, [2, 1, 2, 1])
+        XCTAssertEqual(spec.planes, [8, 16, 32, 64])
 
         let g2 = try ModelFixture.load("bottleneck_g2")
-        let s = try ResNetSpec.detect(shapes: g2.stateDict.items.map { ($0.key, $0.value.shape) })
+        let s = ResNetSpec.read(g2.stateDict.items.map { ($0.key, $0.value.shape) })
         XCTAssertEqual(s.block, .bottleneck)
         XCTAssertEqual(s.groups, 2)
-        XCTAssertEqual(s.numClasses, 4)
+        XCTAssertEqual(try Architecture.detect(g2.stateDict).numClasses, 4)
         XCTAssertEqual(s.layers, [1, 1, 1, 1])
 
         // A different head size is read from fc.weight.
         var sd = basic.stateDict
         sd["fc.weight"] = TensorData(shape: [9, 64], floats: [Float](repeating: 0.01, count: 9 * 64))
         sd["fc.bias"] = TensorData(shape: [9], floats: [Float](repeating: 0, count: 9))
-        XCTAssertEqual(try ResNetModel(stateDict: sd).numClasses, 9)
+        XCTAssertEqual(try InferenceModel(stateDict: sd).numClasses, 9)
     }
 
     /// End to end from a real .pth (Checkpoint's reader): torchvision resnet18 structure at width 2.
@@ -81,9 +84,9 @@ final class ArchitectureTests: XCTestCase {
         let path = ModelFixture.root.deletingLastPathComponent().appendingPathComponent("checkpoints/tiny_basic.pth").path
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "no \(path)")
         let ckpt = try Checkpoint(contentsOf: path)
-        let model = try ResNetModel(stateDict: ckpt.stateDict)
-        XCTAssertEqual(model.architecture, "resnet18")
-        XCTAssertEqual(model.architecture, ArchitectureGuess(ckpt.stateDict).name)
+        let model = try InferenceModel(stateDict: ckpt.stateDict)
+        XCTAssertEqual(model.name, "resnet18")
+        XCTAssertEqual(model.name, ArchitectureGuess(ckpt.stateDict).name)
         XCTAssertEqual(model.numClasses, 5)
         let p = try model.probabilities(images: [Float](repeating: 0.5, count: 2 * 3 * 32 * 32), batch: 2, height: 32, width: 32)
         XCTAssertEqual(p.count, 10)
@@ -96,8 +99,8 @@ final class ArchitectureTests: XCTestCase {
         sd["layer3.0.downsample.0.weight"] = nil
         sd["layer2.0.extra.weight"] = TensorData(shape: [1], floats: [0])
         sd["module.fc.weight"] = TensorData(shape: [1], floats: [0])
-        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
-            guard case let ResNetError.layoutMismatch(missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            guard case let ModelError.layoutMismatch(_, missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(Set(missing), ["layer2.1.bn1.running_var", "layer3.0.downsample.0.weight"])
             XCTAssertEqual(Set(unexpected), ["layer2.0.extra.weight", "module.fc.weight"])
             XCTAssertEqual(wrong, [])
@@ -111,8 +114,8 @@ final class ArchitectureTests: XCTestCase {
     func testWrongShapeIsRefused() throws {
         var sd = try ModelFixture.load("basic_w8").stateDict
         sd["layer1.1.conv2.weight"] = TensorData(shape: [8, 8, 5, 5], floats: [Float](repeating: 0, count: 8 * 8 * 25))
-        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
-            guard case let ResNetError.layoutMismatch(missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            guard case let ModelError.layoutMismatch(_, missing, unexpected, wrong) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(missing, []); XCTAssertEqual(unexpected, [])
             XCTAssertEqual(wrong.map(\.key), ["layer1.1.conv2.weight"])
             XCTAssertEqual(wrong.first?.expected, [8, 8, 3, 3])
@@ -120,22 +123,22 @@ final class ArchitectureTests: XCTestCase {
     }
 
     func testForeignStateDictIsRefused() throws {
-        let sd = StateDict([("features.0.weight", TensorData(shape: [64, 3, 3, 3], floats: [Float](repeating: 0, count: 1728))),
-                            ("classifier.0.weight", TensorData(shape: [10, 64], floats: [Float](repeating: 0, count: 640)))])
-        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
-            guard case let ResNetError.layoutMismatch(missing, unexpected, _) = error else { return XCTFail("\(error)") }
+        let sd = StateDict([("encoder.0.weight", TensorData(shape: [64, 3, 3, 3], floats: [Float](repeating: 0, count: 1728))),
+                            ("head.0.weight", TensorData(shape: [10, 64], floats: [Float](repeating: 0, count: 640)))])
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            guard case let ModelError.layoutMismatch(_, missing, unexpected, _) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(missing.contains("conv1.weight"))
             XCTAssertTrue(missing.contains("fc.weight"))
-            XCTAssertEqual(Set(unexpected), ["features.0.weight", "classifier.0.weight"])
+            XCTAssertEqual(Set(unexpected), ["encoder.0.weight", "head.0.weight"])
         }
-        XCTAssertThrowsError(try ResNetModel(stateDict: StateDict()))
+        XCTAssertThrowsError(try InferenceModel(stateDict: StateDict()))
     }
 
     func testIntegerWeightIsRefused() throws {
         var sd = try ModelFixture.load("basic_w8").stateDict
         sd["fc.bias"] = TensorData(shape: [5], int64s: [1, 2, 3, 4, 5])
-        XCTAssertThrowsError(try ResNetModel(stateDict: sd)) { error in
-            XCTAssertEqual(error as? ResNetError, .unsupportedDType(key: "fc.bias", dtype: "int64"))
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            XCTAssertEqual(error as? ModelError, .unsupportedDType(key: "fc.bias", dtype: "int64"))
         }
     }
 
@@ -148,15 +151,15 @@ final class ArchitectureTests: XCTestCase {
     func testRealWidthResNet18RunsInBF16() throws {
         try skipUnlessBF16()
         let (l, x, s) = try realWidthResNet18Logits()
-        let lb = try ResNetModel(stateDict: randomStateDict(shapes: s.expectedShapes()), precision: .bf16)
+        let lb = try InferenceModel(stateDict: randomStateDict(shapes: s.tensors), precision: .bf16)
             .logits(images: x, batch: 1, height: 64, width: 80)
         XCTAssertLessThanOrEqual(maxRelativeError(lb, l, rows: 1), 0.1)
     }
 
-    func realWidthResNet18Logits() throws -> (logits: [Float], input: [Float], spec: ResNetSpec) {
-        let s = ResNetSpec.torchvision(.basic, layers: [2, 2, 2, 2])
-        let model = try ResNetModel(stateDict: randomStateDict(shapes: s.expectedShapes()))
-        XCTAssertEqual(model.architecture, "resnet18")
+    func realWidthResNet18Logits() throws -> (logits: [Float], input: [Float], spec: Architecture) {
+        let s = ResNetFamily().architecture(ResNetSpec.torchvision(.basic, layers: [2, 2, 2, 2]), head: .linear(classes: 1000))
+        let model = try InferenceModel(stateDict: randomStateDict(shapes: s.tensors))
+        XCTAssertEqual(model.name, "resnet18")
         XCTAssertEqual(model.numClasses, 1000)
         var r = SeededRandom(seed: 3)
         let x = (0..<(3 * 64 * 80)).map { _ in 2 * r.rand() - 1 }
@@ -171,7 +174,7 @@ final class ArchitectureTests: XCTestCase {
 
     func testBadInputSizesAreRefused() throws {
         let f = try ModelFixture.load("basic_w8")
-        let m = try ResNetModel(stateDict: f.stateDict)
+        let m = try InferenceModel(stateDict: f.stateDict)
         XCTAssertThrowsError(try m.logits(images: f.input, batch: 2, height: 64, width: 64))
         XCTAssertThrowsError(try m.logits(images: [], batch: 0, height: 64, width: 64))
     }

@@ -42,10 +42,10 @@ final class Bf16TrainStepTests: XCTestCase {
         return ab / (aa.squareRoot() * bb.squareRoot())
     }
 
-    func model(_ fixture: TrainingFixture, _ name: String, precision: Precision) throws -> (ResNetModule, TrainingFixture.Case) {
+    func model(_ fixture: TrainingFixture, _ name: String, precision: Precision) throws -> (Network, TrainingFixture.Case) {
         let c = try fixture.caseInfo(name)
         let head: HeadPolicy = c.head == "append" ? .append(numClasses: fixture.meta.classes) : .replace(numClasses: fixture.meta.classes)
-        let model = try ResNetModule(stateDict: fixture.stateDict, head: head, seed: 42, precision: precision)
+        let model = try Network(stateDict: fixture.stateDict, head: head, seed: 42, precision: precision)
         for t in try fixture.tensors(c.head == "append" ? "\(name)/head_init.bin" : "head_init.bin") {
             let p = try XCTUnwrap(model.parameters.first { $0.name == t.name }, t.name)
             _ = p.value.update(from: t.values)
@@ -56,7 +56,7 @@ final class Bf16TrainStepTests: XCTestCase {
         return (model, c)
     }
 
-    func step(_ model: ResNetModule, _ fixture: TrainingFixture, _ c: TrainingFixture.Case) throws -> (Float, [Float]) {
+    func step(_ model: Network, _ fixture: TrainingFixture, _ c: TrainingFixture.Case) throws -> (Float, [Float]) {
         let m = fixture.meta
         return try fixture.input.withUnsafeBufferPointer {
             try model.trainStep(images: $0, labels: m.labels, batch: m.batch, height: m.height, width: m.width,
@@ -65,7 +65,7 @@ final class Bf16TrainStepTests: XCTestCase {
     }
 
     /// Per-tensor (cosine, max-norm relative error) of `model`'s gradients against the fixture's.
-    func gradErrors(_ model: ResNetModule, _ grads: [(name: String, shape: [Int], values: [Float])]) throws -> [(name: String, cos: Double, rel: Double)] {
+    func gradErrors(_ model: Network, _ grads: [(name: String, shape: [Int], values: [Float])]) throws -> [(name: String, cos: Double, rel: Double)] {
         try grads.map { g in
             let mine = Array(try XCTUnwrap(model.parameters.first { $0.name == g.name }, g.name).grad)
             return (g.name, cosine(mine, g.values), relativeError(mine, g.values))

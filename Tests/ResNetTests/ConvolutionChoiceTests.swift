@@ -15,9 +15,9 @@ final class ConvolutionChoiceTests: XCTestCase {
     static let tolerance = 1e-5
     static let steps = 4
 
-    func model(_ choice: ConvolutionChoice, precision: Precision = .f32) throws -> (ResNetModule, TrainingFixture) {
+    func model(_ choice: ConvolutionChoice, precision: Precision = .f32) throws -> (Network, TrainingFixture) {
         let fixture = try TrainingFixture("basic")
-        let m = try ResNetModule(stateDict: fixture.stateDict, head: .replace(numClasses: fixture.meta.classes), seed: 42,
+        let m = try Network(stateDict: fixture.stateDict, head: .replace(numClasses: fixture.meta.classes), seed: 42,
                                  precision: precision)
         m.freeze(.none)
         m.frozenBN = .train
@@ -26,7 +26,7 @@ final class ConvolutionChoiceTests: XCTestCase {
     }
 
     /// `steps` steps of plain SGD; the losses.
-    func train(_ m: ResNetModule, _ f: TrainingFixture, steps: Int = ConvolutionChoiceTests.steps) throws -> [Float] {
+    func train(_ m: Network, _ f: TrainingFixture, steps: Int = ConvolutionChoiceTests.steps) throws -> [Float] {
         try (0..<steps).map { _ in
             let (loss, _) = try f.input.withUnsafeBufferPointer {
                 try m.trainStep(images: $0, labels: f.meta.labels, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
@@ -39,8 +39,8 @@ final class ConvolutionChoiceTests: XCTestCase {
     }
 
     /// The algorithm each 3x3 stride-1 conv ran at the last forward.
-    func algorithms(_ m: ResNetModule) -> [ConvolutionAlgorithm] {
-        m.units.filter { $0.conv.winogradApplies }.compactMap { $0.conv.lastAlgorithm }
+    func algorithms(_ m: Network) -> [ConvolutionAlgorithm] {
+        m.convolutions.filter { $0.winogradApplies }.compactMap { $0.lastAlgorithm }
     }
 
     /// oneDNN's Winograd on AVX-512, Graft's own on AVX2 (`make test`'s second pass).
@@ -71,16 +71,16 @@ final class ConvolutionChoiceTests: XCTestCase {
         _ = try train(m, f, steps: 2)
         let decisions = m.convolutionTuner.decisions
         // basic: 3x3 stride-1 convs in every stage (input dims differ per stage): one decision each.
-        let shapes = Set(m.units.filter { $0.conv.winogradApplies }.compactMap { u in
-            decisions.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") }
+        let shapes = Set(m.convolutions.filter { $0.winogradApplies }.compactMap { u in
+            decisions.keys.first { $0.hasPrefix("\(u.inChannels)->\(u.outChannels) 3x3 stride 1") }
         })
         XCTAssertEqual(decisions.count, shapes.count, "one decision per shape: \(decisions.keys.sorted())")
         XCTAssertGreaterThanOrEqual(decisions.count, 4, "\(decisions.keys.sorted())")
         XCTAssertTrue(decisions.keys.allSatisfy { $0.hasSuffix(" train") && $0.contains(" on \(f.meta.batch)x") }, "\(decisions.keys)")
         // Each conv ran what was decided for its shape.
-        for u in m.units where u.conv.winogradApplies {
-            let key = try XCTUnwrap(decisions.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") })
-            XCTAssertEqual(u.conv.lastAlgorithm, decisions[key]?.algorithm, u.conv.weight.name)
+        for u in m.convolutions where u.winogradApplies {
+            let key = try XCTUnwrap(decisions.keys.first { $0.hasPrefix("\(u.inChannels)->\(u.outChannels) 3x3 stride 1") })
+            XCTAssertEqual(u.lastAlgorithm, decisions[key]?.algorithm, u.weight.name)
         }
         // Winograd exists for every f32 3x3 stride-1 shape on every CPU (oneDNN's or Graft's own).
         let measured = decisions.values.filter { $0.directMilliseconds != nil }
@@ -109,9 +109,9 @@ final class ConvolutionChoiceTests: XCTestCase {
         _ = try train(again, f, steps: 1)
         XCTAssertEqual(again.convolutionTuner.decisions, flipped)
         XCTAssertEqual(lines, [], "nothing measured")
-        for u in again.units where u.conv.winogradApplies {
-            let key = try XCTUnwrap(flipped.keys.first { $0.hasPrefix("\(u.conv.inChannels)->\(u.conv.outChannels) 3x3 stride 1") })
-            XCTAssertEqual(u.conv.lastAlgorithm, flipped[key]?.algorithm, u.conv.weight.name)
+        for u in again.convolutions where u.winogradApplies {
+            let key = try XCTUnwrap(flipped.keys.first { $0.hasPrefix("\(u.inChannels)->\(u.outChannels) 3x3 stride 1") })
+            XCTAssertEqual(u.lastAlgorithm, flipped[key]?.algorithm, u.weight.name)
         }
     }
 
@@ -121,6 +121,6 @@ final class ConvolutionChoiceTests: XCTestCase {
         _ = try train(m, f, steps: 1)
         XCTAssertEqual(m.convolutionTuner.decisions, [:], "nothing to choose in bf16")
         XCTAssertFalse(algorithms(m).contains(.winograd))
-        XCTAssertTrue(m.units.allSatisfy { $0.conv.lastAlgorithm == .direct })
+        XCTAssertTrue(m.convolutions.allSatisfy { $0.lastAlgorithm == .direct })
     }
 }

@@ -8,7 +8,7 @@ import XCTest
 final class ResNetForwardTests: XCTestCase {
     func checkF32(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try ModelFixture.load(name)
-        let model = try ResNetModel(stateDict: f.stateDict)
+        let model = try InferenceModel(stateDict: f.stateDict)
         XCTAssertEqual(model.numClasses, f.meta.classes, file: file, line: line)
         let logits = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         XCTAssertEqual(logits.count, f.logits.count, file: file, line: line)
@@ -30,7 +30,7 @@ final class ResNetForwardTests: XCTestCase {
     func testUnfusedGraphMatchesPyTorch() throws {
         for name in ["basic_w8", "bottleneck_w8", "bottleneck_g2"] {
             let f = try ModelFixture.load(name)
-            let unfused = try ResNetModel(stateDict: f.stateDict, foldBatchNorm: false)
+            let unfused = try InferenceModel(stateDict: f.stateDict, foldBatchNorm: false)
             XCTAssertFalse(unfused.foldsBatchNorm)
             let l = try unfused.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
             let rel = maxRelativeError(l, f.logits, rows: f.meta.batch)
@@ -46,7 +46,7 @@ final class ResNetForwardTests: XCTestCase {
     /// Single images give the same logits as the batch they came from (per-shape primitives).
     func testBatchSizeOneMatchesBatchRows() throws {
         let f = try ModelFixture.load("basic_w8")
-        let model = try ResNetModel(stateDict: f.stateDict)
+        let model = try InferenceModel(stateDict: f.stateDict)
         let per = 3 * f.meta.height * f.meta.width
         for i in 0..<f.meta.batch {
             let one = Array(f.input[(i * per)..<((i + 1) * per)])
@@ -65,7 +65,7 @@ final class ResNetForwardTests: XCTestCase {
         let input = [f.meta.batch, 3, f.meta.height, f.meta.width]
         for precision in Precision.allCases where precision != .bf16 || CPUCapabilities.current.bf16 != .unavailable {
             let engine = try CPUEngine()
-            let model = try ResNetModel(stateDict: f.stateDict, precision: precision, engine: engine)
+            let model = try InferenceModel(stateDict: f.stateDict, precision: precision, engine: engine)
             _ = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
             let activationReorders = engine.reorderPairs.filter { $0.source.dims.first == f.meta.batch }
             let described = activationReorders.map { "\($0.source) -> \($0.destination)" }
@@ -90,14 +90,14 @@ final class ResNetForwardTests: XCTestCase {
             throw XCTSkip("this CPU (\(cpu.isa)) runs bf16 \(cpu.bf16.rawValue); the refusal is checked under ONEDNN_MAX_CPU_ISA=AVX2")
         }
         let f = try ModelFixture.load("basic_w8")
-        XCTAssertThrowsError(try ResNetModel(stateDict: f.stateDict, precision: .bf16)) {
+        XCTAssertThrowsError(try InferenceModel(stateDict: f.stateDict, precision: .bf16)) {
             XCTAssertEqual($0 as? EngineError, .bf16Unavailable(isa: cpu.isa))
             XCTAssertTrue("\($0)".contains("AVX-512"), "\($0)")
         }
-        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1, precision: .bf16)) {
+        XCTAssertThrowsError(try Network(stateDict: f.stateDict, head: .keep, seed: 1, precision: .bf16)) {
             XCTAssertEqual($0 as? EngineError, .bf16Unavailable(isa: cpu.isa))
         }
-        let trainable = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+        let trainable = try Network(stateDict: f.stateDict, head: .keep, seed: 1)
         XCTAssertThrowsError(try trainable.setPrecision(.bf16))
         XCTAssertEqual(trainable.precision, .f32)
         XCTAssertNoThrow(try Precision.f32.requireSupport())
@@ -107,17 +107,17 @@ final class ResNetForwardTests: XCTestCase {
     func checkBF16(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         try skipUnlessBF16()
         let f = try ModelFixture.load(name)
-        let model = try ResNetModel(stateDict: f.stateDict, precision: .bf16)
+        let model = try InferenceModel(stateDict: f.stateDict, precision: .bf16)
         let logits = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         let ours = maxAbsError(logits, f.logits)
         let torch = maxAbsError(f.logitsBF16, f.logits)
         print("\(name) bf16: max abs error vs f32 \(ours) (PyTorch autocast: \(torch)), relative \(maxRelativeError(logits, f.logits, rows: f.meta.batch))")
         XCTAssertLessThanOrEqual(ours, 3 * torch, "\(name): bf16 error larger than 3x PyTorch autocast's", file: file, line: line)
         // And it really ran in bf16: not bit-identical to the f32 path.
-        let f32 = try ResNetModel(stateDict: f.stateDict).logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+        let f32 = try InferenceModel(stateDict: f.stateDict).logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         XCTAssertGreaterThan(maxAbsError(logits, f32), 1e-5, "bf16 path gave f32 results", file: file, line: line)
         // The unfused graph in bf16 (batch norm and add on bf16 activations) too.
-        let unfused = try ResNetModel(stateDict: f.stateDict, precision: .bf16, foldBatchNorm: false)
+        let unfused = try InferenceModel(stateDict: f.stateDict, precision: .bf16, foldBatchNorm: false)
             .logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         print("\(name) unfused bf16: max abs error vs f32 \(maxAbsError(unfused, f.logits))")
         XCTAssertLessThanOrEqual(maxAbsError(unfused, f.logits), 3 * torch, "\(name): unfused bf16", file: file, line: line)

@@ -5,12 +5,12 @@ import Models
 import TestSupport
 import XCTest
 
-/// Evaluation, features, state dicts, policies and initialisation of `ResNetModule`.
+/// Evaluation, features, state dicts, policies and initialisation of `Network`.
 final class ResNetModuleTests: XCTestCase {
     func testEvalLogitsAndFeaturesMatchPyTorch() throws {
         for name in ["basic", "bottleneck", "resnext"] {
             let f = try TrainingFixture(name)
-            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+            let model = try Network(stateDict: f.stateDict, head: .keep, seed: 1)
             let m = f.meta
             let logits = try f.input.withUnsafeBufferPointer {
                 try model.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width)
@@ -40,7 +40,7 @@ final class ResNetModuleTests: XCTestCase {
     func testPoliciesTrainWhatTheFixturesTrain() throws {
         for name in ["basic", "bottleneck"] {
             let f = try TrainingFixture(name)
-            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+            let model = try Network(stateDict: f.stateDict, head: .keep, seed: 1)
             for (policy, fixtureCase) in [(FreezePolicy.lastStages(1), "last_bn_eval"), (.lastStages(2), "last2_bn_eval"),
                                           (.lastStages(3), "last3_bn_eval"), (.lastStages(4), "last4_bn_eval"),
                                           (.headOnly, "fc_bn_eval"), (.none, "all")] {
@@ -52,12 +52,12 @@ final class ResNetModuleTests: XCTestCase {
 
     func testStateDictKeepsTorchvisionOrderAndRoundTrips() throws {
         let f = try TrainingFixture("basic")
-        let keep = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+        let keep = try Network(stateDict: f.stateDict, head: .keep, seed: 1)
         XCTAssertEqual(keep.stateDict(), f.stateDict)
         XCTAssertEqual(keep.parameters.map(\.name),
                        f.stateDict.keys.filter { !$0.hasSuffix("running_mean") && !$0.hasSuffix("running_var") && !$0.hasSuffix("num_batches_tracked") })
 
-        let replace = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1)
+        let replace = try Network(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1)
         let sd = replace.stateDict()
         XCTAssertEqual(sd.keys, f.stateDict.keys)
         XCTAssertEqual(sd["fc.weight"]?.shape, [5, 32])
@@ -69,8 +69,8 @@ final class ResNetModuleTests: XCTestCase {
         XCTAssertLessThanOrEqual(w.map(abs).max() ?? 1, 1 / Float(32).squareRoot())
         XCTAssertGreaterThan(w.map(abs).max() ?? 0, 0.5 / Float(32).squareRoot())
         // Same seed, same head; another seed, another head.
-        XCTAssertEqual(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1).stateDict(), sd)
-        XCTAssertNotEqual(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 2).stateDict()["fc.weight"],
+        XCTAssertEqual(try Network(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 1).stateDict(), sd)
+        XCTAssertNotEqual(try Network(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 2).stateDict()["fc.weight"],
                           sd["fc.weight"])
 
         // Written as a .pth and read back: identical.
@@ -79,10 +79,10 @@ final class ResNetModuleTests: XCTestCase {
         try sd.write(to: path)
         XCTAssertEqual(try Checkpoint(contentsOf: path).stateDict, sd)
         // ...and a model built from it continues where this one is.
-        let again = try ResNetModule(stateDict: sd, head: .keep, seed: 9)
+        let again = try Network(stateDict: sd, head: .keep, seed: 9)
         XCTAssertEqual(again.stateDict(), sd)
 
-        let append = try ResNetModule(stateDict: f.stateDict, head: .append(numClasses: 3), seed: 1)
+        let append = try Network(stateDict: f.stateDict, head: .append(numClasses: 3), seed: 1)
         let asd = append.stateDict()
         XCTAssertEqual(Array(asd.keys.suffix(4)), ["fc.0.weight", "fc.0.bias", "fc.1.weight", "fc.1.bias"])
         XCTAssertEqual(Array(asd.keys.dropLast(4)), Array(f.stateDict.keys.dropLast(2)))
@@ -96,7 +96,7 @@ final class ResNetModuleTests: XCTestCase {
 
     func testStepUpdatesStateDictAndReadsUpdatedValues() throws {
         let f = try TrainingFixture("basic")
-        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        let model = try Network(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
         model.freeze(.headOnly)
         model.frozenBN = .eval
         let m = f.meta
@@ -137,7 +137,7 @@ final class ResNetModuleTests: XCTestCase {
         let f = try TrainingFixture("basic")
         let m = f.meta
         for policy in ["fc", "last"] {
-            let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 3)
+            let model = try Network(stateDict: f.stateDict, head: .keep, seed: 3)
             model.freeze(policy == "fc" ? .headOnly : .lastStages(1))
             model.frozenBN = .eval
             func step() throws -> [Float] {
@@ -158,7 +158,7 @@ final class ResNetModuleTests: XCTestCase {
             XCTAssertGreaterThan(relativeError(s2, s1), 1e-4, policy)
             XCTAssertGreaterThan(relativeError(e2, e1), 1e-4, policy)
             // The same as a model built from the edited weights.
-            let fresh = try ResNetModule(stateDict: model.stateDict(), head: .keep, seed: 3)
+            let fresh = try Network(stateDict: model.stateDict(), head: .keep, seed: 3)
             let e3 = try f.input.withUnsafeBufferPointer { try fresh.evalLogits(images: $0, batch: m.batch, height: m.height, width: m.width) }
             XCTAssertLessThanOrEqual(relativeError(e2, e3), 1e-5, policy)
         }
@@ -169,7 +169,7 @@ final class ResNetModuleTests: XCTestCase {
         // so the step tests tell the two modes apart.
         let f = try TrainingFixture("basic")
         let c = try f.caseInfo("fc_bn_eval")
-        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
+        let model = try Network(stateDict: f.stateDict, head: .replace(numClasses: 5), seed: 3)
         let trainable = Set(c.trainable)
         model.freeze(.trainOnly(Set(trainable)))
         model.frozenBN = .train
@@ -183,8 +183,8 @@ final class ResNetModuleTests: XCTestCase {
     }
 
     func testTorchvisionInitWithoutStateDict() throws {
-        let model = try ResNetModule(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 7), seed: 5)
-        XCTAssertEqual(model.architecture, "resnet18")
+        let model = try Network(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 7), seed: 5)
+        XCTAssertEqual(model.name, "resnet18")
         let count = model.parameters.reduce(0) { $0 + $1.count }
         let expected: Int = 11_689_512 - 513_000 + 7 * 513
         XCTAssertEqual(count, expected)
@@ -199,31 +199,31 @@ final class ResNetModuleTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.bias"]).floats(), [Float](repeating: 0, count: 256))
         XCTAssertEqual(try XCTUnwrap(sd["layer3.1.bn2.running_var"]).floats(), [Float](repeating: 1, count: 256))
         XCTAssertEqual(sd["fc.weight"]?.shape, [7, 512])
-        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1))
-        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: nil, head: .keep, seed: 1))
+        XCTAssertThrowsError(try Network(stateDict: nil, architecture: "alexnet", head: .keep, seed: 1))
+        XCTAssertThrowsError(try Network(stateDict: nil, architecture: nil, head: .keep, seed: 1))
     }
 
     /// Each way of asking for a model that cannot be built is its own error, naming the fix.
     func testRefusalsAreTyped() throws {
-        XCTAssertThrowsError(try ResNetModule(stateDict: nil, architecture: "vgg16", head: .keep, seed: 1)) {
-            XCTAssertEqual($0 as? ResNetError, .unknownArchitecture(name: "vgg16"))
+        XCTAssertThrowsError(try Network(stateDict: nil, architecture: "alexnet", head: .keep, seed: 1)) {
+            XCTAssertEqual($0 as? ModelError, .unknownArchitecture(name: "alexnet"))
             XCTAssertTrue("\($0)".contains("wide_resnet101_2"), "lists the ten variants: \($0)")
         }
         let f = try TrainingFixture("basic")
-        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, architecture: "resnet50", head: .keep, seed: 1)) {
-            guard case .architectureMismatch(_, "resnet50")? = $0 as? ResNetError else { return XCTFail("\($0)") }
+        XCTAssertThrowsError(try Network(stateDict: f.stateDict, architecture: "resnet50", head: .keep, seed: 1)) {
+            guard case .architectureMismatch(_, "resnet50")? = $0 as? ModelError else { return XCTFail("\($0)") }
         }
-        XCTAssertThrowsError(try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 0), seed: 1)) {
-            XCTAssertEqual($0 as? ResNetError, .noClasses(0))
+        XCTAssertThrowsError(try Network(stateDict: f.stateDict, head: .replace(numClasses: 0), seed: 1)) {
+            XCTAssertEqual($0 as? ModelError, .noClasses(0))
         }
-        let model = try ResNetModule(stateDict: f.stateDict, head: .keep, seed: 1)
+        let model = try Network(stateDict: f.stateDict, head: .keep, seed: 1)
         model.freeze(.trainOnly([]))
-        XCTAssertThrowsError(try model.trainStep(headInputs: [0], labels: [0])) { XCTAssertEqual($0 as? ResNetError, .nothingTrains) }
+        XCTAssertThrowsError(try model.trainStep(headInputs: [0], labels: [0])) { XCTAssertEqual($0 as? ModelError, .nothingTrains) }
     }
 
     func testBadInputsThrow() throws {
         let f = try TrainingFixture("bottleneck")
-        let model = try ResNetModule(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)
+        let model = try Network(stateDict: f.stateDict, head: .replace(numClasses: 3), seed: 1)
         let m = f.meta
         try f.input.withUnsafeBufferPointer { buf in
             XCTAssertThrowsError(try model.trainStep(images: buf, labels: [0], batch: m.batch, height: m.height, width: m.width))

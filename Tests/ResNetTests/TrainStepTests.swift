@@ -20,10 +20,10 @@ final class TrainStepTests: XCTestCase {
 
     /// Builds the case's model, as PyTorch started it (same new head), and runs one step.
     func step(_ fixture: TrainingFixture, _ name: String,
-              algorithm: ConvolutionAlgorithm = .direct) throws -> (ResNetModule, TrainingFixture.Case, Float, [Float]) {
+              algorithm: ConvolutionAlgorithm = .direct) throws -> (Network, TrainingFixture.Case, Float, [Float]) {
         let c = try fixture.caseInfo(name)
         let head: HeadPolicy = c.head == "append" ? .append(numClasses: fixture.meta.classes) : .replace(numClasses: fixture.meta.classes)
-        let model = try ResNetModule(stateDict: fixture.stateDict, head: head, seed: 42)
+        let model = try Network(stateDict: fixture.stateDict, head: head, seed: 42)
         let headInit = try fixture.tensors(c.head == "append" ? "\(name)/head_init.bin" : "head_init.bin")
         for t in headInit {
             let p = try XCTUnwrap(model.parameters.first { $0.name == t.name }, t.name)

@@ -11,7 +11,7 @@ final class TrainingMemoryTests: XCTestCase {
     /// the stem's are (every block's backward done).
     func testBackwardFreesActivationsLayerByLayer() throws {
         let engine = try CPUEngine()  // its own buffer pool: no other test's buffers counted
-        let model = try ResNetModule(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 5), seed: 3,
+        let model = try Network(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 5), seed: 3,
                                      engine: engine)
         model.convolution = .direct
         let (batch, size) = (4, 160)
@@ -42,7 +42,7 @@ final class TrainingMemoryTests: XCTestCase {
         var grads: [[[Float]]] = [], losses: [Float] = [], peaks: [Int] = []
         for inPlace in [true, false] {
             let engine = try CPUEngine()
-            let model = try ResNetModule(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 5), seed: 5,
+            let model = try Network(stateDict: nil, architecture: "resnet18", head: .replace(numClasses: 5), seed: 5,
                                          engine: engine)
             model.convolution = .direct
             model.overwritesGradients = inPlace

@@ -5,7 +5,7 @@ import Engine
 import TestSupport
 import XCTest
 
-/// `ResNetModel(convolution: .winograd)` (`--conv winograd`, and what `auto` may choose): the 3x3
+/// `InferenceModel(convolution: .winograd)` (`--conv winograd`, and what `auto` may choose): the 3x3
 /// stride-1 convs run Winograd (oneDNN's on AVX-512, Graft's own on AVX2) and the probabilities
 /// stay within 1e-4 of PyTorch's on the model fixtures (Fixtures/gen_models.py) and on a
 /// held-back set (Fixtures/gen_heldout.py).
@@ -16,14 +16,14 @@ final class WinogradInferenceTests: XCTestCase {
 
     func check(_ name: String, grouped: Bool = false) throws {
         let f = try ModelFixture.load(name)
-        let model = try ResNetModel(stateDict: f.stateDict, convolution: .winograd)
+        let model = try InferenceModel(stateDict: f.stateDict, convolution: .winograd)
         let probs = try model.probabilities(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         let err = maxAbsError(probs, f.probs)
-        let direct = try ResNetModel(stateDict: f.stateDict)
+        let direct = try InferenceModel(stateDict: f.stateDict)
             .probabilities(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
         print("\(name) winograd: max abs probability error \(err) (direct: \(maxAbsError(direct, f.probs)))")
         XCTAssertLessThanOrEqual(err, Self.probabilityTolerance, "\(name): probabilities differ from PyTorch")
-        let ran = model.blocks.flatMap { $0.units + [$0.last] }.flatMap(\.conv.implementations)
+        let ran = model.convolutions.flatMap(\.implementations)
         if grouped {
             // Grouped 3x3 convs have no Winograd: all direct, direct's results.
             XCTAssertFalse(ran.contains { $0.contains("wino") }, "\(ran)")
@@ -67,7 +67,7 @@ final class WinogradInferenceTests: XCTestCase {
         let expectedLogits = try float32s(at: dir.appendingPathComponent(scale == 1 ? "logits32.bin" : "logits224.bin"))
         let sd = try Checkpoint(contentsOf: FixturePaths.root.deletingLastPathComponent().appendingPathComponent("weights/fashion04-resnet18.pth").path).stateDict
         func logits(_ algorithm: ConvolutionAlgorithm) throws -> [Float] {
-            try ResNetModel(stateDict: sd, convolution: algorithm).logits(images: input, batch: count, height: side, width: side)
+            try InferenceModel(stateDict: sd, convolution: algorithm).logits(images: input, batch: count, height: side, width: side)
         }
         func softmax(_ l: [Float]) -> [Float] {
             (0..<count).flatMap { n -> [Float] in

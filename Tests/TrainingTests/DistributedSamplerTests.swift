@@ -35,7 +35,7 @@ final class DistributedSamplerTests: XCTestCase {
     func testHeadInitialisationIsTheFixtures() throws {
         let meta = try Self.meta()
         let sd = try Checkpoint(contentsOf: FixturePaths.path("predict/basic.pth")).stateDict
-        let model = try ResNetModule(stateDict: sd, head: .replace(numClasses: 3), seed: meta.seed)
+        let model = try Network(stateDict: sd, head: .replace(numClasses: 3), seed: meta.seed)
         let fc = model.stateDict()
         XCTAssertEqual(fc["fc.weight"]?.floats(), meta.headInit["fc.weight"])
         XCTAssertEqual(fc["fc.bias"]?.floats(), meta.headInit["fc.bias"])

@@ -31,7 +31,7 @@ extension FinetuneTests {
         c.weights = wrapped("encoder_nofc.pth")
         var logged: [String] = []
         let sd = try XCTUnwrap(try Finetune.loadWeights(c, log: { logged.append($0) }))
-        XCTAssertNil(sd["fc.weight"], "the backbone as saved: ResNetModule makes the new head, no placeholder fc stands in")
+        XCTAssertNil(sd["fc.weight"], "the backbone as saved: Network makes the new head, no placeholder fc stands in")
         XCTAssertTrue(logged.contains { $0.contains("no fc") }, "\(logged)")
         let original = try Checkpoint(contentsOf: c.weights!, options: .resNet()).stateDict
         for policy in [TrainConfig.Policy.fc, .all] {

@@ -18,7 +18,7 @@ public enum FrozenBN: Sendable {
     case train
 }
 
-/// Which parameters train: walked once over the module tree by `ResNetModule.freeze`, which
+/// Which parameters train: walked once over the module tree by `Network.freeze`, which
 /// marks every module (as mlx-swift's `freeze(keys:)` does). A pretrained `fc.0` kept under an
 /// appended head is frozen whatever the policy.
 public enum FreezePolicy: Equatable, Sendable {

@@ -1,0 +1,281 @@
+import Checkpoint
+import Engine
+
+/// Where a model's tensors come from, by state-dict key: a state dict, or a `Network`'s
+/// current values.
+public protocol TensorSource {
+    func floats(_ key: String) throws -> [Float]
+}
+
+extension StateDict: TensorSource {
+    public func floats(_ key: String) throws -> [Float] {
+        guard let t = self[key] else { throw ModelError.layoutMismatch(family: "model", missing: [key], unexpected: [], wrongShapes: []) }
+        guard t.dtype.isFloatingPoint else { throw ModelError.unsupportedDType(key: key, dtype: t.dtype.rawValue) }
+        return t.floats()
+    }
+}
+
+/// A model for inference, derived from its graph: batch norms folded into the convs before
+/// them, activations and the residual add fused into the convs as post-ops, activations kept
+/// in oneDNN's blocked layouts from the first conv to the pooling, primitives cached per input
+/// shape by each op, dropout gone. One forward at a time per model (and per engine).
+public final class InferenceModel {
+    public let architecture: Architecture
+    public let precision: Precision
+    public let engine: CPUEngine
+    /// Whether batch norms are folded into the convs (with activation and residual add fused
+    /// as post-ops), or run as separate ops as PyTorch's modules do (a reference).
+    public let foldsBatchNorm: Bool
+    let steps: [Step]
+    /// For each value, the last step that reads it: its tensor is let go after that step.
+    let lastUse: [Int]
+
+    public var numClasses: Int { architecture.numClasses }
+    /// Every conv of the plan, in order.
+    public var convolutions: [Conv2d] {
+        steps.compactMap { if case .conv(let c, _, _) = $0.kind { return c } else { return nil } }
+    }
+    /// The family member: `resnet34`, `vgg16_bn`, `resnet(custom)`...
+    public var name: String { architecture.name }
+
+    /// Detects the architecture from the keys and shapes (`Architecture.detect`) and builds it.
+    /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
+    /// graph (slower; a reference). `.bf16` throws `EngineError.bf16Unavailable` on a CPU
+    /// without bf16 kernels (see `CPUCapabilities`). `convolution: .winograd` computes the 3x3
+    /// stride-1 convs (f32) with Winograd (oneDNN's on AVX-512, Graft's own elsewhere): faster,
+    /// rounding differently (see `ConvolutionAlgorithm`). `tuner`: each 3x3 stride-1 conv shape
+    /// runs what it measures (or has recorded) instead.
+    public convenience init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
+                            convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil,
+                            engine: CPUEngine = .shared) throws {
+        try precision.requireSupport()
+        try self.init(architecture: Architecture.detect(stateDict), values: stateDict, precision: precision,
+                      foldBatchNorm: foldBatchNorm, convolution: convolution, tuner: tuner, engine: engine)
+    }
+
+    /// `keep`: values that must come out as they are (not fused into the step after them), for
+    /// `forward(_:until:)`.
+    public init(architecture: Architecture, values: TensorSource, precision: Precision = .f32, foldBatchNorm: Bool = true,
+                convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, keep: Set<Int> = [],
+                engine: CPUEngine = .shared) throws {
+        try precision.requireSupport()
+        self.architecture = architecture
+        self.precision = precision
+        self.engine = engine
+        foldsBatchNorm = foldBatchNorm
+        let compiler = Compiler(graph: architecture.graph, values: values, computeType: precision.dataType, fold: foldBatchNorm,
+                                convolution: convolution, tuner: tuner, keep: keep.union([architecture.features]), engine: engine)
+        steps = try compiler.compile()
+        var last = [Int](repeating: -1, count: architecture.graph.nodes.count + 1)
+        for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
+        lastUse = last
+    }
+
+    /// Logits `[N, numClasses]` (plain float32) for a batch `[N, 3, H, W]` in any layout.
+    public func forward(_ images: Tensor) throws -> Tensor {
+        try forward(images, until: architecture.graph.output)
+    }
+
+    /// The tensor of value `target` (the pooled features: `architecture.features`) for a batch.
+    public func forward(_ images: Tensor, until target: Int) throws -> Tensor {
+        let s = images.shape
+        guard s.count == 4, s[1] == architecture.graph.inputChannels, s[0] > 0 else {
+            throw ModelError.badInput("expected images of shape [N, \(architecture.graph.inputChannels), H, W], got \(s)")
+        }
+        var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
+        values[0] = images
+        if target == 0 { return images }
+        for (i, step) in steps.enumerated() {
+            let inputs = try step.inputs.map { v -> Tensor in
+                guard let t = values[v] else { throw ModelError.badInput("value \(v) is not computed before step \(i)") }
+                return t
+            }
+            for v in step.inputs where lastUse[v] == i && v != target { values[v] = nil }
+            let y = try step.run(inputs, engine: engine)
+            if step.output == target { return y }
+            values[step.output] = y
+        }
+        throw ModelError.badInput("value \(target) is inside a fused step; build the model with keep: [\(target)]")
+    }
+
+    /// Logits, row-major `[batch, numClasses]`, for normalised images in NCHW float32
+    /// (`batch * 3 * height * width` values, as torchvision's eval transform produces them).
+    public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
+        return try forward(input).floats()
+    }
+
+    public func logits(images: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
+        try images.withUnsafeBufferPointer { try logits(images: $0, batch: batch, height: height, width: width) }
+    }
+
+    /// Softmax of the logits over the classes, row-major `[batch, numClasses]`.
+    public func probabilities(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        try Softmax.forward(logits(images: images, batch: batch, height: height, width: width), rows: batch, cols: numClasses)
+    }
+
+    public func probabilities(images: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
+        try images.withUnsafeBufferPointer { try probabilities(images: $0, batch: batch, height: height, width: width) }
+    }
+
+    /// Pooled features `[N, C]` (what the classifier reads): what a frozen trunk with batch
+    /// norm in eval mode computes. The head-only training path uses it.
+    public func features(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        try values(architecture.features, images: images, batch: batch, height: height, width: width)
+    }
+
+    /// Value `v` (built with `keep: [v]`), plain float32, for a batch of images.
+    public func values(_ v: Int, images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
+        return try forward(input, until: v).floats()
+    }
+}
+
+extension InferenceModel {
+    /// One op of the plan: what it reads, the value it makes.
+    struct Step {
+        enum Kind {
+            /// `act?(bn(conv(x)) [+ residual])`, the batch norm folded (or, unfolded, run after it).
+            case conv(Conv2d, bn: BatchNorm2d?, add: Add?)
+            case batchNorm(BatchNorm2d)
+            case add(Add)
+            case relu(ReLU)
+            case maxPool(MaxPool2d)
+            case globalAvgPool(GlobalAvgPool2d)
+            case adaptiveAvgPool(AdaptiveAvgPool2d)
+            case flatten
+            case linear(Linear)
+            case identity
+        }
+        let kind: Kind
+        let inputs: [Int]
+        let output: Int
+
+        func run(_ x: [Tensor], engine: CPUEngine) throws -> Tensor {
+            switch kind {
+            case let .conv(conv, bn, add):
+                if let bn, let add { return try add.forward(bn.forward(conv.forward(x[0])), x[1]) }
+                if let add { return try add.forward(conv.forward(x[0]), x[1]) }
+                if let bn { return try bn.forward(conv.forward(x[0])) }
+                return x.count == 2 ? try conv.forward(x[0], accumulatingInto: x[1]) : try conv.forward(x[0])
+            case .batchNorm(let bn): return try bn.forward(x[0])
+            case .add(let add): return try add.forward(x[0], x[1])
+            case .relu(let r): return try r.forward(x[0])
+            case .maxPool(let p): return try p.forward(x[0])
+            case .globalAvgPool(let p): return try p.forward(x[0])
+            case .adaptiveAvgPool(let p): return try p.forward(x[0])
+            case .flatten:
+                let s = x[0].shape
+                return try Tensor(shape: [s[0], s.dropFirst().reduce(1, *)], values: x[0].floats(), engine: engine)
+            case .linear(let l): return try l.forward(x[0])
+            case .identity: return x[0]
+            }
+        }
+    }
+
+    /// Turns a graph into steps, fusing what oneDNN can fuse.
+    struct Compiler {
+        let graph: Graph
+        let values: TensorSource
+        let computeType: DataType
+        let fold: Bool
+        var convolution: ConvolutionAlgorithm
+        var tuner: ConvolutionTuner?
+        let keep: Set<Int>
+        let engine: CPUEngine
+
+        func compile() throws -> [Step] {
+            let consumers = graph.consumers
+            // The only node reading `v`, when exactly one does and `v` need not come out as is.
+            var done = Set<Int>()
+            func sole(_ v: Int) -> Int? {
+                consumers[v].count == 1 && !keep.contains(v) && !done.contains(consumers[v][0]) ? consumers[v][0] : nil
+            }
+            func isReLU(_ i: Int?) -> Bool { i.map { graph.nodes[$0].op == .activation(.relu) } ?? false }
+            var steps: [(last: Int, step: Step)] = []
+            for (i, node) in graph.nodes.enumerated() where !done.contains(i) {
+                let output = i + 1
+                func emit(_ kind: Step.Kind, _ inputs: [Int], through last: Int) {
+                    steps.append((last, Step(kind: kind, inputs: inputs, output: last + 1)))
+                    done.insert(last)
+                }
+                switch node.op {
+                case .conv(let c):
+                    // conv [-> bn] [-> add(residual)] [-> relu]
+                    var last = i
+                    var bnNode: Int?
+                    if let j = sole(output), case .batchNorm = graph.nodes[j].op { bnNode = j; last = j; done.insert(j) }
+                    var residual: Int?
+                    if let j = sole(last + 1), graph.nodes[j].op == .add {
+                        residual = graph.nodes[j].inputs.first { $0 != last + 1 } ?? graph.nodes[j].inputs[0]
+                        last = j; done.insert(j)
+                    }
+                    let relu = isReLU(sole(last + 1))
+                    if relu { last = sole(last + 1)!; done.insert(last) }
+                    let weight = try values.floats(node.path["weight"])
+                    let bias = c.bias ? try values.floats(node.path["bias"]) : nil
+                    let bnParameters = try bnNode.map { try batchNormParameters(graph.nodes[$0]) }
+                    // The residual is overwritten in place when no later step reads it.
+                    let inPlace = residual.map { r in consumers[r].allSatisfy { $0 <= last } && !keep.contains(r) } ?? false
+                    if fold, let p = bnParameters {
+                        let folded = try p.fold(convWeight: weight, convBias: bias)
+                        let conv = try makeConv(c, weight: folded.weight, bias: folded.bias, relu: relu && (residual == nil || inPlace))
+                        if let r = residual, !inPlace {
+                            emit(.conv(conv, bn: nil, add: Add(fusedReLU: relu, engine: engine)), [node.inputs[0], r], through: last)
+                        } else {
+                            emit(.conv(conv, bn: nil, add: nil), [node.inputs[0]] + (residual.map { [$0] } ?? []), through: last)
+                        }
+                    } else {
+                        let conv = try makeConv(c, weight: weight, bias: bias, relu: relu && bnParameters == nil && residual == nil)
+                        let bn = bnParameters.map { BatchNorm2d($0, fusedReLU: relu && residual == nil, engine: engine) }
+                        let add = residual.map { _ in Add(fusedReLU: relu, engine: engine) }
+                        emit(.conv(conv, bn: bn, add: add), [node.inputs[0]] + (residual.map { [$0] } ?? []), through: last)
+                    }
+                case .batchNorm:
+                    let relu = isReLU(sole(output))
+                    emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), fusedReLU: relu, engine: engine)), node.inputs,
+                         through: relu ? sole(output)! : i)
+                case .activation(.relu):
+                    emit(.relu(ReLU(engine: engine)), node.inputs, through: i)
+                case .add:
+                    let relu = isReLU(sole(output))
+                    emit(.add(Add(fusedReLU: relu, engine: engine)), node.inputs, through: relu ? sole(output)! : i)
+                case .maxPool(let p):
+                    emit(.maxPool(try MaxPool2d(kernel: p.kernel, stride: p.stride, padding: p.padding, engine: engine)), node.inputs, through: i)
+                case let .adaptiveAvgPool(h, w):
+                    if h == 1 && w == 1 { emit(.globalAvgPool(GlobalAvgPool2d(engine: engine)), node.inputs, through: i) }
+                    else { emit(.adaptiveAvgPool(try AdaptiveAvgPool2d(outputHeight: h, outputWidth: w, engine: engine)), node.inputs, through: i) }
+                case .flatten:
+                    // A Linear reads [N, C, H, W] as [N, C * H * W] in any layout: no copy.
+                    let intoLinear = consumers[output].allSatisfy { if case .linear = graph.nodes[$0].op { return true } else { return false } }
+                    emit(intoLinear ? .identity : .flatten, node.inputs, through: i)
+                case .linear(let l):
+                    let relu = isReLU(sole(output))
+                    let weight = try values.floats(node.path["weight"])
+                    let bias = l.bias ? try values.floats(node.path["bias"]) : nil
+                    let linear = try Linear(weight: weight, outFeatures: l.outFeatures, inFeatures: l.inFeatures, bias: bias,
+                                            activation: relu ? .relu : nil, computeType: computeType, engine: engine)
+                    emit(.linear(linear), node.inputs, through: relu ? sole(output)! : i)
+                case .dropout:
+                    emit(.identity, node.inputs, through: i)
+                case .concat:
+                    throw ModelError.badInput("concat is not supported by the inference plan yet")
+                }
+            }
+            // A fused step runs where its last node is: every value it reads is made by then.
+            return steps.sorted { $0.last < $1.last }.map(\.step)
+        }
+
+        func batchNormParameters(_ node: Node) throws -> BatchNormParameters {
+            guard case .batchNorm(let b) = node.op else { throw ModelError.badInput("\(node.path) is not a batch norm") }
+            return try BatchNormParameters(weight: values.floats(node.path["weight"]), bias: values.floats(node.path["bias"]),
+                                           runningMean: values.floats(node.path["running_mean"]),
+                                           runningVar: values.floats(node.path["running_var"]), eps: b.eps)
+        }
+
+        func makeConv(_ c: Op.Convolution, weight: [Float], bias: [Float]?, relu: Bool) throws -> Conv2d {
+            try Conv2d(weight: weight, shape: c.weightShape, bias: bias, stride: c.stride, padding: c.padding, groups: c.groups,
+                       fusedReLU: relu, computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine)
+        }
+    }
+}

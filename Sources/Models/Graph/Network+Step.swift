@@ -1,0 +1,162 @@
+import Engine
+
+extension Network {
+    private func input(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
+        try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
+    }
+
+    /// The folded inference model of the current (frozen) trunk.
+    private func folded() throws -> InferenceModel {
+        if let f = foldedTrunk, f.version == trunkVersion { return f.model }
+        foldedTrunk = nil
+        let model = try inferenceModel(precision: precision, tuner: convolution == .auto ? convolutionTuner : nil)
+        foldedTrunk = (model, trunkVersion)
+        return model
+    }
+
+    /// Runs the steps whose outputs lie in `(from, to]` on `values` (value `from` given).
+    private func run(_ values: inout [Tensor?], from: Int, to target: Int, mode: TrainStep.Mode, training: Bool) throws -> Tensor {
+        for s in steps where s.output > from && s.output <= target {
+            let x = try s.inputs.map { v -> Tensor in
+                guard let t = values[v] else { throw ModelError.badInput("value \(v) is not computed before the step making \(s.output)") }
+                return t
+            }
+            let pass: PassKind = training && requiresGrad[s.output] ? .training : .inference
+            values[s.output] = try s.forward(x, pass: pass, mode: mode)
+            // Let go of what no later step reads (a step that trains keeps what it saved).
+            for v in s.inputs where v != target && !steps.contains(where: { $0.output > s.output && $0.output <= target && $0.inputs.contains(v) }) {
+                values[v] = nil
+            }
+        }
+        guard let y = values[target] else { throw ModelError.badInput("value \(target) was not computed") }
+        return y
+    }
+
+    /// Eval-mode value `target` (at or after the pooled features when the trunk is frozen): the
+    /// folded plan up to the features when the trunk is frozen, else the steps with running statistics.
+    private func evalValue(_ target: Int, _ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
+        var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
+        let features = architecture.features
+        // --conv winograd runs the unfolded steps (Winograd in every 3x3 stride-1 conv, as its
+        // training passes do); direct and auto run the folded graph, auto with the tuner's choices.
+        guard trunkIsFrozen, convolution != .winograd, target >= features else {
+            values[0] = try input(images, batch, height, width)
+            return try run(&values, from: 0, to: target, mode: .eval, training: false)
+        }
+        let f = try folded().features(images: images, batch: batch, height: height, width: width)
+        values[features] = try Tensor(shape: [batch, f.count / batch], values: f, engine: engine)
+        return try run(&values, from: features, to: target, mode: .eval, training: false)
+    }
+
+    /// The loss and its gradient at the logits, then backward through the steps from the last
+    /// down to the lowest that needs a gradient, each op's backward paired with its forward.
+    private func backward(_ logits: [Float], labels: [Int], labelSmoothing: Float, classWeights: [Float]?) throws -> Float {
+        let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: numClasses,
+                                                                       labelSmoothing: labelSmoothing, weights: classWeights)
+        var grads: [Int: Tensor] = [architecture.graph.output: try Tensor(shape: [labels.count, numClasses], values: grad, engine: engine)]
+        let add = ElementwiseAdd(engine: engine)
+        for s in steps.reversed() where requiresGrad[s.output] {
+            guard let dy = grads.removeValue(forKey: s.output) else { continue }
+            let need = s.inputs.map { requiresGrad[$0] }
+            // dy may be read again by another path (an add hands one gradient to both inputs).
+            let shared = grads.values.contains { $0 === dy }
+            let dxs = try s.backward(dy, need: need, overwriting: overwritesGradients && !shared)
+            if !s.parameters.isEmpty { onGradientsReady?(s.parameters) }
+            for (k, v) in s.inputs.enumerated() where need[k] {
+                guard let dx = dxs[k] else { continue }
+                guard let earlier = grads[v] else { grads[v] = dx; continue }
+                // A value read by two paths: the sum of their gradients, written into one this step made.
+                let own = { (t: Tensor) in !grads.contains { $0.key != v && $0.value === t } && !dxs.enumerated().contains { $0.offset != k && $0.element === t } }
+                if own(dx) { grads[v] = try add(dx, earlier, relu: false, overwritingA: overwritesGradients) }
+                else { grads[v] = try add(earlier, dx, relu: false, overwritingA: overwritesGradients && own(earlier)) }
+            }
+        }
+        return loss
+    }
+
+    /// One training step: train-mode forward (batch statistics, except frozen batch norms with
+    /// `frozenBN == .eval`; dropout), softmax cross-entropy, backward into the trainable
+    /// parameters' gradients. Zeroes the trainable parameters' gradients first. `classWeights`:
+    /// the loss's per-class weights (`--class-weights`), as `CrossEntropyLoss(weight:)`.
+    public func trainStep(images: UnsafeBufferPointer<Float>, labels: [Int], batch: Int, height: Int, width: Int,
+                          labelSmoothing: Float = 0, classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
+        guard labels.count == batch else { throw ModelError.badInput("\(labels.count) labels for a batch of \(batch)") }
+        let x = try input(images, batch, height, width)
+        zeroTrainableGradients()
+        defer { release() }
+        var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
+        let output = architecture.graph.output
+        let logits: [Float]
+        if trunkIsFrozen && frozenBN == .eval, let c = cut {
+            values[c] = try evalValue(c, images, batch, height, width)
+            logits = try run(&values, from: c, to: output, mode: .train(frozenBN), training: true).floats()
+        } else {
+            trunkVersion += 1  // weights may train, running statistics move
+            // Keep a step's activation buffers for the next step instead of faulting them in again.
+            engine.buffers.limitBytes = max(engine.buffers.limitBytes, 3 << 30)
+            values[0] = x
+            logits = try run(&values, from: 0, to: output, mode: .train(frozenBN), training: true).floats()
+        }
+        values = []
+        let loss = try backward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights)
+        return (loss, logits)
+    }
+
+    /// Frozen parameters' gradients stay zero (`freeze` zeroes them; backward never writes
+    /// them), so a step zeroes only the trainable ones: with a frozen trunk, a few KB instead of
+    /// every weight's gradient.
+    private func zeroTrainableGradients() {
+        for p in parameters where p.trainable { p.zeroGrad() }
+    }
+
+    func release() { steps.forEach { $0.release() } }
+
+    /// Eval-mode logits `[batch, numClasses]` (running statistics throughout).
+    public func evalLogits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        defer { release() }
+        return try evalValue(architecture.graph.output, images, batch, height, width).floats()
+    }
+
+    /// Eval-mode pooled features `[batch, C]`: what the classifier reads.
+    public func features(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        defer { release() }
+        return try evalValue(architecture.features, images, batch, height, width).floats()
+    }
+
+    // MARK: - A frozen trunk's outputs, cached
+
+    /// What the trainable part reads, `[batch, width]`: eval-mode features through the frozen
+    /// layers after them. Deterministic while the trunk is frozen, so a trainer may compute it
+    /// once per image and then step with `trainStep(headInputs:)`.
+    public func headInputs(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        defer { release() }
+        guard let c = cut else { throw ModelError.nothingTrains }
+        return try evalValue(c, images, batch, height, width).floats()
+    }
+
+    private func headValues(_ x: [Float], rows: Int) throws -> (Int, [Tensor?]) {
+        guard let c = cut, rows > 0, x.count % rows == 0 else { throw ModelError.nothingTrains }
+        var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
+        values[c] = try Tensor(shape: [rows, x.count / rows], values: x, engine: engine)
+        return (c, values)
+    }
+
+    /// A training step of the trainable part alone on cached `headInputs` (the trunk frozen).
+    public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0,
+                          classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
+        zeroTrainableGradients()
+        defer { release() }
+        var (c, values) = try headValues(x, rows: labels.count)
+        let logits = try run(&values, from: c, to: architecture.graph.output, mode: .train(frozenBN), training: true).floats()
+        values = []
+        let loss = try backward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights)
+        return (loss, logits)
+    }
+
+    /// Eval-mode logits from cached `headInputs`.
+    public func evalLogits(headInputs x: [Float], rows: Int) throws -> [Float] {
+        defer { release() }
+        var (c, values) = try headValues(x, rows: rows)
+        return try run(&values, from: c, to: architecture.graph.output, mode: .eval, training: false).floats()
+    }
+}

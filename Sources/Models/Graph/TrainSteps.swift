@@ -1,0 +1,162 @@
+import Engine
+
+/// One op of a trainable network, derived from one or a few graph nodes (a batch norm with
+/// the ReLU after it, an add with its ReLU): Engine's forward and backward of that op, the
+/// values it reads and the value it makes. Backward consumes what forward saved.
+class TrainStep {
+    let inputs: [Int]
+    let output: Int
+    /// The graph nodes it computes (first to last).
+    let nodes: [Int]
+
+    init(inputs: [Int], output: Int, nodes: [Int]) { self.inputs = inputs; self.output = output; self.nodes = nodes }
+
+    /// Its weights and biases, in `state_dict()` order.
+    var parameters: [Parameter] { [] }
+
+    /// `mode`: `.train` with the batch norms' statistics and dropout as in `model.train()`,
+    /// `.eval` as in `model.eval()`. `pass`: `.training` saves what backward needs.
+    func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { fatalError("forward of \(type(of: self))") }
+
+    /// The gradients of the inputs marked in `need` (nil for the others); fills its trainable
+    /// parameters' gradients. `overwriting`: the caller no longer needs `dy`.
+    func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] { fatalError("backward of \(type(of: self))") }
+
+    /// Lets go of what forward saved.
+    func release() {}
+
+    enum Mode { case train(FrozenBN), eval }
+}
+
+final class ConvStep: TrainStep {
+    let conv: TrainConv2d
+    init(_ conv: TrainConv2d, input: Int, node: Int) { self.conv = conv; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override var parameters: [Parameter] { [conv.weight] }  // TEMP: + bias when Engine has it
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try conv.forward(x[0], pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        [try conv.backward(outputGrad: dy, needInputGrad: need[0])]
+    }
+    override func release() { conv.release() }
+}
+
+/// A batch norm, and the ReLU after it fused.
+final class BatchNormStep: TrainStep {
+    let bn: TrainBatchNorm
+    init(_ bn: TrainBatchNorm, input: Int, nodes: [Int]) { self.bn = bn; super.init(inputs: [input], output: nodes.last! + 1, nodes: nodes) }
+    override var parameters: [Parameter] { [bn.weight, bn.bias] }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
+        let statistics: TrainBatchNorm.Statistics
+        switch mode {
+        case .eval: statistics = .running
+        case .train(let frozen): statistics = bn.isFrozen && frozen == .eval ? .running : .batch
+        }
+        return try bn.forward(x[0], statistics: statistics, pass: pass)
+    }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        // Batch norm's backward is needed for its own parameters' gradients even when its input needs none.
+        let dx = try bn.backward(outputGrad: dy, overwriting: overwriting)
+        return [need[0] ? dx : nil]
+    }
+    override func release() { bn.release() }
+}
+
+/// `a + b`, and the ReLU after it fused (one add+ReLU primitive).
+final class AddStep: TrainStep {
+    let relu: Bool
+    private let add: ElementwiseAdd
+    private let reluBackward: ReLUBackward
+    private var saved: Tensor?
+    init(inputs: [Int], nodes: [Int], relu: Bool, engine: CPUEngine) {
+        self.relu = relu
+        add = ElementwiseAdd(engine: engine)
+        reluBackward = ReLUBackward(engine: engine)
+        super.init(inputs: inputs, output: nodes.last! + 1, nodes: nodes)
+    }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
+        let y = try add(x[0], x[1], relu: relu)
+        saved = pass == .training && relu ? y : nil
+        return y
+    }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        var g = dy
+        if relu {
+            guard let y = saved else {
+                throw EngineError.invalidArgument(op: "add backward", what: "no training forward pass to differentiate")
+            }
+            saved = nil
+            g = try reluBackward(output: y, outputGrad: dy, overwriting: overwriting)
+        }
+        return need.map { $0 ? g : nil }
+    }
+    override func release() { saved = nil }
+}
+
+/// A standalone ReLU (one that no op before it could take as a post-op).
+final class ReLUStep: TrainStep {
+    private let relu: ReLU
+    private let reluBackward: ReLUBackward
+    private var saved: Tensor?
+    init(input: Int, node: Int, engine: CPUEngine) {
+        relu = ReLU(engine: engine)
+        reluBackward = ReLUBackward(engine: engine)
+        super.init(inputs: [input], output: node + 1, nodes: [node])
+    }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
+        let y = try relu.forward(x[0])
+        saved = pass == .training ? y : nil
+        return y
+    }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        guard let y = saved else { throw EngineError.invalidArgument(op: "relu backward", what: "no training forward pass to differentiate") }
+        saved = nil
+        return [need[0] ? try reluBackward(output: y, outputGrad: dy, overwriting: overwriting) : nil]
+    }
+    override func release() { saved = nil }
+}
+
+final class PoolStep: TrainStep {
+    let pool: TrainPool2d
+    init(_ pool: TrainPool2d, input: Int, node: Int) { self.pool = pool; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try pool.forward(x[0], pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        [need[0] ? try pool.backward(outputGrad: dy) : nil]
+    }
+    override func release() { pool.release() }
+}
+
+/// `torch.flatten(x, 1)`: to a plain `[N, C * H * W]`, C slowest.
+final class FlattenStep: TrainStep {
+    let engine: CPUEngine
+    private var shape: [Int]?
+    init(input: Int, node: Int, engine: CPUEngine) { self.engine = engine; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
+        let s = x[0].shape
+        shape = s
+        return try Tensor(shape: [s[0], s.dropFirst().reduce(1, *)], values: x[0].floats(), engine: engine)
+    }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        guard need[0] else { return [nil] }
+        guard let s = shape else { throw EngineError.invalidArgument(op: "flatten backward", what: "no forward pass") }
+        return [try Tensor(shape: s, values: dy.floats(), engine: engine)]
+    }
+}
+
+final class LinearStep: TrainStep {
+    let linear: TrainLinear
+    init(_ linear: TrainLinear, input: Int, node: Int) { self.linear = linear; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override var parameters: [Parameter] { [linear.weight, linear.bias] }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try linear.forward(x[0]) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        [try linear.backward(outputGrad: dy, needInputGrad: need[0])]
+    }
+    override func release() { linear.release() }
+}
+
+/// Identity in evaluation (and when switched off); `nn.Dropout(p)` in training mode.
+/// TEMP: identity until Engine's dropout lands.
+final class DropoutStep: TrainStep {
+    let p: Double
+    init(p: Double, input: Int, node: Int) { self.p = p; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { x[0] }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] { [need[0] ? dy : nil] }
+}
