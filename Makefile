@@ -70,10 +70,16 @@ fixtures:
 
 # The man pages (section 1), from each command's --help by swift-argument-parser's
 # generate-manual plugin (offline: the plugin is in the resolved package), dated by the commit.
+# Then three fixes of its output for a command without subcommands: a blank line (a paragraph
+# break in the discussion, which mdoc warns about) becomes .Pp, and the synopsis' "subcommand"
+# and the "help" entry, from the parser's own help subcommand, go.
 CONFIGURATION ?= release
 man: build-info
 	$(SWIFT) package plugin generate-manual --configuration $(CONFIGURATION) \
 	  --date "$$(git log -1 --format=%cs 2>/dev/null || date +%F)" --authors "Graft's developers"
+	for t in $(TOOLS); do \
+	  sed -i -e 's/^$$/.Pp/' -e '/^\.Ar subcommand$$/d' -e '/^\.It Em help$$/,/^\.El$$/d' $(MANUALS)/$$t/$$t.1 || exit 1; \
+	done
 
 # Every command's man page and bash, zsh and fish completions generate, and say what they should
 # (run by `make test`, on the debug build it made).
@@ -81,6 +87,7 @@ man-check: man
 	@for t in $(TOOLS); do \
 	  page=$(MANUALS)/$$t/$$t.1; \
 	  grep -qi "^\.Dt $$t 1" "$$page" && grep -q '^\.Sh DESCRIPTION' "$$page" && grep -q 'Fl -version' "$$page" \
+	    && ! grep -q -e '^$$' -e '^\.Ar subcommand' "$$page" \
 	    || { echo "man-check: $$page is missing or not $$t's man page"; exit 1; }; \
 	  for sh in bash zsh fish; do \
 	    out=$$(.build/$(CONFIGURATION)/$$t --generate-completion-script $$sh) && echo "$$out" | grep -q "$$t" \
