@@ -19,7 +19,7 @@ enum CheckpointHarness {
         }
         for allowObjects in [false, true] {
             do {
-                let ckpt = try Checkpoint(contentsOf: path, options: .resNet(allowObjects: allowObjects))
+                let ckpt = try Checkpoint(contentsOf: path, options: .torchvisionModel(allowObjects: allowObjects))
                 check(ckpt)
                 return
             } catch {

@@ -62,13 +62,13 @@ public struct FinetuneModelOptions: ParsableArguments {
                                discussion: WeightsSourceOptions.weightsDiscussion, valueName: "file|name|none"))
     public var weights: String
 
-    @Option(help: "Architecture for --weights none: \(ResNetFamily.names.joined(separator: ", ")).")
+    @Option(help: "Architecture for --weights none: \(Families.variantNames.joined(separator: ", ")).")
     public var arch: String = "resnet34"
 
     @Option(name: .customLong("train"), help: "What trains: all (default, as train.py), last (the last --last-stages stages and the head), fc (the head only).")
     public var policy: TrainConfig.Policy = .all
 
-    @Option(help: "With --train last: how many residual stages train (1 = layer4).")
+    @Option(help: "With --train last: how many of the model's last stages train with the head (ResNet: 1 = layer4, up to 4; VGG: 1 = the classifier, up to 6).")
     public var lastStages: Int = 1
 
     @Option(help: "replace: fc becomes Linear(in, N). append: the pretrained fc stays, frozen, and Linear(1000, N) follows it.")
@@ -109,10 +109,10 @@ public struct FinetuneModelOptions: ParsableArguments {
         """
 
     public func validate() throws {
-        if !ResNetFamily.names.contains(arch) {
-            throw ValidationError("--arch \(arch) is not a torchvision ResNet. Use one of: \(ResNetFamily.names.joined(separator: ", ")).")
+        if !Families.variantNames.contains(arch) {
+            throw ValidationError("--arch \(arch) is not a torchvision model Graft knows. Use one of: \(Families.variantNames.joined(separator: ", ")).")
         }
-        if !(1...4).contains(lastStages) { throw ValidationError("--last-stages must be 1 to 4") }
+        if lastStages < 1 { throw ValidationError("--last-stages must be at least 1") }
         try precision.validateOnThisCPU()
         if conv == .winograd && precision == .bf16 {
             throw ValidationError("--conv winograd is f32-only: with --precision bf16 every conv computes direct. Give --conv auto or direct, or --precision f32.")

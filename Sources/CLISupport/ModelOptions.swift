@@ -14,7 +14,7 @@ extension TestTimeAugmentation: ExpressibleByArgument {}
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
 public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The trained weights: a .pth from finetune or PyTorch, or torchvision's weights by NAME[:VERSION].",
-                               discussion: "Default: resNet34.pth in the current folder, or the one resNet*.pth there. "
+                               discussion: "Default: resNet34.pth in the current folder, or the one model file finetune names there (resNet*.pth, vgg*.pth...). "
                                    + WeightsSourceOptions.weightsDiscussion,
                                valueName: "file|name"))
     public var weights: String?
@@ -61,12 +61,13 @@ public struct ModelOptions: ParsableArguments {
         }
     }
 
-    /// `--weights`, else resNet34.pth, else the single resNet*.pth of the current folder.
+    /// `--weights`, else resNet34.pth, else the single file of the current folder that finetune
+    /// names (`Families.outputFileNames`: resNet18.pth, vgg16.pth...).
     public var weightsPath: String {
         if let w = weights { return w }
         if FileManager.default.fileExists(atPath: "resNet34.pth") { return "resNet34.pth" }
         let found = ((try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? [])
-            .filter { $0.hasPrefix("resNet") && $0.hasSuffix(".pth") && !$0.hasSuffix(".resume.pth") }.sorted()
+            .filter { Families.outputFileNames.contains($0) }.sorted()
         return found.count == 1 ? found[0] : "resNet34.pth"
     }
 

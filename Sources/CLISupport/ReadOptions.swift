@@ -14,5 +14,5 @@ public struct ReadOptions: ParsableArguments {
     public init() {}
 
     public var limits: ReadLimits { ReadLimits(maxMemory: maxMemory) }
-    public var loadOptions: LoadOptions { .resNet(allowObjects: allowObjects, limits: limits) }
+    public var loadOptions: LoadOptions { .torchvisionModel(allowObjects: allowObjects, limits: limits) }
 }

@@ -14,8 +14,11 @@ public struct LoadOptions: Sendable {
     /// The model the loader wants, to be found under a wrapper's prefix (`backbone.`); nil:
     /// only DataParallel's `module.` and torch.compile's `_orig_mod.` are removed.
     public var model: ModelKeys?
+    /// Other models the loader also takes (every family it knows): the first of `model` and
+    /// these that the keys hold is the one looked for.
+    public var alternatives: [ModelKeys] = []
     /// The help of `--allow-objects`, the same in every command that reads weights.
-    public static let allowObjectsHelp = "Also read a whole pickled model (torch.save(model)): a torchvision ResNet, or a module of your own holding one. Nothing in the file is executed: its classes are taken as inert data and only the tensors are read."
+    public static let allowObjectsHelp = "Also read a whole pickled model (torch.save(model)): a torchvision model, or a module of your own holding one. Nothing in the file is executed: its classes are taken as inert data and only the tensors are read."
 
     /// How much memory and pickle work the read may take (`--max-memory`).
     public var limits = ReadLimits()
@@ -102,7 +105,8 @@ public struct Checkpoint: Sendable {
             throw Checkpoint.unrecognized(bytes, path: path)
         }
 
-        let found = try StateDictExtraction.extract(object, path: path, allowObjects: options.allowObjects, model: options.model)
+        let found = try StateDictExtraction.extract(object, path: path, allowObjects: options.allowObjects,
+                                                    models: (options.model.map { [$0] } ?? []) + options.alternatives)
         var sd = StateDict()
         for (name, ref) in found.tensors {
             sd[name] = try materialize(ref, name)

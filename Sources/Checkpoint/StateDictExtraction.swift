@@ -20,7 +20,7 @@ enum StateDictExtraction {
     static let strippedPrefixes = ["module.", "_orig_mod."]
     static let maxDepth = 100
 
-    static func extract(_ object: PyValue, path: String, allowObjects: Bool, model: ModelKeys?) throws -> Found {
+    static func extract(_ object: PyValue, path: String, allowObjects: Bool, models: [ModelKeys]) throws -> Found {
         var found = Found()
         if case .dict(let top) = object, isStateDict(top) {
             try collect(top, into: &found, path: path)
@@ -41,7 +41,7 @@ enum StateDictExtraction {
                 + " and none of them is a dict of tensors")
         }
         guard !found.tensors.isEmpty else { throw CheckpointError.noStateDict(path: path, what: "no tensors in the file") }
-        try stripPrefixes(&found, path: path, model: model)
+        try stripPrefixes(&found, path: path, models: models)
         return found
     }
 
@@ -98,14 +98,16 @@ enum StateDictExtraction {
     /// `module.model.`: see `ModelPrefix`), when every key has it; else DataParallel's
     /// `module.` and torch.compile's `_orig_mod.`, when every key has them. The model among
     /// other keys, or several of it, is recorded as `wrapperProblem` and nothing is guessed.
-    private static func stripPrefixes(_ found: inout Found, path: String, model: ModelKeys?) throws {
+    private static func stripPrefixes(_ found: inout Found, path: String, models: [ModelKeys]) throws {
         var removed = ""
         func strip(_ p: String) {
             found.tensors = found.tensors.map { (String($0.0.dropFirst(p.count)), $0.1) }
             removed += p
         }
-        if let model {
-            switch ModelPrefix(keys: found.tensors.map(\.0), model: model) {
+        // The first model the keys hold, under any prefix.
+        let keys = found.tensors.map(\.0)
+        if let (model, place) = models.lazy.map({ ($0, ModelPrefix(keys: keys, model: $0)) }).first(where: { $0.1 != .none }) {
+            switch place {
             case .found(let p):
                 strip(p)
             case .outside(let p, let keys) where !p.isEmpty:

@@ -68,7 +68,7 @@ public final class Predictor {
             throw PredictError.weightsNotFound(path: weights,
                 hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE.")
         }
-        let ckpt = try Checkpoint(contentsOf: weights, options: .resNet(allowObjects: allowObjects, limits: readLimits))
+        let ckpt = try Checkpoint(contentsOf: weights, options: .torchvisionModel(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         convolutionTuner = convolution == .auto ? ConvolutionTuner() : nil
         model = try InferenceModel(stateDict: try ckpt.modelStateDict(), precision: precision,

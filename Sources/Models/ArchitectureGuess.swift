@@ -1,15 +1,38 @@
 import Checkpoint
 
-/// Names the torchvision ResNet a state dict's keys describe, for reports (`inspect_weights`),
-/// without validating anything (`ResNetSpec.detect` validates layouts fully): the plain
-/// `ResNetFamily` member with these blocks per stage, whatever its widths.
+/// Names the torchvision model a state dict's keys describe, for reports (`inspect_weights`),
+/// without refusing anything (`Architecture.detect` validates layouts fully): the family
+/// member whose layout the keys have exactly (`resnext50_32x4d`, `vgg16_bn`), else, for a
+/// ResNet, the plain member with these blocks per stage, whatever its widths.
 public struct ArchitectureGuess: Equatable, Sendable {
-    public let name: String?          // "resnet34", or nil when the keys fit no known ResNet
-    public let numClasses: Int?       // the classifier's outputs; nil for a backbone saved without fc
-    public let blocks: [Int]          // blocks per stage, [3, 4, 6, 3] for resnet34
+    public let name: String?          // "resnet34", or nil when the keys fit no known model
+    public let family: String?        // "ResNet", "VGG"
+    public let numClasses: Int?       // the classifier's outputs; nil for a backbone saved without it
+    public let blocks: [Int]          // blocks per stage, [3, 4, 6, 3] for resnet34; convs per stage for a VGG
     public let bottleneck: Bool
 
     public init(keys: [String], shapes: (String) -> [Int]?) {
+        var table: [String: [Int]] = [:]
+        for k in keys { table[k] = shapes(k) ?? [] }
+        let vgg = VGGFamily()
+        if vgg.claims(table) {
+            family = vgg.name
+            let head = HeadShape.read(table, at: vgg.headPath)
+            numClasses = head?.classes
+            let arch = try? vgg.architecture(shapes: table, head: head)
+            let exact = (try? arch?.check(keys.map { ($0, table[$0]!) }, requireHead: false)) != nil
+            name = exact && arch?.name != "vgg(custom)" ? arch?.name : nil
+            blocks = arch.map { a in
+                var counts: [Int] = [], n = 0
+                for node in a.graph.nodes {
+                    if case .conv = node.op { n += 1 }
+                    if case .maxPool = node.op { counts.append(n); n = 0 }
+                }
+                return counts
+            } ?? []
+            bottleneck = false
+            return
+        }
         let blocks = ResNetSpec.blockCounts(keys)
         let bottleneck = keys.contains(ModulePath.root.pp("layer1").pp(0).pp("conv3")["weight"])
         self.blocks = blocks
@@ -20,7 +43,11 @@ public struct ArchitectureGuess: Equatable, Sendable {
         let fc = ModulePath.root.pp("fc")
         let classifier = shapes(fc["weight"]) ?? shapes(fc.pp(1)["weight"])
         numClasses = classifier?.count == 2 ? classifier?[0] : nil
-        name = hasStem ? ResNetFamily.variants.first { $0.isPlain && $0.block == kind && $0.layers == blocks }?.name : nil
+        family = hasStem ? "ResNet" : nil
+        // A grouped or wide variant at torchvision's widths is itself, not the plain depth.
+        let exact = ResNetSpec.read(table).variant
+        name = hasStem ? (exact.map { $0.isPlain ? nil : $0.name } ?? nil)
+            ?? ResNetFamily.variants.first { $0.isPlain && $0.block == kind && $0.layers == blocks }?.name : nil
     }
 
     public init(_ sd: StateDict) {

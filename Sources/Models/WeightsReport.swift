@@ -1,6 +1,6 @@
 import Checkpoint
 
-/// The text and JSON reports of `inspect_weights`: a checkpoint read as a ResNet.
+/// The text and JSON reports of `inspect_weights`: a checkpoint read as a torchvision model.
 public enum WeightsReport {
     /// `removed_prefix`: the wrapper prefix taken off every key (`module.`, `backbone.`), or
     /// null; `refused`: why predict and finetune refuse the file (keys outside the ResNet,
@@ -24,8 +24,10 @@ public enum WeightsReport {
         lines.append("file:         \(c.path)")
         lines.append("format:       \(c.format.rawValue)")
         if let name = arch.name {
-            lines.append("architecture: \(name) (\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)), "
-                + (arch.numClasses.map { "\($0) classes" } ?? "no fc (a backbone saved without its classifier)"))
+            let layout = arch.family == "VGG" ? "VGG, convs per stage \(arch.blocks)"
+                : "\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)"
+            lines.append("architecture: \(name) (\(layout)), "
+                + (arch.numClasses.map { "\($0) classes" } ?? "no classifier (a backbone saved without it)"))
         } else {
             lines.append("architecture: unknown")
         }

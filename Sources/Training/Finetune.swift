@@ -31,9 +31,10 @@ public enum Finetune {
         return job
     }
 
-    /// `resNet34.pth` for resnet34, as the tutorial names its output.
+    /// The name the family gives a variant's file: `resNet34.pth` for resnet34, as the
+    /// tutorial names its output; `vgg16.pth`, `resnext50_32x4d.pth` for the others.
     public static func defaultOutput(architecture: String) -> String {
-        "resNet" + architecture.filter(\.isNumber) + ".pth"
+        Families.architecture(variant: architecture)?.fileName ?? (architecture.hasPrefix("vgg") ? "vgg.pth" : "resNet.pth")
     }
 
     /// The pretrained weights, or nil for `--weights none`. `allowObjects` also reads a whole
@@ -41,7 +42,7 @@ public enum Finetune {
     public static func loadWeights(_ config: TrainConfig, allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
                                    log: (String) -> Void) throws -> StateDict? {
         guard let path = config.weights else { return nil }
-        let ckpt = try Checkpoint(contentsOf: path, options: .resNet(allowObjects: allowObjects, limits: limits))
+        let ckpt = try Checkpoint(contentsOf: path, options: .torchvisionModel(allowObjects: allowObjects, limits: limits))
         if let p = ckpt.removedPrefix { log("\(path): removed the prefix '\(p)' from every key") }
         let sd = try ckpt.modelStateDict()
         if ArchitectureGuess(sd).numClasses == nil {
@@ -56,12 +57,12 @@ public enum Finetune {
     }
 
     /// Fails unless the options can make a model from `weights`: `--train fc` needs pretrained
-    /// weights, and `--weights none` an `--arch` of `ResNetFamily`.
+    /// weights, and `--weights none` an `--arch` of a family Graft knows (`Families`).
     public static func checkModelOptions(_ config: TrainConfig, weights: StateDict?) throws {
         guard weights == nil else { return }
         if config.policy == .fc { throw TrainingError.headOnlyNeedsWeights }
-        if ResNetFamily.variant(named: config.architecture) == nil {
-            throw TrainingError.unknownArchitecture(config.architecture, known: ResNetFamily.names)
+        if Families.architecture(variant: config.architecture) == nil {
+            throw TrainingError.unknownArchitecture(config.architecture, known: Families.variantNames)
         }
     }
 
@@ -74,6 +75,9 @@ public enum Finetune {
                                      head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)
         model.frozenBN = config.frozenBN == .eval ? .eval : .train
         model.convolution = config.conv ?? .direct
+        if config.policy == .last, config.lastStages > model.architecture.stageCount {
+            throw TrainingError.tooManyStages(asked: config.lastStages, model: model.name, stages: model.architecture.stageCount)
+        }
         model.freeze(config.freezePolicy)
         return model
     }

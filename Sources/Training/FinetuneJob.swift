@@ -47,8 +47,11 @@ public final class FinetuneJob {
         // Weights: readable, a ResNet; they name the architecture and the default output.
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
         try Finetune.checkModelOptions(c, weights: weights)
-        if let sd = weights { c.architecture = ArchitectureGuess(sd).name ?? c.architecture }
-        c.output = output ?? Finetune.defaultOutput(architecture: c.architecture)
+        var fileName = Finetune.defaultOutput(architecture: c.architecture)
+        if let sd = weights, let a = try? Architecture.detect(sd, requireHead: false), !a.name.hasSuffix("(custom)") {
+            c.architecture = a.name; fileName = a.fileName
+        }
+        c.output = output ?? fileName
 
         // Precision.
         guard let precision = Precision(rawValue: c.precision) else {

@@ -4,8 +4,10 @@
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// `--precision` names no precision Graft has.
     case unknownPrecision(String)
-    /// `--arch` (with `--weights none`) names no torchvision ResNet.
+    /// `--arch` (with `--weights none`) names no torchvision model Graft knows.
     case unknownArchitecture(String, known: [String])
+    /// `--last-stages N` with more stages than the model has.
+    case tooManyStages(asked: Int, model: String, stages: Int)
     /// The weights have no fc, and `--head append` keeps the pretrained fc.
     case backboneWithoutFC(path: String)
     /// `--train fc` without pretrained weights: nothing would train but a head on a random trunk.
@@ -46,7 +48,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .unknownPrecision(let p):
             return "--precision \(p): expected f32 or bf16"
         case let .unknownArchitecture(name, known):
-            return "--arch \(name): not a torchvision ResNet. Use one of: \(known.joined(separator: ", "))"
+            return "--arch \(name): not a torchvision model Graft knows. Use one of: \(known.joined(separator: ", "))"
+        case let .tooManyStages(asked, model, stages):
+            return "--last-stages \(asked): \(model) has \(stages) stages; give 1 to \(stages) (or --train all)"
         case .backboneWithoutFC(let path):
             return "\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
                 + "--head append keeps the pretrained fc; use --head replace, which makes a new one"

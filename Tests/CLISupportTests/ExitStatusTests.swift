@@ -57,8 +57,8 @@ final class ExitStatusTests: XCTestCase {
 
     /// Library messages say what to do.
     func testTrainingErrorsSayWhatToDo() {
-        XCTAssertEqual("\(TrainingError.unknownArchitecture("resnet99", known: ResNetFamily.names))",
-                       "--arch resnet99: not a torchvision ResNet. Use one of: " + ResNetFamily.names.joined(separator: ", "))
+        XCTAssertEqual("\(TrainingError.unknownArchitecture("resnet99", known: Families.variantNames))",
+                       "--arch resnet99: not a torchvision model Graft knows. Use one of: " + Families.variantNames.joined(separator: ", "))
         XCTAssertEqual("\(TrainingError.cannotWrite(path: "out/m.pth", .folderMissing(folder: "out")))",
                        "cannot write out/m.pth: its folder out does not exist. Choose a writable folder (--output, --class-indices, --metrics, --report) or run finetune from one; nothing was written.")
         XCTAssertTrue("\(ResumeError.differentRun(resumePoint: "r.json", differences: []))".hasSuffix("Run without --resume to start again."))

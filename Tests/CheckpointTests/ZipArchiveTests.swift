@@ -37,7 +37,7 @@ final class ZipArchiveTests: XCTestCase {
         let budget = MemoryBudget(path: path, limit: 1 << 20)
         let tensors = try bytes.withUnsafeBytes { file in
             let (object, materialize) = try ZipFormat.load(file: file, path: path, options: LoadOptions(), budget: budget, arena: PickleArena())
-            return try StateDictExtraction.extract(object, path: path, allowObjects: false, model: nil).tensors.map { try materialize($0.1, $0.0) }
+            return try StateDictExtraction.extract(object, path: path, allowObjects: false, models: []).tensors.map { try materialize($0.1, $0.0) }
         }
         XCTAssertEqual(tensors.map(\.bytes), [[UInt8](repeating: 1, count: 4096)])
         XCTAssertEqual(budget.used, pickle.count + 4096)

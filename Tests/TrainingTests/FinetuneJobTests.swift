@@ -67,7 +67,7 @@ final class FinetuneJobTests: XCTestCase {
         c.policy = .all
         c.architecture = "resnet99"
         XCTAssertThrowsError(try prepare(c)) {
-            XCTAssertEqual($0 as? TrainingError, .unknownArchitecture("resnet99", known: ResNetFamily.names))
+            XCTAssertEqual($0 as? TrainingError, .unknownArchitecture("resnet99", known: Families.variantNames))
             XCTAssertTrue("\($0)".contains("wide_resnet101_2"), "\($0)")
         }
         c.architecture = "resnet18"

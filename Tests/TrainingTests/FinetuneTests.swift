@@ -172,6 +172,14 @@ extension FinetuneTests {
                 let want = try XCTUnwrap((json as? [String: Any])?["trainable"] as? [String], caseName)
                 XCTAssertEqual(built.parameters.filter(\.trainable).map(\.name), want, "\(model) --last-stages \(n)")
             }
+            // A ResNet has four stages: a fifth is refused, naming the range.
+            var c = TrainConfig(data: "unused", classes: 3)
+            c.policy = .last
+            c.lastStages = 5
+            XCTAssertThrowsError(try Finetune.makeModel(c, weights: weights)) {
+                XCTAssertEqual($0 as? TrainingError, .tooManyStages(asked: 5, model: "resnet(custom)", stages: 4))
+                XCTAssertEqual("\($0)", "--last-stages 5: resnet(custom) has 4 stages; give 1 to 4 (or --train all)")
+            }
         }
     }
 

@@ -20,3 +20,13 @@ extension LoadOptions {
         LoadOptions(allowObjects: allowObjects, limits: limits, model: .torchvisionResNet)
     }
 }
+
+extension LoadOptions {
+    /// How every loader of a model reads a checkpoint: the first family (`Families`) whose
+    /// model its keys hold, found under a wrapper's prefix.
+    public static func torchvisionModel(allowObjects: Bool = false, limits: ReadLimits = ReadLimits()) -> LoadOptions {
+        var o = LoadOptions(allowObjects: allowObjects, limits: limits, model: Families.keys.first)
+        o.alternatives = Array(Families.keys.dropFirst())
+        return o
+    }
+}

@@ -176,6 +176,13 @@ public enum Families {
         return nil
     }
 
+    /// Every name finetune gives its output (`resNet34.pth`, `vgg16_bn.pth`, `resNet.pth` for
+    /// custom widths...): what predict looks for in the current folder.
+    public static var outputFileNames: Set<String> {
+        Set(all.flatMap { f in f.variantNames.compactMap { f.architecture(variant: $0, head: .linear(classes: 1))?.fileName } })
+            .union(["resNet.pth", "vgg.pth"])
+    }
+
     /// What the checkpoint reader looks for: every family's keys.
     public static var keys: [ModelKeys] { all.map(\.keys) }
 }

@@ -1,0 +1,102 @@
+import Checkpoint
+import Engine
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+/// The second family on the graph: torchvision's VGGs (tiny widths, the real layer counts)
+/// against real PyTorch (Fixtures/vgg, gen_vgg.py), and their architecture read from keys.
+final class VGGInferenceTests: XCTestCase {
+    static let root = FixturePaths.url("vgg")
+    static let models = ["tiny_vgg11", "tiny_vgg11_bn", "tiny_vgg13", "tiny_vgg13_bn",
+                         "tiny_vgg16", "tiny_vgg16_bn", "tiny_vgg19", "tiny_vgg19_bn"]
+
+    struct Meta: Decodable {
+        struct Case: Decodable { let batch: Int; let height: Int; let width: Int; let input: String; let bf16_max_abs_diff: Double }
+        let variant: String
+        let classes: Int
+        let cases: [String: Case]
+    }
+    struct Entry: Decodable { let name: String; let dtype: String; let shape: [Int]; let offset: Int }
+
+    func load(_ name: String) throws -> (Meta, StateDict) {
+        let dir = Self.root.appendingPathComponent("models/\(name)")
+        let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: dir.appendingPathComponent("weights.json")))
+        let blob = try [UInt8](Data(contentsOf: dir.appendingPathComponent("weights.bin")))
+        var sd = StateDict()
+        for e in entries {
+            let dtype: DType = e.dtype == "int64" ? .int64 : .float32
+            let n = e.shape.reduce(1, *) * dtype.size
+            XCTAssertLessThanOrEqual(e.offset + n, blob.count)
+            sd[e.name] = TensorData(dtype: dtype, shape: e.shape, bytes: Array(blob[e.offset..<e.offset + n]))
+        }
+        return (meta, sd)
+    }
+
+    /// f32 logits within 1e-4 (relative to each row's largest), probabilities within 1e-5, at a
+    /// 1x1 last map (the adaptive pool replicates it to 7x7) and a 2x1 one; folded and unfolded.
+    func testEveryVariantMatchesPyTorch() throws {
+        for name in Self.models {
+            let (meta, sd) = try load(name)
+            let folded = try InferenceModel(stateDict: sd)
+            XCTAssertEqual(folded.name, meta.variant, name)
+            XCTAssertEqual(folded.numClasses, meta.classes)
+            let unfolded = try InferenceModel(stateDict: sd, foldBatchNorm: false)
+            for (c, k) in meta.cases.sorted(by: { $0.key < $1.key }) {
+                let dir = Self.root.appendingPathComponent("models")
+                let x = try float32s(at: dir.appendingPathComponent(k.input))
+                let want = try float32s(at: dir.appendingPathComponent("\(name)/logits_\(c).bin"))
+                let wantP = try float32s(at: dir.appendingPathComponent("\(name)/probs_\(c).bin"))
+                for (label, model) in [("folded", folded), ("unfolded", unfolded)] {
+                    let logits = try model.logits(images: x, batch: k.batch, height: k.height, width: k.width)
+                    let rel = maxRelativeError(logits, want, rows: k.batch)
+                    XCTAssertLessThanOrEqual(rel, 1e-4, "\(name) \(c) \(label): logits differ from PyTorch")
+                    let p = try model.probabilities(images: x, batch: k.batch, height: k.height, width: k.width)
+                    XCTAssertLessThanOrEqual(maxAbsError(p, wantP), 1e-5, "\(name) \(c) \(label): probabilities")
+                }
+                if CPUCapabilities.current.bf16 != .unavailable {
+                    let bf16 = try InferenceModel(stateDict: sd, precision: .bf16).logits(images: x, batch: k.batch, height: k.height, width: k.width)
+                    let torchBF16 = try float32s(at: dir.appendingPathComponent("\(name)/logits_bf16_\(c).bin"))
+                    // bf16 rounds: within a few times PyTorch's own autocast distance from f32.
+                    let tol = max(4 * k.bf16_max_abs_diff, 0.01 * Double(want.map(abs).max()!))
+                    XCTAssertLessThanOrEqual(maxAbsError(bf16, want), tol, "\(name) \(c) bf16 (torch autocast: \(maxAbsError(torchBF16, want)))")
+                }
+            }
+        }
+    }
+
+    /// torchvision's real VGG keys and shapes (all eight variants): detected by name, and the
+    /// graph's keys are torchvision's state_dict exactly (order and shapes).
+    func testTorchvisionKeysAreDetected() throws {
+        let url = Self.root.appendingPathComponent("torchvision_keys.json")
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [[Any]]]
+        XCTAssertEqual(Set(raw.keys), Set(VGGFamily().variantNames))
+        for (name, rows) in raw {
+            let shapes = rows.map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }
+            let arch = try Architecture.detect(shapes)
+            XCTAssertEqual(arch.name, name)
+            XCTAssertEqual(arch.numClasses, 1000)
+            XCTAssertEqual(arch.fileName, name + ".pth")
+            XCTAssertEqual(arch.tensors.map(\.key), shapes.map(\.0), name)
+            XCTAssertEqual(arch.tensors.map(\.shape), shapes.map(\.1), name)
+            XCTAssertEqual(Families.architecture(variant: name)?.tensors.map(\.key), shapes.map(\.0), name)
+            XCTAssertEqual(ArchitectureGuess(keys: shapes.map(\.0), shapes: { k in shapes.first { $0.0 == k }?.1 }).name, name)
+        }
+    }
+
+    /// A VGG with a key missing or a shape wrong is refused as a VGG, naming the keys.
+    func testBrokenVGGIsRefusedAsAVGG() throws {
+        var (_, sd) = try load("tiny_vgg16_bn")
+        sd["classifier.3.bias"] = nil
+        sd["features.1.running_var"] = TensorData(shape: [5], floats: [Float](repeating: 1, count: 5))
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            guard case let ModelError.layoutMismatch(family, missing, _, wrong) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(family, "VGG")
+            XCTAssertEqual(missing, ["classifier.3.bias"])
+            XCTAssertEqual(wrong.map(\.key), ["features.1.running_var"])
+            XCTAssertTrue("\(error)".contains("not a torchvision VGG"), "\(error)")
+        }
+    }
+}
