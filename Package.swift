@@ -59,6 +59,10 @@ let package = Package(
         // generated Swift is committed; see Sources/TensorBoard/Proto).
         .target(name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto/tensorboard_event.proto"]),
+        // ONNX export of a model graph with its weights (the generated Swift of a trimmed
+        // onnx.proto is committed; see Sources/ONNX/Proto).
+        .target(name: "ONNX", dependencies: ["Models", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto/onnx.proto"]),
         .target(name: "Training", dependencies: ["Inference", "Models", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
 
         .executableTarget(name: "inspect_weights", dependencies: [
@@ -131,6 +135,9 @@ let package = Package(
                     path: "Tests/EngineTests"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
                     path: "Tests/FuzzRegressionTests"),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Models", "Checkpoint", "Imaging", "TestSupport",
+                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                    path: "Tests/ONNXTests"),
         .testTarget(name: "ResNetTests", dependencies: ["Models", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],
