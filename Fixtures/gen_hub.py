@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import torchvision
-from torchvision.models import resnet
+from torchvision.models import resnet, vgg
 from torchvision.transforms import InterpolationMode
 
 # torchvision's ResNet family, in the order of its documentation.
@@ -31,6 +31,10 @@ ENUMS = [
     ("wide_resnet50_2", "Wide_ResNet50_2_Weights"),
     ("wide_resnet101_2", "Wide_ResNet101_2_Weights"),
 ]
+# torchvision's VGG family: (module, ENUMS) per family, in the order Graft's Families lists them.
+VGG_ENUMS = [(n, n.replace("vgg", "VGG").replace("_bn", "_BN") + "_Weights")
+             for n in ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]]
+FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS)]
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's, as check_hash takes the prefix
 INTERPOLATION = {InterpolationMode.BILINEAR: "bilinear", InterpolationMode.BICUBIC: "bicubic",
                  InterpolationMode.NEAREST: "nearest"}
@@ -46,13 +50,16 @@ def swift_string(s):
 
 
 def weights_entries():
-    # Every enum of the family, checked against torchvision's own list of ResNet weights.
-    found = sorted(n for n in resnet.__all__ if n.endswith("_Weights"))
-    assert found == sorted(e for _, e in ENUMS), found
+    # Every enum of each family, checked against torchvision's own list of its weights.
     entries, categories = [], None
-    for arch, enum_name in ENUMS:
-        enum = getattr(resnet, enum_name)
+    for module, enums in FAMILIES:
+      found = sorted(n for n in module.__all__ if n.endswith("_Weights"))
+      assert found == sorted(e for _, e in enums), found
+      for arch, enum_name in enums:
+        enum = getattr(module, enum_name)
         for w in enum:
+            if w.meta.get("categories") is None:
+                continue  # vgg16's IMAGENET1K_FEATURES: a feature extractor, no ImageNet classifier
             file_name = w.url.rsplit("/", 1)[-1]
             r = HASH_REGEX.search(file_name)
             assert r is not None, file_name

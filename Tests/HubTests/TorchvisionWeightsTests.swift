@@ -3,15 +3,17 @@ import XCTest
 
 /// The registry's facts (generated from torchvision 0.29 by Fixtures/gen_hub.py).
 final class TorchvisionWeightsTests: XCTestCase {
-    func testEveryResNetFamilyWeightsIsListedOnce() {
-        // 10 architectures with V1; V2 for resnet50/101/152, resnext50_32x4d, resnext101_32x8d
-        // and both wide ResNets (torchvision 0.29): 10 + 7.
-        XCTAssertEqual(TorchvisionWeights.all.count, 17)
+    func testEveryResNetAndVGGWeightsIsListedOnce() {
+        // 10 ResNet architectures with V1; V2 for resnet50/101/152, resnext50_32x4d, resnext101_32x8d
+        // and both wide ResNets (torchvision 0.29): 10 + 7; 8 VGGs with V1 (vgg16's
+        // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out).
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                              "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-                             "wide_resnet50_2", "wide_resnet101_2"]
+                             "wide_resnet50_2", "wide_resnet101_2",
+                             "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -57,11 +59,12 @@ final class TorchvisionWeightsTests: XCTestCase {
             XCTAssertTrue([232, 256].contains(w.resize), w.name)
             XCTAssertEqual(w.interpolation, .bilinear, w.name)
             XCTAssertTrue((40.0...600.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
+            if w.architecture.hasPrefix("vgg") { XCTAssertEqual(w.version, "IMAGENET1K_V1"); XCTAssertEqual(w.resize, 256) }
         }
     }
 
     func testUnknownNamesListTheKnownOnes() {
-        for bad in ["resnet99", "resnet50:IMAGENET1K_V3", "ResNet50_Weights.V9", "vgg16", ""] {
+        for bad in ["resnet99", "resnet50:IMAGENET1K_V3", "ResNet50_Weights.V9", "vgg16:IMAGENET1K_FEATURES", "alexnet", ""] {
             XCTAssertThrowsError(try TorchvisionWeights.named(bad), bad) { error in
                 guard case let HubError.unknownWeights(name, known) = error else {
                     return XCTFail("\(error)")
@@ -70,7 +73,8 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8)
+                XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
                 XCTAssertTrue("\(error)".contains("resnext101_64x4d:IMAGENET1K_V1"), "\(error)")
             }
         }
