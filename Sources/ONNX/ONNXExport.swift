@@ -148,10 +148,28 @@ public enum ONNXExport {
         t.name = name
         t.dims = dims.map(Int64.init)
         t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        #if _endian(little)
+        t.rawData = values.withUnsafeBytes { Data($0) }
+        #else
         var bytes = [UInt8]()
         bytes.reserveCapacity(values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         t.rawData = Data(bytes)
+        #endif
+        return t
+    }
+
+    /// A state-dict tensor as a float32 initializer: its bytes as they are when it is float32
+    /// (little-endian, as torch stores it), converted otherwise.
+    static func floatTensor(_ name: String, _ data: TensorData) -> Onnx_TensorProto {
+        guard data.dtype == .float32, data.bytes.count == data.count * 4 else {
+            return floatTensor(name, dims: data.shape, values: data.floats())
+        }
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dims = data.shape.map(Int64.init)
+        t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        t.rawData = Data(data.bytes)
         return t
     }
 
@@ -256,7 +274,7 @@ public enum ONNXExport {
             guard t.shape == shape else { throw ONNXExportError.wrongShape(key: key, shape: t.shape, expected: shape) }
             guard t.dtype.isFloatingPoint else { throw ONNXExportError.notFloatingPoint(key: key, dtype: t.dtype.rawValue) }
             if initialized.insert(key).inserted {
-                initializers.append(ONNXExport.floatTensor(key, dims: shape, values: t.floats()))
+                initializers.append(ONNXExport.floatTensor(key, t))
             }
             return key
         }
