@@ -32,4 +32,4 @@ echo "== batch_predict --recursive --csv predictions.csv $DATA/val"
 head -4 predictions.csv
 awk -F, 'NR > 1 { n++; split($1, p, "/"); if (p[3] == $2) ok++ } END { printf "val accuracy from predictions.csv: %d/%d = %.3f\n", ok, n, ok / n }' predictions.csv
 echo
-echo "Outputs in $OUT/: resNet18.pth (torch.load-able), class_indices.json, metrics.json, predictions.csv"
+echo "Outputs in $OUT/: resNet18.pth (torch.load-able), class_indices.json, metrics.json, report.html, predictions.csv"
