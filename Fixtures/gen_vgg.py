@@ -229,8 +229,8 @@ OPTIMIZERS = {
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01),
 }
 STEP_OPTIMIZERS = {  # the few-whole-steps runs (steps_<opt>*): description, constructor
-    "sgd": ("torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=1e-4)",
-            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-4)),
+    "sgd": ("torch.optim.SGD(lr=0.01, momentum=0.9, weight_decay=1e-4)",
+            lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=1e-4)),
     "adam": ("torch.optim.Adam(lr=1e-3)", lambda ps: torch.optim.Adam(ps, lr=1e-3)),
 }
 STEPS = 3
