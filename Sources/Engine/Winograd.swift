@@ -62,7 +62,11 @@ final class WinogradConvolution {
         let u = try Tensor(desc: .plain([36, rows, cols], .f32), engine: engine)
         nonisolated(unsafe) let up = u.storage.assumingMemoryBound(to: Float.self)
         let plane = rows * cols
-        if rows != rowCount { (up + rowCount * cols).initialize(repeating: 0, count: (rows - rowCount) * cols) }
+        // The padding rows of every plane are zero (the activations' padding lanes are zero too,
+        // but 0 times whatever a reused buffer held can be NaN).
+        if rows != rowCount {
+            for p in 0..<36 { (up + p * plane + rowCount * cols).initialize(repeating: 0, count: (rows - rowCount) * cols) }
+        }
         nonisolated(unsafe) let w = w
         // Eight filters at a time (eight output columns of U, one SIMD lane each): the writes
         // are 32 contiguous bytes in each of the 36 planes.
