@@ -37,7 +37,7 @@ let package = Package(
         // Compiled for AVX2 (Haswell's instruction set, which every CPU Graft supports has): the
         // Winograd transforms' 8-float SIMD vectors are one AVX register instead of two SSE ones.
         // No fast-math: floating-point results are the same as a baseline x86-64 build's.
-        .target(name: "Engine", dependencies: ["CDNNL"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "Engine", dependencies: ["CDNNL", "Random"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         // The processes of one job under mpirun (Open MPI): rank, size, the collectives Graft
         // uses, aborting the whole job; a single process without MPI otherwise.
         .target(name: "Cluster", dependencies: ["CMPI"]),

@@ -2,16 +2,25 @@ import CDNNL
 
 /// Element-wise `a + b` of two tensors with the same dims (the residual add of an unfused
 /// graph; the inference graph fuses it into the conv as a `sum` post-op), optionally followed
-/// by ReLU. `b` may have another layout or type; the result has `a`'s.
+/// by an activation. `b` may have another layout or type; the result has `a`'s.
 public final class Add {
-    public let fusedReLU: Bool
+    /// Applied to the sum (a oneDNN post-op).
+    public let activation: Activation?
     public let engine: CPUEngine
     private let plans = PrimitiveCache<ReorderKey, Primitive>()
 
-    public init(fusedReLU: Bool = false, engine: CPUEngine = .shared) {
-        self.fusedReLU = fusedReLU
+    public init(activation: Activation? = nil, engine: CPUEngine = .shared) {
+        self.activation = activation
         self.engine = engine
     }
+
+    /// The same as `init(activation: fusedReLU ? .relu : nil)` (to go once callers pass `activation`).
+    public convenience init(fusedReLU: Bool, engine: CPUEngine = .shared) {
+        self.init(activation: fusedReLU ? .relu : nil, engine: engine)
+    }
+
+    /// Whether the activation is ReLU (to go with `init(fusedReLU:)`).
+    public var fusedReLU: Bool { activation == .relu }
 
     public func forward(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         guard a.shape == b.shape else {
@@ -21,7 +30,7 @@ public final class Add {
             var s0 = a.desc.raw, s1 = b.desc.raw, d = a.desc.raw
             var bd = dnnl_binary_desc_t()
             try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s1, &d), "dnnl_binary_desc_init(add)")
-            let attr = try PrimitiveAttr(sum: false, relu: fusedReLU)
+            let attr = try PrimitiveAttr(sum: false, activation: activation)
             return try withExtendedLifetime(attr) {
                 try Primitive.make(&bd, attr: attr.attr, engine: engine, name: "add on \(a.shape)")
             }

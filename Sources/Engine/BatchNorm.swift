@@ -55,22 +55,31 @@ public struct BatchNormParameters: Sendable {
 }
 
 /// Inference-mode batch norm as its own op (running statistics, not folded), optionally
-/// followed by ReLU. The folded conv is the fast path; this is the reference and the
+/// followed by an activation. The folded conv is the fast path; this is the reference and the
 /// representation a training graph (with backward) starts from.
 public final class BatchNorm2d {
     public private(set) var parameters: BatchNormParameters
-    public let fusedReLU: Bool
+    /// ReLU is oneDNN's fused `fuse_norm_relu`; another activation a post-op.
+    public let activation: Activation?
     public let engine: CPUEngine
     private let plans = PrimitiveCache<MemoryDesc, Primitive>()
     private var tensors: (scaleShift: Tensor, mean: Tensor, variance: Tensor)?
 
-    public init(_ parameters: BatchNormParameters, fusedReLU: Bool = false, engine: CPUEngine = .shared) {
+    public init(_ parameters: BatchNormParameters, activation: Activation? = nil, engine: CPUEngine = .shared) {
         self.parameters = parameters
-        self.fusedReLU = fusedReLU
+        self.activation = activation
         self.engine = engine
     }
 
-    /// `relu?((x - mean) / sqrt(var + eps) * weight + bias)`, same layout and type as `x`.
+    /// The same as `init(_:activation: fusedReLU ? .relu : nil)` (to go once callers pass `activation`).
+    public convenience init(_ parameters: BatchNormParameters, fusedReLU: Bool, engine: CPUEngine = .shared) {
+        self.init(parameters, activation: fusedReLU ? .relu : nil, engine: engine)
+    }
+
+    /// Whether the activation is ReLU (to go with `init(_:fusedReLU:)`).
+    public var fusedReLU: Bool { activation == .relu }
+
+    /// `activation?((x - mean) / sqrt(var + eps) * weight + bias)`, same layout and type as `x`.
     public func forward(_ x: Tensor) throws -> Tensor {
         let c = parameters.channels
         guard x.shape.count == 4, x.shape[1] == c else {
@@ -80,10 +89,15 @@ public final class BatchNorm2d {
             var data = x.desc.raw
             var bd = dnnl_batch_normalization_desc_t()
             var flags = dnnl_use_global_stats.rawValue | dnnl_use_scaleshift.rawValue
-            if fusedReLU { flags |= dnnl_fuse_norm_relu.rawValue }
+            let fused = BatchNormActivation(activation)
+            if fused.flag { flags |= dnnl_fuse_norm_relu.rawValue }
             try dnnlCheck(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &data, parameters.eps, UInt32(flags)),
                           "dnnl_batch_normalization_forward_desc_init")
-            return try Primitive.make(&bd, engine: engine, name: "batch_norm(\(c))")
+            guard let post = fused.postOp else { return try Primitive.make(&bd, engine: engine, name: "batch_norm(\(c))") }
+            let attr = try PrimitiveAttr(sum: false, activation: post)
+            return try withExtendedLifetime(attr) {
+                try Primitive.make(&bd, attr: attr.attr, engine: engine, name: "batch_norm(\(c)) + \(post.rawValue)")
+            }
         }
         if tensors == nil {
             tensors = (try Tensor(shape: [2, c], values: parameters.weight + parameters.bias, engine: engine),
@@ -95,5 +109,18 @@ public final class BatchNorm2d {
         try prim.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_DST, dst), (DNNL_ARG_SCALE_SHIFT, t.scaleShift),
                           (DNNL_ARG_MEAN, t.mean), (DNNL_ARG_VARIANCE, t.variance)], on: engine)
         return dst
+    }
+}
+
+/// How batch norm applies an activation: ReLU with oneDNN's `fuse_norm_relu` flag (what
+/// training's backward differentiates through), any other as a post-op.
+struct BatchNormActivation {
+    let flag: Bool
+    let postOp: Activation?
+    init(_ activation: Activation?) {
+        switch activation {
+        case .relu: flag = true; postOp = nil
+        case nil: flag = false; postOp = nil
+        }
     }
 }

@@ -2,7 +2,7 @@ import CDNNL
 import Dispatch
 
 /// A 2-d convolution (PyTorch's `nn.Conv2d`, dilation 1) with optional bias and fused post-ops:
-/// a ReLU, and a residual add (oneDNN's `sum` post-op) before it. Weights are kept as PyTorch
+/// an activation, and a residual add (oneDNN's `sum` post-op) before it. Weights are kept as PyTorch
 /// lays them out, `[out, in/groups, kh, kw]` float32; the primitive's own copy (blocked layout,
 /// f32 or bf16) is made once per layout it asks for. One primitive per input layout, cached.
 public final class Conv2d {
@@ -13,13 +13,17 @@ public final class Conv2d {
     public let stride: Int
     public let padding: Int
     public let groups: Int
-    /// ReLU applied to the output (after the residual add, when there is one).
-    public let fusedReLU: Bool
+    /// Applied to the output (after the residual add, when there is one).
+    public let activation: Activation?
+    /// Whether the activation is ReLU (to go with `init(...fusedReLU:...)`).
+    public var fusedReLU: Bool { activation == .relu }
     /// The type the convolution reads, writes and keeps its weights in (accumulation is f32).
     public let computeType: DataType
     /// `.winograd`: Winograd F(4x4, 3x3) for f32 3x3 stride-1 ungrouped convs (oneDNN's on
     /// AVX-512, Graft's own elsewhere); direct otherwise. It rounds differently (see
-    /// `ConvolutionAlgorithm`).
+    /// `ConvolutionAlgorithm`). Bias, residual add and activation are fused on every path; a
+    /// conv whose activation no Winograd here fuses (`WinogradConvolution.fuses`, and oneDNN's
+    /// primitive creation) stays direct.
     public let algorithm: ConvolutionAlgorithm
     /// When set, the algorithm of each input shape is the tuner's (measured the first time, or
     /// recorded before; `algorithm` is then ignored): what `--conv auto` runs.
@@ -52,7 +56,7 @@ public final class Conv2d {
     ///   - weight: `shape.product` values, `[out, in/groups, kh, kw]` row-major.
     ///   - shape: `[out, in/groups, kh, kw]`.
     public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, fusedReLU: Bool = false, computeType: DataType = .f32,
+                groups: Int = 1, activation: Activation? = nil, computeType: DataType = .f32,
                 algorithm: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, engine: CPUEngine = .shared) throws {
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
             throw EngineError.invalidArgument(op: "Conv2d", what: "weight shape must be [out, in/groups, kh, kw], got \(shape)")
@@ -73,7 +77,7 @@ public final class Conv2d {
         self.stride = stride
         self.padding = padding
         self.groups = groups
-        self.fusedReLU = fusedReLU
+        self.activation = activation
         self.computeType = computeType
         self.algorithm = algorithm
         self.tuner = tuner
@@ -81,6 +85,14 @@ public final class Conv2d {
         self.weight = weight
         self.bias = bias
         biasTensor = try bias.map { try Tensor(shape: [shape[0]], values: $0, engine: engine) }
+    }
+
+    /// The same as `init(...activation: fusedReLU ? .relu : nil...)` (to go once callers pass `activation`).
+    public convenience init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
+                            groups: Int = 1, fusedReLU: Bool, computeType: DataType = .f32,
+                            algorithm: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, engine: CPUEngine = .shared) throws {
+        try self.init(weight: weight, shape: shape, bias: bias, stride: stride, padding: padding, groups: groups,
+                      activation: fusedReLU ? .relu : nil, computeType: computeType, algorithm: algorithm, tuner: tuner, engine: engine)
     }
 
     /// Replaces weights and bias (same shapes); cached primitive weight copies are dropped.
@@ -107,7 +119,7 @@ public final class Conv2d {
         return [input[0], outChannels, oh, ow]
     }
 
-    /// `relu?(conv(x) + b)`, in the layout oneDNN chose for the output.
+    /// `activation?(conv(x) + b)`, in the layout oneDNN chose for the output.
     public func forward(_ x: Tensor) throws -> Tensor {
         let plan = try self.plan(for: x.desc, sum: false)
         let dst = try Tensor(desc: plan.dst, engine: engine)
@@ -115,7 +127,7 @@ public final class Conv2d {
         return dst
     }
 
-    /// `relu?(conv(x) + b + residual)`. When `residual` already has the output's layout it is
+    /// `activation?(conv(x) + b + residual)`. When `residual` already has the output's layout it is
     /// overwritten with the result and returned (no copy); otherwise a converted copy is used.
     public func forward(_ x: Tensor, accumulatingInto residual: Tensor) throws -> Tensor {
         let plan = try self.plan(for: x.desc, sum: true)
@@ -131,7 +143,7 @@ public final class Conv2d {
         let src = try engine.reorder(x, to: plan.src)
         if let wino = plan.winograd {
             return try wino.forward(src: src, weights: plan.weights, bias: biasTensor?.storage.assumingMemoryBound(to: Float.self),
-                                    dst: dst, sum: sum, relu: fusedReLU)
+                                    dst: dst, sum: sum, relu: activation == .relu)
         }
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, plan.weights), (DNNL_ARG_DST, dst)]
         if let b = biasTensor { args.append((DNNL_ARG_BIAS, b)) }
@@ -187,7 +199,7 @@ public final class Conv2d {
             Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
             Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
         ]
-        let attr = try PrimitiveAttr(sum: sum, relu: fusedReLU)
+        let attr = try PrimitiveAttr(sum: sum, activation: activation)
         let name = "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)"
         func make(_ alg: dnnl_alg_kind_t) throws -> Primitive {
             var cd = dnnl_convolution_desc_t()
@@ -204,7 +216,7 @@ public final class Conv2d {
             if let p = try? make(dnnl_convolution_winograd) {
                 prim = p
             } else if WinogradConvolution.applies(kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
-                                                  padding: padding, groups: groups, computeType: computeType) {
+                                                  padding: padding, groups: groups, computeType: computeType, activation: activation) {
                 // oneDNN has no Winograd for this CPU: Graft's own.
                 let wino = WinogradConvolution(inChannels: inChannels, outChannels: outChannels, padding: padding, engine: engine)
                 let weights = try weightCopies.value(for: try wino.weightsDesc) {

@@ -1,12 +1,14 @@
 import CDNNL
 
-/// PyTorch's `nn.Linear(in, out)`: `y = x W^T + b`, with `weight` `[out, in]` row-major.
+/// PyTorch's `nn.Linear(in, out)`: `y = x W^T + b`, with `weight` `[out, in]` row-major,
+/// optionally followed by an activation (a oneDNN post-op).
 /// Takes `[N, in]` or `[N, C, H, W]` with `C*H*W == in` (e.g. a pooled `[N, C, 1, 1]`) in
 /// any layout; the output is plain `[N, out]` float32, whatever the compute type.
 public final class Linear {
     public let inFeatures: Int
     public let outFeatures: Int
     public let computeType: DataType
+    public let activation: Activation?
     public let engine: CPUEngine
     public private(set) var weight: [Float]
     public private(set) var bias: [Float]?
@@ -22,7 +24,7 @@ public final class Linear {
         init(primitive: Primitive, src: MemoryDesc, weights: Tensor) { self.primitive = primitive; self.src = src; self.weights = weights }
     }
 
-    public init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]? = nil,
+    public init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]? = nil, activation: Activation? = nil,
                 computeType: DataType = .f32, engine: CPUEngine = .shared) throws {
         guard outFeatures > 0, inFeatures > 0, weight.count == outFeatures * inFeatures else {
             throw EngineError.shapeMismatch(op: "Linear weight", expected: "[\(outFeatures), \(inFeatures)]", actual: "\(weight.count) values")
@@ -32,7 +34,7 @@ public final class Linear {
         }
         self.weight = weight; self.bias = bias
         self.outFeatures = outFeatures; self.inFeatures = inFeatures
-        self.computeType = computeType; self.engine = engine
+        self.computeType = computeType; self.activation = activation; self.engine = engine
         biasTensor = try bias.map { try Tensor(shape: [outFeatures], values: $0, engine: engine) }
     }
 
@@ -55,7 +57,14 @@ public final class Linear {
                 try dnnlCheck(dnnl_inner_product_forward_desc_init(&ip, dnnl_forward_inference, &src, &wts, nil, &dst),
                               "dnnl_inner_product_forward_desc_init")
             }
-            let prim = try Primitive.make(&ip, engine: engine, name: "linear \(inFeatures)->\(outFeatures) on \(s)")
+            let name = "linear \(inFeatures)->\(outFeatures) on \(s)"
+            let prim: Primitive
+            if activation != nil {
+                let attr = try PrimitiveAttr(sum: false, activation: activation)
+                prim = try withExtendedLifetime(attr) { try Primitive.make(&ip, attr: attr.attr, engine: engine, name: name) }
+            } else {
+                prim = try Primitive.make(&ip, engine: engine, name: name)
+            }
             let wmd = prim.md(dnnl_query_weights_md)
             let weights = try weightCopies.value(for: wmd) {
                 // [out, in] row-major is [out, C, H, W] row-major: same bytes.

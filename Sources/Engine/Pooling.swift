@@ -56,6 +56,108 @@ public final class GlobalAvgPool2d {
     }
 }
 
+/// PyTorch's `nn.AdaptiveAvgPool2d((height, width))`: output cell `(i, j)` is the mean of the
+/// input rows `floor(i * H / height) ..< ceil((i + 1) * H / height)` and the columns likewise
+/// (torch's bins, which overlap when the sizes do not divide, and repeat input cells when the
+/// output is larger). Where `height` divides H and `width` divides W the bins are a oneDNN
+/// average pooling (kernel = stride = H / height), in the input's layout family and type;
+/// otherwise a plain loop over NCHW (the input converted to plain first), giving a plain tensor
+/// of the input's type.
+public final class AdaptiveAvgPool2d {
+    public let outputHeight: Int
+    public let outputWidth: Int
+    public let engine: CPUEngine
+    private let plans = PrimitiveCache<MemoryDesc, Primitive>()
+
+    public init(outputHeight: Int, outputWidth: Int, engine: CPUEngine = .shared) throws {
+        guard outputHeight >= 1, outputWidth >= 1 else {
+            throw EngineError.invalidArgument(op: "AdaptiveAvgPool2d", what: "output size \(outputHeight)x\(outputWidth) must be at least 1x1")
+        }
+        self.outputHeight = outputHeight; self.outputWidth = outputWidth; self.engine = engine
+    }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 4, input.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.shapeMismatch(op: "AdaptiveAvgPool2d", expected: "[N, C, H, W]", actual: "\(input)")
+        }
+        return [input[0], input[1], outputHeight, outputWidth]
+    }
+
+    public func forward(_ x: Tensor) throws -> Tensor {
+        let out = try outputShape(for: x.shape)
+        let s = x.shape
+        if let k = AdaptiveBins.uniformKernel(s[2], s[3], outputHeight, outputWidth) {
+            let prim = try plans.value(for: x.desc) {
+                try poolPrimitive(.avg, x.desc, out, kernel: k, stride: k, padding: 0, engine: engine)
+            }
+            let dst = try Tensor(desc: prim.md(dnnl_query_dst_md), engine: engine)
+            try prim.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_DST, dst)], on: engine)
+            return dst
+        }
+        return try adaptiveAveragePlain(x, outputHeight, outputWidth, engine: engine)
+    }
+}
+
+/// torch's adaptive pooling bins along one axis.
+enum AdaptiveBins {
+    @inline(__always) static func start(_ i: Int, _ input: Int, _ output: Int) -> Int { (i * input) / output }
+    @inline(__always) static func end(_ i: Int, _ input: Int, _ output: Int) -> Int { ((i + 1) * input + output - 1) / output }
+
+    /// (H / oh, W / ow) when both divide: the bins are then a plain pooling window.
+    static func uniformKernel(_ h: Int, _ w: Int, _ oh: Int, _ ow: Int) -> (Int, Int)? {
+        h % oh == 0 && w % ow == 0 ? (h / oh, w / ow) : nil
+    }
+}
+
+/// Adaptive average pooling by torch's loop: `sum / kh / kw` per bin, in float32, on a plain
+/// NCHW copy of `x`; the result plain, of `x`'s type.
+func adaptiveAveragePlain(_ x: Tensor, _ oh: Int, _ ow: Int, engine: CPUEngine) throws -> Tensor {
+    let s = x.shape
+    let (planes, h, w) = (s[0] * s[1], s[2], s[3])
+    let src = try engine.reorder(x, to: .plain(s, .f32))
+    let out = try Tensor(desc: .plain([s[0], s[1], oh, ow], .f32), engine: engine)
+    withExtendedLifetime(src) {
+        let a = src.plainFloats, o = out.plainFloats
+        for pl in 0..<planes {
+            let ib = pl * h * w, ob = pl * oh * ow
+            for i in 0..<oh {
+                let y0 = AdaptiveBins.start(i, h, oh), y1 = AdaptiveBins.end(i, h, oh)
+                for j in 0..<ow {
+                    let x0 = AdaptiveBins.start(j, w, ow), x1 = AdaptiveBins.end(j, w, ow)
+                    var sum: Float = 0
+                    for yy in y0..<y1 { for xx in x0..<x1 { sum += a[ib + yy * w + xx] } }
+                    o[ob + i * ow + j] = sum / Float(y1 - y0) / Float(x1 - x0)
+                }
+            }
+        }
+    }
+    return try engine.reorder(out, to: .plain(out.shape, x.dataType))
+}
+
+/// The input gradient of `adaptiveAveragePlain`: each output cell's gradient `/ kh / kw` added
+/// to every input cell of its bin (torch's loop), plain float32 `[N, C, H, W]`.
+func adaptiveAverageBackwardPlain(_ dy: Tensor, inputDims s: [Int], engine: CPUEngine) throws -> Tensor {
+    let (planes, h, w, oh, ow) = (s[0] * s[1], s[2], s[3], dy.shape[2], dy.shape[3])
+    let g = try engine.reorder(dy, to: .plain(dy.shape, .f32))
+    let dx = try Tensor(desc: .plain(s, .f32), engine: engine)
+    withExtendedLifetime(g) {
+        let gy = g.plainFloats, d = dx.plainFloats
+        d.update(repeating: 0)
+        for pl in 0..<planes {
+            let ib = pl * h * w, ob = pl * oh * ow
+            for i in 0..<oh {
+                let y0 = AdaptiveBins.start(i, h, oh), y1 = AdaptiveBins.end(i, h, oh)
+                for j in 0..<ow {
+                    let x0 = AdaptiveBins.start(j, w, ow), x1 = AdaptiveBins.end(j, w, ow)
+                    let delta = gy[ob + i * ow + j] / Float(y1 - y0) / Float(x1 - x0)
+                    for yy in y0..<y1 { for xx in x0..<x1 { d[ib + yy * w + xx] += delta } }
+                }
+            }
+        }
+    }
+    return dx
+}
+
 enum PoolKind { case max, avg }
 
 func poolPrimitive(_ kind: PoolKind, _ src: MemoryDesc, _ outDims: [Int], kernel: (Int, Int), stride: (Int, Int),

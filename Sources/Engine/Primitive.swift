@@ -62,19 +62,26 @@ final class Primitive {
 final class PrimitiveAttr {
     let attr: dnnl_primitive_attr_t
 
-    /// `sum`: accumulate into the existing destination (residual add) before `relu`.
-    init(sum: Bool, relu: Bool) throws {
+    /// `sum`: accumulate into the existing destination (residual add) before `activation`.
+    init(sum: Bool, activation: Activation?) throws {
         var a: dnnl_primitive_attr_t?
         try dnnlCheck(dnnl_primitive_attr_create(&a), "dnnl_primitive_attr_create")
         attr = a!
-        if sum || relu {
+        if sum || activation != nil {
             var ops: dnnl_post_ops_t?
             try dnnlCheck(dnnl_post_ops_create(&ops), "dnnl_post_ops_create")
             defer { dnnl_post_ops_destroy(ops) }
             if sum { try dnnlCheck(dnnl_post_ops_append_sum(ops, 1.0), "dnnl_post_ops_append_sum") }
-            if relu { try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, dnnl_eltwise_relu, 0, 0), "dnnl_post_ops_append_eltwise(relu)") }
+            if let e = activation?.eltwise {
+                try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, e.forward, e.alpha, e.beta),
+                              "dnnl_post_ops_append_eltwise(\(activation!.rawValue))")
+            }
             try dnnlCheck(dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops")
         }
+    }
+
+    convenience init(sum: Bool, relu: Bool) throws {
+        try self.init(sum: sum, activation: relu ? .relu : nil)
     }
 
     deinit { dnnl_primitive_attr_destroy(attr) }

@@ -28,8 +28,18 @@ final class WinogradConvolution {
 
     /// Whether this implementation computes a conv of this kind.
     /// (Padding up to 2: the backward-data conv of padding `p` has padding `2 - p`.)
-    static func applies(kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int, groups: Int, computeType: DataType) -> Bool {
+    /// (A conv with an activation `fuses` refuses stays direct.)
+    static func applies(kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int, groups: Int, computeType: DataType,
+                        activation: Activation? = nil) -> Bool {
         computeType == .f32 && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && (0...2).contains(padding) && groups == 1
+            && fuses(activation)
+    }
+
+    /// The activations the output transform applies (`forward`'s `relu`).
+    static func fuses(_ activation: Activation?) -> Bool {
+        switch activation {
+        case nil, .relu: return true
+        }
     }
 
     init(inChannels: Int, outChannels: Int, padding: Int, engine: CPUEngine) {

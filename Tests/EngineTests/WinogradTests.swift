@@ -122,3 +122,47 @@ extension WinogradTests {
         }
     }
 }
+
+extension WinogradTests {
+    /// Fills the engine's buffer pool with NaN-filled buffers, so that a tensor a later op
+    /// takes from it and does not write in full shows NaN.
+    func poisonBufferPool() throws {
+        var held: [Tensor] = []
+        for n in stride(from: 16, through: 65_536, by: 16) {
+            let t = try Tensor(desc: .plain([n], .f32))
+            t.withUnsafeMutableRawPointer { $0.initializeMemory(as: Float.self, repeating: .nan, count: n) }
+            held.append(t)
+        }
+    }
+
+    /// Channel counts that are not multiples of 8 leave padding rows in the transformed filters
+    /// (every one of the 36 planes): they must be zeros, not what a reused buffer held (0 times
+    /// NaN is NaN). Forward, input gradient and weight gradient through `TrainConv2d`, with bias
+    /// and ReLU, against direct, after the pool was filled with NaN.
+    func testReusedBuffersDoNotReachTheResults() throws {
+        for (cin, cout) in [(4, 8), (12, 20), (3, 5)] {
+            let shape = [cout, cin, 3, 3]
+            let xv = values(2 * cin * 7 * 6, seed: 11), dyv = values(2 * cout * 7 * 6, seed: 12)
+            var results: [[Float]] = []
+            for algorithm in ConvolutionAlgorithm.allCases {
+                let w = Parameter(name: "w", shape: shape, values: values(shape.reduce(1, *), seed: 13))
+                let b = Parameter(name: "b", shape: [cout], values: values(cout, seed: 14))
+                let conv = try TrainConv2d(weight: w, bias: b, stride: 1, padding: 1, activation: .relu)
+                conv.algorithm = algorithm
+                try poisonBufferPool()
+                let y = try conv.forward(Tensor(shape: [2, cin, 7, 6], values: xv), pass: .training)
+                try poisonBufferPool()
+                let dx = try XCTUnwrap(conv.backward(outputGrad: Tensor(shape: y.shape, values: dyv), needInputGrad: true))
+                results.append(try y.floats() + dx.floats() + Array(w.grad) + Array(b.grad))
+                XCTAssertEqual(conv.lastAlgorithm, algorithm)
+            }
+            let err = relativeError(results[1], results[0])
+            XCTAssertLessThanOrEqual(err, Self.tolerance, "\(cin)->\(cout)")
+            let inference = try Conv2d(weight: values(shape.reduce(1, *), seed: 13), shape: shape, bias: values(cout, seed: 14),
+                                       padding: 1, activation: .relu, algorithm: .winograd)
+            try poisonBufferPool()
+            let y = try inference.forward(Tensor(shape: [2, cin, 7, 6], values: xv)).floats()
+            XCTAssertLessThanOrEqual(relativeError(y, Array(results[0].prefix(y.count))), Self.tolerance, "inference \(cin)->\(cout)")
+        }
+    }
+}

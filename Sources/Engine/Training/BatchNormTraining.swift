@@ -1,9 +1,11 @@
 import CDNNL
 
-/// PyTorch's `nn.BatchNorm2d` (eps 1e-5, momentum 0.1) for training, optionally followed by a
-/// fused ReLU. With batch statistics it normalises with the biased batch variance and updates
-/// the running statistics with the unbiased one, as PyTorch does; with running statistics it
-/// is a fixed affine map (a frozen batch norm in eval mode, or evaluation).
+/// PyTorch's `nn.BatchNorm2d(eps, momentum)` (by default eps 1e-5, momentum 0.1) for training,
+/// optionally followed by a fused activation (ReLU: oneDNN's `fuse_norm_relu`, differentiated
+/// through by oneDNN's backward). With batch statistics it normalises with the biased batch
+/// variance and updates the running statistics with the unbiased one,
+/// `running = (1 - momentum) * running + momentum * batch`, as PyTorch does; with running
+/// statistics it is a fixed affine map (a frozen batch norm in eval mode, or evaluation).
 public final class TrainBatchNorm {
     public enum Statistics: Sendable { case batch, running }
 
@@ -12,9 +14,12 @@ public final class TrainBatchNorm {
     public var runningMean: [Float]
     public var runningVar: [Float]
     public var numBatchesTracked: Int64
-    public let fusedReLU: Bool
-    public let eps: Float = 1e-5
-    public let momentum: Float = 0.1
+    /// Applied to the output.
+    public let activation: Activation?
+    /// Whether the activation is ReLU (to go with `init(...fusedReLU:...)`).
+    public var fusedReLU: Bool { activation == .relu }
+    public let eps: Float
+    public let momentum: Float
     public let engine: CPUEngine
 
     private let plans = PrimitiveCache<PlanKey, Plan>()
@@ -43,14 +48,32 @@ public final class TrainBatchNorm {
     public var crossProcessSum: ((inout [Double]) -> Void)?
 
     public init(weight: Parameter, bias: Parameter, runningMean: [Float], runningVar: [Float], numBatchesTracked: Int64 = 0,
-                fusedReLU: Bool, engine: CPUEngine = .shared) throws {
+                eps: Float = 1e-5, momentum: Float = 0.1, activation: Activation? = nil, engine: CPUEngine = .shared) throws {
         let c = weight.count
         guard bias.count == c, runningMean.count == c, runningVar.count == c else {
             throw EngineError.shapeMismatch(op: "TrainBatchNorm(\(weight.name))", expected: "four vectors of \(c)",
                                             actual: "\([bias.count, runningMean.count, runningVar.count])")
         }
+        guard eps > 0, eps.isFinite, momentum >= 0, momentum <= 1 else {
+            throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name))", what: "eps \(eps) must be positive and momentum \(momentum) in [0, 1]")
+        }
+        if let a = activation {
+            try a.requireFusableInTraining(op: "TrainBatchNorm(\(weight.name))")
+            guard BatchNormActivation(a).postOp == nil else {
+                throw EngineError.invalidArgument(op: "TrainBatchNorm(\(weight.name))", what: "oneDNN's training batch norm fuses ReLU only, not \(a.rawValue)")
+            }
+        }
         self.weight = weight; self.bias = bias; self.runningMean = runningMean; self.runningVar = runningVar
-        self.numBatchesTracked = numBatchesTracked; self.fusedReLU = fusedReLU; self.engine = engine
+        self.numBatchesTracked = numBatchesTracked; self.eps = eps; self.momentum = momentum; self.activation = activation
+        self.engine = engine
+    }
+
+    /// The same as `init(...activation: fusedReLU ? .relu : nil...)` with eps 1e-5 and momentum
+    /// 0.1 (to go once callers pass `activation`).
+    public convenience init(weight: Parameter, bias: Parameter, runningMean: [Float], runningVar: [Float], numBatchesTracked: Int64 = 0,
+                            fusedReLU: Bool, engine: CPUEngine = .shared) throws {
+        try self.init(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar, numBatchesTracked: numBatchesTracked,
+                      activation: fusedReLU ? .relu : nil, engine: engine)
     }
 
     public var channels: Int { weight.count }
@@ -62,7 +85,7 @@ public final class TrainBatchNorm {
             var data = x.raw
             var flags = dnnl_use_scaleshift.rawValue
             if stats == .running { flags |= dnnl_use_global_stats.rawValue }
-            if fusedReLU { flags |= dnnl_fuse_norm_relu.rawValue }
+            if BatchNormActivation(activation).flag { flags |= dnnl_fuse_norm_relu.rawValue }
             var bd = dnnl_batch_normalization_desc_t()
             // Batch statistics are computed in training mode only.
             let prop = stats == .batch ? dnnl_forward_training : pass.dnnl
@@ -72,7 +95,7 @@ public final class TrainBatchNorm {
         }
     }
 
-    /// `relu?(batchnorm(x))` in `x`'s layout. With `.batch` statistics, updates the running
+    /// `activation?(batchnorm(x))` in `x`'s layout. With `.batch` statistics, updates the running
     /// statistics and `numBatchesTracked` (what one PyTorch train-mode forward does).
     public func forward(_ x: Tensor, statistics: Statistics, pass: PassKind) throws -> Tensor {
         let c = channels
@@ -118,7 +141,7 @@ public final class TrainBatchNorm {
         return dst
     }
 
-    /// Backward of the last training forward (the fused ReLU included): writes the weight's and
+    /// Backward of the last training forward (the fused activation included): writes the weight's and
     /// bias's gradients when they train and returns the input gradient (in the input's layout).
     /// Consumes what the forward kept (its input is freed when this returns). With
     /// `overwriting`, the input gradient may be written into `dy`'s storage (oneDNN's in-place

@@ -16,11 +16,24 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Equatable, Cod
     }
 }
 
-/// A convolution without bias (a ResNet conv) that trains: forward in train or inference
-/// mode, backward-data and backward-weights with oneDNN's primitives. The weight is a
-/// `Parameter` (PyTorch layout); every forward pass reads its current values.
+/// A convolution that trains (PyTorch's `nn.Conv2d`, dilation 1): forward in train or
+/// inference mode, backward-data and backward-weights with oneDNN's primitives (or Graft's own
+/// Winograd). The weight (and the optional bias) are `Parameter`s (PyTorch layout); every
+/// forward pass reads their current values.
+///
+/// An optional fused `activation` (a post-op of the forward) is differentiated from the
+/// output, which a training forward keeps: nothing may overwrite that output before
+/// `backward`. Bias and activation are computed by every algorithm: direct; oneDNN's Winograd
+/// (AVX-512), where oneDNN creates it with them (else the conv runs direct); Graft's own
+/// Winograd (AVX2), which adds the bias and applies the activation in its output transform
+/// (an activation it does not fuse, `WinogradConvolution.fuses`, keeps the conv direct), the
+/// bias gradient summed from the output gradient; and so the tuner, which chooses between them.
 public final class TrainConv2d {
     public let weight: Parameter
+    /// `[out]`, added to every output (nil: no bias, as ResNet's convs).
+    public let bias: Parameter?
+    /// Applied to the output (a post-op); its backward reads the saved output.
+    public let activation: Activation?
     public let stride: Int
     public let padding: Int
     public let groups: Int
@@ -80,6 +93,9 @@ public final class TrainConv2d {
 
     /// Saved by a training forward for `backward`.
     private var savedInput: Tensor?
+    /// The output, when an activation's backward needs it.
+    private var savedOutput: Tensor?
+    private let activationBackward: ActivationBackward?
     private var savedPlan: Plan?
     /// A frozen weight in the forward primitive's layout, kept while the weight stays frozen
     /// (nothing updates a frozen parameter); dropped by `weightsChanged()`.
@@ -87,11 +103,19 @@ public final class TrainConv2d {
     /// The plan of the last forward (kept after `release`, for `implementations`).
     private var lastPlan: Plan?
 
-    public init(weight: Parameter, stride: Int, padding: Int, groups: Int = 1, engine: CPUEngine = .shared) throws {
-        guard weight.shape.count == 4, weight.shape[0] % groups == 0 else {
-            throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name))", what: "weight shape \(weight.shape) with groups \(groups)")
+    public init(weight: Parameter, bias: Parameter? = nil, stride: Int, padding: Int, groups: Int = 1,
+                activation: Activation? = nil, engine: CPUEngine = .shared) throws {
+        guard weight.shape.count == 4, groups >= 1, weight.shape[0] % groups == 0, stride >= 1, padding >= 0 else {
+            throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name))",
+                                              what: "weight shape \(weight.shape) with groups \(groups), stride \(stride), padding \(padding)")
         }
-        self.weight = weight; self.stride = stride; self.padding = padding; self.groups = groups; self.engine = engine
+        if let b = bias, b.shape != [weight.shape[0]] {
+            throw EngineError.shapeMismatch(op: "TrainConv2d(\(weight.name)) bias", expected: "[\(weight.shape[0])]", actual: "\(b.shape)")
+        }
+        try activation?.requireFusableInTraining(op: "TrainConv2d(\(weight.name))")
+        self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding; self.groups = groups
+        self.activation = activation; self.engine = engine
+        activationBackward = activation.map { ActivationBackward($0, engine: engine) }
         outChannels = weight.shape[0]; inChannels = weight.shape[1] * groups; kh = weight.shape[2]; kw = weight.shape[3]
     }
 
@@ -118,7 +142,8 @@ public final class TrainConv2d {
 
     /// Whether Graft's own Winograd can compute it, where oneDNN has none (padding up to 2).
     private var ownWinogradApplies: Bool {
-        WinogradConvolution.applies(kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding, groups: groups, computeType: computeType)
+        WinogradConvolution.applies(kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding, groups: groups,
+                                    computeType: computeType, activation: activation)
     }
 
     private func plan(_ input: MemoryDesc, _ pass: PassKind) throws -> Plan {
@@ -137,10 +162,12 @@ public final class TrainConv2d {
         }
     }
 
-    /// The shape a tuner decides for: the same for every conv of this geometry and input dims.
+    /// The shape a tuner decides for: the same for every conv of this geometry, input dims and
+    /// fusion (a bias and an activation add ` bias`, ` relu`; ResNet's convs have neither).
     func shapeKey(_ dims: [Int], _ pass: PassKind) -> String {
         ConvolutionTuner.shapeKey(inChannels: inChannels, outChannels: outChannels, kernelHeight: kh, kernelWidth: kw,
                                   stride: stride, padding: padding, input: dims, pass: pass)
+            + (bias != nil ? " bias" : "") + (activation.map { " \($0.rawValue)" } ?? "")
     }
 
     /// The plan of `alg`; nil for `.winograd` where neither oneDNN's Winograd nor Graft's own
@@ -151,20 +178,31 @@ public final class TrainConv2d {
         var src = try MemoryDesc.any(input.dims, computeType).raw
         var wts = try MemoryDesc.any(weightDims, computeType).raw
         var dst = try MemoryDesc.any(outDims, activationType).raw
-        var cd = dnnl_convolution_desc_t()
+        var bia = try MemoryDesc.plain([outChannels], .f32).raw
+        let hasBias = bias != nil
+        // No attribute at all without an activation: the primitives ResNet's convs always had.
+        let attr = try activation.map { try PrimitiveAttr(sum: false, activation: $0) }
+        func descriptor(_ a: dnnl_alg_kind_t) -> (dnnl_convolution_desc_t, dnnl_status_t) {
+            var cd = dnnl_convolution_desc_t()
+            let status = withUnsafeMutablePointer(to: &bia) { b in
+                dnnl_convolution_forward_desc_init(&cd, pass.dnnl, a, &src, &wts, hasBias ? b : nil, &dst, g.strides, g.padL, g.padR)
+            }
+            return (cd, status)
+        }
+        func make(_ cd: inout dnnl_convolution_desc_t, _ name: String) throws -> Primitive {
+            try withExtendedLifetime(attr) { try Primitive.make(&cd, attr: attr?.attr, engine: engine, name: name) }
+        }
         if alg == .winograd {
             guard winogradApplies else { return nil }
-            if dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_winograd, &src, &wts, nil, &dst,
-                                                  g.strides, g.padL, g.padR) == dnnl_success,
-               let prim = try? Primitive.make(&cd, engine: engine, name: "wino conv \(weight.name) on \(input.dims)") {
+            var (cd, status) = descriptor(dnnl_convolution_winograd)
+            if status == dnnl_success, let prim = try? make(&cd, "wino conv \(weight.name) on \(input.dims)") {
                 return try Plan(fwd: prim, alg: dnnl_convolution_winograd)
             }
             guard ownWinogradApplies else { return nil }
-            cd = dnnl_convolution_desc_t()
         }
-        try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, pass.dnnl, dnnl_convolution_direct, &src, &wts, nil, &dst,
-                                                         g.strides, g.padL, g.padR), "dnnl_convolution_forward_desc_init")
-        let prim = try Primitive.make(&cd, engine: engine, name: "conv \(weight.name) on \(input.dims)")
+        var (cd, status) = descriptor(dnnl_convolution_direct)
+        try dnnlCheck(status, "dnnl_convolution_forward_desc_init")
+        let prim = try make(&cd, "conv \(weight.name) on \(input.dims)")
         return try Plan(fwd: prim, alg: dnnl_convolution_direct,
                         winograd: alg == .winograd ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, padding: padding, engine: engine) : nil)
     }
@@ -176,9 +214,13 @@ public final class TrainConv2d {
         var src = try MemoryDesc.any(p.src.dims, computeType).raw
         var dw = try MemoryDesc.any(weightDims, .f32).raw  // f32 diff_weights, bf16 or not
         var ddst = try MemoryDesc.any(p.dst.dims, computeType).raw
+        var db = try MemoryDesc.plain([outChannels], .f32).raw
+        let hasBias = bias != nil
         var cd = dnnl_convolution_desc_t()
-        try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, p.alg, &src, &dw, nil, &ddst, g.strides, g.padL, g.padR),
-                      "dnnl_convolution_backward_weights_desc_init")
+        try withUnsafeMutablePointer(to: &db) { b in
+            try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&cd, p.alg, &src, &dw, hasBias ? b : nil, &ddst, g.strides, g.padL, g.padR),
+                          "dnnl_convolution_backward_weights_desc_init")
+        }
         let b = try Primitive.makeBackward(&cd, hint: p.fwd, engine: engine, name: "conv \(weight.name) backward weights")
         p.bwdWeights = b
         return b
@@ -199,7 +241,8 @@ public final class TrainConv2d {
         return b
     }
 
-    /// `conv(x)` with the parameter's current weights, in the layout oneDNN chose.
+    /// `activation?(conv(x) + bias)` with the parameters' current values, in the layout oneDNN
+    /// chose. A training forward keeps the input (and, with an activation, the output).
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
         let p = try plan(x.desc, pass)
         lastPlan = p
@@ -216,30 +259,43 @@ public final class TrainConv2d {
         try runForward(p, src: src, weights: w, dst: dst)
         if pass == .training {
             savedInput = src; savedPlan = p
+            savedOutput = activation != nil ? dst : nil
         } else {
             release()
         }
         return dst
     }
 
-    /// Backward of the last training forward: writes `weight.grad` when the weight is
-    /// trainable, and returns the input gradient when `needInputGrad`. Consumes what the forward
-    /// kept (as PyTorch's autograd frees saved tensors): the saved input is let go as soon as
-    /// backward-weights has read it, so a network's activations are freed layer by layer. The
-    /// weights are read from the parameter (unchanged since forward: the optimizer steps after).
-    public func backward(outputGrad dy: Tensor, needInputGrad: Bool) throws -> Tensor? {
+    /// Backward of the last training forward: the activation's backward first (from the saved
+    /// output; into `dy`'s storage when `overwriting`, for a caller that no longer needs `dy`),
+    /// then writes (overwrites) `weight.grad` when the weight is trainable and `bias.grad` when
+    /// the bias is, and returns the input gradient when `needInputGrad`. Consumes what the
+    /// forward kept (as PyTorch's autograd frees saved tensors): the saved input is let go as
+    /// soon as backward-weights has read it, so a network's activations are freed layer by
+    /// layer. The weights are read from the parameter (unchanged since forward: the optimizer
+    /// steps after).
+    public func backward(outputGrad: Tensor, needInputGrad: Bool, overwriting: Bool = false) throws -> Tensor? {
         guard let p = savedPlan, savedInput != nil else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name)).backward", what: "no training forward pass to differentiate")
         }
         defer { release() }
+        var dy = outputGrad
+        if let back = activationBackward, let y = savedOutput {
+            dy = try back(output: y, outputGrad: dy, overwriting: overwriting)
+            savedOutput = nil
+        }
+        let biasTrains = bias?.trainable == true
         var convertedGrad: Tensor?
         if weight.trainable, let wino = p.winograd {
             convertedGrad = try engine.reorder(dy, to: p.dst)
             try wino.weightGradient(src: savedInput!, outputGrad: convertedGrad!, into: weight.grad.baseAddress!)
+            if biasTrains { try sumOverBatchAndPlane(convertedGrad!, into: bias!.grad) }
         } else if weight.trainable {
             let bw = try backwardWeights(p)
             convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
             try computeWeightGradient(bw, input: savedInput!, outputGrad: convertedGrad!)
+        } else if biasTrains {
+            try sumOverBatchAndPlane(dy, into: bias!.grad)
         }
         savedInput = nil  // before backward-data allocates the input gradient
         guard needInputGrad else { return nil }
@@ -263,9 +319,12 @@ public final class TrainConv2d {
     /// `dst = conv(src)` with `p`'s algorithm.
     func runForward(_ p: Plan, src: Tensor, weights: Tensor, dst: Tensor) throws {
         if let wino = p.winograd {
-            return try wino.forward(src: src, weights: weights, bias: nil, dst: dst, sum: false, relu: false)
+            return try wino.forward(src: src, weights: weights, bias: bias.map { UnsafePointer($0.value.baseAddress!) }, dst: dst,
+                                    sum: false, relu: activation == .relu)
         }
-        try p.fwd.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weights), (DNNL_ARG_DST, dst)], on: engine)
+        var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weights), (DNNL_ARG_DST, dst)]
+        if let b = bias { args.append((DNNL_ARG_BIAS, try Tensor.values(of: b, shape: b.shape, engine: engine))) }
+        try p.fwd.execute(args, on: engine)
     }
 
     /// How a plan computes the input gradient: layouts, its weights, and the run.
@@ -293,13 +352,39 @@ public final class TrainConv2d {
         }, run: { w, dy, dx in try bd.execute([(DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DIFF_DST, dy), (DNNL_ARG_DIFF_SRC, dx)], on: engine) })
     }
 
-    /// Backward-weights from the forward's input into `weight.grad` (the input and its
-    /// reordered copy are this call's, so they go as soon as it returns).
+    /// Backward-weights from the forward's input into `weight.grad`, and into `bias.grad` when
+    /// the bias trains (the input and its reordered copy are this call's, so they go as soon as
+    /// it returns).
     private func computeWeightGradient(_ bw: Primitive, input x: Tensor, outputGrad gdst: Tensor) throws {
         let src = try engine.reorder(x, to: bw.md(dnnl_query_src_md))
         let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
-        try bw.execute([(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: engine)
+        var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_DIFF_DST, gdst), (DNNL_ARG_DIFF_WEIGHTS, dw)]
+        if let b = bias {
+            // oneDNN writes the bias gradient with the weights' (diff_bias is plain f32 [out]).
+            args.append((DNNL_ARG_DIFF_BIAS, b.trainable ? try Tensor.gradient(of: b, shape: b.shape, engine: engine)
+                                                         : try Tensor(desc: .plain(b.shape, .f32), engine: engine)))
+        }
+        try bw.execute(args, on: engine)
         try engine.reorder(dw, into: Tensor.gradient(of: weight, shape: weightDims, engine: engine))
+    }
+
+    /// `out[c] = sum over n, y, x of g[n, c, y, x]` (sums in float64): the bias gradient where no
+    /// oneDNN backward-weights computes it (Graft's Winograd, or a frozen weight).
+    private func sumOverBatchAndPlane(_ g: Tensor, into out: UnsafeMutableBufferPointer<Float>) throws {
+        let d = g.shape
+        let t = try engine.reorder(g, to: .plain(d, .f32))
+        let (n, c, plane) = (d[0], d[1], d[2] * d[3])
+        withExtendedLifetime(t) {
+            let plain = t.plainFloats
+            for ch in 0..<c {
+                var s = 0.0
+                for b in 0..<n {
+                    let base = (b * c + ch) * plane
+                    for i in base..<(base + plane) { s += Double(plain[i]) }
+                }
+                out[ch] = Float(s)
+            }
+        }
     }
 
     /// The algorithm the last forward ran.
@@ -328,7 +413,7 @@ public final class TrainConv2d {
     }
 
     /// Drops what the last training forward kept.
-    public func release() { savedInput = nil; savedPlan = nil }
+    public func release() { savedInput = nil; savedPlan = nil; savedOutput = nil }
 
     /// Call when the weight's values were changed other than through training (or its
     /// `trainable` flag changed): a cached copy of a frozen weight is dropped.

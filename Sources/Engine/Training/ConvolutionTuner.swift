@@ -199,7 +199,9 @@ extension TrainConv2d {
             let bwSrc = try filled(bw.md(dnnl_query_src_md)), bwDiff = try filled(bw.md(dnnl_query_diff_dst_md))
             let dw = try Tensor(desc: bw.md(dnnl_query_diff_weights_md), engine: engine)
             let bdDiff = try filled(bd.outputGrad), dx = try Tensor(desc: bd.inputGrad, engine: engine)
-            runs.append { try bw.execute([(DNNL_ARG_SRC, bwSrc), (DNNL_ARG_DIFF_DST, bwDiff), (DNNL_ARG_DIFF_WEIGHTS, dw)], on: self.engine) }
+            var bwArgs: [(Int32, Tensor)] = [(DNNL_ARG_SRC, bwSrc), (DNNL_ARG_DIFF_DST, bwDiff), (DNNL_ARG_DIFF_WEIGHTS, dw)]
+            if bias != nil { bwArgs.append((DNNL_ARG_DIFF_BIAS, try Tensor(desc: .plain([outChannels], .f32), engine: engine))) }
+            runs.append { [bwArgs] in try bw.execute(bwArgs, on: self.engine) }
             // Backward-data's weights are made from the parameter each step: timed with it.
             runs.append { try bd.run(try bd.weights(self), bdDiff, dx) }
         }

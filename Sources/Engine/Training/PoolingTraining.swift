@@ -1,9 +1,16 @@
 import CDNNL
 
-/// Max or global-average pooling that trains: PyTorch's `MaxPool2d(3, 2, 1)` (the workspace of
-/// a training forward records the arg-max for backward) and `AdaptiveAvgPool2d((1, 1))`.
+/// Max or adaptive-average pooling that trains: PyTorch's `MaxPool2d(kernel, stride, padding)`
+/// (the workspace of a training forward records the arg-max for backward),
+/// `AdaptiveAvgPool2d((1, 1))` (`globalAverage`) and `AdaptiveAvgPool2d((height, width))`
+/// (`adaptiveAverage`: torch's bins, see `AdaptiveAvgPool2d`; oneDNN's average pooling where
+/// the sizes divide, else a plain loop whose output and input gradient are plain NCHW).
 public final class TrainPool2d {
-    public enum Kind: Sendable { case max(kernel: Int, stride: Int, padding: Int), globalAverage }
+    public enum Kind: Sendable {
+        case max(kernel: Int, stride: Int, padding: Int)
+        case globalAverage
+        case adaptiveAverage(height: Int, width: Int)
+    }
 
     public let kind: Kind
     public let engine: CPUEngine
@@ -19,8 +26,19 @@ public final class TrainPool2d {
         }
     }
     private var saved: (plan: Plan, src: MemoryDesc, dst: MemoryDesc, workspace: Tensor?)?
+    /// The input dims of the last training forward of the plain loop (adaptive bins that do not divide).
+    private var savedLoopInput: [Int]?
 
     public init(_ kind: Kind, engine: CPUEngine = .shared) { self.kind = kind; self.engine = engine }
+
+    /// The output bins of an adaptive pooling that runs the plain loop for input dims `d`, else nil.
+    private func loopOutput(_ d: [Int]) throws -> (Int, Int)? {
+        guard case let .adaptiveAverage(oh, ow) = kind else { return nil }
+        guard oh >= 1, ow >= 1, d.count == 4, d.allSatisfy({ $0 > 0 }) else {
+            throw EngineError.shapeMismatch(op: "TrainPool2d(adaptive \(oh)x\(ow))", expected: "[N, C, H, W] and an output of at least 1x1", actual: "\(d)")
+        }
+        return AdaptiveBins.uniformKernel(d[2], d[3], oh, ow) == nil ? (oh, ow) : nil
+    }
 
     private func plan(_ x: MemoryDesc, _ pass: PassKind) throws -> Plan {
         try plans.value(for: PlanKey(src: x, pass: pass)) {
@@ -35,6 +53,10 @@ public final class TrainPool2d {
             case .globalAverage:
                 pad = 0; alg = dnnl_pooling_avg_exclude_padding
                 kh = d[2]; kw = d[3]; sh = d[2]; sw = d[3]
+            case let .adaptiveAverage(oh, ow):
+                // Only where the bins are uniform (`loopOutput` is nil).
+                pad = 0; alg = dnnl_pooling_avg_exclude_padding
+                kh = d[2] / oh; kw = d[3] / ow; sh = kh; sw = kw
             }
             guard d[2] + 2 * pad >= kh, d[3] + 2 * pad >= kw else {
                 throw EngineError.shapeMismatch(op: "TrainPool2d", expected: "an input at least \(kh)x\(kw) after padding", actual: "\(d)")
@@ -52,6 +74,12 @@ public final class TrainPool2d {
     }
 
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
+        saved = nil; savedLoopInput = nil
+        if let (oh, ow) = try loopOutput(x.shape) {
+            let y = try adaptiveAveragePlain(x, oh, ow, engine: engine)
+            savedLoopInput = pass == .training ? x.shape : nil
+            return y
+        }
         let p = try plan(x.desc, pass)
         let dst = try Tensor(desc: p.fwd.md(dnnl_query_dst_md), engine: engine)
         let ws = pass == .training ? try p.fwd.workspaceDesc.map { try Tensor(desc: $0, engine: engine) } : nil
@@ -65,6 +93,13 @@ public final class TrainPool2d {
     /// The input gradient of the last training forward, in the input's layout. Consumes what
     /// the forward kept.
     public func backward(outputGrad dy: Tensor) throws -> Tensor {
+        if let d = savedLoopInput {
+            defer { release() }
+            guard dy.shape.count == 4, Array(dy.shape.prefix(2)) == Array(d.prefix(2)), try loopOutput(d).map({ [$0.0, $0.1] }) == Array(dy.shape.suffix(2)) else {
+                throw EngineError.shapeMismatch(op: "TrainPool2d.backward", expected: "the output of \(d)", actual: "\(dy.shape)")
+            }
+            return try adaptiveAverageBackwardPlain(dy, inputDims: d, engine: engine)
+        }
         guard let s = saved else {
             throw EngineError.invalidArgument(op: "TrainPool2d.backward", what: "no training forward pass to differentiate")
         }
@@ -86,5 +121,5 @@ public final class TrainPool2d {
         return dx
     }
 
-    public func release() { saved = nil }
+    public func release() { saved = nil; savedLoopInput = nil }
 }

@@ -3,7 +3,7 @@
 /// layers' own layouts at the edges), sums in float64; opt-in (`finetune --sync-bn`), so
 /// clarity before speed.
 struct SyncSaved {
-    /// The input as plain float32 NCHW, and the output (after the fused ReLU) when there is one.
+    /// The input as plain float32 NCHW, and the output (after the fused activation) when there is one.
     let x: Tensor
     let y: Tensor?
     let mean: [Float]
@@ -51,12 +51,12 @@ extension TrainBatchNorm {
                 let scale = weight.value[ch] * invstd[ch], shift = bias.value[ch], m = mean[ch]
                 for i in base..<(base + hw) {
                     let v = (xs[i] - m) * scale + shift
-                    ys[i] = fusedReLU ? max(v, 0) : v
+                    ys[i] = activation.map { $0.apply(v) } ?? v
                 }
             }
         }
         if pass == .training {
-            syncSaved = SyncSaved(x: px, y: fusedReLU ? py : nil, mean: mean, invstd: invstd, count: count, desc: x.desc)
+            syncSaved = SyncSaved(x: px, y: activation != nil ? py : nil, mean: mean, invstd: invstd, count: count, desc: x.desc)
         } else {
             syncSaved = nil
         }
@@ -68,7 +68,11 @@ extension TrainBatchNorm {
         let c = channels, n = s.x.shape[0], hw = s.x.shape[2] * s.x.shape[3]
         let pg = try engine.reorder(dy, to: .plain(s.x.shape, .f32))
         let g = pg.plainFloats, xs = s.x.plainFloats, ys = s.y?.plainFloats
-        @inline(__always) func grad(_ i: Int) -> Float { ys.map { $0[i] > 0 ? g[i] : 0 } ?? g[i] }
+        let activation = self.activation
+        @inline(__always) func grad(_ i: Int) -> Float {
+            guard let ys, let a = activation else { return g[i] }
+            return a.gradient(output: ys[i], outputGrad: g[i])
+        }
         // sum_dy and sum_dy_xmu per channel: this process's, then everyone's.
         var sums = [Double](repeating: 0, count: 2 * c)
         for b in 0..<n {

@@ -92,30 +92,13 @@ public final class ElementwiseAdd {
 
 /// The gradient of ReLU computed from its output `y`: `dy * (y > 0)`, in `y`'s layout. With
 /// `overwriting`, the gradient may be written into `dy`'s storage (oneDNN's in-place eltwise
-/// backward): for a caller that no longer needs `dy`.
+/// backward): for a caller that no longer needs `dy`. (`ActivationBackward(.relu)`.)
 public final class ReLUBackward {
-    let engine: CPUEngine
-    private let plans = PrimitiveCache<MemoryDesc, Primitive>()
+    private let backward: ActivationBackward
 
-    public init(engine: CPUEngine = .shared) { self.engine = engine }
+    public init(engine: CPUEngine = .shared) { backward = ActivationBackward(.relu, engine: engine) }
 
     public func callAsFunction(output y: Tensor, outputGrad dy: Tensor, overwriting: Bool = false) throws -> Tensor {
-        let prim = try plans.value(for: y.desc) {
-            var data = y.desc.raw
-            var fd = dnnl_eltwise_desc_t()
-            try dnnlCheck(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &data, 0, 0),
-                          "dnnl_eltwise_forward_desc_init(relu)")
-            let hint = try Primitive.make(&fd, engine: engine, name: "relu fwd hint")
-            var diff = y.desc.raw
-            var bd = dnnl_eltwise_desc_t()
-            try dnnlCheck(dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &data, 0, 0),
-                          "dnnl_eltwise_backward_desc_init(relu)")
-            return try Primitive.makeBackward(&bd, hint: hint, engine: engine, name: "relu backward on \(y.shape)")
-        }
-        let g = try engine.reorder(dy, to: y.desc)
-        // A reordered copy is this call's own; dy itself only when the caller gives it up.
-        let dx = g !== dy || overwriting ? g : try Tensor(desc: y.desc, engine: engine)
-        try prim.execute([(DNNL_ARG_DST, y), (DNNL_ARG_DIFF_DST, g), (DNNL_ARG_DIFF_SRC, dx)], on: engine)
-        return dx
+        try backward(output: y, outputGrad: dy, overwriting: overwriting)
     }
 }
