@@ -135,6 +135,7 @@ public final class Trainer {
                     let x = batch.flatMap { cache.train[$0]! }
                     let labels = batch.map { data.train[$0].label }
                     if accumulator.every == 1 { reducer?.begin() }
+                    model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]  // a resumed run draws the same masks
                     let (loss, _) = try model.trainStep(headInputs: x, labels: labels, labelSmoothing: Float(config.labelSmoothing),
                                                         classWeights: classWeights)
                     if accumulator.every == 1 { reducer?.finish() }
@@ -147,6 +148,7 @@ public final class Trainer {
                 try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
                     let h = loader.imageSize                    // --train-crop
                     if accumulator.every == 1 { reducer?.begin() }
+                    model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
                     let (loss, _) = try batch.images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
                                             labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)

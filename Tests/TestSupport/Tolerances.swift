@@ -55,3 +55,16 @@ public func relativeError(_ a: [Float], _ b: [Float]) -> Double {
     }
     return scale == 0 ? diff : diff / scale
 }
+
+/// max |a - b| / `scale`: for a tensor that is zero in exact arithmetic (both sides rounding
+/// noise), measured against a scale of its own kind (the largest gradient of the step). Infinite
+/// on a length mismatch, NaN or infinity, or a scale that is not positive.
+public func relativeError(_ a: [Float], _ b: [Float], scale: Float) -> Double {
+    guard a.count == b.count, scale > 0, scale.isFinite else { return .infinity }
+    var diff = 0.0
+    for i in a.indices {
+        if incomparable(a[i], b[i]) || a[i].isInfinite { return .infinity }
+        diff = max(diff, Double(abs(a[i] - b[i])))
+    }
+    return diff / Double(scale)
+}

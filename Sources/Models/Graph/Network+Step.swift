@@ -1,4 +1,5 @@
 import Engine
+import Random
 
 extension Network {
     private func input(_ images: UnsafeBufferPointer<Float>, _ batch: Int, _ height: Int, _ width: Int) throws -> Tensor {
@@ -83,6 +84,7 @@ extension Network {
         guard labels.count == batch else { throw ModelError.badInput("\(labels.count) labels for a batch of \(batch)") }
         let x = try input(images, batch, height, width)
         zeroTrainableGradients()
+        drawDropout()
         defer { release() }
         var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
         let output = architecture.graph.output
@@ -100,6 +102,13 @@ extension Network {
         values = []
         let loss = try backward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights)
         return (loss, logits)
+    }
+
+    /// Each dropout layer's generator for this step: from the seed, the stream and the layer.
+    private func drawDropout() {
+        for case let d as DropoutStep in steps {
+            d.dropout.generator = SeededRandom(seed: dropoutSeed, streams: dropoutStream + [UInt64(d.nodes[0])])
+        }
     }
 
     /// Frozen parameters' gradients stay zero (`freeze` zeroes them; backward never writes
@@ -145,6 +154,7 @@ extension Network {
     public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0,
                           classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         zeroTrainableGradients()
+        drawDropout()
         defer { release() }
         var (c, values) = try headValues(x, rows: labels.count)
         let logits = try run(&values, from: c, to: architecture.graph.output, mode: .train(frozenBN), training: true).floats()

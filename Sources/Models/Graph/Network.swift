@@ -33,6 +33,17 @@ public final class Network {
         didSet { for b in batchNorms { b.bn.crossProcessSum = batchNormSum } }
     }
 
+    /// Whether dropout layers drop in training mode (off: the identity, to compare with a
+    /// torch model whose dropout has p = 0).
+    public var dropoutEnabled = true {
+        didSet { for d in steps { (d as? DropoutStep)?.dropout.enabled = dropoutEnabled } }
+    }
+    /// The seed of dropout's masks; each training step draws them from
+    /// `SeededRandom(seed: dropoutSeed, stream: dropoutStream..., layer)`: a trainer sets the
+    /// stream per batch (epoch, batch, rank), so that a resumed run draws the same masks.
+    public var dropoutSeed: UInt64
+    public var dropoutStream: [UInt64] = [0]
+
     let steps: [TrainStep]
     /// The graph node each parameter belongs to.
     private let nodeOf: [ObjectIdentifier: Int]
@@ -157,16 +168,20 @@ public final class Network {
             switch node.op {
             case .conv(let c):
                 let weight = try param(i, "weight", c.weightShape)
-                if c.bias { throw ModelError.badInput("TEMP: conv bias in training") }
-                steps.append(ConvStep(try TrainConv2d(weight: weight, stride: c.stride, padding: c.padding, groups: c.groups, engine: engine),
-                                      input: x, node: i))
+                let bias = c.bias ? try param(i, "bias", [c.outChannels]) : nil
+                // A ReLU straight after the conv (no batch norm between: VGG) is its post-op.
+                let relu = soleReLU(i + 1)
+                if let r = relu { done.insert(r) }
+                let conv = try TrainConv2d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, groups: c.groups,
+                                           activation: relu != nil ? .relu : nil, engine: engine)
+                steps.append(ConvStep(conv, input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
             case .batchNorm(let b):
                 let relu = soleReLU(i + 1)
                 let ch = [b.channels]
                 let bn = try TrainBatchNorm(weight: param(i, "weight", ch), bias: param(i, "bias", ch),
                                             runningMean: floats(node.path["running_mean"]), runningVar: floats(node.path["running_var"]),
                                             numBatchesTracked: sd[node.path["num_batches_tracked"]]?.int64s().first ?? 0,
-                                            fusedReLU: relu != nil, engine: engine)
+                                            eps: b.eps, momentum: b.momentum, activation: relu != nil ? .relu : nil, engine: engine)
                 if let r = relu { done.insert(r) }
                 steps.append(BatchNormStep(bn, input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
             case .add:
@@ -178,21 +193,25 @@ public final class Network {
             case .maxPool(let p):
                 steps.append(PoolStep(TrainPool2d(.max(kernel: p.kernel, stride: p.stride, padding: p.padding), engine: engine), input: x, node: i))
             case let .adaptiveAvgPool(h, w):
-                guard h == 1 && w == 1 else { throw ModelError.badInput("TEMP: adaptive pooling in training") }
-                steps.append(PoolStep(TrainPool2d(.globalAverage, engine: engine), input: x, node: i))
+                let kind: TrainPool2d.Kind = h == 1 && w == 1 ? .globalAverage : .adaptiveAverage(height: h, width: w)
+                steps.append(PoolStep(TrainPool2d(kind, engine: engine), input: x, node: i))
             case .flatten:
                 steps.append(FlattenStep(input: x, node: i, engine: engine))
             case .linear(let l):
                 let w = try param(i, "weight", [l.outFeatures, l.inFeatures])
-                let b = try param(i, "bias", [l.outFeatures])
-                steps.append(LinearStep(try TrainLinear(weight: w, bias: b, engine: engine), input: x, node: i))
+                let b = l.bias ? try param(i, "bias", [l.outFeatures]) : nil
+                let relu = soleReLU(i + 1)
+                if let r = relu { done.insert(r) }
+                steps.append(LinearStep(try TrainLinear(weight: w, bias: b, activation: relu != nil ? .relu : nil, engine: engine),
+                                        input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
             case .dropout(let p):
-                steps.append(DropoutStep(p: p, input: x, node: i))
+                steps.append(DropoutStep(try TrainDropout(p: Float(p), engine: engine), input: x, node: i))
             case .concat:
                 throw ModelError.badInput("concat does not train yet")
             }
         }
         self.steps = steps
+        dropoutSeed = seed
         parameters = params
         self.nodeOf = nodeOf
         self.precision = precision

@@ -30,11 +30,11 @@ class TrainStep {
 
 final class ConvStep: TrainStep {
     let conv: TrainConv2d
-    init(_ conv: TrainConv2d, input: Int, node: Int) { self.conv = conv; super.init(inputs: [input], output: node + 1, nodes: [node]) }
-    override var parameters: [Parameter] { [conv.weight] }  // TEMP: + bias when Engine has it
+    init(_ conv: TrainConv2d, input: Int, nodes: [Int]) { self.conv = conv; super.init(inputs: [input], output: nodes.last! + 1, nodes: nodes) }
+    override var parameters: [Parameter] { [conv.weight] + (conv.bias.map { [$0] } ?? []) }
     override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try conv.forward(x[0], pass: pass) }
     override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
-        [try conv.backward(outputGrad: dy, needInputGrad: need[0])]
+        [try conv.backward(outputGrad: dy, needInputGrad: need[0], overwriting: overwriting)]
     }
     override func release() { conv.release() }
 }
@@ -141,22 +141,32 @@ final class FlattenStep: TrainStep {
     }
 }
 
+/// A Linear, and the ReLU after it fused.
 final class LinearStep: TrainStep {
     let linear: TrainLinear
-    init(_ linear: TrainLinear, input: Int, node: Int) { self.linear = linear; super.init(inputs: [input], output: node + 1, nodes: [node]) }
-    override var parameters: [Parameter] { [linear.weight, linear.bias] }
+    init(_ linear: TrainLinear, input: Int, nodes: [Int]) { self.linear = linear; super.init(inputs: [input], output: nodes.last! + 1, nodes: nodes) }
+    override var parameters: [Parameter] { [linear.weight] + (linear.bias.map { [$0] } ?? []) }
     override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try linear.forward(x[0]) }
     override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
-        [try linear.backward(outputGrad: dy, needInputGrad: need[0])]
+        [try linear.backward(outputGrad: dy, needInputGrad: need[0], overwriting: overwriting)]
     }
     override func release() { linear.release() }
 }
 
-/// Identity in evaluation (and when switched off); `nn.Dropout(p)` in training mode.
-/// TEMP: identity until Engine's dropout lands.
+/// `nn.Dropout(p)` in training mode (a mask drawn from the step's stream, see
+/// `Network.dropoutStream`); the identity in evaluation and when switched off.
 final class DropoutStep: TrainStep {
-    let p: Double
-    init(p: Double, input: Int, node: Int) { self.p = p; super.init(inputs: [input], output: node + 1, nodes: [node]) }
-    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { x[0] }
-    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] { [need[0] ? dy : nil] }
+    let dropout: TrainDropout
+    private var active = false
+    init(_ dropout: TrainDropout, input: Int, node: Int) { self.dropout = dropout; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
+        if case .train = mode { active = true } else { active = false }
+        // A frozen step runs an inference pass; its dropout still draws, as model.train() does.
+        return active ? try dropout.forward(x[0], pass: .training) : x[0]
+    }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        guard need[0] else { dropout.release(); return [nil] }
+        return [active ? try dropout.backward(outputGrad: dy) : dy]
+    }
+    override func release() { dropout.release() }
 }
