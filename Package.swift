@@ -34,10 +34,10 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         .target(name: "Checkpoint", dependencies: ["CZip", .product(name: "Crypto", package: "swift-crypto")]),
-        // Compiled for AVX2 (Haswell's instruction set, which every CPU Graft supports has): the
-        // Winograd transforms' 8-float SIMD vectors are one AVX register instead of two SSE ones.
-        // No fast-math: floating-point results are the same as a baseline x86-64 build's.
-        .target(name: "Engine", dependencies: ["CDNNL", "Random"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        // Graft's Winograd transforms in C: AVX2 functions chosen at run time (baseline x86-64
+        // elsewhere), no floating-point contraction, so the same bits on every CPU.
+        .target(name: "CWinograd", path: "Sources/CWinograd"),
+        .target(name: "Engine", dependencies: ["CDNNL", "CWinograd", "Random"]),
         // The processes of one job under mpirun (Open MPI): rank, size, the collectives Graft
         // uses, aborting the whole job; a single process without MPI otherwise.
         .target(name: "Cluster", dependencies: ["CMPI"]),
@@ -63,11 +63,10 @@ let package = Package(
         // onnx.proto is committed; see Sources/ONNX/Proto).
         .target(name: "ONNX", dependencies: ["Models", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto/onnx.proto"]),
-        .target(name: "Training", dependencies: ["Inference", "Models", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
-
-        .executableTarget(name: "inspect_weights", dependencies: [
-            "Checkpoint", "Models", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        // The HTML pages' shared parts (finetune's report.html, evaluate --report) and evaluate's
+        // run: no training code, so that evaluate links none.
+        .target(name: "HTMLReport", dependencies: ["Inference", "Imaging", "Checkpoint"]),
+        .target(name: "Training", dependencies: ["Inference", "HTMLReport", "Models", "Imaging", "Checkpoint", "Engine", "Random", "Cluster"]),
 
         .executableTarget(name: "graft_bench", dependencies: ["Models", "Engine", "Checkpoint", "Random"],
                           path: "Benchmarks/graft_bench"),
@@ -75,28 +74,33 @@ let package = Package(
         // The commit `--version` names: a weak default ("", a plain `swift build`) that the
         // build_commit.c `make` writes beside it (gitignored) replaces at link time.
         .target(name: "CBuildInfo"),
+        // What every command shares (options, exit codes, --version): no training code, so that
+        // the inference commands link neither Training nor TensorBoard.
         .target(name: "CLISupport", dependencies: [
-            "Cluster", "Hub", "Inference", "Training", "TensorBoard", "Engine", "Models", "Imaging", "Checkpoint", "CBuildInfo",
+            "Cluster", "Hub", "Inference", "Engine", "Models", "Imaging", "Checkpoint", "CBuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "predict", dependencies: [
-            "CLISupport", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        // The commands themselves, one target per group, each used by its own executables (and
+        // by `graft` to come): inference (predict, batch_predict, evaluate, inspect_weights),
+        // finetune (with Training and TensorBoard).
+        .target(name: "InferenceCommands", dependencies: [
+            "CLISupport", "HTMLReport", "Inference", "Cluster", "Imaging", "Models", "Checkpoint",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "finetune", dependencies: [
-            "CLISupport", "Training", "Models", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "FinetuneCommands", dependencies: [
+            "CLISupport", "Training", "TensorBoard", "Cluster", "Engine", "Models", "Imaging",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "inspect_weights", dependencies: ["InferenceCommands"]),
+        .executableTarget(name: "predict", dependencies: ["InferenceCommands", "Imaging"]),
+        .executableTarget(name: "finetune", dependencies: ["FinetuneCommands", "Imaging"]),
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "Models"],
                           path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
             "CLISupport", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "batch_predict", dependencies: [
-            "CLISupport", "Cluster", "Inference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-
-        .executableTarget(name: "evaluate", dependencies: [
-            "CLISupport", "Inference", "Training", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "batch_predict", dependencies: ["InferenceCommands", "Imaging"]),
+        .executableTarget(name: "evaluate", dependencies: ["InferenceCommands", "Imaging"]),
 
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
         // findings through the same code; each executable is a libFuzzer target when built
@@ -111,12 +115,13 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "Models", "TestSupport",
+            "CLISupport", "FinetuneCommands", "InferenceCommands", "HTMLReport",
+            "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "Models", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Engine", "Cluster", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "HTMLReport", "Models", "Engine", "Cluster", "TestSupport"],
                     path: "Tests/TrainingTests"),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/HubTests",
                     exclude: ["serve.py"]),  // the loopback HTTP server the download tests start

@@ -6,10 +6,10 @@ import Hub
 import Imaging
 import Inference
 import Models
-import Training
 
 extension Precision: ExpressibleByArgument {}
 extension TestTimeAugmentation: ExpressibleByArgument {}
+extension ConvolutionChoice: ExpressibleByArgument {}
 
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
 public struct ModelOptions: ParsableArguments {
@@ -63,8 +63,12 @@ public struct ModelOptions: ParsableArguments {
 
     /// `--weights`, else resNet34.pth, else the single file of the current folder that finetune
     /// names (`Families.outputFileNames`: resNet18.pth, vgg16.pth...).
-    public var weightsPath: String {
-        if let w = weights { return w }
+    public var weightsPath: String { Self.weightsPath(weights) }
+
+    /// `given`, else resNet34.pth, else the single file of the current folder that finetune
+    /// names (`Families.outputFileNames`: resNet18.pth, vgg16.pth...).
+    public static func weightsPath(_ given: String?) -> String {
+        if let w = given { return w }
         if FileManager.default.fileExists(atPath: "resNet34.pth") { return "resNet34.pth" }
         let found = ((try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? [])
             .filter { Families.outputFileNames.contains($0) }.sorted()
@@ -76,6 +80,12 @@ public struct ModelOptions: ParsableArguments {
         given ?? (predictor.usesKnownNames ? 5 : nil)
     }
 
+    /// The model files the options name, found as predict finds them (see `ModelFiles.find`).
+    public func files(warns: Bool = true) throws -> ModelFiles {
+        try ModelFiles.find(weights: weights, classIndices: classIndices, imageSize: imageSize, resize: resize,
+                            source: source, verbose: warns && verbose)
+    }
+
     /// - Parameters:
     ///   - warns: print the notes about the weights (a removed prefix, missing class names;
     ///     with `--verbose` the size they were trained at and `--conv auto`'s choices); under
@@ -83,24 +93,8 @@ public struct ModelOptions: ParsableArguments {
     ///   - defaultConv: the command's `--conv` when none is given (`.auto` for many images,
     ///     `.direct` for predict's one).
     public func makePredictor(warns: Bool = true, defaultConv: ConvolutionChoice = .direct) throws -> Predictor {
-        if weights == nil, !FileManager.default.fileExists(atPath: weightsPath) {
-            throw PredictError.weightsNotFound(path: weightsPath,
-                hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE, or --weights resnet34 for torchvision's ImageNet model.")
-        }
-        let resolved = try source.resolve(weightsPath)
-        let weights = resolved.path
-        var (transform, source) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
-        if let named = resolved.weights, imageSize == nil, resize == nil {
-            // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
-            transform = EvalTransform(resize: named.resize, crop: named.crop)
-            source = nil
-        }
-        if warns, verbose, let source, transform != EvalTransform() {
-            warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(source) says \(weights) was trained at")
-        }
-        // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
-        let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
-        let p = try Predictor(weights: weights, classIndices: indices, precision: precision, transform: transform,
+        let files = try files(warns: warns)
+        let p = try Predictor(weights: files.weights, classIndices: files.classIndices, precision: precision, transform: files.transform,
                               allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories,
                               convolution: conv ?? defaultConv)
         p.tta = tta
@@ -110,3 +104,46 @@ public struct ModelOptions: ParsableArguments {
     }
 }
 
+/// What predict, batch_predict, evaluate and `graft export` load: the weights file, the
+/// class_indices.json to name its classes, and the eval transform, found the same way for all.
+public struct ModelFiles: Sendable {
+    /// The .pth to load (for a weights name, the file in torch.hub's cache).
+    public let weights: String
+    /// torchvision's registry entry when the weights were given by name; nil for a file.
+    public let named: TorchvisionWeights?
+    /// The class_indices.json to read when it exists; nil for torchvision's weights by name
+    /// (ImageNet's classes: another model's class_indices.json does not name them).
+    public let classIndices: String?
+    /// The eval transform: `--image-size`/`--resize`, else the named weights' registry entry,
+    /// else the metrics.json beside the weights, else 256 / 224.
+    public let transform: EvalTransform
+    /// The metrics.json the transform's sizes came from, nil when they did not come from one.
+    public let transformSource: String?
+
+    /// - Parameters:
+    ///   - weights: `--weights` (nil: resNet34.pth or the one model file finetune names here).
+    ///   - classIndices: `--class-indices` (nil: class_indices.json, unless the weights are named).
+    ///   - verbose: say on standard error which sizes came from a metrics.json.
+    public static func find(weights given: String?, classIndices: String?, imageSize: Int?, resize: Int?,
+                            source: WeightsSourceOptions, verbose: Bool) throws -> ModelFiles {
+        let path = ModelOptions.weightsPath(given)
+        if given == nil, !FileManager.default.fileExists(atPath: path) {
+            throw PredictError.weightsNotFound(path: path,
+                hint: "Train a model with finetune first (it writes resNet34.pth and class_indices.json here), or pass --weights FILE, or --weights resnet34 for torchvision's ImageNet model.")
+        }
+        let resolved = try source.resolve(path)
+        let weights = resolved.path
+        var (transform, metrics) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
+        if let named = resolved.weights, imageSize == nil, resize == nil {
+            // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
+            transform = EvalTransform(resize: named.resize, crop: named.crop)
+            metrics = nil
+        }
+        if verbose, let metrics, transform != EvalTransform() {
+            warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
+        }
+        // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
+        let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
+        return ModelFiles(weights: weights, named: resolved.weights, classIndices: indices, transform: transform, transformSource: metrics)
+    }
+}

@@ -1,6 +1,6 @@
 import Checkpoint
 import Foundation
-import Training
+import Inference
 
 /// A file a command writes when its work is done (`batch_predict --csv`): checked before the
 /// work starts, so that a bad path fails at once, and written atomically (a temporary file

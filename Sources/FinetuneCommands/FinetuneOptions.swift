@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Imaging
 import Models
 import Training
@@ -9,7 +10,6 @@ extension HeadMode: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}
 extension Monitor: ExpressibleByArgument {}
 extension OptimizerConfig.Kind: ExpressibleByArgument {}
-extension ConvolutionChoice: ExpressibleByArgument {}
 extension ClassWeighting: ExpressibleByArgument {}
 extension SamplerKind: ExpressibleByArgument {}
 

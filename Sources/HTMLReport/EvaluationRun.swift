@@ -18,7 +18,7 @@ public enum EvaluationRun {
         let result = try Evaluation.run(dir: dir, predictor: predictor, batchSize: batchSize, warn: warn)
         if let file = report {
             let page = EvaluationPage.html(folder: dir, weights: weights, evaluation: result,
-                                           thumbnail: ReportWriter(path: file).thumbnail)
+                                           thumbnail: ReportPage.thumbnail)
             try TemporaryFile.write(Data(page.utf8), to: file)
         }
         return result

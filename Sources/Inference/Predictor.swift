@@ -74,21 +74,27 @@ public final class Predictor {
         model = try InferenceModel(stateDict: try ckpt.modelStateDict(), precision: precision,
                                 convolution: convolution == .winograd ? .winograd : .direct, tuner: convolutionTuner)
         self.transform = transform
-        let n = model.numClasses
+        let named = try Self.classNames(classes: model.numClasses, weights: weights, classIndices: classIndices, knownNames: knownNames)
+        classNames = named.names
+        usesKnownNames = named.known
+        if let w = named.warning { warnings.append(w) }
+    }
+
+    /// The names of a model's `classes` classes, as predict names them: those of
+    /// `classIndices` when that file exists (as many as the model has, else an error), else
+    /// `knownNames` when there are as many (`known`), else the indices, with a `warning`.
+    public static func classNames(classes n: Int, weights: String, classIndices: String?, knownNames: [String]?) throws
+        -> (names: [String], known: Bool, warning: String?) {
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
             let names = try ClassIndices(contentsOf: path).names
             guard names.count == n else {
                 throw PredictError.classCountMismatch(weights: weights, classes: n, indices: path, names: names.count)
             }
-            classNames = names
-            usesKnownNames = false
+            return (names, false, nil)
         } else if let known = knownNames, known.count == n {
-            classNames = known
-            usesKnownNames = true
+            return (known, true, nil)
         } else {
-            warnings.append("\(classIndices ?? "class_indices.json") not found: printing class indices instead of names")
-            classNames = (0..<n).map(String.init)
-            usesKnownNames = false
+            return ((0..<n).map(String.init), false, "\(classIndices ?? "class_indices.json") not found: printing class indices instead of names")
         }
     }
 

@@ -1,6 +1,27 @@
 import Foundation
 import Imaging
 
+/// What predict reads of finetune's metrics.json: the model file it describes and the sizes
+/// that model was validated at (`config.output`, `config.image_size`, `config.resize`: the val
+/// crop and resize, not `config.train_crop`). Read on its own (not through Training's
+/// `MetricsReport`, whose `trainedModel` is this), so that a metrics.json of an older or newer
+/// Graft still gives them, and the inference commands need no training code to read it.
+public struct TrainedModel: Decodable, Sendable {
+    public let output: String
+    public let imageSize: Int
+    public let resize: Int
+
+    /// The `TrainedModel` of the metrics.json at `url`, or nil when there is none or it says nothing usable.
+    public static func read(metrics url: URL) -> TrainedModel? {
+        struct Report: Decodable { let config: TrainedModel }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let data = try? Data(contentsOf: url), let c = try? decoder.decode(Report.self, from: data).config,
+              c.imageSize > 0, c.resize > 0 else { return nil }
+        return c
+    }
+}
+
 /// The eval transform predict and batch_predict use for a weights file: what the user asked for,
 /// else the image size finetune trained those weights at, else torchvision's 256 / 224.
 ///
@@ -25,7 +46,7 @@ public enum TrainedTransform {
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
         let url = URL(fileURLWithPath: weights)
         let metrics = url.deletingLastPathComponent().appendingPathComponent("metrics.json")
-        guard let c = MetricsReport.trainedModel(at: metrics),
+        guard let c = TrainedModel.read(metrics: metrics),
               (c.output as NSString).lastPathComponent == url.lastPathComponent else { return nil }
         return (c.imageSize, c.resize, weights.contains("/") ? metrics.path : "metrics.json")
     }

@@ -195,21 +195,8 @@ public final class FinetuneJob {
     }
 
     /// Fails unless `path` can be written: its folder exists and is writable, and `path` is
-    /// not a folder.
+    /// not a folder (`OutputPath.problem`, the inference commands' check too).
     static func checkWritable(_ path: String) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        let dir = folder.isEmpty ? "." : folder
-        let named = folder.isEmpty ? FileManager.default.currentDirectoryPath + " (the current folder)" : folder
-        func fail(_ problem: TrainingError.WriteProblem) -> TrainingError { .cannotWrite(path: path, problem) }
-        switch PathTarget(dir) {
-        case .folder:
-            if access(dir, W_OK | X_OK) != 0 {
-                throw fail(.folderNotWritable(folder: named, systemReason: TemporaryFile.systemReason(errno)))
-            }
-        case .file: throw fail(.folderIsAFile(folder: dir))
-        case .missing: throw fail(.folderMissing(folder: named))
-        case .unusable(let why): throw fail(.folderUnusable(folder: named, why: why))
-        }
-        if case .folder = PathTarget(path) { throw fail(.isAFolder) }
+        if let problem = OutputPath.problem(path) { throw TrainingError.cannotWrite(path: path, problem) }
     }
 }

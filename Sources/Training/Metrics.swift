@@ -89,23 +89,11 @@ extension MetricsReport {
         try TemporaryFile.write(encoder.encode(self), to: path)
     }
 
-    /// What predict reads of a metrics.json: the model file it describes and the sizes that
-    /// model was validated at (`config.output`, `config.image_size`, `config.resize`: the val
-    /// crop and resize, not `config.train_crop`). Read on
-    /// its own, so that a metrics.json of an older or newer Graft still gives them.
-    public struct TrainedModel: Decodable, Sendable {
-        public let output: String
-        public let imageSize: Int
-        public let resize: Int
-    }
+    /// What predict reads of a metrics.json (Inference's `TrainedModel`: the model file it
+    /// describes and the sizes it was validated at), read on its own, so that a metrics.json of
+    /// an older or newer Graft still gives them.
+    public typealias TrainedModel = Inference.TrainedModel
 
     /// The `TrainedModel` of the metrics.json at `url`, or nil when there is none or it says nothing usable.
-    public static func trainedModel(at url: URL) -> TrainedModel? {
-        struct Report: Decodable { let config: TrainedModel }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let data = try? Data(contentsOf: url), let c = try? decoder.decode(Report.self, from: data).config,
-              c.imageSize > 0, c.resize > 0 else { return nil }
-        return c
-    }
+    public static func trainedModel(at url: URL) -> TrainedModel? { TrainedModel.read(metrics: url) }
 }

@@ -1,3 +1,5 @@
+import Inference
+
 /// What can stop a `finetune` job before or while it trains, one case per situation. Errors
 /// about the data, the resume point and the class names have their own types
 /// (`ImageFolder.Failure`, `ResumeError`, `ClassIndices.Failure`).
@@ -22,26 +24,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// Under mpirun: the processes' weights differ after an epoch (the checksum allreduce).
     case replicasDiverged(epoch: Int, rank: Int)
 
-    /// Why a file cannot be written. `folder` names the file's folder as the message says it
-    /// ("/tmp/out", or "/home/me (the current folder)").
-    public enum WriteProblem: Equatable, Sendable {
-        case folderMissing(folder: String)
-        case folderNotWritable(folder: String, systemReason: String)
-        case folderIsAFile(folder: String)
-        case folderUnusable(folder: String, why: String)
-        /// The path itself is a folder.
-        case isAFolder
-
-        public var words: String {
-            switch self {
-            case .folderMissing(let f): return "its folder \(f) does not exist"
-            case let .folderNotWritable(f, why): return "its folder \(f) is not writable (\(why))"
-            case .folderIsAFile(let f): return "\(f) is a file, not a folder"
-            case let .folderUnusable(f, why): return "its folder \(f): \(why)"
-            case .isAFolder: return "it is a folder"
-            }
-        }
-    }
+    /// Why a file cannot be written (Inference's `WriteProblem`, which evaluate's and
+    /// batch_predict's checks share).
+    public typealias WriteProblem = Inference.WriteProblem
 
     public var description: String {
         switch self {

@@ -1,4 +1,5 @@
 import CLISupport
+import FinetuneCommands
 import Checkpoint
 import Foundation
 import TestSupport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLISupport
+import FinetuneCommands
 import Engine
 import Models
 import Training

@@ -1,5 +1,6 @@
 import XCTest
 @testable import CLISupport
+@testable import FinetuneCommands
 @testable import Training
 
 /// finetune's gradient options: `--clip-grad-norm` and `--accumulate`, parsed into the config, refused when it is

@@ -1,4 +1,5 @@
 import CLISupport
+import FinetuneCommands
 import Engine
 import Foundation
 import TestSupport

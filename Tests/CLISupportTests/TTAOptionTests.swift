@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import HTMLReport
 import Imaging
 import Inference
 import TestSupport

@@ -1,4 +1,5 @@
 import CLISupport
+import FinetuneCommands
 import Foundation
 import TensorBoard
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import HTMLReport
 import Inference
 import XCTest
 @testable import Training

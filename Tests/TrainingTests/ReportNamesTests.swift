@@ -1,4 +1,5 @@
 import Foundation
+import HTMLReport
 @testable import Inference
 import XCTest
 @testable import Training

@@ -1,4 +1,5 @@
 import Foundation
+import HTMLReport
 import Imaging
 import Inference
 import TestSupport

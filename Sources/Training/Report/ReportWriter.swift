@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import HTMLReport
 import Imaging
 
 /// Writes report.html after every epoch (the Trainer calls `write`), atomically as
@@ -38,17 +39,7 @@ public final class ReportWriter {
         return made
     }
 
-    static func makeThumbnail(_ path: String) -> [UInt8]? {
-        guard let image = try? ImageDecoder.decode(path: path) else { return nil }
-        let side = RunReport.thumbnailSide, longer = max(image.width, image.height)
-        var small = image
-        if longer > side {
-            let w = max(1, (image.width * side + longer / 2) / longer), h = max(1, (image.height * side + longer / 2) / longer)
-            guard let r = try? image.resized(width: w, height: h) else { return nil }
-            small = r
-        }
-        return try? JPEGEncoder.rgb(small)
-    }
+    static func makeThumbnail(_ path: String) -> [UInt8]? { ReportPage.thumbnail(path) }
 
     /// This process's arguments, the command named as typed (`finetune`, not the build folder's path).
     public static var invocation: [String] {

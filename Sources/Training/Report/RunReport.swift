@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import HTMLReport
 import Inference
 
 /// Everything report.html shows, gathered from a trainer after an epoch: the run, the
@@ -13,20 +14,11 @@ public struct RunReport: Sendable {
         public init(_ name: String, _ value: String) { self.name = name; self.value = value }
     }
 
-    /// A validation image the saved model got wrong, most confident first.
-    public struct Mistake: Sendable, Equatable {
-        public var path: String
-        public var trueClass: Int
-        public var predicted: Int
-        /// The predicted (wrong) class's probability.
-        public var probability: Float
-        /// A JPEG thumbnail (longer side at most `RunReport.thumbnailSide`), nil when the image
-        /// could not be read again.
-        public var thumbnail: [UInt8]?
-    }
+    /// A validation image the saved model got wrong, most confident first (`ReportPage.Mistake`).
+    public typealias Mistake = ReportPage.Mistake
 
-    public static let thumbnailSide = 96
-    public static let mistakeCount = 16
+    public static let thumbnailSide = ReportPage.thumbnailSide
+    public static let mistakeCount = ReportPage.mistakeCount
 
     public var commandLine: String
     public var data: String
@@ -95,16 +87,10 @@ extension RunReport {
     }
 
     /// The `count` misclassified samples whose predicted class is most probable (ties: the
-    /// earlier sample first): fastai's `plot_top_losses` for the wrong ones.
+    /// earlier sample first): fastai's `plot_top_losses` for the wrong ones (`ReportPage.topMistakes`).
     public static func topMistakes(_ v: ValidationRecord, count: Int)
         -> [(sample: Int, trueClass: Int, predicted: Int, probability: Float)] {
-        var wrong: [(sample: Int, trueClass: Int, predicted: Int, probability: Float)] = []
-        for (i, row) in v.probabilities.enumerated() where i < v.labels.count && i < v.indices.count {
-            let p = ClassificationReport.argmax(row)
-            if p != v.labels[i], row.indices.contains(p) { wrong.append((v.indices[i], v.labels[i], p, row[p])) }
-        }
-        wrong.sort { $0.probability != $1.probability ? $0.probability > $1.probability : $0.sample < $1.sample }
-        return Array(wrong.prefix(count))
+        ReportPage.topMistakes(indices: v.indices, labels: v.labels, probabilities: v.probabilities, count: count)
     }
 
     /// Images per class index.
@@ -114,15 +100,9 @@ extension RunReport {
         return n
     }
 
-    /// The classes the confusion matrix shows: all of them up to `limit`, else the `limit`
-    /// classes with the most mistakes (as true or predicted class; ties: the lower index), in
-    /// class-index order.
+    /// The classes the confusion matrix shows (`ReportPage.shownClasses`).
     public static func shownClasses(_ confusion: [[Int]], limit: Int = 50) -> [Int] {
-        let n = confusion.count
-        guard n > limit else { return Array(0..<n) }
-        var errors = [Int](repeating: 0, count: n)
-        for t in 0..<n { for p in 0..<n where p != t && confusion[t].indices.contains(p) { errors[t] += confusion[t][p]; errors[p] += confusion[t][p] } }
-        return (0..<n).sorted { errors[$0] != errors[$1] ? errors[$0] > errors[$1] : $0 < $1 }.prefix(limit).sorted()
+        ReportPage.shownClasses(confusion, limit: limit)
     }
 
     /// POSIX shell quoting, as Python's `shlex.quote`: safe words as they are, others in

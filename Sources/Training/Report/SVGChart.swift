@@ -1,4 +1,5 @@
 import Foundation
+import HTMLReport
 
 /// A line chart of per-epoch values as inline SVG: one or more series over epochs 1...n, axes
 /// with tick labels, the best epoch marked by a dashed vertical line (`class="best"`). Numbers
