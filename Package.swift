@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "batch_predict", targets: ["batch_predict"]),
         .executable(name: "finetune", targets: ["finetune"]),
         .executable(name: "evaluate", targets: ["evaluate"]),
+        .executable(name: "graft", targets: ["graft"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -80,11 +81,15 @@ let package = Package(
             "Cluster", "Hub", "Inference", "Engine", "Models", "Imaging", "Checkpoint", "CBuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // The commands themselves, one target per group, each used by its own executables (and
-        // by `graft` to come): inference (predict, batch_predict, evaluate, inspect_weights),
-        // finetune (with Training and TensorBoard).
+        // The commands themselves, one target per group, each used by its own executables and
+        // by `graft`: inference (predict, batch_predict, evaluate, inspect_weights), export
+        // (ONNX, graft only), finetune (with Training and TensorBoard).
         .target(name: "InferenceCommands", dependencies: [
             "CLISupport", "HTMLReport", "Inference", "Cluster", "Imaging", "Models", "Checkpoint",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "ExportCommand", dependencies: [
+            "CLISupport", "ONNX", "Inference", "Hub", "Imaging", "Models", "Checkpoint",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "FinetuneCommands", dependencies: [
@@ -94,6 +99,10 @@ let package = Package(
         .executableTarget(name: "inspect_weights", dependencies: ["InferenceCommands"]),
         .executableTarget(name: "predict", dependencies: ["InferenceCommands", "Imaging"]),
         .executableTarget(name: "finetune", dependencies: ["FinetuneCommands", "Imaging"]),
+        .executableTarget(name: "graft", dependencies: [
+            "InferenceCommands", "ExportCommand", "FinetuneCommands", "CLISupport", "Imaging",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "Models"],
                           path: "Benchmarks/graft_train_bench"),
         .executableTarget(name: "demo_data", dependencies: [
@@ -115,9 +124,10 @@ let package = Package(
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "CLISupportTests", dependencies: [
-            "CLISupport", "FinetuneCommands", "InferenceCommands", "HTMLReport",
+            "CLISupport", "FinetuneCommands", "InferenceCommands", "ExportCommand", "HTMLReport", "ONNX",
             "Training", "Inference", "Hub", "TensorBoard", "Checkpoint", "Imaging", "Engine", "Models", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "Tests/CLISupportTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"],
                     path: "Tests/CheckpointTests"),
@@ -141,7 +151,9 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness", "TestSupport"],
                     path: "Tests/FuzzRegressionTests"),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Models", "Checkpoint", "Imaging", "TestSupport",
-                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                                                  "ExportCommand", "CLISupport", "Inference",
+                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                                                  .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     path: "Tests/ONNXTests"),
         .testTarget(name: "ResNetTests", dependencies: ["Models", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
