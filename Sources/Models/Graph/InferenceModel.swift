@@ -191,7 +191,11 @@ extension InferenceModel {
             func sole(_ v: Int) -> Int? {
                 consumers[v].count == 1 && !keep.contains(v) && !done.contains(consumers[v][0]) ? consumers[v][0] : nil
             }
-            func isReLU(_ i: Int?) -> Bool { i.map { graph.nodes[$0].op == .activation(.relu) } ?? false }
+            // The activation reading `v` alone, which the op making `v` takes as a post-op.
+            func activation(after v: Int) -> (node: Int, kind: Activation)? {
+                guard let j = sole(v), case .activation(let a) = graph.nodes[j].op else { return nil }
+                return (j, a)
+            }
             var steps: [(last: Int, step: Step)] = []
             for (i, node) in graph.nodes.enumerated() where !done.contains(i) {
                 let output = i + 1
@@ -210,8 +214,8 @@ extension InferenceModel {
                         residual = graph.nodes[j].inputs.first { $0 != last + 1 } ?? graph.nodes[j].inputs[0]
                         last = j; done.insert(j)
                     }
-                    let relu = isReLU(sole(last + 1))
-                    if relu { last = sole(last + 1)!; done.insert(last) }
+                    let act = activation(after: last + 1)
+                    if let a = act { last = a.node; done.insert(last) }
                     let weight = try values.floats(node.path["weight"])
                     let bias = c.bias ? try values.floats(node.path["bias"]) : nil
                     let bnParameters = try bnNode.map { try batchNormParameters(graph.nodes[$0]) }
@@ -219,27 +223,28 @@ extension InferenceModel {
                     let inPlace = residual.map { r in consumers[r].allSatisfy { $0 <= last } && !keep.contains(r) } ?? false
                     if fold, let p = bnParameters {
                         let folded = try p.fold(convWeight: weight, convBias: bias)
-                        let conv = try makeConv(c, weight: folded.weight, bias: folded.bias, relu: relu && (residual == nil || inPlace))
+                        let conv = try makeConv(c, weight: folded.weight, bias: folded.bias, activation: residual == nil || inPlace ? act?.kind : nil)
                         if let r = residual, !inPlace {
-                            emit(.conv(conv, bn: nil, add: Add(fusedReLU: relu, engine: engine)), [node.inputs[0], r], through: last)
+                            emit(.conv(conv, bn: nil, add: Add(activation: act?.kind, engine: engine)), [node.inputs[0], r], through: last)
                         } else {
                             emit(.conv(conv, bn: nil, add: nil), [node.inputs[0]] + (residual.map { [$0] } ?? []), through: last)
                         }
                     } else {
-                        let conv = try makeConv(c, weight: weight, bias: bias, relu: relu && bnParameters == nil && residual == nil)
-                        let bn = bnParameters.map { BatchNorm2d($0, fusedReLU: relu && residual == nil, engine: engine) }
-                        let add = residual.map { _ in Add(fusedReLU: relu, engine: engine) }
+                        let conv = try makeConv(c, weight: weight, bias: bias, activation: bnParameters == nil && residual == nil ? act?.kind : nil)
+                        let bn = bnParameters.map { BatchNorm2d($0, activation: residual == nil ? act?.kind : nil, engine: engine) }
+                        let add = residual.map { _ in Add(activation: act?.kind, engine: engine) }
                         emit(.conv(conv, bn: bn, add: add), [node.inputs[0]] + (residual.map { [$0] } ?? []), through: last)
                     }
                 case .batchNorm:
-                    let relu = isReLU(sole(output))
-                    emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), fusedReLU: relu, engine: engine)), node.inputs,
-                         through: relu ? sole(output)! : i)
-                case .activation(.relu):
+                    let act = activation(after: output)
+                    emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), activation: act?.kind, engine: engine)), node.inputs,
+                         through: act?.node ?? i)
+                case .activation(let a):
+                    guard a == .relu else { throw ModelError.badInput("\(a) on its own is not in the inference plan yet") }
                     emit(.relu(ReLU(engine: engine)), node.inputs, through: i)
                 case .add:
-                    let relu = isReLU(sole(output))
-                    emit(.add(Add(fusedReLU: relu, engine: engine)), node.inputs, through: relu ? sole(output)! : i)
+                    let act = activation(after: output)
+                    emit(.add(Add(activation: act?.kind, engine: engine)), node.inputs, through: act?.node ?? i)
                 case .maxPool(let p):
                     emit(.maxPool(try MaxPool2d(kernel: p.kernel, stride: p.stride, padding: p.padding, engine: engine)), node.inputs, through: i)
                 case let .adaptiveAvgPool(h, w):
@@ -250,12 +255,12 @@ extension InferenceModel {
                     let intoLinear = consumers[output].allSatisfy { if case .linear = graph.nodes[$0].op { return true } else { return false } }
                     emit(intoLinear ? .identity : .flatten, node.inputs, through: i)
                 case .linear(let l):
-                    let relu = isReLU(sole(output))
+                    let act = activation(after: output)
                     let weight = try values.floats(node.path["weight"])
                     let bias = l.bias ? try values.floats(node.path["bias"]) : nil
                     let linear = try Linear(weight: weight, outFeatures: l.outFeatures, inFeatures: l.inFeatures, bias: bias,
-                                            activation: relu ? .relu : nil, computeType: computeType, engine: engine)
-                    emit(.linear(linear), node.inputs, through: relu ? sole(output)! : i)
+                                            activation: act?.kind, computeType: computeType, engine: engine)
+                    emit(.linear(linear), node.inputs, through: act?.node ?? i)
                 case .dropout:
                     emit(.identity, node.inputs, through: i)
                 case .concat:
@@ -273,9 +278,9 @@ extension InferenceModel {
                                            runningVar: values.floats(node.path["running_var"]), eps: b.eps)
         }
 
-        func makeConv(_ c: Op.Convolution, weight: [Float], bias: [Float]?, relu: Bool) throws -> Conv2d {
+        func makeConv(_ c: Op.Convolution, weight: [Float], bias: [Float]?, activation: Activation?) throws -> Conv2d {
             try Conv2d(weight: weight, shape: c.weightShape, bias: bias, stride: c.stride, padding: c.padding, groups: c.groups,
-                       fusedReLU: relu, computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine)
+                       activation: activation, computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine)
         }
     }
 }

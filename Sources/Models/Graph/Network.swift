@@ -158,8 +158,10 @@ public final class Network {
         }
         let g = arch.graph
         let consumers = g.consumers
-        func soleReLU(_ v: Int) -> Int? {
-            consumers[v].count == 1 && g.nodes[consumers[v][0]].op == .activation(.relu) ? consumers[v][0] : nil
+        // The activation reading `v` alone, which the op making `v` takes as a post-op.
+        func activation(after v: Int) -> (node: Int, kind: Activation)? {
+            guard consumers[v].count == 1, case .activation(let a) = g.nodes[consumers[v][0]].op else { return nil }
+            return (consumers[v][0], a)
         }
         var steps: [TrainStep] = []
         var done = Set<Int>()
@@ -169,27 +171,27 @@ public final class Network {
             case .conv(let c):
                 let weight = try param(i, "weight", c.weightShape)
                 let bias = c.bias ? try param(i, "bias", [c.outChannels]) : nil
-                // A ReLU straight after the conv (no batch norm between: VGG) is its post-op.
-                let relu = soleReLU(i + 1)
-                if let r = relu { done.insert(r) }
+                // An activation straight after the conv (no batch norm between: VGG) is its post-op.
+                let act = activation(after: i + 1)
+                if let a = act { done.insert(a.node) }
                 let conv = try TrainConv2d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, groups: c.groups,
-                                           activation: relu != nil ? .relu : nil, engine: engine)
-                steps.append(ConvStep(conv, input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
+                                           activation: act?.kind, engine: engine)
+                steps.append(ConvStep(conv, input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .batchNorm(let b):
-                let relu = soleReLU(i + 1)
+                let act = activation(after: i + 1)
                 let ch = [b.channels]
                 let bn = try TrainBatchNorm(weight: param(i, "weight", ch), bias: param(i, "bias", ch),
                                             runningMean: floats(node.path["running_mean"]), runningVar: floats(node.path["running_var"]),
                                             numBatchesTracked: sd[node.path["num_batches_tracked"]]?.int64s().first ?? 0,
-                                            eps: b.eps, momentum: b.momentum, activation: relu != nil ? .relu : nil, engine: engine)
-                if let r = relu { done.insert(r) }
-                steps.append(BatchNormStep(bn, input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
+                                            eps: b.eps, momentum: b.momentum, activation: act?.kind, engine: engine)
+                if let a = act { done.insert(a.node) }
+                steps.append(BatchNormStep(bn, input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .add:
-                let relu = soleReLU(i + 1)
-                if let r = relu { done.insert(r) }
-                steps.append(AddStep(inputs: node.inputs, nodes: [i] + (relu.map { [$0] } ?? []), relu: relu != nil, engine: engine))
-            case .activation(.relu):
-                steps.append(ReLUStep(input: x, node: i, engine: engine))
+                let act = activation(after: i + 1)
+                if let a = act { done.insert(a.node) }
+                steps.append(AddStep(inputs: node.inputs, nodes: [i] + (act.map { [$0.node] } ?? []), activation: act?.kind, engine: engine))
+            case .activation(let a):
+                steps.append(ActivationStep(try TrainActivation(a, engine: engine), input: x, node: i))
             case .maxPool(let p):
                 steps.append(PoolStep(TrainPool2d(.max(kernel: p.kernel, stride: p.stride, padding: p.padding), engine: engine), input: x, node: i))
             case let .adaptiveAvgPool(h, w):
@@ -200,10 +202,10 @@ public final class Network {
             case .linear(let l):
                 let w = try param(i, "weight", [l.outFeatures, l.inFeatures])
                 let b = l.bias ? try param(i, "bias", [l.outFeatures]) : nil
-                let relu = soleReLU(i + 1)
-                if let r = relu { done.insert(r) }
-                steps.append(LinearStep(try TrainLinear(weight: w, bias: b, activation: relu != nil ? .relu : nil, engine: engine),
-                                        input: x, nodes: [i] + (relu.map { [$0] } ?? [])))
+                let act = activation(after: i + 1)
+                if let a = act { done.insert(a.node) }
+                steps.append(LinearStep(try TrainLinear(weight: w, bias: b, activation: act?.kind, engine: engine),
+                                        input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .dropout(let p):
                 steps.append(DropoutStep(try TrainDropout(p: Float(p), engine: engine), input: x, node: i))
             case .concat:

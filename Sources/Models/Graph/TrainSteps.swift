@@ -60,58 +60,47 @@ final class BatchNormStep: TrainStep {
     override func release() { bn.release() }
 }
 
-/// `a + b`, and the ReLU after it fused (one add+ReLU primitive).
+/// `a + b`, and the activation after it fused (one add+ReLU primitive).
 final class AddStep: TrainStep {
-    let relu: Bool
+    let activation: Activation?
     private let add: ElementwiseAdd
-    private let reluBackward: ReLUBackward
+    private let activationBackward: ActivationBackward?
     private var saved: Tensor?
-    init(inputs: [Int], nodes: [Int], relu: Bool, engine: CPUEngine) {
-        self.relu = relu
+    init(inputs: [Int], nodes: [Int], activation: Activation?, engine: CPUEngine) {
+        self.activation = activation
         add = ElementwiseAdd(engine: engine)
-        reluBackward = ReLUBackward(engine: engine)
+        activationBackward = activation.map { ActivationBackward($0, engine: engine) }
         super.init(inputs: inputs, output: nodes.last! + 1, nodes: nodes)
     }
     override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
-        let y = try add(x[0], x[1], relu: relu)
-        saved = pass == .training && relu ? y : nil
+        let y = try add(x[0], x[1], relu: activation == .relu)  // Activation has relu alone so far
+        saved = pass == .training && activation != nil ? y : nil
         return y
     }
     override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
         var g = dy
-        if relu {
+        if let backward = activationBackward {
             guard let y = saved else {
                 throw EngineError.invalidArgument(op: "add backward", what: "no training forward pass to differentiate")
             }
             saved = nil
-            g = try reluBackward(output: y, outputGrad: dy, overwriting: overwriting)
+            g = try backward(output: y, outputGrad: dy, overwriting: overwriting)
         }
         return need.map { $0 ? g : nil }
     }
     override func release() { saved = nil }
 }
 
-/// A standalone ReLU (one that no op before it could take as a post-op).
-final class ReLUStep: TrainStep {
-    private let relu: ReLU
-    private let reluBackward: ReLUBackward
-    private var saved: Tensor?
-    init(input: Int, node: Int, engine: CPUEngine) {
-        relu = ReLU(engine: engine)
-        reluBackward = ReLUBackward(engine: engine)
-        super.init(inputs: [input], output: node + 1, nodes: [node])
-    }
-    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
-        let y = try relu.forward(x[0])
-        saved = pass == .training ? y : nil
-        return y
-    }
+/// An activation on its own (one that no op before it could take as a post-op).
+final class ActivationStep: TrainStep {
+    let op: TrainActivation
+    init(_ op: TrainActivation, input: Int, node: Int) { self.op = op; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try op.forward(x[0], pass: pass) }
     override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
-        guard let y = saved else { throw EngineError.invalidArgument(op: "relu backward", what: "no training forward pass to differentiate") }
-        saved = nil
-        return [need[0] ? try reluBackward(output: y, outputGrad: dy, overwriting: overwriting) : nil]
+        guard need[0] else { op.release(); return [nil] }
+        return [try op.backward(outputGrad: dy, overwriting: overwriting)]
     }
-    override func release() { saved = nil }
+    override func release() { op.release() }
 }
 
 final class PoolStep: TrainStep {
