@@ -19,7 +19,7 @@ FISH_COMPLETIONS = $(PREFIX)/share/fish/vendor_completions.d
 # swift-argument-parser's generate-manual plugin writes one page per command here.
 MANUALS = .build/plugins/GenerateManual/outputs
 
-.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test
+.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test example-check
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -58,6 +58,19 @@ test: deps build-info
 	@echo "== the same tests with oneDNN capped to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) =="
 	ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test --skip-build
 	$(MAKE) man-check CONFIGURATION=debug
+	$(MAKE) example-check
+
+# Examples/: a package that depends on Graft by .package(path: ".."), as a project using Graft
+# as a library would: built (debug) and run on a fixture checkpoint and image, its top class
+# checked. Its dependencies resolve as Graft's do (the same git URLs). SwiftPM refuses a package
+# whose library targets use unsafeFlags as a dependency by URL, but not by path: so first no
+# target of Package.swift may have any (swift package dump-package).
+example-check:
+	@if $(SWIFT) package dump-package | grep -q '"unsafeFlags"'; then \
+	  echo "example-check: a target in Package.swift uses unsafeFlags (swift package dump-package): SwiftPM refuses Graft as a dependency by URL when a library target does"; exit 1; fi
+	$(SWIFT) build --package-path Examples
+	@out=$$(Examples/.build/debug/classify) && echo "$$out" && echo "$$out" | grep -q '^jpeg_420.jpg: sunflowers ' \
+	  || { echo "example-check: Examples' classify did not print jpeg_420.jpg: sunflowers"; exit 1; }
 
 demo:
 	$(MAKE) build EXTRA_DEBS="$(DEMO_DEBS)"
