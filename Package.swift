@@ -35,10 +35,10 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         .target(name: "Checkpoint", dependencies: ["CZip", .product(name: "Crypto", package: "swift-crypto")]),
-        // Compiled for AVX2 (Haswell's instruction set, which every CPU Graft supports has): the
-        // Winograd transforms' 8-float SIMD vectors are one AVX register instead of two SSE ones.
-        // No fast-math: floating-point results are the same as a baseline x86-64 build's.
-        .target(name: "Engine", dependencies: ["CDNNL", "Random"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        // Graft's Winograd transforms in C: AVX2 functions chosen at run time (baseline x86-64
+        // elsewhere), no floating-point contraction, so the same bits on every CPU.
+        .target(name: "CWinograd", path: "Sources/CWinograd"),
+        .target(name: "Engine", dependencies: ["CDNNL", "CWinograd", "Random"]),
         // The processes of one job under mpirun (Open MPI): rank, size, the collectives Graft
         // uses, aborting the whole job; a single process without MPI otherwise.
         .target(name: "Cluster", dependencies: ["CMPI"]),

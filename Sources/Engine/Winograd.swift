@@ -1,11 +1,12 @@
 import CDNNL
-import Dispatch
+import CWinograd
 
 /// Winograd F(4x4, 3x3) for 3x3 stride-1 f32 convolutions (padding 0 to 2) on CPUs where
 /// oneDNN 2.6 has none (it has one for AVX-512 only): forward, backward-data and
 /// backward-weights. The same points as oneDNN's (Lavin and Gray's 0, ±1, ±2, with the
 /// filter transform's 1/4, 1/6, 1/12, 1/24). Each 6x6 input tile and each 3x3 filter are
-/// transformed (in Swift, 8 channels per SIMD register), the 36 tile positions are 36 matrix
+/// transformed (in C, Sources/CWinograd: 8 channels per AVX2 register, no FMA contraction), the
+/// 36 tile positions are 36 matrix
 /// products `[tiles, in] x [in, out]` (oneDNN's matmul, one batched primitive), and each
 /// product tile is transformed back to 4x4 outputs, with the bias, the residual add and the
 /// ReLU fused into that last step. 36 multiply-adds per 16 outputs (per channel pair) where
@@ -24,6 +25,9 @@ final class WinogradConvolution {
     let engine: CPUEngine
     /// How `implementations` lists it, next to oneDNN's names.
     static let implementation = "graft_wino_4x3:avx2"
+    /// Whether the transforms run their AVX2 code (every CPU Graft supports has AVX2; the
+    /// baseline x86-64 code computes the same bits, slower).
+    static var transformsUseAVX2: Bool { graft_winograd_uses_avx2() == 1 }
     private let products = PrimitiveCache<ProductKey, Primitive>()
 
     /// Whether this implementation computes a conv of this kind.
@@ -78,43 +82,12 @@ final class WinogradConvolution {
             for p in 0..<36 { (up + p * plane + rowCount * cols).initialize(repeating: 0, count: (rows - rowCount) * cols) }
         }
         nonisolated(unsafe) let w = w
-        // Eight filters at a time (eight output columns of U, one SIMD lane each): the writes
-        // are 32 contiguous bytes in each of the 36 planes.
+        // Eight filters at a time (eight output columns of U, one vector each): the writes are
+        // 32 contiguous bytes in each of the 36 planes.
         ComputeThreads.forEachChunk(of: rowCount, minimumPerChunk: 8) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18 + 36) { buf in
-                let g = buf.baseAddress!, t = g + 9, transformed = t + 18
-                for row in range {
-                    for cb in 0..<(cols / 8) {
-                        for k in 0..<9 { g[k] = .zero }
-                        for lane in 0..<min(8, colCount - 8 * cb) {
-                            let col = 8 * cb + lane
-                            // forward: the filter of output `col` over input `row`; transposed:
-                            // output `row` over input `col`, rotated by 180 degrees.
-                            let f = transposed ? w + (row * cin + col) * 9 : w + (col * cin + row) * 9
-                            for k in 0..<9 { g[k][lane] = f[transposed ? 8 - k : k] }
-                        }
-                        // t = G g (6x3), by columns of g; then U = t Gᵀ (6x6), by rows of t.
-                        for c in 0..<3 { Self.filterRows(g + c, 3, t + c, 3) }
-                        for r in 0..<6 { Self.filterRows(t + 3 * r, 1, transformed + 6 * r, 1) }
-                        let at = UnsafeMutableRawPointer(up + row * cols + cb * 8)
-                        for p in 0..<36 { at.storeBytes(of: transformed[p], toByteOffset: p * plane * 4, as: SIMD8<Float>.self) }
-                    }
-                }
-            }
+            graft_winograd_transform_weights(w, up, out, cin, transposed ? 1 : 0, range.lowerBound, range.upperBound)
         }
         return u
-    }
-
-    /// G z for one line of three (`z` and `r` with element strides): six results.
-    @inline(__always)
-    private static func filterRows(_ z: UnsafeMutablePointer<SIMD8<Float>>, _ zs: Int, _ r: UnsafeMutablePointer<SIMD8<Float>>, _ rs: Int) {
-        let z0 = z[0], z1 = z[zs], z2 = z[2 * zs]
-        r[0] = z0 / 4
-        r[rs] = -(z0 + z1 + z2) / 6
-        r[2 * rs] = -(z0 - z1 + z2) / 6
-        r[3 * rs] = z0 / 24 + z1 / 12 + z2 / 6
-        r[4 * rs] = z0 / 24 - z1 / 12 + z2 / 6
-        r[5 * rs] = z2
     }
 
     /// `dst = relu?(conv(src) + bias + (sum ? dst : 0))`: `src` and `dst` nChw8c f32 (the output
@@ -182,185 +155,55 @@ final class WinogradConvolution {
     struct Geometry {
         let batch: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, padding: Int, tilesY: Int, tilesX: Int
         var tiles: Int { batch * tilesY * tilesX }
+        var c: graft_winograd_geometry {
+            graft_winograd_geometry(batch: batch, in_height: inHeight, in_width: inWidth, out_height: outHeight,
+                                    out_width: outWidth, padding: padding, tiles_y: tilesY, tiles_x: tilesX)
+        }
+    }
+
+    /// Runs `body` over the tiles in chunks across the compute threads, with the C geometry.
+    private static func forEachTileRange(_ g: Geometry,
+                                         _ body: (UnsafePointer<graft_winograd_geometry>, _ begin: Int, _ end: Int) -> Void) {
+        let geometry = g.c
+        ComputeThreads.forEachChunk(of: g.tiles, minimumPerChunk: 16) { range in
+            withUnsafePointer(to: geometry) { body($0, range.lowerBound, range.upperBound) }
+        }
     }
 
     /// `V[p, tile, c] = (Bᵀ d B)[p]` for every 6x6 input tile `d` (zero outside the image).
     private func transformInput(_ x: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>, _ g: Geometry) {
-        let blocks = inPadded / 8, channels = inPadded, tiles = g.tiles, plane = g.inHeight * g.inWidth
-        let (h, w) = (g.inHeight, g.inWidth)
         nonisolated(unsafe) let x = x, v = v
-        Self.forEachTile(g, scratch: 72) { tile, img, outY, outX, d in
-            let t = d + 36
-            let y0 = outY - g.padding, x0 = outX - g.padding
-            let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w
-            for cb in 0..<blocks {
-                let base = UnsafeRawPointer(x + ((img * blocks + cb) * plane) * 8)
-                if inside {
-                    for i in 0..<6 {
-                        let row = base + ((y0 + i) * w + x0) * 32
-                        for j in 0..<6 { d[6 * i + j] = row.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self) }
-                    }
-                } else {
-                    for i in 0..<6 {
-                        let y = y0 + i
-                        for j in 0..<6 {
-                            let xx = x0 + j
-                            d[6 * i + j] = y >= 0 && y < h && xx >= 0 && xx < w
-                                ? base.loadUnaligned(fromByteOffset: (y * w + xx) * 32, as: SIMD8<Float>.self) : .zero
-                        }
-                    }
-                }
-                // Rows: t[i][*] = Bᵀ applied to d[i][*]; then columns into V.
-                for i in 0..<6 { Self.inputRows(d + 6 * i, 1, t + 6 * i, 1) }
-                let out = UnsafeMutableRawPointer(v + tile * channels + cb * 8)
-                let stride = tiles * channels * 4
-                for j in 0..<6 { Self.inputRows(t + j, 6, d + j, 6) }   // reuse d for the result
-                for p in 0..<36 { out.storeBytes(of: d[p], toByteOffset: p * stride, as: SIMD8<Float>.self) }
-            }
+        let channels = inPadded
+        Self.forEachTileRange(g) { geometry, begin, end in
+            graft_winograd_transform_input(x, v, channels, geometry, begin, end)
         }
-    }
-
-    /// Runs `body` for every tile, the tiles split across the compute threads, each thread with
-    /// `scratch` vectors of its own: the tile's index, its image, and its top-left output row
-    /// and column.
-    private static func forEachTile(_ g: Geometry, scratch: Int,
-                                    _ body: (_ tile: Int, _ image: Int, _ y: Int, _ x: Int, _ scratch: UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
-        let perImage = g.tilesY * g.tilesX
-        ComputeThreads.forEachChunk(of: g.tiles, minimumPerChunk: 16) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: scratch) { buf in
-                for tile in range {
-                    let r = tile % perImage
-                    body(tile, tile / perImage, (r / g.tilesX) * 4, (r % g.tilesX) * 4, buf.baseAddress!)
-                }
-            }
-        }
-    }
-
-    /// Bᵀ z for one line of six (`z` and `r` with element strides).
-    @inline(__always)
-    private static func inputRows(_ z: UnsafeMutablePointer<SIMD8<Float>>, _ zs: Int, _ r: UnsafeMutablePointer<SIMD8<Float>>, _ rs: Int) {
-        let z0 = z[0], z1 = z[zs], z2 = z[2 * zs], z3 = z[3 * zs], z4 = z[4 * zs], z5 = z[5 * zs]
-        let four: Float = 4, five: Float = 5, two: Float = 2
-        r[0] = four * z0 - five * z2 + z4
-        r[rs] = z3 + z4 - four * (z1 + z2)
-        r[2 * rs] = four * (z1 - z2) + z4 - z3
-        r[3 * rs] = two * (z3 - z1) + z4 - z2
-        r[4 * rs] = two * (z1 - z3) + z4 - z2
-        r[5 * rs] = four * z1 - five * z3 + z5
-    }
-
-    /// Aᵀ m for one line of six, four results.
-    @inline(__always)
-    private static func outputRows(_ m: UnsafeMutablePointer<SIMD8<Float>>, _ ms: Int, _ r: UnsafeMutablePointer<SIMD8<Float>>, _ rs: Int) {
-        let m0 = m[0], m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms], m4 = m[4 * ms], m5 = m[5 * ms]
-        let a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4
-        r[0] = m0 + a + c
-        r[rs] = b + 2 * e
-        r[2 * rs] = a + 4 * c
-        r[3 * rs] = b + 8 * e + m5
     }
 
     /// Each product tile back to 4x4 outputs: `Aᵀ M A`, plus bias, residual and ReLU.
     private func transformOutput(_ m: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
                                  sum: Bool, relu: Bool, _ g: Geometry) {
-        let blocks = outPadded / 8, channels = outPadded, tiles = g.tiles, plane = g.outHeight * g.outWidth
-        let (h, w) = (g.outHeight, g.outWidth)
-        // The bias padded to whole blocks (zeros in the padding lanes, which stay zero).
-        let biasBlocks = (0..<blocks).map { cb in
-            SIMD8<Float>((0..<8).map { lane in bias.flatMap { 8 * cb + lane < outChannels ? $0[8 * cb + lane] : nil } ?? 0 })
+        nonisolated(unsafe) let m = m, y = y, bias = bias
+        let (channels, outChannels) = (outPadded, self.outChannels)
+        Self.forEachTileRange(g) { geometry, begin, end in
+            graft_winograd_transform_output(m, y, bias, outChannels, channels, sum ? 1 : 0, relu ? 1 : 0, geometry, begin, end)
         }
-        nonisolated(unsafe) let m = m, y = y
-        Self.forEachTile(g, scratch: 36 + 24 + 16) { tile, img, y0, x0, s in
-            let t = s + 36, o = t + 24
-            let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
-            let src = UnsafeRawPointer(m + tile * channels)
-            let stride = tiles * channels * 4
-            for cb in 0..<blocks {
-                for p in 0..<36 { s[p] = src.loadUnaligned(fromByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
-                for i in 0..<6 { Self.outputRows(s + 6 * i, 1, t + 4 * i, 1) }     // t: 6 rows of 4
-                for j in 0..<4 { Self.outputRows(t + j, 4, o + j, 4) }             // o: 4 rows of 4
-                let b = biasBlocks[cb]
-                let base = UnsafeMutableRawPointer(y + ((img * blocks + cb) * plane) * 8)
-                for i in 0..<rowsHere {
-                    for j in 0..<colsHere {
-                        let at = ((y0 + i) * w + x0 + j) * 32
-                        var value = o[4 * i + j] + b
-                        if sum { value += base.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self) }
-                        if relu { value = value.replacing(with: 0, where: value .< 0) }
-                        base.storeBytes(of: value, toByteOffset: at, as: SIMD8<Float>.self)
-                    }
-                }
-            }
-        }
-    }
-
-    /// A y for one line of four: six results (the transpose of the output transform).
-    @inline(__always)
-    private static func gradientRows(_ y: UnsafeMutablePointer<SIMD8<Float>>, _ ys: Int, _ r: UnsafeMutablePointer<SIMD8<Float>>, _ rs: Int) {
-        let y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys]
-        let even = y0 + 4 * y2, odd = 2 * y1 + 8 * y3
-        r[0] = y0
-        r[rs] = y0 + y1 + y2 + y3
-        r[2 * rs] = y0 - y1 + y2 - y3
-        r[3 * rs] = even + odd
-        r[4 * rs] = even - odd
-        r[5 * rs] = y3
     }
 
     /// `dM[p, tile, k] = (A dY Aᵀ)[p]` for every 4x4 tile of the output gradient (zero outside).
     private func transformOutputGradient(_ dy: UnsafeMutablePointer<Float>, into dm: UnsafeMutablePointer<Float>, _ g: Geometry) {
-        let blocks = outPadded / 8, channels = outPadded, tiles = g.tiles, plane = g.outHeight * g.outWidth
-        let (h, w) = (g.outHeight, g.outWidth)
         nonisolated(unsafe) let dy = dy, dm = dm
-        Self.forEachTile(g, scratch: 16 + 24 + 36) { tile, img, y0, x0, y in
-            let t = y + 16, r = t + 24
-            let rowsHere = min(4, h - y0), colsHere = min(4, w - x0)
-            let out = UnsafeMutableRawPointer(dm + tile * channels)
-            let stride = tiles * channels * 4
-            for cb in 0..<blocks {
-                let base = UnsafeRawPointer(dy + ((img * blocks + cb) * plane) * 8)
-                for i in 0..<4 {
-                    for j in 0..<4 {
-                        y[4 * i + j] = i < rowsHere && j < colsHere
-                            ? base.loadUnaligned(fromByteOffset: ((y0 + i) * w + x0 + j) * 32, as: SIMD8<Float>.self) : .zero
-                    }
-                }
-                for i in 0..<4 { Self.gradientRows(y + 4 * i, 1, t + 6 * i, 1) }   // t: 4 rows of 6
-                for j in 0..<6 { Self.gradientRows(t + j, 6, r + j, 6) }           // r: 6 rows of 6
-                for p in 0..<36 { out.storeBytes(of: r[p], toByteOffset: p * stride + cb * 32, as: SIMD8<Float>.self) }
-            }
+        let channels = outPadded
+        Self.forEachTileRange(g) { geometry, begin, end in
+            graft_winograd_transform_output_gradient(dy, dm, channels, geometry, begin, end)
         }
-    }
-
-    /// Gᵀ u for one line of six: three results.
-    @inline(__always)
-    private static func filterGradientRows(_ u: UnsafeMutablePointer<SIMD8<Float>>, _ us: Int, _ r: UnsafeMutablePointer<SIMD8<Float>>, _ rs: Int) {
-        let u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us], u5 = u[5 * us]
-        r[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24
-        r[rs] = (u2 - u1) / 6 + (u3 - u4) / 12
-        r[2 * rs] = (u3 + u4 - u1 - u2) / 6 + u5
     }
 
     /// `grad[k, c] = Gᵀ dU[·, c, k] G` (3x3), eight output channels at a time.
     private func inverseTransformFilters(_ du: UnsafeMutablePointer<Float>, into grad: UnsafeMutablePointer<Float>) {
-        let plane = inPadded * outPadded, cin = inChannels, cout = outChannels
         nonisolated(unsafe) let du = du, grad = grad
+        let (cin, cout, inPadded, outPadded) = (inChannels, outChannels, self.inPadded, self.outPadded)
         ComputeThreads.forEachChunk(of: cin, minimumPerChunk: 8) { range in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36 + 18 + 9) { buf in
-                let u = buf.baseAddress!, t = u + 36, f = t + 18
-                for c in range {
-                    for kb in 0..<(outPadded / 8) {
-                        let at = UnsafeRawPointer(du + c * outPadded + kb * 8)
-                        for p in 0..<36 { u[p] = at.loadUnaligned(fromByteOffset: p * plane * 4, as: SIMD8<Float>.self) }
-                        for i in 0..<6 { Self.filterGradientRows(u + 6 * i, 1, t + 3 * i, 1) }   // t: 6 rows of 3
-                        for j in 0..<3 { Self.filterGradientRows(t + j, 3, f + j, 3) }           // f: 3 rows of 3
-                        for lane in 0..<min(8, cout - 8 * kb) {
-                            let out = grad + ((8 * kb + lane) * cin + c) * 9
-                            for k in 0..<9 { out[k] = f[k][lane] }
-                        }
-                    }
-                }
-            }
+            graft_winograd_inverse_transform_filters(du, grad, cin, cout, inPadded, outPadded, range.lowerBound, range.upperBound)
         }
     }
 }

@@ -130,7 +130,7 @@ extension WinogradTests {
         var held: [Tensor] = []
         for n in stride(from: 16, through: 65_536, by: 16) {
             let t = try Tensor(desc: .plain([n], .f32))
-            t.withUnsafeMutableRawPointer { $0.initializeMemory(as: Float.self, repeating: .nan, count: n) }
+            _ = t.withUnsafeMutableRawPointer { $0.initializeMemory(as: Float.self, repeating: .nan, count: n) }
             held.append(t)
         }
     }
