@@ -49,7 +49,7 @@ public final class ConvolutionChoiceCache: @unchecked Sendable {
     static let fileVersion = 1
     /// Graft's convolution code, as far as speed goes: bump it when Conv2d, TrainConv2d or the
     /// Winograd code change what they cost, so that older measurements are no longer used.
-    public static let codeVersion = "graft-conv 2"
+    public static let codeVersion = "graft-conv 3"
     /// The largest file read (a full entry is about 300 bytes).
     public static let maxBytes = 1 << 20
     /// The most entries kept; at a store beyond it, other machines' entries go first, then all.
