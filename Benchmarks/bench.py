@@ -18,7 +18,7 @@ peak: it does fewer multiplications than the arithmetic counted.
 
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
-the rows named (inference, predict, batch_predict, training, memory, fc_epochs, mpi).
+the rows named (inference, vgg, predict, batch_predict, training, memory, fc_epochs, mpi).
 GRAFT_BEFORE_BIN=<folder of an older build's binaries> adds the older Graft's figure to every
 Graft row (same moment, same PyTorch), and the ratio of the two.
 Benchmarks are not tests: nothing here asserts a time.
@@ -162,6 +162,35 @@ def inference(rows):
                         f"{graft / torch_best:.2f}x" if torch_best else None,
                         gflop=FORWARD_GFLOP, seconds=1 / graft, precision=precision,
                         before=(f"{before:.1f} images/s", graft / before) if before else None))
+
+
+VGG16_GFLOP = 30.94  # vgg16's conv and classifier arithmetic per 224x224 image, forward (2 per multiply-add)
+
+
+def vgg(rows):
+    """The second family: vgg16 inference, batch 8, against PyTorch (f32 and bf16). No older
+    figure: Graft before the model graph had no VGG."""
+    for precision in ("f32", "bf16"):
+        what = f"inference vgg16 {precision}, batch 8"
+        try:
+            out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", "vgg16", "--batch", "8", "--precision", precision,
+                             "--runs", "5"])
+        except Skipped as e:
+            rows.append(skipped_row(what, str(e)))
+            continue
+        graft = images_per_second(out)
+        torch_best, torch_name = None, "-"
+        if TORCH_PY:
+            modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
+            for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", "vgg16", "--batch", "8", "--runs", "5",
+                             "--modes", modes]).splitlines():
+                v = images_per_second(line)
+                if v and (torch_best is None or v > torch_best):
+                    torch_best, torch_name = v, line.split(":")[0].replace("torch vgg16 ", "").replace(" batch 8 224x224", "")
+        rows.append(row(what, f"{graft:.1f} images/s",
+                        f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
+                        f"{graft / torch_best:.2f}x" if torch_best else None,
+                        gflop=VGG16_GFLOP, seconds=1 / graft, precision=precision))
 
 
 def timed(cmd, cwd, n=5):
@@ -390,7 +419,7 @@ def main():
         print("torch is not importable: Graft's figures only (set TORCH_PY to a python with torch)")
     only = set(filter(None, os.environ.get("BENCH_ROWS", "").split(",")))
     rows = []
-    for name, f in (("inference", inference), ("predict", predict_process), ("batch_predict", batch_predict_process),
+    for name, f in (("inference", inference), ("vgg", vgg), ("predict", predict_process), ("batch_predict", batch_predict_process),
                     ("training", training), ("memory", memory), ("fc_epochs", fc_epochs), ("mpi", mpi_finetune)):
         if not only or name in only:
             f(rows)
