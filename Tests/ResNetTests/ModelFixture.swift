@@ -26,9 +26,8 @@ struct ModelFixture {
 
     static var root: URL { FixturePaths.url("models") }
 
-    static func load(_ name: String) throws -> ModelFixture {
-        let dir = root.appendingPathComponent(name)
-        let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+    /// The state dict of `dir`'s weights.bin and weights.json (every tensor, state-dict order).
+    static func stateDict(in dir: URL) throws -> StateDict {
         let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: dir.appendingPathComponent("weights.json")))
         let blob = try [UInt8](Data(contentsOf: dir.appendingPathComponent("weights.bin")))
         var sd = StateDict()
@@ -38,6 +37,13 @@ struct ModelFixture {
             guard e.offset + n <= blob.count else { throw NSError(domain: "fixture", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(e.name) out of range"]) }
             sd[e.name] = TensorData(dtype: dtype, shape: e.shape, bytes: Array(blob[e.offset..<e.offset + n]))
         }
+        return sd
+    }
+
+    static func load(_ name: String) throws -> ModelFixture {
+        let dir = root.appendingPathComponent(name)
+        let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+        let sd = try stateDict(in: dir)
         func f32(_ file: String) throws -> [Float] { try float32s(at: dir.appendingPathComponent(file)) }
         return ModelFixture(name: name, meta: meta, stateDict: sd, input: try f32("input.bin"), logits: try f32("logits.bin"),
                             probs: try f32("probs.bin"), logitsBF16: try f32("logits_bf16.bin"))

@@ -18,20 +18,11 @@ final class VGGInferenceTests: XCTestCase {
         let classes: Int
         let cases: [String: Case]
     }
-    struct Entry: Decodable { let name: String; let dtype: String; let shape: [Int]; let offset: Int }
 
     func load(_ name: String) throws -> (Meta, StateDict) {
         let dir = Self.root.appendingPathComponent("models/\(name)")
         let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: dir.appendingPathComponent("weights.json")))
-        let blob = try [UInt8](Data(contentsOf: dir.appendingPathComponent("weights.bin")))
-        var sd = StateDict()
-        for e in entries {
-            let dtype: DType = e.dtype == "int64" ? .int64 : .float32
-            let n = e.shape.reduce(1, *) * dtype.size
-            XCTAssertLessThanOrEqual(e.offset + n, blob.count)
-            sd[e.name] = TensorData(dtype: dtype, shape: e.shape, bytes: Array(blob[e.offset..<e.offset + n]))
-        }
+        let sd = try ModelFixture.stateDict(in: dir)
         return (meta, sd)
     }
 
