@@ -6,9 +6,8 @@ import CDNNL
 /// output, which the forward keeps: nothing may overwrite that output before `backward`.
 public final class TrainLinear {
     public let weight: Parameter
-    /// `[out]`, or nil (`nn.Linear(bias=False)`). Declared `Parameter!` only while the callers
-    /// that read it as a `Parameter` move to the optional; it becomes `Parameter?`.
-    public let bias: Parameter!
+    /// `[out]`, or nil (`nn.Linear(bias=False)`).
+    public let bias: Parameter?
     public let activation: Activation?
     public let engine: CPUEngine
     public var inFeatures: Int { weight.shape[1] }
