@@ -6,7 +6,7 @@ import Inference
 import Models
 
 /// A `finetune` run, checked from end to end before it writes anything: the data (scan,
-/// classes, split), the weights (readable, a ResNet that fits the options), the precision,
+/// classes, split), the weights (readable, a model of a known family that fits the options), the precision,
 /// `--resume`'s saved run, and the folders of every file it will write. `prepare` locks those
 /// folders for the run (`RunLock`: a second run there is refused) and, under the lock, removes
 /// the temporary files that killed runs left; it writes no output. `run` writes, and lets the
@@ -44,7 +44,7 @@ public final class FinetuneJob {
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
         c.trainCrop = c.trainingCrop          // recorded in metrics.json: what the training batches are
-        // Weights: readable, a ResNet; they name the architecture and the default output.
+        // Weights: readable, a known family's; they name the architecture and the default output.
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
         try Finetune.checkModelOptions(c, weights: weights)
         var fileName = Finetune.defaultOutput(architecture: c.architecture)

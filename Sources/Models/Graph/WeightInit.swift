@@ -1,7 +1,7 @@
 import Foundation
 import Random
 
-/// How a ResNet initialises new weights from a seed, drawn from Graft's seeded generator
+/// How a model initialises new weights from a seed, drawn from Graft's seeded generator
 /// (normals by Box-Muller in Double).
 extension SeededRandom {
     /// The weight-initialisation stream of `seed`.
