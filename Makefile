@@ -9,7 +9,7 @@ DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev p
 DEMO_DEBS = dataset-fashion-mnist
 # The commands: `make install` installs each with its man page and its bash, zsh and fish
 # completions, and `make test` checks that all of them generate. A new command is one word here.
-TOOLS = inspect_weights predict batch_predict finetune evaluate
+TOOLS = inspect_weights predict batch_predict finetune evaluate graft
 # Where `make install` puts them (DESTDIR too, for packaging).
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man/man1
@@ -91,6 +91,7 @@ man: build-info
 	$(SWIFT) package plugin generate-manual --configuration $(CONFIGURATION) \
 	  --date "$$(git log -1 --format=%cs 2>/dev/null || date +%F)" --authors "Graft's developers"
 	for t in $(TOOLS); do \
+	  if [ $$t = graft ]; then sed -i -e 's/^$$/.Pp/' $(MANUALS)/$$t/$$t.1 || exit 1; continue; fi; \
 	  sed -i -e 's/^$$/.Pp/' -e '/^\.Ar subcommand$$/d' -e '/^\.It Em help$$/,/^\.El$$/d' $(MANUALS)/$$t/$$t.1 || exit 1; \
 	done
 
@@ -100,7 +101,7 @@ man-check: man
 	@for t in $(TOOLS); do \
 	  page=$(MANUALS)/$$t/$$t.1; \
 	  grep -qi "^\.Dt $$t 1" "$$page" && grep -q '^\.Sh DESCRIPTION' "$$page" && grep -q 'Fl -version' "$$page" \
-	    && ! grep -q -e '^$$' -e '^\.Ar subcommand' "$$page" \
+	    && ! grep -q -e '^$$' "$$page" && { [ $$t = graft ] || ! grep -q '^\.Ar subcommand' "$$page"; } \
 	    || { echo "man-check: $$page is missing or not $$t's man page"; exit 1; }; \
 	  for sh in bash zsh fish; do \
 	    out=$$(.build/$(CONFIGURATION)/$$t --generate-completion-script $$sh) && echo "$$out" | grep -q "$$t" \
