@@ -17,9 +17,11 @@ For each model:
   f32), for the whole batch and for each image alone (the batch dimension is dynamic: the
   rows must agree), and their softmax probabilities;
 * the expected logits when there are some: --expected, else <model>.torch_logits.raw beside it
-  (PyTorch's, from Fixtures/vgg).
+  (PyTorch's, from Fixtures/vgg), else <model>.graft_logits.raw (Graft's own, from
+  Tests/ONNXTests/ONNXRuntimeResultsTests).
 Writes DIR/<model name>.json (default DIR: Fixtures/onnx_check) with the versions, the
-description, both runtimes' probabilities and logits, and the largest differences: between the
+description, both runtimes' probabilities and logits (the batch's, and single_logits: one image
+at a time), and the largest differences: between the
 runtimes, between batch and single-image runs, and against the expected logits (relative to the
 largest |logit| of the row). Exit status 1 when a check fails or a difference passes T
 (default 1e-4).
@@ -86,7 +88,7 @@ def check(path, args, core):
     stem = path[:-len(".onnx")] if path.endswith(".onnx") else path
     input_path = args.input or stem + ".input.raw"
     x = read_array(input_path, chw)
-    expected_path = args.expected or (stem + ".torch_logits.raw" if os.path.exists(stem + ".torch_logits.raw") else None)
+    expected_path = args.expected or next((stem + s for s in (".torch_logits.raw", ".graft_logits.raw") if os.path.exists(stem + s)), None)
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     ort_logits = session.run([out.name], {inp.name: x})[0]
@@ -115,8 +117,9 @@ def check(path, args, core):
         "input": {"file": os.path.basename(input_path), "shape": list(x.shape)},
         "expected": os.path.basename(expected_path) if expected_path else None,
         "relative_differences": diffs,
-        "onnxruntime": {"logits": ort_logits.tolist(), "probs": softmax(ort_logits).tolist()},
-        "openvino": {"logits": ov_logits.tolist(), "probs": softmax(ov_logits).tolist(), "inference_precision": "f32"},
+        "onnxruntime": {"logits": ort_logits.tolist(), "probs": softmax(ort_logits).tolist(), "single_logits": ort_single.tolist()},
+        "openvino": {"logits": ov_logits.tolist(), "probs": softmax(ov_logits).tolist(), "single_logits": ov_single.tolist(),
+                     "inference_precision": "f32"},
         "problems": problems,
     }
     os.makedirs(args.out, exist_ok=True)
