@@ -3,7 +3,8 @@ import Checkpoint
 /// Names the torchvision model a state dict's keys describe, for reports (`inspect_weights`),
 /// without refusing anything (`Architecture.detect` validates layouts fully): the family
 /// member whose layout the keys have exactly (`resnext50_32x4d`, `vgg16_bn`), else, for a
-/// ResNet, the plain member with these blocks per stage, whatever its widths.
+/// ResNet, the plain member with these blocks per stage, whatever its widths. `blocks`: a
+/// ResNet's blocks per stage, another family's convs per stage.
 public struct ArchitectureGuess: Equatable, Sendable {
     public let name: String?          // "resnet34", or nil when the keys fit no known model
     public let family: String?        // "ResNet", "VGG"
@@ -14,19 +15,19 @@ public struct ArchitectureGuess: Equatable, Sendable {
     public init(keys: [String], shapes: (String) -> [Int]?) {
         var table: [String: [Int]] = [:]
         for k in keys { table[k] = shapes(k) ?? [] }
-        let vgg = VGGFamily()
-        if vgg.claims(table) {
-            family = vgg.name
-            let head = HeadShape.read(table, at: vgg.headPath)
+        // Any family but ResNet: the member whose layout the keys have exactly, and its convs per stage.
+        if let f = Families.all.first(where: { !($0 is ResNetFamily) && $0.claims(table) }) {
+            family = f.name
+            let head = HeadShape.read(table, at: f.headPath)
             numClasses = head?.classes
-            let arch = try? vgg.architecture(shapes: table, head: head)
+            let arch = try? f.architecture(shapes: table, head: head)
             let exact = (try? arch?.check(keys.map { ($0, table[$0]!) }, requireHead: false)) != nil
-            name = exact && arch?.name != "vgg(custom)" ? arch?.name : nil
+            name = exact && arch?.name.hasSuffix("(custom)") == false ? arch?.name : nil
             blocks = arch.map { a in
                 var counts: [Int] = [], n = 0
                 for node in a.graph.nodes {
                     if case .conv = node.op { n += 1 }
-                    if case .maxPool = node.op { counts.append(n); n = 0 }
+                    if case .maxPool = node.op, n > 0 { counts.append(n); n = 0 }
                 }
                 return counts
             } ?? []

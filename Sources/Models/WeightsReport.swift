@@ -24,7 +24,7 @@ public enum WeightsReport {
         lines.append("file:         \(c.path)")
         lines.append("format:       \(c.format.rawValue)")
         if let name = arch.name {
-            let layout = arch.family == "VGG" ? "VGG, convs per stage \(arch.blocks)"
+            let layout = arch.family != "ResNet" ? "\(arch.family ?? "model"), convs per stage \(arch.blocks)"
                 : "\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)"
             lines.append("architecture: \(name) (\(layout)), "
                 + (arch.numClasses.map { "\($0) classes" } ?? "no classifier (a backbone saved without it)"))

@@ -34,7 +34,7 @@ public enum Finetune {
     /// The name the family gives a variant's file: `resNet34.pth` for resnet34, as the
     /// tutorial names its output; `vgg16.pth`, `resnext50_32x4d.pth` for the others.
     public static func defaultOutput(architecture: String) -> String {
-        Families.architecture(variant: architecture)?.fileName ?? (architecture.hasPrefix("vgg") ? "vgg.pth" : "resNet.pth")
+        Families.architecture(variant: architecture)?.fileName ?? "model.pth"
     }
 
     /// The pretrained weights, or nil for `--weights none`. `allowObjects` also reads a whole

@@ -48,8 +48,12 @@ public final class FinetuneJob {
         let weights = try Finetune.loadWeights(c, allowObjects: allowObjects, limits: limits, log: log)
         try Finetune.checkModelOptions(c, weights: weights)
         var fileName = Finetune.defaultOutput(architecture: c.architecture)
-        if let sd = weights, let a = try? Architecture.detect(sd, requireHead: false), !a.name.hasSuffix("(custom)") {
-            c.architecture = a.name; fileName = a.fileName
+        if let sd = weights, let a = try? Architecture.detect(sd, requireHead: false) {
+            // Widths no variant has keep --arch's name (resNet34.pth by default) within its
+            // family; another family's file is named by that family (vgg.pth).
+            let sameFamily = Families.architecture(variant: c.architecture)?.family.name == a.family.name
+            if !a.name.hasSuffix("(custom)") { c.architecture = a.name; fileName = a.fileName }
+            else if !sameFamily { fileName = a.fileName }
         }
         c.output = output ?? fileName
 

@@ -51,6 +51,7 @@ public struct ResNetFamily: ModelFamily {
     public var name: String { "ResNet" }
     public var variantNames: [String] { Self.names }
     public var headPath: ModulePath { ModulePath.root.pp("fc") }
+    public var customFileName: String { "resNet.pth" }
 
     /// The stem and the first block of every stage must be there; `fc` need not be (a backbone
     /// saved without its classifier is still a ResNet: whoever needs `fc` says so).
@@ -121,9 +122,9 @@ public struct ResNetFamily: ModelFamily {
         if let head { g.addHead(head, at: headPath, input: features, inFeatures: spec.featureCount, stage: spec.layers.count - 1) }
         let variant = spec.variant
         // The tutorial's name for the plain depths (`resNet34.pth`); the others as themselves.
-        let fileName = variant.map { $0.isPlain ? "resNet" + $0.name.filter(\.isNumber) : $0.name } ?? "resNet"
+        let fileName = variant.map { ($0.isPlain ? "resNet" + $0.name.filter(\.isNumber) : $0.name) + ".pth" } ?? customFileName
         return Architecture(family: self, name: spec.name, graph: g, head: head, features: features,
-                            featureCount: spec.featureCount, stageCount: spec.layers.count, fileName: fileName + ".pth",
+                            featureCount: spec.featureCount, stageCount: spec.layers.count, fileName: fileName,
                             rebuild: { [self] in architecture(spec, head: $0) })
     }
 }

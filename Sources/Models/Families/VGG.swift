@@ -18,6 +18,7 @@ public struct VGGFamily: ModelFamily {
     public var name: String { "VGG" }
     public var variantNames: [String] { Self.configurations.flatMap { [$0.name, $0.name + "_bn"] } }
     public var headPath: ModulePath { ModulePath.root.pp("classifier").pp(6) }
+    public var customFileName: String { "vgg.pth" }
 
     public var keys: ModelKeys {
         let root = ModulePath.root
@@ -109,7 +110,7 @@ public struct VGGFamily: ModelFamily {
         }
         if let head { g.addHead(head, at: headPath, input: x, inFeatures: width, stage: last) }
         return Architecture(family: self, name: spec.name, graph: g, head: head, features: flat, featureCount: channels * 49,
-                            stageCount: last + 1, fileName: (spec.name == "vgg(custom)" ? "vgg" : spec.name) + ".pth",
+                            stageCount: last + 1, fileName: spec.name == "vgg(custom)" ? customFileName : spec.name + ".pth",
                             rebuild: { [self] in architecture(spec, head: $0) })
     }
 

@@ -60,6 +60,8 @@ public protocol ModelFamily: Sendable {
     var headPath: ModulePath { get }
     /// How the checkpoint reader finds the family's keys under a wrapper's prefix.
     var keys: ModelKeys { get }
+    /// The file finetune writes for widths no variant has (`resNet.pth`, `vgg.pth`).
+    var customFileName: String { get }
     /// Whether the keys are this family's (its anchor keys are there).
     func claims(_ shapes: [String: [Int]]) -> Bool
     /// The architecture a state dict's shapes describe (not yet checked key by key: see
@@ -179,8 +181,7 @@ public enum Families {
     /// Every name finetune gives its output (`resNet34.pth`, `vgg16_bn.pth`, `resNet.pth` for
     /// custom widths...): what predict looks for in the current folder.
     public static var outputFileNames: Set<String> {
-        Set(all.flatMap { f in f.variantNames.compactMap { f.architecture(variant: $0, head: .linear(classes: 1))?.fileName } })
-            .union(["resNet.pth", "vgg.pth"])
+        Set(all.flatMap { f in f.variantNames.compactMap { f.architecture(variant: $0, head: .linear(classes: 1))?.fileName } + [f.customFileName] })
     }
 
     /// What the checkpoint reader looks for: every family's keys.
