@@ -148,7 +148,7 @@ def inference(rows):
         before = None
         if BEFORE:
             before = images_per_second(run_graft([os.path.join(BEFORE, "graft_bench"), "--arch", "resnet34",
-                                                  "--precision", precision, "--runs", "7"]))
+                                                  "--precision", precision, "--runs", "7", "--conv", conv]))
         torch_best, torch_name = TORCH_INFERENCE.get(precision, (None, "-"))
         if TORCH_PY and torch_best is None:
             modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
