@@ -58,13 +58,26 @@ public final class EventWriter {
 
     /// Makes `directory` and the folders above it that are missing (as `mkdir -p`); a failure
     /// names the folder that could not be made and the system's reason, in words.
+    /// `path` without its last component ("a/b" is "a", "/a" is "/", "a" is ""), as NSString's
+    /// `deletingLastPathComponent` gives it but without its trap on a one-character path
+    /// (`--tensorboard a`). Inference's `OutputPath.folder(of:)` is the same rule; TensorBoard
+    /// depends on nothing of Graft's.
+    static func parent(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        var head = p[..<slash]
+        while head.count > 1, head.hasSuffix("/") { head = head.dropLast() }
+        return head.isEmpty ? "/" : String(head)
+    }
+
     static func makeFolders(_ directory: String) throws {
         var missing: [String] = []
         var folder = directory
         var isDir: ObjCBool = false
         while !folder.isEmpty && folder != "/" && folder != "." && !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
             missing.append(folder)
-            folder = (folder as NSString).deletingLastPathComponent
+            folder = parent(of: folder)
         }
         for f in missing.reversed() where mkdir(f, 0o777) != 0 && errno != EEXIST {
             throw TensorBoardError.cannotCreate(path: f, why: systemReason(errno))
@@ -102,7 +115,7 @@ public final class EventWriter {
         }
         var parent = directory
         repeat {
-            let up = (parent as NSString).deletingLastPathComponent
+            let up = EventWriter.parent(of: parent)
             parent = up.isEmpty ? "." : up
             if fm.fileExists(atPath: parent, isDirectory: &isDir) {
                 guard isDir.boolValue else { throw TensorBoardError.notADirectory(path: parent) }

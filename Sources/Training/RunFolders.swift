@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Inference
 
 /// The folders a `finetune` run writes in, held for the run: each one locked (`RunLock`), and
 /// then, under the lock, cleared of the temporary files that killed runs left there. Rank 0
@@ -19,7 +20,7 @@ final class RunFolders {
         var seen = Set<String>()
         var locks: [RunLock] = []
         for path in paths {
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = OutputPath.folder(of: path)
             guard seen.insert(canonical(folder)).inserted else { continue }
             locks.append(try RunLock(folder: folder, command: command))
         }
@@ -39,7 +40,7 @@ final class RunFolders {
         var removed: [String] = []
         var listed: [String: [String]] = [:]
         for target in paths {
-            let folder = (target as NSString).deletingLastPathComponent
+            let folder = OutputPath.folder(of: target)
             let entries = listed[folder] ?? ((try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? []).sorted()
             listed[folder] = entries
             for entry in entries where TemporaryFile.owner(of: entry, target: target) != nil {

@@ -39,6 +39,23 @@ final class EventWriterTests: XCTestCase {
         XCTAssertEqual(try EventFile(contentsOf: w.path).scalars.count, 1)
     }
 
+    /// `--tensorboard a`: a one-character folder name is made in the current folder (NSString's
+    /// deletingLastPathComponent, used before, trapped on it).
+    func testOneCharacterFolderIsMade() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tb1-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let here = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(here) }
+        _ = try EventWriter(directory: "a")
+        var isDir: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("a").path, isDirectory: &isDir) && isDir.boolValue)
+        XCTAssertEqual(EventWriter.parent(of: "a/b/"), "a")
+        XCTAssertEqual(EventWriter.parent(of: "/a"), "/")
+        XCTAssertEqual(EventWriter.parent(of: "."), "")
+    }
+
     func testRefusesAFile() throws {
         let root = scratch("refuse")
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -145,6 +145,8 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".html") }, [])
         XCTAssertEqual(ReportWriter.defaultPath(metrics: c.metrics), dir + "/report.html")
         XCTAssertEqual(ReportWriter.defaultPath(metrics: "metrics.json"), "report.html")
+        // A one-character name (swift-corelibs-foundation's NSString.deletingLastPathComponent traps on it).
+        XCTAssertEqual(ReportWriter.defaultPath(metrics: "m"), "report.html")
     }
 
     func testAnUnwritableReportFailsBeforeTraining() throws {

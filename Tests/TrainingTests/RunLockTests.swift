@@ -228,4 +228,18 @@ final class RunLockTests: XCTestCase {
         let fields = Mirror(reflecting: c).children.count - 2 + Mirror(reflecting: c.optimizer).children.count
         XCTAssertEqual(fields, changes.count, "TrainConfig's fields (less workers and optimizer) and OptimizerConfig's")
     }
+
+    /// Outputs named by one character (`finetune --output a`) lock the current folder instead of
+    /// trapping in NSString's deletingLastPathComponent.
+    func testOneCharacterOutputNamesLockTheCurrentFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-runfolders-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let here = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(here) }
+        let folders = try RunFolders.take(for: ["a", "b"], log: { _ in })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".graft-finetune.lock").path))
+        folders.release()
+    }
 }

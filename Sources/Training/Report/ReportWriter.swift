@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Inference
 import HTMLReport
 import Imaging
 
@@ -19,7 +20,7 @@ public final class ReportWriter {
 
     /// report.html beside the metrics file `metrics`.
     public static func defaultPath(metrics: String) -> String {
-        let folder = (metrics as NSString).deletingLastPathComponent
+        let folder = OutputPath.folder(of: metrics)  // NSString's crashes on a one-character path
         return folder.isEmpty ? "report.html" : (folder as NSString).appendingPathComponent("report.html")
     }
 
