@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Imaging
+import Inference
 
 /// The demo's image folder from Fashion-MNIST's IDX files: `train/<class>/` and `val/<class>/`
 /// of greyscale JPEGs, the first images of each kept class (training images from `train-*`,
@@ -55,7 +56,7 @@ public enum FashionMNISTFolder {
         var isDir: ObjCBool = false
         while !folder.isEmpty && folder != "/" && folder != "." && !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
             missing.append(folder)
-            folder = (folder as NSString).deletingLastPathComponent
+            folder = OutputPath.folder(of: folder)  // NSString's traps on a one-character path
         }
         if !folder.isEmpty && folder != "/" && folder != "." && !isDir.boolValue {
             throw Failure.cannotMakeFolder(path: missing.last ?? dir, reason: "\(folder) is a file, not a folder")
