@@ -69,6 +69,12 @@ public final class InferenceModel {
         var last = [Int](repeating: -1, count: architecture.graph.nodes.count + 1)
         for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
         lastUse = last
+        // A conv that adds into its residual's storage must be that value's last reader.
+        for (i, s) in steps.enumerated() {
+            if case .conv(_, nil, nil) = s.kind, s.inputs.count == 2, last[s.inputs[1]] != i {
+                throw ModelError.badInput("the plan would overwrite value \(s.inputs[1]) before its last reader (step \(last[s.inputs[1]]))")
+            }
+        }
     }
 
     /// Logits `[N, numClasses]` (plain float32) for a batch `[N, 3, H, W]` in any layout.
