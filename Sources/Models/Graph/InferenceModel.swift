@@ -149,7 +149,7 @@ extension InferenceModel {
             case maxPool(MaxPool2d)
             case globalAvgPool(GlobalAvgPool2d)
             case adaptiveAvgPool(AdaptiveAvgPool2d)
-            case flatten
+            case flatten(Flatten)
             case linear(Linear)
             case identity
         }
@@ -170,9 +170,7 @@ extension InferenceModel {
             case .maxPool(let p): return try p.forward(x[0])
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
-            case .flatten:
-                let s = x[0].shape
-                return try Tensor(shape: [s[0], s.dropFirst().reduce(1, *)], values: x[0].floats(), engine: engine)
+            case .flatten(let f): return try f.forward(x[0])
             case .linear(let l): return try l.forward(x[0])
             case .identity: return x[0]
             }
@@ -185,8 +183,8 @@ extension InferenceModel {
         let values: TensorSource
         let computeType: DataType
         let fold: Bool
-        var convolution: ConvolutionAlgorithm
-        var tuner: ConvolutionTuner?
+        let convolution: ConvolutionAlgorithm
+        let tuner: ConvolutionTuner?
         let keep: Set<Int>
         let engine: CPUEngine
 
@@ -259,7 +257,7 @@ extension InferenceModel {
                 case .flatten:
                     // A Linear reads [N, C, H, W] as [N, C * H * W] in any layout: no copy.
                     let intoLinear = consumers[output].allSatisfy { if case .linear = graph.nodes[$0].op { return true } else { return false } }
-                    emit(intoLinear ? .identity : .flatten, node.inputs, through: i)
+                    emit(intoLinear ? .identity : .flatten(Flatten(engine: engine)), node.inputs, through: i)
                 case .linear(let l):
                     let act = activation(after: output)
                     let weight = try values.floats(node.path["weight"])

@@ -24,8 +24,8 @@ extension Network {
             }
             let pass: PassKind = training && requiresGrad[s.output] ? .training : .inference
             values[s.output] = try s.forward(x, pass: pass, mode: mode)
-            // Let go of what no later step reads (a step that trains keeps what it saved).
-            for v in s.inputs where v != target && !steps.contains(where: { $0.output > s.output && $0.output <= target && $0.inputs.contains(v) }) {
+            // Let go of what no later step up to the target reads (a step that trains keeps what it saved).
+            for v in s.inputs where v != target && !readers[v].contains(where: { $0 > s.output && $0 <= target }) {
                 values[v] = nil
             }
         }

@@ -45,6 +45,8 @@ public final class Network {
     public var dropoutStream: [UInt64] = [0]
 
     let steps: [TrainStep]
+    /// For each value, the outputs of the steps that read it.
+    let readers: [[Int]]
     /// The graph node each parameter belongs to.
     private let nodeOf: [ObjectIdentifier: Int]
 
@@ -213,6 +215,9 @@ public final class Network {
             }
         }
         self.steps = steps
+        var readers = [[Int]](repeating: [], count: g.nodes.count + 1)
+        for st in steps { for v in st.inputs { readers[v].append(st.output) } }
+        self.readers = readers
         dropoutSeed = seed
         parameters = params
         self.nodeOf = nodeOf

@@ -113,21 +113,16 @@ final class PoolStep: TrainStep {
     override func release() { pool.release() }
 }
 
-/// `torch.flatten(x, 1)`: to a plain `[N, C * H * W]`, C slowest.
+/// `torch.flatten(x, 1)` (Engine's `Flatten`): to a plain `[N, C * H * W]`, C slowest.
 final class FlattenStep: TrainStep {
-    let engine: CPUEngine
-    private var shape: [Int]?
-    init(input: Int, node: Int, engine: CPUEngine) { self.engine = engine; super.init(inputs: [input], output: node + 1, nodes: [node]) }
-    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
-        let s = x[0].shape
-        shape = s
-        return try Tensor(shape: [s[0], s.dropFirst().reduce(1, *)], values: x[0].floats(), engine: engine)
-    }
+    let flatten: Flatten
+    init(input: Int, node: Int, engine: CPUEngine) { flatten = Flatten(engine: engine); super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try flatten.forward(x[0], pass: pass) }
     override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
-        guard need[0] else { return [nil] }
-        guard let s = shape else { throw EngineError.invalidArgument(op: "flatten backward", what: "no forward pass") }
-        return [try Tensor(shape: s, values: dy.floats(), engine: engine)]
+        guard need[0] else { flatten.release(); return [nil] }
+        return [try flatten.backward(outputGrad: dy)]
     }
+    override func release() { flatten.release() }
 }
 
 /// A Linear, and the ReLU after it fused.
