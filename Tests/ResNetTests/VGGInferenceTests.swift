@@ -90,4 +90,26 @@ final class VGGInferenceTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("not a torchvision VGG"), "\(error)")
         }
     }
+
+    /// Hostile: keys of both families in one state dict (a ResNet with a VGG's features and
+    /// classifier beside it) are not mixed into either model: refused, the foreign keys named.
+    func testAStateDictWithBothFamiliesIsRefused() throws {
+        var (_, sd) = try load("tiny_vgg11")
+        let resnet = try ModelFixture.load("basic_w8").stateDict
+        for (k, t) in resnet.items { sd[k] = t }
+        XCTAssertThrowsError(try InferenceModel(stateDict: sd)) { error in
+            guard case let ModelError.layoutMismatch(family, _, unexpected, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(family, "ResNet")
+            XCTAssertTrue(unexpected.contains("features.0.weight") && unexpected.contains("classifier.6.bias"), "\(unexpected)")
+        }
+        // Through the checkpoint reader's prefix search too: a ResNet under `backbone.` beside a VGG.
+        var wrapped = StateDict()
+        for (k, t) in resnet.items { wrapped["backbone." + k] = t }
+        for (k, t) in try load("tiny_vgg11").1.items { wrapped["head." + k] = t }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-both-\(getpid()).pth").path
+        try wrapped.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let ckpt = try Checkpoint(contentsOf: path, options: .torchvisionModel())
+        XCTAssertThrowsError(try ckpt.modelStateDict(), "keys outside the model are refused, not dropped")
+    }
 }
