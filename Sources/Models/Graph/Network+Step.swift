@@ -51,8 +51,12 @@ extension Network {
 
     /// The loss and its gradient at the logits, then backward through the steps from the last
     /// down to the lowest that needs a gradient, each op's backward paired with its forward.
-    private func backward(_ logits: [Float], labels: [Int], labelSmoothing: Float, classWeights: [Float]?) throws -> Float {
-        let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, labels: labels, classes: numClasses,
+    private func backward(_ logits: [Float], labels: [Int], softTargets: [Float]?, labelSmoothing: Float, classWeights: [Float]?) throws -> Float {
+        if let q = softTargets, q.count != labels.count * numClasses {
+            throw ModelError.badInput("\(q.count) target probabilities for \(labels.count) rows of \(numClasses) classes")
+        }
+        let targets: CrossEntropyTargets = softTargets.map { .probabilities($0) } ?? .labels(labels)
+        let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, targets: targets, classes: numClasses,
                                                                        labelSmoothing: labelSmoothing, weights: classWeights)
         var grads: [Int: Tensor] = [architecture.graph.output: try Tensor(shape: [labels.count, numClasses], values: grad, engine: engine)]
         let add = ElementwiseAdd(engine: engine)
@@ -79,8 +83,12 @@ extension Network {
     /// `frozenBN == .eval`; dropout), softmax cross-entropy, backward into the trainable
     /// parameters' gradients. Zeroes the trainable parameters' gradients first. `classWeights`:
     /// the loss's per-class weights (`--class-weights`), as `CrossEntropyLoss(weight:)`.
+    /// `softTargets`: a probability row per image (`[batch, numClasses]`: mixup's and cutmix's
+    /// mixed one-hot labels), the loss's target instead of `labels`, as `F.cross_entropy` with a
+    /// floating-point target.
     public func trainStep(images: UnsafeBufferPointer<Float>, labels: [Int], batch: Int, height: Int, width: Int,
-                          labelSmoothing: Float = 0, classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
+                          labelSmoothing: Float = 0, classWeights: [Float]? = nil,
+                          softTargets: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         guard labels.count == batch else { throw ModelError.badInput("\(labels.count) labels for a batch of \(batch)") }
         let x = try input(images, batch, height, width)
         zeroTrainableGradients()
@@ -100,7 +108,7 @@ extension Network {
             logits = try run(&values, from: 0, to: output, mode: .train(frozenBN), training: true).floats()
         }
         values = []
-        let loss = try backward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights)
+        let loss = try backward(logits, labels: labels, softTargets: softTargets, labelSmoothing: labelSmoothing, classWeights: classWeights)
         return (loss, logits)
     }
 
@@ -152,14 +160,14 @@ extension Network {
 
     /// A training step of the trainable part alone on cached `headInputs` (the trunk frozen).
     public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0,
-                          classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
+                          classWeights: [Float]? = nil, softTargets: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         zeroTrainableGradients()
         drawDropout()
         defer { release() }
         var (c, values) = try headValues(x, rows: labels.count)
         let logits = try run(&values, from: c, to: architecture.graph.output, mode: .train(frozenBN), training: true).floats()
         values = []
-        let loss = try backward(logits, labels: labels, labelSmoothing: labelSmoothing, classWeights: classWeights)
+        let loss = try backward(logits, labels: labels, softTargets: softTargets, labelSmoothing: labelSmoothing, classWeights: classWeights)
         return (loss, logits)
     }
 
