@@ -222,6 +222,12 @@ public struct TrainingOptions: ParsableArguments {
     public var clipGradNorm: Double?
     @Option(help: ArgumentHelp("Sum the gradients of N consecutive batches (each batch's loss x 1/N, as torch's loop with loss / N) before one optimizer step: as a batch N times larger, at one batch's memory. The schedule counts optimizer steps, ceil(batches / N) an epoch; the epoch's last, incomplete group steps too. Under mpirun gradients are averaged once per step.", valueName: "N"))
     public var accumulate: Int = 1
+    @Option(help: ArgumentHelp("MixUp on each training batch, as torchvision's reference recipe (transforms.v2.MixUp): lambda from Beta(A, A), every image mixed with the batch's previous one (the first with the last), the one-hot labels mixed with the same lambda; the loss is cross-entropy with those probability targets (with --label-smoothing and --class-weights as torch combines them: a batch's weighted sum divided by its image count). With --cutmix-alpha too, each batch takes one of the two at random. Default 0: off (torchvision's reference uses 0.2).", discussion: "Drawn from --seed per epoch, batch and process: --resume and mpirun draw as an unbroken run; under mpirun each process mixes its own batch (as DDP with the reference script). With --train fc --no-augment the trunk's features are then not cached: the mixed image's features are not the mix of the images' features, so every step runs the frozen trunk on the mixed images, as torch would.", valueName: "A"))
+    public var mixupAlpha: Double = 0
+    @Option(help: ArgumentHelp("CutMix on each training batch (transforms.v2.CutMix): lambda from Beta(A, A), a box of side sqrt(1 - lambda) x the image's around a random point (clamped to the image) pasted from the batch's previous image, the labels mixed by the box's true area. Default 0: off (torchvision's reference uses 1.0). See --mixup-alpha.", valueName: "A"))
+    public var cutmixAlpha: Double = 0
+    @Option(help: ArgumentHelp("Keep an exponential moving average of the weights, as timm's --model-ema (ModelEmaV2): after every optimizer step ema = D x ema + (1 - D) x weights, for every trained parameter and the running statistics of batch norms that move. Each epoch validates the average too, and the epoch's saved candidate is the better of the two by --monitor (the model on a tie); metrics.json and report.html give its figures and which was saved. Typical D: 0.999 to 0.9999 (timm's default 0.9998); with few steps per run, lower. Default: none.", discussion: "Costs one more copy of the trained parameters (not of activations) and a second validation pass per epoch. --resume restores the average exactly; under mpirun every process holds rank 0's.", valueName: "D"))
+    public var emaDecay: Double?
     @Option(help: "Random seed: the same seed on the same machine gives the same run (with --conv auto, once this machine's conv choices are cached; see --conv).") public var seed: UInt64 = 0
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
     public var syncBN = false
@@ -243,6 +249,9 @@ public struct TrainingOptions: ParsableArguments {
         if accumulate < 1 { throw ValidationError("--accumulate must be at least 1 (1: a step every batch)") }
         if let m = clipGradNorm, !(m > 0 && m.isFinite) { throw ValidationError("--clip-grad-norm must be a positive number, not \(m) (leave it out not to clip)") }
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1 (leave it out to train every epoch)") }
+        if !(mixupAlpha >= 0 && mixupAlpha.isFinite) { throw ValidationError("--mixup-alpha must be 0 (off) or a positive number, not \(mixupAlpha)") }
+        if !(cutmixAlpha >= 0 && cutmixAlpha.isFinite) { throw ValidationError("--cutmix-alpha must be 0 (off) or a positive number, not \(cutmixAlpha)") }
+        if let d = emaDecay, !(d > 0 && d < 1) { throw ValidationError("--ema-decay must be between 0 and 1 (e.g. 0.999), not \(d) (leave it out for no average)") }
     }
 
     func apply(to c: inout TrainConfig) {
@@ -253,6 +262,8 @@ public struct TrainingOptions: ParsableArguments {
         c.patience = patience; c.monitor = monitor
         c.classWeights = classWeights; c.sampler = sampler
         c.clipGradNorm = clipGradNorm; c.accumulate = accumulate
+        c.mixupAlpha = mixupAlpha > 0 ? mixupAlpha : nil; c.cutmixAlpha = cutmixAlpha > 0 ? cutmixAlpha : nil
+        c.emaDecay = emaDecay
         c.seed = seed
     }
 }

@@ -13,6 +13,12 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public var seconds: Double
     public var imagesPerSecond: Double
     public var skippedImages: Int
+    /// `--ema-decay`: the weight average's val loss and accuracy this epoch (absent without it).
+    public var emaValLoss: Double? = nil
+    public var emaValAccuracy: Double? = nil
+    /// `--ema-decay`: whether the average, not the model, was this epoch's candidate for
+    /// `--output` (better by `--monitor`).
+    public var emaChosen: Bool? = nil
 }
 
 /// metrics.json: the run's settings and per-epoch figures, and (schema 2) the saved model's
@@ -38,6 +44,8 @@ public struct MetricsReport: Codable {
     /// `--conv auto`'s choice per conv shape (`64->64 3x3 stride 1 pad 1 on 32x64x56x56 train`)
     /// and the times it measured; nil when nothing was chosen by measurement.
     public var convolutionAlgorithms: [String: ConvolutionTuner.Decision]? = nil
+    /// `--ema-decay`: which weights `--output` holds, "ema" (the average) or "model" (absent without it).
+    public var savedWeights: String? = nil
     public var schemaVersion: Int = MetricsReport.schemaVersion
 }
 

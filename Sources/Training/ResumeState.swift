@@ -59,6 +59,17 @@ public struct ResumeState: Codable {
             for (i, b) in buffers.enumerated() { tensors["optimizer/\(name)/\(i)"] = TensorData(shape: [b.count], floats: b) }
         }
         tensors[ResumeState.epochKey] = TensorData(shape: [], int64s: [Int64(nextEpoch)])
+        // --ema-decay: the weight average, exactly (its keys are the model's state-dict keys).
+        for (k, v) in trainer.ema?.stateDict.items ?? [] { tensors[ResumeState.emaPrefix + k] = v }
+    }
+
+    static let emaPrefix = "ema/"
+
+    /// The saved weight average (`--ema-decay`), nil when the run kept none.
+    var emaState: StateDict? {
+        var sd = StateDict()
+        for (k, v) in tensors.items where k.hasPrefix(ResumeState.emaPrefix) { sd[String(k.dropFirst(ResumeState.emaPrefix.count))] = v }
+        return sd.items.isEmpty ? nil : sd
     }
 
     /// The .pth's copy of `nextEpoch`: the two files are renamed into place one after the
@@ -129,6 +140,7 @@ public struct ResumeState: Codable {
         let steps = globalStep ?? optimizerSteps.values.max() ?? 0
         trainer.restore(history: history, best: bestAccuracy, savedEpoch: saved, unreadable: unreadable, globalStep: steps,
                         bestValidation: bestValidation, schedule: schedule)
+        trainer.savedEMA = emaState   // made into the average when the run starts
     }
 }
 

@@ -40,6 +40,13 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// `--accumulate`: batches whose gradients are summed (each x 1/N) before one optimizer
     /// step; nil in files of runs made before it existed (1).
     public var accumulate: Int? = 1
+    /// `--mixup-alpha` and `--cutmix-alpha`: Beta's alpha of torchvision's MixUp and CutMix
+    /// per batch (nil, also in files of runs made before they existed: off).
+    public var mixupAlpha: Double? = nil
+    public var cutmixAlpha: Double? = nil
+    /// `--ema-decay`: timm's weight EMA after every optimizer step, validated each epoch and
+    /// saved when better (nil, also in files of runs made before it existed: none).
+    public var emaDecay: Double? = nil
     /// Validation's CenterCrop (`--val-crop`, alias `--image-size`): the eval size predict reads
     /// from metrics.json's `image_size`.
     public var imageSize: Int = 224

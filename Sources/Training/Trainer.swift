@@ -69,6 +69,12 @@ public final class Trainer {
     public private(set) var earlyStop: EarlyStop? = nil
     /// The resume point's schedule state, until `run` lays the schedule out.
     var savedSchedule: ScheduleState? = nil
+    /// `--ema-decay`: the weights' moving average (nil without it, until `run` makes it).
+    public internal(set) var ema: WeightEMA? = nil
+    /// The resume point's weight average, until `run` makes `ema`.
+    var savedEMA: StateDict? = nil
+    /// `--mixup-alpha`, `--cutmix-alpha` (nil: neither).
+    var mixing: BatchMixing? { BatchMixing(config) }
 
     /// Optimizer steps per epoch: each process's share of the training images (DistributedSampler
     /// pads it to ceil(count / processes)) in batches of `--batch-size`, one step per
@@ -101,7 +107,8 @@ public final class Trainer {
         // A frozen trunk in eval mode on unaugmented images computes the same head inputs every
         // epoch: compute them once, then train the head alone on them.
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
-        if model.trunkIsFrozen && model.frozenBN == .eval && !config.augment {
+        // Not with --mixup-alpha/--cutmix-alpha: a mixed image's features are not the mix of its images' features.
+        if model.trunkIsFrozen && model.frozenBN == .eval && !config.augment && mixing == nil {
             log("computing the frozen trunk's features once (--train fc --no-augment)")
             // Under mpirun each rank computes every N-th image's; the training ones are then
             // shared (each epoch's shares differ), the validation ones are the rank's own share.
@@ -123,6 +130,7 @@ public final class Trainer {
             // Every rank decides from the same shared figures, so every rank stops at once.
             if earlyStop != nil { break }
             let t0 = Date()
+            try startAverage()   // --ema-decay: made (or restored) once, tracks what trains from this epoch
             optimizer.lr = schedule!.lr(epoch: epoch, batch: 0)
             let order = epochOrder(epoch)
             let share = DistributedSampler.shard(order, rank: cluster.rank, size: cluster.size)
@@ -149,9 +157,10 @@ public final class Trainer {
                     let h = loader.imageSize                    // --train-crop
                     if accumulator.every == 1 { reducer?.begin() }
                     model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
-                    let (loss, _) = try batch.images.withUnsafeBufferPointer {
+                    let (images, targets) = mixed(batch, epoch: epoch, index: b, side: h)   // --mixup-alpha, --cutmix-alpha
+                    let (loss, _) = try images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
+                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights, softTargets: targets)
                     }
                     if accumulator.every == 1 { reducer?.finish() }
                     try stepAfter(b, of: batches.count, epoch: epoch, loss: loss, images: batch.labels.count, accumulator, &group)
@@ -167,20 +176,36 @@ public final class Trainer {
             (lossSum, seen) = reducedTrainingFigures(lossSum, seen)
             try synchronizeReplicas(afterEpoch: epoch + 1)
             let (valLoss, valAcc) = try validate(cache: featureCache?.val)
+            // --ema-decay: the average validated too (the model's pass stays `lastValidation`).
+            var average: (loss: Double, accuracy: Double, record: ValidationRecord?)? = nil
+            if let e = ema {
+                synchronizeAverage()
+                let own = lastValidation
+                average = try e.withAverage(in: model) { let (l, a) = try validate(cache: featureCache?.val); return (l, a, lastValidation) }
+                lastValidation = own
+            }
             // Every rank shares the reduced val loss, so every rank's plateau decides alike.
             schedule!.endEpoch(epoch, valLoss: valLoss)
             let seconds = Date().timeIntervalSince(t0)
-            let m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
+            var m = EpochMetrics(epoch: epoch + 1, lr: optimizer.lr, trainLoss: lossSum / Double(max(seen, 1)), valLoss: valLoss,
                                  valAccuracy: valAcc, seconds: seconds, imagesPerSecond: Double(seen) / seconds, skippedImages: unreadable.count)
+            let useAverage = average.map { averageIsBetter(model: (valLoss, valAcc), average: ($0.loss, $0.accuracy)) } ?? false
+            if let a = average { (m.emaValLoss, m.emaValAccuracy, m.emaChosen) = (a.loss, a.accuracy, useAverage) }
             history.append(m)
             beforeEpochLine?().forEach(log)
             log(String(format: "[epoch %d] train_loss: %.3f  val_loss: %.3f  val_accuracy: %.3f  (%.1f s, %.1f images/s)",
                        m.epoch, m.trainLoss, m.valLoss, m.valAccuracy, m.seconds, m.imagesPerSecond))
-            if savedEpoch == nil || valAcc > bestAccuracy {
-                bestAccuracy = valAcc
-                if cluster.isRoot { try savedModel().write(to: config.output) }
+            if let a = average {
+                log(String(format: "[epoch %d] ema val_loss: %.3f  val_accuracy: %.3f%@", m.epoch, a.loss, a.accuracy,
+                           useAverage ? "  (better: the average is this epoch's candidate)" : ""))
+            }
+            // The epoch's candidate: the model, or its average when that validates better.
+            let candidate = useAverage ? average!.accuracy : valAcc
+            if savedEpoch == nil || candidate > bestAccuracy {
+                bestAccuracy = candidate
+                if cluster.isRoot { try (useAverage ? ema!.withAverage(in: model) { savedModel() } : savedModel()).write(to: config.output) }
                 savedEpoch = epoch + 1
-                bestValidation = lastValidation
+                bestValidation = useAverage ? average!.record : lastValidation
             }
             earlyStop = EarlyStop.check(history, monitor: config.monitor ?? .valAccuracy, patience: config.patience)
             if let stop = earlyStop { log("stopping early after epoch \(stop.epoch): \(stop.reason)") }
@@ -213,6 +238,7 @@ public final class Trainer {
         clipGradients()
         optimizer.lr = schedule!.lr(epoch: epoch, batch: groupIndex)
         optimizer.step(model.parameters)
+        ema?.update(from: model)   // --ema-decay: after every optimizer step, as timm's ModelEmaV2.update
         globalStep += 1
         try onStep?(globalStep, group.loss / Double(max(group.images, 1)))
         group = (0, 0)
@@ -331,6 +357,7 @@ public final class Trainer {
                                    convolutionAlgorithms: model.convolutionTuner.decisions.isEmpty ? nil : model.convolutionTuner.decisions)
         report.distributed = distributedSummary
         report.earlyStop = earlyStop
+        report.savedWeights = savedWeights
         try report.write(to: config.metrics)
     }
 

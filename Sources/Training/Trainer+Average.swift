@@ -1,0 +1,51 @@
+import Foundation
+import Models
+
+/// `--ema-decay` (the weights' moving average) and `--mixup-alpha`/`--cutmix-alpha` (mixed
+/// batches) in the training loop.
+extension Trainer {
+    /// Makes the average at the first epoch run here (from the resume point's when there is
+    /// one), and starts averaging what trains from this epoch (a later phase's layers).
+    func startAverage() throws {
+        guard let decay = config.emaDecay else { return }
+        if ema == nil {
+            let e = WeightEMA(model: model, decay: decay)
+            if let saved = savedEMA { try e.load(saved, model: model) }
+            savedEMA = nil
+            ema = e
+        }
+        ema!.track(model)
+    }
+
+    /// Under mpirun: rank 0's average goes to every process. The parameters' averages agree
+    /// already (every process steps alike); those of per-process batch statistics do not, as
+    /// the running statistics themselves, which rank 0 hands out likewise (`synchronizeReplicas`).
+    func synchronizeAverage() {
+        guard cluster.isDistributed, let e = ema else { return }
+        e.flattened = cluster.broadcast(floats: cluster.isRoot ? e.flattened : [])
+    }
+
+    /// Whether the average validated better than the model by `--monitor` (the model on a tie).
+    func averageIsBetter(model m: (loss: Double, accuracy: Double), average a: (loss: Double, accuracy: Double)) -> Bool {
+        switch config.monitor ?? .valAccuracy {
+        case .valAccuracy: return a.accuracy > m.accuracy
+        case .valLoss: return a.loss < m.loss
+        }
+    }
+
+    /// metrics.json's `saved_weights`: which weights `--output` holds (nil without `--ema-decay`).
+    var savedWeights: String? {
+        guard config.emaDecay != nil, let e = savedEpoch, e >= 1, e <= history.count else { return nil }
+        return history[e - 1].emaChosen == true ? "ema" : "model"
+    }
+
+    /// Batch `index`'s images and targets: as loaded, or mixed (`--mixup-alpha`,
+    /// `--cutmix-alpha`) with the probability targets the loss then takes.
+    func mixed(_ batch: BatchLoader.Batch, epoch: Int, index: Int, side: Int) -> (images: [Float], targets: [Float]?) {
+        guard let mixing else { return (batch.images, nil) }
+        var images = batch.images
+        let draw = mixing.draw(seed: config.seed, epoch: epoch, batch: index, rank: cluster.rank, height: side, width: side)
+        let targets = BatchMixing.apply(draw, images: &images, labels: batch.labels, classes: model.numClasses, height: side, width: side)
+        return (images, targets)
+    }
+}
