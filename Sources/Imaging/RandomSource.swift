@@ -9,6 +9,23 @@ public protocol RandomSource {
     mutating func randint(_ low: Int, _ high: Int) -> Int
     /// `torch.rand(1).item()`: a float32 in [0, 1).
     mutating func rand() -> Float
+    /// `torch.randperm(n)` on the CPU: a permutation of 0..<n.
+    mutating func randperm(_ n: Int) -> [Int]
+}
+
+extension RandomSource {
+    /// torch's CPU algorithm for small n, `z = random() % (n - i); swap(i, i + z)`, with each
+    /// `random() % (n - i)` drawn as `randint(0, n - i)`.
+    public mutating func randperm(_ n: Int) -> [Int] {
+        var r = Array(0..<max(0, n))
+        if n > 1 {
+            for i in 0..<(n - 1) {
+                let z = randint(0, n - i)
+                r.swapAt(i, i + z)
+            }
+        }
+        return r
+    }
 }
 
 /// Graft's seeded generator drives the random transforms.
