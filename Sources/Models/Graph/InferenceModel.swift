@@ -47,25 +47,30 @@ public final class InferenceModel {
     /// runs what it measures (or has recorded) instead.
     public convenience init(stateDict: StateDict, precision: Precision = .f32, foldBatchNorm: Bool = true,
                             convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil,
-                            engine: CPUEngine = .shared) throws {
+                            calibration: Calibration? = nil, engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
         try self.init(architecture: Architecture.detect(stateDict), values: stateDict, precision: precision,
-                      foldBatchNorm: foldBatchNorm, convolution: convolution, tuner: tuner, engine: engine)
+                      foldBatchNorm: foldBatchNorm, convolution: convolution, tuner: tuner, calibration: calibration, engine: engine)
     }
 
     /// `keep`: values that must come out as they are (not fused into the step after them), for
-    /// `forward(_:until:)`.
+    /// `forward(_:until:)`. `.int8` needs `calibration` (`graft calibrate`'s ranges of this
+    /// plan's values) and folds the batch norms.
     public init(architecture: Architecture, values: TensorSource, precision: Precision = .f32, foldBatchNorm: Bool = true,
                 convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, keep: Set<Int> = [],
-                engine: CPUEngine = .shared) throws {
+                calibration: Calibration? = nil, engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
+        if precision == .int8 && (calibration == nil || !foldBatchNorm) {
+            throw ModelError.badInput("int8 needs a calibration and folded batch norms")
+        }
         self.architecture = architecture
         self.precision = precision
         self.engine = engine
         foldsBatchNorm = foldBatchNorm
         let compiler = Compiler(graph: architecture.graph, values: values, computeType: precision.dataType, fold: foldBatchNorm,
                                 convolution: convolution, tuner: tuner, keep: keep.union([architecture.features]), engine: engine)
-        steps = try compiler.compile()
+        let compiled = try compiler.compile()
+        steps = try calibration.map { c in try precision == .int8 ? Int8Pass(calibration: c, output: architecture.graph.output, engine: engine).apply(compiled) : compiled } ?? compiled
         var last = [Int](repeating: -1, count: architecture.graph.nodes.count + 1)
         for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
         lastUse = last
@@ -152,6 +157,8 @@ extension InferenceModel {
             case flatten(Flatten)
             case linear(Linear)
             case identity
+            /// An int8 conv or linear (`Int8Pass`).
+            case quantized(QuantizedStep)
         }
         let kind: Kind
         let inputs: [Int]
@@ -173,6 +180,7 @@ extension InferenceModel {
             case .flatten(let f): return try f.forward(x[0])
             case .linear(let l): return try l.forward(x[0])
             case .identity: return x[0]
+            case .quantized(let q): return try q.run(x)
             }
         }
     }

@@ -1,0 +1,360 @@
+import Checkpoint
+import Engine
+import Foundation
+
+/// What goes wrong with `--precision int8`.
+public enum QuantizationError: Error, CustomStringConvertible, Equatable {
+    /// The CPU has no VNNI or AMX (`isa`: oneDNN's effective instruction set).
+    case int8Unavailable(isa: String)
+    /// No calibration file beside the weights: `command` makes one.
+    case calibrationMissing(path: String, command: String)
+    /// The calibration file is of other weights (its sha256 is not theirs).
+    case calibrationStale(path: String, command: String)
+    /// The calibration file cannot be used (`why`).
+    case calibrationInvalid(path: String, why: String)
+
+    public var description: String {
+        switch self {
+        case .int8Unavailable(let isa):
+            return "--precision int8 needs a CPU with VNNI or AMX (AVX512_VNNI: Intel Cascade Lake and later, AMD Zen 4 and later; "
+                + "AVX-VNNI: Intel Alder Lake and later); this one runs oneDNN's \(isa) kernels, where int8 is "
+                + Calibration.withoutVNNI + ". Use --precision f32 (or bf16 where the CPU has it)."
+        case let .calibrationMissing(path, command):
+            return "--precision int8 needs the activations' ranges of these weights, in \(path), which does not exist. Make it with: \(command)"
+        case let .calibrationStale(path, command):
+            return "\(path) was calibrated for other weights (its weights_sha256 is not this file's): calibrate again with: \(command)"
+        case let .calibrationInvalid(path, why):
+            return "\(path) is not a calibration file Graft can use: \(why)"
+        }
+    }
+}
+
+/// `graft calibrate`'s file (`<weights without .pth>.calibration.json`, beside the weights):
+/// the range of every value of the folded inference plan over the calibration images, from
+/// which `--precision int8` takes each activation's scale. JSON; see README, "int8".
+public struct Calibration: Codable, Equatable, Sendable {
+    public static let formatName = "graft-int8-calibration"
+    public static let currentVersion = 1
+    /// What int8 costs on a CPU without VNNI, as measured (README, "CPUs").
+    public static let withoutVNNI = "no faster than f32 (resnet50, batch 32, under ONEDNN_MAX_CPU_ISA=AVX2: int8 0.9x f32's images/s)"
+
+    /// How each activation's clipping threshold is chosen from its recorded range.
+    public enum Method: String, Codable, Sendable, CaseIterable {
+        /// The largest magnitude seen.
+        case max
+        /// The 99.99th percentile of the magnitudes (`Range.p9999`), never above the largest.
+        case percentile
+    }
+
+    public var format: String
+    public var version: Int
+    /// The sha256 of the weights file calibrated (lowercase hex): another file's is refused.
+    public var weightsSHA256: String
+    /// `resnet18`, `vgg16_bn`...
+    public var model: String
+    public var method: Method
+    /// How many images were run, and the eval transform's crop side.
+    public var images: Int
+    public var imageSize: Int
+    /// One entry per value of the plan, by value number (the graph's: node `i` makes value `i + 1`).
+    public var values: [Range]
+
+    public struct Range: Codable, Equatable, Sendable {
+        public var value: Int
+        /// The state-dict path of the node that makes it (`layer1.0.relu` is a fused step's last node).
+        public var node: String
+        public var min: Float
+        public var max: Float
+        /// The 99.99th percentile of |x| (from a histogram of 32 bins per power of two: the upper
+        /// edge of the bin holding it, within 2.2 %).
+        public var p9999: Float
+
+        public init(value: Int, node: String, min: Float, max: Float, p9999: Float) {
+            self.value = value; self.node = node; self.min = min; self.max = max; self.p9999 = p9999
+        }
+
+        /// The clipping threshold under `method`.
+        public func threshold(_ method: Method) -> Float {
+            let m = Swift.max(abs(min), abs(max))
+            return method == .max ? m : Swift.min(p9999, m)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, weightsSHA256 = "weights_sha256", model, method, images, imageSize = "image_size", values
+    }
+
+    public init(weightsSHA256: String, model: String, method: Method, images: Int, imageSize: Int, values: [Range]) {
+        format = Self.formatName; version = Self.currentVersion
+        self.weightsSHA256 = weightsSHA256; self.model = model; self.method = method
+        self.images = images; self.imageSize = imageSize; self.values = values
+    }
+
+    /// Where the calibration of `weights` lives: beside it, `.pth` (or any extension) replaced.
+    public static func path(forWeights weights: String) -> String {
+        let url = URL(fileURLWithPath: weights)
+        let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
+        let name = stem + ".calibration.json"
+        return weights.contains("/") ? url.deletingLastPathComponent().appendingPathComponent(name).path : name
+    }
+
+    /// The lowercase hex sha256 of a file's bytes.
+    public static func sha256(ofFile path: String) throws -> String {
+        sha256Hex([UInt8](try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)))
+    }
+
+    /// Reads and checks the calibration of `weights` (`sha256`: its file's): the format, the
+    /// version, the weights' sha256, and every range finite.
+    public static func read(path: String, weightsSHA256 sha256: String, command: String) throws -> Calibration {
+        guard FileManager.default.fileExists(atPath: path) else { throw QuantizationError.calibrationMissing(path: path, command: command) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw QuantizationError.calibrationInvalid(path: path, why: "cannot be read (\(error.localizedDescription))")
+        }
+        struct Header: Decodable { let format: String?; let version: Int? }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data) else {
+            throw QuantizationError.calibrationInvalid(path: path, why: "not a JSON object (truncated?)")
+        }
+        guard header.format == formatName else {
+            throw QuantizationError.calibrationInvalid(path: path, why: "its format is \(header.format.map { "'\($0)'" } ?? "missing"), not '\(formatName)'")
+        }
+        guard header.version == currentVersion else {
+            throw QuantizationError.calibrationInvalid(path: path,
+                why: "version \(header.version.map(String.init) ?? "missing"); this Graft reads version \(currentVersion): calibrate again with: \(command)")
+        }
+        let c: Calibration
+        do { c = try JSONDecoder().decode(Calibration.self, from: data) } catch {
+            throw QuantizationError.calibrationInvalid(path: path, why: "\(error)")
+        }
+        guard c.weightsSHA256 == sha256 else { throw QuantizationError.calibrationStale(path: path, command: command) }
+        for r in c.values where !(r.min.isFinite && r.max.isFinite && r.p9999.isFinite) || r.min > r.max || r.p9999 < 0 {
+            throw QuantizationError.calibrationInvalid(path: path, why: "value \(r.value) (\(r.node)) has the range [\(r.min), \(r.max)], p9999 \(r.p9999)")
+        }
+        guard c.images > 0, Set(c.values.map(\.value)).count == c.values.count else {
+            throw QuantizationError.calibrationInvalid(path: path, why: "\(c.images) images, or a value listed twice")
+        }
+        return c
+    }
+
+    /// The file's bytes: JSON, keys sorted, one range per line (the same ranges give the same bytes).
+    public func encoded() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try e.encode(self)
+    }
+
+    func range(of value: Int) -> Range? { values.first { $0.value == value } }
+}
+
+/// The ranges of a model's values over batches of images: min, max, and a histogram of |x|
+/// (32 bins per power of two, from 2^-40) for the percentile. Order-independent: the same
+/// images in any batching give the same ranges.
+public final class RangeRecorder {
+    static let binsPerOctave = 32, lowestExponent = -40, binCount = 80 * 32
+    var mins: [Int: Float] = [:], maxs: [Int: Float] = [:]
+    var histograms: [Int: [Int]] = [:]
+    var zeros: [Int: Int] = [:]
+    public private(set) var images = 0
+
+    public init() {}
+
+    func record(_ value: Int, _ xs: [Float]) throws {
+        var lo = mins[value] ?? .infinity, hi = maxs[value] ?? -.infinity
+        var h = histograms[value] ?? [Int](repeating: 0, count: Self.binCount)
+        var z = zeros[value] ?? 0
+        for x in xs {
+            guard x.isFinite else { throw ModelError.badInput("value \(value) holds \(x) during calibration") }
+            lo = min(lo, x); hi = max(hi, x)
+            let a = abs(x)
+            if a == 0 { z += 1; continue }
+            let b = Int(((log2(a) - Float(Self.lowestExponent)) * Float(Self.binsPerOctave)).rounded(.down))
+            h[min(max(b, 0), Self.binCount - 1)] += 1
+        }
+        mins[value] = lo; maxs[value] = hi; histograms[value] = h; zeros[value] = z
+    }
+
+    /// The |x| below which a fraction `p` of the value's entries lie: the upper edge of its bin.
+    func percentile(_ value: Int, _ p: Double) -> Float {
+        guard let h = histograms[value] else { return 0 }
+        let total = h.reduce(zeros[value] ?? 0, +)
+        let want = Int((p * Double(total)).rounded(.up))
+        var seen = zeros[value] ?? 0
+        if seen >= want { return 0 }
+        for (b, n) in h.enumerated() {
+            seen += n
+            if seen >= want { return Float(pow(2.0, Double(b + 1) / Double(Self.binsPerOctave) + Double(Self.lowestExponent))) }
+        }
+        return maxs[value].map(abs) ?? 0
+    }
+
+    /// Runs `model` (f32, folded) on `images` and records every value of its plan.
+    public func run(_ model: InferenceModel, images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws {
+        let input = try imageBatch(images, batch: batch, height: height, width: width, engine: model.engine)
+        _ = try model.forward(input) { v, t in try self.record(v, t.floats()) }
+        self.images += batch
+    }
+
+    /// The calibration these ranges make.
+    public func calibration(of model: InferenceModel, weightsSHA256: String, method: Calibration.Method, imageSize: Int) -> Calibration {
+        let graph = model.architecture.graph
+        let ranges = mins.keys.sorted().map { v in
+            Calibration.Range(value: v, node: v == 0 ? "input" : graph.nodes[v - 1].path.description,
+                              min: mins[v]!, max: maxs[v]!, p9999: percentile(v, 0.9999))
+        }
+        return Calibration(weightsSHA256: weightsSHA256, model: model.name, method: method, images: images, imageSize: imageSize, values: ranges)
+    }
+}
+
+extension InferenceModel {
+    /// The logits, calling `observe` with every value the plan makes (its number and tensor),
+    /// in order: what calibration records.
+    public func forward(_ images: Tensor, observing observe: (Int, Tensor) throws -> Void) throws -> Tensor {
+        var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
+        values[0] = images
+        var last: Tensor = images
+        for (i, step) in steps.enumerated() {
+            let inputs = try step.inputs.map { v -> Tensor in
+                guard let t = values[v] else { throw ModelError.badInput("value \(v) is not computed before step \(i)") }
+                return t
+            }
+            for v in step.inputs where lastUse[v] == i { values[v] = nil }
+            let y = try step.run(inputs, engine: engine)
+            // Observed as soon as made: a conv adding in place overwrites its residual later.
+            try observe(step.output, y)
+            values[step.output] = y
+            last = y
+        }
+        return last
+    }
+}
+
+/// One int8 step of the plan (see `Int8Pass`): an int8 conv or linear, with the conversions of
+/// its inputs that are not already of the type it reads.
+final class QuantizedStep {
+    enum Op {
+        case conv(QuantizedConv2d)
+        case linear(QuantizedLinear)
+    }
+    let op: Op
+    /// Converts an f32 input to the op's source type (nil: the input is already that).
+    let input: Requantize?
+    /// Converts the residual to the type the sum reads (nil: it already is).
+    let residual: Requantize?
+    /// Whether the residual may be overwritten (no later step reads it).
+    let inPlace: Bool
+
+    init(_ op: Op, input: Requantize?, residual: Requantize? = nil, inPlace: Bool = false) {
+        self.op = op; self.input = input; self.residual = residual; self.inPlace = inPlace
+    }
+
+    func run(_ x: [Tensor]) throws -> Tensor {
+        let src = try input.map { try $0.forward(x[0]) } ?? x[0]
+        switch op {
+        case .linear(let l): return try l.forward(src)
+        case .conv(let c):
+            guard x.count == 2 else { return try c.forward(src) }
+            if let r = residual { return try c.forward(src, residual: r.forward(x[1]), inPlace: true) }
+            return try c.forward(src, residual: x[1], inPlace: inPlace)
+        }
+    }
+}
+
+/// The int8 plan from the folded f32 one: a pass over its steps, whatever the family. Each conv
+/// that does not read the images (the stem stays f32: signed, 3 channels) and each linear but
+/// the one making the logits becomes int8: weights s8 per output channel, its input's scale
+/// from the calibration (u8 where the value is never negative, s8 otherwise), its output u8/s8
+/// when every step reading it is int8 too (kept int8 between layers) and f32 otherwise, the
+/// residual add and ReLU fused as before.
+struct Int8Pass {
+    let calibration: Calibration
+    let output: Int
+    let engine: CPUEngine
+
+    func apply(_ steps: [InferenceModel.Step]) throws -> [InferenceModel.Step] {
+        var readers: [Int: [Int]] = [:]
+        for (i, s) in steps.enumerated() { for v in s.inputs { readers[v, default: []].append(i) } }
+        func quantizable(_ s: InferenceModel.Step) -> Bool {
+            switch s.kind {
+            case .conv(_, nil, _): return s.inputs[0] != 0
+            case .linear: return s.output != output
+            default: return false
+            }
+        }
+        func range(_ v: Int) throws -> Calibration.Range {
+            guard let r = calibration.range(of: v) else {
+                throw ModelError.badInput("the calibration has no range for value \(v): calibrate these weights again")
+            }
+            return r
+        }
+        func type(_ v: Int) throws -> QuantizedType { try range(v).min >= 0 ? .u8 : .s8 }
+        func scale(_ v: Int) throws -> Float {
+            let t = try range(v).threshold(calibration.method)
+            return t > 0 ? t / (try type(v)).maxMagnitude : 1
+        }
+        // Values made by an int8 conv and read only by int8 steps stay int8.
+        var int8Values = Set<Int>()
+        for s in steps where quantizable(s) {
+            if case .conv = s.kind, let rs = readers[s.output], rs.allSatisfy({ quantizable(steps[$0]) }) { int8Values.insert(s.output) }
+        }
+        return try steps.map { s -> InferenceModel.Step in
+            guard quantizable(s) else { return s }
+            let x = s.inputs[0]
+            let (srcType, sx) = (try type(x), try scale(x))
+            let input = int8Values.contains(x) ? nil : Requantize(scale: 1 / sx, to: srcType, engine: engine)
+            switch s.kind {
+            case let .conv(conv, _, add):
+                let q = QuantizedWeights(conv.weight, outChannels: conv.outChannels)
+                let out = int8Values.contains(s.output)
+                let (outType, so) = out ? (try type(s.output), try scale(s.output)) : (QuantizedType.f32, Float(1))
+                let outputScales = q.scales.map { sx * $0 / so }
+                let bias = conv.bias.map { b in b.indices.map { b[$0] / (sx * q.scales[$0]) } }
+                var sum: (scale: Float, type: QuantizedType)?
+                var residual: Requantize?
+                if s.inputs.count == 2 {
+                    let r = s.inputs[1]
+                    let rType = try type(r), sr = try scale(r)
+                    if out {
+                        sum = (sr / so, rType)
+                        if !int8Values.contains(r) { residual = Requantize(scale: 1 / sr, to: rType, engine: engine) }
+                    } else {
+                        sum = (1, .f32)
+                        if int8Values.contains(r) { residual = Requantize(scale: sr, to: .f32, engine: engine) }
+                    }
+                }
+                let c = try QuantizedConv2d(weights: q.values, shape: [conv.outChannels, conv.inChannels / conv.groups, conv.kernelHeight, conv.kernelWidth],
+                                            bias: bias, outputScales: outputScales, stride: conv.stride, padding: conv.padding, groups: conv.groups,
+                                            activation: conv.activation ?? add?.activation, sourceType: srcType, outputType: outType, sum: sum, engine: engine)
+                return InferenceModel.Step(kind: .quantized(QuantizedStep(.conv(c), input: input, residual: residual, inPlace: add == nil)),
+                                           inputs: s.inputs, output: s.output)
+            case .linear(let l):
+                let q = QuantizedWeights(l.weight, outChannels: l.outFeatures)
+                let bias = l.bias.map { b in b.indices.map { b[$0] / (sx * q.scales[$0]) } }
+                let ql = try QuantizedLinear(weights: q.values, outFeatures: l.outFeatures, inFeatures: l.inFeatures, bias: bias,
+                                             outputScales: q.scales.map { sx * $0 }, activation: l.activation, sourceType: srcType,
+                                             outputType: .f32, engine: engine)
+                return InferenceModel.Step(kind: .quantized(QuantizedStep(.linear(ql), input: input)), inputs: s.inputs, output: s.output)
+            default:
+                return s
+            }
+        }
+    }
+}
+
+extension InferenceModel {
+    /// The int8 ops of the plan (for diagnostics and tests): their oneDNN implementations.
+    public var int8Implementations: [String] {
+        steps.flatMap { s -> [String] in
+            guard case .quantized(let q) = s.kind else { return [] }
+            switch q.op {
+            case .conv(let c): return c.implementations
+            case .linear(let l): return l.implementations
+            }
+        }
+    }
+
+    /// The value each step of the plan makes, in order.
+    var stepOutputs: [Int] { steps.map(\.output) }
+
+    /// How many steps run in int8.
+    public var int8StepCount: Int { steps.filter { if case .quantized = $0.kind { return true } else { return false } }.count }
+}
