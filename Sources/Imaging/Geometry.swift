@@ -207,3 +207,32 @@ extension RGBImage {
         return RGBImage(unchecked: ow, oh, out)
     }
 }
+
+extension Geometry {
+    /// CPython's `math.degrees`: `x * (180.0 / pi)`.
+    public static func degrees(_ radians: Double) -> Double { radians * (180.0 / Double.pi) }
+
+    /// AutoAugment/RandAugment/TrivialAugmentWide's `_apply_op(img, "ShearX", magnitude, NEAREST, fill)`:
+    /// `affine(angle 0, translate [0, 0], scale 1, shear [degrees(atan(magnitude)), 0], center [0, 0])`.
+    public static func shearX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+        affine(image, angle: 0, translate: (0, 0), scale: 1, shear: (degrees(atan(magnitude)), 0),
+               center: (0, 0), fill: fill)
+    }
+
+    /// `_apply_op(img, "ShearY", magnitude, NEAREST, fill)`: shear [0, degrees(atan(magnitude))], center [0, 0].
+    public static func shearY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+        affine(image, angle: 0, translate: (0, 0), scale: 1, shear: (0, degrees(atan(magnitude))),
+               center: (0, 0), fill: fill)
+    }
+
+    /// `_apply_op(img, "TranslateX", magnitude, NEAREST, fill)`: translate [int(magnitude), 0] (truncated
+    /// toward zero), the image's centre.
+    public static func translateX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+        affine(image, angle: 0, translate: (Int(magnitude), 0), scale: 1, shear: (0, 0), fill: fill)
+    }
+
+    /// `_apply_op(img, "TranslateY", magnitude, NEAREST, fill)`: translate [0, int(magnitude)].
+    public static func translateY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+        affine(image, angle: 0, translate: (0, Int(magnitude)), scale: 1, shear: (0, 0), fill: fill)
+    }
+}
