@@ -41,6 +41,16 @@ public struct FinetuneCommand: ParsableCommand {
             if !root { cluster.barrier() }
             if let w = config.weights { config.weights = try options.source.resolve(w).path }
             if root { cluster.barrier() }
+            if options.findLR.findLR {
+                // --find-lr: the range test instead of training; no model is written.
+                let (json, page) = options.findLR.paths(options.output)
+                try Finetune.findLearningRate(config, settings: options.findLR.settings, json: json, page: page,
+                                              allowObjects: options.read.allowObjects, limits: options.read.limits,
+                                              cluster: cluster, syncBatchNorm: options.training.syncBN,
+                                              log: root ? console.log : { _ in }, warn: root ? console.warning : { _ in },
+                                              progress: root ? console.progress : nil)
+                return
+            }
             try Finetune.run(config, output: options.output.output, resume: options.output.resume,
                              allowObjects: options.read.allowObjects, limits: options.read.limits,
                              report: root ? options.output.reportWriter(metrics: config.metrics) : nil,

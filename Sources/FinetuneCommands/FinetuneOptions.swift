@@ -24,10 +24,12 @@ public struct FinetuneCommandOptions: ParsableArguments {
     @OptionGroup(title: "Data") public var dataOptions: FinetuneDataOptions
     @OptionGroup(title: "Training") public var training: TrainingOptions
     @OptionGroup(title: "Output") public var output: FinetuneOutputOptions
+    @OptionGroup(title: "Learning-rate range test") public var findLR: FindLROptions
 
     public init() {}
 
     public func validate() throws {
+        try findLR.validate(with: output)
         if training.syncBN && model.policy == .fc && model.frozenBN == .eval {
             throw ValidationError("--sync-bn has nothing to synchronise: with --train fc and --frozen-bn eval no batch norm uses batch statistics. Leave out --sync-bn, or give --frozen-bn train.")
         }
