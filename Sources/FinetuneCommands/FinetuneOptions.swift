@@ -30,6 +30,17 @@ public struct FinetuneCommandOptions: ParsableArguments {
 
     public func validate() throws {
         try findLR.validate(with: output)
+        if let n = training.headEpochs, n > 0 {
+            if model.policy == .fc {
+                throw ValidationError("--head-epochs trains the head alone first, then what --train says: with --train fc the head is all that trains, so there is no second phase. Give --train all or last, or leave out --head-epochs.")
+            }
+            if n >= training.epochs {
+                throw ValidationError("--head-epochs \(n) leaves none of --epochs \(training.epochs) for the second phase: --epochs counts both phases (e.g. --head-epochs 1 --epochs 5 trains the head for 1 epoch, then --train \(model.policy.rawValue) for 4)")
+            }
+        }
+        if (training.lrBackbone != nil || training.lrSlice != nil) && model.policy == .fc {
+            throw ValidationError("--lr-backbone and --lr-slice set the rates of trainable layers outside the head: with --train fc none train. Give --train all or last.")
+        }
         if training.syncBN && model.policy == .fc && model.frozenBN == .eval {
             throw ValidationError("--sync-bn has nothing to synchronise: with --train fc and --frozen-bn eval no batch norm uses batch statistics. Leave out --sync-bn, or give --frozen-bn train.")
         }
@@ -73,7 +84,9 @@ public struct FinetuneModelOptions: ParsableArguments {
     @Option(help: "With --train last: how many of the model's last stages train with the head (ResNet: 1 = layer4, up to 4; VGG: 1 = the classifier, up to 6).")
     public var lastStages: Int = 1
 
-    @Option(help: "replace: fc becomes Linear(in, N). append: the pretrained fc stays, frozen, and Linear(1000, N) follows it.")
+    @Option(help: ArgumentHelp("replace: fc becomes Linear(in, N). keep: the file's classifier is kept and trains on (continue a fine-tuned model on more data). append: the pretrained fc stays, frozen, and Linear(1000, N) follows it.",
+                               discussion: "keep needs the classifier to have N classes and the class_indices.json beside --weights (the one finetune wrote with it) to name the data's classes in the same order; it is refused otherwise, with the difference named. An appended head (fc.0, fc.1) is kept as it is, fc.0 frozen. --output must then differ from --weights (the default name often is the same file: give --output).",
+                               valueName: "replace|keep|append"))
     public var head: HeadMode = .replace
 
     @Option(help: "Batch norm in frozen layers: eval (running statistics, not updated) or train (what requires_grad=False alone gives).")
@@ -215,6 +228,15 @@ public struct TrainingOptions: ParsableArguments {
     public var patience: Int?
     @Option(help: "What --patience watches: val_accuracy (default; better when higher) or val_loss (better when lower).")
     public var monitor: Monitor = .valAccuracy
+    @Option(help: ArgumentHelp("Train the head alone for the first N of --epochs (the trunk frozen, batch norm as --frozen-bn says), then what --train says for the rest: fastai's fine_tune (freeze_epochs). The schedule (--schedule, --warmup-epochs) starts again with each phase. Default 0: one phase.",
+                               discussion: "The optimizer's state carries over (the head's Adam moments go on; the layers that join start fresh, as torch's do when requires_grad turns on). report.html marks where the second phase starts. With --no-augment the first phase computes the frozen trunk's features once, as --train fc does.",
+                               valueName: "N"))
+    public var headEpochs: Int?
+    @Option(help: ArgumentHelp("The learning rate of every trainable layer outside the head (the head keeps --lr; each follows the schedule in proportion). Default: --lr for all.", valueName: "LR"))
+    public var lrBackbone: Double?
+    @Option(help: ArgumentHelp("Discriminative rates as fastai's slice(LOW, lr): the stem and first stage at LOW, the head at --lr, the stages between spaced geometrically (ResNet: layer1 LOW ... layer4, then fc at --lr; fastai's default is --lr / 100).", valueName: "LOW"))
+    public var lrSlice: Double?
+
     @Option(help: "Label smoothing of the cross-entropy loss.") public var labelSmoothing: Double = 0
     @Option(help: ArgumentHelp("Class weights of the cross-entropy loss: none, or balanced (scikit-learn's compute_class_weight(\"balanced\") on the training split: n_images / (n_classes x the class's images)).", discussion: "As torch's CrossEntropyLoss(weight=w): a batch's loss is the weighted sum over its images divided by the sum of their targets' weights (label smoothing's term weighted per class and divided alike). The validation loss stays unweighted.", valueName: "none|balanced"))
     public var classWeights: ClassWeighting = .unweighted
@@ -254,6 +276,13 @@ public struct TrainingOptions: ParsableArguments {
         if !(mixupAlpha >= 0 && mixupAlpha.isFinite) { throw ValidationError("--mixup-alpha must be 0 (off) or a positive number, not \(mixupAlpha)") }
         if !(cutmixAlpha >= 0 && cutmixAlpha.isFinite) { throw ValidationError("--cutmix-alpha must be 0 (off) or a positive number, not \(cutmixAlpha)") }
         if let d = emaDecay, !(d > 0 && d < 1) { throw ValidationError("--ema-decay must be between 0 and 1 (e.g. 0.999), not \(d) (leave it out for no average)") }
+        if let n = headEpochs, n < 0 { throw ValidationError("--head-epochs must be 0 or more") }
+        if lrBackbone != nil && lrSlice != nil {
+            throw ValidationError("--lr-backbone (one rate for the whole trunk) and --lr-slice (a rate per stage) both set the trunk's rates: give one")
+        }
+        for (name, v) in [("--lr-backbone", lrBackbone), ("--lr-slice", lrSlice)] {
+            if let v, !(v > 0 && v.isFinite) { throw ValidationError("\(name) must be a positive rate, not \(v)") }
+        }
     }
 
     func apply(to c: inout TrainConfig) {
@@ -266,6 +295,7 @@ public struct TrainingOptions: ParsableArguments {
         c.clipGradNorm = clipGradNorm; c.accumulate = accumulate
         c.mixupAlpha = mixupAlpha > 0 ? mixupAlpha : nil; c.cutmixAlpha = cutmixAlpha > 0 ? cutmixAlpha : nil
         c.emaDecay = emaDecay
+        c.headEpochs = headEpochs ?? 0; c.lrBackbone = lrBackbone; c.lrSlice = lrSlice
         c.seed = seed
     }
 }

@@ -209,7 +209,7 @@ public enum ReportPage {
         .charts{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}
         svg.chart{background:#fff;border:1px solid #eee}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}
         svg .axis{stroke:#999}svg text{font-size:11px;fill:#333}svg .title{font-size:13px;font-weight:600}
-        svg .ytick{text-anchor:end}svg .xtick{text-anchor:middle}svg .best{stroke:#d62728;stroke-dasharray:4 3}
+        svg .ytick{text-anchor:end}svg .xtick{text-anchor:middle}svg .best{stroke:#d62728;stroke-dasharray:4 3}svg .phase{stroke:#555;stroke-dasharray:1 3}
         svg .bestlabel{fill:#d62728}table.confusion td.cell{min-width:40px;text-align:center}
         table.confusion th.col{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;max-height:160px}
         table.confusion th.row{text-align:left}

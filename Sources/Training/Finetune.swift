@@ -1,6 +1,7 @@
 import Checkpoint
 import Cluster
 import Foundation
+import Inference
 import Models
 
 /// The whole `finetune` job: data, model, trainer, outputs. The executable only parses options
@@ -48,7 +49,7 @@ public enum Finetune {
         if ArchitectureGuess(sd).numClasses == nil {
             // A backbone saved without its fc: --head replace makes a new one anyway; --head
             // append keeps the pretrained fc and cannot do without it.
-            guard config.head == .replace else {
+            guard config.head == .replace else {   // append and keep need the pretrained classifier
                 throw TrainingError.backboneWithoutFC(path: path)
             }
             log("\(path): no fc (a backbone saved without its classifier); --head replace makes a new one")
@@ -56,13 +57,40 @@ public enum Finetune {
         return sd
     }
 
-    /// Fails unless the options can make a model from `weights`: `--train fc` needs pretrained
-    /// weights, and `--weights none` an `--arch` of a family Graft knows (`Families`).
+    /// Fails unless the options can make a model from `weights`: `--train fc` and `--head keep`
+    /// need pretrained weights, and `--weights none` an `--arch` of a family Graft knows (`Families`).
     public static func checkModelOptions(_ config: TrainConfig, weights: StateDict?) throws {
         guard weights == nil else { return }
         if config.policy == .fc { throw TrainingError.headOnlyNeedsWeights }
+        if config.head == .keep { throw TrainingError.keptHeadMismatch(weights: "none", reason: "--weights none has no classifier") }
         if Families.architecture(variant: config.architecture) == nil {
             throw TrainingError.unknownArchitecture(config.architecture, known: Families.variantNames)
+        }
+    }
+
+    /// `--head keep`: the classifier of `weights` (read from `path`) must have the data's class
+    /// count, and the class_indices.json beside `path` (the one finetune wrote with it) must
+    /// name the data's classes in the same order, else the kept rows would mean other classes.
+    public static func checkKeptHead(_ config: TrainConfig, weights: StateDict?, path: String, classes: [String]) throws {
+        guard config.head == .keep, let sd = weights else { return }
+        guard let a = try? Architecture.detect(sd, requireHead: true), let head = a.head else {
+            throw TrainingError.keptHeadMismatch(weights: path, reason: "it has no classifier (\(ArchitectureGuess(sd).numClasses == nil ? "a backbone" : "unrecognised"))")
+        }
+        let n: Int
+        switch head { case .linear(let c): n = c; case .appended(_, let c): n = c }
+        guard n == classes.count else {
+            throw TrainingError.keptHeadMismatch(weights: path, reason: "it has \(n) classes, the data \(classes.count) (\(classes.joined(separator: ", ")))")
+        }
+        let folder = OutputPath.folder(of: path)
+        let indices = folder.isEmpty ? "class_indices.json" : (folder.hasSuffix("/") ? folder : folder + "/") + "class_indices.json"
+        guard FileManager.default.fileExists(atPath: indices) else {
+            throw TrainingError.keptHeadMismatch(weights: path, reason: "there is no \(indices) beside it to say which class each of its \(n) outputs is")
+        }
+        let names = try ClassIndices(contentsOf: indices).names
+        guard names == classes else {
+            let differ = zip(names, classes).enumerated().filter { $0.element.0 != $0.element.1 }
+                .map { "output \($0.offset) is '\($0.element.0)' there, '\($0.element.1)' in the data" }
+            throw TrainingError.keptHeadMismatch(weights: path, reason: "\(indices) names other classes: " + (differ.isEmpty ? "\(names.count) names for \(classes.count) classes" : differ.prefix(3).joined(separator: "; ")))
         }
     }
 
@@ -70,7 +98,12 @@ public enum Finetune {
     /// of `--arch`) with the new head, frozen as `--train` says.
     public static func makeModel(_ config: TrainConfig, weights: StateDict?) throws -> Network {
         try checkModelOptions(config, weights: weights)
-        let head: HeadPolicy = config.head == .append ? .append(numClasses: config.classes) : .replace(numClasses: config.classes)
+        let head: HeadPolicy
+        switch config.head {
+        case .replace: head = .replace(numClasses: config.classes)
+        case .append: head = .append(numClasses: config.classes)
+        case .keep: head = .keep
+        }
         let model = try Network(stateDict: weights, architecture: weights == nil ? config.architecture : nil,
                                      head: head, seed: config.seed, precision: Precision(rawValue: config.precision) ?? .f32)
         model.frozenBN = config.frozenBN == .eval ? .eval : .train

@@ -56,6 +56,11 @@ public final class FinetuneJob {
             else if !sameFamily { fileName = a.fileName }
         }
         c.output = output ?? fileName
+        // The best model is written over --output from the first epoch on: never over the
+        // weights the run starts from (continuing a fine-tuned resNet34.pth names both alike).
+        if let w = c.weights, sameFile(w, c.output) {
+            throw TrainingError.outputIsTheWeights(path: c.output, defaulted: output == nil)
+        }
 
         // Precision.
         guard let precision = Precision(rawValue: c.precision) else {
@@ -68,6 +73,7 @@ public final class FinetuneJob {
         let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)
         data.warnings.forEach(warn)
         try data.check(classCount: c.classes)
+        if !resume { try Finetune.checkKeptHead(c, weights: weights, path: c.weights ?? "none", classes: data.classes) }
         log("using \(data.train.count) images for training, \(data.val.count) images for validation (\(data.valSource)).")
         log("classes: \(data.classes.joined(separator: ", "))")
         if let imbalance = ClassBalance.imbalanceWarning(counts: ClassBalance.counts(labels: data.train.map(\.label), classes: data.classes.count),
@@ -101,6 +107,7 @@ public final class FinetuneJob {
             if asSaved.classWeights == nil { asSaved.classWeights = .unweighted }
             if asSaved.sampler == nil { asSaved.sampler = .random }
             if asSaved.accumulate == nil { asSaved.accumulate = 1 }   // runs saved before --accumulate stepped every batch
+            if asSaved.headEpochs == nil { asSaved.headEpochs = 0 }   // runs saved before --head-epochs had one phase
             // Runs saved before --train-crop trained at their image size.
             if asSaved.trainCrop == nil { asSaved.trainCrop = asSaved.imageSize }
             guard asSaved == c else {
@@ -139,7 +146,8 @@ public final class FinetuneJob {
         trainer.synchronizeInitialModel()
         let start = saved?.nextEpoch ?? 0
         let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-        log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters"
+        let phases = (c.headEpochs ?? 0) > 0 ? " after --head-epochs \(c.headEpochs!) of the head alone" : ""
+        log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters\(phases)"
             + (start > 0 ? "; resuming at epoch \(start + 1)" : ""))
         if cluster.isDistributed {
             log("data-parallel: \(cluster.size) processes x --batch-size \(c.batchSize) = a global batch of \(cluster.size * c.batchSize) images; "
@@ -196,6 +204,14 @@ public final class FinetuneJob {
     static func writtenPaths(_ c: TrainConfig) -> [String] {
         let resume = ResumeState.paths(for: c)
         return [c.output, c.classIndices, c.metrics, resume.tensors, resume.json]
+    }
+
+    /// Whether two paths name one existing file (the same inode), or the same path.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        if URL(fileURLWithPath: a).standardizedFileURL == URL(fileURLWithPath: b).standardizedFileURL { return true }
+        var sa = stat(), sb = stat()
+        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     /// Fails unless `path` can be written: its folder exists and is writable, and `path` is

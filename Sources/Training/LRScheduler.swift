@@ -68,6 +68,9 @@ public struct LRScheduler: Sendable {
     public let stepSize: Int
     public let plateauPatience: Int
     public var state: ScheduleState
+    /// The epochs (from 0) at which a phase begins (`--head-epochs`): the schedule is laid out
+    /// anew over each phase's epochs, warmup included, as fastai's fine_tune fits each phase.
+    public var phaseStarts: [Int] = [0]
 
     public init(schedule: LRSchedule, base: Double, epochs: Int, stepsPerEpoch: Int, warmupEpochs: Double = 0,
                 stepSize: Int = 1, plateauPatience: Int = LRScheduler.defaultPlateauPatience) {
@@ -80,6 +83,7 @@ public struct LRScheduler: Sendable {
     public init(_ c: TrainConfig, stepsPerEpoch: Int) {
         self.init(schedule: c.schedule, base: c.optimizer.lr, epochs: c.epochs, stepsPerEpoch: stepsPerEpoch,
                   warmupEpochs: c.warmupEpochs ?? 0, stepSize: c.stepSize, plateauPatience: c.plateauPatience ?? LRScheduler.defaultPlateauPatience)
+        phaseStarts = c.phaseStarts
     }
 
     /// `--plateau-patience`'s default: epochs without a better val loss before the rate is cut.
@@ -94,6 +98,16 @@ public struct LRScheduler: Sendable {
 
     /// The rate of step `batch` (from 0) of epoch `epoch` (from 0).
     public func lr(epoch: Int, batch: Int) -> Double {
+        guard phaseStarts.count > 1, let start = phaseStarts.last(where: { $0 <= epoch }) else { return phaseLR(epoch: epoch, batch: batch) }
+        let end = phaseStarts.first(where: { $0 > epoch }) ?? epochs
+        var phase = LRScheduler(schedule: schedule, base: base, epochs: end - start, stepsPerEpoch: stepsPerEpoch,
+                                warmupEpochs: min(warmupEpochs, Double(end - start)), stepSize: stepSize, plateauPatience: plateauPatience)
+        phase.state = state
+        return phase.phaseLR(epoch: epoch - start, batch: batch)
+    }
+
+    /// The rate within one phase (the whole run without `--head-epochs`).
+    func phaseLR(epoch: Int, batch: Int) -> Double {
         let t = epoch * stepsPerEpoch + min(batch, stepsPerEpoch - 1)
         let w = warmupSteps
         let warm = t < w ? Self.warmupStartFactor + (1 - Self.warmupStartFactor) * Double(t) / Double(w) : 1

@@ -27,6 +27,9 @@ public final class Optimizer {
     /// exp_avg_sq. `steps` counts Adam's steps.
     public private(set) var buffers: [String: [[Float]]] = [:]
     public private(set) var steps: [String: Int] = [:]
+    /// Each parameter's rate relative to `lr`, by name (`--lr-backbone`, `--lr-slice`): torch's
+    /// param groups, each scheduled from its own base rate; 1 when absent.
+    public var lrFactors: [String: Double] = [:]
 
     public init(_ config: OptimizerConfig) {
         self.config = config
@@ -42,8 +45,11 @@ public final class Optimizer {
         }
     }
 
+    /// The rate of `p`'s step: its group's.
+    func rate(_ p: Parameter) -> Double { lr * (lrFactors[p.name] ?? 1) }
+
     private func sgd(_ p: Parameter) {
-        let wd = Float(config.weightDecay), momentum = Float(config.momentum), lr = Float(self.lr)
+        let wd = Float(config.weightDecay), momentum = Float(config.momentum), lr = Float(rate(p))
         let n = p.count
         var buf = buffers.removeValue(forKey: p.name)?.first
         let fresh = buf == nil
@@ -66,7 +72,7 @@ public final class Optimizer {
     }
 
     private func adam(_ p: Parameter, decoupled: Bool) {
-        let n = p.count
+        let n = p.count, lr = rate(p)
         var state = buffers.removeValue(forKey: p.name) ?? [[Float](repeating: 0, count: n), [Float](repeating: 0, count: n)]
         let step = (steps[p.name] ?? 0) + 1
         steps[p.name] = step

@@ -14,6 +14,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var policy: Policy = .all
     public var lastStages: Int = 1
     public var head: HeadMode = .replace
+    /// `--head-epochs N`: the first N of `epochs` train the head alone (the trunk frozen), the
+    /// rest train what `policy` says; nil in files of runs made before it existed (0: one phase).
+    public var headEpochs: Int? = 0
+    /// `--lr-backbone`: the rate of every trainable parameter outside the head, relative to the
+    /// schedule as `--lr` is (nil: `--lr`, as before it existed).
+    public var lrBackbone: Double? = nil
+    /// `--lr-slice LOW`: fastai's `slice(LOW, lr)`: the earliest stage (with the stem) at LOW,
+    /// the head at `--lr`, the stages between spaced geometrically (nil: none).
+    public var lrSlice: Double? = nil
     public var frozenBN: FrozenBN = .eval
     public var epochs: Int = 3
     public var batchSize: Int = 16
@@ -77,6 +86,19 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// The side of the training batches' images: `--train-crop`, else the val crop.
     public var trainingCrop: Int { trainCrop ?? imageSize }
 
+    /// The epochs (from 0) at which a phase begins: [0], or [0, N] with `--head-epochs N`.
+    public var phaseStarts: [Int] {
+        let n = headEpochs ?? 0
+        return n > 0 && n < epochs ? [0, n] : [0]
+    }
+
+    /// Whether epoch `epoch` (from 0) is in the head-only phase of `--head-epochs`.
+    public func isHeadPhase(_ epoch: Int) -> Bool { epoch < (headEpochs ?? 0) }
+
+    /// What trains in epoch `epoch` (from 0): the head alone in `--head-epochs`' phase, else
+    /// what `--train` says.
+    public func freezePolicy(epoch: Int) -> FreezePolicy { isHeadPhase(epoch) ? .headOnly : freezePolicy }
+
     /// What `--train` asks to freeze: walked over the model's module tree by `Network.freeze`.
     public var freezePolicy: FreezePolicy {
         switch policy {
@@ -91,6 +113,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 public enum HeadMode: String, CaseIterable, Sendable, Codable {
     /// `fc` becomes a new Linear(in_features, N), saved as `fc.weight`/`fc.bias`.
     case replace
+    /// The file's classifier (`fc`, or `fc.0`/`fc.1` of an appended one) is kept and trains on:
+    /// continuing a fine-tuned model on more data. Its class count and the class_indices.json
+    /// beside the weights must match the data's classes.
+    case keep
     /// The pretrained fc stays, frozen, and a new Linear(fc_out, N) follows it: saved as
     /// `fc.0.*` and `fc.1.*`, what `net.fc = nn.Sequential(net.fc, nn.Linear(1000, N))` gives.
     case append

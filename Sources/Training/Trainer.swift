@@ -107,17 +107,8 @@ public final class Trainer {
         // A frozen trunk in eval mode on unaugmented images computes the same head inputs every
         // epoch: compute them once, then train the head alone on them.
         var featureCache: (train: [Int: [Float]], val: [Int: [Float]])? = nil
-        // Not with --mixup-alpha/--cutmix-alpha: a mixed image's features are not the mix of its images' features.
-        if model.trunkIsFrozen && model.frozenBN == .eval && !config.augment && mixing == nil {
-            log("computing the frozen trunk's features once (--train fc --no-augment)")
-            // Under mpirun each rank computes every N-th image's; the training ones are then
-            // shared (each epoch's shares differ), the validation ones are the rank's own share.
-            featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
-        }
-        startDataParallel()
-        // --accumulate N: gradients are averaged over the processes once per optimizer step, on
-        // the group's sum (`step`), not during each batch's backward.
-        if (config.accumulate ?? 1) > 1 { model.onGradientsReady = nil }
+        applyPhase(start)   // what trains first, and at which rates (--head-epochs, --lr-backbone, --lr-slice)
+        startGradientAveraging()
         if schedule == nil {
             var s = LRScheduler(config, stepsPerEpoch: savedSchedule?.stepsPerEpoch ?? stepsPerEpoch)
             if let saved = savedSchedule { s.state = saved }
@@ -129,6 +120,20 @@ public final class Trainer {
         for epoch in start..<min(end ?? config.epochs, config.epochs) {
             // Every rank decides from the same shared figures, so every rank stops at once.
             if earlyStop != nil { break }
+            if applyPhase(epoch) {
+                // --head-epochs is over: more layers train, so the cached head inputs are stale
+                // and the gradients to average are others.
+                featureCache = nil
+                reducer = nil
+                startGradientAveraging()
+            }
+            // Not with --mixup-alpha/--cutmix-alpha: a mixed image's features are not the mix of its images' features.
+            if featureCache == nil && model.trunkIsFrozen && model.frozenBN == .eval && !config.augment && mixing == nil {
+                log("computing the frozen trunk's features once (" + (config.isHeadPhase(epoch) ? "--head-epochs" : "--train fc") + " --no-augment)")
+                // Under mpirun each rank computes every N-th image's; the training ones are then
+                // shared (each epoch's shares differ), the validation ones are the rank's own share.
+                featureCache = (try allHeadInputs(headInputs(loader: trainLoader)), try headInputs(loader: valLoader, val: true))
+            }
             let t0 = Date()
             try startAverage()   // --ema-decay: made (or restored) once, tracks what trains from this epoch
             optimizer.lr = schedule!.lr(epoch: epoch, batch: 0)
@@ -219,6 +224,57 @@ public final class Trainer {
             try ResumeState(trainer: self, nextEpoch: epoch + 1).write(for: config)
         }
         if let r = reducer, cluster.isRoot, r.timing.steps > 0 { log(dataParallelSummary(r)) }
+    }
+
+    /// Averaging of the trainable gradients over the processes (under mpirun). With
+    /// `--accumulate` N > 1 they are averaged once per optimizer step, on the group's sum
+    /// (`step`), not during each batch's backward.
+    private func startGradientAveraging() {
+        startDataParallel()
+        if (config.accumulate ?? 1) > 1 { model.onGradientsReady = nil }
+    }
+
+    /// Freezes what epoch `epoch` (from 0) does not train (the trunk during `--head-epochs`,
+    /// then what `--train` says) and sets each trainable parameter's rate (`--lr-backbone`,
+    /// `--lr-slice`). Returns whether what trains changed.
+    @discardableResult
+    func applyPhase(_ epoch: Int) -> Bool {
+        let policy = config.freezePolicy(epoch: epoch)
+        let changed = policy != model.freezePolicy
+        if changed {
+            model.freeze(policy)
+            if !config.isHeadPhase(epoch) && epoch > 0 {
+                let n = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
+                log("epoch \(epoch + 1): the head-only phase (--head-epochs \(config.headEpochs ?? 0)) is over; --train \(config.policy.rawValue) "
+                    + "trains from here: \(n) trainable parameters" + (ratesDescription.map { ", \($0)" } ?? ""))
+            }
+        }
+        optimizer.lrFactors = Self.lrFactors(model: model, config: config)
+        return changed
+    }
+
+    /// Each trainable parameter's rate relative to `--lr`: `--lr-backbone` / lr for every one
+    /// outside the head, or fastai's slice(LOW, lr) over the layer groups (the family's stages,
+    /// then the head): group k of G at LOW x (lr / LOW)^(k / (G - 1)).
+    static func lrFactors(model: Network, config: TrainConfig) -> [String: Double] {
+        let lr = config.optimizer.lr, head = model.architecture.stageCount
+        var factors: [String: Double] = [:]
+        for p in model.parameters where p.trainable {
+            let g = model.layerGroup(of: p)
+            guard g < head else { continue }
+            if let b = config.lrBackbone { factors[p.name] = b / lr }
+            else if let low = config.lrSlice { factors[p.name] = low * pow(lr / low, Double(g) / Double(head)) / lr }
+        }
+        return factors
+    }
+
+    /// The rates of the trunk, when they are not --lr: `layer4 at 1e-4, layer1 at 1e-6`.
+    var ratesDescription: String? {
+        if let b = config.lrBackbone { return "the trunk at \(b), the head at \(config.optimizer.lr)" }
+        guard let low = config.lrSlice else { return nil }
+        let head = model.architecture.stageCount
+        let rates = (0..<head).map { String(format: "%.3g", low * pow(config.optimizer.lr / low, Double($0) / Double(head))) }
+        return "stage rates " + rates.joined(separator: ", ") + ", the head at \(config.optimizer.lr)"
     }
 
     /// After batch `b`'s backward: adds it to `--accumulate`'s group and steps when the group is complete.

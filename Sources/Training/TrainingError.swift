@@ -14,6 +14,11 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case backboneWithoutFC(path: String)
     /// `--train fc` without pretrained weights: nothing would train but a head on a random trunk.
     case headOnlyNeedsWeights
+    /// `--head keep` on weights whose classifier does not fit the data: its class count, or the
+    /// class names it was trained on (`classIndices`: the file read, nil when there is none).
+    case keptHeadMismatch(weights: String, reason: String)
+    /// `--output` (given, or the default name) is the file `--weights` reads.
+    case outputIsTheWeights(path: String, defaulted: Bool)
     /// A file the job writes cannot be written; nothing was written.
     case cannotWrite(path: String, WriteProblem)
     /// Writing an output failed once the run had started (disk full, folder removed...):
@@ -38,7 +43,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "--last-stages \(asked): \(model) has \(stages) stages; give 1 to \(stages) (or --train all)"
         case .backboneWithoutFC(let path):
             return "\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
-                + "--head append keeps the pretrained fc; use --head replace, which makes a new one"
+                + "--head append and --head keep need the pretrained fc; use --head replace, which makes a new one"
+        case let .outputIsTheWeights(path, defaulted):
+            return "\(path) is both --weights and " + (defaulted ? "the default --output (named after the architecture)" : "--output")
+                + ": the run would write its models over the weights it starts from. Give another --output (e.g. --output continued.pth), "
+                + "or run in another folder; nothing was written"
+        case let .keptHeadMismatch(weights, reason):
+            return "--head keep: \(weights)'s classifier cannot be kept: \(reason). --head keep continues a fine-tuned model on data "
+                + "with the same classes; use --head replace (a new classifier for these classes) or --head append"
         case .headOnlyNeedsWeights:
             return "--train fc trains only the head on a pretrained trunk: pass --weights FILE (not none)"
         case let .unreadableInJob(path, reason):

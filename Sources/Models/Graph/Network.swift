@@ -245,6 +245,7 @@ public final class Network {
     /// values need gradients (how far down backward goes) and where the trainable part begins.
     /// A pretrained `<head>.0` under an appended head stays frozen.
     public func freeze(_ policy: FreezePolicy) {
+        freezePolicy = policy
         let g = architecture.graph
         for p in parameters {
             let node = g.nodes[nodeOf[ObjectIdentifier(p)]!]
@@ -273,6 +274,18 @@ public final class Network {
         }
         for p in parameters { p.zeroGrad() }  // a frozen parameter's gradient is zero
         weightsChanged()
+    }
+
+    /// The policy of the last `freeze` (nothing frozen before the first).
+    public private(set) var freezePolicy: FreezePolicy = .none
+
+    /// Where `p` sits for per-stage rates (fastai's layer groups): 0 to stageCount - 1 for the
+    /// family's stages (the stem, before the first stage, counts as stage 0), stageCount for
+    /// the head.
+    public func layerGroup(of p: Parameter) -> Int {
+        let node = architecture.graph.nodes[nodeOf[ObjectIdentifier(p)]!]
+        if architecture.isHead(node) { return architecture.stageCount }
+        return node.stage ?? 0
     }
 
     /// Whether nothing before the pooled features trains (only the classifier does): the

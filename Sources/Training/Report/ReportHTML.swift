@@ -51,7 +51,9 @@ extension RunReport {
                 .init(name: "images/s", values: epochs.map(\.imagesPerSecond), color: "#8c564b")], best: bestEpoch)),
         ]
         s += "<div class=\"charts\">\n"
-        for (id, chart) in charts { s += "<figure id=\"\(id)\">\n\(chart.svg)\n</figure>\n" }
+        for (id, var chart) in charts {
+            chart.phaseStart = phaseStart
+            s += "<figure id=\"\(id)\">\n\(chart.svg)\n</figure>\n" }
         s += "</div>\n<table class=\"epochs\">\n<tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th><th>val accuracy</th><th>seconds</th><th>images/s</th><th>skipped</th></tr>\n"
         for m in epochs {
             let cls = m.epoch == bestEpoch ? " class=\"best\"" : ""

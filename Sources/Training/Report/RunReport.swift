@@ -30,6 +30,8 @@ public struct RunReport: Sendable {
     public var epochs: [EpochMetrics]
     /// The epoch whose model `--output` holds.
     public var bestEpoch: Int?
+    /// The first epoch (from 1) of the second phase (`--head-epochs`), marked on the curves.
+    public var phaseStart: Int? = nil
     /// scikit-learn's figures for the saved model on val (Inference's `ClassificationReport`).
     public var evaluation: ClassificationReport?
     public var mistakes: [Mistake]
@@ -53,10 +55,12 @@ extension RunReport {
             Row("validation", data.valSource),
             Row("weights", c.weights ?? "none (trained from scratch)"),
             Row("architecture", c.architecture),
-            Row("policy", "--train \(c.policy.rawValue)" + (c.policy == .last ? " (--last-stages \(c.lastStages))" : "")
+            Row("policy", ((c.headEpochs ?? 0) > 0 ? "the head alone for \(c.headEpochs!) epoch\(c.headEpochs! == 1 ? "" : "s") (--head-epochs), then " : "")
+                + "--train \(c.policy.rawValue)" + (c.policy == .last ? " (--last-stages \(c.lastStages))" : "")
                 + ", --head \(c.head.rawValue), --frozen-bn \(c.frozenBN.rawValue)"),
             Row("optimizer", optimizer),
-            Row("learning rate", c.scheduleDescription),
+            Row("learning rate", c.scheduleDescription + (t.ratesDescription.map { "; \($0)" } ?? "")
+                + ((c.headEpochs ?? 0) > 0 ? "; the schedule starts again at epoch \(c.headEpochs! + 1)" : "")),
             Row("batch size", "\(c.batchSize)" + ((c.accumulate ?? 1) > 1 ? ", --accumulate \(c.accumulate!) (a step every \(c.accumulate!) batches: \(c.batchSize * c.accumulate!) images)" : "")),
             Row("epochs", "\(c.epochs)" + (t.earlyStop.map { ", stopped early after epoch \($0.epoch): \($0.reason)" } ?? "")),
             Row("stopping", c.stoppingDescription),
@@ -73,6 +77,7 @@ extension RunReport {
         ]
         epochs = t.history
         bestEpoch = t.savedEpoch
+        phaseStart = c.phaseStarts.count > 1 ? c.phaseStarts[1] + 1 : nil
         evaluation = try t.bestEvaluation()
         mistakes = t.bestValidation.map { v in
             Self.topMistakes(v, count: Self.mistakeCount).map { m in

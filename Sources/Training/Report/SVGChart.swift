@@ -19,6 +19,9 @@ public struct SVGChart: Sendable {
     public var series: [Series]
     /// The epoch to mark (the model `--output` holds), if any.
     public var best: Int?
+    /// The first epoch of the second phase (`--head-epochs`), marked between it and the one
+    /// before by a dotted line (`class="phase"`), if any.
+    public var phaseStart: Int? = nil
     public var width = 360.0
     public var height = 220.0
     /// The plot area inside the box: left, top, right, bottom margins.
@@ -89,6 +92,11 @@ public struct SVGChart: Sendable {
             let x = point(epoch: best, value: y0).x
             out += "<line x1=\"\(Self.fmt(x))\" y1=\"\(Self.fmt(top))\" x2=\"\(Self.fmt(x))\" y2=\"\(Self.fmt(bottom))\" class=\"best\"/>"
             out += "<text x=\"\(Self.fmt(min(x + 3, right - 30)))\" y=\"\(Self.fmt(top + 10))\" class=\"bestlabel\">best</text>\n"
+        }
+        if let p = phaseStart, let first = epochs.first, p > first, p <= (epochs.last ?? 0) {
+            let x = (point(epoch: p - 1, value: y0).x + point(epoch: p, value: y0).x) / 2
+            out += "<line x1=\"\(Self.fmt(x))\" y1=\"\(Self.fmt(top))\" x2=\"\(Self.fmt(x))\" y2=\"\(Self.fmt(bottom))\" class=\"phase\"/>"
+            out += "<text x=\"\(Self.fmt(min(x + 3, right - 50)))\" y=\"\(Self.fmt(bottom - 6))\" class=\"bestlabel\">unfrozen</text>\n"
         }
         for (k, s) in series.enumerated() {
             let points = zip(epochs, s.values).filter { $0.1.isFinite }.map { point(epoch: $0.0, value: $0.1) }
