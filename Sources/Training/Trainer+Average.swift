@@ -49,3 +49,31 @@ extension Trainer {
         return (images, targets)
     }
 }
+
+// MARK: - report.html's lines
+
+extension Trainer {
+    /// report.html's mixing row: what `--mixup-alpha` and `--cutmix-alpha` do, or "none".
+    var mixingDescription: String {
+        guard let m = mixing else { return "none" }
+        let parts = [m.mixupAlpha.map { "--mixup-alpha \($0) (MixUp, lambda ~ Beta(\($0), \($0)))" },
+                     m.cutmixAlpha.map { "--cutmix-alpha \($0) (CutMix, lambda ~ Beta(\($0), \($0)))" }].compactMap { $0 }
+        return parts.joined(separator: " or ") + (parts.count == 2 ? ", one of the two per batch" : ", every batch")
+            + "; the loss takes the mixed one-hot targets"
+    }
+
+    /// report.html's weight-average row: the decay, which weights `--output` holds, and the
+    /// average's val figures per epoch beside the model's.
+    var averageDescription: String {
+        guard let d = config.emaDecay else { return "none" }
+        var s = "--ema-decay \(d) (timm's model EMA, after every optimizer step)"
+        if let e = savedEpoch, let w = savedWeights {
+            s += "; --output holds epoch \(e)'s " + (w == "ema" ? "average (it validated better than the model)" : "model (not its average)")
+        }
+        let figures = history.compactMap { m in
+            m.emaValAccuracy.map { String(format: "epoch %d: %.4f (model %.4f)", m.epoch, $0, m.valAccuracy) }
+        }
+        if !figures.isEmpty { s += "; the average's val accuracy: " + figures.joined(separator: ", ") }
+        return s
+    }
+}

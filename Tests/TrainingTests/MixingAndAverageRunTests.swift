@@ -9,8 +9,8 @@ import XCTest
 /// on a frozen trunk): the drawing's distribution, exact resumes, the average saved when it
 /// validates better, and the cached-features path left out when batches are mixed.
 final class MixingAndAverageRunTests: XCTestCase {
-    func job(_ c: TrainConfig, resume: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> FinetuneJob {
-        try FinetuneJob.prepare(c, output: c.output, resume: resume, report: nil, log: log, warn: { _ in })
+    func job(_ c: TrainConfig, resume: Bool = false, report: ReportWriter? = nil, log: @escaping (String) -> Void = { _ in }) throws -> FinetuneJob {
+        try FinetuneJob.prepare(c, output: c.output, resume: resume, report: report, log: log, warn: { _ in })
     }
 
     /// Lambda's mean and variance are Beta(a, a)'s (1/2 and 1 / (4 (2a + 1))) and with both on
@@ -104,7 +104,9 @@ final class MixingAndAverageRunTests: XCTestCase {
             c.optimizer = OptimizerConfig(kind: expectAverage ? .sgd : .adam, lr: lr)
             c.emaDecay = decay
             c.monitor = .valLoss
-            let j = try job(c)
+            c.mixupAlpha = 0.2
+            let report = dir + "/report.html"
+            let j = try job(c, report: ReportWriter(path: report, commandLine: ["finetune"]))
             try j.run()
             let t = j.trainer
             let m = try XCTUnwrap(t.history.first)
@@ -120,6 +122,11 @@ final class MixingAndAverageRunTests: XCTestCase {
             XCTAssertEqual(epoch["ema_val_loss"] as? Double, m.emaValLoss)
             let best = try XCTUnwrap(metrics["best_epoch_evaluation"] as? [String: Any])
             XCTAssertEqual(best["accuracy"] as? Double, expectAverage ? m.emaValAccuracy : m.valAccuracy)
+            let html = try String(contentsOfFile: report, encoding: .utf8)
+            XCTAssertTrue(html.contains("--ema-decay \(decay)"), "report.html names the average")
+            XCTAssertTrue(html.contains(expectAverage ? "holds epoch 1&#39;s average" : "holds epoch 1&#39;s model") || html.contains(expectAverage ? "holds epoch 1's average" : "holds epoch 1's model"),
+                          "report.html says which weights were saved")
+            XCTAssertTrue(html.contains("--mixup-alpha 0.2 (MixUp"), "report.html names the mixing")
         }
     }
 }

@@ -66,6 +66,8 @@ extension RunReport {
             Row("stopping", c.stoppingDescription),
             Row("label smoothing", "\(c.labelSmoothing)"),
             Row("gradient clipping", c.clipGradNorm.map { "--clip-grad-norm \($0) (total L2 norm of the trainable gradients)" } ?? "none"),
+            Row("mixup / cutmix", t.mixingDescription),
+            Row("weight EMA", t.averageDescription),
             Row("class weights", "--class-weights \((c.classWeights ?? .unweighted).rawValue), --sampler \((c.sampler ?? .random).rawValue)"),
             Row("augment", c.augment ? "yes (random resized crop and flip)" : "no (--no-augment)"),
             Row("image size", "train crop \(c.trainingCrop), validation Resize \(c.resize) + CenterCrop \(c.imageSize) (what predict uses)"),
