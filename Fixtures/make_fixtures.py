@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "phases", "augment_color", "augment_geometry", "lr_find"]
+                             "vgg", "phases", "augment_color", "augment_geometry", "lr_find", "mixup"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")
