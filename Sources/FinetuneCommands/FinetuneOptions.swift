@@ -169,6 +169,24 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
     public var noAugment = false
 
+    @Option(help: ArgumentHelp("After crop and flip, one of torchvision's automatic augmentation policies on each training image (torchvision reference's --auto-augment): ta_wide (TrivialAugmentWide: one op of 14 at a random strength; 'trivial' works too), ra (RandAugment: --ra-num-ops ops at strength --ra-magnitude), imagenet (AutoAugment's ImageNet policy). Pixel-exact to torchvision's PIL path; the draws are Graft's own, seeded.", valueName: "ta_wide|ra|imagenet"))
+    public var autoAugment: String?
+
+    @Option(help: "RandAugment's magnitude bin, 0 to 30 (default 9, torchvision's): how strong each op is. Only with --auto-augment ra.")
+    public var raMagnitude: Int?
+
+    @Option(help: "RandAugment's ops per image (default 2, torchvision's). Only with --auto-augment ra.")
+    public var raNumOps: Int?
+
+    @Option(help: ArgumentHelp("ColorJitter before the policy: brightness, contrast, saturation factors drawn in [max(0, 1-x), 1+x], hue shift in [-h, h] (h at most 0.5), applied in a random order; missing values are 0 (off). E.g. 0.4 or 0.4,0.4,0.4,0.1.", valueName: "B[,C,S,H]"))
+    public var colorJitter: String?
+
+    @Option(help: ArgumentHelp("RandomRotation after the flip: each training image turns by an angle uniform in [-DEG, DEG] (nearest, black corners).", valueName: "DEG"))
+    public var rotation: Double?
+
+    @Option(help: ArgumentHelp("RandomErasing on the normalised training tensor with probability P (torchvision reference's --random-erase; area 2-33%, aspect 0.3-3.3, erased to 0).", valueName: "P"))
+    public var randomErase: Double?
+
     @Option(help: "Image decoding threads (default 2; under mpirun at most each process's share of the cores).")
     public var workers: Int?
 
@@ -179,9 +197,45 @@ public struct FinetuneDataOptions: ParsableArguments {
         let (_, valCrop, _) = try crops()
         if valCrop < 8 { throw ValidationError("\(self.valCrop == nil ? "--image-size" : "--val-crop") must be at least 8") }
         if let t = trainCrop, t < 8 { throw ValidationError("--train-crop must be at least 8") }
+        if let problem = try augmentation()?.problem { throw ValidationError(problem) }
         if let t = trainCrop, t != valCrop, noAugment {
             throw ValidationError("--train-crop \(t) differs from the val crop \(valCrop), but --no-augment trains on the validation transform (Resize + CenterCrop \(valCrop)), not on random crops: leave out --train-crop or --no-augment")
         }
+    }
+
+    /// The augmentations beyond crop and flip the options ask for; nil when none. Refused with
+    /// --no-augment, and --ra-* without --auto-augment ra.
+    func augmentation() throws -> Augmentation? {
+        var a = Augmentation()
+        if let s = autoAugment {
+            let name = s == "trivial" ? "ta_wide" : s
+            guard let p = Augmentation.Policy(rawValue: name) else {
+                throw ValidationError("--auto-augment \(s): not a policy; use ta_wide (TrivialAugmentWide, or 'trivial'), ra (RandAugment) or imagenet (AutoAugment)")
+            }
+            a.autoAugment = p
+        }
+        if raMagnitude != nil || raNumOps != nil {
+            guard a.autoAugment == .ra else {
+                throw ValidationError("--ra-magnitude and --ra-num-ops set RandAugment: give them with --auto-augment ra")
+            }
+            a.raMagnitude = raMagnitude ?? 9
+            a.raNumOps = raNumOps ?? 2
+        }
+        if let s = colorJitter {
+            let parts = s.split(separator: ",", omittingEmptySubsequences: false)
+            let values = parts.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == parts.count else {
+                throw ValidationError("--color-jitter \(s): give 1 to 4 numbers separated by commas, B[,C,S,H], e.g. 0.4 or 0.4,0.4,0.4,0.1")
+            }
+            a.colorJitter = values
+        }
+        a.rotation = rotation
+        a.randomErase = randomErase
+        if a.isEmpty { return nil }
+        if noAugment {
+            throw ValidationError("--no-augment trains on the validation transform without random crops, so --auto-augment, --color-jitter, --rotation and --random-erase cannot apply: leave out one or the other")
+        }
+        return a
     }
 
     /// The train crop, val crop and val resize: `--val-crop` or else `--image-size` (else 224),
@@ -203,6 +257,7 @@ public struct FinetuneDataOptions: ParsableArguments {
         c.valSplit = valSplit
         if let k = try? crops() { (c.trainCrop, c.imageSize, c.resize) = (k.train, k.valCrop, k.valResize) }   // validate() threw otherwise
         c.augment = !noAugment
+        c.augmentation = try? augmentation()     // validate() threw otherwise
         c.workers = workers ?? 2
     }
 }

@@ -22,11 +22,16 @@ public final class BatchLoader: @unchecked Sendable {
     public let resize: Int
     public let seed: UInt64
     public let workers: Int
+    /// Rotation, ColorJitter, an auto-augment policy and RandomErasing after crop and flip
+    /// (`--rotation`, `--color-jitter`, `--auto-augment`, `--random-erase`); nil: none.
+    public let augmentation: Augmentation?
     let normalization = Normalization.imagenet
 
-    public init(samples: [ImageFolder.Sample], augment: Bool, imageSize: Int, resize: Int, seed: UInt64, workers: Int) {
+    public init(samples: [ImageFolder.Sample], augment: Bool, imageSize: Int, resize: Int, seed: UInt64, workers: Int,
+                augmentation: Augmentation? = nil) {
         self.samples = samples
         self.augment = augment
+        self.augmentation = augment ? augmentation : nil
         self.imageSize = imageSize
         self.resize = resize
         self.seed = seed
@@ -35,8 +40,9 @@ public final class BatchLoader: @unchecked Sendable {
 
     public var floatsPerImage: Int { 3 * imageSize * imageSize }
 
-    /// The 8-bit image a sample becomes: RandomResizedCrop + RandomHorizontalFlip when
-    /// augmenting, else Resize + CenterCrop (the eval transform).
+    /// The 8-bit image a sample becomes: RandomResizedCrop + RandomHorizontalFlip (then
+    /// `augmentation`'s rotation, ColorJitter and policy, drawing on from the same generator)
+    /// when augmenting, else Resize + CenterCrop (the eval transform).
     public func image(_ index: Int, epoch: Int) throws -> RGBImage {
         let decoded = try ImageDecoder.decode(path: samples[index].path)
         guard augment else {
@@ -44,7 +50,14 @@ public final class BatchLoader: @unchecked Sendable {
         }
         var rng = SeededRandom(seed: seed, stream: 0xA06, UInt64(epoch), UInt64(index))
         let img = try RandomResizedCrop(size: imageSize).apply(decoded, using: &rng)
-        return RandomHorizontalFlip().apply(img, using: &rng)
+        let flipped = RandomHorizontalFlip().apply(img, using: &rng)
+        return try augmentation?.apply(flipped, using: &rng) ?? flipped
+    }
+
+    /// RandomErasing's generator for a sample: its own stream, so the draws depend only on
+    /// (seed, epoch, sample), as the crop's do.
+    func erasingRandom(_ index: Int, epoch: Int) -> SeededRandom {
+        SeededRandom(seed: seed, stream: 0xE2A5E, UInt64(epoch), UInt64(index))
     }
 
     public func load(_ indices: [Int], epoch: Int) -> Batch {
@@ -57,6 +70,10 @@ public final class BatchLoader: @unchecked Sendable {
                 let img = try self.image(indices[i], epoch: epoch)
                 var out = [Float](repeating: 0, count: per)
                 try out.withUnsafeMutableBufferPointer { try self.normalization.write(img, into: $0) }
+                if let a = self.augmentation, a.randomErase != nil {
+                    var rng = self.erasingRandom(indices[i], epoch: epoch)
+                    out.withUnsafeMutableBufferPointer { a.erase($0, size: self.imageSize, using: &rng) }
+                }
                 return out
             }
             results.withLock { $0[i] = result }

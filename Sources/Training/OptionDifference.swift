@@ -50,6 +50,12 @@ extension TrainConfig {
         ("--val-crop", { "\($0.imageSize)" }),               // or --image-size
         ("--val-resize", { "\($0.resize)" }),                // or --resize
         ("--no-augment", { $0.augment ? "augmentation (no --no-augment)" : "--no-augment" }),
+        ("--auto-augment", { $0.augmentation?.autoAugment?.rawValue ?? "none" }),
+        ("--ra-magnitude", { "\($0.augmentation?.raMagnitude ?? 9)" }),
+        ("--ra-num-ops", { "\($0.augmentation?.raNumOps ?? 2)" }),
+        ("--color-jitter", { $0.augmentation?.colorJitter.map { $0.map { "\($0)" }.joined(separator: ",") } ?? "none" }),
+        ("--rotation", { $0.augmentation?.rotation.map { "\($0)" } ?? "none" }),
+        ("--random-erase", { $0.augmentation?.randomErase.map { "\($0)" } ?? "none" }),
         ("--epochs", { "\($0.epochs)" }),
         ("--batch-size", { "\($0.batchSize)" }),
         ("--lr", { "\($0.optimizer.lr)" }),

@@ -65,6 +65,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// existed, and by default) is `imageSize`, the val crop. Read it through `trainingCrop`.
     public var trainCrop: Int? = nil
     public var augment = true
+    /// `--rotation`, `--color-jitter`, `--auto-augment` (`--ra-*`), `--random-erase`: the
+    /// augmentations after crop and flip; nil (by default, and in files of runs made before
+    /// they existed) is none.
+    public var augmentation: Augmentation? = nil
     public var seed: UInt64 = 0
     public var workers: Int = 2
     public var precision: String = "f32"

@@ -95,7 +95,7 @@ public final class Trainer {
 
     var trainLoader: BatchLoader {
         BatchLoader(samples: data.train, augment: config.augment, imageSize: config.trainingCrop, resize: config.resize,
-                    seed: config.seed, workers: config.workers)
+                    seed: config.seed, workers: config.workers, augmentation: config.augmentation)
     }
     var valLoader: BatchLoader {
         BatchLoader(samples: data.val, augment: false, imageSize: config.imageSize, resize: config.resize,

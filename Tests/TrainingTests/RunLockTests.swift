@@ -204,6 +204,7 @@ final class RunLockTests: XCTestCase {
             ("--frozen-bn", { $0.frozenBN = .train }), ("--precision", { $0.precision = "bf16" }), ("--conv", { $0.conv = nil }),
             ("--classes", { $0.classes = 4 }), ("--val-split", { $0.valSplit = 0.2 }), ("--val-crop", { $0.imageSize = 32 }),
             ("--val-resize", { $0.resize = 40 }), ("--train-crop", { $0.trainCrop = 24 }), ("--no-augment", { $0.augment = false }), ("--epochs", { $0.epochs = 9 }),
+            ("--auto-augment", { $0.augmentation = Augmentation(autoAugment: .taWide) }),
             ("--batch-size", { $0.batchSize = 2 }), ("--lr", { $0.optimizer.lr = 1 }), ("--optimizer", { $0.optimizer.kind = .sgd }),
             ("--momentum", { $0.optimizer.momentum = 0 }), ("--nesterov", { $0.optimizer.nesterov = true }),
             ("--weight-decay", { $0.optimizer.weightDecay = 1 }), ("--schedule", { $0.schedule = .cosine }),

@@ -69,7 +69,7 @@ extension RunReport {
             Row("mixup / cutmix", t.mixingDescription),
             Row("weight EMA", t.averageDescription),
             Row("class weights", "--class-weights \((c.classWeights ?? .unweighted).rawValue), --sampler \((c.sampler ?? .random).rawValue)"),
-            Row("augment", c.augment ? "yes (random resized crop and flip)" : "no (--no-augment)"),
+            Row("augment", c.augment ? "yes (random resized crop and flip" + (c.augmentation.map { ", then \($0.commandLine)" } ?? "") + ")" : "no (--no-augment)"),
             Row("image size", "train crop \(c.trainingCrop), validation Resize \(c.resize) + CenterCrop \(c.imageSize) (what predict uses)"),
             Row("seed", "\(c.seed)"),
             Row("precision", c.precision),
