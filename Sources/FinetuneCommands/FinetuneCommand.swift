@@ -32,7 +32,7 @@ public struct FinetuneCommand: ParsableCommand {
             let console = ProgressConsole()
             // Under mpirun only rank 0 prints (every rank holds the same figures).
             let root = cluster.isRoot
-            var config = options.config
+            var config = options.config(given: Array(CommandLine.arguments.dropFirst()))   // --recipe's preset where no option is given
             // Under mpirun the default decoding threads fit this process's share of the cores.
             if options.dataOptions.workers == nil, let share = decodeThreads { config.workers = min(config.workers, share) }
             let observe = root ? try options.observer(log: console.log) : nil

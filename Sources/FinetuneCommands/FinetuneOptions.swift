@@ -12,6 +12,7 @@ extension Monitor: ExpressibleByArgument {}
 extension OptimizerConfig.Kind: ExpressibleByArgument {}
 extension ClassWeighting: ExpressibleByArgument {}
 extension SamplerKind: ExpressibleByArgument {}
+extension Recipe: ExpressibleByArgument {}
 
 /// Every option of `finetune`, in the groups its `--help` shows, and the `TrainConfig` they ask for.
 public struct FinetuneCommandOptions: ParsableArguments {
@@ -58,7 +59,16 @@ public struct FinetuneCommandOptions: ParsableArguments {
         }
     }
 
-    /// The run the options ask for, defaults filled in as the command fills them.
+    /// The run the options ask for, with `--recipe`'s preset applied to every option
+    /// `arguments` (the command line) does not give.
+    public func config(given arguments: [String]) -> TrainConfig {
+        var c = config
+        training.recipe?.apply(to: &c, unless: Recipe.optionNames(in: arguments))
+        return c
+    }
+
+    /// The run the options ask for, defaults filled in as the command fills them (without
+    /// `--recipe`'s preset: `config(given:)`).
     public var config: TrainConfig {
         var c = TrainConfig(data: data, classes: dataOptions.classes)
         model.apply(to: &c)
@@ -264,6 +274,11 @@ public struct FinetuneDataOptions: ParsableArguments {
 
 /// How long and how the network trains: epochs, batches, optimizer, schedule, loss, seed.
 public struct TrainingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Start from a source's recipe: every option it sets that the command line does not give takes the recipe's value (explicit options override it). Default: none, which trains as tutorial does.",
+                               discussion: Recipe.allCases.map(\.summary).joined(separator: "\n") + "\nThe recipe is recorded in metrics.json and report.html; README's \"Recipes\" has the study that compares them.",
+                               valueName: "tutorial|fastai|torchvision"))
+    public var recipe: Recipe?
+
     @Option(help: "Epochs.") public var epochs: Int = 3
     @Option(help: "Images per step and process: under mpirun -np N each process takes this many, so a step's global batch is N times it (as with PyTorch's DistributedDataParallel).")
     public var batchSize: Int = 16

@@ -74,6 +74,7 @@ extension TrainConfig {
         ("--sampler", { ($0.sampler ?? .random).rawValue }),
         ("--clip-grad-norm", { $0.clipGradNorm.map { "\($0)" } ?? "none (no clipping)" }),
         ("--accumulate", { "\($0.accumulate ?? 1)" }),
+        ("--recipe", { $0.recipe?.rawValue ?? "none" }),
         ("--head-epochs", { "\($0.headEpochs ?? 0)" }),
         ("--lr-backbone", { $0.lrBackbone.map { "\($0)" } ?? "none (the trunk at --lr)" }),
         ("--lr-slice", { $0.lrSlice.map { "\($0)" } ?? "none" }),

@@ -23,6 +23,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// `--lr-slice LOW`: fastai's `slice(LOW, lr)`: the earliest stage (with the stem) at LOW,
     /// the head at `--lr`, the stages between spaced geometrically (nil: none).
     public var lrSlice: Double? = nil
+    /// `--recipe`: the preset the run's other settings started from (nil: none given).
+    public var recipe: Recipe? = nil
     public var frozenBN: FrozenBN = .eval
     public var epochs: Int = 3
     public var batchSize: Int = 16

@@ -54,6 +54,7 @@ extension RunReport {
         settings = [
             Row("validation", data.valSource),
             Row("weights", c.weights ?? "none (trained from scratch)"),
+            Row("recipe", c.recipe.map { "--recipe \($0.rawValue) (the options it sets, where not given: README's \"Recipes\")" } ?? "none: the options as given"),
             Row("architecture", c.architecture),
             Row("policy", ((c.headEpochs ?? 0) > 0 ? "the head alone for \(c.headEpochs!) epoch\(c.headEpochs! == 1 ? "" : "s") (--head-epochs), then " : "")
                 + "--train \(c.policy.rawValue)" + (c.policy == .last ? " (--last-stages \(c.lastStages))" : "")
