@@ -1,6 +1,6 @@
 // Times Graft's ResNet inference (random weights, torchvision's architecture) and prints
 // images/s as the median of several timed runs after warm-up.
-//   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16]
+//   graft_bench [--arch resnet34] [--batch 32] [--size 224] [--runs 7] [--precision f32|bf16|int8]
 //               [--conv direct|winograd|auto]
 //   graft_bench --cpu   prints `isa <oneDNN ISA> bf16 <native|emulated|unavailable>` and exits
 //   graft_bench --roofline [--precision f32|bf16]   times one 128->128 3x3 conv (batch 32, 28x28,
@@ -23,7 +23,7 @@ let arch = option("arch", "resnet34")
 let batch = Int(option("batch", "32")) ?? 32
 let size = Int(option("size", "224")) ?? 224
 let runs = Int(option("runs", "7")) ?? 7
-guard let precision = Precision(rawValue: option("precision", "f32")) else { fatalError("--precision f32|bf16") }
+guard let precision = Precision(rawValue: option("precision", "f32")) else { fatalError("--precision f32|bf16|int8") }
 if CommandLine.arguments.contains("--cpu") {
     print("isa \(CPUCapabilities.current.isa) bf16 \(CPUCapabilities.current.bf16.rawValue)")
     exit(0)
@@ -80,9 +80,16 @@ func benchmark(architecture: Architecture) throws {
     // --conv auto: the tuner times both algorithms per shape at the first batch (a warm-up one).
     let conv = option("conv", "direct")
     guard ["direct", "winograd", "auto"].contains(conv) else { fatalError("--conv direct|winograd|auto") }
-    let model = try InferenceModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
-                                tuner: conv == "auto" ? ConvolutionTuner() : nil)
     let images = (0..<(batch * 3 * size * size)).map { _ in 2 * unit() - 1 }
+    // int8: calibrated on the timed images themselves (ranges only matter for accuracy, not speed).
+    var calibration: Calibration?
+    if precision == .int8 {
+        let recorder = RangeRecorder()
+        try images.withUnsafeBufferPointer { try recorder.run(InferenceModel(stateDict: sd), images: $0, batch: batch, height: size, width: size) }
+        calibration = recorder.calibration(of: try InferenceModel(stateDict: sd), weightsSHA256: "", method: .max, imageSize: size)
+    }
+    let model = try InferenceModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
+                                tuner: conv == "auto" ? ConvolutionTuner() : nil, calibration: calibration)
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
     /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).
     func cpuSeconds() -> Double {

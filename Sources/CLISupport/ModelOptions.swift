@@ -28,7 +28,7 @@ public struct ModelOptions: ParsableArguments {
                                valueName: "file"))
     public var classIndices: String?
 
-    @Option(help: Precision.help("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
+    @Option(help: Precision.inferenceHelp("oneDNN's bfloat16 kernels, float32 accumulation; probabilities within ~1e-2 of f32's."))
     public var precision: Precision = .f32
 
     @Option(help: ArgumentHelp("How the 3x3 stride-1 convolutions compute: auto times direct and Winograd on each conv shape the first time this machine meets it, keeps the faster, and remembers the times for later runs (~/.cache/graft/conv-choices.json, as finetune's --conv says); direct is PyTorch's arithmetic; winograd is Winograd F(4x4, 3x3) wherever it applies (f32 only). Default: auto for batch_predict and evaluate, direct for predict.",

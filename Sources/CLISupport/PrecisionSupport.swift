@@ -20,6 +20,20 @@ extension Precision {
             valueName: "f32|bf16")
     }
 
+    /// predict, batch_predict and evaluate's `--precision`: f32, bf16 and int8.
+    public static func inferenceHelp(_ what: String) -> ArgumentHelp {
+        let bf16 = help(what)
+        let cpu = CPUCapabilities.current
+        return ArgumentHelp(
+            "f32, bf16 or int8: \(what) int8: convs and hidden linears in int8 from graft calibrate's file beside the weights.",
+            discussion: (bf16.discussion ?? "") + " int8 (oneDNN's u8 x s8 kernels, s32 accumulation; the first conv and the classifier "
+                + "stay f32) needs the activations' ranges: run graft calibrate --weights W --images DIR first (a refusal says so). "
+                + "It needs VNNI or AMX (Intel Cascade Lake and later, AMD Zen 4 and later) and is refused without, where it is "
+                + "\(Calibration.withoutVNNI); this CPU (oneDNN \(cpu.isa)) \(cpu.int8Fast ? "has it" : "has not")."
+                + " Measured on a held-back set: the same top class as f32 on every image (README, \"int8\").",
+            valueName: "f32|bf16|int8")
+    }
+
     /// Refuses bf16, as a usage error before anything is read or written, on a CPU that has
     /// no bf16 kernels.
     public func validateOnThisCPU() throws {
@@ -27,6 +41,9 @@ extension Precision {
         if self == .bf16 && cpu.bf16 == .unavailable {
             throw ValidationError("--precision bf16 needs a CPU with AVX-512; this one runs oneDNN's \(cpu.isa) kernels, "
                 + "which have no bf16. Use --precision f32.")
+        }
+        if self == .int8 && !cpu.int8Fast {
+            throw ValidationError(QuantizationError.int8Unavailable(isa: cpu.isa).description)
         }
     }
 }

@@ -1,4 +1,5 @@
 import CDNNL
+import Foundation
 
 /// The element type of a quantised tensor: `u8` (values after a ReLU, `0...255`), `s8`
 /// (signed values, `-128...127`), or `f32` (a quantised op's output read by an op that is not).
@@ -177,7 +178,8 @@ public final class QuantizedConv2d {
     public let sourceType: QuantizedType
     public let outputType: QuantizedType
     public let activation: Activation?
-    /// The residual's type and `sumScale` (residual scale / output scale), when the op adds one.
+    /// The residual's type and `sumScale` (residual scale / output scale), when the op adds one;
+    /// an f32 output adds an f32 residual (scale 1), a u8/s8 output a u8/s8 one.
     public let sum: (scale: Float, type: QuantizedType)?
     public let engine: CPUEngine
     public let weights: [Int8]
@@ -204,7 +206,7 @@ public final class QuantizedConv2d {
                 sum: (scale: Float, type: QuantizedType)? = nil, engine: CPUEngine = .shared) throws {
         guard shape.count == 4, shape[2] == shape[3], shape.allSatisfy({ $0 > 0 }), weights.count == shape.reduce(1, *),
               outputScales.count == shape[0], bias.map({ $0.count == shape[0] }) ?? true, groups >= 1, shape[0] % groups == 0,
-              sourceType != .f32, sum.map({ $0.type != .f32 }) ?? true else {
+              sourceType != .f32, sum.map({ ($0.type == .f32) == (outputType == .f32) }) ?? true else {
             throw EngineError.invalidArgument(op: "QuantizedConv2d", what: "weights \(weights.count) for \(shape), \(outputScales.count) scales, bias \(bias?.count ?? 0), source \(sourceType)")
         }
         outChannels = shape[0]; inChannels = shape[1] * groups; kernel = shape[2]
@@ -273,7 +275,7 @@ public final class QuantizedConv2d {
     /// otherwise it is copied first.
     public func forward(_ x: Tensor, residual: Tensor, inPlace: Bool) throws -> Tensor {
         guard let s = sum else { throw EngineError.invalidArgument(op: "QuantizedConv2d", what: "this conv has no residual") }
-        guard residual.desc.quantizedType == s.type else {
+        guard (residual.desc.quantizedType ?? .f32) == s.type else {
             throw EngineError.invalidArgument(op: "QuantizedConv2d", what: "a residual of \(s.type) expected, got \(residual.desc)")
         }
         let plan = try self.plan(for: try sourceDesc(x))
@@ -377,7 +379,9 @@ extension CPUCapabilities {
     /// instruction): `avx512_core_vnni`, `avx512_core_bf16` (Cooper Lake and Zen 4 have VNNI),
     /// `avx512_core_amx`, `avx2_vnni`. Below that int8 runs on AVX2/AVX-512 without VNNI,
     /// about as slow as f32 (see README, "CPUs").
+    ///
+    /// `GRAFT_INT8_ANY_CPU=1` lets int8 run anyway, to measure what it costs there (make bench).
     public var int8Fast: Bool {
-        ["vnni", "bf16", "amx"].contains { isa.contains($0) }
+        ["vnni", "bf16", "amx"].contains { isa.contains($0) } || ProcessInfo.processInfo.environment["GRAFT_INT8_ANY_CPU"] == "1"
     }
 }

@@ -138,6 +138,9 @@ public struct FinetuneModelOptions: ParsableArguments {
             throw ValidationError("--arch \(arch) is not a torchvision model Graft knows. Use one of: \(Families.variantNames.joined(separator: ", ")).")
         }
         if lastStages < 1 { throw ValidationError("--last-stages must be at least 1") }
+        if precision == .int8 {
+            throw ValidationError("--precision int8 is for inference (predict, batch_predict, evaluate, after graft calibrate); finetune trains in f32 or bf16.")
+        }
         try precision.validateOnThisCPU()
         if conv == .winograd && precision == .bf16 {
             throw ValidationError("--conv winograd is f32-only: with --precision bf16 every conv computes direct. Give --conv auto or direct, or --precision f32.")

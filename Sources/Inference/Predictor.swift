@@ -71,8 +71,11 @@ public final class Predictor {
         let ckpt = try Checkpoint(contentsOf: weights, options: .torchvisionModel(allowObjects: allowObjects, limits: readLimits))
         if let p = ckpt.removedPrefix { warnings.append("\(weights): removed the prefix '\(p)' from every key") }
         convolutionTuner = convolution == .auto ? ConvolutionTuner() : nil
+        // int8: the activations' ranges from `graft calibrate`, beside the weights.
+        let calibration = precision == .int8 ? try CalibrationRun.read(forWeights: weights) : nil
         model = try InferenceModel(stateDict: try ckpt.modelStateDict(), precision: precision,
-                                convolution: convolution == .winograd ? .winograd : .direct, tuner: convolutionTuner)
+                                convolution: convolution == .winograd ? .winograd : .direct, tuner: convolutionTuner,
+                                calibration: calibration)
         self.transform = transform
         let named = try Self.classNames(classes: model.numClasses, weights: weights, classIndices: classIndices, knownNames: knownNames)
         classNames = named.names

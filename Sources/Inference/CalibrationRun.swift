@@ -1,0 +1,71 @@
+import Checkpoint
+import Foundation
+import Imaging
+import Models
+
+/// `graft calibrate`: runs the f32 folded model over images in the eval transform, records the
+/// range of every value of its plan (`RangeRecorder`) and writes the calibration file beside
+/// the weights (`Calibration.path(forWeights:)`), which `--precision int8` reads.
+public enum CalibrationRun {
+    public struct Result {
+        public let calibration: Calibration
+        /// Where it was written.
+        public let path: String
+        /// The images run, in order, and those that could not be read (left out, not counted).
+        public let used: [String]
+        public let unreadable: [(path: String, error: Error)]
+    }
+
+    /// The command that makes the calibration of `weights` (for refusals to quote).
+    public static func command(weights: String) -> String {
+        let safe = weights.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-+".unicodeScalars.contains($0) }
+        let w = safe ? weights : "'" + weights.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "graft calibrate --weights \(w) --images DIR (DIR: a few hundred images like those it will see, e.g. its training folder)"
+    }
+
+    /// Reads the calibration `--precision int8` needs for `weights`, refusing a missing, stale or damaged one.
+    public static func read(forWeights weights: String) throws -> Calibration {
+        try Calibration.read(path: Calibration.path(forWeights: weights), weightsSHA256: Calibration.sha256(ofFile: weights),
+                             command: command(weights: weights))
+    }
+
+    /// - Parameters:
+    ///   - images: the images, in order (sorted by path: the same folder gives the same file);
+    ///     the first `count` that decode are run.
+    public static func run(weights: String, images: [String], count: Int, batchSize: Int, method: Calibration.Method,
+                           transform: EvalTransform, loadOptions: LoadOptions, output: String? = nil,
+                           progress: (Int) -> Void = { _ in }) throws -> Result {
+        let ckpt = try Checkpoint(contentsOf: weights, options: loadOptions)
+        let model = try InferenceModel(stateDict: try ckpt.modelStateDict())
+        let recorder = RangeRecorder()
+        let per = transform.tensorCount, side = transform.crop
+        var buffer = [Float](repeating: 0, count: per * batchSize)
+        var used: [String] = [], unreadable: [(String, Error)] = []
+        var filled = 0
+        func flush() throws {
+            guard filled > 0 else { return }
+            try buffer.withUnsafeBufferPointer {
+                try recorder.run(model, images: UnsafeBufferPointer(rebasing: $0[0..<(filled * per)]), batch: filled, height: side, width: side)
+            }
+            filled = 0
+            progress(used.count)
+        }
+        for path in images where used.count < count {
+            do {
+                try buffer.withUnsafeMutableBufferPointer {
+                    try transform.write(path: path, into: UnsafeMutableBufferPointer(rebasing: $0[(filled * per)..<((filled + 1) * per)]))
+                }
+            } catch {
+                unreadable.append((path, error)); continue
+            }
+            used.append(path); filled += 1
+            if filled == batchSize { try flush() }
+        }
+        try flush()
+        guard !used.isEmpty else { throw ModelError.badInput("no image could be read to calibrate on") }
+        let calibration = recorder.calibration(of: model, weightsSHA256: try Calibration.sha256(ofFile: weights), method: method, imageSize: side)
+        let path = output ?? Calibration.path(forWeights: weights)
+        try calibration.encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
+        return Result(calibration: calibration, path: path, used: used, unreadable: unreadable)
+    }
+}
