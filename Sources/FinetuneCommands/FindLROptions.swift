@@ -9,9 +9,9 @@ public struct FindLROptions: ParsableArguments {
             The test takes --find-lr-steps optimizer steps (default 100) on training batches, the rate rising \
             exponentially from --find-lr-start (1e-7) towards --find-lr-end (10): step i's rate is \
             start x (end / start)^(i / steps). It trains as the rest of the options say (--train, --head, \
-            --optimizer, --weight-decay, augmentation, --batch-size, --accumulate, --clip-grad-norm, \
-            --label-smoothing, --class-weights, --sampler), ignoring --epochs, --schedule, --warmup-epochs and \
-            --patience, and stops early once the smoothed loss (an exponential moving average, beta 0.98, \
+            --optimizer, --weight-decay, augmentation with --mixup-alpha and --cutmix-alpha, --batch-size, --accumulate, --clip-grad-norm, \
+            --label-smoothing, --class-weights, --sampler), ignoring --epochs, --schedule, --warmup-epochs, \
+            --patience and --ema-decay, and stops early once the smoothed loss (an exponential moving average, beta 0.98, \
             debiased) exceeds 4x its best. The suggestion is fastai's default, valley (about two thirds down \
             the longest stretch where the loss keeps falling); minimum/10 and steep are printed beside it. The \
             first steps/10 and last 5 steps are left out of the suggestions, as fastai does. Read the plot: \

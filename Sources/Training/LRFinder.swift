@@ -84,8 +84,8 @@ private struct RangeTestDone: Error {}
 
 extension Trainer {
     /// `--find-lr`: fastai's LR range test (`LRRangeTest`) on the training batches, with this
-    /// run's policy, optimizer, loss (label smoothing, class weights), augmentation, clipping,
-    /// accumulation and sampler; epochs follow each other as training's do (each shuffled by
+    /// run's policy, optimizer, loss (label smoothing, class weights), augmentation (mixup and
+    /// cutmix too, drawn as training draws them), clipping, accumulation and sampler; epochs follow each other as training's do (each shuffled by
     /// --seed) until the test ends. Under mpirun every process steps together: gradients are
     /// averaged as in training, the recorded loss is the mean over every process's batch, so
     /// every process stops at the same step. The model, its running statistics and the optimizer
@@ -148,9 +148,10 @@ extension Trainer {
                     guard !batch.labels.isEmpty else { return }
                     if accumulator.every == 1 { reducer?.begin() }
                     model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
-                    let (loss, _) = try batch.images.withUnsafeBufferPointer {
+                    let (images, targets) = mixed(batch, epoch: thisEpoch, index: b, side: h)   // --mixup-alpha, --cutmix-alpha
+                    let (loss, _) = try images.withUnsafeBufferPointer {
                         try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights)
+                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights, softTargets: targets)
                     }
                     if accumulator.every == 1 { reducer?.finish() }
                     group.loss += Double(loss) * Double(batch.labels.count); group.images += batch.labels.count

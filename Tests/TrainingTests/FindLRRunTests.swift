@@ -74,6 +74,19 @@ final class FindLRRunTests: XCTestCase {
         }
     }
 
+    /// --mixup-alpha is applied as training applies it: the same steps see mixed batches.
+    func testMixupIsApplied() throws {
+        let dir = try FinetuneTests.workdir("findlr-mix")
+        var c = FinetuneTests.config(dir, epochs: 1, augment: true)
+        let settings = LRRangeTest.Settings(start: 1e-4, end: 1, steps: 8)
+        let plain = try Finetune.findLearningRate(c, settings: settings, json: dir + "/a.json", page: nil, log: { _ in }, warn: { _ in })
+        c.mixupAlpha = 0.4
+        let mixed = try Finetune.findLearningRate(c, settings: settings, json: dir + "/b.json", page: nil, log: { _ in }, warn: { _ in })
+        XCTAssertEqual(plain.losses.count, 8)
+        XCTAssertEqual(mixed.losses.count, 8)
+        XCTAssertNotEqual(plain.losses, mixed.losses)
+    }
+
     func testTrainingCommandTakesTheTestOptionsOut() {
         let args = ["finetune", "--weights", "w.pth", "--find-lr", "--find-lr-steps", "50", "--find-lr-end=1", "--lr=0.1",
                     "--classes", "3", "my data"]
