@@ -10,9 +10,11 @@ extension RGBImage {
     public func luma() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: width * height)
         pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { out in
             for i in out.indices {
                 let r = Int(p[3 * i]), g = Int(p[3 * i + 1]), b = Int(p[3 * i + 2])
                 out[i] = UInt8((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16)
+            }
             }
         }
         return out
@@ -28,6 +30,7 @@ extension RGBImage {
         let interpolate = alpha >= 0 && alpha <= 1
         degenerate.pixels.withUnsafeBufferPointer { d in
             pixels.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { out in
                 for i in out.indices {
                     let a = Int32(d[i])
                     let value = Float(a) + alpha * Float(Int32(s[i]) - a)
@@ -36,6 +39,7 @@ extension RGBImage {
                     } else {
                         out[i] = value <= 0 ? 0 : value >= 255 ? 255 : UInt8(value)
                     }
+                }
                 }
             }
         }
@@ -102,7 +106,7 @@ extension RGBImage {
 
     /// The same lookup table applied to every band (`image.point(lut)`).
     func mapped(_ lut: [UInt8]) -> RGBImage {
-        RGBImage(unchecked: width, height, pixels.map { lut[Int($0)] })
+        mapped(bands: [lut, lut, lut])
     }
 
     /// `F.posterize` (ImageOps.posterize): keeps the top `bits` bits (1...8).
@@ -123,15 +127,28 @@ extension RGBImage {
 
     /// The 256-bin histogram of each band.
     func bandHistograms() -> [[Int]] {
-        var h = [[Int]](repeating: [Int](repeating: 0, count: 256), count: 3)
-        for (i, v) in pixels.enumerated() { h[i % 3][Int(v)] += 1 }
-        return h
+        var h = [Int](repeating: 0, count: 768)
+        pixels.withUnsafeBufferPointer { p in
+            var i = 0
+            while i + 2 < p.count {
+                h[Int(p[i])] += 1; h[256 + Int(p[i + 1])] += 1; h[512 + Int(p[i + 2])] += 1
+                i += 3
+            }
+        }
+        return [Array(h[0..<256]), Array(h[256..<512]), Array(h[512..<768])]
     }
 
     /// One lookup table per band (`image.point(lut)` with 768 entries).
     func mapped(bands luts: [[UInt8]]) -> RGBImage {
         var out = pixels
-        for i in out.indices { out[i] = luts[i % 3][Int(out[i])] }
+        let (r, g, b) = (luts[0], luts[1], luts[2])
+        out.withUnsafeMutableBufferPointer { o in
+            var i = 0
+            while i + 2 < o.count {
+                o[i] = r[Int(o[i])]; o[i + 1] = g[Int(o[i + 1])]; o[i + 2] = b[Int(o[i + 2])]
+                i += 3
+            }
+        }
         return RGBImage(unchecked: width, height, out)
     }
 
@@ -174,11 +191,13 @@ extension RGBImage {
     public func adjustingHue(_ hueFactor: Double) -> RGBImage {
         let shift = UInt8(truncatingIfNeeded: Int32(hueFactor * 255))
         var out = pixels
-        for i in stride(from: 0, to: out.count, by: 3) {
-            var hsv = RGBImage.hsv(out[i], out[i + 1], out[i + 2])
-            hsv.0 &+= shift
-            let rgb = RGBImage.rgb(hsv.0, hsv.1, hsv.2)
-            out[i] = rgb.0; out[i + 1] = rgb.1; out[i + 2] = rgb.2
+        out.withUnsafeMutableBufferPointer { o in
+            for i in stride(from: 0, to: o.count - 2, by: 3) {
+                var hsv = RGBImage.hsv(o[i], o[i + 1], o[i + 2])
+                hsv.0 &+= shift
+                let rgb = RGBImage.rgb(hsv.0, hsv.1, hsv.2)
+                o[i] = rgb.0; o[i + 1] = rgb.1; o[i + 2] = rgb.2
+            }
         }
         return RGBImage(unchecked: width, height, out)
     }
