@@ -131,6 +131,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--no-torch", action="store_true")
     a = p.parse_args()
+    a.graft_bin, a.out = os.path.abspath(a.graft_bin), os.path.abspath(a.out)   # the runs start in folders of their own
     per_class = [int(x) for x in a.per_class.split(",")]
     sizes = [int(x) for x in a.sizes.split(",")]
     seeds = [int(x) for x in a.seeds.split(",")]
