@@ -60,7 +60,10 @@ def images():
 
 FILLS = [None, [255, 128, 7], [200]]
 ROTATE_ANGLES = [0, 90, 180, 270, -90, -180, 360, 450, 45, -30, 30.5, 1e-3, -1e-9, 0.1, 179.9, 180.0001,
-                 200, 720.25, -1000.3, 89.99999, 12.345678, 135, -135, 60]
+                 200, 720.25, -1000.3, 89.99999, 12.345678, 135, -135, 60,
+                 # cos(angle) * 65536 within 1e-11 of a half: PIL's round(cos, 15) moves 16.16's FIX
+                 # of the matrix by one, which moves pixels of the 37x23 and 23x37 images
+                 87.451991437727, 87.44586551709642]
 MAGNITUDES = {  # the policies' ranges reach 0.99 (shear), 150/331 * width (translate), 135 degrees
     "ShearX": [-0.99, -0.3, -0.01, 0.0, 0.1, 0.3, 0.5, 0.99, 5.0],
     "ShearY": [-0.99, -0.3, -0.01, 0.0, 0.1, 0.3, 0.5, 0.99, 5.0],
