@@ -27,19 +27,32 @@ public final class WeightEMA {
         track(model)
     }
 
-    /// Every tensor the model averages, with a way to read and write it, and whether it moves now.
-    private func slots(_ model: Network) -> [(key: String, moving: Bool, get: () -> [Float], set: ([Float]) -> Void)] {
-        var out: [(String, Bool, () -> [Float], ([Float]) -> Void)] = []
+    /// A tensor the model averages: its key, whether it moves now, how to read it (without a
+    /// copy) and write it.
+    private struct Slot {
+        let key: String
+        let moving: Bool
+        let read: ((UnsafeBufferPointer<Float>) -> Void) -> Void
+        let set: ([Float]) -> Void
+        func get() -> [Float] { var v: [Float] = []; read { v = Array($0) }; return v }
+    }
+
+    /// Every tensor the model averages: the parameters, then each batch norm's running statistics.
+    private func slots(_ model: Network) -> [Slot] {
+        var out: [Slot] = []
         for p in model.parameters {
-            out.append((p.name, p.trainable, { p.values }, { v in _ = v.withUnsafeBufferPointer { p.value.update(fromContentsOf: $0) } }))
+            out.append(Slot(key: p.name, moving: p.trainable, read: { $0(UnsafeBufferPointer(p.value)) },
+                            set: { v in _ = v.withUnsafeBufferPointer { p.value.update(fromContentsOf: $0) } }))
         }
         let g = model.architecture.graph
         for b in model.batchNorms {
             let path = g.nodes[b.nodes[0]].path
             let bn = b.bn
             let moving = !bn.isFrozen || model.frozenBN == .train
-            out.append((path["running_mean"], moving, { bn.runningMean }, { bn.runningMean = $0 }))
-            out.append((path["running_var"], moving, { bn.runningVar }, { bn.runningVar = $0 }))
+            out.append(Slot(key: path["running_mean"], moving: moving, read: { body in bn.runningMean.withUnsafeBufferPointer(body) },
+                            set: { bn.runningMean = $0 }))
+            out.append(Slot(key: path["running_var"], moving: moving, read: { body in bn.runningVar.withUnsafeBufferPointer(body) },
+                            set: { bn.runningVar = $0 }))
         }
         return out
     }
@@ -57,23 +70,24 @@ public final class WeightEMA {
     public func update(from model: Network) {
         for s in slots(model) {
             guard let i = index[s.key] else { continue }
-            WeightEMA.average(&values[i], s.get(), decay: decay)
+            s.read { v in values[i].withUnsafeMutableBufferPointer { WeightEMA.average($0, v, decay: decay) } }
         }
     }
 
     /// timm's `decay * ema + (1 - decay) * value` on float32 tensors: each Python-float factor
     /// rounded to float32 (`1 - decay` computed in double first), each product rounded, then added.
     public static func average(_ ema: inout [Float], _ value: [Float], decay: Double) {
-        precondition(ema.count == value.count, "weight average: \(ema.count) values against \(value.count)")
+        value.withUnsafeBufferPointer { v in ema.withUnsafeMutableBufferPointer { average($0, v, decay: decay) } }
+    }
+
+    static func average(_ e: UnsafeMutableBufferPointer<Float>, _ v: UnsafeBufferPointer<Float>, decay: Double) {
+        precondition(e.count == v.count, "weight average: \(e.count) values against \(v.count)")
         let d = Float(decay), rest = Float(1.0 - decay)
-        value.withUnsafeBufferPointer { v in
-            ema.withUnsafeMutableBufferPointer { e in
-                for j in 0..<e.count {
-                    let a = d * e[j]
-                    let b = rest * v[j]
-                    e[j] = a + b
-                }
-            }
+        guard let ep = e.baseAddress, let vp = v.baseAddress else { return }
+        for j in 0..<e.count {
+            let a = d * ep[j]
+            let b = rest * vp[j]
+            ep[j] = a + b
         }
     }
 
