@@ -180,6 +180,21 @@ def main(here):
                 mag_counts[key_m] = mag_counts.get(key_m, 0) + 1
         stats[key] = {"samples": n, "ops": op_counts, "magnitudes": mag_counts, "ops_per_image": per_image}
 
+    # ColorJitter(0.4, 0.4, 0.4, 0.1).get_params over many draws: the order's frequencies and
+    # each factor's decile (of its range) frequencies.
+    torch.manual_seed(2025)
+    perms, factors = {}, {"brightness": [0] * 10, "contrast": [0] * 10, "saturation": [0] * 10, "hue": [0] * 10}
+    ranges = {"brightness": (0.6, 1.4), "contrast": (0.6, 1.4), "saturation": (0.6, 1.4), "hue": (-0.1, 0.1)}
+    n_jitter = 20000
+    for _ in range(n_jitter):
+        order, b, c, s_, h = ColorJitter.get_params([0.6, 1.4], [0.6, 1.4], [0.6, 1.4], [-0.1, 0.1])
+        key = ",".join(str(int(v)) for v in order)
+        perms[key] = perms.get(key, 0) + 1
+        for name, v in zip(("brightness", "contrast", "saturation", "hue"), (b, c, s_, h)):
+            lo, hi = ranges[name]
+            factors[name][min(9, int((v - lo) / (hi - lo) * 10))] += 1
+    stats["color_jitter"] = {"samples": n_jitter, "orders": perms, "factor_deciles": factors}
+
     manifest = {"torch": torch.__version__, "torchvision": torchvision.__version__, "pillow": Image.__version__,
                 "images": images, "ops": ops, "color_jitter": jitters,
                 "trivial_augment_wide": trivial, "rand_augment": rand_aug,

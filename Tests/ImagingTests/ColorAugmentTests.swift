@@ -38,6 +38,40 @@ struct ColorAugmentManifest: Decodable {
     let auto_augment: [Recorded]
     let tables: [String: [String: Entry]]
     let stats: [String: Stats]
+    let jitterStats: JitterStats
+
+    struct JitterStats: Decodable {
+        let samples: Int
+        let orders: [String: Int]
+        let factor_deciles: [String: [Int]]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case images, ops, color_jitter, trivial_augment_wide, rand_augment, rand_augment_3ops_m30, auto_augment, tables, stats
+    }
+    struct StatsKeys: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        images = try c.decode([Image].self, forKey: .images)
+        ops = try c.decode([OpCase].self, forKey: .ops)
+        color_jitter = try c.decode([Jitter].self, forKey: .color_jitter)
+        trivial_augment_wide = try c.decode([Recorded].self, forKey: .trivial_augment_wide)
+        rand_augment = try c.decode([Recorded].self, forKey: .rand_augment)
+        rand_augment_3ops_m30 = try c.decode([Recorded].self, forKey: .rand_augment_3ops_m30)
+        auto_augment = try c.decode([Recorded].self, forKey: .auto_augment)
+        tables = try c.decode([String: [String: Entry]].self, forKey: .tables)
+        let s = try c.nestedContainer(keyedBy: StatsKeys.self, forKey: .stats)
+        var policies: [String: Stats] = [:]
+        for key in s.allKeys where key.stringValue != "color_jitter" { policies[key.stringValue] = try s.decode(Stats.self, forKey: key) }
+        stats = policies
+        jitterStats = try s.decode(JitterStats.self, forKey: StatsKeys(stringValue: "color_jitter"))
+    }
 
     static func load() throws -> ColorAugmentManifest {
         let data = try Data(contentsOf: FixturePaths.url("augment_color/manifest.json"))
@@ -184,6 +218,33 @@ final class ColorAugmentTests: XCTestCase {
             compare(ops, torch.ops, n, "\(key) ops")
             compare(mags, normalised(torch.magnitudes), n, "\(key) (op, magnitude)")
             compare(perImage, torch.ops_per_image, n, "\(key) ops per image")
+        }
+    }
+
+    /// ColorJitter(0.4, 0.4, 0.4, 0.1)'s draws from SeededRandom against torch's: the 24 orders
+    /// (randperm(4)) and each factor's deciles of its range, same bounds as the policies'.
+    func testColorJitterStatisticsMatchTorch() throws {
+        let torch = try ColorAugmentManifest.load().jitterStats
+        let jitter = try ColorJitter(brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1)
+        var random = SeededRandom(seed: 24, stream: 8)
+        var orders: [String: Int] = [:]
+        var deciles: [String: [Int]] = ["brightness": [Int](repeating: 0, count: 10), "contrast": [Int](repeating: 0, count: 10),
+                                        "saturation": [Int](repeating: 0, count: 10), "hue": [Int](repeating: 0, count: 10)]
+        for _ in 0..<torch.samples {
+            let p = jitter.parameters(using: &random)
+            orders[p.order.map(String.init).joined(separator: ","), default: 0] += 1
+            for (name, v, r) in [("brightness", p.brightness!, jitter.brightness!), ("contrast", p.contrast!, jitter.contrast!),
+                                 ("saturation", p.saturation!, jitter.saturation!), ("hue", p.hue!, jitter.hue!)] {
+                let k = min(9, Int((v - r.lowerBound) / (r.upperBound - r.lowerBound) * 10))
+                deciles[name]![k] += 1
+            }
+        }
+        XCTAssertEqual(orders.count, 24, "every order of the four drawn")
+        compare(orders, torch.orders, torch.samples, "ColorJitter orders")
+        for (name, counts) in deciles {
+            let theirs = try XCTUnwrap(torch.factor_deciles[name], name)
+            func keyed(_ c: [Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: c.enumerated().map { ("\($0.offset)", $0.element) }) }
+            compare(keyed(counts), keyed(theirs), torch.samples, "ColorJitter \(name) deciles")
         }
     }
 
