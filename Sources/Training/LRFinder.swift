@@ -57,8 +57,9 @@ public struct LRFinderResult: Codable, Sendable {
             if withValue.contains(where: { a.hasPrefix($0 + "=") }) { i += 1; continue }
             out.append(a); i += 1
         }
-        // Options before the positional data folder are fine to ArgumentParser; put --lr after the command name.
-        out.insert(contentsOf: ["--lr", text(lr)], at: min(1, out.count))
+        // At the end (ArgumentParser takes options after the data folder), so that `graft
+        // finetune ...` keeps its subcommand first; before a `--`, after which nothing is an option.
+        out.insert(contentsOf: ["--lr", text(lr)], at: out.firstIndex(of: "--") ?? out.count)
         return out
     }
 

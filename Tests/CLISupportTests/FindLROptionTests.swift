@@ -46,7 +46,8 @@ final class FindLROptionTests: XCTestCase {
                     "--batch-size", "8", "--find-lr", "--find-lr-start", "1e-4", "--find-lr-steps", "20"]
         let out = try finetuneOnTrainset(0, args, in: dir)
         XCTAssertTrue(out.contains("Suggested learning rate: "), out)
-        XCTAssertTrue(out.contains("Train with it: finetune --lr "), out)
+        XCTAssertTrue(out.contains("Train with it: finetune --weights "), out)
+        XCTAssertTrue(out.contains(" --lr "), out)
         for name in ["lr_find.json", "lr_find.html"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), name)
         }

@@ -42,7 +42,7 @@ final class FindLRRunTests: XCTestCase {
             XCTAssertNotNil(written["suggestions"])
             XCTAssertTrue(html.contains("data-name=\"valley\""))
             XCTAssertTrue(lines.contains { $0.contains("Suggested learning rate: \(LRFinderResult.text(s.valley.lr))") }, "\(lines)")
-            XCTAssertTrue(lines.contains { $0.hasPrefix("Train with it: finetune --lr \(LRFinderResult.text(s.valley.lr)) --classes 3 data") }, "\(lines)")
+            XCTAssertTrue(lines.contains { $0 == "Train with it: finetune --classes 3 data --lr \(LRFinderResult.text(s.valley.lr))" }, "\(lines)")
             XCTAssertFalse(lines.contains { $0.contains("--lr 0.02") }, "the old --lr is taken out")
         } else {
             XCTFail("30 steps keep 22 records: a suggestion is expected (\(result.stop), \(result.lrs.count) steps)")
@@ -87,11 +87,30 @@ final class FindLRRunTests: XCTestCase {
         XCTAssertNotEqual(plain.losses, mixed.losses)
     }
 
+    /// --accumulate 2 at batch 4 records what batch 8 records (--train fc, frozen batch norm,
+    /// no augmentation): each record is an optimizer step over the group's images.
+    func testAccumulatedStepsAreRecordedAsOne() throws {
+        let a = try FinetuneTests.workdir("findlr-acc"), b = try FinetuneTests.workdir("findlr-big")
+        var ca = FinetuneTests.config(a, epochs: 1), cb = FinetuneTests.config(b, epochs: 1)
+        ca.batchSize = 4; ca.accumulate = 2; cb.batchSize = 8
+        let settings = LRRangeTest.Settings(start: 1e-3, end: 1, steps: 8)
+        let acc = try Finetune.findLearningRate(ca, settings: settings, json: a + "/lr_find.json", page: nil, log: { _ in }, warn: { _ in })
+        let big = try Finetune.findLearningRate(cb, settings: settings, json: b + "/lr_find.json", page: nil, log: { _ in }, warn: { _ in })
+        XCTAssertEqual(acc.lrs, big.lrs)
+        // The first epoch's first three groups are whole (30 images: the fourth is 4 + 2 images,
+        // which --accumulate weighs by batch, not by image, as torch's loop does).
+        for i in 0..<3 { XCTAssertEqual(acc.losses[i], big.losses[i], accuracy: 1e-5 * max(1, abs(big.losses[i])), "step \(i): \(acc.losses) vs \(big.losses)") }
+        XCTAssertNotEqual(acc.losses[1], acc.losses[0])
+    }
+
     func testTrainingCommandTakesTheTestOptionsOut() {
         let args = ["finetune", "--weights", "w.pth", "--find-lr", "--find-lr-steps", "50", "--find-lr-end=1", "--lr=0.1",
                     "--classes", "3", "my data"]
         let out = LRFinderResult.trainingCommand(args, lr: 0.00123456)
-        XCTAssertEqual(out, ["finetune", "--lr", "0.00123", "--weights", "w.pth", "--classes", "3", "my data"])
-        XCTAssertEqual(LRFinderResult.shellQuoted(out), "finetune --lr 0.00123 --weights w.pth --classes 3 'my data'")
+        XCTAssertEqual(out, ["finetune", "--weights", "w.pth", "--classes", "3", "my data", "--lr", "0.00123"])
+        XCTAssertEqual(LRFinderResult.shellQuoted(out), "finetune --weights w.pth --classes 3 'my data' --lr 0.00123")
+        // graft's subcommand stays first; nothing goes after a `--`.
+        XCTAssertEqual(LRFinderResult.trainingCommand(["graft", "finetune", "--find-lr", "--classes", "3", "--", "-data"], lr: 0.5),
+                       ["graft", "finetune", "--classes", "3", "--lr", "0.5", "--", "-data"])
     }
 }
