@@ -157,3 +157,45 @@ final class MixingAndAverageFixtureTests: XCTestCase {
         }
     }
 }
+
+/// WeightEMA's bookkeeping: what it copies, what a later phase adds, and that validating or
+/// saving the average leaves the model exactly as it was.
+final class WeightAverageTrackingTests: XCTestCase {
+    func model() throws -> Network {
+        let basic = FixturePaths.url("training/basic")
+        return try Network(stateDict: try Checkpoint(contentsOf: basic.appendingPathComponent("initial.pth").path).stateDict,
+                           head: .replace(numClasses: 5), seed: 42)
+    }
+
+    func testALaterPhaseIsTrackedFromItsStartAndSwapsAreExact() throws {
+        let m = try model()
+        m.freeze(.headOnly)
+        m.frozenBN = .eval
+        let ema = WeightEMA(model: m, decay: 0.5)
+        XCTAssertEqual(ema.keys, ["fc.weight", "fc.bias"], "a frozen trunk (batch norms in eval mode) is not copied")
+        let fc = try XCTUnwrap(m.parameters.first { $0.name == "fc.weight" })
+        let before = m.stateDict()
+        fc.value[0] += 1
+        ema.update(from: m)
+        XCTAssertEqual(try XCTUnwrap(ema.stateDict["fc.weight"]).floats()[0], 0.5 * before["fc.weight"]!.floats()[0] + 0.5 * fc.value[0])
+        // The trunk starts training (--head-epochs is over): it is averaged from its values now.
+        m.freeze(.none)
+        m.frozenBN = .train
+        ema.track(m)
+        XCTAssertTrue(ema.keys.contains("conv1.weight") && ema.keys.contains("bn1.running_mean"), "\(ema.keys)")
+        XCTAssertEqual(ema.stateDict["conv1.weight"]?.floats(), before["conv1.weight"]?.floats())
+        // withAverage puts the model's own values back bit for bit.
+        let own = m.stateDict()
+        let averaged = ema.withAverage(in: m) { m.stateDict() }
+        XCTAssertEqual(m.stateDict(), own)
+        XCTAssertNotEqual(averaged["fc.weight"], own["fc.weight"])
+        XCTAssertEqual(averaged["conv1.weight"], own["conv1.weight"])
+        // A resume point's averages come back; one of another model is refused.
+        let copy = WeightEMA(model: m, decay: 0.5)
+        try copy.load(ema.stateDict, model: m)
+        XCTAssertEqual(copy.stateDict, ema.stateDict)
+        var foreign = ema.stateDict
+        foreign["fc.weight"] = TensorData(shape: [3], floats: [1, 2, 3])
+        XCTAssertThrowsError(try copy.load(foreign, model: m))
+    }
+}
