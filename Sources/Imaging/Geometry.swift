@@ -74,9 +74,11 @@ public enum Geometry {
                      "fill: one value or one per channel (3), got \(fill.count)")
         let colour = fill.count == 1 ? [fill[0], fill[0], fill[0]] : fill
         let w = image.width, h = image.height
-        var out = [UInt8](repeating: 0, count: w * h * 3)
-        for i in stride(from: 0, to: out.count, by: 3) {
-            out[i] = colour[0]; out[i + 1] = colour[1]; out[i + 2] = colour[2]
+        var out = [UInt8](repeating: colour[0], count: w * h * 3)
+        if colour[1] != colour[0] || colour[2] != colour[0] {
+            out.withUnsafeMutableBufferPointer { o in
+                for i in stride(from: 0, to: o.count, by: 3) { o[i + 1] = colour[1]; o[i + 2] = colour[2] }
+            }
         }
         guard w > 0, h > 0 else { return RGBImage(unchecked: w, h, out) }
         image.pixels.withUnsafeBufferPointer { src in
@@ -192,16 +194,20 @@ extension RGBImage {
         let w = width, h = height
         let (ow, oh) = op == .rotate180 ? (w, h) : (h, w)
         var out = [UInt8](repeating: 0, count: w * h * 3)
-        for y in 0..<h {
-            for x in 0..<w {
-                let (ox, oy): (Int, Int)
-                switch op {
-                case .rotate90: (ox, oy) = (y, w - 1 - x)
-                case .rotate180: (ox, oy) = (w - 1 - x, h - 1 - y)
-                case .rotate270: (ox, oy) = (h - 1 - y, x)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let (ox, oy): (Int, Int)
+                        switch op {
+                        case .rotate90: (ox, oy) = (y, w - 1 - x)
+                        case .rotate180: (ox, oy) = (w - 1 - x, h - 1 - y)
+                        case .rotate270: (ox, oy) = (h - 1 - y, x)
+                        }
+                        let s = (y * w + x) * 3, d = (oy * ow + ox) * 3
+                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    }
                 }
-                let s = (y * w + x) * 3, d = (oy * ow + ox) * 3
-                out[d] = pixels[s]; out[d + 1] = pixels[s + 1]; out[d + 2] = pixels[s + 2]
             }
         }
         return RGBImage(unchecked: ow, oh, out)
