@@ -11,6 +11,7 @@ two torch.distributed processes (gloo) on loopback ports 29600-29605. The heldou
 Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it). The
 evaluate and weighted_loss parts need scikit-learn (`pip install scikit-learn`).
 The vgg part (tiny torchvision VGGs, Fixtures/vgg/README.md) reads images from Fixtures/images/src.
+The int8 part reads Fashion-MNIST's train split from the same Debian package.
 """
 import os
 import sys
@@ -22,7 +23,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "phases", "augment_color", "augment_geometry", "lr_find", "mixup"]
+                             "vgg", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -36,7 +36,9 @@ public struct Calibration: Codable, Equatable, Sendable {
     public static let formatName = "graft-int8-calibration"
     public static let currentVersion = 1
     /// What int8 costs on a CPU without VNNI, as measured (README, "CPUs").
-    public static let withoutVNNI = "no faster than f32 (resnet50, batch 32, under ONEDNN_MAX_CPU_ISA=AVX2: int8 0.9x f32's images/s)"
+    public static let withoutVNNI = "not exact: oneDNN's int8 kernels without VNNI add u8 x s8 pairs in 16 bits, which saturate "
+        + "(a conv on full-range values came out up to 65 of 255 levels off); measured under ONEDNN_MAX_CPU_ISA=AVX2 on an AMD EPYC, "
+        + "resnet50 at batch 32 took 48 core-ms per image in int8 against 88 in f32"
 
     /// How each activation's clipping threshold is chosen from its recorded range.
     public enum Method: String, Codable, Sendable, CaseIterable {
@@ -194,11 +196,32 @@ public final class RangeRecorder {
         self.images += batch
     }
 
+    /// A value's name for people: its node's state-dict path, or for an op without parameters
+    /// (ReLU, add, pooling) the op after the nearest named node before it (`relu after layer1.0.bn1`).
+    static func name(of v: Int, in graph: Graph) -> String {
+        guard v > 0 else { return "input" }
+        let node = graph.nodes[v - 1]
+        if !node.op.tensors.isEmpty { return node.path.description }
+        let op: String
+        switch node.op {
+        case .activation(let a): op = a.rawValue
+        case .add: op = "add"
+        case .maxPool: op = "maxpool"
+        case .adaptiveAvgPool: op = "avgpool"
+        case .flatten: op = "flatten"
+        case .dropout: op = "dropout"
+        case .concat: op = "concat"
+        default: op = "op"
+        }
+        let before = graph.nodes[..<(v - 1)].last { !$0.op.tensors.isEmpty }
+        return before.map { "\(op) after \($0.path)" } ?? op
+    }
+
     /// The calibration these ranges make.
     public func calibration(of model: InferenceModel, weightsSHA256: String, method: Calibration.Method, imageSize: Int) -> Calibration {
         let graph = model.architecture.graph
         let ranges = mins.keys.sorted().map { v in
-            Calibration.Range(value: v, node: v == 0 ? "input" : graph.nodes[v - 1].path.description,
+            Calibration.Range(value: v, node: Self.name(of: v, in: graph),
                               min: mins[v]!, max: maxs[v]!, p9999: percentile(v, 0.9999))
         }
         return Calibration(weightsSHA256: weightsSHA256, model: model.name, method: method, images: images, imageSize: imageSize, values: ranges)
