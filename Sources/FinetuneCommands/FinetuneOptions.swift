@@ -182,7 +182,7 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
     public var noAugment = false
 
-    @Option(help: ArgumentHelp("After crop and flip, one of torchvision's automatic augmentation policies on each training image (torchvision reference's --auto-augment): ta_wide (TrivialAugmentWide: one op of 14 at a random strength; 'trivial' works too), ra (RandAugment: --ra-num-ops ops at strength --ra-magnitude), imagenet (AutoAugment's ImageNet policy). Pixel-exact to torchvision's PIL path; the draws are Graft's own, seeded.", valueName: "ta_wide|ra|imagenet"))
+    @Option(help: ArgumentHelp("After crop and flip, one of torchvision's automatic augmentation policies on each training image (torchvision reference's --auto-augment): ta_wide (TrivialAugmentWide: one op of 14 at a random strength; 'trivial' works too), ra (RandAugment: --ra-num-ops ops at strength --ra-magnitude), imagenet (AutoAugment's ImageNet policy). Shears, translations and rotations use nearest neighbours and fill black (the policies' defaults; torchvision's reference script passes bilinear). Pixel-exact to torchvision's PIL path; the draws are Graft's own, seeded.", valueName: "ta_wide|ra|imagenet"))
     public var autoAugment: String?
 
     @Option(help: "RandAugment's magnitude bin, 0 to 30 (default 9, torchvision's): how strong each op is. Only with --auto-augment ra.")
