@@ -96,7 +96,6 @@ extension Trainer {
         let savedValues = model.parameters.map { Array($0.value) }
         let savedStatistics = model.runningStatistics, savedCounts = model.batchesTracked
         let savedOptimizer = (buffers: optimizer.buffers, steps: optimizer.steps, lr: optimizer.lr)
-        let savedHook = model.onGradientsReady
         defer {
             for (p, v) in zip(model.parameters, savedValues) { _ = p.value.update(fromContentsOf: v); p.grad.update(repeating: 0) }
             model.weightsChanged()   // cached copies of the weights (folded or converted) go
@@ -106,7 +105,8 @@ extension Trainer {
         }
         startDataParallel()
         if (config.accumulate ?? 1) > 1 { model.onGradientsReady = nil }
-        defer { if reducer != nil { model.onGradientsReady = savedHook } }
+        // As startDataParallel leaves it, for a run that trains after the test.
+        defer { if let r = reducer { model.onGradientsReady = { [unowned r] in r.ready($0) } } }
         let classWeights = lossWeights
         let accumulator = GradientAccumulator(every: config.accumulate ?? 1)
         var group = (loss: 0.0, images: 0)
