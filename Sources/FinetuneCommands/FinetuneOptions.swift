@@ -390,7 +390,7 @@ public struct FinetuneOutputOptions: ParsableArguments {
     @Flag(help: "Continue the interrupted run that wrote --output here, from its last finished epoch.")
     public var resume = false
 
-    @Option(help: ArgumentHelp("Also write TensorBoard's event file (events.out.tfevents.*) in this folder, made if missing: train/loss per step, val/loss, val/accuracy and lr per epoch. View with: tensorboard --logdir DIR.",
+    @Option(help: ArgumentHelp("Also write TensorBoard's event file (events.out.tfevents.*) in this folder, made if missing: train/loss per step, val/loss, val/accuracy and lr per epoch (with --ema-decay also ema/val_loss and ema/val_accuracy). View with: tensorboard --logdir DIR.",
                                valueName: "dir"))
     public var tensorboard: String?
 

@@ -34,6 +34,9 @@ public final class TensorBoardLog {
             try writer.addScalar("val/loss", value: m.valLoss, step: m.epoch)
             try writer.addScalar("val/accuracy", value: m.valAccuracy, step: m.epoch)
             try writer.addScalar("lr", value: m.lr, step: m.epoch)
+            // --ema-decay: the weight average's figures beside the model's.
+            if let l = m.emaValLoss { try writer.addScalar("ema/val_loss", value: l, step: m.epoch) }
+            if let a = m.emaValAccuracy { try writer.addScalar("ema/val_accuracy", value: a, step: m.epoch) }
             try writer.flush()
         }
     }
