@@ -48,7 +48,8 @@ public struct FinetuneCommand: ParsableCommand {
                                               allowObjects: options.read.allowObjects, limits: options.read.limits,
                                               cluster: cluster, syncBatchNorm: options.training.syncBN,
                                               log: root ? console.log : { _ in }, warn: root ? console.warning : { _ in },
-                                              progress: root ? console.progress : nil)
+                                              progress: root ? console.progress : nil,
+                                              observe: root ? { ConvolutionSummary.attach(to: $0, verbose: options.output.verbose, log: console.log) } : nil)
                 return
             }
             try Finetune.run(config, output: options.output.output, resume: options.output.resume,

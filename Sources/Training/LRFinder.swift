@@ -27,7 +27,7 @@ public struct LRFinderResult: Codable, Sendable {
     public var summary: [String] {
         let stopped: String
         switch stop {
-        case .steps: stopped = "after \(lrs.count) steps"
+        case .steps: stopped = "ran its \(lrs.count) steps"
         case .diverged: stopped = "stopped after \(lrs.count) steps: the smoothed loss exceeded 4x its best"
         case .noData: stopped = "stopped after \(lrs.count) steps: no training image could be read"
         }
@@ -176,14 +176,16 @@ extension Finetune {
     /// weights, model, policy, every check), runs the range test, and (rank 0) writes the curve
     /// to `json` (lr_find.json) and the page to `page` (lr_find.html; nil: none). No model,
     /// class_indices.json, metrics.json or resume point is written. Logs the suggestion and the
-    /// command line that trains with it.
+    /// command line that trains with it. `observe` gets the trainer before the test (finetune's
+    /// `--conv auto` summary, whose line is logged after the test).
     @discardableResult
     public static func findLearningRate(_ config: TrainConfig, settings: LRRangeTest.Settings, json: String, page: String?,
                                         commandLine: [String] = ReportWriter.invocation,
                                         allowObjects: Bool = false, limits: ReadLimits = ReadLimits(),
                                         cluster: Cluster = .single, syncBatchNorm: Bool = false,
                                         log: @escaping (String) -> Void, warn: @escaping (String) -> Void,
-                                        progress: ((String) -> Void)? = nil) throws -> LRFinderResult {
+                                        progress: ((String) -> Void)? = nil,
+                                        observe: ((Trainer) throws -> Void)? = nil) throws -> LRFinderResult {
         if cluster.isRoot {
             try FinetuneJob.checkWritable(json)
             if let p = page { try FinetuneJob.checkWritable(p) }
@@ -193,9 +195,11 @@ extension Finetune {
         defer { job.releaseFolders() }
         let trainer = job.trainer
         trainer.progress = progress
+        try observe?(trainer)
         log("LR range test: \(settings.steps) steps, rates \(LRFinderResult.text(settings.start)) to \(LRFinderResult.text(settings.end)), "
             + "rising exponentially (fastai's lr_find); no model is saved")
         let test = try trainer.findLearningRate(settings)
+        trainer.beforeEpochLine?().forEach(log)
         let suggestions = test.suggestions
         var result = LRFinderResult(config: job.config, settings: settings, lrs: test.lrs, losses: test.losses,
                                     smoothedLosses: test.smoothed, stop: test.stop ?? .steps, suggestions: suggestions,
