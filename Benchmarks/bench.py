@@ -18,7 +18,10 @@ peak: it does fewer multiplications than the arithmetic counted.
 
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
-the rows named (inference, vgg, predict, batch_predict, training, memory, fc_epochs, mpi).
+the rows named (inference, vgg, predict, batch_predict, training, memory, fc_epochs, mpi,
+anchors). anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32, bf16 and int8, Graft
+against ONNX Runtime and OpenVINO (Benchmarks/bench_onnx.py, in TORCH_PY's venv), the fastest
+named per row; int8 rows have no "of peak" (the roofline is f32 and bf16 only).
 GRAFT_BEFORE_BIN=<folder of an older build's binaries> adds the older Graft's figure to every
 Graft row (same moment, same PyTorch), and the ratio of the two.
 Benchmarks are not tests: nothing here asserts a time.
@@ -165,6 +168,50 @@ def inference(rows):
 
 
 VGG16_GFLOP = 30.94  # vgg16's conv and classifier arithmetic per 224x224 image, forward (2 per multiply-add)
+
+# GFLOP per 224x224 image, forward (2 per multiply-add): torchvision's 1.81/3.66/4.09 GMACs.
+ANCHOR_GFLOP = {"resnet18": 3.63, "resnet34": 7.33, "resnet50": 8.18}
+
+
+def anchors(rows):
+    """Issue 22's anchors: resnet18/34/50 at batch 32 and 1, f32, bf16 and int8, Graft
+    (graft_bench, int8 calibrated on its own images) against ONNX Runtime and OpenVINO
+    (Benchmarks/bench_onnx.py: the same architectures exported by torch.onnx.export, int8 by
+    ONNX Runtime's quantize_static, QDQ, per-channel, run in both), 2 threads each; the fastest
+    named per row. Columns are skipped with the reason where a runtime is missing."""
+    onnx = {}
+    for arch in ("resnet18", "resnet34", "resnet50"):
+        for batch in (32, 1):
+            runs = "5" if batch == 32 else "20"
+            if TORCH_PY:
+                try:
+                    out = run([TORCH_PY, "Benchmarks/bench_onnx.py", "--arch", arch, "--batch", str(batch), "--runs", runs])
+                except subprocess.CalledProcessError as e:
+                    out = "\n".join(f"{m} skipped: bench_onnx.py failed ({e.returncode})" for m in ("ort_f32", "ov_f32", "ov_bf16", "ort_int8", "ov_int8"))
+                for line in out.splitlines():
+                    mode = line.split(" ")[0]
+                    onnx[(arch, batch, mode)] = images_per_second(line) or line.split("skipped: ", 1)[-1]
+            for precision in ("f32", "bf16", "int8"):
+                what = f"{arch} {precision}, batch {batch}"
+                try:
+                    out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", arch, "--batch", str(batch), "--precision", precision,
+                                     "--runs", runs])
+                except Skipped as e:
+                    rows.append(skipped_row(what, str(e)))
+                    continue
+                graft = images_per_second(out)
+                r = row(what, f"{graft:.1f} images/s", gflop=ANCHOR_GFLOP[arch], seconds=1 / graft, precision=precision)
+                figures = {"Graft": graft}
+                for key, runtime, name in (("ort", "ort", "ONNX Runtime"), ("ov", "ov", "OpenVINO")):
+                    v = onnx.get((arch, batch, f"{runtime}_{precision}"), "not run" if TORCH_PY else "no torch python")
+                    if isinstance(v, float):
+                        r[key] = f"{v:.1f} images/s"
+                        figures[name] = v
+                    else:
+                        r[key] = "-" if precision == "bf16" and runtime == "ort" else f"skipped ({v})"
+                best = max(figures, key=figures.get)
+                r["fastest"] = best + ("" if best == "Graft" else f" ({graft / figures[best]:.2f}x)")
+                rows.append(r)
 
 
 def vgg(rows):
@@ -420,13 +467,16 @@ def main():
     only = set(filter(None, os.environ.get("BENCH_ROWS", "").split(",")))
     rows = []
     for name, f in (("inference", inference), ("vgg", vgg), ("predict", predict_process), ("batch_predict", batch_predict_process),
-                    ("training", training), ("memory", memory), ("fc_epochs", fc_epochs), ("mpi", mpi_finetune)):
+                    ("training", training), ("memory", memory), ("fc_epochs", fc_epochs), ("mpi", mpi_finetune),
+                    ("anchors", anchors)):
         if not only or name in only:
             f(rows)
     columns = [("what", "what"), ("graft", "Graft"), ("torch", "PyTorch"), ("ratio", "ratio"), ("gflops", "GFLOP/s"),
                ("peak", "of peak"), ("isa", "ISA")]
     if BEFORE:
         columns += [("before_value", "Graft before"), ("speedup", "after/before")]
+    if any("fastest" in r for r in rows):
+        columns += [("ort", "ONNX Runtime"), ("ov", "OpenVINO"), ("fastest", "fastest (Graft / it)")]
     table = []
     for r in rows:
         r.setdefault("isa", isa)
