@@ -10,8 +10,10 @@ final class PhasesUnderMPITests: XCTestCase {
     func testTwoProcessesChangePhaseAsOne() throws {
         // Batch norm frozen in eval in the head phase, then trained: with per-process batch
         // statistics two processes differ from one, so --sync-bn makes them compute alike.
-        // (--last-stages 4: every stage, not the stem, whose training under mpirun is being looked into.)
-        let common = ["--classes", "3", "--image-size", "40", "--resize", "40", "--seed", "5", "--epochs", "3", "--workers", "1",
+        // Two epochs, the phase change between them: over more steps float32 summation order can
+        // flip a ReLU whose input is within rounding of zero, and the runs then part for good
+        // (DataParallelFinetuneTests' all-syncbn variant says more).
+        let common = ["--classes", "3", "--image-size", "40", "--resize", "40", "--seed", "5", "--epochs", "2", "--workers", "1",
                       "--train", "last", "--last-stages", "4", "--head-epochs", "1", "--lr-slice", "0.001", "--optimizer", "sgd", "--lr", "0.01",
                       "--no-augment", "--sync-bn"]
         let one = try scratchFolder("phasempi", "one"), two = try scratchFolder("phasempi", "two")
@@ -23,8 +25,8 @@ final class PhasesUnderMPITests: XCTestCase {
             return m["epochs"] as? [[String: Any]] ?? []
         }
         let ea = try epochs(one), eb = try epochs(two)
-        XCTAssertEqual(ea.count, 3)
-        XCTAssertEqual(eb.count, 3)
+        XCTAssertEqual(ea.count, 2)
+        XCTAssertEqual(eb.count, 2)
         for (a, b) in zip(ea, eb) {
             XCTAssertEqual(a["lr"] as? Double, b["lr"] as? Double)
             let la = try XCTUnwrap(a["train_loss"] as? Double), lb = try XCTUnwrap(b["train_loss"] as? Double)
