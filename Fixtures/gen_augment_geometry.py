@@ -14,7 +14,8 @@ Writes Fixtures/augment_geometry/:
               "affine"   F.affine(img, angle, translate, scale, shear, NEAREST, fill, center)
               "apply_op" torchvision.transforms.autoaugment._apply_op(img, name, magnitude, NEAREST, fill)
                          (ShearX, ShearY, TranslateX, TranslateY, Rotate: what the policies call)
-              "random_rotation" transforms.RandomRotation(degrees, fill=fill) after
+              NEAREST unless the case has "interpolation": "bilinear" (InterpolationMode.BILINEAR)
+              "random_rotation" transforms.RandomRotation(degrees, interpolation, fill=fill) after
                          torch.manual_seed(seed); draws: the recorded torch draws
     erasing:  [{seed, p, scale, ratio, value, channels, height, width, draws, box, input, output}]
               transforms.RandomErasing(p, scale, ratio, value) on a float32 CHW tensor after
@@ -188,15 +189,36 @@ def main(fixtures_dir):
                  "shear": shear, "center": center, "fill": fill},
                 F.affine(im, angle=angle, translate=translate, scale=scale, shear=shear,
                          interpolation=NEAREST, fill=fill, center=center))
+    # BILINEAR, what torchvision's reference script passes to the policies: PIL's generic transform
+    BILINEAR = InterpolationMode.BILINEAR
+    for name in ["grad_37x23", "noise_23x37", "noise_16x16", "noise_1x7", "noise_5x3", "noise_1x1"]:
+        im = imgs[name]
+        for k, angle in enumerate(ROTATE_ANGLES[::2]):
+            fill = FILLS[k % len(FILLS)]
+            add({"op": "rotate", "image": name, "angle": angle, "fill": fill, "interpolation": "bilinear"},
+                F.rotate(im, angle, interpolation=BILINEAR, fill=fill))
+        for op, mags in MAGNITUDES.items():
+            for k, m in enumerate(mags[1::2]):
+                fill = FILLS[k % len(FILLS)]
+                add({"op": "apply_op", "image": name, "name": op, "magnitude": m, "fill": fill,
+                     "interpolation": "bilinear"},
+                    autoaugment._apply_op(im, op, m, interpolation=BILINEAR, fill=fill))
+        for k, (angle, translate, scale, shear, center) in enumerate(AFFINES[::2]):
+            fill = FILLS[k % len(FILLS)]
+            add({"op": "affine", "image": name, "angle": angle, "translate": translate, "scale": scale,
+                 "shear": shear, "center": center, "fill": fill, "interpolation": "bilinear"},
+                F.affine(im, angle=angle, translate=translate, scale=scale, shear=shear,
+                         interpolation=BILINEAR, fill=fill, center=center))
     for k, (degrees, seed) in enumerate(ROTATION_CASES):
         name = ["grad_37x23", "noise_16x16", "noise_23x37"][k % 3]
         fill = FILLS[k % len(FILLS)]
         torch.manual_seed(seed)
-        out = transforms.RandomRotation(degrees, interpolation=NEAREST, fill=fill)(imgs[name])
+        interpolation = NEAREST if k < 6 else InterpolationMode.BILINEAR
+        out = transforms.RandomRotation(degrees, interpolation=interpolation, fill=fill)(imgs[name])
         torch.manual_seed(seed)
         angle = torch.empty(1).uniform_(-degrees, degrees).item()
         add({"op": "random_rotation", "image": name, "degrees": degrees, "seed": seed, "fill": fill,
-             "draws": [["uniform", angle]], "angle": angle}, out)
+             "draws": [["uniform", angle]], "angle": angle, "interpolation": interpolation.value}, out)
 
     erasing, erasing_bytes = [], bytearray()
     for seed, p, scale, ratio, value, shape in [

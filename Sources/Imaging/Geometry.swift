@@ -6,6 +6,12 @@ import Foundation
 /// the matrix has no rotation or shear, 16.16 fixed point when the four corners map inside ±32768,
 /// and doubles stepped by repeated addition otherwise.
 public enum Geometry {
+    /// torchvision's InterpolationMode for the PIL path: NEAREST (the transforms' and the policies'
+    /// default) or BILINEAR (what torchvision's reference script passes to the policies).
+    public enum Interpolation: String, Codable, Sendable, CaseIterable {
+        case nearest, bilinear
+    }
+
     /// torchvision.transforms.functional.affine on a PIL image, InterpolationMode.NEAREST; `center` nil is
     /// the image's centre `(width * 0.5, height * 0.5)`. AutoAugment, RandAugment and TrivialAugmentWide's
     /// `_apply_op` call it for ShearX/ShearY with `center: (0, 0)` and shear `degrees(atan(magnitude))`,
@@ -13,19 +19,20 @@ public enum Geometry {
     /// `fill` is one value for every channel or one per channel (torchvision's `_parse_fill`).
     public static func affine(_ image: RGBImage, angle: Double, translate: (Int, Int), scale: Double,
                               shear: (Double, Double), center: (Double, Double)? = nil,
-                              fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+                              fill: [UInt8] = [0, 0, 0], interpolation: Interpolation = .nearest) -> RGBImage {
         precondition(scale > 0, "affine: scale must be positive (torchvision raises), got \(scale)")
         let c = center ?? (Double(image.width) * 0.5, Double(image.height) * 0.5)
         let matrix = inverseAffineMatrix(center: c, angle: angle, translate: (Double(translate.0), Double(translate.1)),
                                          scale: scale, shear: shear)
-        return transformed(image, matrix: matrix, fill: fill)
+        return transformed(image, matrix: matrix, fill: fill, interpolation: interpolation)
     }
 
     /// F.rotate on a PIL image: PIL's `Image.rotate(angle, NEAREST, expand=False, center=None,
     /// fillcolor=fill)`, counter-clockwise in degrees. Like PIL, an angle of 0, 180 (and 90 or 270 on a
     /// square image) modulo 360 is an exact transpose; any other builds PIL's matrix from `math.cos`
     /// and `math.sin` rounded to 15 decimals.
-    public static func rotate(_ image: RGBImage, angle: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+    public static func rotate(_ image: RGBImage, angle: Double, fill: [UInt8] = [0, 0, 0],
+                              interpolation: Interpolation = .nearest) -> RGBImage {
         let a = pythonModulo(angle, 360.0)
         if a == 0 { return image }
         if a == 180 { return image.transposed(.rotate180) }
@@ -42,7 +49,7 @@ public enum Geometry {
         let m5 = m[3] * x + m[4] * y + m[5]
         m[2] = m2 + cx
         m[5] = m5 + cy
-        return transformed(image, matrix: m, fill: fill)
+        return transformed(image, matrix: m, fill: fill, interpolation: interpolation)
     }
 
     /// torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale, shear)` (inverted),
@@ -66,9 +73,10 @@ public enum Geometry {
         return m
     }
 
-    /// PIL's `Image.transform(size, AFFINE, matrix, NEAREST, fillcolor=fill)` to an image of the same
+    /// PIL's `Image.transform(size, AFFINE, matrix, resample, fillcolor=fill)` to an image of the same
     /// size: output pixel (x, y) takes input pixel `matrix · (x + 0.5, y + 0.5)`, or `fill` outside.
-    static func transformed(_ image: RGBImage, matrix a: [Double], fill: [UInt8]) -> RGBImage {
+    static func transformed(_ image: RGBImage, matrix a: [Double], fill: [UInt8],
+                            interpolation: Interpolation = .nearest) -> RGBImage {
         precondition(a.count == 6, "affine matrix: 6 coefficients")
         precondition(fill.count == 1 || fill.count == 3,
                      "fill: one value or one per channel (3), got \(fill.count)")
@@ -87,7 +95,9 @@ public enum Geometry {
                     let d = (y * w + x) * 3, s = (yin * w + xin) * 3
                     dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
                 }
-                if a[1] == 0 && a[3] == 0 {
+                if interpolation == .bilinear {
+                    bilinear(src, w, h, a, into: dst)
+                } else if a[1] == 0 && a[3] == 0 {
                     // ImagingScaleAffine: positions stepped by addition from the first pixel's centre
                     var xintab = [Int](repeating: -1, count: w)
                     var xo = a[2] + a[0] * 0.5
@@ -146,6 +156,43 @@ public enum Geometry {
             }
         }
         return RGBImage(unchecked: w, h, out)
+    }
+
+    /// ImagingGenericTransform with affine_transform and bilinear_filter32RGB: each output pixel's
+    /// centre mapped in doubles, left as it is (fill) unless it lands inside the image, then the 2x2
+    /// neighbourhood around it minus half a pixel, edges clamped, blended in doubles per channel and
+    /// truncated to 8 bits.
+    private static func bilinear(_ src: UnsafeBufferPointer<UInt8>, _ w: Int, _ h: Int, _ a: [Double],
+                                 into dst: UnsafeMutableBufferPointer<UInt8>) {
+        let (fw, fh) = (Double(w), Double(h))
+        for y in 0..<h {
+            for x in 0..<w {
+                let xin = Double(x) + 0.5, yin = Double(y) + 0.5
+                var xx = a[0] * xin + a[1] * yin + a[2]
+                var yy = a[3] * xin + a[4] * yin + a[5]
+                guard xx >= 0 && xx < fw && yy >= 0 && yy < fh else { continue }
+                xx -= 0.5
+                yy -= 0.5
+                let xi = Int(floor(xx)), yi = Int(floor(yy))
+                let dx = xx - Double(xi), dy = yy - Double(yi)
+                let x0 = min(max(xi, 0), w - 1) * 3, x1 = min(max(xi + 1, 0), w - 1) * 3
+                let row0 = min(max(yi, 0), h - 1) * w * 3
+                let hasRow1 = yi + 1 >= 0 && yi + 1 < h
+                let row1 = (yi + 1) * w * 3
+                let d = (y * w + x) * 3
+                for b in 0..<3 {
+                    let p0 = Double(src[row0 + x0 + b])
+                    var v1 = p0 + (Double(src[row0 + x1 + b]) - p0) * dx
+                    var v2 = v1
+                    if hasRow1 {
+                        let q0 = Double(src[row1 + x0 + b])
+                        v2 = q0 + (Double(src[row1 + x1 + b]) - q0) * dx
+                    }
+                    v1 = v1 + (v2 - v1) * dy
+                    dst[d + b] = UInt8(clamping: Int(v1))
+                }
+            }
+        }
     }
 
     /// CPython's `math.radians` factor, `pi / 180.0`.
@@ -220,25 +267,29 @@ extension Geometry {
 
     /// AutoAugment/RandAugment/TrivialAugmentWide's `_apply_op(img, "ShearX", magnitude, NEAREST, fill)`:
     /// `affine(angle 0, translate [0, 0], scale 1, shear [degrees(atan(magnitude)), 0], center [0, 0])`.
-    public static func shearX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+    public static func shearX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0],
+                              interpolation: Interpolation = .nearest) -> RGBImage {
         affine(image, angle: 0, translate: (0, 0), scale: 1, shear: (degrees(atan(magnitude)), 0),
-               center: (0, 0), fill: fill)
+               center: (0, 0), fill: fill, interpolation: interpolation)
     }
 
     /// `_apply_op(img, "ShearY", magnitude, NEAREST, fill)`: shear [0, degrees(atan(magnitude))], center [0, 0].
-    public static func shearY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
+    public static func shearY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0],
+                              interpolation: Interpolation = .nearest) -> RGBImage {
         affine(image, angle: 0, translate: (0, 0), scale: 1, shear: (0, degrees(atan(magnitude))),
-               center: (0, 0), fill: fill)
+               center: (0, 0), fill: fill, interpolation: interpolation)
     }
 
     /// `_apply_op(img, "TranslateX", magnitude, NEAREST, fill)`: translate [int(magnitude), 0] (truncated
     /// toward zero), the image's centre.
-    public static func translateX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
-        affine(image, angle: 0, translate: (Int(magnitude), 0), scale: 1, shear: (0, 0), fill: fill)
+    public static func translateX(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0],
+                              interpolation: Interpolation = .nearest) -> RGBImage {
+        affine(image, angle: 0, translate: (Int(magnitude), 0), scale: 1, shear: (0, 0), fill: fill, interpolation: interpolation)
     }
 
     /// `_apply_op(img, "TranslateY", magnitude, NEAREST, fill)`: translate [0, int(magnitude)].
-    public static func translateY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0]) -> RGBImage {
-        affine(image, angle: 0, translate: (0, Int(magnitude)), scale: 1, shear: (0, 0), fill: fill)
+    public static func translateY(_ image: RGBImage, magnitude: Double, fill: [UInt8] = [0, 0, 0],
+                              interpolation: Interpolation = .nearest) -> RGBImage {
+        affine(image, angle: 0, translate: (0, Int(magnitude)), scale: 1, shear: (0, 0), fill: fill, interpolation: interpolation)
     }
 }

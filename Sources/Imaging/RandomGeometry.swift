@@ -1,17 +1,19 @@
 import Foundation
 
-/// torchvision's `transforms.RandomRotation(degrees, interpolation=NEAREST, expand=False, center=None, fill)`
+/// torchvision's `transforms.RandomRotation(degrees, interpolation (NEAREST by default), expand=False, center=None, fill)`
 /// on PIL images: the angle is drawn `torch.empty(1).uniform_(-degrees, degrees)` (a float32), then
 /// `F.rotate` (`Geometry.rotate`).
 public struct RandomRotation: Equatable, Sendable {
     public var degrees: Double
     public var fill: [UInt8]
+    public var interpolation: Geometry.Interpolation
 
-    public init(degrees: Double, fill: [UInt8] = [0, 0, 0]) {
+    public init(degrees: Double, fill: [UInt8] = [0, 0, 0], interpolation: Geometry.Interpolation = .nearest) {
         precondition(degrees >= 0, "RandomRotation: degrees must be non-negative (torchvision raises), got \(degrees)")
         precondition(fill.count == 1 || fill.count == 3, "RandomRotation: fill is one value or three")
         self.degrees = degrees
         self.fill = fill
+        self.interpolation = interpolation
     }
 
     /// The angle `get_params` draws, in degrees.
@@ -20,7 +22,7 @@ public struct RandomRotation: Equatable, Sendable {
     }
 
     public func apply<R: RandomSource>(_ image: RGBImage, using random: inout R) -> RGBImage {
-        Geometry.rotate(image, angle: angle(using: &random), fill: fill)
+        Geometry.rotate(image, angle: angle(using: &random), fill: fill, interpolation: interpolation)
     }
 }
 

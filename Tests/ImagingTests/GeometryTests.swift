@@ -15,6 +15,7 @@ struct GeometryManifest: Decodable {
         let name: String?, magnitude: Double?
         let translate: [Int]?, scale: Double?, shear: [Double]?, center: [Double]?
         let degrees: Double?, seed: Int?, draws: [Manifest.Draw]?
+        let interpolation: String?
     }
     struct Erasing: Decodable {
         let seed: Int, p: Double, scale: [Double], ratio: [Double], value: Float
@@ -54,27 +55,28 @@ final class GeometryTests: XCTestCase {
     /// What Graft makes of one case, as the colour-ops policies will call it.
     func graft(_ c: GeometryManifest.Case, _ input: RGBImage) throws -> RGBImage {
         let fill = c.fill ?? [0, 0, 0]
+        let mode = try XCTUnwrap(Geometry.Interpolation(rawValue: c.interpolation ?? "nearest"), c.interpolation ?? "")
         switch c.op {
         case "rotate":
-            return Geometry.rotate(input, angle: try XCTUnwrap(c.angle), fill: fill)
+            return Geometry.rotate(input, angle: try XCTUnwrap(c.angle), fill: fill, interpolation: mode)
         case "affine":
             let t = try XCTUnwrap(c.translate), s = try XCTUnwrap(c.shear)
             return Geometry.affine(input, angle: try XCTUnwrap(c.angle), translate: (t[0], t[1]),
                                    scale: try XCTUnwrap(c.scale), shear: (s[0], s[1]),
-                                   center: c.center.map { ($0[0], $0[1]) }, fill: fill)
+                                   center: c.center.map { ($0[0], $0[1]) }, fill: fill, interpolation: mode)
         case "apply_op":
             let m = try XCTUnwrap(c.magnitude)
             switch c.name {
-            case "ShearX": return Geometry.shearX(input, magnitude: m, fill: fill)
-            case "ShearY": return Geometry.shearY(input, magnitude: m, fill: fill)
-            case "TranslateX": return Geometry.translateX(input, magnitude: m, fill: fill)
-            case "TranslateY": return Geometry.translateY(input, magnitude: m, fill: fill)
-            case "Rotate": return Geometry.rotate(input, angle: m, fill: fill)
+            case "ShearX": return Geometry.shearX(input, magnitude: m, fill: fill, interpolation: mode)
+            case "ShearY": return Geometry.shearY(input, magnitude: m, fill: fill, interpolation: mode)
+            case "TranslateX": return Geometry.translateX(input, magnitude: m, fill: fill, interpolation: mode)
+            case "TranslateY": return Geometry.translateY(input, magnitude: m, fill: fill, interpolation: mode)
+            case "Rotate": return Geometry.rotate(input, angle: m, fill: fill, interpolation: mode)
             default: throw XCTSkip("unknown op \(c.name ?? "nil")")
             }
         case "random_rotation":
             var replay = ReplayRandom(draws: try XCTUnwrap(c.draws))
-            let out = RandomRotation(degrees: try XCTUnwrap(c.degrees), fill: fill).apply(input, using: &replay)
+            let out = RandomRotation(degrees: try XCTUnwrap(c.degrees), fill: fill, interpolation: mode).apply(input, using: &replay)
             XCTAssertNil(replay.mismatch)
             XCTAssertEqual(replay.next, replay.draws.count, "every recorded draw used")
             return out
@@ -86,7 +88,7 @@ final class GeometryTests: XCTestCase {
 
     func testEveryGeometryCaseIsPixelExact() throws {
         let (m, inputs, outputs) = try load()
-        XCTAssertGreaterThanOrEqual(m.geometry.count, 500)
+        XCTAssertGreaterThanOrEqual(m.geometry.count, 750)
         var ops: [String: Int] = [:]
         for (k, c) in m.geometry.enumerated() {
             let input = try image(m, c.image, inputs)
@@ -96,9 +98,11 @@ final class GeometryTests: XCTestCase {
             let what = "case \(k): \(c.op) \(c.name ?? "") \(c.angle ?? c.magnitude ?? 0) on \(c.image)"
             assertPixels(try graft(c, input), width: input.width, height: input.height, expected, what)
             ops[c.name ?? c.op, default: 0] += 1
+            ops[c.interpolation ?? "nearest", default: 0] += 1
         }
         // each kind is there, not silently skipped
-        for op in ["rotate", "affine", "random_rotation", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"] {
+        for op in ["rotate", "affine", "random_rotation", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate",
+                   "nearest", "bilinear"] {
             XCTAssertGreaterThan(ops[op] ?? 0, 0, op)
         }
     }
@@ -108,7 +112,7 @@ final class GeometryTests: XCTestCase {
     func testFixturesReachEveryEngine() throws {
         let (m, inputs, _) = try load()
         var fixed = 0, float = 0, scaling = 0
-        for c in m.geometry where c.op == "affine" {
+        for c in m.geometry where c.op == "affine" && c.interpolation == nil {
             let input = try image(m, c.image, inputs)
             let t = c.translate!, s = c.shear!
             let center = c.center.map { ($0[0], $0[1]) } ?? (Double(input.width) * 0.5, Double(input.height) * 0.5)
