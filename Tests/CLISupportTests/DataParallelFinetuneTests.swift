@@ -21,7 +21,6 @@ final class DataParallelFinetuneTests: XCTestCase {
         let epochs: [Epoch]
         let num_batches_tracked: [String: Int64]
     }
-    struct Entry: Decodable { let name: String; let shape: [Int]; let offset: Int }
 
     func workdir(_ name: String) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-ddp-\(getpid())-\(name)")
@@ -56,16 +55,7 @@ final class DataParallelFinetuneTests: XCTestCase {
         return json?["epochs"] as? [[String: Any]] ?? []
     }
 
-    func tensors(_ path: String) throws -> [(name: String, values: [Float])] {
-        let url = FixturePaths.url(path)
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: url.path + ".json")))
-        let data = try Data(contentsOf: url)
-        return entries.map { e in
-            let n = e.shape.reduce(1, *)
-            let values = data.subdata(in: e.offset..<(e.offset + 4 * n)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            return (e.name, values)
-        }
-    }
+    func tensors(_ path: String) throws -> [(name: String, values: [Float])] { try FixtureTensors.named(FixturePaths.url(path)) }
 
     /// ||a - b|| / ||b|| (Euclidean norms over the tensor).
     func normRelativeError(_ a: [Float], _ b: [Float]) -> Double {

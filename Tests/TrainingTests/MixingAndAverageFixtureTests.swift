@@ -10,7 +10,6 @@ import XCTest
 /// Fixtures/gen_mixup.py with real torchvision transforms.v2 MixUp/CutMix, torch's
 /// F.cross_entropy with probability targets and timm ModelEmaV2's formula).
 final class MixingAndAverageFixtureTests: XCTestCase {
-    struct Entry: Decodable { let name: String; let shape: [Int]; let offset: Int }
     static let dir = FixturePaths.url("mixup")
 
     static func json() throws -> [String: Any] {
@@ -18,13 +17,7 @@ final class MixingAndAverageFixtureTests: XCTestCase {
     }
 
     static func tensors() throws -> [String: [Float]] {
-        let url = dir.appendingPathComponent("tensors.bin")
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: url.path + ".json")))
-        let d = try Data(contentsOf: url)
-        let all: [Float] = d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
-        var out: [String: [Float]] = [:]
-        for e in entries { out[e.name] = Array(all[(e.offset / 4)..<(e.offset / 4 + e.shape.reduce(1, *))]) }
-        return out
+        Dictionary(try FixtureTensors.named(dir.appendingPathComponent("tensors.bin")).map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a })
     }
 
     static func floats(_ v: Any?) -> [Float] { (v as? [Double] ?? []).map(Float.init) }

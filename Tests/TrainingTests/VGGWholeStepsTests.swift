@@ -14,17 +14,8 @@ final class VGGWholeStepsTests: XCTestCase {
     struct Meta: Decodable { let batch: Int, height: Int, width: Int, labels: [Int], classes: Int }
     struct Case: Decodable { let frozen_bn: String; let head: String; let label_smoothing: Float; let trainable: [String]; let steps: [String] }
     struct Steps: Decodable { let losses: [Float]; let num_batches_tracked: [String: Int64] }
-    struct Entry: Decodable { let name: String; let shape: [Int]; let offset: Int }
-
-    func floats(_ url: URL) throws -> [Float] {
-        let d = try Data(contentsOf: url)
-        return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
-    }
-    func tensors(_ url: URL) throws -> [(String, [Float])] {
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: url.path + ".json")))
-        let all = try floats(url)
-        return entries.map { e in (e.name, Array(all[(e.offset / 4)..<(e.offset / 4 + e.shape.reduce(1, *))])) }
-    }
+    func floats(_ url: URL) throws -> [Float] { try FixtureTensors.floats(url) }
+    func tensors(_ url: URL) throws -> [(String, [Float])] { try FixtureTensors.named(url).map { ($0.name, $0.values) } }
 
     func check(_ model: String, _ caseName: String) throws {
         let dir = Self.root.appendingPathComponent(model)
