@@ -268,7 +268,8 @@ public final class Trainer {
         return factors
     }
 
-    /// The rates of the trunk, when they are not --lr: `layer4 at 1e-4, layer1 at 1e-6`.
+    /// The trunk's rates when they are not --lr, for the log and the report: `the trunk at 1e-05, the
+    /// head at 0.001` or `stage rates 1e-05, 3.16e-05, 0.0001, 0.000316, the head at 0.001`.
     var ratesDescription: String? {
         if let b = config.lrBackbone { return "the trunk at \(b), the head at \(config.optimizer.lr)" }
         guard let low = config.lrSlice else { return nil }
