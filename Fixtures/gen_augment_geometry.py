@@ -209,6 +209,15 @@ def main(fixtures_dir):
                  "shear": shear, "center": center, "fill": fill, "interpolation": "bilinear"},
                 F.affine(im, angle=angle, translate=translate, scale=scale, shear=shear,
                          interpolation=BILINEAR, fill=fill, center=center))
+    # RandAugment's shear bin 25 of linspace(0, 0.3, 31) is 0.25: math.degrees(math.atan(0.25)) and
+    # math.atan(0.25) * 180 / math.pi differ by an ulp, which moves bilinear pixels of these images
+    for name in ["grad_37x23", "noise_23x37"]:
+        for op in ["ShearX", "ShearY"]:
+            for m in [0.25, -0.25]:
+                for interpolation in [NEAREST, BILINEAR]:
+                    add({"op": "apply_op", "image": name, "name": op, "magnitude": m, "fill": None,
+                         "interpolation": interpolation.value},
+                        autoaugment._apply_op(imgs[name], op, m, interpolation=interpolation, fill=None))
     for k, (degrees, seed) in enumerate(ROTATION_CASES):
         name = ["grad_37x23", "noise_16x16", "noise_23x37"][k % 3]
         fill = FILLS[k % len(FILLS)]
