@@ -25,7 +25,7 @@ extension Precision {
         let bf16 = help(what)
         let cpu = CPUCapabilities.current
         return ArgumentHelp(
-            "f32, bf16 or int8: \(what) int8: convs and hidden linears in int8 from graft calibrate's file beside the weights.",
+            "f32, bf16 or int8. bf16: \(what) int8: convs and hidden linears in int8, scaled by graft calibrate's file beside the weights.",
             discussion: (bf16.discussion ?? "") + " int8 (oneDNN's u8 x s8 kernels, s32 accumulation; the first conv and the classifier "
                 + "stay f32) needs the activations' ranges: run graft calibrate --weights W --images DIR first (a refusal says so). "
                 + "It needs VNNI or AMX (Intel Cascade Lake and later, AMD Zen 4 and later) and is refused without, where it is "
