@@ -63,7 +63,8 @@ public final class FinetuneJob {
         }
 
         // Precision.
-        guard let precision = Precision(rawValue: c.precision) else {
+        // int8 is for inference only (a config that names it was not written by finetune).
+        guard let precision = Precision(rawValue: c.precision), precision != .int8 else {
             throw TrainingError.unknownPrecision(c.precision)
         }
         // bf16 needs a CPU with bf16 kernels (the command refuses it earlier, in validation).
