@@ -182,7 +182,7 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Flag(help: "No random crop and flip: train on the validation transform (with --train fc, features are computed once).")
     public var noAugment = false
 
-    @Option(help: ArgumentHelp("After crop and flip, one of torchvision's automatic augmentation policies on each training image (torchvision reference's --auto-augment): ta_wide (TrivialAugmentWide: one op of 14 at a random strength; 'trivial' works too), ra (RandAugment: --ra-num-ops ops at strength --ra-magnitude), imagenet (AutoAugment's ImageNet policy). Shears, translations and rotations use nearest neighbours and fill black (the policies' defaults; torchvision's reference script passes bilinear). Pixel-exact to torchvision's PIL path; the draws are Graft's own, seeded.", valueName: "ta_wide|ra|imagenet"))
+    @Option(help: ArgumentHelp("After crop and flip, one of torchvision's automatic augmentation policies on each training image (torchvision reference's --auto-augment): ta_wide (TrivialAugmentWide: one op of 14 at a random strength; 'trivial' works too), ra (RandAugment: --ra-num-ops ops at strength --ra-magnitude), imagenet (AutoAugment's ImageNet policy). Shears, translations and rotations use nearest neighbours and fill black (the policies' defaults; torchvision's reference script passes bilinear). Pixel-exact to torchvision's PIL path; the draws are Graft's own, seeded. none: no policy (to switch off a --recipe's).", valueName: "ta_wide|ra|imagenet|none"))
     public var autoAugment: String?
 
     @Option(help: "RandAugment's magnitude bin, 0 to 30 (default 9, torchvision's): how strong each op is. Only with --auto-augment ra.")
@@ -191,13 +191,13 @@ public struct FinetuneDataOptions: ParsableArguments {
     @Option(help: "RandAugment's ops per image (default 2, torchvision's). Only with --auto-augment ra.")
     public var raNumOps: Int?
 
-    @Option(help: ArgumentHelp("ColorJitter before the policy: brightness, contrast, saturation factors drawn in [max(0, 1-x), 1+x], hue shift in [-h, h] (h at most 0.5), applied in a random order; missing values are 0 (off). E.g. 0.4 or 0.4,0.4,0.4,0.1.", valueName: "B[,C,S,H]"))
+    @Option(help: ArgumentHelp("ColorJitter before the policy: brightness, contrast, saturation factors drawn in [max(0, 1-x), 1+x], hue shift in [-h, h] (h at most 0.5), applied in a random order; missing values are 0 (off), and 0 alone switches off a --recipe's. E.g. 0.4 or 0.4,0.4,0.4,0.1.", valueName: "B[,C,S,H]"))
     public var colorJitter: String?
 
-    @Option(help: ArgumentHelp("RandomRotation after the flip: each training image turns by an angle uniform in [-DEG, DEG] (nearest, black corners).", valueName: "DEG"))
+    @Option(help: ArgumentHelp("RandomRotation after the flip: each training image turns by an angle uniform in [-DEG, DEG] (nearest, black corners). 0: none (to switch off a --recipe's).", valueName: "DEG"))
     public var rotation: Double?
 
-    @Option(help: ArgumentHelp("RandomErasing on the normalised training tensor with probability P (torchvision reference's --random-erase; area 2-33%, aspect 0.3-3.3, erased to 0).", valueName: "P"))
+    @Option(help: ArgumentHelp("RandomErasing on the normalised training tensor with probability P (torchvision reference's --random-erase; area 2-33%, aspect 0.3-3.3, erased to 0). 0: none (to switch off a --recipe's).", valueName: "P"))
     public var randomErase: Double?
 
     @Option(help: "Image decoding threads (default 2; under mpirun at most each process's share of the cores).")
@@ -220,10 +220,10 @@ public struct FinetuneDataOptions: ParsableArguments {
     /// --no-augment, and --ra-* without --auto-augment ra.
     func augmentation() throws -> Augmentation? {
         var a = Augmentation()
-        if let s = autoAugment {
+        if let s = autoAugment, s != "none" {
             let name = s == "trivial" ? "ta_wide" : s
             guard let p = Augmentation.Policy(rawValue: name) else {
-                throw ValidationError("--auto-augment \(s): not a policy; use ta_wide (TrivialAugmentWide, or 'trivial'), ra (RandAugment) or imagenet (AutoAugment)")
+                throw ValidationError("--auto-augment \(s): not a policy; use ta_wide (TrivialAugmentWide, or 'trivial'), ra (RandAugment), imagenet (AutoAugment) or none")
             }
             a.autoAugment = p
         }
@@ -240,10 +240,11 @@ public struct FinetuneDataOptions: ParsableArguments {
             guard values.count == parts.count else {
                 throw ValidationError("--color-jitter \(s): give 1 to 4 numbers separated by commas, B[,C,S,H], e.g. 0.4 or 0.4,0.4,0.4,0.1")
             }
-            a.colorJitter = values
+            if values.count > 4 || values.contains(where: { $0 != 0 }) { a.colorJitter = values }   // all 0: off (a preset's, too)
         }
-        a.rotation = rotation
-        a.randomErase = randomErase
+        // 0 is off, as --mixup-alpha 0: how a --recipe's augmentation is switched off.
+        a.rotation = rotation == 0 ? nil : rotation
+        a.randomErase = randomErase == 0 ? nil : randomErase
         if a.isEmpty { return nil }
         if noAugment {
             throw ValidationError("--no-augment trains on the validation transform without random crops, so --auto-augment, --color-jitter, --rotation and --random-erase cannot apply: leave out one or the other")
@@ -323,7 +324,7 @@ public struct TrainingOptions: ParsableArguments {
     public var mixupAlpha: Double = 0
     @Option(help: ArgumentHelp("CutMix on each training batch (transforms.v2.CutMix): lambda from Beta(A, A), a box of side sqrt(1 - lambda) x the image's around a random point (clamped to the image) pasted from the batch's previous image, the labels mixed by the box's true area. Default 0: off (torchvision's reference uses 1.0). See --mixup-alpha.", valueName: "A"))
     public var cutmixAlpha: Double = 0
-    @Option(help: ArgumentHelp("Keep an exponential moving average of the weights, as timm's --model-ema (ModelEmaV2): after every optimizer step ema = D x ema + (1 - D) x weights, for every trained parameter and the running statistics of batch norms that move. Each epoch validates the average too, and the epoch's saved candidate is the better of the two by --monitor (the model on a tie); metrics.json and report.html give its figures and which was saved. Typical D: 0.999 to 0.9999 (timm's default 0.9998); with few steps per run, lower. Default: none.", discussion: "Costs one more copy of the trained parameters (not of activations) and a second validation pass per epoch. --resume restores the average exactly; under mpirun every process holds rank 0's.", valueName: "D"))
+    @Option(help: ArgumentHelp("Keep an exponential moving average of the weights, as timm's --model-ema (ModelEmaV2): after every optimizer step ema = D x ema + (1 - D) x weights, for every trained parameter and the running statistics of batch norms that move. Each epoch validates the average too, and the epoch's saved candidate is the better of the two by --monitor (the model on a tie); metrics.json and report.html give its figures and which was saved. Typical D: 0.999 to 0.9999 (timm's default 0.9998); with few steps per run, lower. Default: none; 0 is none too (to switch off a --recipe's).", discussion: "Costs one more copy of the trained parameters (not of activations) and a second validation pass per epoch. --resume restores the average exactly; under mpirun every process holds rank 0's.", valueName: "D"))
     public var emaDecay: Double?
     @Option(help: "Random seed: the same seed on the same machine gives the same run (with --conv auto, once this machine's conv choices are cached; see --conv).") public var seed: UInt64 = 0
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms that use batch statistics compute them over every process's batch together, as torch.nn.SyncBatchNorm (default: each process its own, as DDP). Without mpirun, or with one process, there is nothing to synchronise and it changes nothing.")
@@ -348,7 +349,7 @@ public struct TrainingOptions: ParsableArguments {
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1 (leave it out to train every epoch)") }
         if !(mixupAlpha >= 0 && mixupAlpha.isFinite) { throw ValidationError("--mixup-alpha must be 0 (off) or a positive number, not \(mixupAlpha)") }
         if !(cutmixAlpha >= 0 && cutmixAlpha.isFinite) { throw ValidationError("--cutmix-alpha must be 0 (off) or a positive number, not \(cutmixAlpha)") }
-        if let d = emaDecay, !(d > 0 && d < 1) { throw ValidationError("--ema-decay must be between 0 and 1 (e.g. 0.999), not \(d) (leave it out for no average)") }
+        if let d = emaDecay, !(d >= 0 && d < 1) { throw ValidationError("--ema-decay must be from 0 (no average) to below 1 (e.g. 0.999), not \(d)") }
         if let n = headEpochs, n < 0 { throw ValidationError("--head-epochs must be 0 or more") }
         if lrBackbone != nil && lrSlice != nil {
             throw ValidationError("--lr-backbone (one rate for the whole trunk) and --lr-slice (a rate per stage) both set the trunk's rates: give one")
@@ -367,7 +368,7 @@ public struct TrainingOptions: ParsableArguments {
         c.classWeights = classWeights; c.sampler = sampler
         c.clipGradNorm = clipGradNorm; c.accumulate = accumulate
         c.mixupAlpha = mixupAlpha > 0 ? mixupAlpha : nil; c.cutmixAlpha = cutmixAlpha > 0 ? cutmixAlpha : nil
-        c.emaDecay = emaDecay
+        c.emaDecay = emaDecay == 0 ? nil : emaDecay   // 0: no average (an average with decay 0 is the model itself)
         c.headEpochs = headEpochs ?? 0; c.lrBackbone = lrBackbone; c.lrSlice = lrSlice
         c.seed = seed
     }

@@ -67,8 +67,8 @@ public struct Augmentation: Codable, Equatable, Sendable {
             if v.contains(where: { !$0.isFinite || $0 < 0 }) { return "--color-jitter's values must be non-negative numbers, got \(v)" }
             if v.count == 4 && v[3] > 0.5 { return "--color-jitter's hue must be at most 0.5 (hue shifts by at most half the colour wheel), got \(v[3])" }
         }
-        if let r = rotation, !(r.isFinite && r > 0 && r <= 180) { return "--rotation must be in (0, 180] degrees, got \(r)" }
-        if let p = randomErase, !(p.isFinite && p > 0 && p <= 1) { return "--random-erase must be a probability in (0, 1], got \(p)" }
+        if let r = rotation, !(r.isFinite && r > 0 && r <= 180) { return "--rotation must be in (0, 180] degrees (0: none), got \(r)" }
+        if let p = randomErase, !(p.isFinite && p > 0 && p <= 1) { return "--random-erase must be a probability in (0, 1] (0: none), got \(p)" }
         return nil
     }
 

@@ -16,15 +16,16 @@ final class MixingAndAverageOptionsTests: XCTestCase {
         let off = try FinetuneCommandOptions.parse(base + ["--mixup-alpha", "0", "--cutmix-alpha", "0"]).config
         XCTAssertNil(off.mixupAlpha, "0 is off")
         XCTAssertNil(off.cutmixAlpha, "0 is off")
+        XCTAssertNil(try FinetuneCommandOptions.parse(base + ["--ema-decay", "0"]).config.emaDecay, "0 is off")
     }
 
     func testOutOfRangeIsAUsageError() {
         for (args, text) in [(["--mixup-alpha=-0.5"], "--mixup-alpha must be 0 (off) or a positive number"),
                              (["--cutmix-alpha", "nan"], "--cutmix-alpha must be 0 (off) or a positive number"),
                              (["--cutmix-alpha", "inf"], "--cutmix-alpha must be 0 (off) or a positive number"),
-                             (["--ema-decay", "1"], "--ema-decay must be between 0 and 1"),
-                             (["--ema-decay", "0"], "--ema-decay must be between 0 and 1"),
-                             (["--ema-decay", "nan"], "--ema-decay must be between 0 and 1")] {
+                             (["--ema-decay", "1"], "--ema-decay must be from 0 (no average) to below 1"),
+                             (["--ema-decay=-0.5"], "--ema-decay must be from 0 (no average) to below 1"),
+                             (["--ema-decay", "nan"], "--ema-decay must be from 0 (no average) to below 1")] {
             XCTAssertThrowsError(try FinetuneCommandOptions.parse(base + args), "\(args)") { error in
                 let message = FinetuneCommandOptions.message(for: error)
                 XCTAssertTrue(message.contains(text), message)

@@ -66,6 +66,18 @@ final class RecipeOptionTests: XCTestCase {
         XCTAssertEqual(given.trainCrop, 48)
         XCTAssertEqual(given.resize, 80)
         XCTAssertNil(given.mixupAlpha)
+        // Every part of a preset can be switched off: 0 or none is off, given, so the preset leaves it.
+        let off = try config(["--recipe", "torchvision", "--auto-augment", "none", "--random-erase", "0", "--ema-decay", "0",
+                              "--cutmix-alpha", "0", "--label-smoothing", "0", "--warmup-epochs", "0"])
+        XCTAssertNil(off.augmentation)
+        XCTAssertNil(off.emaDecay)
+        XCTAssertNil(off.cutmixAlpha)
+        XCTAssertEqual(off.labelSmoothing, 0)
+        XCTAssertEqual(off.warmupEpochs, 0)
+        XCTAssertEqual(off.mixupAlpha, 0.2, "what is not switched off stays the preset's")
+        let fastaiOff = try config(["--recipe", "fastai", "--rotation", "0", "--color-jitter", "0", "--head-epochs", "0"])
+        XCTAssertNil(fastaiOff.augmentation)
+        XCTAssertEqual(fastaiOff.headEpochs, 0)
         // tutorial is what no recipe trains, recorded.
         var tutorial = try config(["--recipe", "tutorial"])
         XCTAssertEqual(tutorial.recipe, .tutorial)
