@@ -63,9 +63,9 @@ final class ResNetForwardTests: XCTestCase {
     func testActivationsStayInOneDNNLayoutBetweenLayers() throws {
         let f = try ModelFixture.load("basic_w8")  // batch 3: no weight tensor has 3 rows
         let input = [f.meta.batch, 3, f.meta.height, f.meta.width]
-        for precision in Precision.allCases where precision != .bf16 || CPUCapabilities.current.bf16 != .unavailable {
+        func check(_ precision: Precision, calibration: Calibration? = nil) throws {
             let engine = try CPUEngine()
-            let model = try InferenceModel(stateDict: f.stateDict, precision: precision, engine: engine)
+            let model = try InferenceModel(stateDict: f.stateDict, precision: precision, calibration: calibration, engine: engine)
             _ = try model.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
             let activationReorders = engine.reorderPairs.filter { $0.source.dims.first == f.meta.batch }
             let described = activationReorders.map { "\($0.source) -> \($0.destination)" }
@@ -79,6 +79,16 @@ final class ResNetForwardTests: XCTestCase {
             XCTAssertLessThanOrEqual(activationReorders.filter { $0.source.dims == input }.count, 1, "\(precision): \(described)")
             XCTAssertLessThanOrEqual(activationReorders.count, 2, "\(precision): at most the input and the pooled features: \(described)")
             XCTAssertGreaterThan(engine.reorderPairs.count, 1)  // the weights were reordered
+        }
+        for precision in [Precision.f32, .bf16] where precision != .bf16 || CPUCapabilities.current.bf16 != .unavailable {
+            try check(precision)
+        }
+        // int8 (where it runs): its activations stay int8 in oneDNN's layout between its convs too.
+        if CPUCapabilities.current.int8Fast {
+            let f32 = try InferenceModel(stateDict: f.stateDict)
+            let recorder = RangeRecorder()
+            try f.input.withUnsafeBufferPointer { try recorder.run(f32, images: $0, batch: f.meta.batch, height: f.meta.height, width: f.meta.width) }
+            try check(.int8, calibration: recorder.calibration(of: f32, weightsSHA256: "x", method: .max, imageSize: f.meta.height))
         }
     }
 
