@@ -71,7 +71,7 @@ public enum Recipe: String, CaseIterable, Codable, Sendable {
                 var a = c.augmentation ?? Augmentation()
                 if !given.contains("--rotation") { a.rotation = 10 }
                 if !given.contains("--color-jitter") { a.colorJitter = [0.2, 0.2] }
-                c.augmentation = a
+                c.augmentation = a.isEmpty ? nil : a   // every part switched off: none, as without the preset
             }
         case .torchvision:
             set("--optimizer") { $0.optimizer.kind = .sgd }
@@ -88,7 +88,7 @@ public enum Recipe: String, CaseIterable, Codable, Sendable {
                 var a = c.augmentation ?? Augmentation()
                 if !given.contains("--auto-augment") { a.autoAugment = .taWide }
                 if !given.contains("--random-erase") { a.randomErase = 0.1 }
-                c.augmentation = a
+                c.augmentation = a.isEmpty ? nil : a   // every part switched off: none, as without the preset
                 let crop = Double(c.imageSize)
                 set("--train-crop") { $0.trainCrop = max(1, Int((crop * 176 / 224).rounded())) }
                 set("--val-resize") { $0.resize = Int((crop * 232 / 224).rounded()) }

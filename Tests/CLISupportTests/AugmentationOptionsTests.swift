@@ -41,7 +41,7 @@ final class AugmentationOptionsTests: XCTestCase {
             (["--color-jitter", "0.1,0.1,0.1,0.1,0.1"], "--color-jitter takes 1 to 4 numbers"),
             (["--color-jitter=-0.1"], "--color-jitter's values must be non-negative"),
             (["--color-jitter", "0,0,0,0.7"], "--color-jitter's hue must be at most 0.5"),
-            (["--rotation", "-5"], "--rotation must be in (0, 180] degrees (0: none)"),
+            (["--rotation=-5"], "--rotation must be in (0, 180] degrees (0: none)"),
             (["--random-erase", "1.5"], "--random-erase must be a probability in (0, 1]"),
             (["--auto-augment", "ta_wide", "--no-augment"], "--no-augment trains on the validation transform"),
             (["--random-erase", "0.5", "--no-augment"], "--no-augment trains on the validation transform"),
@@ -56,7 +56,7 @@ final class AugmentationOptionsTests: XCTestCase {
 
     func testHelpNamesEveryOption() {
         let help = FinetuneCommandOptions.helpMessage(columns: 1000)
-        for option in ["--auto-augment <ta_wide|ra|imagenet>", "--ra-magnitude", "--ra-num-ops", "--color-jitter <B[,C,S,H]>",
+        for option in ["--auto-augment <ta_wide|ra|imagenet|none>", "--ra-magnitude", "--ra-num-ops", "--color-jitter <B[,C,S,H]>",
                        "--rotation <DEG>", "--random-erase <P>", "TrivialAugmentWide", "RandAugment", "AutoAugment"] {
             XCTAssertTrue(help.contains(option), option)
         }
