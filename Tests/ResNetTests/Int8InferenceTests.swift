@@ -74,12 +74,19 @@ final class Int8InferenceTests: XCTestCase {
             print(String(format: "int8 (%@) on %d held-back images: top-1 %.4f (f32 %.4f), same top class %d/%d, logits max rel %.3f; %d int8 steps: %@",
                          method.rawValue, count, accuracy, f32Accuracy, agree, count, logitErr, int8.int8StepCount,
                          Set(int8.int8Implementations).sorted().joined(separator: ", ")))
-            XCTAssertEqual(int8.int8StepCount, 19, "every conv but the stem (19 of resnet18's 20) in int8")
+            XCTAssertEqual(int8.int8StepCount, 20, "every conv, the stem too (20 of resnet18's 20), in int8")
             XCTAssertTrue(int8.int8Implementations.allSatisfy { $0.contains("vnni") || $0.contains("amx") }, "\(int8.int8Implementations)")
             guard method == .max else { continue }   // The method int8 uses (see README, "int8"): held to the bounds.
             XCTAssertLessThanOrEqual(abs(accuracy - f32Accuracy), 0.005 + 1e-9, "top-1 within 0.5 points of f32's")
             XCTAssertGreaterThanOrEqual(Double(agree), 0.99 * Double(count), "the same top class as f32 on >= 99 % of images")
             XCTAssertGreaterThan(logitErr, 0, "int8 ran (its logits are not f32's)")
+            // A calibration made before the images' range was recorded keeps the stem in f32.
+            let older = Calibration(weightsSHA256: c.weightsSHA256, model: c.model, method: c.method, images: c.images,
+                                    imageSize: c.imageSize, values: c.values.filter { $0.value != 0 })
+            let stemF32 = try InferenceModel(stateDict: sd, precision: .int8, calibration: older)
+            XCTAssertEqual(stemF32.int8StepCount, 19, "every conv but the stem")
+            let olderTop = top1(try stemF32.logits(images: input, batch: count, height: 32, width: 32), classes: 5)
+            XCTAssertGreaterThanOrEqual(Double(zip(olderTop, f32Top).filter { $0 == $1 }.count), 0.99 * Double(count))
         }
     }
 
@@ -101,7 +108,8 @@ final class Int8InferenceTests: XCTestCase {
         XCTAssertNotEqual(a, c)
         let decoded = try JSONDecoder().decode(Calibration.self, from: a)
         XCTAssertEqual(decoded.images, 64)
-        XCTAssertEqual(decoded.values.map(\.value), model.stepOutputs.sorted(), "every step's value")
+        XCTAssertEqual(decoded.values.map(\.value), [0] + model.stepOutputs.sorted(), "the images' and every step's value")
+        XCTAssertEqual(decoded.values.first?.node, "input")
         XCTAssertTrue(decoded.values.allSatisfy { $0.min <= $0.max && $0.p9999 <= max(abs($0.min), abs($0.max)) * 1.03 })
     }
 
@@ -152,9 +160,10 @@ final class Int8InferenceTests: XCTestCase {
             let err = maxRelativeError(got, want, rows: f.meta.batch)
             print("\(name) int8: \(int8.int8StepCount) int8 steps, logits max rel \(err); \(Set(int8.int8Implementations).sorted())")
             XCTAssertGreaterThan(int8.int8StepCount, 0)
-            // 8-channel random-weight models quantise coarsely: measured 0.027 to 0.084; a
-            // planted 1.1x output scale gives far more (1.5 on the held-back set).
-            XCTAssertLessThan(err, 0.12, name)
+            // 8-channel random-weight models quantise coarsely: measured 0.047 to 0.144 (0.027 to
+            // 0.084 with the stem in f32: its s8 images are the coarsest step); a planted 1.2x
+            // bias scale gives 0.44-0.45, a 1.1x output scale far more (1.5 on the held-back set).
+            XCTAssertLessThan(err, 0.2, name)
             XCTAssertGreaterThan(err, 0, name)
         }
     }
@@ -203,7 +212,7 @@ final class Int8InferenceTests: XCTestCase {
         let got = try int8.logits(images: input, batch: 2, height: 32, width: 32)
         let err = maxRelativeError(got, want, rows: 2)
         print("tiny vgg11_bn int8: \(int8.int8StepCount) int8 steps, logits max rel \(err)")
-        XCTAssertEqual(int8.int8StepCount, 7 + 2, "vgg11's convs but the first, and the two hidden linears")
+        XCTAssertEqual(int8.int8StepCount, 8 + 2, "vgg11's convs, and the two hidden linears")
         XCTAssertLessThan(err, 0.05)
         XCTAssertGreaterThan(err, 0)
     }

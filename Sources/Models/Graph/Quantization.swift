@@ -192,6 +192,7 @@ public final class RangeRecorder {
     /// Runs `model` (f32, folded) on `images` and records every value of its plan.
     public func run(_ model: InferenceModel, images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws {
         let input = try imageBatch(images, batch: batch, height: height, width: width, engine: model.engine)
+        try record(0, input.floats())   // the images: the stem's input scale
         _ = try model.forward(input) { v, t in try self.record(v, t.floats()) }
         self.images += batch
     }
@@ -283,11 +284,12 @@ final class QuantizedStep {
 }
 
 /// The int8 plan from the folded f32 one: a pass over its steps, whatever the family. Each conv
-/// that does not read the images (the stem stays f32: signed, 3 channels) and each linear but
-/// the one making the logits becomes int8: weights s8 per output channel, its input's scale
-/// from the calibration (u8 where the value is never negative, s8 otherwise), its output u8/s8
-/// when every step reading it is int8 too (kept int8 between layers) and f32 otherwise, the
-/// residual add and ReLU fused as before.
+/// (the stem too, reading the images in s8, when the calibration has their range) and each
+/// linear but the one making the logits becomes int8: weights s8 per output channel, its
+/// input's scale from the calibration (u8 where the value is never negative, s8 otherwise), its
+/// output u8/s8 when every step reading it is int8 too, or a max pool read only by int8 steps
+/// (kept int8 between layers: the pool runs on the u8 values in their scale) and f32 otherwise,
+/// the residual add and ReLU fused as before.
 struct Int8Pass {
     let calibration: Calibration
     let output: Int
@@ -296,14 +298,21 @@ struct Int8Pass {
     func apply(_ steps: [InferenceModel.Step]) throws -> [InferenceModel.Step] {
         var readers: [Int: [Int]] = [:]
         for (i, s) in steps.enumerated() { for v in s.inputs { readers[v, default: []].append(i) } }
+        // The stem reads the images: int8 (s8) when the calibration has their range (files made
+        // before it recorded them keep the stem in f32).
+        let imagesRanged = calibration.range(of: 0) != nil
         func quantizable(_ s: InferenceModel.Step) -> Bool {
             switch s.kind {
-            case .conv(_, nil, _): return s.inputs[0] != 0
+            case .conv(_, nil, _): return s.inputs[0] != 0 || imagesRanged
             case .linear: return s.output != output
             default: return false
             }
         }
+        // A max pool of an int8 value is int8 in the same type and scale (the max of quantised
+        // values is the quantised max): `source[v]` is the value whose scale v shares.
+        var source: [Int: Int] = [:]
         func range(_ v: Int) throws -> Calibration.Range {
+            if let u = source[v] { return try range(u) }
             guard let r = calibration.range(of: v) else {
                 throw ModelError.badInput("the calibration has no range for value \(v): calibrate these weights again")
             }
@@ -314,10 +323,17 @@ struct Int8Pass {
             let t = try range(v).threshold(calibration.method)
             return t > 0 ? t / (try type(v)).maxMagnitude : 1
         }
-        // Values made by an int8 conv and read only by int8 steps stay int8.
+        // Values made by an int8 conv and read only by int8 steps stay int8, and so do max pools
+        // of them read only by int8 steps (the stem's pool: the first blocks read it in u8).
+        func readOnlyByInt8(_ v: Int) -> Bool { readers[v].map { $0.allSatisfy { quantizable(steps[$0]) } } ?? false }
         var int8Values = Set<Int>()
         for s in steps where quantizable(s) {
-            if case .conv = s.kind, let rs = readers[s.output], rs.allSatisfy({ quantizable(steps[$0]) }) { int8Values.insert(s.output) }
+            guard case .conv = s.kind, let rs = readers[s.output] else { continue }
+            let pools = rs.filter { if case .maxPool = steps[$0].kind { return true } else { return false } }
+            let int8Pools = pools.filter { readOnlyByInt8(steps[$0].output) }
+            guard int8Pools.count == pools.count, rs.allSatisfy({ quantizable(steps[$0]) || pools.contains($0) }) else { continue }
+            int8Values.insert(s.output)
+            for p in int8Pools { int8Values.insert(steps[p].output); source[steps[p].output] = s.output }
         }
         return try steps.map { s -> InferenceModel.Step in
             guard quantizable(s) else { return s }
