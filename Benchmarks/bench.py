@@ -19,7 +19,8 @@ peak: it does fewer multiplications than the arithmetic counted.
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
 the rows named (inference, vgg, predict, batch_predict, training, memory, fc_epochs, mpi,
-anchors). anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32, bf16 and int8, Graft
+anchors). anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
+batch_predict runs), bf16 and int8, Graft
 against ONNX Runtime and OpenVINO (Benchmarks/bench_onnx.py, in TORCH_PY's venv), the fastest
 named per row; int8 rows have no "of peak" (the roofline is f32 and bf16 only).
 GRAFT_BEFORE_BIN=<folder of an older build's binaries> adds the older Graft's figure to every
@@ -87,8 +88,8 @@ class Skipped(Exception):
     """A row this CPU cannot run (graft_bench and graft_train_bench exit 3 with the reason)."""
 
 
-def run_graft(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
+def run_graft(cmd, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env or ENV, cwd=ROOT)
     if p.returncode == 3 and p.stdout.startswith("skipped:"):
         raise Skipped(p.stdout.strip()[len("skipped: "):])
     if p.returncode != 0:
@@ -103,7 +104,9 @@ def cpu():
 
 
 def skipped_row(what, reason):
-    return {"what": what, "graft": "skipped", "isa": reason}
+    # The refusal's first sentence (what the CPU lacks): the rest would widen the table's column.
+    first = reason.split(" (")[0].split("; ")[0].split(". ")[0]
+    return {"what": what, "graft": "skipped", "isa": first}
 
 
 PEAK = {}  # precision -> GFLOP/s of the roofline conv
@@ -191,11 +194,18 @@ def anchors(rows):
                 for line in out.splitlines():
                     mode = line.split(" ")[0]
                     onnx[(arch, batch, mode)] = images_per_second(line) or line.split("skipped: ", 1)[-1]
-            for precision in ("f32", "bf16", "int8"):
-                what = f"{arch} {precision}, batch {batch}"
+            # "f32 auto": what batch_predict and evaluate run by default (--conv auto: Winograd where
+            # it measures faster), against the same f32 runtimes as the direct row.
+            for label in ("f32", "f32 auto", "bf16", "int8"):
+                precision = label.split()[0]
+                what = f"{arch} {label}, batch {batch}"
+                conv = ["--conv", "auto"] if label.endswith("auto") else []
                 try:
+                    # As a user runs it: OpenMP's default wait policy, not the passive one the
+                    # PyTorch rows share (ONNX Runtime's and OpenVINO's own thread pools spin;
+                    # passive cost Graft's batch-1 int8 resnet18 40 % here).
                     out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", arch, "--batch", str(batch), "--precision", precision,
-                                     "--runs", runs])
+                                     "--runs", runs] + conv, env=os.environ)
                 except Skipped as e:
                     rows.append(skipped_row(what, str(e)))
                     continue
