@@ -147,14 +147,8 @@ extension Trainer {
                         warn("skipping an unreadable image: \(e)")
                     }
                     guard !batch.labels.isEmpty else { return }
-                    if accumulator.every == 1 { reducer?.begin() }
-                    model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
-                    let (images, targets) = mixed(batch, epoch: thisEpoch, index: b, side: h)   // --mixup-alpha, --cutmix-alpha
-                    let (loss, _) = try images.withUnsafeBufferPointer {
-                        try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights, softTargets: targets)
-                    }
-                    if accumulator.every == 1 { reducer?.finish() }
+                    let loss = try forwardBackward(batch, epoch: thisEpoch, index: b, side: h, classWeights: classWeights,
+                                                   averagesNow: accumulator.every == 1)
                     group.loss += Double(loss) * Double(batch.labels.count); group.images += batch.labels.count
                     guard accumulator.add(model.parameters, end: accumulator.endsGroup(b, of: batches.count)) else { return }
                     stepped = true

@@ -160,14 +160,8 @@ public final class Trainer {
                 let loader = trainLoader
                 try forEachBatch(batches, loader: loader, epoch: epoch) { b, batch in
                     let h = loader.imageSize                    // --train-crop
-                    if accumulator.every == 1 { reducer?.begin() }
-                    model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
-                    let (images, targets) = mixed(batch, epoch: epoch, index: b, side: h)   // --mixup-alpha, --cutmix-alpha
-                    let (loss, _) = try images.withUnsafeBufferPointer {
-                        try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
-                                            labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights, softTargets: targets)
-                    }
-                    if accumulator.every == 1 { reducer?.finish() }
+                    let loss = try forwardBackward(batch, epoch: epoch, index: b, side: h, classWeights: classWeights,
+                                                   averagesNow: accumulator.every == 1)
                     try stepAfter(b, of: batches.count, epoch: epoch, loss: loss, images: batch.labels.count, accumulator, &group)
                     lossSum += Double(loss) * Double(batch.labels.count); seen += batch.labels.count
                     progress?("train epoch[\(epoch + 1)/\(config.epochs)] \(b + 1)/\(batches.count) loss:\(String(format: "%.3f", loss))")
@@ -279,6 +273,23 @@ public final class Trainer {
     }
 
     /// After batch `b`'s backward: adds it to `--accumulate`'s group and steps when the group is complete.
+    /// One batch forward and backward as training runs it: the dropout masks' stream, the mixing
+    /// (--mixup-alpha, --cutmix-alpha), the loss's weights and smoothing, and under mpirun the
+    /// gradients averaged as backward makes them when `averagesNow` (every batch steps). The
+    /// batch's loss. The LR range test trains through it too.
+    func forwardBackward(_ batch: BatchLoader.Batch, epoch: Int, index b: Int, side h: Int, classWeights: [Float]?,
+                         averagesNow: Bool) throws -> Float {
+        if averagesNow { reducer?.begin() }
+        model.dropoutStream = [UInt64(epoch), UInt64(b), UInt64(cluster.rank)]
+        let (images, targets) = mixed(batch, epoch: epoch, index: b, side: h)
+        let (loss, _) = try images.withUnsafeBufferPointer {
+            try model.trainStep(images: $0, labels: batch.labels, batch: batch.labels.count, height: h, width: h,
+                                labelSmoothing: Float(config.labelSmoothing), classWeights: classWeights, softTargets: targets)
+        }
+        if averagesNow { reducer?.finish() }
+        return loss
+    }
+
     private func stepAfter(_ b: Int, of count: Int, epoch: Int, loss: Float, images: Int, _ accumulator: GradientAccumulator,
                            _ group: inout (loss: Double, images: Int)) throws {
         group.loss += Double(loss) * Double(images); group.images += images
