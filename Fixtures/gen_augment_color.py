@@ -126,6 +126,19 @@ def main(here):
         for h in hues:
             case("hue", "Hue", h, F.adjust_hue(im, h))
 
+    # Equalize on images large enough that its step is not 0 (every image above has at most 54
+    # pixels, where equalize is the identity): the brightest level's LUT entry passes 255 and
+    # PIL clips it (300 black and 100 white pixels: white stays 255, a wrapping byte gives 44).
+    rng = np.random.RandomState(7)
+    two_level = np.zeros((20, 20, 3), np.uint8)
+    two_level[15:] = 255
+    for name, arr in (("two_level_20x20", two_level), ("noise_24x24", rng.randint(0, 256, (24, 24, 3))),
+                      ("dark_17x19", rng.randint(0, 40, (19, 17, 3)))):
+        im = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8), "RGB")
+        images.append({"name": name, "width": im.width, "height": im.height, "rgb": b64(im)})
+        ops.append({"image": name, "kind": "apply_op", "op": "Equalize", "value": 0.0,
+                    "rgb": b64(autoaugment._apply_op(im, "Equalize", 0.0, InterpolationMode.NEAREST, None))})
+
     def recorded(transform, n_cases, seed, names):
         torch.manual_seed(seed)
         cases = []

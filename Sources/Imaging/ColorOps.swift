@@ -177,7 +177,7 @@ extension RGBImage {
             var n = step / 2
             var lut = [UInt8](repeating: 0, count: 256)
             for i in 0..<256 {
-                lut[i] = UInt8(truncatingIfNeeded: n / step)
+                lut[i] = UInt8(min(255, n / step))   // the brightest levels pass 255; PIL's point() clips them
                 n += h[i]
             }
             return lut
