@@ -37,10 +37,11 @@ public final class FinetuneJob {
     /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
     /// `report`: writes report.html after every epoch (nil: none). `log` gets progress lines,
     /// `warn` the warnings. `cluster`: the job's processes (under mpirun: data-parallel, only
-    /// rank 0 checks and writes files); `syncBatchNorm`: `--sync-bn`.
+    /// rank 0 checks and writes files); `syncBatchNorm`: `--sync-bn`. `trains`: false for
+    /// `--find-lr`, which writes none of training's files, so they are neither checked nor locked.
     public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
                                limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
-                               cluster: Cluster = .single, syncBatchNorm: Bool = false,
+                               cluster: Cluster = .single, syncBatchNorm: Bool = false, trains: Bool = true,
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
         var c = config
         c.trainCrop = c.trainingCrop          // recorded in metrics.json: what the training batches are
@@ -58,7 +59,7 @@ public final class FinetuneJob {
         c.output = output ?? fileName
         // The best model is written over --output from the first epoch on: never over the
         // weights the run starts from (continuing a fine-tuned resNet34.pth names both alike).
-        if let w = c.weights, sameFile(w, c.output) {
+        if trains, let w = c.weights, sameFile(w, c.output) {
             throw TrainingError.outputIsTheWeights(path: c.output, defaulted: output == nil)
         }
 
@@ -83,7 +84,7 @@ public final class FinetuneJob {
         // Every file's folder (rank 0 writes them all), locked for this run; under the locks the
         // temporary files of killed runs go, before --resume is checked (a refused one too).
         var folders: RunFolders? = nil
-        if cluster.isRoot {
+        if cluster.isRoot && trains {
             try writtenPaths(c).forEach(checkWritable)
             if let r = report { try checkWritable(r.path) }
             folders = try RunFolders.take(for: writtenPaths(c) + [report?.path].compactMap { $0 }, log: log)

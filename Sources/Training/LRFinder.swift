@@ -185,7 +185,7 @@ extension Finetune {
             if let p = page { try FinetuneJob.checkWritable(p) }
         }
         let job = try FinetuneJob.prepare(config, output: config.output, resume: false, allowObjects: allowObjects, limits: limits,
-                                          report: nil, cluster: cluster, syncBatchNorm: syncBatchNorm, log: log, warn: warn)
+                                          report: nil, cluster: cluster, syncBatchNorm: syncBatchNorm, trains: false, log: log, warn: warn)
         defer { job.releaseFolders() }
         let trainer = job.trainer
         trainer.progress = progress

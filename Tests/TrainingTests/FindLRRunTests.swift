@@ -8,6 +8,27 @@ import XCTest
 /// page are written, nothing else (no model, class names, metrics or resume point); the model
 /// and the optimizer come back as they were; the test is deterministic and runs over epochs.
 final class FindLRRunTests: XCTestCase {
+    /// Continuing a fine-tuned resNet34.pth: its file is the default --output, which the test
+    /// never writes, so it is not refused as training is (outputIsTheWeights), and nothing is written.
+    func testWeightsNamedAsTheDefaultOutput() throws {
+        let dir = try FinetuneTests.workdir("findlr-weights")
+        var c = FinetuneTests.config(dir, epochs: 1, augment: false)
+        let weights = dir + "/resNet34.pth"
+        try FileManager.default.copyItem(atPath: try XCTUnwrap(c.weights), toPath: weights)
+        c.weights = weights
+        c.output = weights
+        XCTAssertThrowsError(try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in })) {
+            guard case TrainingError.outputIsTheWeights = $0 else { return XCTFail("\($0)") }
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: weights))
+        let result = try Finetune.findLearningRate(c, settings: LRRangeTest.Settings(start: 1e-5, end: 10, steps: 8),
+                                                   json: dir + "/lr_find.json", page: nil, commandLine: ["finetune", "--find-lr"],
+                                                   log: { _ in }, warn: { _ in })
+        XCTAssertFalse(result.lrs.isEmpty)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: weights)), before, "the weights are untouched")
+        for path in [c.classIndices, c.metrics] { XCTAssertFalse(FileManager.default.fileExists(atPath: path), path) }
+    }
+
     func testWritesTheCurveAndNoModel() throws {
         let dir = try FinetuneTests.workdir("findlr")
         let c = FinetuneTests.config(dir, epochs: 1, augment: true)
