@@ -70,6 +70,9 @@ public final class FinetuneJob {
         }
         // bf16 needs a CPU with bf16 kernels (the command refuses it earlier, in validation).
         try precision.requireSupport()
+        // The augmentation, as the command validates it: the policies index their magnitude
+        // tables by these values and would trap inside the loader on others.
+        if let problem = c.augmentation?.problem { throw TrainingError.invalidAugmentation(problem) }
 
         // Data.
         let data = try ImageFolder(root: c.data, valSplit: c.valSplit, seed: c.seed)

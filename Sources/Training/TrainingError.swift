@@ -28,6 +28,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case unreadableInJob(path: String, reason: String)
     /// Under mpirun: the processes' weights differ after an epoch (the checksum allreduce).
     case replicasDiverged(epoch: Int, rank: Int)
+    /// The augmentation's values cannot be used (`Augmentation.problem`'s line): a config not
+    /// built by the command, whose validation says the same.
+    case invalidAugmentation(String)
 
     /// Why a file cannot be written (Inference's `WriteProblem`, which evaluate's and
     /// batch_predict's checks share).
@@ -57,6 +60,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return (reason.contains(path) ? reason : "\(path): \(reason)")
                 + ". Under mpirun an unreadable image stops the job, since every process must take the same steps: "
                 + "fix or remove it, then run again (--resume continues after the last finished epoch)"
+        case .invalidAugmentation(let problem):
+            return problem
         case let .replicasDiverged(epoch, rank):
             return "after epoch \(epoch) the processes' weights differ (checksum of every parameter and running statistic, "
                 + "seen on rank \(rank)): the replicas diverged, which is a bug in Graft's data-parallel training; please report it"

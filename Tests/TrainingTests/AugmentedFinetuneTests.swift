@@ -134,4 +134,23 @@ final class AugmentedFinetuneTests: XCTestCase {
         XCTAssertNil(back.augmentation)
         XCTAssertEqual(back.differences(from: c), [])
     }
+
+    /// A config that names values the command refuses (one decoded from a hand-edited file,
+    /// or built in code): refused before training, with the option's line, not trapped in the
+    /// loader (a RandAugment magnitude past its table, a negative op count or rotation).
+    func testUnusableValuesAreRefusedBeforeTraining() throws {
+        let dir = try FinetuneTests.workdir("aug-hostile")
+        for (a, text) in [(Augmentation(autoAugment: .ra, raMagnitude: 99), "--ra-magnitude must be in 0...30"),
+                          (Augmentation(autoAugment: .ra, raNumOps: -1), "--ra-num-ops must be in 1...16"),
+                          (Augmentation(rotation: -3), "--rotation must be in (0, 180]"),
+                          (Augmentation(colorJitter: [.nan]), "--color-jitter's values must be non-negative"),
+                          (Augmentation(randomErase: 7), "--random-erase must be a probability")] {
+            var c = FinetuneTests.config(dir, epochs: 1, augment: true)
+            c.augmentation = a
+            XCTAssertThrowsError(try FinetuneJob.prepare(c, output: c.output, resume: false, log: { _ in }, warn: { _ in })) {
+                guard case TrainingError.invalidAugmentation(let line) = $0 else { return XCTFail("\($0)") }
+                XCTAssertTrue(line.contains(text), line)
+            }
+        }
+    }
 }
