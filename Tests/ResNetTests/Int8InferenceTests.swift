@@ -142,6 +142,39 @@ final class Int8InferenceTests: XCTestCase {
         XCTAssertTrue(refusal(edited("\"images\" : 2", "\"images\" : 0")).contains("0 images"))
     }
 
+    /// A calibration file that passes `Calibration.read` but is hostile to the plan (anyone can
+    /// write one with the weights' sha256): ranges at Float's limits, all zero, values the plan
+    /// does not have, one of its values missing. Each either runs to finite logits or is refused
+    /// with the command's kind of error; nothing crashes.
+    func testHostileRangesRunOrAreRefused() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        let f = try ModelFixture.load("basic_w8")
+        let f32 = try InferenceModel(stateDict: f.stateDict)
+        let recorder = RangeRecorder()
+        try f.input.withUnsafeBufferPointer { try recorder.run(f32, images: $0, batch: f.meta.batch, height: f.meta.height, width: f.meta.width) }
+        let good = recorder.calibration(of: f32, weightsSHA256: "x", method: .max, imageSize: f.meta.height)
+        func with(_ values: [Calibration.Range]) -> Calibration {
+            Calibration(weightsSHA256: "x", model: good.model, method: .max, images: 1, imageSize: 1, values: values)
+        }
+        func extreme(_ r: Calibration.Range, _ m: Float) -> Calibration.Range {
+            .init(value: r.value, node: r.node, min: r.min < 0 ? -m : 0, max: m, p9999: m)
+        }
+        let strangers = [Calibration.Range(value: -5, node: "x", min: 0, max: 1, p9999: 1),
+                         Calibration.Range(value: Int.max, node: "y", min: -1, max: 1, p9999: 1)]
+        for (name, c) in [("huge", with(good.values.map { extreme($0, .greatestFiniteMagnitude) })),
+                          ("tiny", with(good.values.map { extreme($0, .leastNonzeroMagnitude) })),
+                          ("zero", with(good.values.map { .init(value: $0.value, node: $0.node, min: 0, max: 0, p9999: 0) })),
+                          ("strangers", with(good.values + strangers))] {
+            let int8 = try InferenceModel(stateDict: f.stateDict, precision: .int8, calibration: c)
+            let logits = try int8.logits(images: f.input, batch: f.meta.batch, height: f.meta.height, width: f.meta.width)
+            XCTAssertEqual(logits.count, f.meta.batch * f.meta.classes, name)
+            XCTAssertTrue(logits.allSatisfy(\.isFinite), "\(name): \(logits.prefix(5))")
+        }
+        XCTAssertThrowsError(try InferenceModel(stateDict: f.stateDict, precision: .int8, calibration: with(Array(good.values.dropFirst(3))))) {
+            XCTAssertTrue("\($0)".contains("calibrate these weights again"), "\($0)")
+        }
+    }
+
     /// Bottleneck blocks (resnet50's: 1x1 convs, a downsample whose signed output is the s8
     /// residual) and grouped ones (resnext's), and basic blocks, from Fixtures/gen_models.py:
     /// calibrated on the fixture's input, int8 logits near f32's.
