@@ -26,8 +26,8 @@ extension Precision {
         let cpu = CPUCapabilities.current
         return ArgumentHelp(
             "f32, bf16 or int8. bf16: \(what) int8: convs and hidden linears in int8, scaled by graft calibrate's file beside the weights.",
-            discussion: (bf16.discussion ?? "") + " int8 (oneDNN's u8 x s8 kernels, s32 accumulation; the first conv and the classifier "
-                + "stay f32) needs the activations' ranges: run graft calibrate --weights W --images DIR first (a refusal says so). "
+            discussion: (bf16.discussion ?? "") + " int8 (oneDNN's u8 x s8 kernels, s32 accumulation; the classifier stays f32, and the "
+                + "first conv too with a calibration file made before Graft recorded the images' range) needs the activations' ranges: run graft calibrate --weights W --images DIR first (a refusal says so). "
                 + "It needs VNNI or AMX (Intel Cascade Lake and later, AMD Zen 4 and later) and is refused without, where it is "
                 + "\(Calibration.withoutVNNI); this CPU (oneDNN \(cpu.isa)) \(cpu.int8Fast ? "has it" : "has not")."
                 + " Measured on a held-back set: the same top class as f32 on every image (README, \"int8\").",

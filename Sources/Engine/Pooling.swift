@@ -163,8 +163,8 @@ enum PoolKind { case max, avg }
 func poolPrimitive(_ kind: PoolKind, _ src: MemoryDesc, _ outDims: [Int], kernel: (Int, Int), stride: (Int, Int),
                    padding: Int, engine: CPUEngine) throws -> Primitive {
     var s = src.raw
-    var d = try MemoryDesc.any(outDims, src.dataType).raw
-    d.data_type = src.raw.data_type   // u8/s8 too (int8 plans pool their values in int8), which DataType does not name
+    // u8/s8 too: int8 plans pool their values in their type and scale.
+    var d = try (src.quantizedType.map { try MemoryDesc.any(outDims, quantized: $0) } ?? MemoryDesc.any(outDims, src.dataType)).raw
     let inDims = src.dims
     let st: [Int64] = [Int64(stride.0), Int64(stride.1)]
     let k: [Int64] = [Int64(kernel.0), Int64(kernel.1)]

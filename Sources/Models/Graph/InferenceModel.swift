@@ -60,7 +60,8 @@ public final class InferenceModel {
                 convolution: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, keep: Set<Int> = [],
                 calibration: Calibration? = nil, engine: CPUEngine = .shared) throws {
         try precision.requireSupport()
-        if precision == .int8 && (calibration == nil || !foldBatchNorm) {
+        let int8Calibration = precision == .int8 ? calibration : nil
+        if precision == .int8 && (int8Calibration == nil || !foldBatchNorm) {
             throw ModelError.badInput("int8 needs a calibration and folded batch norms")
         }
         self.architecture = architecture
@@ -70,7 +71,7 @@ public final class InferenceModel {
         let compiler = Compiler(graph: architecture.graph, values: values, computeType: precision.dataType, fold: foldBatchNorm,
                                 convolution: convolution, tuner: tuner, keep: keep.union([architecture.features]), engine: engine)
         let compiled = try compiler.compile()
-        steps = try calibration.map { c in try precision == .int8 ? Int8Pass(calibration: c, output: architecture.graph.output, engine: engine).apply(compiled) : compiled } ?? compiled
+        steps = try int8Calibration.map { try Int8Pass(calibration: $0, output: architecture.graph.output, engine: engine).apply(compiled) } ?? compiled
         var last = [Int](repeating: -1, count: architecture.graph.nodes.count + 1)
         for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
         lastUse = last
