@@ -7,14 +7,6 @@ public enum AugmentOp: String, CaseIterable, Sendable, Codable {
     case brightness = "Brightness", color = "Color", contrast = "Contrast", sharpness = "Sharpness"
     case posterize = "Posterize", solarize = "Solarize", autoContrast = "AutoContrast"
     case equalize = "Equalize", invert = "Invert"
-
-    /// Moves pixels (affine or rotation, nearest, `fill` outside); the others only recolour.
-    public var isGeometric: Bool {
-        switch self {
-        case .shearX, .shearY, .translateX, .translateY, .rotate: return true
-        default: return false
-        }
-    }
 }
 
 /// One op with its drawn, signed magnitude: what a policy chose for one image.
@@ -38,8 +30,13 @@ extension RGBImage {
         case .autoContrast: return autocontrasted()
         case .equalize: return equalized()
         case .invert: return inverted()
-        case .shearX, .shearY, .translateX, .translateY, .rotate:
-            return applyingGeometric(op, magnitude: magnitude, fill: fill)
+        // Geometry's F.affine / F.rotate, NEAREST: ShearX/Y shear by math.degrees(atan(magnitude))
+        // about (0, 0), TranslateX/Y move by int(magnitude) pixels, Rotate turns by magnitude degrees.
+        case .shearX: return Geometry.shearX(self, magnitude: magnitude, fill: fill)
+        case .shearY: return Geometry.shearY(self, magnitude: magnitude, fill: fill)
+        case .translateX: return Geometry.translateX(self, magnitude: magnitude, fill: fill)
+        case .translateY: return Geometry.translateY(self, magnitude: magnitude, fill: fill)
+        case .rotate: return Geometry.rotate(self, angle: magnitude, fill: fill)
         }
     }
 }

@@ -35,9 +35,9 @@ public enum Geometry {
                               interpolation: Interpolation = .nearest) -> RGBImage {
         let a = pythonModulo(angle, 360.0)
         if a == 0 { return image }
-        if a == 180 { return image.transposed(.rotate180) }
+        if a == 180 { return image.applying(ExifOrientation.rotated180) }
         if (a == 90 || a == 270) && image.width == image.height {
-            return image.transposed(a == 90 ? .rotate90 : .rotate270)
+            return image.applying(a == 90 ? ExifOrientation.rotated90 : .rotated270)   // PIL's transpose: counter-clockwise 90 / 270
         }
         let t = -(a * degreesToRadians)
         var m = [roundedTo15Decimals(cos(t)), roundedTo15Decimals(sin(t)), 0.0,
@@ -230,34 +230,6 @@ public enum Geometry {
     private static func fitsFixedPoint(_ a: [Double], _ x: Int, _ y: Int) -> Bool {
         let (x, y) = (Double(x), Double(y))
         return abs(x * a[0] + y * a[1] + a[2]) < 32768.0 && abs(x * a[3] + y * a[4] + a[5]) < 32768.0
-    }
-}
-
-extension RGBImage {
-    enum Transpose { case rotate90, rotate180, rotate270 }
-
-    /// PIL's `Image.transpose(ROTATE_90 / ROTATE_180 / ROTATE_270)` (counter-clockwise).
-    func transposed(_ op: Transpose) -> RGBImage {
-        let w = width, h = height
-        let (ow, oh) = op == .rotate180 ? (w, h) : (h, w)
-        var out = [UInt8](repeating: 0, count: w * h * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    for x in 0..<w {
-                        let (ox, oy): (Int, Int)
-                        switch op {
-                        case .rotate90: (ox, oy) = (y, w - 1 - x)
-                        case .rotate180: (ox, oy) = (w - 1 - x, h - 1 - y)
-                        case .rotate270: (ox, oy) = (h - 1 - y, x)
-                        }
-                        let s = (y * w + x) * 3, d = (oy * ow + ox) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
-                    }
-                }
-            }
-        }
-        return RGBImage(unchecked: ow, oh, out)
     }
 }
 

@@ -272,7 +272,6 @@ public final class Trainer {
         return "stage rates " + rates.joined(separator: ", ") + ", the head at \(config.optimizer.lr)"
     }
 
-    /// After batch `b`'s backward: adds it to `--accumulate`'s group and steps when the group is complete.
     /// One batch forward and backward as training runs it: the dropout masks' stream, the mixing
     /// (--mixup-alpha, --cutmix-alpha), the loss's weights and smoothing, and under mpirun the
     /// gradients averaged as backward makes them when `averagesNow` (every batch steps). The
@@ -290,6 +289,7 @@ public final class Trainer {
         return loss
     }
 
+    /// After batch `b`'s backward: adds it to `--accumulate`'s group and steps when the group is complete.
     private func stepAfter(_ b: Int, of count: Int, epoch: Int, loss: Float, images: Int, _ accumulator: GradientAccumulator,
                            _ group: inout (loss: Double, images: Int)) throws {
         group.loss += Double(loss) * Double(images); group.images += images

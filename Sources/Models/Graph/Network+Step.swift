@@ -159,15 +159,17 @@ extension Network {
     }
 
     /// A training step of the trainable part alone on cached `headInputs` (the trunk frozen).
+    /// No soft targets: a mixed image's features are not the mix of its images' features, so
+    /// mixing never trains on cached ones.
     public func trainStep(headInputs x: [Float], labels: [Int], labelSmoothing: Float = 0,
-                          classWeights: [Float]? = nil, softTargets: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
+                          classWeights: [Float]? = nil) throws -> (loss: Float, logits: [Float]) {
         zeroTrainableGradients()
         drawDropout()
         defer { release() }
         var (c, values) = try headValues(x, rows: labels.count)
         let logits = try run(&values, from: c, to: architecture.graph.output, mode: .train(frozenBN), training: true).floats()
         values = []
-        let loss = try backward(logits, labels: labels, softTargets: softTargets, labelSmoothing: labelSmoothing, classWeights: classWeights)
+        let loss = try backward(logits, labels: labels, softTargets: nil, labelSmoothing: labelSmoothing, classWeights: classWeights)
         return (loss, logits)
     }
 
