@@ -11,7 +11,7 @@ public struct FindLROptions: ParsableArguments {
             start x (end / start)^(i / steps). It trains as the rest of the options say (--train, --head, \
             --optimizer, --weight-decay, augmentation with --mixup-alpha and --cutmix-alpha, --batch-size, --accumulate, --clip-grad-norm, \
             --label-smoothing, --class-weights, --sampler), ignoring --epochs, --schedule, --warmup-epochs, \
-            --patience and --ema-decay, and stops early once the smoothed loss (an exponential moving average, beta 0.98, \
+            --patience, --ema-decay and the phases (--head-epochs, --lr-backbone, --lr-slice: one rate for everything that trains), and stops early once the smoothed loss (an exponential moving average, beta 0.98, \
             debiased) exceeds 4x its best. The suggestion is fastai's default, valley (about two thirds down \
             the longest stretch where the loss keeps falling); minimum/10 and steep are printed beside it. The \
             first steps/10 and last 5 steps are left out of the suggestions, as fastai does. Read the plot: \
@@ -49,6 +49,9 @@ public struct FindLROptions: ParsableArguments {
         if !(s.start > 0 && s.start.isFinite) { throw ValidationError("--find-lr-start must be a positive rate, not \(s.start)") }
         if !(s.end > s.start && s.end.isFinite) {
             throw ValidationError("--find-lr-end (\(s.end)) must be a finite rate above --find-lr-start (\(s.start)): the test's rates rise from start to end")
+        }
+        if !(s.end / s.start).isFinite {
+            throw ValidationError("--find-lr-end / --find-lr-start (\(s.end) / \(s.start)) overflows: the rates would be infinite. Give a start of 1e-300 or more")
         }
         if s.steps < 6 { throw ValidationError("--find-lr-steps must be at least 6 (fastai's least; 100 is its default), not \(s.steps)") }
         if s.steps > 100_000 { throw ValidationError("--find-lr-steps \(s.steps) is more than a range test needs (at most 100000; fastai's default is 100)") }

@@ -33,6 +33,7 @@ final class FindLROptionTests: XCTestCase {
         XCTAssertTrue(refusal(["--find-lr-steps", "50"]).contains("give --find-lr with it"))
         XCTAssertTrue(refusal(["--find-lr", "--find-lr-steps", "5"]).contains("at least 6"))
         XCTAssertTrue(refusal(["--find-lr", "--find-lr-start", "0"]).contains("--find-lr-start must be a positive rate"))
+        XCTAssertTrue(refusal(["--find-lr", "--find-lr-start", "1e-310", "--find-lr-end", "10"]).contains("overflows"), "end / start is inf")
         XCTAssertTrue(refusal(["--find-lr", "--find-lr-start", "1", "--find-lr-end", "0.1"]).contains("must be a finite rate above --find-lr-start"))
         XCTAssertTrue(refusal(["--find-lr", "--find-lr-end", "inf"]).contains("must be a finite rate above"))
         XCTAssertEqual(refusal(["--find-lr", "--no-report"]), "accepted")
