@@ -1,51 +1,106 @@
 import CDNNL
 
 /// An activation function, as a fused post-op of a conv, linear, batch norm or add, or as an
-/// op of its own. ReLU now; the next families add hardswish, SiLU, GELU, sigmoid.
+/// op of its own: ReLU (ResNet, VGG), ReLU6 (MobileNet v2), hardswish and hardsigmoid
+/// (MobileNet v3). The next families add SiLU, GELU, sigmoid.
 public enum Activation: String, Sendable, Equatable, Codable, CaseIterable {
+    /// `max(x, 0)`: `nn.ReLU`.
     case relu
+    /// `min(max(x, 0), 6)`: `nn.ReLU6` (`nn.Hardtanh(0, 6)`).
+    case relu6
+    /// `x * min(max(x + 3, 0), 6) / 6`: `nn.Hardswish`.
+    case hardswish
+    /// `min(max(x + 3, 0), 6) / 6`: `nn.Hardsigmoid`.
+    case hardsigmoid
+}
+
+/// One oneDNN eltwise algorithm with its parameters.
+struct EltwiseStage {
+    let algorithm: dnnl_alg_kind_t
+    let alpha: Float, beta: Float
 }
 
 /// How oneDNN computes an activation: the one place where an `Activation` becomes oneDNN's
-/// eltwise algorithm (post-ops, the standalone op and its backward all read it from here).
+/// eltwise algorithms (post-ops, the standalone op and its backward all read it from here).
 struct EltwiseKind {
-    /// The forward algorithm (post-ops and the standalone forward).
-    let forward: dnnl_alg_kind_t
-    /// The backward algorithm, and whether it reads the forward's output (`use_dst_for_bwd`)
-    /// rather than its input.
-    let backward: dnnl_alg_kind_t
+    /// The forward, as one or more eltwise stages applied in order (oneDNN 2.6 has no
+    /// hardsigmoid: `x + 3`, clipped to [0, 6], times 1/6, as PyTorch computes it but for the
+    /// last division).
+    let stages: [EltwiseStage]
+    /// The backward algorithm; `backwardReadsOutput`: it reads the forward's output
+    /// (`use_dst_for_bwd`) rather than its input. `backwardScale` multiplies the result (the
+    /// 1/6 of hardsigmoid, whose backward is `clip_v2(-3, 3)`'s on the input).
+    let backward: EltwiseStage
     let backwardReadsOutput: Bool
-    let alpha: Float, beta: Float
+    let backwardScale: Float
+
+    /// The single stage of a one-stage activation.
+    var forward: dnnl_alg_kind_t { stages[0].algorithm }
 }
 
 extension Activation {
     var eltwise: EltwiseKind {
         switch self {
         case .relu:
-            return EltwiseKind(forward: dnnl_eltwise_relu, backward: dnnl_eltwise_relu_use_dst_for_bwd,
-                               backwardReadsOutput: true, alpha: 0, beta: 0)
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_relu, alpha: 0, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_relu_use_dst_for_bwd, alpha: 0, beta: 0),
+                               backwardReadsOutput: true, backwardScale: 1)
+        case .relu6:
+            // Hardtanh's gradient passes where 0 < x < 6, which is where 0 < y < 6.
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_clip_v2, alpha: 0, beta: 6)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_clip_v2_use_dst_for_bwd, alpha: 0, beta: 6),
+                               backwardReadsOutput: true, backwardScale: 1)
+        case .hardswish:
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_hardswish, alpha: 0, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_hardswish, alpha: 0, beta: 0),
+                               backwardReadsOutput: false, backwardScale: 1)
+        case .hardsigmoid:
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_linear, alpha: 1, beta: 3),
+                                        EltwiseStage(algorithm: dnnl_eltwise_clip_v2, alpha: 0, beta: 6),
+                                        EltwiseStage(algorithm: dnnl_eltwise_linear, alpha: 1.0 / 6, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_clip_v2, alpha: -3, beta: 3),
+                               backwardReadsOutput: false, backwardScale: 1.0 / 6)
         }
     }
 
     /// Whether the gradient can be computed from the activation's output alone: what a fused
     /// activation of a training op needs (the op keeps its output, not the value before the
-    /// activation). ReLU can; an activation that cannot (hardswish, SiLU, GELU) has to be a
-    /// `TrainActivation` of its own in a training graph.
+    /// activation). ReLU and ReLU6 can; hardswish and hardsigmoid are a `TrainActivation` of
+    /// their own in a training graph (which keeps the input).
     public var backwardFromOutput: Bool { eltwise.backwardReadsOutput }
 
-    /// The activation of one value, as oneDNN computes it (for the plain-Swift paths).
-    @inline(__always)
-    func apply(_ x: Float) -> Float {
-        switch self {
-        case .relu: return max(x, 0)
+    /// Whether an op takes it as a post-op: one eltwise stage. (oneDNN 2.6's brgemm 1x1 convs
+    /// on AVX-512 get a chain of eltwise post-ops wrong, linear + clip + linear giving the first
+    /// stage alone: hardsigmoid runs as an op of its own, on the small squeeze-and-excitation
+    /// tensor it is used on.)
+    public var fusesAsPostOp: Bool { eltwise.stages.count == 1 }
+
+    /// Appends the activation's stages to `ops` (post-ops of a conv, linear, batch norm or add).
+    func appendPostOps(_ ops: dnnl_post_ops_t?) throws {
+        for s in eltwise.stages {
+            try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, s.algorithm, s.alpha, s.beta),
+                          "dnnl_post_ops_append_eltwise(\(rawValue))")
         }
     }
 
-    /// `dy * f'(x)` from the output `y = f(x)` (only where `backwardFromOutput`).
+    /// The activation of one value, as PyTorch computes it (for the plain-Swift paths and tests).
+    @inline(__always)
+    public func apply(_ x: Float) -> Float {
+        switch self {
+        case .relu: return max(x, 0)
+        case .relu6: return min(max(x, 0), 6)
+        case .hardswish: return x * min(max(x + 3, 0), 6) / 6
+        case .hardsigmoid: return min(max(x + 3, 0), 6) / 6
+        }
+    }
+
+    /// `dy * f'(x)` from the output `y = f(x)` (only where `backwardFromOutput`; 0 elsewhere).
     @inline(__always)
     func gradient(output y: Float, outputGrad dy: Float) -> Float {
         switch self {
         case .relu: return y > 0 ? dy : 0
+        case .relu6: return y > 0 && y < 6 ? dy : 0
+        case .hardswish, .hardsigmoid: return 0
         }
     }
 

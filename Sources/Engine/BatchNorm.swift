@@ -59,7 +59,7 @@ public struct BatchNormParameters: Sendable {
 /// representation a training graph (with backward) starts from.
 public final class BatchNorm2d {
     public private(set) var parameters: BatchNormParameters
-    /// ReLU is oneDNN's fused `fuse_norm_relu`; another activation a post-op.
+    /// ReLU is oneDNN's fused `fuse_norm_relu`; another activation runs after it as an op of its own.
     public let activation: Activation?
     public let engine: CPUEngine
     private let plans = PrimitiveCache<MemoryDesc, Primitive>()
@@ -69,7 +69,11 @@ public final class BatchNorm2d {
         self.parameters = parameters
         self.activation = activation
         self.engine = engine
+        after = BatchNormActivation(activation).postOp.map { ActivationLayer($0, engine: engine) }
     }
+
+    /// An activation other than ReLU, run after the batch norm (oneDNN 2.6's batch norm takes no eltwise post-op).
+    private let after: ActivationLayer?
 
     /// The same as `init(_:activation: fusedReLU ? .relu : nil)` (to go once callers pass `activation`).
     public convenience init(_ parameters: BatchNormParameters, fusedReLU: Bool, engine: CPUEngine = .shared) {
@@ -93,11 +97,7 @@ public final class BatchNorm2d {
             if fused.flag { flags |= dnnl_fuse_norm_relu.rawValue }
             try dnnlCheck(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &data, parameters.eps, UInt32(flags)),
                           "dnnl_batch_normalization_forward_desc_init")
-            guard let post = fused.postOp else { return try Primitive.make(&bd, engine: engine, name: "batch_norm(\(c))") }
-            let attr = try PrimitiveAttr(sum: false, activation: post)
-            return try withExtendedLifetime(attr) {
-                try Primitive.make(&bd, attr: attr.attr, engine: engine, name: "batch_norm(\(c)) + \(post.rawValue)")
-            }
+            return try Primitive.make(&bd, engine: engine, name: "batch_norm(\(c))")
         }
         if tensors == nil {
             tensors = (try Tensor(shape: [2, c], values: parameters.weight + parameters.bias, engine: engine),
@@ -108,12 +108,12 @@ public final class BatchNorm2d {
         let dst = try Tensor(desc: prim.md(dnnl_query_dst_md), engine: engine)
         try prim.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_DST, dst), (DNNL_ARG_SCALE_SHIFT, t.scaleShift),
                           (DNNL_ARG_MEAN, t.mean), (DNNL_ARG_VARIANCE, t.variance)], on: engine)
-        return dst
+        return try after?.forward(dst) ?? dst
     }
 }
 
 /// How batch norm applies an activation: ReLU with oneDNN's `fuse_norm_relu` flag (what
-/// training's backward differentiates through), any other as a post-op.
+/// training's backward differentiates through), any other after it (`postOp`: an op of its own).
 struct BatchNormActivation {
     let flag: Bool
     let postOp: Activation?
@@ -121,6 +121,7 @@ struct BatchNormActivation {
         switch activation {
         case .relu: flag = true; postOp = nil
         case nil: flag = false; postOp = nil
+        case let a?: flag = false; postOp = a
         }
     }
 }

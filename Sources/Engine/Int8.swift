@@ -112,12 +112,17 @@ public final class Requantize {
 ///     y  += sumScale * residual_q                    (the residual add, when there is one)
 ///     dst = saturate(round(activation(y)))           (u8, s8; or y itself for f32)
 ///
+/// `y` is in the output's units (`activationUnit` real units each): ReLU does not mind; ReLU6
+/// clips at `6 / activationUnit`; hardswish and hardsigmoid need real units (an f32 output,
+/// unit 1).
+///
 /// The output scales are set when the primitive is made: libdnnl 2.6.3 has no int8 conv that
 /// takes them at execution (`DNNL_RUNTIME_F32_VAL`: every conv variant tried is "unimplemented"
 /// on AVX-512 VNNI), and the primitive is made once per input layout anyway.
 struct Int8Attributes {
     let outputScales: [Float]
     let activation: Activation?
+    var activationUnit: Float = 1
     let sum: (scale: Float, type: QuantizedType)?
 
     func make() throws -> PrimitiveAttrHandle {
@@ -131,8 +136,15 @@ struct Int8Attributes {
             try dnnlCheck(dnnl_post_ops_create(&ops), "dnnl_post_ops_create")
             defer { dnnl_post_ops_destroy(ops) }
             if let s = sum { try dnnlCheck(dnnl_post_ops_append_sum_v2(ops, s.scale, s.type.dnnl), "dnnl_post_ops_append_sum_v2") }
-            if let e = activation?.eltwise {
-                try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, e.forward, e.alpha, e.beta), "dnnl_post_ops_append_eltwise")
+            switch activation {
+            case .relu6? where activationUnit != 1:
+                try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, dnnl_eltwise_clip_v2, 0, 6 / activationUnit), "dnnl_post_ops_append_eltwise(relu6)")
+            case let a? where a == .relu || activationUnit == 1:
+                try a.appendPostOps(ops)
+            case let a?:
+                throw EngineError.invalidArgument(op: "int8 post-op", what: "\(a.rawValue) in units of \(activationUnit): it needs an f32 output")
+            case nil:
+                break
             }
             try dnnlCheck(dnnl_primitive_attr_set_post_ops(h.attr, ops), "dnnl_primitive_attr_set_post_ops")
         }
@@ -178,6 +190,9 @@ public final class QuantizedConv2d {
     public let sourceType: QuantizedType
     public let outputType: QuantizedType
     public let activation: Activation?
+    /// The real value of one unit of the requantised output (its scale) where the activation
+    /// is not ReLU's (`Int8Attributes`); 1 for an f32 output.
+    public let activationUnit: Float
     /// The residual's type and `sumScale` (residual scale / output scale), when the op adds one;
     /// an f32 output adds an f32 residual (scale 1), a u8/s8 output a u8/s8 one.
     public let sum: (scale: Float, type: QuantizedType)?
@@ -202,8 +217,8 @@ public final class QuantizedConv2d {
     ///   - bias: per output channel, in accumulator units (the real bias / (source scale * weight scale)).
     ///   - outputScales: per output channel: source scale * weight scale / output scale.
     public init(weights: [Int8], shape: [Int], bias: [Float]?, outputScales: [Float], stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, activation: Activation? = nil, sourceType: QuantizedType = .u8, outputType: QuantizedType = .u8,
-                sum: (scale: Float, type: QuantizedType)? = nil, engine: CPUEngine = .shared) throws {
+                groups: Int = 1, activation: Activation? = nil, activationUnit: Float = 1, sourceType: QuantizedType = .u8,
+                outputType: QuantizedType = .u8, sum: (scale: Float, type: QuantizedType)? = nil, engine: CPUEngine = .shared) throws {
         guard shape.count == 4, shape[2] == shape[3], shape.allSatisfy({ $0 > 0 }), weights.count == shape.reduce(1, *),
               outputScales.count == shape[0], bias.map({ $0.count == shape[0] }) ?? true, groups >= 1, shape[0] % groups == 0,
               sourceType != .f32, sum.map({ ($0.type == .f32) == (outputType == .f32) }) ?? true else {
@@ -212,6 +227,7 @@ public final class QuantizedConv2d {
         outChannels = shape[0]; inChannels = shape[1] * groups; kernel = shape[2]
         self.stride = stride; self.padding = padding; self.groups = groups
         self.sourceType = sourceType; self.outputType = outputType; self.activation = activation; self.sum = sum
+        self.activationUnit = activationUnit
         self.engine = engine; self.weights = weights; self.bias = bias; self.outputScales = outputScales
         biasTensor = try bias.map { try Tensor(shape: [shape[0]], values: $0, engine: engine) }
     }
@@ -245,7 +261,7 @@ public final class QuantizedConv2d {
                                                                  bias != nil ? b : nil, &dst, strides, pad, padR),
                               "dnnl_convolution_forward_desc_init(int8)")
             }
-            let attr = try Int8Attributes(outputScales: outputScales, activation: activation, sum: sum).make()
+            let attr = try Int8Attributes(outputScales: outputScales, activation: activation, activationUnit: activationUnit, sum: sum).make()
             let prim = try withExtendedLifetime(attr) {
                 try Primitive.make(&cd, attr: attr.attr, engine: engine,
                                    name: "int8 conv \(inChannels)->\(outChannels) k\(kernel) s\(stride) on \(input.dims)")

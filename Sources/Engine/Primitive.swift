@@ -72,10 +72,7 @@ final class PrimitiveAttr {
             try dnnlCheck(dnnl_post_ops_create(&ops), "dnnl_post_ops_create")
             defer { dnnl_post_ops_destroy(ops) }
             if sum { try dnnlCheck(dnnl_post_ops_append_sum(ops, 1.0), "dnnl_post_ops_append_sum") }
-            if let e = activation?.eltwise {
-                try dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1.0, e.forward, e.alpha, e.beta),
-                              "dnnl_post_ops_append_eltwise(\(activation!.rawValue))")
-            }
+            try activation?.appendPostOps(ops)
             try dnnlCheck(dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops")
         }
     }

@@ -43,6 +43,7 @@ final class WinogradConvolution {
     static func fuses(_ activation: Activation?) -> Bool {
         switch activation {
         case nil, .relu: return true
+        default: return false
         }
     }
 

@@ -133,7 +133,7 @@ final class EngineOpTests: XCTestCase {
     func testReLUAndAdd() throws {
         let a = random(2 * 3 * 5 * 4, seed: 16), b = random(2 * 3 * 5 * 4, seed: 17)
         let ta = try Tensor(shape: [2, 3, 5, 4], values: a), tb = try Tensor(shape: [2, 3, 5, 4], values: b)
-        XCTAssertEqual(try ReLU().forward(ta).floats(), a.map { max($0, 0) })
+        XCTAssertEqual(try ActivationLayer(.relu).forward(ta).floats(), a.map { max($0, 0) })
         XCTAssertEqual(try Add().forward(ta, tb).floats(), zip(a, b).map { $0 + $1 })
         XCTAssertEqual(try Add(fusedReLU: true).forward(ta, tb).floats(), zip(a, b).map { max($0 + $1, 0) })
         // Mixed layouts: b in a blocked layout from a conv.

@@ -101,6 +101,40 @@ final class Int8OpTests: XCTestCase {
         XCTAssertTrue(y.contains(0) && y.contains(255), "ReLU and saturation both met")
     }
 
+    /// ReLU6 into u8 with output scale `so`: the clip is at 6 real units, 6 / so output units
+    /// (`activationUnit`), not at 6 units; hardswish, which has no such form, is refused unless
+    /// the output is real (f32, unit 1).
+    func testConvRequantisesWithReLU6InOutputUnits() throws {
+        let g = Geometry(stride: 1, padding: 1)
+        let x = integers(g.n * g.c * g.h * g.w, in: 0...255, seed: 13)
+        let wt = integers(g.o * g.c * g.k * g.k, in: -127...127, seed: 14)
+        var rng = SeededRandom(seed: 15)
+        let real = (0..<g.o).map { _ in Float(2e-4) * (1 + rng.rand()) }   // source scale * weight scale
+        let so: Float = 6.0 / 255                                              // the output's scale: 6 -> 255
+        let conv = try QuantizedConv2d(weights: wt.map { Int8($0) }, shape: [g.o, g.c, g.k, g.k], bias: nil,
+                                       outputScales: real.map { $0 / so }, stride: 1, padding: 1, activation: .relu6,
+                                       activationUnit: so, sourceType: .u8, outputType: .u8)
+        let y = try conv.forward(tensor(x, shape: [g.n, g.c, g.h, g.w], type: .u8)).floats()
+        let acc = accumulate(x, wt, g)
+        var exact = 0, clipped = 0
+        for i in acc.indices {
+            let c = (i / (g.oh * g.ow)) % g.o
+            let value = Double(real[c]) * Double(acc[i])                      // real units
+            let pre = min(max(value, 0), 6) / Double(so)
+            let want = Double(QuantizedType.u8.saturate(Float(pre)))
+            if value > 6 { clipped += 1 }
+            if Double(y[i]) == want { exact += 1; continue }
+            XCTAssertTrue(abs(pre - pre.rounded(.down) - 0.5) < 1e-3 && abs(Double(y[i]) - want) == 1,
+                          "output \(i): \(y[i]) against \(want) (before rounding \(pre))")
+        }
+        print("int8 conv + relu6: \(exact) of \(acc.count) exact, \(clipped) clipped at 6")
+        XCTAssertGreaterThan(clipped, 20, "values above 6 met")
+        XCTAssertThrowsError(try QuantizedConv2d(weights: wt.map { Int8($0) }, shape: [g.o, g.c, g.k, g.k], bias: nil,
+                                                 outputScales: real.map { $0 / so }, stride: 1, padding: 1, activation: .hardswish,
+                                                 activationUnit: so, sourceType: .u8, outputType: .u8)
+                             .forward(tensor(x, shape: [g.n, g.c, g.h, g.w], type: .u8)))
+    }
+
     func testLinearAgainstIntegerReference() throws {
         let (n, i, o) = (3, 40, 7)
         let x = integers(n * i, in: 0...255, seed: 7), wt = integers(o * i, in: -127...127, seed: 8)

@@ -1,0 +1,92 @@
+import CDNNL
+
+/// `x * s`: `x` `[N, C, H, W]` in any layout and type, `s` `[N, C, 1, 1]` broadcast over H and W
+/// (squeeze-and-excitation's `scale * input`). The result has `x`'s layout and type.
+public final class Multiply {
+    public let engine: CPUEngine
+    private let plans = PrimitiveCache<ReorderKey, Primitive>()
+
+    public init(engine: CPUEngine = .shared) { self.engine = engine }
+
+    static func check(_ x: Tensor, _ s: Tensor) throws {
+        let xs = x.shape, ss = s.shape
+        guard xs.count == 4, ss == [xs[0], xs[1], 1, 1] else {
+            throw EngineError.shapeMismatch(op: "Multiply", expected: "x [N, C, H, W] and s [N, C, 1, 1]", actual: "\(xs) and \(ss)")
+        }
+    }
+
+    /// `x * s`; `s` is converted (it is small) to `x`'s type, plain, or in `x`'s layout where `x`
+    /// is `[N, C, 1, 1]` too. (oneDNN 2.6's jit binary op, given a bf16 `x` and an f32 `s`, zeroes
+    /// channels 8 to 15 of every 16 on AVX-512: the types must agree.)
+    public func forward(_ x: Tensor, _ s: Tensor) throws -> Tensor {
+        try Self.check(x, s)
+        let scale = try engine.reorder(s, to: x.shape == s.shape ? x.desc : .plain(s.shape, x.dataType))
+        let prim = try plans.value(for: ReorderKey(src: x.desc, dst: scale.desc)) {
+            var s0 = x.desc.raw, s1 = scale.desc.raw, d = x.desc.raw
+            var bd = dnnl_binary_desc_t()
+            try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_mul, &s0, &s1, &d), "dnnl_binary_desc_init(mul)")
+            return try Primitive.make(&bd, engine: engine, name: "multiply on \(x.shape)")
+        }
+        let dst = try Tensor(desc: x.desc, engine: engine)
+        try prim.execute([(DNNL_ARG_SRC_0, x), (DNNL_ARG_SRC_1, scale), (DNNL_ARG_DST, dst)], on: engine)
+        return dst
+    }
+}
+
+/// `Multiply` that trains: the forward keeps `x` and `s`; the backward gives `dy * s` (in `x`'s
+/// layout) and `sum over H, W of dy * x` (`[N, C, 1, 1]`, plain f32).
+public final class TrainMultiply {
+    public let engine: CPUEngine
+    private let multiply: Multiply
+    private let products = PrimitiveCache<ReorderKey, Primitive>()
+    private let sums = PrimitiveCache<MemoryDesc, Primitive>()
+    private var saved: (x: Tensor, s: Tensor)?
+
+    public init(engine: CPUEngine = .shared) {
+        self.engine = engine
+        multiply = Multiply(engine: engine)
+    }
+
+    public func forward(_ x: Tensor, _ s: Tensor, pass: PassKind) throws -> Tensor {
+        let y = try multiply.forward(x, s)
+        saved = pass == .training ? (x, s) : nil
+        return y
+    }
+
+    /// The gradients of `x` and `s` (each only where `need` asks).
+    public func backward(outputGrad dy: Tensor, need: (x: Bool, s: Bool)) throws -> (x: Tensor?, s: Tensor?) {
+        guard let (x, s) = saved else {
+            throw EngineError.invalidArgument(op: "TrainMultiply.backward", what: "no training forward pass to differentiate")
+        }
+        defer { release() }
+        guard dy.shape == x.shape else { throw EngineError.shapeMismatch(op: "Multiply backward", expected: "\(x.shape)", actual: "\(dy.shape)") }
+        let g = try engine.reorder(dy, to: x.desc)
+        let dx = need.x ? try multiply.forward(g, s) : nil
+        guard need.s else { return (dx, nil) }
+        // dy * x, then summed over H and W (in f32: a bf16 product would round the sum's terms).
+        let (xf, gf) = x.dataType == .f32 && g.dataType == .f32 ? (x, g)
+            : (try engine.reorder(x, to: .plain(x.shape, .f32)), try engine.reorder(g, to: .plain(x.shape, .f32)))
+        let prod = try products.value(for: ReorderKey(src: xf.desc, dst: gf.desc)) {
+            var s0 = xf.desc.raw, s1 = gf.desc.raw, d = xf.desc.raw
+            var bd = dnnl_binary_desc_t()
+            try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_mul, &s0, &s1, &d), "dnnl_binary_desc_init(mul)")
+            return try Primitive.make(&bd, engine: engine, name: "multiply backward on \(x.shape)")
+        }
+        let xdy = try Tensor(desc: xf.desc, engine: engine)
+        try prod.execute([(DNNL_ARG_SRC_0, xf), (DNNL_ARG_SRC_1, gf), (DNNL_ARG_DST, xdy)], on: engine)
+        let outDesc = try MemoryDesc.plain(s.shape, .f32)
+        // A 1x1 map has nothing to sum (oneDNN refuses a reduction that reduces nothing).
+        if x.shape[2] * x.shape[3] == 1 { return (dx, try engine.reorder(xdy, to: outDesc)) }
+        let reduce = try sums.value(for: xf.desc) {
+            var src = xf.desc.raw, dst = outDesc.raw
+            var rd = dnnl_reduction_desc_t()
+            try dnnlCheck(dnnl_reduction_desc_init(&rd, dnnl_reduction_sum, &src, &dst, 0, 0), "dnnl_reduction_desc_init(sum)")
+            return try Primitive.make(&rd, engine: engine, name: "sum over H, W of \(x.shape)")
+        }
+        let ds = try Tensor(desc: outDesc, engine: engine)
+        try reduce.execute([(DNNL_ARG_SRC, xdy), (DNNL_ARG_DST, ds)], on: engine)
+        return (dx, ds)
+    }
+
+    public func release() { saved = nil }
+}

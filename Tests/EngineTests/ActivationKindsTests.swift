@@ -1,0 +1,65 @@
+import CDNNL
+@testable import Engine
+import XCTest
+
+/// ReLU6, hardswish and hardsigmoid as oneDNN computes them (standalone, as post-ops of a conv,
+/// and their backward) against PyTorch's formulas (`Activation.apply`), and `Multiply`'s
+/// broadcast of a [N, C, 1, 1] scale, forward and backward, against loops.
+final class ActivationKindsTests: XCTestCase {
+    /// Values around every kink (-3, 0, 3, 6) and beyond, in a blocked layout's channel count.
+    static func values(_ n: Int) -> [Float] { (0..<n).map { Float($0 % 97) * 0.17 - 8.1 + Float($0 / 97) * 0.013 } }
+
+    func testStandaloneActivationsFollowPyTorchsFormulas() throws {
+        let shape = [2, 19, 5, 3]
+        let x = Self.values(shape.reduce(1, *))
+        let t = try Tensor(shape: shape, values: x)
+        for a in Activation.allCases {
+            let y = try ActivationLayer(a).forward(t).floats()
+            let want = x.map { a.apply($0) }
+            XCTAssertEqual(y.count, want.count)
+            let err = zip(y, want).map { abs($0 - $1) }.max() ?? .nan
+            XCTAssertLessThanOrEqual(err, 2e-6, "\(a)")
+        }
+    }
+
+    func testMultiplyBroadcastsTheScale() throws {
+        let (n, c, h, w) = (2, 5, 3, 4)
+        let x = Self.values(n * c * h * w), s = (0..<(n * c)).map { Float($0) * 0.25 - 1 }
+        let y = try Multiply().forward(Tensor(shape: [n, c, h, w], values: x), Tensor(shape: [n, c, 1, 1], values: s)).floats()
+        let want = x.indices.map { x[$0] * s[$0 / (h * w)] }
+        XCTAssertEqual(y, want)
+    }
+
+    /// TrainMultiply's backward: dx = dy * s, ds = sum over H, W of dy * x; on 3x4 maps and on
+    /// 1x1 ones (where there is nothing to sum).
+    func testMultiplyBackwardAgainstLoops() throws {
+        for (h, w) in [(3, 4), (1, 1)] {
+            let (n, c) = (2, 5)
+            let x = Self.values(n * c * h * w), s = (0..<(n * c)).map { Float($0) * 0.25 - 1 }
+            let dy = x.indices.map { Float(($0 * 7) % 11) * 0.1 - 0.5 }
+            let m = TrainMultiply()
+            _ = try m.forward(Tensor(shape: [n, c, h, w], values: x), Tensor(shape: [n, c, 1, 1], values: s), pass: .training)
+            let (dx, ds) = try m.backward(outputGrad: Tensor(shape: [n, c, h, w], values: dy), need: (true, true))
+            let wantDx = x.indices.map { dy[$0] * s[$0 / (h * w)] }
+            var wantDs = [Float](repeating: 0, count: n * c)
+            for i in x.indices { wantDs[i / (h * w)] += dy[i] * x[i] }
+            XCTAssertEqual(try XCTUnwrap(dx).floats(), wantDx, "\(h)x\(w)")
+            let got = try XCTUnwrap(ds).floats()
+            XCTAssertEqual(got.count, wantDs.count)
+            XCTAssertLessThanOrEqual(zip(got, wantDs).map { abs($0 - $1) }.max() ?? .nan, 1e-5, "\(h)x\(w)")
+        }
+    }
+
+    /// A bf16 x (channels last) with an f32 scale: the product of every channel (oneDNN 2.6's binary op zeroed
+    /// channels 8 to 15 of each 16 when the types differed).
+    func testMultiplyOfBF16KeepsEveryChannel() throws {
+        try XCTSkipIf(CPUCapabilities.current.bf16 == .unavailable, "no bf16 on \(CPUCapabilities.current.isa)")
+        let (n, c) = (2, 32)
+        let x = (0..<(n * c)).map { Float($0 % 13) * 0.125 + 0.5 }, s = (0..<(n * c)).map { Float($0 % 5) * 0.25 + 0.25 }
+        // Channels last (acdb), as a bf16 conv writes a [N, C, 1, 1] value.
+        let xb = try CPUEngine.shared.reorder(Tensor(shape: [n, c, 1, 1], values: x), to: MemoryDesc(dims: [n, c, 1, 1], type: .bf16, tag: dnnl_acdb))
+        let y = try Multiply().forward(xb, Tensor(shape: [n, c, 1, 1], values: s)).floats()
+        let want = x.indices.map { x[$0] * s[$0] }
+        XCTAssertLessThanOrEqual(zip(y, want).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? .nan, 1e-2)
+    }
+}
