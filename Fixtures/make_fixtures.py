@@ -10,7 +10,8 @@ reads an event file Graft's finetune writes back with TensorBoard's reader. The 
 two torch.distributed processes (gloo) on loopback ports 29600-29605. The heldout part reads
 Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it). The
 evaluate and weighted_loss parts need scikit-learn (`pip install scikit-learn`).
-The vgg part (tiny torchvision VGGs, Fixtures/vgg/README.md) reads images from Fixtures/images/src.
+The vgg part (tiny torchvision VGGs, Fixtures/vgg/README.md) reads images from Fixtures/images/src,
+as does the mobilenet part (tiny torchvision MobileNetV2/V3, Fixtures/mobilenet/README.md).
 The int8 part reads Fashion-MNIST's train split from the same Debian package.
 """
 import os
@@ -23,7 +24,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8"]
+                             "vgg", "mobilenet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -39,7 +39,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
                     + ModelError.list(wrongShapes.map { "\($0.key) is \($0.actual), expected \($0.expected)" }))
             }
             return "the state dict is not a torchvision \(family): " + parts.joined(separator: "; ")
-                + ". Graft reads the state_dict() of torchvision's ResNets (resnet18 to resnet152, ResNeXt, wide ResNet) and VGGs (vgg11 to vgg19, with or without batch norm), "
+                + ". Graft reads the state_dict() of torchvision's ResNets (resnet18 to resnet152, ResNeXt, wide ResNet) VGGs (vgg11 to vgg19, with or without batch norm) and MobileNets (mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small), "
                 + "also inside a module of your own: a prefix such as 'module.' or 'backbone.' is removed when every key has it."
         case let .unsupportedDType(key, dtype):
             return "tensor '\(key)' has dtype \(dtype); a model's weight must be floating point."

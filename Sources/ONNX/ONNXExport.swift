@@ -329,9 +329,30 @@ public enum ONNXExport {
                 return (s, nil)
             case .activation(let a):
                 let s = try one()
-                guard let op = ["relu": "Relu"][a.rawValue] else { throw ONNXExportError.unsupported(node: index, op: "activation \(a.rawValue)") }
-                nodes.append(node(op, inputs: ins, output: output, name: nodeName(n, op, index)))
+                switch a {
+                case .relu:
+                    nodes.append(node("Relu", inputs: ins, output: output, name: nodeName(n, "Relu", index)))
+                case .relu6:
+                    // Clip's bounds are inputs (scalars) since opset 11.
+                    let lo = "onnx::clip_min_\(index)", hi = "onnx::clip_max_\(index)"
+                    initializers.append(ONNXExport.floatTensor(lo, dims: [], values: [0]))
+                    initializers.append(ONNXExport.floatTensor(hi, dims: [], values: [6]))
+                    nodes.append(node("Clip", inputs: [ins[0], lo, hi], output: output, name: nodeName(n, "Clip", index)))
+                case .hardswish:
+                    nodes.append(node("HardSwish", inputs: ins, output: output, name: nodeName(n, "HardSwish", index)))
+                case .hardsigmoid:
+                    nodes.append(node("HardSigmoid", inputs: ins, output: output, name: nodeName(n, "HardSigmoid", index), attributes: [
+                        ONNXExport.attribute("alpha", float: 1.0 / 6),
+                        ONNXExport.attribute("beta", float: 0.5),
+                    ]))
+                }
                 return (s, nil)
+            case .multiply:
+                guard inShapes.count == 2 else { throw bad("multiplies \(inShapes.count) values, not 2") }
+                let (x, g) = (inShapes[0], inShapes[1])
+                guard x.count == 3, g == [x[0], 1, 1] else { throw bad("multiplies \(x) by \(g) (a [C, 1, 1] scale per image)") }
+                nodes.append(node("Mul", inputs: ins, output: output, name: nodeName(n, "Mul", index)))
+                return (x, nil)
             case .add:
                 guard inShapes.count == 2 else { throw bad("adds \(inShapes.count) values, not 2") }
                 guard inShapes[0] == inShapes[1] else { throw bad("adds shapes \(inShapes[0]) and \(inShapes[1])") }

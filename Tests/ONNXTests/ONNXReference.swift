@@ -74,9 +74,25 @@ struct ONNXReference {
             case "Relu":
                 let a = try x(0)
                 out = Tensor(shape: a.shape, values: a.values.map { max($0, 0) })
+            case "Clip":
+                let a = try x(0)
+                let lo = n.input.count > 1 ? try x(1).values[0] : -.infinity, hi = n.input.count > 2 ? try x(2).values[0] : .infinity
+                out = Tensor(shape: a.shape, values: a.values.map { min(max($0, lo), hi) })
+            case "HardSigmoid":
+                let a = try x(0), alpha = float("alpha", 0.2), beta = float("beta", 0.5)
+                out = Tensor(shape: a.shape, values: a.values.map { max(0, min(1, alpha * $0 + beta)) })
+            case "HardSwish":
+                let a = try x(0)
+                out = Tensor(shape: a.shape, values: a.values.map { $0 * max(0, min(1, $0 / 6 + 0.5)) })
             case "Add":
                 let a = try x(0), b = try x(1)
                 out = Tensor(shape: a.shape, values: zip(a.values, b.values).map(+))
+            case "Mul":
+                // Multidirectional broadcasting as the exporter writes it: [N, C, H, W] * [N, C, 1, 1].
+                let a = try x(0), b = try x(1)
+                guard a.shape.count == 4, b.shape == [a.shape[0], a.shape[1], 1, 1] else { throw Failure.shape("Mul \(a.shape) x \(b.shape)") }
+                let plane = a.shape[2] * a.shape[3]
+                out = Tensor(shape: a.shape, values: a.values.indices.map { a.values[$0] * b.values[$0 / plane] })
             case "MaxPool", "AveragePool":
                 out = pool(try x(0), kernel: try ints("kernel_shape"), strides: try ints("strides", [1, 1]),
                            pads: try ints("pads", [0, 0, 0, 0]), max: n.opType == "MaxPool")

@@ -17,7 +17,8 @@ import XCTest
 ///   (`finetuned_<fixture>_<policy>`);
 /// - the PyTorch fixtures ONNXVGGFixtureTests and ONNXResNetAndImageTests export: the tiny VGGs
 ///   of Fixtures/vgg (`tiny_vgg*_<case>`, `tiny_vgg16_bn_256x32`, the image path
-///   `tiny_vgg11_bn_image_*`) and the narrow ResNets of Fixtures/models (`resnet_*`).
+///   `tiny_vgg11_bn_image_*`), the narrow ResNets of Fixtures/models (`resnet_*`) and the tiny
+///   MobileNets of Fixtures/mobilenet (`tiny_mobilenet_*_<case>`).
 /// Each runtime's batch logits, its one-image-at-a-time logits (where the JSON has them) and its
 /// probabilities must be within 1e-4 of Graft's (logits relative to the row's largest,
 /// probabilities absolute); a NaN, an infinity or a length mismatch fails. The JSON's
@@ -366,7 +367,26 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertEqual(checked, 22, "every torch fixture export of Fixtures/onnx_check")
+        // Fixtures/mobilenet/models at 32x32 and 64x48 (as ONNXMobileNetFixtureTests exports them).
+        let mobile = FixturePaths.url("mobilenet/models")
+        for name in ["tiny_mobilenet_v2", "tiny_mobilenet_v3_large", "tiny_mobilenet_v3_small"] {
+            let dir = mobile.appendingPathComponent(name)
+            let meta = try JSONDecoder().decode(ONNXMobileNetFixtureTests.Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+            let sd = try ONNXVGGFixtureTests.weights(dir)
+            let g = try Architecture.detect(sd).graph
+            let graft = try InferenceModel(stateDict: sd)
+            for (caseName, c) in meta.cases.sorted(by: { $0.key < $1.key }) where caseName != "96x80" {
+                let input = try ONNXVGGFixtureTests.floats(mobile.appendingPathComponent(c.input))
+                let model = try ONNXExport.modelProto(graph: g, stateDict: sd, imageSize: (height: c.height, width: c.width),
+                                                      metadata: ["source": "\(name)_\(caseName)"])
+                let want = try graft.logits(images: input, batch: c.batch, height: c.height, width: c.width)
+                for (k, v) in try Self.compare(name: "\(name)_\(caseName)", model: model, want: want, rows: c.batch) {
+                    worst[k] = max(worst[k] ?? 0, v)
+                }
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, 22 + 6, "every torch fixture export of Fixtures/onnx_check")
         print("[onnx-runtime] torch fixtures, worst: \(worst.sorted { $0.key < $1.key })")
     }
 

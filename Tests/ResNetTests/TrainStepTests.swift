@@ -113,6 +113,16 @@ final class TrainStepTests: XCTestCase {
             for c in try TrainingFixture(model, root: Self.vggRoot).meta.cases { try check(model, c, root: Self.vggRoot) }
         }
     }
+    // MobileNet (Fixtures/mobilenet/training, gen_mobilenet.py): depthwise convs, ReLU6 fused into
+    // no batch norm (a step of its own), hardswish and hardsigmoid differentiated from their
+    // inputs, squeeze-and-excitation's product (both inputs' gradients, the pooled branch
+    // joining the main one), batch norm eps 1e-3 / momentum 0.01, residual adds without ReLU.
+    static let mobileNetRoot = FixturePaths.url("mobilenet/training")
+    func testMobileNetEveryCase() throws {
+        for model in ["tiny_mobilenet_v2", "tiny_mobilenet_v3_small"] {
+            for c in try TrainingFixture(model, root: Self.mobileNetRoot).meta.cases { try check(model, c, root: Self.mobileNetRoot) }
+        }
+    }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
     func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }

@@ -35,7 +35,7 @@ public struct Graph: Sendable {
 /// One module call.
 public struct Node: Sendable {
     public var op: Op
-    /// Values read (see `Graph`): one, except `add` and `concat`.
+    /// Values read (see `Graph`): one, except `add`, `concat` and `multiply`.
     public var inputs: [Int]
     /// Its state-dict prefix (`layer1.0.conv1`, `features.0`, `fc`); the root for ops without
     /// parameters (activations, pooling, add, flatten, dropout).
@@ -73,6 +73,9 @@ public enum Op: Sendable, Equatable {
     case dropout(p: Double)
     /// `torch.cat(inputs, 1)`.
     case concat
+    /// `s * x` with `inputs` `[x, s]`: `x` `[N, C, H, W]`, `s` `[N, C, 1, 1]` broadcast over H and
+    /// W (squeeze-and-excitation's `scale * input`).
+    case multiply
 
     public struct Convolution: Sendable, Equatable {
         public var outChannels: Int, inChannels: Int

@@ -151,7 +151,8 @@ extension InferenceModel {
             case conv(Conv2d, bn: BatchNorm2d?, add: Add?)
             case batchNorm(BatchNorm2d)
             case add(Add)
-            case relu(ReLU)
+            case activation(ActivationLayer)
+            case multiply(Multiply)
             case maxPool(MaxPool2d)
             case globalAvgPool(GlobalAvgPool2d)
             case adaptiveAvgPool(AdaptiveAvgPool2d)
@@ -174,7 +175,8 @@ extension InferenceModel {
                 return x.count == 2 ? try conv.forward(x[0], accumulatingInto: x[1]) : try conv.forward(x[0])
             case .batchNorm(let bn): return try bn.forward(x[0])
             case .add(let add): return try add.forward(x[0], x[1])
-            case .relu(let r): return try r.forward(x[0])
+            case .activation(let a): return try a.forward(x[0])
+            case .multiply(let m): return try m.forward(x[0], x[1])
             case .maxPool(let p): return try p.forward(x[0])
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
@@ -206,7 +208,7 @@ extension InferenceModel {
             }
             // The activation reading `v` alone, which the op making `v` takes as a post-op.
             func activation(after v: Int) -> (node: Int, kind: Activation)? {
-                guard let j = sole(v), case .activation(let a) = graph.nodes[j].op else { return nil }
+                guard let j = sole(v), case .activation(let a) = graph.nodes[j].op, a.fusesAsPostOp else { return nil }
                 return (j, a)
             }
             var steps: [(last: Int, step: Step)] = []
@@ -253,8 +255,9 @@ extension InferenceModel {
                     emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), activation: act?.kind, engine: engine)), node.inputs,
                          through: act?.node ?? i)
                 case .activation(let a):
-                    guard a == .relu else { throw ModelError.badInput("\(a) on its own is not in the inference plan yet") }
-                    emit(.relu(ReLU(engine: engine)), node.inputs, through: i)
+                    emit(.activation(ActivationLayer(a, engine: engine)), node.inputs, through: i)
+                case .multiply:
+                    emit(.multiply(Multiply(engine: engine)), node.inputs, through: i)
                 case .add:
                     let act = activation(after: output)
                     emit(.add(Add(activation: act?.kind, engine: engine)), node.inputs, through: act?.node ?? i)

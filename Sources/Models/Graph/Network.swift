@@ -160,9 +160,13 @@ public final class Network {
         }
         let g = arch.graph
         let consumers = g.consumers
-        // The activation reading `v` alone, which the op making `v` takes as a post-op.
-        func activation(after v: Int) -> (node: Int, kind: Activation)? {
-            guard consumers[v].count == 1, case .activation(let a) = g.nodes[consumers[v][0]].op else { return nil }
+        // The activation reading `v` alone, which the op making `v` takes as a post-op: one
+        // differentiated from the op's output (ReLU, ReLU6), and for batch norm and add ReLU
+        // alone (oneDNN's training batch norm fuses ReLU only; the add's step applies ReLU);
+        // any other is a step of its own.
+        func activation(after v: Int, reluOnly: Bool = false) -> (node: Int, kind: Activation)? {
+            guard consumers[v].count == 1, case .activation(let a) = g.nodes[consumers[v][0]].op,
+                  a.backwardFromOutput, !reluOnly || a == .relu else { return nil }
             return (consumers[v][0], a)
         }
         var steps: [TrainStep] = []
@@ -180,7 +184,7 @@ public final class Network {
                                            activation: act?.kind, engine: engine)
                 steps.append(ConvStep(conv, input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .batchNorm(let b):
-                let act = activation(after: i + 1)
+                let act = activation(after: i + 1, reluOnly: true)
                 let ch = [b.channels]
                 let bn = try TrainBatchNorm(weight: param(i, "weight", ch), bias: param(i, "bias", ch),
                                             runningMean: floats(node.path["running_mean"]), runningVar: floats(node.path["running_var"]),
@@ -189,7 +193,7 @@ public final class Network {
                 if let a = act { done.insert(a.node) }
                 steps.append(BatchNormStep(bn, input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .add:
-                let act = activation(after: i + 1)
+                let act = activation(after: i + 1, reluOnly: true)
                 if let a = act { done.insert(a.node) }
                 steps.append(AddStep(inputs: node.inputs, nodes: [i] + (act.map { [$0.node] } ?? []), activation: act?.kind, engine: engine))
             case .activation(let a):
@@ -210,6 +214,8 @@ public final class Network {
                                         input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .dropout(let p):
                 steps.append(DropoutStep(try TrainDropout(p: Float(p), engine: engine), input: x, node: i))
+            case .multiply:
+                steps.append(MultiplyStep(TrainMultiply(engine: engine), inputs: node.inputs, node: i))
             case .concat:
                 throw ModelError.badInput("concat does not train yet")
             }

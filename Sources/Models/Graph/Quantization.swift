@@ -212,6 +212,7 @@ public final class RangeRecorder {
         case .flatten: op = "flatten"
         case .dropout: op = "dropout"
         case .concat: op = "concat"
+        case .multiply: op = "multiply"
         default: op = "op"
         }
         let before = graph.nodes[..<(v - 1)].last { !$0.op.tensors.isEmpty }
@@ -326,9 +327,13 @@ struct Int8Pass {
         // Values made by an int8 conv and read only by int8 steps stay int8, and so do max pools
         // of them read only by int8 steps (the stem's pool: the first blocks read it in u8).
         func readOnlyByInt8(_ v: Int) -> Bool { readers[v].map { $0.allSatisfy { quantizable(steps[$0]) } } ?? false }
+        // Int8 outputs are in their scale's units, which ReLU and ReLU6 (clipped at 6 / scale)
+        // allow; hardswish needs real units: such a conv writes f32.
+        func unitsAllowed(_ a: Activation?) -> Bool { a == nil || a == .relu || a == .relu6 }
         var int8Values = Set<Int>()
         for s in steps where quantizable(s) {
-            guard case .conv = s.kind, let rs = readers[s.output] else { continue }
+            guard case .conv(let conv, _, let add) = s.kind, unitsAllowed(conv.activation ?? add?.activation),
+                  let rs = readers[s.output] else { continue }
             let pools = rs.filter { if case .maxPool = steps[$0].kind { return true } else { return false } }
             let int8Pools = pools.filter { readOnlyByInt8(steps[$0].output) }
             guard int8Pools.count == pools.count, rs.allSatisfy({ quantizable(steps[$0]) || pools.contains($0) }) else { continue }
@@ -362,7 +367,8 @@ struct Int8Pass {
                 }
                 let c = try QuantizedConv2d(weights: q.values, shape: [conv.outChannels, conv.inChannels / conv.groups, conv.kernelHeight, conv.kernelWidth],
                                             bias: bias, outputScales: outputScales, stride: conv.stride, padding: conv.padding, groups: conv.groups,
-                                            activation: conv.activation ?? add?.activation, sourceType: srcType, outputType: outType, sum: sum, engine: engine)
+                                            activation: conv.activation ?? add?.activation, activationUnit: so, sourceType: srcType,
+                                            outputType: outType, sum: sum, engine: engine)
                 return InferenceModel.Step(kind: .quantized(QuantizedStep(.conv(c), input: input, residual: residual, inPlace: add == nil)),
                                            inputs: s.inputs, output: s.output)
             case .linear(let l):

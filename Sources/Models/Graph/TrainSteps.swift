@@ -73,7 +73,7 @@ final class AddStep: TrainStep {
         super.init(inputs: inputs, output: nodes.last! + 1, nodes: nodes)
     }
     override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor {
-        let y = try add(x[0], x[1], relu: activation == .relu)  // Activation has relu alone so far
+        let y = try add(x[0], x[1], relu: activation == .relu)  // the network fuses ReLU alone into an add
         saved = pass == .training && activation != nil ? y : nil
         return y
     }
@@ -153,4 +153,17 @@ final class DropoutStep: TrainStep {
         return [active ? try dropout.backward(outputGrad: dy) : dy]
     }
     override func release() { dropout.release() }
+}
+
+/// `s * x` (squeeze-and-excitation's scale): inputs `[x, s]`, `s` `[N, C, 1, 1]`.
+final class MultiplyStep: TrainStep {
+    let multiply: TrainMultiply
+    init(_ multiply: TrainMultiply, inputs: [Int], node: Int) { self.multiply = multiply; super.init(inputs: inputs, output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try multiply.forward(x[0], x[1], pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        guard need[0] || need[1] else { multiply.release(); return [nil, nil] }
+        let (dx, ds) = try multiply.backward(outputGrad: dy, need: (need[0], need[1]))
+        return [dx, ds]
+    }
+    override func release() { multiply.release() }
 }

@@ -1,0 +1,80 @@
+import Checkpoint
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+/// MobileNet through the commands: predict on image files gives torchvision's probabilities
+/// (Fixtures/mobilenet/predict, real PyTorch through Resize 256 / CenterCrop 224); finetune
+/// from a torch.save file with each policy and head writes a file torchvision's constructor
+/// loads strictly (exactly its keys, named as the variant), which predict and evaluate read.
+final class MobileNetFinetuneTests: XCTestCase {
+    let weights = FixturePaths.path("mobilenet/predict/tiny_mobilenet_v3_small.pth")
+
+    func testPredictMatchesTorchvisionOnImageFiles() throws {
+        let dir = FixturePaths.url("mobilenet/predict")
+        struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
+        struct Row: Decodable { let probs: [Float] }
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let rows = try XCTUnwrap(expected.models["tiny_mobilenet_v3_small"]?["256_224"])
+        XCTAssertGreaterThanOrEqual(rows.count, 6)
+        for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
+            let r = try ProcessRun.run(try ProcessRun.executable("predict"),
+                                       ["--weights", weights, "--class-indices", dir.appendingPathComponent("class_indices.json").path,
+                                        "--json", FixturePaths.path("images/src/\(image)")])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            struct Out: Decodable { let probs: [Float] }
+            let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
+            XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, image)
+        }
+    }
+
+    func run(_ args: [String], in dir: URL) throws -> String {
+        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
+                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertFalse(r.timedOut, r.stderr)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout + r.stderr
+    }
+
+    func testEveryPolicyAndHeadWritesATorchvisionMobileNet() throws {
+        let initial = try Checkpoint(contentsOf: weights).stateDict
+        for (policy, head) in [("fc", "replace"), ("last", "replace"), ("all", "replace"), ("fc", "append")] {
+            let dir = try scratchFolder("mobilenet", "\(policy)-\(head)")
+            let out = try run(["--train", policy, "--head", head], in: dir)
+            let file = dir.appendingPathComponent("mobilenet_v3_small.pth")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: file.path), "\(policy) \(head): \(out)")
+            let sd = try Checkpoint(contentsOf: file.path).stateDict
+            let arch = try Architecture.detect(sd)
+            XCTAssertEqual(arch.name, "mobilenet_v3_small")
+            XCTAssertEqual(arch.numClasses, 3)
+            XCTAssertEqual(sd.keys, arch.tensors.map(\.key), "\(policy) \(head): torchvision's keys, in state_dict() order")
+            XCTAssertEqual(sd.keys.contains("classifier.3.1.weight"), head == "append")
+            // What the policy froze is what the file had, bit for bit: `last` trains the classifier (its own stage).
+            let weightsOnly = sd.keys.filter { !$0.contains("running") && !$0.hasSuffix("num_batches_tracked") }
+            let frozen = policy == "fc" ? weightsOnly.filter { !$0.hasPrefix("classifier.3") }
+                : policy == "last" ? weightsOnly.filter { $0.hasPrefix("features.") } : []
+            for k in frozen { XCTAssertEqual(sd[k], initial[k], "\(policy): \(k) is frozen") }
+            if policy == "last" { XCTAssertNotEqual(sd["classifier.0.weight"], initial["classifier.0.weight"]) }
+            if policy == "all" { XCTAssertNotEqual(sd["features.0.0.weight"], initial["features.0.0.weight"]) }
+
+            let image = FixturePaths.path("images/src/jpeg_420.jpg")
+            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
+            XCTAssertEqual(p.status, 0, p.stderr)
+            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
+            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
+            XCTAssertEqual(e.status, 0, e.stderr)
+            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+        }
+    }
+
+    /// --last-stages counts the stages the family declares (v3 small: 4 of features, and the classifier).
+    func testLastStagesBeyondTheModelIsRefused() throws {
+        let dir = try scratchFolder("mobilenet", "stages")
+        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "6", FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--last-stages 6: mobilenet_v3_small has 5 stages; give 1 to 5"), r.stderr)
+    }
+}

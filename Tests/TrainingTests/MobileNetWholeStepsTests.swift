@@ -1,0 +1,79 @@
+import Checkpoint
+import Engine
+import Foundation
+import Models
+import TestSupport
+import Training
+import XCTest
+
+/// Three whole training steps of the tiny MobileNets (zero_grad, forward, loss, backward,
+/// optimizer step) against PyTorch (Fixtures/mobilenet/training, `steps_*`): losses, each
+/// step's logits, the trained parameters and running statistics after the third, with SGD
+/// (momentum, weight decay) and Adam.
+final class MobileNetWholeStepsTests: XCTestCase {
+    static let root = FixturePaths.url("mobilenet/training")
+    struct Meta: Decodable { let batch: Int, height: Int, width: Int, labels: [Int], classes: Int, cases: [String] }
+    struct Case: Decodable {
+        let frozen_bn: String; let head: String; let label_smoothing: Float; let trainable: [String]; let steps: [String]
+        /// Gradients that are zero in exact arithmetic (a batch norm's bias after a 1x1 conv into
+        /// a batch norm with batch statistics): rounding noise, which Adam divides by its own size.
+        let exact_zero_grads: [String]
+    }
+    struct Steps: Decodable { let losses: [Float]; let num_batches_tracked: [String: Int64] }
+
+    func check(_ model: String, _ caseName: String) throws -> Int {
+        let dir = Self.root.appendingPathComponent(model)
+        let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
+        let c = try JSONDecoder().decode(Case.self, from: Data(contentsOf: dir.appendingPathComponent("\(caseName)/case.json")))
+        let input = try FixtureTensors.floats(dir.appendingPathComponent("input.bin"))
+        var checked = 0
+        for opt in c.steps {
+            let initial = try Checkpoint(contentsOf: dir.appendingPathComponent("initial.pth").path).stateDict
+            let head: HeadPolicy = c.head == "append" ? .append(numClasses: meta.classes) : .replace(numClasses: meta.classes)
+            let net = try Network(stateDict: initial, head: head, seed: 1)
+            let headInit = dir.appendingPathComponent(c.head == "append" ? "\(caseName)/head_init.bin" : "head_init.bin")
+            for t in try FixtureTensors.named(headInit) { _ = net.parameters.first { $0.name == t.name }!.value.update(from: t.values) }
+            net.weightsChanged()
+            net.freeze(.trainOnly(Set(c.trainable)))
+            net.frozenBN = c.frozen_bn == "eval" ? .eval : .train
+            net.dropoutEnabled = false
+            let config = opt == "sgd" ? OptimizerConfig(kind: .sgd, lr: 0.01, weightDecay: 1e-4, momentum: 0.9) : OptimizerConfig(kind: .adam, lr: 1e-3)
+            let optimizer = Optimizer(config)
+            let want = try JSONDecoder().decode(Steps.self, from: Data(contentsOf: dir.appendingPathComponent("\(caseName)/steps_\(opt).json")))
+            let wantLogits = try FixtureTensors.floats(dir.appendingPathComponent("\(caseName)/steps_\(opt)_logits.bin"))
+            let per = meta.batch * meta.classes
+            let tag = "\(model)/\(caseName) \(opt)"
+            for step in 0..<3 {
+                let (loss, logits) = try input.withUnsafeBufferPointer {
+                    try net.trainStep(images: $0, labels: meta.labels, batch: meta.batch, height: meta.height, width: meta.width,
+                                      labelSmoothing: c.label_smoothing)
+                }
+                XCTAssertEqual(Double(loss), Double(want.losses[step]), accuracy: 2e-6 * Double(abs(want.losses[step])), "\(tag) loss \(step)")
+                XCTAssertLessThanOrEqual(relativeError(logits, Array(wantLogits[(step * per)..<((step + 1) * per)])), 2e-5, "\(tag) logits \(step)")
+                optimizer.step(net.parameters)
+            }
+            // Adam's steps on exactly-zero gradients are the sign of rounding noise: its parameters
+            // and statistics are compared only where no trainable gradient is exactly zero.
+            if opt == "adam" && !Set(c.exact_zero_grads).isDisjoint(with: c.trainable) { checked += 1; continue }
+            let sd = net.stateDict()
+            for t in try FixtureTensors.named(dir.appendingPathComponent("\(caseName)/steps_\(opt)_params.bin")) {
+                XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(sd[t.name]).floats(), t.values), 2e-5, "\(tag) \(t.name)")
+            }
+            for t in try FixtureTensors.named(dir.appendingPathComponent("\(caseName)/steps_\(opt)_stats.bin")) {
+                XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(sd[t.name]).floats(), t.values), 2e-6, "\(tag) \(t.name)")
+            }
+            for (k, v) in want.num_batches_tracked { XCTAssertEqual(sd[k]?.int64s(), [v], "\(tag) \(k)") }
+            checked += 1
+        }
+        return checked
+    }
+
+    func testEveryCaseWithStepFiles() throws {
+        var runs = 0
+        for model in ["tiny_mobilenet_v2", "tiny_mobilenet_v3_small"] {
+            let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Self.root.appendingPathComponent("\(model)/meta.json")))
+            for c in meta.cases { runs += try check(model, c) }
+        }
+        XCTAssertGreaterThanOrEqual(runs, 16, "SGD and Adam on every case with step files")
+    }
+}
