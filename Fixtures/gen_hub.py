@@ -1,9 +1,11 @@
-"""torchvision's ResNet weights as facts, ImageNet's class names, and torch.hub's cache folder.
+"""torchvision's ResNet, VGG and MobileNet weights as facts, ImageNet's class names, and torch.hub's
+cache folder.
 
 Writes (no network needed: torchvision carries the metadata):
-  Sources/Hub/TorchvisionWeights+Data.swift   every weights enum member of torchvision's ResNet
-                                              family: url, file name, SHA-256 prefix, size in MB,
-                                              eval transform (resize, crop, interpolation), DEFAULT
+  Sources/Hub/TorchvisionWeights+Data.swift   every weights enum member of torchvision's ResNet,
+                                              VGG and MobileNet families: url, file name, SHA-256
+                                              prefix, size in MB, eval transform (resize, crop,
+                                              interpolation), DEFAULT
   Sources/Hub/ImageNet+Categories.swift       the 1000 names in the order of the weights' metadata
   Fixtures/hub/get_dir.json                   torch.hub.get_dir() under several environments, each
                                               run in a fresh subprocess
@@ -15,7 +17,7 @@ import subprocess
 import sys
 
 import torchvision
-from torchvision.models import resnet, vgg
+from torchvision.models import mobilenetv2, mobilenetv3, resnet, vgg
 from torchvision.transforms import InterpolationMode
 
 # torchvision's ResNet family, in the order of its documentation.
@@ -34,7 +36,11 @@ ENUMS = [
 # torchvision's VGG family: (module, ENUMS) per family, in the order Graft's Families lists them.
 VGG_ENUMS = [(n, n.replace("vgg", "VGG").replace("_bn", "_BN") + "_Weights")
              for n in ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]]
-FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS)]
+# torchvision's MobileNets: V2 (one module), then V3's Large and Small (another), in its documentation's order.
+MOBILENET_V2_ENUMS = [("mobilenet_v2", "MobileNet_V2_Weights")]
+MOBILENET_V3_ENUMS = [("mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
+                      ("mobilenet_v3_small", "MobileNet_V3_Small_Weights")]
+FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS), (mobilenetv2, MOBILENET_V2_ENUMS), (mobilenetv3, MOBILENET_V3_ENUMS)]
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's, as check_hash takes the prefix
 INTERPOLATION = {InterpolationMode.BILINEAR: "bilinear", InterpolationMode.BICUBIC: "bicubic",
                  InterpolationMode.NEAREST: "nearest"}
@@ -82,7 +88,7 @@ def weights_entries():
 def write_weights(path, entries):
     lines = [HEADER.format(version=torchvision.__version__),
              "extension TorchvisionWeights {",
-             "    /// Every weights enum member of torchvision's ResNet family, in torchvision's order.",
+             "    /// Every weights enum member of torchvision's ResNet, VGG and MobileNet families, in torchvision's order.",
              "    public static let all: [TorchvisionWeights] = ["]
     for e in entries:
         size = "nil" if e["size_mb"] is None else repr(float(e["size_mb"]))

@@ -21,7 +21,7 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     private var message: String {
         switch self {
         case let .unknownWeights(name, known):
-            return "'\(name)' is neither a file nor the name of torchvision weights (ResNet, VGG). Known names: "
+            return "'\(name)' is neither a file nor the name of torchvision weights (ResNet, VGG, MobileNet). Known names: "
                 + known.joined(separator: ", ") + "."
         case let .offline(file, url, folder):
             let destination = folder.hasSuffix("/") ? folder + file : folder + "/" + file

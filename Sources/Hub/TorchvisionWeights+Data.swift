@@ -3,7 +3,7 @@
 // Regenerate: ~/torchenv/bin/python Fixtures/make_fixtures.py hub
 
 extension TorchvisionWeights {
-    /// Every weights enum member of torchvision's ResNet family, in torchvision's order.
+    /// Every weights enum member of torchvision's ResNet, VGG and MobileNet families, in torchvision's order.
     public static let all: [TorchvisionWeights] = [
         TorchvisionWeights(architecture: "resnet18", version: "IMAGENET1K_V1", enumName: "ResNet18_Weights",
                            url: "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -104,6 +104,26 @@ extension TorchvisionWeights {
         TorchvisionWeights(architecture: "vgg19_bn", version: "IMAGENET1K_V1", enumName: "VGG19_BN_Weights",
                            url: "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth",
                            fileName: "vgg19_bn-c79401a0.pth", sha256Prefix: "c79401a0", fileSizeMB: 548.143,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "mobilenet_v2", version: "IMAGENET1K_V1", enumName: "MobileNet_V2_Weights",
+                           url: "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+                           fileName: "mobilenet_v2-b0353104.pth", sha256Prefix: "b0353104", fileSizeMB: 13.555,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: false),
+        TorchvisionWeights(architecture: "mobilenet_v2", version: "IMAGENET1K_V2", enumName: "MobileNet_V2_Weights",
+                           url: "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
+                           fileName: "mobilenet_v2-7ebf99e0.pth", sha256Prefix: "7ebf99e0", fileSizeMB: 13.598,
+                           resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "mobilenet_v3_large", version: "IMAGENET1K_V1", enumName: "MobileNet_V3_Large_Weights",
+                           url: "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth",
+                           fileName: "mobilenet_v3_large-8738ca79.pth", sha256Prefix: "8738ca79", fileSizeMB: 21.114,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: false),
+        TorchvisionWeights(architecture: "mobilenet_v3_large", version: "IMAGENET1K_V2", enumName: "MobileNet_V3_Large_Weights",
+                           url: "https://download.pytorch.org/models/mobilenet_v3_large-5c1a4163.pth",
+                           fileName: "mobilenet_v3_large-5c1a4163.pth", sha256Prefix: "5c1a4163", fileSizeMB: 21.107,
+                           resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "mobilenet_v3_small", version: "IMAGENET1K_V1", enumName: "MobileNet_V3_Small_Weights",
+                           url: "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
+                           fileName: "mobilenet_v3_small-047dcff4.pth", sha256Prefix: "047dcff4", fileSizeMB: 9.829,
                            resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
     ]
 }

@@ -3,17 +3,19 @@ import XCTest
 
 /// The registry's facts (generated from torchvision 0.29 by Fixtures/gen_hub.py).
 final class TorchvisionWeightsTests: XCTestCase {
-    func testEveryResNetAndVGGWeightsIsListedOnce() {
+    func testEveryResNetVGGAndMobileNetWeightsIsListedOnce() {
         // 10 ResNet architectures with V1; V2 for resnet50/101/152, resnext50_32x4d, resnext101_32x8d
         // and both wide ResNets (torchvision 0.29): 10 + 7; 8 VGGs with V1 (vgg16's
-        // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out).
-        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8)
+        // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out);
+        // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5.
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                              "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
                              "wide_resnet50_2", "wide_resnet101_2",
-                             "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+                             "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+                             "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -47,6 +49,54 @@ final class TorchvisionWeightsTests: XCTestCase {
         XCTAssertFalse(v1.isDefault)
     }
 
+    func testMobileNetV2DefaultIsV2At232AndV1At256() throws {
+        let v2 = try TorchvisionWeights.named("mobilenet_v2")
+        XCTAssertEqual(v2.version, "IMAGENET1K_V2")
+        XCTAssertEqual(v2.enumName, "MobileNet_V2_Weights")
+        XCTAssertEqual(v2.fileName, "mobilenet_v2-7ebf99e0.pth")
+        XCTAssertEqual(v2.url, "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth")
+        XCTAssertEqual(v2.sha256Prefix, "7ebf99e0")
+        XCTAssertEqual(v2.resize, 232)
+        XCTAssertEqual(v2.crop, 224)
+        XCTAssertEqual(v2.interpolation, .bilinear)
+        XCTAssertTrue(v2.isDefault)
+        XCTAssertEqual(try TorchvisionWeights.named("mobilenet_v2:DEFAULT"), v2)
+        XCTAssertEqual(try TorchvisionWeights.named("mobilenet_v2:IMAGENET1K_V2"), v2)
+        XCTAssertEqual(try TorchvisionWeights.named("MobileNet_V2_Weights.IMAGENET1K_V2"), v2)
+        let v1 = try TorchvisionWeights.named("mobilenet_v2:IMAGENET1K_V1")
+        XCTAssertEqual(v1.fileName, "mobilenet_v2-b0353104.pth")
+        XCTAssertEqual(v1.resize, 256)
+        XCTAssertEqual(v1.crop, 224)
+        XCTAssertEqual(v1.interpolation, .bilinear)
+        XCTAssertFalse(v1.isDefault)
+    }
+
+    func testMobileNetV3LargeDefaultIsV2AndSmallHasOnlyV1() throws {
+        let large = try TorchvisionWeights.named("mobilenet_v3_large")
+        XCTAssertEqual(large.version, "IMAGENET1K_V2")
+        XCTAssertEqual(large.enumName, "MobileNet_V3_Large_Weights")
+        XCTAssertEqual(large.fileName, "mobilenet_v3_large-5c1a4163.pth")
+        XCTAssertEqual(large.resize, 232)
+        XCTAssertEqual(large.crop, 224)
+        XCTAssertEqual(large.interpolation, .bilinear)
+        XCTAssertEqual(try TorchvisionWeights.named("MobileNet_V3_Large_Weights.DEFAULT"), large)
+        let largeV1 = try TorchvisionWeights.named("mobilenet_v3_large:IMAGENET1K_V1")
+        XCTAssertEqual(largeV1.fileName, "mobilenet_v3_large-8738ca79.pth")
+        XCTAssertEqual(largeV1.resize, 256)
+        XCTAssertFalse(largeV1.isDefault)
+
+        let small = try TorchvisionWeights.named("mobilenet_v3_small")
+        XCTAssertEqual(small.version, "IMAGENET1K_V1")
+        XCTAssertEqual(small.enumName, "MobileNet_V3_Small_Weights")
+        XCTAssertEqual(small.fileName, "mobilenet_v3_small-047dcff4.pth")
+        XCTAssertEqual(small.sha256Prefix, "047dcff4")
+        XCTAssertEqual(small.resize, 256)
+        XCTAssertEqual(small.crop, 224)
+        XCTAssertEqual(small.interpolation, .bilinear)
+        XCTAssertTrue(small.isDefault)
+        XCTAssertEqual(TorchvisionWeights.all.filter { $0.architecture == "mobilenet_v3_small" }, [small])
+    }
+
     func testHashesURLsAndSizesLookRight() {
         for w in TorchvisionWeights.all {
             XCTAssertTrue(w.url.hasPrefix("https://download.pytorch.org/models/"), w.url)
@@ -58,13 +108,20 @@ final class TorchvisionWeightsTests: XCTestCase {
             XCTAssertEqual(w.crop, 224, w.name)
             XCTAssertTrue([232, 256].contains(w.resize), w.name)
             XCTAssertEqual(w.interpolation, .bilinear, w.name)
-            XCTAssertTrue((40.0...600.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
+            let sizes: ClosedRange<Double> = w.architecture.hasPrefix("mobilenet") ? 5.0...30.0 : 40.0...600.0
+            XCTAssertTrue(sizes.contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
             if w.architecture.hasPrefix("vgg") { XCTAssertEqual(w.version, "IMAGENET1K_V1"); XCTAssertEqual(w.resize, 256) }
+            if w.architecture.hasPrefix("mobilenet") {
+                // torchvision's V1 recipe evaluates at 256 then 224, its V2 ("new training recipe") at 232.
+                XCTAssertTrue(["IMAGENET1K_V1", "IMAGENET1K_V2"].contains(w.version), w.name)
+                XCTAssertEqual(w.resize, w.version == "IMAGENET1K_V2" ? 232 : 256, w.name)
+            }
         }
     }
 
     func testUnknownNamesListTheKnownOnes() {
-        for bad in ["resnet99", "resnet50:IMAGENET1K_V3", "ResNet50_Weights.V9", "vgg16:IMAGENET1K_FEATURES", "alexnet", ""] {
+        for bad in ["resnet99", "resnet50:IMAGENET1K_V3", "ResNet50_Weights.V9", "vgg16:IMAGENET1K_FEATURES", "alexnet", "",
+                    "mobilenet", "mobilenet_v3", "mobilenet_v3_small:IMAGENET1K_V2", "MobileNet_V3_Weights.IMAGENET1K_V1"] {
             XCTAssertThrowsError(try TorchvisionWeights.named(bad), bad) { error in
                 guard case let HubError.unknownWeights(name, known) = error else {
                     return XCTFail("\(error)")
@@ -73,8 +130,11 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17 + 8 + 8)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5)
                 XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
+                XCTAssertTrue(known.contains("mobilenet_v2"))
+                XCTAssertTrue(known.contains("mobilenet_v3_large:IMAGENET1K_V2"))
+                XCTAssertTrue(known.contains("mobilenet_v3_small:IMAGENET1K_V1"))
                 XCTAssertTrue("\(error)".contains("resnext101_64x4d:IMAGENET1K_V1"), "\(error)")
             }
         }
