@@ -18,8 +18,9 @@ peak: it does fewer multiplications than the arithmetic counted.
 
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
-the rows named (inference, vgg, predict, batch_predict, training, memory, fc_epochs, mpi,
-anchors). anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
+the rows named (inference, vgg, families, predict, batch_predict, training, memory, fc_epochs,
+mpi, anchors). families (issue 21): each MobileNet at batch 32, inference f32 and bf16 and a full
+training step, against PyTorch's better layout. anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
 batch_predict runs), bf16 and int8, Graft
 against ONNX Runtime and OpenVINO (Benchmarks/bench_onnx.py, in TORCH_PY's venv), the fastest
 named per row; int8 rows have no "of peak" (the roofline is f32 and bf16 only).
@@ -250,6 +251,49 @@ def vgg(rows):
                         gflop=VGG16_GFLOP, seconds=1 / graft, precision=precision))
 
 
+# The families after ResNet and VGG: GFLOP per 224x224 image, forward (2 per multiply-add;
+# torchvision's metadata gives the multiply-adds).
+FAMILY_GFLOP = {"mobilenet_v2": 0.602, "mobilenet_v3_large": 0.434, "mobilenet_v3_small": 0.114}
+
+
+def families(rows):
+    """Issue 21's row per family: inference at batch 32 (f32, bf16) and a full training step
+    (--train all, f32, batch 32), against PyTorch with the better of NCHW and channels_last. A
+    training step counts three forwards' arithmetic (forward, backward-data, backward-weights)."""
+    for arch, gflop in FAMILY_GFLOP.items():
+        for precision in ("f32", "bf16"):
+            what = f"inference {arch} {precision}, batch 32"
+            try:
+                out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", arch, "--batch", "32", "--precision", precision,
+                                 "--runs", "7"])
+            except Skipped as e:
+                rows.append(skipped_row(what, str(e)))
+                continue
+            graft = images_per_second(out)
+            torch_best, torch_name = None, "-"
+            if TORCH_PY:
+                modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
+                for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", arch, "--batch", "32", "--runs", "7",
+                                 "--modes", modes]).splitlines():
+                    v = images_per_second(line)
+                    if v and (torch_best is None or v > torch_best):
+                        torch_best, torch_name = v, line.split(":")[0].replace(f"torch {arch} ", "").replace(" batch 32 224x224", "")
+            rows.append(row(what, f"{graft:.1f} images/s",
+                            f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
+                            f"{graft / torch_best:.2f}x" if torch_best else None,
+                            gflop=gflop, seconds=1 / graft, precision=precision))
+        what = f"train step {arch} --train all f32, batch 32"
+        exe = os.path.join(BIN, "graft_train_bench")
+        try:
+            graft = images_per_second(run_graft([exe, "--arch", arch, "--train", "all"]))
+        except Skipped as e:
+            rows.append(skipped_row(what, str(e)))
+            continue
+        torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--arch", arch, "--train", "all"])) if TORCH_PY else None
+        rows.append(row(what, f"{graft:.1f} images/s", f"{torch_v:.1f} images/s" if torch_v else None,
+                        f"{graft / torch_v:.2f}x" if torch_v else None, gflop=3 * gflop, seconds=1 / graft))
+
+
 def timed(cmd, cwd, n=5):
     """Median wall seconds of `n` runs of a whole process."""
     times = []
@@ -476,7 +520,7 @@ def main():
         print("torch is not importable: Graft's figures only (set TORCH_PY to a python with torch)")
     only = set(filter(None, os.environ.get("BENCH_ROWS", "").split(",")))
     rows = []
-    for name, f in (("inference", inference), ("vgg", vgg), ("predict", predict_process), ("batch_predict", batch_predict_process),
+    for name, f in (("inference", inference), ("vgg", vgg), ("families", families), ("predict", predict_process), ("batch_predict", batch_predict_process),
                     ("training", training), ("memory", memory), ("fc_epochs", fc_epochs), ("mpi", mpi_finetune),
                     ("anchors", anchors)):
         if not only or name in only:

@@ -15,6 +15,7 @@ import torchvision
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--arch", default="resnet34", help="a torchvision constructor; --train last and fc are resnet-only")
     p.add_argument("--train", default="all", choices=["all", "last", "fc"])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=224)
@@ -27,8 +28,7 @@ def main():
     best = None
     formats = {"nchw": torch.contiguous_format, "cl": torch.channels_last}
     for fmt in (formats[f] for f in a.formats.split(",")):
-        model = torchvision.models.resnet34()
-        model.fc = torch.nn.Linear(512, 5)
+        model = getattr(torchvision.models, a.arch)(num_classes=5)
         trains = {"all": lambda n: True, "last": lambda n: n.startswith(("layer4.", "fc.")), "fc": lambda n: n.startswith("fc.")}[a.train]
         for name, param in model.named_parameters():
             param.requires_grad = trains(name)
@@ -55,7 +55,7 @@ def main():
         if best is None or med < best[0]:
             best = (med, "channels_last" if fmt == torch.channels_last else "NCHW")
     med, name = best
-    print(f"torch train {a.train} resnet34 {name} batch {a.batch} {a.size}x{a.size}: median {med:.4f} s/batch, "
+    print(f"torch train {a.train} {a.arch} {name} batch {a.batch} {a.size}x{a.size}: median {med:.4f} s/batch, "
           f"{a.batch / med:.1f} images/s")
 
 
