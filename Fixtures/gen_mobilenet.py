@@ -391,6 +391,34 @@ def train_steps(base, new_head, x, labels, policy, frozen_bn, head, smoothing, m
     return m, losses, torch.stack(all_logits)
 
 
+# A whole-steps case is robust when rounding-sized changes of the weights (1e-6 relative noise)
+# leave every step's logits within ROBUST_LOGITS (relative): else a ReLU/ReLU6 input sits so near
+# its kink that float32 rounding alone (torch's against itself, or another kernel's) flips it, and
+# later steps jump (measured: 3.6e-4 at step 3 of a v2 seed in 2 of 6 perturbations, the same jump
+# Graft's AVX2 kernels showed). write_training takes the first seed whose cases are all robust, or
+# of SEED_ATTEMPTS the least sensitive (a 52-layer ReLU6 v2 at batch 2 has none: every seed tried
+# moved 2e-4 to 1e-2), and records each case's sensitivity (steps_*.json's
+# perturbation_sensitivity): no implementation can be held closer to torch than torch's own
+# result moves under rounding, so the tests' whole-steps tolerance grows with it.
+PERTURBATIONS = 4
+ROBUST_LOGITS = 5e-6
+SEED_ATTEMPTS = 4
+SENSITIVITY = []  # the current model's cases, worst first-come: (case, optimizer, sensitivity)
+
+
+def sensitivity(args):
+    base = args[0]
+    _, _, ref = train_steps(*args)
+    gen = torch.Generator().manual_seed(99)
+    worst = 0.0
+    for _ in range(PERTURBATIONS):
+        state = {k: (v * (1 + 1e-6 * torch.randn(v.shape, generator=gen)) if v.dtype == torch.float32 else v)
+                 for k, v in base["state"].items()}
+        _, _, logits = train_steps(dict(base, state=state), *args[1:])
+        worst = max(worst, max(rel(a, b) for a, b in zip(logits, ref)))
+    return worst
+
+
 def running_stats(model):
     return [(k, v) for k, v in model.state_dict().items() if k.endswith(("running_mean", "running_var"))]
 
@@ -476,11 +504,13 @@ def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", sm
                         "params": max([rel(p, p64[n]) for n, p in params if n not in zero], default=0.0),
                         "exact_zero_grad_params": max([rel(p, p64[n]) for n, p in params if n in zero], default=0.0),
                         "stats": max([rel(v, s64[s]) for s, v in stats], default=0.0)}
+            sens = sensitivity(args)
+            SENSITIVITY.append((os.path.basename(d), opt_name, sens))
             with open(os.path.join(d, f"steps_{opt_name}.json"), "w") as f:
                 json.dump({"optimizer": spec, "steps": STEPS, "losses": losses,
                            "num_batches_tracked": {k: int(v) for k, v in m.state_dict().items()
                                                    if k.endswith("num_batches_tracked")},
-                           "float64_distance": distance}, f, indent=1)
+                           "float64_distance": distance, "perturbation_sensitivity": sens}, f, indent=1)
             summary.append(f"{opt_name} " + " ".join(f"{v:.4f}" for v in losses)
                            + " (f64: " + ", ".join(f"{k} {v:.1e}" for k, v in distance.items()) + ")")
     dist = meta["float64_distance"]
@@ -492,8 +522,29 @@ def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", sm
 
 
 def write_training(root, manifest):
-    for seed, (name, variant, n, h, w, classes) in enumerate(TRAIN_MODELS):
-        model, gen = make_mobilenet(variant, 10, 7000 + 10 * seed)
+    for index, model_row in enumerate(TRAIN_MODELS):
+        tried = []
+        for attempt in range(SEED_ATTEMPTS):
+            seed = 7000 + 10 * index + 1000 * attempt
+            SENSITIVITY.clear()
+            write_training_model(root, manifest, model_row, seed)
+            worst = max(SENSITIVITY, key=lambda t: t[2])
+            tried.append((worst[2], seed))
+            if worst[2] < ROBUST_LOGITS:
+                break
+            print(f"  seed {seed}: {worst[0]} {worst[1]} moves {worst[2]:.1e} under rounding-sized changes (>= {ROBUST_LOGITS:.0e})")
+        best = min(tried)
+        if best[1] != tried[-1][1]:
+            SENSITIVITY.clear()
+            write_training_model(root, manifest, model_row, best[1])
+        print(f"  {model_row[0]}: seed {best[1]}, whole steps' sensitivity {best[0]:.1e}"
+              + ("" if best[0] < ROBUST_LOGITS else " (no robust seed: the tests' whole-steps tolerance follows it)"))
+
+
+def write_training_model(root, manifest, model_row, seed):
+    if True:
+        name, variant, n, h, w, classes = model_row
+        model, gen = make_mobilenet(variant, 10, seed)
         k = HEAD_INDEX[variant]
         d = os.path.join(root, "training", name)
         os.makedirs(d, exist_ok=True)
@@ -538,7 +589,7 @@ def write_training(root, manifest):
         with open(os.path.join(d, "meta.json"), "w") as f:
             json.dump(dict({"batch": n, "height": h, "width": w, "labels": labels.tolist(), "classes": classes,
                             "cases": cases}, **info, initial_classes=10, dropout_p=0.0, last_map=list(last_map(h, w)),
-                           policies=POLICY_TEXT[variant]), f, indent=1)
+                           policies=POLICY_TEXT[variant], seed=seed), f, indent=1)
         manifest[name + " (training)"] = dict(info, classes=10, new_classes=classes, files=f"training/{name}/")
 
 

@@ -19,7 +19,13 @@ final class MobileNetWholeStepsTests: XCTestCase {
         /// a batch norm with batch statistics): rounding noise, which Adam divides by its own size.
         let exact_zero_grads: [String]
     }
-    struct Steps: Decodable { let losses: [Float]; let num_batches_tracked: [String: Int64] }
+    /// `perturbation_sensitivity`: how far torch's own step logits move when the weights change by
+    /// rounding-sized amounts (1e-6 relative, gen_mobilenet.py): where a ReLU/ReLU6 input sits at
+    /// its kink, float32 rounding alone flips it and later steps jump (a v2 at batch 2 always has
+    /// one: 2e-4 to 1e-2 over the seeds tried). No implementation can be held closer than that.
+    struct Steps: Decodable { let losses: [Float]; let num_batches_tracked: [String: Int64]; let perturbation_sensitivity: Double }
+
+    var compared = 0
 
     func check(_ model: String, _ caseName: String) throws -> Int {
         let dir = Self.root.appendingPathComponent(model)
@@ -43,18 +49,24 @@ final class MobileNetWholeStepsTests: XCTestCase {
             let wantLogits = try FixtureTensors.floats(dir.appendingPathComponent("\(caseName)/steps_\(opt)_logits.bin"))
             let per = meta.batch * meta.classes
             let tag = "\(model)/\(caseName) \(opt)"
+            // 2e-5 (VGG's bound), or four times torch's own sensitivity where that is larger.
+            let logitsTolerance = max(2e-5, 4 * want.perturbation_sensitivity)
+            let robust = want.perturbation_sensitivity < 5e-6 * 4
             for step in 0..<3 {
                 let (loss, logits) = try input.withUnsafeBufferPointer {
                     try net.trainStep(images: $0, labels: meta.labels, batch: meta.batch, height: meta.height, width: meta.width,
                                       labelSmoothing: c.label_smoothing)
                 }
-                XCTAssertEqual(Double(loss), Double(want.losses[step]), accuracy: 2e-6 * Double(abs(want.losses[step])), "\(tag) loss \(step)")
-                XCTAssertLessThanOrEqual(relativeError(logits, Array(wantLogits[(step * per)..<((step + 1) * per)])), 2e-5, "\(tag) logits \(step)")
+                if ProcessInfo.processInfo.environment["GRAFT_PRINT_STEPS"] != nil { print("STEP \(tag) \(step) loss \(loss) vs \(want.losses[step]) logits rel \(relativeError(logits, Array(wantLogits[(step * per)..<((step + 1) * per)])))") }
+                XCTAssertEqual(Double(loss), Double(want.losses[step]), accuracy: max(2e-6, logitsTolerance / 4) * Double(abs(want.losses[step])), "\(tag) loss \(step)")
+                XCTAssertLessThanOrEqual(relativeError(logits, Array(wantLogits[(step * per)..<((step + 1) * per)])), logitsTolerance, "\(tag) logits \(step)")
                 optimizer.step(net.parameters)
             }
             // Adam's steps on exactly-zero gradients are the sign of rounding noise: its parameters
-            // and statistics are compared only where no trainable gradient is exactly zero.
-            if opt == "adam" && !Set(c.exact_zero_grads).isDisjoint(with: c.trainable) { checked += 1; continue }
+            // and statistics are compared only where no trainable gradient is exactly zero; and
+            // after a kink flip (not robust) the trained values of the flipped units differ by a
+            // step: compared where the case is robust.
+            if opt == "adam" && !Set(c.exact_zero_grads).isDisjoint(with: c.trainable) || !robust { checked += 1; continue }
             let sd = net.stateDict()
             for t in try FixtureTensors.named(dir.appendingPathComponent("\(caseName)/steps_\(opt)_params.bin")) {
                 XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(sd[t.name]).floats(), t.values), 2e-5, "\(tag) \(t.name)")
@@ -64,6 +76,7 @@ final class MobileNetWholeStepsTests: XCTestCase {
             }
             for (k, v) in want.num_batches_tracked { XCTAssertEqual(sd[k]?.int64s(), [v], "\(tag) \(k)") }
             checked += 1
+            compared += 1
         }
         return checked
     }
@@ -75,5 +88,6 @@ final class MobileNetWholeStepsTests: XCTestCase {
             for c in meta.cases { runs += try check(model, c) }
         }
         XCTAssertGreaterThanOrEqual(runs, 16, "SGD and Adam on every case with step files")
+        XCTAssertGreaterThanOrEqual(compared, 6, "parameters and statistics compared on the robust cases")
     }
 }
