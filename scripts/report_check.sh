@@ -1,5 +1,5 @@
 #!/bin/sh
-# make report-check: renders a finetune report.html in headless Chromium, as a person would see it,
+# make report-check: renders a finetune report.html (and graft compare's compare.html beside it) in headless Chromium, as a person would see it,
 # to a PNG, and fails if the page did not render, has errors, or misses a part. Then it makes a
 # second report from hostile class names (a right-to-left override U+202E, a 255-byte name, an
 # escape sequence with HTML in it) with a one-epoch finetune on Fixtures/trainset, checks that
@@ -25,13 +25,14 @@ FLAGS="--headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --
 status=0
 fail() { echo "report-check: $*" >&2; status=1; }
 
-# render REPORT PNG HEIGHT: the page as Chromium built it, what it said while loading (console
-# messages, failed loads), then the picture. The DOM is left in $WORK/dom.html.
+# render REPORT PNG HEIGHT [PARTS]: the page as Chromium built it, what it said while loading
+# (console messages, failed loads), then the picture. The DOM is left in $WORK/dom.html. PARTS:
+# the section ids the page must have (default: finetune's report.html's).
 render() {
     url="file://$(realpath "$1")"
     "$CHROME" $FLAGS --enable-logging=stderr --v=0 --virtual-time-budget=2000 --dump-dom "$url" > "$WORK/dom.html" 2> "$WORK/log.txt"
     [ -s "$WORK/dom.html" ] || fail "Chromium rendered nothing for $1"
-    for part in run curves confusion per-class mistakes warnings; do
+    for part in ${4:-run curves confusion per-class mistakes warnings}; do
         grep -q "id=\"$part\"" "$WORK/dom.html" || fail "$1: the part '$part' is missing"
     done
     svgs=$(grep -o "<svg" "$WORK/dom.html" | wc -l)
@@ -48,6 +49,12 @@ render() {
 
 render "$REPORT" "$PNG" "${REPORT_HEIGHT:-2700}"
 [ "$status" = 0 ] && echo "report-check: $REPORT renders with every part ($svgs SVG charts); picture in $PNG"
+# graft compare's page beside it (make demo writes demo-out/compare/compare.html).
+COMPARE=$(dirname "$REPORT")/compare/compare.html
+if [ -f "$COMPARE" ]; then
+    render "$COMPARE" "$(dirname "$PNG")/compare.png" "${COMPARE_HEIGHT:-1500}" "table curves confusion-1 confusion-2"
+    [ "$status" = 0 ] && echo "report-check: $COMPARE renders with every part ($svgs SVG charts); picture in $(dirname "$PNG")/compare.png"
+fi
 [ "${HOSTILE:-1}" = 0 ] && exit "$status"
 
 # The hostile report: Fixtures/trainset's images under class folders named to break a page.

@@ -9,7 +9,7 @@ import Models
 public enum Finetune {
     /// The job as `finetune` runs it: checks everything before writing anything
     /// (`FinetuneJob.prepare`), trains, and logs the closing line. `output` nil: named after the
-    /// architecture (resNet34.pth); `resume`: continue the interrupted run that wrote it.
+    /// architecture (resNet34.pth), in `folder` when given; `resume`: continue the interrupted run that wrote it.
     /// `allowObjects` and `limits`: how the weights are read (`--allow-objects`, `--max-memory`);
     /// `report`: report.html after every epoch (nil: none).
     /// `log` gets progress lines, `warn` the warnings, `progress` (when given) the lines of a
@@ -17,12 +17,12 @@ public enum Finetune {
     /// checked, before the first epoch, to hang observers on its hooks (`--tensorboard`).
     /// `cluster` and `syncBatchNorm`: data-parallel under mpirun (`FinetuneJob.prepare`).
     @discardableResult
-    public static func run(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
+    public static func run(_ config: TrainConfig, output: String?, folder: String? = nil, resume: Bool, allowObjects: Bool = false,
                            limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
                            cluster: Cluster = .single, syncBatchNorm: Bool = false, log: @escaping (String) -> Void,
                            warn: @escaping (String) -> Void, progress: ((String) -> Void)? = nil,
                            observe: ((Trainer) throws -> Void)? = nil) throws -> FinetuneJob {
-        let job = try FinetuneJob.prepare(config, output: output, resume: resume, allowObjects: allowObjects,
+        let job = try FinetuneJob.prepare(config, output: output, folder: folder, resume: resume, allowObjects: allowObjects,
                                           limits: limits, report: report, cluster: cluster, syncBatchNorm: syncBatchNorm,
                                           log: log, warn: warn)
         job.trainer.progress = progress

@@ -33,13 +33,13 @@ public final class FinetuneJob {
     /// Checks everything and builds the model; writes no output, but locks the output folders
     /// (rank 0; a second run in them is refused, `RunLock.Failure.held`) and removes the
     /// temporary files killed runs left there, refused `--resume` or not. `output` nil: named after the
-    /// architecture (resNet34.pth). `allowObjects`: also read a whole pickled model (nothing in
+    /// architecture (resNet34.pth), in `folder` when given. `allowObjects`: also read a whole pickled model (nothing in
     /// it is executed); `limits`: how much memory reading the weights may take (`--max-memory`).
     /// `report`: writes report.html after every epoch (nil: none). `log` gets progress lines,
     /// `warn` the warnings. `cluster`: the job's processes (under mpirun: data-parallel, only
     /// rank 0 checks and writes files); `syncBatchNorm`: `--sync-bn`. `trains`: false for
     /// `--find-lr`, which writes none of training's files, so they are neither checked nor locked.
-    public static func prepare(_ config: TrainConfig, output: String?, resume: Bool, allowObjects: Bool = false,
+    public static func prepare(_ config: TrainConfig, output: String?, folder: String? = nil, resume: Bool, allowObjects: Bool = false,
                                limits: ReadLimits = ReadLimits(), report: ReportWriter? = nil,
                                cluster: Cluster = .single, syncBatchNorm: Bool = false, trains: Bool = true,
                                log: @escaping (String) -> Void, warn: @escaping (String) -> Void) throws -> FinetuneJob {
@@ -56,7 +56,7 @@ public final class FinetuneJob {
             if !a.name.hasSuffix("(custom)") { c.architecture = a.name; fileName = a.fileName }
             else if !sameFamily { fileName = a.fileName }
         }
-        c.output = output ?? fileName
+        c.output = output ?? folder.map { ($0.hasSuffix("/") ? $0 : $0 + "/") + fileName } ?? fileName
         // The best model is written over --output from the first epoch on: never over the
         // weights the run starts from (continuing a fine-tuned resNet34.pth names both alike).
         if trains, let w = c.weights, sameFile(w, c.output) {
