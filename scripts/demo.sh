@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the README's first command on an embedded default. Fine-tunes the resnet18 in
 # weights/ (trained by Graft on five Fashion-MNIST classes) on the other five classes, then
-# predicts one image and the whole validation folder, and compares it with a mobilenet_v3_small
+# predicts one image and the whole validation folder, and compares it with a mobilenet_v2
 # trained from scratch on the same data (graft compare). Outputs go to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +33,10 @@ echo "== batch_predict --recursive --csv predictions.csv $DATA/val"
 head -4 predictions.csv
 awk -F, 'NR > 1 { n++; split($1, p, "/"); if (p[3] == $2) ok++ } END { printf "val accuracy from predictions.csv: %d/%d = %.3f\n", ok, n, ok / n }' predictions.csv
 echo
-echo "== graft compare --weights ../weights/fashion04-resnet18.pth,none --arch mobilenet_v3_small --classes 5 ${SIZE[*]} --epochs 3 --batch-size 32 --lr 1e-3 $DATA"
-echo "   (the tutorials' homework: the pretrained resnet18 beside a mobilenet_v3_small trained from scratch, same recipe, split and seed)"
-"$BIN/graft" compare --weights ../weights/fashion04-resnet18.pth,none --arch mobilenet_v3_small --classes 5 "${SIZE[@]}" \
+echo "== graft compare --weights ../weights/fashion04-resnet18.pth,none --arch mobilenet_v2 --classes 5 ${SIZE[*]} --epochs 3 --batch-size 32 --lr 1e-3 $DATA"
+echo "   (the tutorials' homework: the pretrained resnet18 beside a mobilenet_v2 trained from scratch, same recipe, split and seed)"
+rm -rf compare  # a fresh comparison each time, as the finetune above trains afresh (a rerun would continue it)
+"$BIN/graft" compare --weights ../weights/fashion04-resnet18.pth,none --arch mobilenet_v2 --classes 5 "${SIZE[@]}" \
   --epochs 3 --batch-size 32 --lr 1e-3 "$DATA"
 echo
 echo "Outputs in $OUT/: resNet18.pth (torch.load-able), class_indices.json, metrics.json, report.html, predictions.csv;"

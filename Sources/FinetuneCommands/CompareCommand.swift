@@ -90,7 +90,8 @@ public struct CompareCommand: ParsableCommand {
                 let job = try Finetune.run(c, output: nil, folder: folder, resume: resume,
                                            allowObjects: options.read.allowObjects, limits: options.read.limits, report: report,
                                            cluster: cluster, syncBatchNorm: options.training.syncBN,
-                                           log: log, warn: root ? console.warning : { _ in }, progress: root ? console.progress : nil)
+                                           log: log, warn: root ? console.warning : { _ in }, progress: root ? console.progress : nil,
+                                           observe: root ? try options.observer(log: log) : nil)
                 if root {
                     let m = try Comparison.readMetrics(job.config.metrics)
                     record.done.append(try Comparison.entry(weights: w, folder: folder, metrics: m, imageSize: c.imageSize))

@@ -257,14 +257,14 @@ public enum Comparison {
         let e = HTMLText.escape
         let entries = record.done
         var body = "<section id=\"table\">\n<h2>The models</h2>\n"
-        body += "<p>Each fine-tuned with the same recipe, split and seed on \(HTMLText.name(record.data, wrap: true)); inference: f32, the saved model, random images of \(record.imageSize)x\(record.imageSize).</p>\n"
-        body += "<table class=\"epochs\">\n<tr><th>model</th><th>weights</th><th>best val accuracy</th><th>best epoch</th><th>epochs</th><th>training s</th><th>training images/s</th><th>inference images/s (batch 32)</th><th>latency ms (1 image)</th><th>parameters</th><th>file MB</th><th>folder</th></tr>\n"
+        body += "<p>Each trained with the same recipe, split and seed on \(HTMLText.name(record.data, wrap: true)), in its folder under \(HTMLText.name(((record.done.first?.folder ?? ".") as NSString).deletingLastPathComponent, wrap: true)); inference: f32, the saved model, random images of \(record.imageSize)x\(record.imageSize).</p>\n"
+        body += "<table class=\"epochs\">\n<tr><th>model</th><th>weights</th><th>best val accuracy</th><th>best epoch</th><th>epochs</th><th>training s</th><th>training images/s</th><th>inference images/s (batch 32)</th><th>latency ms (1 image)</th><th>parameters</th><th>file MB</th></tr>\n"
         let best = entries.map(\.bestValAccuracy).max()
         for x in entries {
             let cls = x.bestValAccuracy == best ? " class=\"best\"" : ""
             body += "<tr\(cls)><td class=\"name\">\(e(x.model))</td><td class=\"name\">\(HTMLText.name(x.weights))</td><td>\(String(format: "%.4f", x.bestValAccuracy))</td><td>\(x.bestEpoch.map(String.init) ?? "-")</td><td>\(x.epochs)</td>"
             body += "<td>\(String(format: "%.1f", x.trainSeconds))</td><td>\(String(format: "%.1f", x.trainImagesPerSecond))</td><td>\(String(format: "%.1f", x.inferenceImagesPerSecond))</td>"
-            body += "<td>\(String(format: "%.2f", x.latencyMilliseconds))</td><td>\(x.parameters)</td><td>\(String(format: "%.1f", Double(x.fileBytes) / 1e6))</td><td class=\"name\">\(HTMLText.name(x.folder))</td></tr>\n"
+            body += "<td>\(String(format: "%.2f", x.latencyMilliseconds))</td><td>\(x.parameters)</td><td>\(String(format: "%.1f", Double(x.fileBytes) / 1e6))</td></tr>\n"
         }
         let pending = record.weights.dropFirst(entries.count)
         if !pending.isEmpty { body += "</table>\n<p class=\"note\">Still to run: \(pending.map { HTMLText.name($0) }.joined(separator: ", ")).</p>\n</section>\n" }

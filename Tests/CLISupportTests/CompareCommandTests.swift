@@ -103,6 +103,22 @@ final class CompareCommandTests: XCTestCase {
         XCTAssertEqual((metrics["epochs"] as? [Any])?.count, 6, "the resumed run's figures are whole")
     }
 
+    /// Under `mpirun -np 2` each model trains data-parallel on both processes, one after another:
+    /// the same folders and table, written and printed once (rank 0).
+    func testUnderMPIRun() throws {
+        let dir = try scratchFolder("compare", "mpi")
+        let args = ["compare", "--weights", "\(mobilenet),\(vgg)", "--classes", "3", "--image-size", "32", "--resize", "36",
+                    "--epochs", "1", "--batch-size", "4", "--seed", "3", "--workers", "1", "--conv", "direct", "--json", FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.mpirun(),
+                                   ProcessRun.mpirunArguments(ranks: 2, executable: try ProcessRun.executable("graft"), arguments: args),
+                                   currentDirectory: dir, timeout: 300)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(r.stdout.utf8))
+        XCTAssertEqual(entries.map(\.model), ["mobilenet_v3_small", "vgg11_bn"])
+        XCTAssertTrue(r.stderr.contains("data-parallel: 2 processes"), r.stderr)
+        for e in entries { XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(e.file).path), e.file) }
+    }
+
     func testPerModelOptionsAndBadListsAreRefused() throws {
         let dir = try scratchFolder("compare", "refused")
         for (extra, message) in [(["--output", "m.pth"], "--output is per model"), (["--resume"], "continues an interrupted comparison by itself"),
