@@ -37,7 +37,7 @@ product() {
 seed() {
   local files=()
   case $1 in
-    checkpoint) files=(Fixtures/checkpoints/*.pth Fixtures/wrapped/*.pth Fixtures/hostile/*.pth Fixtures/cycles/*.pth Fixtures/typed_views/*.pth) ;;
+    checkpoint) files=(Fixtures/checkpoints/*.pth Fixtures/wrapped/*.pth Fixtures/hostile/*.pth Fixtures/cycles/*.pth Fixtures/typed_views/*.pth Fixtures/vgg/predict/*.pth Fixtures/mobilenet/predict/*.pth) ;;
     jpeg) files=(Fixtures/images/src/*.jpg Fixtures/trainset/*/*/*.jpg Fixtures/damaged/src/*.jpg) ;;
     png) files=(Fixtures/images/src/*.png Fixtures/trainset/*/*/*.png Fixtures/damaged/src/*.png) ;;
     imagefolder)

@@ -111,4 +111,22 @@ final class MobileNetInferenceTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("16 inverted-residual blocks") && "\(error)".contains("mobilenet_v2 has 17"), "\(error)")
         }
     }
+
+    /// Hostile: a stranger's state dict with MobileNet's keys and shapes that no MobileNet has
+    /// (a 0-d or 1-d tensor where a conv weight goes, zero channels, a 2-d depthwise weight, a
+    /// zero-row classifier) is refused with the keys named, never a crash.
+    func testHostileShapesAreRefused() throws {
+        let (_, good) = try load("tiny_mobilenet_v3_small")
+        let cases: [(String, [Int])] = [("features.1.block.0.0.weight", []), ("features.1.block.0.0.weight", [8]),
+                                        ("features.2.block.1.0.weight", [0, 1, 3, 3]), ("features.0.0.weight", [0, 3, 3, 3]),
+                                        ("features.3.block.1.0.weight", [8, 3]), ("classifier.0.weight", [0, 48]),
+                                        ("features.1.block.1.fc1.weight", [2, 2])]
+        for (key, shape) in cases {
+            var sd = good
+            sd[key] = TensorData(shape: shape, floats: [Float](repeating: 0.5, count: shape.reduce(1, *)))
+            XCTAssertThrowsError(try InferenceModel(stateDict: sd), "\(key) \(shape)") { error in
+                XCTAssertTrue("\(error)".contains(key), "\(key) \(shape): \(error)")
+            }
+        }
+    }
 }

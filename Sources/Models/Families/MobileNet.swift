@@ -178,7 +178,7 @@ extension MobileNetFamily {
     /// throws when the blocks are not the variant's count.
     func readBlocks(_ shapes: [String: [Int]], table: [MobileNetBlock]) throws -> (stem: Int, blocks: [MobileNetBlock], last: Int) {
         let features = ModulePath.root.pp("features")
-        func rows(_ key: String) -> Int? { shapes[key].flatMap { $0.count == 4 ? $0[0] : nil } }
+        func rows(_ key: String) -> Int? { shapes[key].flatMap { $0.count == 4 && $0[0] > 0 ? $0[0] : nil } }
         var n = 0
         while shapes.keys.contains(where: { $0.hasPrefix("features.\(n + 1).") }) { n += 1 }
         // The last conv is `features.(n)`, the blocks 1 ..< n.
@@ -192,14 +192,18 @@ extension MobileNetFamily {
         for (i, t) in table.enumerated() {
             let body = features.pp(i + 1).pp(version == 2 ? "conv" : "block")
             // With an expansion the depthwise conv is `.1`, else `.0` (its weight [C, 1, k, k]).
-            let expands = (shapes[body.pp(0).pp(0)["weight"]]?[1] ?? 1) != 1
-            let depthwise = shapes[body.pp(expands ? 1 : 0).pp(0)["weight"]] ?? [t.expanded, 1, t.kernel, t.kernel]
+            // (Shapes are a stranger's: anything not 4-d falls back to the table, and the key-by-key
+            // check that follows refuses it.)
+            let first = shapes[body.pp(0).pp(0)["weight"]] ?? []
+            let expands = first.count == 4 && first[1] != 1
+            let found = shapes[body.pp(expands ? 1 : 0).pp(0)["weight"]] ?? []
+            let depthwise = found.count == 4 && found.allSatisfy({ $0 > 0 }) ? found : [t.expanded, 1, t.kernel, t.kernel]
             let expanded = depthwise[0]
             let seAt = body.pp(expands ? 2 : 1)
             let squeeze = version == 3 && shapes[seAt.pp("fc1")["weight"]] != nil ? rows(seAt.pp("fc1")["weight"]) : nil
             let projectAt = body.pp((expands ? 2 : 1) + (squeeze != nil ? 1 : 0))
             let output = rows(version == 2 ? projectAt["weight"] : projectAt.pp(0)["weight"]) ?? t.output
-            blocks.append(MobileNetBlock(input: input, expanded: expanded, output: output, kernel: depthwise.count == 4 ? depthwise[2] : t.kernel,
+            blocks.append(MobileNetBlock(input: input, expanded: expanded, output: output, kernel: depthwise[2],
                                          stride: t.stride, squeeze: squeeze, activation: t.activation))
             input = output
         }
@@ -317,7 +321,7 @@ public struct MobileNetV3Family: MobileNetFamily {
         let table = n - 1 == Self.small.count ? Self.small : Self.large
         let (stem, blocks, last) = try readBlocks(shapes, table: table)
         // classifier.0: Linear(last, hidden).
-        let hidden = shapes["classifier.0.weight"].flatMap { $0.count == 2 ? $0[0] : nil } ?? (table.count == Self.small.count ? 1024 : 1280)
+        let hidden = shapes["classifier.0.weight"].flatMap { $0.count == 2 && $0[0] > 0 ? $0[0] : nil } ?? (table.count == Self.small.count ? 1024 : 1280)
         return architecture(MobileNetSpec(version: 3, stem: stem, blocks: blocks, last: last, hidden: hidden), head: head)
     }
 }
