@@ -225,6 +225,20 @@ def anchors(rows):
                 rows.append(r)
 
 
+def torch_inference(arch, batch, precision, runs):
+    """PyTorch's better of NCHW and channels_last (bench_infer.py) at 224x224: (images/s, the
+    layout's name), or (None, "-") without torch."""
+    best, name = None, "-"
+    if TORCH_PY:
+        modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
+        for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", arch, "--batch", str(batch), "--runs", str(runs),
+                         "--modes", modes]).splitlines():
+            v = images_per_second(line)
+            if v and (best is None or v > best):
+                best, name = v, line.split(":")[0].replace(f"torch {arch} ", "").replace(f" batch {batch} 224x224", "")
+    return best, name
+
+
 def vgg(rows):
     """The second family: vgg16 inference, batch 8, against PyTorch (f32 and bf16). No older
     figure: Graft before the model graph had no VGG."""
@@ -237,14 +251,7 @@ def vgg(rows):
             rows.append(skipped_row(what, str(e)))
             continue
         graft = images_per_second(out)
-        torch_best, torch_name = None, "-"
-        if TORCH_PY:
-            modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
-            for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", "vgg16", "--batch", "8", "--runs", "5",
-                             "--modes", modes]).splitlines():
-                v = images_per_second(line)
-                if v and (torch_best is None or v > torch_best):
-                    torch_best, torch_name = v, line.split(":")[0].replace("torch vgg16 ", "").replace(" batch 8 224x224", "")
+        torch_best, torch_name = torch_inference("vgg16", 8, precision, runs=5)
         rows.append(row(what, f"{graft:.1f} images/s",
                         f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
                         f"{graft / torch_best:.2f}x" if torch_best else None,
@@ -270,14 +277,7 @@ def families(rows):
                 rows.append(skipped_row(what, str(e)))
                 continue
             graft = images_per_second(out)
-            torch_best, torch_name = None, "-"
-            if TORCH_PY:
-                modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
-                for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", arch, "--batch", "32", "--runs", "7",
-                                 "--modes", modes]).splitlines():
-                    v = images_per_second(line)
-                    if v and (torch_best is None or v > torch_best):
-                        torch_best, torch_name = v, line.split(":")[0].replace(f"torch {arch} ", "").replace(" batch 32 224x224", "")
+            torch_best, torch_name = torch_inference(arch, 32, precision, runs=7)
             rows.append(row(what, f"{graft:.1f} images/s",
                             f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
                             f"{graft / torch_best:.2f}x" if torch_best else None,

@@ -21,14 +21,20 @@ public final class Multiply {
     public func forward(_ x: Tensor, _ s: Tensor) throws -> Tensor {
         try Self.check(x, s)
         let scale = try engine.reorder(s, to: x.shape == s.shape ? x.desc : .plain(s.shape, x.dataType))
-        let prim = try plans.value(for: ReorderKey(src: x.desc, dst: scale.desc)) {
-            var s0 = x.desc.raw, s1 = scale.desc.raw, d = x.desc.raw
+        return try product(x, scale)
+    }
+
+    /// `a * b` element-wise (`b` of `a`'s dims, or broadcast where its dims are 1), in `a`'s
+    /// layout and type; one primitive per pair of layouts.
+    func product(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let prim = try plans.value(for: ReorderKey(src: a.desc, dst: b.desc)) {
+            var s0 = a.desc.raw, s1 = b.desc.raw, d = a.desc.raw
             var bd = dnnl_binary_desc_t()
             try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_mul, &s0, &s1, &d), "dnnl_binary_desc_init(mul)")
-            return try Primitive.make(&bd, engine: engine, name: "multiply on \(x.shape)")
+            return try Primitive.make(&bd, engine: engine, name: "multiply \(a.shape) by \(b.shape)")
         }
-        let dst = try Tensor(desc: x.desc, engine: engine)
-        try prim.execute([(DNNL_ARG_SRC_0, x), (DNNL_ARG_SRC_1, scale), (DNNL_ARG_DST, dst)], on: engine)
+        let dst = try Tensor(desc: a.desc, engine: engine)
+        try prim.execute([(DNNL_ARG_SRC_0, a), (DNNL_ARG_SRC_1, b), (DNNL_ARG_DST, dst)], on: engine)
         return dst
     }
 }
@@ -38,7 +44,6 @@ public final class Multiply {
 public final class TrainMultiply {
     public let engine: CPUEngine
     private let multiply: Multiply
-    private let products = PrimitiveCache<ReorderKey, Primitive>()
     private let sums = PrimitiveCache<MemoryDesc, Primitive>()
     private var saved: (x: Tensor, s: Tensor)?
 
@@ -66,14 +71,7 @@ public final class TrainMultiply {
         // dy * x, then summed over H and W (in f32: a bf16 product would round the sum's terms).
         let (xf, gf) = x.dataType == .f32 && g.dataType == .f32 ? (x, g)
             : (try engine.reorder(x, to: .plain(x.shape, .f32)), try engine.reorder(g, to: .plain(x.shape, .f32)))
-        let prod = try products.value(for: ReorderKey(src: xf.desc, dst: gf.desc)) {
-            var s0 = xf.desc.raw, s1 = gf.desc.raw, d = xf.desc.raw
-            var bd = dnnl_binary_desc_t()
-            try dnnlCheck(dnnl_binary_desc_init(&bd, dnnl_binary_mul, &s0, &s1, &d), "dnnl_binary_desc_init(mul)")
-            return try Primitive.make(&bd, engine: engine, name: "multiply backward on \(x.shape)")
-        }
-        let xdy = try Tensor(desc: xf.desc, engine: engine)
-        try prod.execute([(DNNL_ARG_SRC_0, xf), (DNNL_ARG_SRC_1, gf), (DNNL_ARG_DST, xdy)], on: engine)
+        let xdy = try multiply.product(xf, gf)
         let outDesc = try MemoryDesc.plain(s.shape, .f32)
         // A 1x1 map has nothing to sum (oneDNN refuses a reduction that reduces nothing).
         if x.shape[2] * x.shape[3] == 1 { return (dx, try engine.reorder(xdy, to: outDesc)) }

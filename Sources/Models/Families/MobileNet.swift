@@ -154,6 +154,16 @@ protocol MobileNetFamily: ModelFamily {
 extension MobileNetFamily {
     public var customFileName: String { "mobilenet_v\(version).pth" }
 
+    /// The first block's first conv weight (`features.1.conv.0.0.weight` in v2, `features.1.block.0.0.weight` in v3): the family's own key.
+    var firstBlockWeight: String { ModulePath.root.pp("features").pp(1).pp(version == 2 ? "conv" : "block").pp(0).pp(0)["weight"] }
+
+    /// What the checkpoint reader looks for: the stem's conv under a prefix, with the first block's.
+    func mobileNetKeys(id: String) -> ModelKeys {
+        let stem = ModulePath.root.pp("features").pp(0).pp(0)["weight"]
+        return ModelKeys(name: "torchvision \(name)", noun: name, id: id, anchor: stem, required: [stem, firstBlockWeight],
+                         modules: ["features", "classifier"])
+    }
+
     public func architecture(variant: String, head: HeadShape) -> Architecture? {
         spec(variant: variant, widthMultiplier: 1).map { architecture($0, head: head) }
     }
@@ -239,15 +249,8 @@ public struct MobileNetV2Family: MobileNetFamily {
     public var variantNames: [String] { ["mobilenet_v2"] }
     public var headPath: ModulePath { ModulePath.root.pp("classifier").pp(1) }
 
-    public var keys: ModelKeys {
-        let root = ModulePath.root
-        return ModelKeys(name: "torchvision MobileNetV2", noun: "MobileNetV2", id: "mobilenet_v2",
-                         anchor: root.pp("features").pp(0).pp(0)["weight"],
-                         required: [root.pp("features").pp(0).pp(0)["weight"], root.pp("features").pp(1).pp("conv").pp(0).pp(0)["weight"]],
-                         modules: ["features", "classifier"])
-    }
-
-    public func claims(_ shapes: [String: [Int]]) -> Bool { shapes["features.1.conv.0.0.weight"] != nil }
+    public var keys: ModelKeys { mobileNetKeys(id: "mobilenet_v2") }
+    public func claims(_ shapes: [String: [Int]]) -> Bool { shapes[firstBlockWeight] != nil }
 
     func spec(variant: String, widthMultiplier w: Double) -> MobileNetSpec? {
         guard variant == "mobilenet_v2" else { return nil }
@@ -290,15 +293,8 @@ public struct MobileNetV3Family: MobileNetFamily {
     public var variantNames: [String] { ["mobilenet_v3_large", "mobilenet_v3_small"] }
     public var headPath: ModulePath { ModulePath.root.pp("classifier").pp(3) }
 
-    public var keys: ModelKeys {
-        let root = ModulePath.root
-        return ModelKeys(name: "torchvision MobileNetV3", noun: "MobileNetV3", id: "mobilenet_v3",
-                         anchor: root.pp("features").pp(0).pp(0)["weight"],
-                         required: [root.pp("features").pp(0).pp(0)["weight"], root.pp("features").pp(1).pp("block").pp(0).pp(0)["weight"]],
-                         modules: ["features", "classifier"])
-    }
-
-    public func claims(_ shapes: [String: [Int]]) -> Bool { shapes["features.1.block.0.0.weight"] != nil }
+    public var keys: ModelKeys { mobileNetKeys(id: "mobilenet_v3") }
+    public func claims(_ shapes: [String: [Int]]) -> Bool { shapes[firstBlockWeight] != nil }
 
     func spec(variant: String, widthMultiplier w: Double) -> MobileNetSpec? {
         let (table, lastChannel): ([MobileNetBlock], Int)
