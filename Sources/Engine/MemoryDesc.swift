@@ -55,6 +55,41 @@ public struct MemoryDesc: Hashable, CustomStringConvertible {
 
     public var dataType: DataType { raw.data_type == dnnl_bf16 ? .bf16 : .f32 }
 
+    /// `dims` in this 4-d activation layout's family (NCHW, NHWC, nChw8c, nChw16c), or nil for
+    /// another layout.
+    func sameLayout(_ dims: [Int]) throws -> MemoryDesc? {
+        guard raw.format_kind == dnnl_blocked, raw.ndims == 4, dims.count == 4 else { return nil }
+        let b = raw.format_desc.blocking
+        let inner = withUnsafeBytes(of: b.inner_idxs) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
+        let sizes = withUnsafeBytes(of: b.inner_blks) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
+        let tag: dnnl_format_tag_t
+        switch (inner, sizes) {
+        case ([1], [16]): tag = dnnl_aBcd16b
+        case ([1], [8]): tag = dnnl_aBcd8b
+        case ([], []): tag = b.strides.1 == 1 ? dnnl_acdb : dnnl_abcd
+        default: return nil
+        }
+        return try MemoryDesc(dims: dims, type: dataType, tag: tag)
+    }
+
+    /// One image of this batch layout (`[1, ...]`, the same strides) and the bytes from one image
+    /// to the next: nil unless the batch dimension is outermost and unblocked (every activation
+    /// layout oneDNN picks for Graft: NCHW, NHWC, nChw8c, nChw16c).
+    var image: (desc: MemoryDesc, stride: Int)? {
+        guard raw.format_kind == dnnl_blocked, raw.ndims >= 2, raw.offset0 == 0 else { return nil }
+        let b = raw.format_desc.blocking
+        let inner = withUnsafeBytes(of: b.inner_idxs) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
+        let strides = withUnsafeBytes(of: b.strides) { Array($0.bindMemory(to: Int64.self).prefix(Int(raw.ndims))) }
+        let padded = withUnsafeBytes(of: raw.padded_dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(raw.ndims))) }
+        guard !inner.contains(0), padded[0] == Int64(dims[0]) else { return nil }
+        // The batch outermost: its stride spans everything the other dimensions take.
+        guard strides[0] == strides.max(), strides[0] * padded[0] * Int64(dataType.size) == Int64(byteCount) else { return nil }
+        var one = raw
+        one.dims.0 = 1
+        one.padded_dims.0 = 1
+        return (MemoryDesc(raw: one), Int(strides[0]) * dataType.size)
+    }
+
     /// Bytes a buffer with this layout needs (padding of blocked layouts included).
     public var byteCount: Int {
         var md = raw

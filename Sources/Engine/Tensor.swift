@@ -51,6 +51,19 @@ public final class Tensor {
         memory = try Tensor.memory(desc, storage, engine)
     }
 
+    /// Part of `other`'s storage, from `byteOffset`, under `desc` (one image of a batch, say);
+    /// keeps `other` alive, and writes go to it.
+    init(aliasing other: Tensor, as desc: MemoryDesc, byteOffset: Int) throws {
+        precondition(byteOffset >= 0 && byteOffset + desc.byteCount <= other.byteCount,
+                     "Tensor(aliasing:byteOffset:): \(desc) at \(byteOffset) does not fit in \(other.desc)")
+        self.desc = desc
+        engine = other.engine
+        lender = other
+        storage = other.storage + byteOffset
+        byteCount = desc.byteCount
+        memory = try Tensor.memory(desc, storage, engine)
+    }
+
     /// oneDNN's memory object for `desc` over `storage`.
     private static func memory(_ desc: MemoryDesc, _ storage: UnsafeMutableRawPointer, _ engine: CPUEngine) throws -> dnnl_memory_t {
         var m: dnnl_memory_t?

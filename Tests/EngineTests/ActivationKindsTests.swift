@@ -22,6 +22,29 @@ final class ActivationKindsTests: XCTestCase {
         }
     }
 
+    /// Each activation's gradient as a TrainActivation computes it (from its output or input),
+    /// against PyTorch's backward formulas (hardtanh's, hardswish_backward, hardsigmoid_backward).
+    func testBackwardFollowsPyTorchsFormulas() throws {
+        let shape = [2, 19, 5, 3]
+        let x = Self.values(shape.reduce(1, *)), dy = x.indices.map { Float(($0 * 5) % 7) * 0.25 - 0.75 }
+        func torchGradient(_ a: Activation, _ v: Float, _ g: Float) -> Float {
+            switch a {
+            case .relu: return v > 0 ? g : 0
+            case .relu6: return v > 0 && v < 6 ? g : 0
+            case .hardswish: return v < -3 ? 0 : (v <= 3 ? g * (v / 3 + 0.5) : g)
+            case .hardsigmoid: return v > -3 && v < 3 ? g / 6 : 0
+            }
+        }
+        for a in Activation.allCases {
+            let op = try TrainActivation(a)
+            _ = try op.forward(Tensor(shape: shape, values: x), pass: .training)
+            let got = try op.backward(outputGrad: Tensor(shape: shape, values: dy)).floats()
+            let want = x.indices.map { torchGradient(a, x[$0], dy[$0]) }
+            XCTAssertEqual(got.count, want.count)
+            XCTAssertLessThanOrEqual(zip(got, want).map { abs($0 - $1) }.max() ?? .nan, 1e-6, "\(a)")
+        }
+    }
+
     func testMultiplyBroadcastsTheScale() throws {
         let (n, c, h, w) = (2, 5, 3, 4)
         let x = Self.values(n * c * h * w), s = (0..<(n * c)).map { Float($0) * 0.25 - 1 }
