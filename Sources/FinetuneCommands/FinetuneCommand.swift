@@ -6,7 +6,7 @@ import Training
 public struct FinetuneCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: Invocation.name("finetune"),
-        abstract: "Fine-tune a torchvision classifier (ResNet, VGG) on a folder of images, as the tutorial's train.py does.",
+        abstract: "Fine-tune a torchvision classifier (ResNet, VGG, MobileNet) on a folder of images, as the tutorial's train.py does.",
         discussion: """
             DATA is laid out as the tutorial's split script makes it: DATA/train/<class>/*.jpg with DATA/val/ (or valid/, validation/) beside it; or DATA/<class>/*.jpg, split by --val-split. Classes are the folder names, sorted. Symbolic links are followed, but no folder is read twice and no image is counted under a class folder other than its own; files that cannot be images (empty, not JPEG or PNG inside, a broken link) are left out with a warning on standard error. Without a val folder, --val-split holds out at least one image of every class (each class needs two or more). Everything (data, weights, precision, output folders) is checked before any file is written. Writes the model with the best val accuracy (resNet34.pth for a resnet34, loadable by torch.load and torchvision), class_indices.json and metrics.json in the current folder; --resume continues an interrupted run.
 

@@ -7,7 +7,7 @@ import Inference
 public struct Predict: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: Invocation.name("predict"),
-        abstract: "Classify images with a fine-tuned model (ResNet, VGG), as the tutorial's predict.py does.",
+        abstract: "Classify images with a fine-tuned model (ResNet, VGG, MobileNet), as the tutorial's predict.py does.",
         discussion: """
             Prints, for each image, a line per class in index order (or the top K) and then the top class, in predict.py's format. Images are turned upright by their EXIF orientation and preprocessed exactly as torchvision's eval transform (Resize(256), CenterCrop(224), ToTensor, Normalize) does with PIL.
 

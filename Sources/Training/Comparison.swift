@@ -172,10 +172,11 @@ public enum Comparison {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix(".resume.json") }
     }
 
-    /// The settings a comparison shares: the config without the per-model weights and paths.
+    /// The settings a comparison shares: the config without the per-model weights and paths,
+    /// and without the decoding threads (which change no result).
     public static func settings(_ config: TrainConfig) -> String {
         var c = config
-        c.weights = nil; c.output = ""; c.classIndices = ""; c.metrics = ""
+        c.weights = nil; c.output = ""; c.classIndices = ""; c.metrics = ""; c.workers = 0
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return String(decoding: (try? e.encode(c)) ?? Data(), as: UTF8.self)

@@ -48,7 +48,7 @@ extension Graph {
     }
 }
 
-/// One family of torchvision models (ResNet, VGG...): its table of variants, the graph each
+/// One family of torchvision models (ResNet, VGG, MobileNet...): its table of variants, the graph each
 /// builds, how a state dict's keys and shapes name a member, and its conventions (output file
 /// names, initialisation). A family is one file (see `ResNet.swift`, `VGG.swift`).
 public protocol ModelFamily: Sendable {
