@@ -23,12 +23,14 @@ public struct ArchitectureGuess: Equatable, Sendable {
             let arch = try? f.architecture(shapes: table, head: head)
             let exact = (try? arch?.check(keys.map { ($0, table[$0]!) }, requireHead: false)) != nil
             name = exact && arch?.name.hasSuffix("(custom)") == false ? arch?.name : nil
+            // Convs per stage (the stem's, stage nil, left out; stages without convs, a
+            // classifier's, dropped from the end).
             blocks = arch.map { a in
-                var counts: [Int] = [], n = 0
+                var counts = [Int](repeating: 0, count: a.stageCount)
                 for node in a.graph.nodes {
-                    if case .conv = node.op { n += 1 }
-                    if case .maxPool = node.op, n > 0 { counts.append(n); n = 0 }
+                    if case .conv = node.op, let s = node.stage, s < counts.count { counts[s] += 1 }
                 }
+                while counts.last == 0 { counts.removeLast() }
                 return counts
             } ?? []
             bottleneck = false

@@ -89,7 +89,12 @@ final class MobileNetInferenceTests: XCTestCase {
             XCTAssertEqual(arch.tensors.map(\.shape), shapes.map(\.1), name)
             XCTAssertEqual(Families.architecture(variant: name)?.tensors.map(\.key), shapes.map(\.0), name)
             XCTAssertEqual(Families.architecture(variant: name)?.tensors.map(\.shape), shapes.map(\.1), name)
-            XCTAssertEqual(ArchitectureGuess(keys: shapes.map(\.0), shapes: { k in shapes.first { $0.0 == k }?.1 }).name, name)
+            let guess = ArchitectureGuess(keys: shapes.map(\.0), shapes: { k in shapes.first { $0.0 == k }?.1 })
+            XCTAssertEqual(guess.name, name)
+            // inspect_weights' "convs per stage": every conv but the stem's, in the feature stages.
+            let convs = shapes.filter { $0.1.count == 4 }.count
+            XCTAssertEqual(guess.blocks.reduce(0, +), convs - 1, name)
+            XCTAssertEqual(guess.blocks.count, ["mobilenet_v2": 5, "mobilenet_v3_large": 5, "mobilenet_v3_small": 4][name], name)
         }
     }
 
