@@ -55,18 +55,24 @@ public struct MemoryDesc: Hashable, CustomStringConvertible {
 
     public var dataType: DataType { raw.data_type == dnnl_bf16 ? .bf16 : .f32 }
 
+    /// A blocked layout's strides (per dimension, in elements) and its inner blocks (which
+    /// dimensions, how large), nil for another format kind.
+    private var blocking: (strides: [Int64], innerIndices: [Int64], innerSizes: [Int64])? {
+        guard raw.format_kind == dnnl_blocked else { return nil }
+        let b = raw.format_desc.blocking, n = Int(b.inner_nblks)
+        func ints<T>(_ t: T, _ count: Int) -> [Int64] { withUnsafeBytes(of: t) { Array($0.bindMemory(to: Int64.self).prefix(count)) } }
+        return (ints(b.strides, Int(raw.ndims)), ints(b.inner_idxs, n), ints(b.inner_blks, n))
+    }
+
     /// `dims` in this 4-d activation layout's family (NCHW, NHWC, nChw8c, nChw16c), or nil for
     /// another layout.
     func sameLayout(_ dims: [Int]) throws -> MemoryDesc? {
-        guard raw.format_kind == dnnl_blocked, raw.ndims == 4, dims.count == 4 else { return nil }
-        let b = raw.format_desc.blocking
-        let inner = withUnsafeBytes(of: b.inner_idxs) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
-        let sizes = withUnsafeBytes(of: b.inner_blks) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
+        guard let b = blocking, raw.ndims == 4, dims.count == 4 else { return nil }
         let tag: dnnl_format_tag_t
-        switch (inner, sizes) {
+        switch (b.innerIndices, b.innerSizes) {
         case ([1], [16]): tag = dnnl_aBcd16b
         case ([1], [8]): tag = dnnl_aBcd8b
-        case ([], []): tag = b.strides.1 == 1 ? dnnl_acdb : dnnl_abcd
+        case ([], []): tag = b.strides[1] == 1 ? dnnl_acdb : dnnl_abcd
         default: return nil
         }
         return try MemoryDesc(dims: dims, type: dataType, tag: tag)
@@ -76,12 +82,10 @@ public struct MemoryDesc: Hashable, CustomStringConvertible {
     /// to the next: nil unless the batch dimension is outermost and unblocked (every activation
     /// layout oneDNN picks for Graft: NCHW, NHWC, nChw8c, nChw16c).
     var image: (desc: MemoryDesc, stride: Int)? {
-        guard raw.format_kind == dnnl_blocked, raw.ndims >= 2, raw.offset0 == 0 else { return nil }
-        let b = raw.format_desc.blocking
-        let inner = withUnsafeBytes(of: b.inner_idxs) { Array($0.bindMemory(to: Int64.self).prefix(Int(b.inner_nblks))) }
-        let strides = withUnsafeBytes(of: b.strides) { Array($0.bindMemory(to: Int64.self).prefix(Int(raw.ndims))) }
+        guard let b = blocking, raw.ndims >= 2, raw.offset0 == 0 else { return nil }
+        let strides = b.strides
         let padded = withUnsafeBytes(of: raw.padded_dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(raw.ndims))) }
-        guard !inner.contains(0), padded[0] == Int64(dims[0]) else { return nil }
+        guard !b.innerIndices.contains(0), padded[0] == Int64(dims[0]) else { return nil }
         // The batch outermost: its stride spans everything the other dimensions take.
         guard strides[0] == strides.max(), strides[0] * padded[0] * Int64(dataType.size) == Int64(byteCount) else { return nil }
         var one = raw

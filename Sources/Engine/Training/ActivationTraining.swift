@@ -89,8 +89,6 @@ public final class TrainActivation {
     public let activation: Activation
     public let engine: CPUEngine
     private let layer: ActivationLayer
-    private let plans = PrimitiveCache<PlanKey, Primitive>()
-    struct PlanKey: Hashable { let src: MemoryDesc; let pass: PassKind }
     private let backwardOp: ActivationBackward
     private var saved: Tensor?
 
@@ -101,25 +99,11 @@ public final class TrainActivation {
         backwardOp = ActivationBackward(activation, engine: engine)
     }
 
-    /// `f(x)`, in `x`'s layout and type.
+    /// `f(x)`, in `x`'s layout and type (`ActivationLayer`'s forward: the values do not depend
+    /// on the pass; the backward makes its own training hint).
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
-        let e = activation.eltwise
-        guard e.stages.count == 1 else {
-            let y = try layer.forward(x)
-            saved = pass == .training ? x : nil
-            return y
-        }
-        let s = e.stages[0]
-        let prim = try plans.value(for: PlanKey(src: x.desc, pass: pass)) {
-            var data = x.desc.raw
-            var fd = dnnl_eltwise_desc_t()
-            try dnnlCheck(dnnl_eltwise_forward_desc_init(&fd, pass.dnnl, s.algorithm, &data, s.alpha, s.beta),
-                          "dnnl_eltwise_forward_desc_init(\(activation.rawValue))")
-            return try Primitive.make(&fd, engine: engine, name: "\(activation.rawValue) on \(x.shape)")
-        }
-        let y = try Tensor(desc: x.desc, engine: engine)
-        try prim.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_DST, y)], on: engine)
-        saved = pass == .training ? (e.backwardReadsOutput ? y : x) : nil
+        let y = try layer.forward(x)
+        saved = pass == .training ? (activation.backwardFromOutput ? y : x) : nil
         return y
     }
 
