@@ -93,6 +93,7 @@ public enum ComparisonError: Error, CustomStringConvertible, Equatable {
     case otherSettings(folder: String)
     case unreadableRecord(path: String, why: String)
     case optionPerModel(String)
+    case unreadableFigures(path: String)
 
     public var description: String {
         switch self {
@@ -102,6 +103,8 @@ public enum ComparisonError: Error, CustomStringConvertible, Equatable {
             return "\(folder) holds a comparison with other settings (another recipe, data or list of models): give another --out-dir, or remove \(folder) to start again"
         case let .unreadableRecord(path, why): return "\(path) is not a comparison record Graft can continue (\(why)): remove it, or give another --out-dir"
         case .optionPerModel(let o): return "\(o) is per model in graft compare: each model's files go in its folder under --out-dir"
+        case .unreadableFigures(let path):
+            return "\(path) is missing or not a finished run's metrics.json, yet compare.json lists its model as done: remove that model's entry from compare.json (or the whole --out-dir) to train it again"
         }
     }
 }
@@ -308,10 +311,11 @@ public enum Comparison {
 
     /// A finished run's metrics.json.
     public static func readMetrics(_ path: String) throws -> RunFigures {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ComparisonError.unreadableRecord(path: path, why: "cannot be read") }
-        do { return try JSONDecoder.pythonFloats.decode(RunFigures.self, from: data) } catch {
-            throw ComparisonError.unreadableRecord(path: path, why: "not a finished run's metrics.json")
+        guard let data = FileManager.default.contents(atPath: path),
+              let figures = try? JSONDecoder.pythonFloats.decode(RunFigures.self, from: data) else {
+            throw ComparisonError.unreadableFigures(path: path)
         }
+        return figures
     }
 }
 

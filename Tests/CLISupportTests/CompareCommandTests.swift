@@ -119,6 +119,32 @@ final class CompareCommandTests: XCTestCase {
         for e in entries { XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(e.file).path), e.file) }
     }
 
+    /// Hostile: compare.json is a file anyone may have edited. Garbage, a truncated record,
+    /// another format and a finished model whose folder is gone are each refused with the
+    /// file named and what to do; nothing trains.
+    func testADamagedRecordIsRefused() throws {
+        let dir = try scratchFolder("compare", "damaged")
+        let folder = dir.appendingPathComponent("compare")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let record = folder.appendingPathComponent("compare.json")
+        XCTAssertEqual(try compare([], in: dir, epochs: 1).status, 0)
+        let good = try Data(contentsOf: record)
+        for (bytes, why) in [(Data("garbage\u{0}\u{1}".utf8), "not a compare.json"), (good.prefix(good.count / 2), "not a compare.json"),
+                             (Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"graft-compare\"", with: "\"other\"").utf8), "format other")] {
+            try bytes.write(to: record)
+            let r = try compare([], in: dir, epochs: 1)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("compare/compare.json is not a comparison record Graft can continue (\(why)"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("[epoch"), "nothing trains")
+        }
+        // The record as it was, but the first model's folder removed: its figures cannot be read.
+        try good.write(to: record)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("tiny_mobilenet_v3_small"))
+        let r = try compare([], in: dir, epochs: 1)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("tiny_mobilenet_v3_small/metrics.json is missing or not a finished run's metrics.json"), r.stderr)
+    }
+
     func testPerModelOptionsAndBadListsAreRefused() throws {
         let dir = try scratchFolder("compare", "refused")
         for (extra, message) in [(["--output", "m.pth"], "--output is per model"), (["--resume"], "continues an interrupted comparison by itself"),
