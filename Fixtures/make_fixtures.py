@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "mobilenet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8"]
+                             "vgg", "mobilenet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -1,15 +1,19 @@
 /// torchvision's evaluation pipeline,
-/// `Compose([Resize(resize), CenterCrop(crop), ToTensor(), Normalize(mean, std)])`,
+/// `Compose([Resize(resize, interpolation), CenterCrop(crop), ToTensor(), Normalize(mean, std)])`,
 /// applied to `ImageOps.exif_transpose(Image.open(path)).convert("RGB")`.
 public struct EvalTransform: Equatable, Sendable {
     public var resize: Int
     public var crop: Int
     public var normalization: Normalization
+    /// Resize's `interpolation`: bilinear (torchvision's default) or bicubic (e.g. EfficientNet's weights).
+    public var interpolation: ResampleFilter
 
-    public init(resize: Int = 256, crop: Int = 224, normalization: Normalization = .imagenet) {
+    public init(resize: Int = 256, crop: Int = 224, normalization: Normalization = .imagenet,
+                interpolation: ResampleFilter = .bilinear) {
         self.resize = resize
         self.crop = crop
         self.normalization = normalization
+        self.interpolation = interpolation
     }
 
     /// The resize that goes with a crop when none is given: 256 for 224, scaled with the crop.
@@ -20,7 +24,7 @@ public struct EvalTransform: Equatable, Sendable {
 
     /// Resize and center crop: the 8-bit image the tensor is made from.
     public func image(_ image: RGBImage) throws -> RGBImage {
-        try image.resized(shorterSide: resize).centerCropped(width: crop, height: crop)
+        try image.resized(shorterSide: resize, filter: interpolation).centerCropped(width: crop, height: crop)
     }
 
     /// Writes the CHW tensor of `image` into `out` (exactly `tensorCount` floats).

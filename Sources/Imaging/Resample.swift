@@ -1,10 +1,42 @@
-/// Pillow's antialiased bilinear resampling (`Image.resize(size, Image.BILINEAR, box)`),
-/// reproduced from libImaging/Resample.c so the output is bit-identical: coefficients in
+/// Pillow's antialiased bilinear and bicubic resampling (`Image.resize(size, Image.BILINEAR, box)`,
+/// `Image.BICUBIC`), reproduced from libImaging/Resample.c so the output is bit-identical: coefficients in
 /// double precision (`precompute_coeffs`), rounded to 22-bit fixed point
 /// (`normalize_coeffs_8bpc`), two passes each clipped to 8 bits, in Pillow 13.0's order
 /// (horizontal first, over only the rows the vertical pass needs, unless the height
 /// shrinks by more than twice as much as the width); a pass is skipped when its size and
 /// box leave that axis unchanged. The reference is pillow-13.0.0/src/libImaging/Resample.c.
+
+/// Pillow's resampling filters (`struct filter` in Resample.c): the kernel and its support.
+public enum ResampleFilter: String, Sendable, Codable, CaseIterable {
+    /// `Image.BILINEAR`: the triangle, support 1.
+    case bilinear
+    /// `Image.BICUBIC`: Keys' cubic convolution with a = -0.5, support 2 (weights can be negative).
+    case bicubic
+
+    /// Half the kernel's width at scale 1 (`filter.support`).
+    var support: Double {
+        switch self {
+        case .bilinear: return 1.0
+        case .bicubic: return 2.0
+        }
+    }
+
+    /// The kernel at `x` (`bilinear_filter`, `bicubic_filter`), in Pillow's evaluation order.
+    @inline(__always)
+    func weight(_ x: Double) -> Double {
+        let x = x < 0.0 ? -x : x
+        switch self {
+        case .bilinear:
+            return x < 1.0 ? 1.0 - x : 0.0
+        case .bicubic:
+            let a = -0.5
+            if x < 1.0 { return ((a + 2.0) * x - (a + 3.0)) * x * x + 1 }
+            if x < 2.0 { return (((x - 5) * x + 8) * x - 4) * a }
+            return 0.0
+        }
+    }
+}
+
 public struct ResampleBox: Equatable, Sendable {
     public var left, top, right, bottom: Float
     public init(left: Float, top: Float, right: Float, bottom: Float) {
@@ -13,8 +45,10 @@ public struct ResampleBox: Equatable, Sendable {
 }
 
 extension RGBImage {
-    /// `Image.resize((width, height), Image.BILINEAR, box=box)`; box defaults to the whole image.
-    public func resized(width outW: Int, height outH: Int, box: ResampleBox? = nil) throws -> RGBImage {
+    /// `Image.resize((width, height), Image.BILINEAR, box=box)` (`Image.BICUBIC` with
+    /// `filter: .bicubic`); box defaults to the whole image.
+    public func resized(width outW: Int, height outH: Int, box: ResampleBox? = nil,
+                        filter: ResampleFilter = .bilinear) throws -> RGBImage {
         let box = box ?? ResampleBox(left: 0, top: 0, right: Float(width), bottom: Float(height))
         guard outW > 0, outH > 0 else {
             throw ImagingError.invalidArgument("resize: output size \(outW)x\(outH) must be at least 1x1")
@@ -37,7 +71,7 @@ extension RGBImage {
         // the vertical pass runs first (earlier Pillows always ran horizontal first).
         let horizontalFirst = !((height - outH) > 0 && (height - outH) > (width - outW) * 2)
 
-        let vert = Coefficients(inSize: height, in0: box.top, in1: box.bottom, outSize: outH)
+        let vert = Coefficients(inSize: height, in0: box.top, in1: box.bottom, outSize: outH, filter: filter)
         var current = self
         if horizontalFirst {
             var rowOffset = 0  // source row of current's row 0
@@ -45,7 +79,7 @@ extension RGBImage {
                 // only the rows the vertical pass will read
                 let yFirst = vert.bounds[0]
                 let yLast = vert.bounds[2 * outH - 2] + vert.bounds[2 * outH - 1]
-                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
+                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW, filter: filter)
                 current = horizontalPass(horiz, rows: yFirst..<yLast)
                 rowOffset = yFirst
             }
@@ -57,7 +91,7 @@ extension RGBImage {
                 current = current.verticalPass(vert, rowOffset: 0)
             }
             if needHorizontal {
-                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW)
+                let horiz = Coefficients(inSize: width, in0: box.left, in1: box.right, outSize: outW, filter: filter)
                 current = current.horizontalPass(horiz, rows: 0..<current.height)
             }
         }
@@ -136,7 +170,7 @@ private func clip8(_ v: Int) -> UInt8 {
     return s < 0 ? 0 : (s > 255 ? 255 : UInt8(s))
 }
 
-/// `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear filter (support 1).
+/// `precompute_coeffs` + `normalize_coeffs_8bpc` for one of Pillow's filters.
 struct Coefficients {
     let outSize: Int
     let ksize: Int
@@ -145,11 +179,11 @@ struct Coefficients {
     /// Fixed-point weights, `ksize` per output pixel.
     var kk: [Int]
 
-    init(inSize: Int, in0: Float, in1: Float, outSize: Int) {
+    init(inSize: Int, in0: Float, in1: Float, outSize: Int, filter: ResampleFilter = .bilinear) {
         self.outSize = outSize
         let scale = Double(in1 - in0) / Double(outSize)  // the subtraction is in float, as in C
         let filterscale = scale < 1.0 ? 1.0 : scale
-        let support = 1.0 * filterscale
+        let support = filter.support * filterscale
         let ksize = Int(support.rounded(.up)) * 2 + 1
         self.ksize = ksize
         var bounds = [Int](repeating: 0, count: outSize * 2)
@@ -167,9 +201,7 @@ struct Coefficients {
             xmax = min(xmax, ksize)  // never more taps than the buffer holds (cannot happen for a box inside the image)
             for x in 0..<ksize { k[x] = 0 }
             for x in 0..<max(0, xmax) {
-                var t = (Double(x + xmin) - center + 0.5) * ss
-                if t < 0.0 { t = -t }
-                let w = t < 1.0 ? 1.0 - t : 0.0
+                let w = filter.weight((Double(x + xmin) - center + 0.5) * ss)
                 k[x] = w
                 ww += w
             }

@@ -11,14 +11,15 @@ public enum ShorterSideResize {
 }
 
 extension RGBImage {
-    /// `transforms.Resize(size)` on a PIL image (antialiased bilinear); the image itself
+    /// `transforms.Resize(size)` on a PIL image (antialiased bilinear;
+    /// `interpolation=InterpolationMode.BICUBIC` with `filter: .bicubic`); the image itself
     /// when the size does not change.
-    public func resized(shorterSide size: Int) throws -> RGBImage {
+    public func resized(shorterSide size: Int, filter: ResampleFilter = .bilinear) throws -> RGBImage {
         guard size > 0, width > 0, height > 0 else {
             throw ImagingError.invalidArgument("resize: cannot bring the shorter side of a \(width)x\(height) image to \(size)")
         }
         let (w, h) = ShorterSideResize.outputSize(width: width, height: height, shorterSide: size)
         if w == width && h == height { return self }
-        return try resized(width: w, height: h)
+        return try resized(width: w, height: h, filter: filter)
     }
 }
