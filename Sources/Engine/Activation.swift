@@ -1,8 +1,9 @@
 import CDNNL
+import Foundation
 
 /// An activation function, as a fused post-op of a conv, linear, batch norm or add, or as an
 /// op of its own: ReLU (ResNet, VGG), ReLU6 (MobileNet v2), hardswish and hardsigmoid
-/// (MobileNet v3). The next families add SiLU, GELU, sigmoid.
+/// (MobileNet v3), SiLU and sigmoid (EfficientNet).
 public enum Activation: String, Sendable, Equatable, Codable, CaseIterable {
     /// `max(x, 0)`: `nn.ReLU`.
     case relu
@@ -12,6 +13,10 @@ public enum Activation: String, Sendable, Equatable, Codable, CaseIterable {
     case hardswish
     /// `min(max(x + 3, 0), 6) / 6`: `nn.Hardsigmoid`.
     case hardsigmoid
+    /// `x * sigmoid(x)`: `nn.SiLU` (swish).
+    case silu
+    /// `1 / (1 + exp(-x))`: `nn.Sigmoid`.
+    case sigmoid
 }
 
 /// One oneDNN eltwise algorithm with its parameters.
@@ -60,12 +65,22 @@ extension Activation {
                                         EltwiseStage(algorithm: dnnl_eltwise_linear, alpha: 1.0 / 6, beta: 0)],
                                backward: EltwiseStage(algorithm: dnnl_eltwise_clip_v2, alpha: -3, beta: 3),
                                backwardReadsOutput: false, backwardScale: 1.0 / 6)
+        case .silu:
+            // oneDNN's swish is x * sigmoid(alpha * x).
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_swish, alpha: 1, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_swish, alpha: 1, beta: 0),
+                               backwardReadsOutput: false, backwardScale: 1)
+        case .sigmoid:
+            // sigmoid' = y (1 - y).
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_logistic, alpha: 0, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_logistic_use_dst_for_bwd, alpha: 0, beta: 0),
+                               backwardReadsOutput: true, backwardScale: 1)
         }
     }
 
     /// Whether the gradient can be computed from the activation's output alone: what a fused
     /// activation of a training op needs (the op keeps its output, not the value before the
-    /// activation). ReLU and ReLU6 can; hardswish and hardsigmoid are a `TrainActivation` of
+    /// activation). ReLU, ReLU6 and sigmoid can; hardswish, hardsigmoid and SiLU are a `TrainActivation` of
     /// their own in a training graph (which keeps the input).
     public var backwardFromOutput: Bool { eltwise.backwardReadsOutput }
 
@@ -91,6 +106,8 @@ extension Activation {
         case .relu6: return min(max(x, 0), 6)
         case .hardswish: return x * min(max(x + 3, 0), 6) / 6
         case .hardsigmoid: return min(max(x + 3, 0), 6) / 6
+        case .silu: return x / (1 + expf(-x))
+        case .sigmoid: return 1 / (1 + expf(-x))
         }
     }
 
@@ -100,7 +117,8 @@ extension Activation {
         switch self {
         case .relu: return y > 0 ? dy : 0
         case .relu6: return y > 0 && y < 6 ? dy : 0
-        case .hardswish, .hardsigmoid: return 0
+        case .sigmoid: return dy * y * (1 - y)
+        case .hardswish, .hardsigmoid, .silu: return 0
         }
     }
 

@@ -2,7 +2,7 @@ import CDNNL
 @testable import Engine
 import XCTest
 
-/// ReLU6, hardswish and hardsigmoid as oneDNN computes them (standalone, as post-ops of a conv,
+/// ReLU6, hardswish, hardsigmoid, SiLU and sigmoid as oneDNN computes them (standalone, as post-ops of a conv,
 /// and their backward) against PyTorch's formulas (`Activation.apply`), and `Multiply`'s
 /// broadcast of a [N, C, 1, 1] scale, forward and backward, against loops.
 final class ActivationKindsTests: XCTestCase {
@@ -23,7 +23,8 @@ final class ActivationKindsTests: XCTestCase {
     }
 
     /// Each activation's gradient as a TrainActivation computes it (from its output or input),
-    /// against PyTorch's backward formulas (hardtanh's, hardswish_backward, hardsigmoid_backward).
+    /// against PyTorch's backward formulas (hardtanh's, hardswish_backward, hardsigmoid_backward,
+    /// silu_backward, sigmoid_backward).
     func testBackwardFollowsPyTorchsFormulas() throws {
         let shape = [2, 19, 5, 3]
         let x = Self.values(shape.reduce(1, *)), dy = x.indices.map { Float(($0 * 5) % 7) * 0.25 - 0.75 }
@@ -33,6 +34,12 @@ final class ActivationKindsTests: XCTestCase {
             case .relu6: return v > 0 && v < 6 ? g : 0
             case .hardswish: return v < -3 ? 0 : (v <= 3 ? g * (v / 3 + 0.5) : g)
             case .hardsigmoid: return v > -3 && v < 3 ? g / 6 : 0
+            case .silu:  // silu_backward: grad * sigmoid(x) * (1 + x * (1 - sigmoid(x)))
+                let s = 1 / (1 + expf(-v))
+                return g * s * (1 + v * (1 - s))
+            case .sigmoid:  // sigmoid_backward from the output y: grad * (1 - y) * y
+                let y = 1 / (1 + expf(-v))
+                return g * (1 - y) * y
             }
         }
         for a in Activation.allCases {

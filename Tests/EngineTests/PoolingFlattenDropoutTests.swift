@@ -137,4 +137,38 @@ final class PoolingFlattenDropoutTests: XCTestCase {
         XCTAssertEqual(fromBlocked.desc, b.desc, "the output keeps the input's layout")
         XCTAssertEqual(try fromBlocked.floats(), try plain.floats())
     }
+
+    /// Stochastic depth ("row"): each image's whole tensor is kept (times 1 / (1 - p)) or zeroed,
+    /// in a blocked layout too; the fraction of images dropped is p (binomial, 4 sigma); the
+    /// backward uses the same per-image mask; p = 0 and inference are the identity.
+    func testStochasticDepthDropsWholeImages() throws {
+        let shape = [2000, 16, 2, 2], per = 64
+        let xv = NaiveReference.values(shape.reduce(1, *), seed: 34).map { $0 + 2 }   // no zeros in x
+        let p: Float = 0.2
+        let d = try TrainDropout(p: p, perSample: true, seed: 5)
+        let b = try blocked(shape, xv)
+        let out = try d.forward(b, pass: .training)
+        XCTAssertEqual(out.desc, b.desc, "the output keeps the input's layout")
+        let y = try out.floats()
+        XCTAssertEqual(y.count, xv.count)
+        var dropped = 0
+        for img in 0..<shape[0] {
+            let range = (img * per)..<((img + 1) * per)
+            if y[img * per] == 0 {
+                dropped += 1
+                XCTAssertTrue(y[range].allSatisfy { $0 == 0 }, "image \(img) dropped whole")
+            } else {
+                XCTAssertEqual(Array(y[range]), xv[range].map { $0 * d.scale }, "image \(img) kept whole, scaled")
+            }
+        }
+        let fraction = Double(dropped) / Double(shape[0])
+        let sigma = (Double(p) * (1 - Double(p)) / Double(shape[0])).squareRoot()
+        XCTAssertLessThanOrEqual(abs(fraction - Double(p)), 4 * sigma, "dropped \(fraction)")
+        let dy = [Float](repeating: 1, count: xv.count)
+        let dx = try d.backward(outputGrad: blocked(shape, dy)).floats()
+        for img in 0..<shape[0] { XCTAssertEqual(dx[img * per], y[img * per] == 0 ? 0 : d.scale, "image \(img)") }
+        let x = try Tensor(shape: shape, values: xv)
+        XCTAssertTrue(try d.forward(x, pass: .inference) === x)
+        XCTAssertTrue(try TrainDropout(p: 0, perSample: true).forward(x, pass: .training) === x, "p = 0: the input itself")
+    }
 }

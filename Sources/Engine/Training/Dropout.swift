@@ -7,6 +7,9 @@ import Random
 /// generator, one number per value in plain NCHW order, so the same generator state gives the
 /// same mask on every CPU whatever the input's layout. (It does not reproduce torch's masks.)
 ///
+/// `perSample`: torchvision's `StochasticDepth(p, "row")` instead: one draw per image, which
+/// keeps or zeroes that image's whole tensor (the residual branch it is applied to).
+///
 /// Reproducible runs: set `generator` before a step (e.g. `SeededRandom(seed: run, stream:
 /// epoch, step, layer)`, which needs no state to be saved for a resume); each training forward
 /// advances it by one draw per value.
@@ -15,6 +18,8 @@ public final class TrainDropout {
     public let p: Float
     /// `1 / (1 - p)` (0 when `p == 1`: everything is zeroed), what the survivors are multiplied by.
     public let scale: Float
+    /// One draw per image (stochastic depth's "row" mode) rather than one per value.
+    public let perSample: Bool
     /// false: the identity in training too (to compare a network with torch's, say).
     public var enabled = true
     /// Where the masks come from; a training forward advances it.
@@ -26,11 +31,12 @@ public final class TrainDropout {
     private var saved: (mask: [Float], desc: MemoryDesc)?
     private var savedIdentity = false
 
-    public init(p: Float, seed: UInt64 = 0, engine: CPUEngine = .shared) throws {
+    public init(p: Float, perSample: Bool = false, seed: UInt64 = 0, engine: CPUEngine = .shared) throws {
         guard p >= 0, p <= 1 else {
-            throw EngineError.invalidArgument(op: "TrainDropout", what: "p \(p) must be in [0, 1]")
+            throw EngineError.invalidArgument(op: perSample ? "StochasticDepth" : "TrainDropout", what: "p \(p) must be in [0, 1]")
         }
         self.p = p
+        self.perSample = perSample
         scale = p == 1 ? 0 : 1 / (1 - p)
         generator = SeededRandom(seed: seed)
         self.engine = engine
@@ -42,7 +48,7 @@ public final class TrainDropout {
     /// `x * mask * scale` in a training pass (a new tensor in `x`'s layout), else `x` itself.
     public func forward(_ x: Tensor, pass: PassKind) throws -> Tensor {
         saved = nil; savedIdentity = false
-        guard pass == .training, enabled else {
+        guard pass == .training, enabled, p > 0 else {
             savedIdentity = pass == .training
             return x
         }
@@ -51,7 +57,15 @@ public final class TrainDropout {
         var mask = [Float](repeating: 0, count: n)
         let s = scale
         mask.withUnsafeMutableBufferPointer { m in
-            for i in 0..<n { m[i] = generator.unit() < keep ? s : 0 }
+            if perSample, let images = x.shape.first, images > 0 {
+                let per = n / images
+                for b in 0..<images {
+                    let v: Float = generator.unit() < keep ? s : 0
+                    for i in (b * per)..<((b + 1) * per) { m[i] = v }
+                }
+            } else {
+                for i in 0..<n { m[i] = generator.unit() < keep ? s : 0 }
+            }
         }
         let y = try multiply(x, by: mask)
         saved = (mask, x.desc)

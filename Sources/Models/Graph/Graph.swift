@@ -71,6 +71,10 @@ public enum Op: Sendable, Equatable {
     /// `nn.Dropout(p)`: identity in evaluation; in training, zeroes each value with probability
     /// `p` and scales the rest by `1 / (1 - p)`.
     case dropout(p: Double)
+    /// torchvision's `StochasticDepth(p, "row")` on a residual branch: identity in evaluation;
+    /// in training, zeroes each image's whole branch with probability `p` and scales the rest by
+    /// `1 / (1 - p)`.
+    case stochasticDepth(p: Double)
     /// `torch.cat(inputs, 1)`.
     case concat
     /// `s * x` with `inputs` `[x, s]`: `x` `[N, C, H, W]`, `s` `[N, C, 1, 1]` broadcast over H and

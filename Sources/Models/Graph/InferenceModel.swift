@@ -277,7 +277,7 @@ extension InferenceModel {
                     let linear = try Linear(weight: weight, outFeatures: l.outFeatures, inFeatures: l.inFeatures, bias: bias,
                                             activation: act?.kind, computeType: computeType, engine: engine)
                     emit(.linear(linear), node.inputs, through: act?.node ?? i)
-                case .dropout:
+                case .dropout, .stochasticDepth:
                     emit(.identity, node.inputs, through: i)
                 case .concat:
                     throw ModelError.badInput("concat is not supported by the inference plan yet")

@@ -214,6 +214,8 @@ public final class Network {
                                         input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .dropout(let p):
                 steps.append(DropoutStep(try TrainDropout(p: Float(p), engine: engine), input: x, node: i))
+            case .stochasticDepth(let p):
+                steps.append(DropoutStep(try TrainDropout(p: Float(p), perSample: true, engine: engine), input: x, node: i))
             case .multiply:
                 steps.append(MultiplyStep(TrainMultiply(engine: engine), inputs: node.inputs, node: i))
             case .concat:

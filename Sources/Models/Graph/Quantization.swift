@@ -211,6 +211,7 @@ public final class RangeRecorder {
         case .adaptiveAvgPool: op = "avgpool"
         case .flatten: op = "flatten"
         case .dropout: op = "dropout"
+        case .stochasticDepth: op = "stochastic_depth"
         case .concat: op = "concat"
         case .multiply: op = "multiply"
         default: op = "op"
