@@ -18,7 +18,7 @@ public struct Export: ParsableCommand {
         discussion: """
             The weights, class_indices.json and metrics.json are found as predict finds them: --weights (a .pth, or torchvision's weights by NAME[:VERSION]), else resNet34.pth or the one model file finetune names in the current folder; --class-indices, else class_indices.json there (ImageNet's names for torchvision's weights); the image size from --image-size, else the metrics.json beside the weights, else the named weights' own, else 224.
 
-            The file is an ONNX model (IR 8, opset 17) of the same graph Graft runs: the input `image` is float32 [batch, 3, H, W], H = W = the eval transform's crop, RGB, normalised as the eval transform does (resize the shorter side, center crop, x / 255, then (x - mean) / std per channel); the batch is dynamic; the output `logits` is float32 [batch, classes] (softmax gives predict's probabilities). metadata_props holds class_names (a JSON list, in index order), eval_transform (a JSON object: resize, crop, mean, std) and architecture. The file is written whole or not at all (a temporary file beside it, then renamed); an existing file at that path is replaced, and the command says so.
+            The file is an ONNX model (IR 8, opset 17) of the same graph Graft runs: the input `image` is float32 [batch, 3, H, W], H = W = the eval transform's crop, RGB, normalised as the eval transform does (resize the shorter side, center crop, x / 255, then (x - mean) / std per channel); the batch is dynamic; the output `logits` is float32 [batch, classes] (softmax gives predict's probabilities). metadata_props holds class_names (a JSON list, in index order), eval_transform (a JSON object: resize, crop, interpolation, mean, std) and architecture. The file is written whole or not at all (a temporary file beside it, then renamed); an existing file at that path is replaced, and the command says so.
 
             Examples:
               graft export --onnx model.onnx
@@ -114,7 +114,7 @@ public enum ModelExport {
         let t = files.transform
         // The statistics as written (0.485, not 0.48500001430511475).
         func decimal(_ values: [Float]) -> [Double] { values.map { Double("\($0)") ?? Double($0) } }
-        var metadata = ONNXExport.metadata(classNames: names.names, resize: t.resize, crop: t.crop,
+        var metadata = ONNXExport.metadata(classNames: names.names, resize: t.resize, crop: t.crop, interpolation: t.interpolation.rawValue,
                                            mean: decimal(t.normalization.mean), std: decimal(t.normalization.std))
         metadata["architecture"] = architecture.name
         let model = try ONNXExport.model(graph: architecture.graph, stateDict: stateDict, imageSize: (height: t.crop, width: t.crop),

@@ -67,15 +67,16 @@ public enum ONNXExport {
 
     /// The metadata Graft writes: `class_names`, a JSON list of the class names in index order,
     /// and `eval_transform`, a JSON object
-    /// `{"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}`
-    /// (resize the shorter side, center crop, then (x / 255 - mean) / std per channel, RGB).
-    public static func metadata(classNames: [String], resize: Int, crop: Int, mean: [Double], std: [Double]) -> [String: String] {
+    /// `{"resize": 256, "crop": 224, "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}`
+    /// (resize the shorter side with PIL's filter of that name, center crop, then (x / 255 - mean) / std per channel, RGB).
+    public static func metadata(classNames: [String], resize: Int, crop: Int, interpolation: String = "bilinear", mean: [Double],
+                                std: [Double]) -> [String: String] {
         func json(_ object: Any) -> String {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             return String(decoding: data, as: UTF8.self)
         }
         return ["class_names": json(classNames),
-                "eval_transform": json(["resize": resize, "crop": crop, "mean": mean, "std": std] as [String: Any])]
+                "eval_transform": json(["resize": resize, "crop": crop, "interpolation": interpolation, "mean": mean, "std": std] as [String: Any])]
     }
 
     /// The ModelProto itself (what `model` serializes).
@@ -345,6 +346,13 @@ public enum ONNXExport {
                         ONNXExport.attribute("alpha", float: 1.0 / 6),
                         ONNXExport.attribute("beta", float: 0.5),
                     ]))
+                case .sigmoid:
+                    nodes.append(node("Sigmoid", inputs: ins, output: output, name: nodeName(n, "Sigmoid", index)))
+                case .silu:
+                    // opset 17 has no SiLU: x * Sigmoid(x), as torch.onnx exports nn.SiLU.
+                    let sig = "\(output)_sigmoid"
+                    nodes.append(node("Sigmoid", inputs: ins, output: sig, name: nodeName(n, "Sigmoid", index) + "_sigmoid"))
+                    nodes.append(node("Mul", inputs: [ins[0], sig], output: output, name: nodeName(n, "Mul", index)))
                 }
                 return (s, nil)
             case .multiply:
@@ -411,7 +419,7 @@ public enum ONNXExport {
                     ONNXExport.attribute("transB", int: 1),
                 ]))
                 return ([l.outFeatures], nil)
-            case .dropout:
+            case .dropout, .stochasticDepth:
                 return (try one(), ins[0])
             case .concat:
                 guard let first = inShapes.first else { throw bad("concatenates nothing") }

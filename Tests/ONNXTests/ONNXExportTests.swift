@@ -300,7 +300,7 @@ enum TorchSemantics {
                     out[b * l.outFeatures + o] = acc
                 } }
                 values.append(([l.outFeatures], out))
-            case .dropout: values.append(a)
+            case .dropout, .stochasticDepth: values.append(a)
             case .concat:
                 let parts = node.inputs.map { values[$0] }
                 var out: [Float] = []

@@ -87,6 +87,13 @@ struct ONNXReference {
             case "Add":
                 let a = try x(0), b = try x(1)
                 out = Tensor(shape: a.shape, values: zip(a.values, b.values).map(+))
+            case "Sigmoid":
+                let a = try x(0)
+                out = Tensor(shape: a.shape, values: a.values.map { 1 / (1 + expf(-$0)) })
+            case "Mul" where try x(0).shape == x(1).shape:
+                // Same shapes (SiLU's x * Sigmoid(x)).
+                let a = try x(0), b = try x(1)
+                out = Tensor(shape: a.shape, values: zip(a.values, b.values).map(*))
             case "Mul":
                 // Multidirectional broadcasting as the exporter writes it: [N, C, H, W] * [N, C, 1, 1].
                 let a = try x(0), b = try x(1)
