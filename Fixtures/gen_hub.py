@@ -1,11 +1,11 @@
-"""torchvision's ResNet, VGG and MobileNet weights as facts, ImageNet's class names, and torch.hub's
+"""torchvision's ResNet, VGG, MobileNet and EfficientNet weights as facts, ImageNet's class names, and torch.hub's
 cache folder.
 
 Writes (no network needed: torchvision carries the metadata):
   Sources/Hub/TorchvisionWeights+Data.swift   every weights enum member of torchvision's ResNet,
-                                              VGG and MobileNet families: url, file name, SHA-256
+                                              VGG, MobileNet and EfficientNet families: url, file name, SHA-256
                                               prefix, size in MB, eval transform (resize, crop,
-                                              interpolation), DEFAULT
+                                              interpolation, and mean/std where not ImageNet's), DEFAULT
   Sources/Hub/ImageNet+Categories.swift       the 1000 names in the order of the weights' metadata
   Fixtures/hub/get_dir.json                   torch.hub.get_dir() under several environments, each
                                               run in a fresh subprocess
@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import torchvision
-from torchvision.models import mobilenetv2, mobilenetv3, resnet, vgg
+from torchvision.models import efficientnet, mobilenetv2, mobilenetv3, resnet, vgg
 from torchvision.transforms import InterpolationMode
 
 # torchvision's ResNet family, in the order of its documentation.
@@ -40,7 +40,11 @@ VGG_ENUMS = [(n, n.replace("vgg", "VGG").replace("_bn", "_BN") + "_Weights")
 MOBILENET_V2_ENUMS = [("mobilenet_v2", "MobileNet_V2_Weights")]
 MOBILENET_V3_ENUMS = [("mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
                       ("mobilenet_v3_small", "MobileNet_V3_Small_Weights")]
-FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS), (mobilenetv2, MOBILENET_V2_ENUMS), (mobilenetv3, MOBILENET_V3_ENUMS)]
+# torchvision's EfficientNets: b0 to b7, then v2's s, m, l.
+EFFICIENTNET_ENUMS = ([(f"efficientnet_b{k}", f"EfficientNet_B{k}_Weights") for k in range(8)]
+                      + [(f"efficientnet_v2_{s}", f"EfficientNet_V2_{s.upper()}_Weights") for s in "sml"])
+FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS), (mobilenetv2, MOBILENET_V2_ENUMS), (mobilenetv3, MOBILENET_V3_ENUMS),
+            (efficientnet, EFFICIENTNET_ENUMS)]
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's, as check_hash takes the prefix
 INTERPOLATION = {InterpolationMode.BILINEAR: "bilinear", InterpolationMode.BICUBIC: "bicubic",
                  InterpolationMode.NEAREST: "nearest"}
@@ -76,11 +80,12 @@ def weights_entries():
             if categories is None:
                 categories = cats
             assert cats == categories, f"{enum_name}.{w.name} has other categories"
-            assert list(t.mean) == [0.485, 0.456, 0.406] and list(t.std) == [0.229, 0.224, 0.225], w
+            # ImageNet's statistics, but for efficientnet_v2_l's 0.5s.
+            assert (list(t.mean), list(t.std)) in [([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), ([0.5] * 3, [0.5] * 3)], w
             entries.append(dict(arch=arch, version=w.name, url=w.url, file_name=file_name,
                                 sha=r.group(1), size_mb=w.meta.get("_file_size"),
                                 resize=t.resize_size[0], crop=t.crop_size[0],
-                                interpolation=INTERPOLATION[t.interpolation],
+                                interpolation=INTERPOLATION[t.interpolation], mean=list(t.mean), std=list(t.std),
                                 is_default=(enum.DEFAULT is w), enum=enum_name))
     return entries, categories
 
@@ -88,7 +93,7 @@ def weights_entries():
 def write_weights(path, entries):
     lines = [HEADER.format(version=torchvision.__version__),
              "extension TorchvisionWeights {",
-             "    /// Every weights enum member of torchvision's ResNet, VGG and MobileNet families, in torchvision's order.",
+             "    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet and EfficientNet families, in torchvision's order.",
              "    public static let all: [TorchvisionWeights] = ["]
     for e in entries:
         size = "nil" if e["size_mb"] is None else repr(float(e["size_mb"]))
@@ -99,7 +104,9 @@ def write_weights(path, entries):
             f"                           fileName: {swift_string(e['file_name'])}, "
             f"sha256Prefix: {swift_string(e['sha'])}, fileSizeMB: {size},\n"
             f"                           resize: {e['resize']}, crop: {e['crop']}, "
-            f"interpolation: .{e['interpolation']}, isDefault: {'true' if e['is_default'] else 'false'}),")
+            f"interpolation: .{e['interpolation']}, isDefault: {'true' if e['is_default'] else 'false'}"
+            + ("" if e["mean"] == [0.485, 0.456, 0.406] else f",\n                           mean: {e['mean']}, std: {e['std']}")
+            + "),")
     lines += ["    ]", "}", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))

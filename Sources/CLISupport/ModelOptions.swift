@@ -9,6 +9,7 @@ import Models
 
 extension Precision: ExpressibleByArgument {}
 extension TestTimeAugmentation: ExpressibleByArgument {}
+extension ResampleFilter: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
 
 /// The options predict and batch_predict share: which weights, which names, which arithmetic.
@@ -43,6 +44,11 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Shorter side before the crop (finetune's --resize).",
                                discussion: "Default: as for --image-size; else 256 for 224, scaled with --image-size."))
     public var resize: Int?
+
+    @Option(help: ArgumentHelp("How the resize before the crop resamples: Pillow's antialiased bilinear (transforms.Resize's default) or bicubic (InterpolationMode.BICUBIC), pixel for pixel as Pillow.",
+                               discussion: "Default: what torchvision's weights declare when they are given by name (bicubic for EfficientNet's V1 weights), else bilinear, as finetune validates.",
+                               valueName: "bilinear|bicubic"))
+    public var interpolation: ResampleFilter?
 
     @Option(help: ArgumentHelp("Test-time augmentation: flip scores each image and its horizontal mirror and gives the mean of the two softmaxes (twice the model's work).",
                                discussion: "The mirror is of the preprocessed tensor, torch.flip(x, dims=[3]) on the normalized center crop; flipping the image before Resize and CenterCrop gives the same, but for a one-pixel shift where the crop's margin is odd. Both halves run as one batch of twice the images.",
@@ -83,7 +89,7 @@ public struct ModelOptions: ParsableArguments {
     /// The model files the options name, found as predict finds them (see `ModelFiles.find`).
     public func files(warns: Bool = true) throws -> ModelFiles {
         try ModelFiles.find(weights: weights, classIndices: classIndices, imageSize: imageSize, resize: resize,
-                            source: source, verbose: warns && verbose)
+                            interpolation: interpolation, source: source, verbose: warns && verbose)
     }
 
     /// - Parameters:
@@ -115,7 +121,8 @@ public struct ModelFiles: Sendable {
     /// (ImageNet's classes: another model's class_indices.json does not name them).
     public let classIndices: String?
     /// The eval transform: `--image-size`/`--resize`, else the named weights' registry entry,
-    /// else the metrics.json beside the weights, else 256 / 224.
+    /// else the metrics.json beside the weights, else 256 / 224; resampled as `--interpolation`
+    /// says, else as the named weights declare, else bilinear.
     public let transform: EvalTransform
     /// The metrics.json the transform's sizes came from, nil when they did not come from one.
     public let transformSource: String?
@@ -125,7 +132,7 @@ public struct ModelFiles: Sendable {
     ///   - classIndices: `--class-indices` (nil: class_indices.json, unless the weights are named).
     ///   - verbose: say on standard error which sizes came from a metrics.json.
     public static func find(weights given: String?, classIndices: String?, imageSize: Int?, resize: Int?,
-                            source: WeightsSourceOptions, verbose: Bool) throws -> ModelFiles {
+                            interpolation: ResampleFilter? = nil, source: WeightsSourceOptions, verbose: Bool) throws -> ModelFiles {
         let path = ModelOptions.weightsPath(given)
         if given == nil, !FileManager.default.fileExists(atPath: path) {
             throw PredictError.weightsNotFound(path: path,
@@ -136,9 +143,11 @@ public struct ModelFiles: Sendable {
         var (transform, metrics) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
         if let named = resolved.weights, imageSize == nil, resize == nil {
             // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
-            transform = EvalTransform(resize: named.resize, crop: named.crop)
+            transform = EvalTransform(resize: named.resize, crop: named.crop, normalization: Normalization(mean: named.mean, std: named.std))
             metrics = nil
         }
+        // How the weights' own transform resamples (EfficientNet's V1 weights: bicubic), unless told.
+        transform.interpolation = interpolation ?? (resolved.weights?.interpolation == .bicubic ? .bicubic : .bilinear)
         if verbose, let metrics, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
         }

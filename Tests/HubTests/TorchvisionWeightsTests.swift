@@ -3,12 +3,13 @@ import XCTest
 
 /// The registry's facts (generated from torchvision 0.29 by Fixtures/gen_hub.py).
 final class TorchvisionWeightsTests: XCTestCase {
-    func testEveryResNetVGGAndMobileNetWeightsIsListedOnce() {
+    func testEveryWeightsIsListedOnce() {
         // 10 ResNet architectures with V1; V2 for resnet50/101/152, resnext50_32x4d, resnext101_32x8d
         // and both wide ResNets (torchvision 0.29): 10 + 7; 8 VGGs with V1 (vgg16's
         // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out);
-        // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5.
-        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5)
+        // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5;
+        // EfficientNets: V1 for b0 to b7 and v2 s, m, l, and V2 for b1: 12.
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -16,6 +17,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                              "wide_resnet50_2", "wide_resnet101_2",
                              "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
                              "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
+                             + (0...7).map { "efficientnet_b\($0)" } + ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"]
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -101,10 +103,20 @@ final class TorchvisionWeightsTests: XCTestCase {
         for w in TorchvisionWeights.all {
             XCTAssertTrue(w.url.hasPrefix("https://download.pytorch.org/models/"), w.url)
             XCTAssertTrue(w.url.hasSuffix("/" + w.fileName), w.url)
-            XCTAssertTrue(w.fileName.hasPrefix(w.architecture + "-"), w.fileName)
+            // efficientnet_b0_rwightman-7f5810bc.pth: the ports name their author.
+            XCTAssertTrue(w.fileName.hasPrefix(w.architecture + "-") || w.fileName.hasPrefix(w.architecture + "_"), w.fileName)
             XCTAssertTrue(w.fileName.hasSuffix("-" + w.sha256Prefix + ".pth"), w.fileName)
             XCTAssertGreaterThanOrEqual(w.sha256Prefix.count, 8, w.fileName)
             XCTAssertTrue(w.sha256Prefix.allSatisfy { "0123456789abcdef".contains($0) }, w.sha256Prefix)
+            XCTAssertEqual(w.mean == [0.5, 0.5, 0.5], w.architecture == "efficientnet_v2_l", w.name)
+            if w.architecture.hasPrefix("efficientnet") {
+                // Each at its own size; the V1 ports bicubic (and v2_l), the rest bilinear.
+                XCTAssertTrue((224...600).contains(w.crop) && (w.crop...(w.crop + 32)).contains(w.resize), w.name)
+                XCTAssertEqual(w.interpolation == .bicubic, w.fileName.contains("_rwightman") || w.fileName.contains("_lukemelas")
+                               || w.architecture == "efficientnet_v2_l", w.name)
+                XCTAssertTrue((15.0...460.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
+                continue
+            }
             XCTAssertEqual(w.crop, 224, w.name)
             XCTAssertTrue([232, 256].contains(w.resize), w.name)
             XCTAssertEqual(w.interpolation, .bilinear, w.name)
@@ -130,7 +142,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12)
                 XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("mobilenet_v2"))
                 XCTAssertTrue(known.contains("mobilenet_v3_large:IMAGENET1K_V2"))
@@ -138,5 +150,24 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("resnext101_64x4d:IMAGENET1K_V1"), "\(error)")
             }
         }
+    }
+
+    /// EfficientNet's weights: each at its own eval size, b0's V1 bicubic at 256 / 224, b1's V2
+    /// bilinear at 255 / 240 (the default; V1 is bicubic), v2_l's with mean and std 0.5.
+    func testEfficientNetWeightsCarryTheirTransforms() throws {
+        let b0 = try TorchvisionWeights.named("efficientnet_b0")
+        XCTAssertEqual(b0.fileName, "efficientnet_b0_rwightman-7f5810bc.pth")
+        XCTAssertEqual([b0.resize, b0.crop], [256, 224])
+        XCTAssertEqual(b0.interpolation, .bicubic)
+        XCTAssertEqual(b0.mean, [0.485, 0.456, 0.406])
+        let b1 = try TorchvisionWeights.named("efficientnet_b1:IMAGENET1K_V2")
+        XCTAssertEqual([b1.resize, b1.crop], [255, 240])
+        XCTAssertEqual(b1.interpolation, .bilinear)
+        XCTAssertTrue(b1.isDefault)
+        XCTAssertEqual(try TorchvisionWeights.named("efficientnet_b1:IMAGENET1K_V1").interpolation, .bicubic)
+        let l = try TorchvisionWeights.named("EfficientNet_V2_L_Weights.IMAGENET1K_V1")
+        XCTAssertEqual([l.resize, l.crop], [480, 480])
+        XCTAssertEqual(l.mean, [0.5, 0.5, 0.5])
+        XCTAssertEqual(l.std, [0.5, 0.5, 0.5])
     }
 }
