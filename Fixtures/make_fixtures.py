@@ -11,7 +11,8 @@ two torch.distributed processes (gloo) on loopback ports 29600-29605. The heldou
 Fashion-MNIST's test split from Debian's dataset-fashion-mnist (`make demo` installs it). The
 evaluate and weighted_loss parts need scikit-learn (`pip install scikit-learn`).
 The vgg part (tiny torchvision VGGs, Fixtures/vgg/README.md) reads images from Fixtures/images/src,
-as does the mobilenet part (tiny torchvision MobileNetV2/V3, Fixtures/mobilenet/README.md).
+as does the mobilenet part (tiny torchvision MobileNetV2/V3, Fixtures/mobilenet/README.md) and the
+efficientnet part (tiny torchvision EfficientNet B0-B7 and V2-S/M/L, Fixtures/efficientnet/README.md).
 The int8 part reads Fashion-MNIST's train split from the same Debian package.
 """
 import os
@@ -24,7 +25,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "mobilenet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
+                             "vgg", "mobilenet", "efficientnet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

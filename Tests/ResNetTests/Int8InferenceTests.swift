@@ -259,9 +259,21 @@ final class Int8InferenceTests: XCTestCase {
     /// (Int8OpTests.testConvRequantisesWithReLU6InOutputUnits).
     func testMobileNetsRunInInt8() throws {
         try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
-        let root = FixturePaths.url("mobilenet/models")
+        try runsInInt8("mobilenet/models", [("tiny_mobilenet_v2", 52, 0.2), ("tiny_mobilenet_v3_small", 50 + 1, 0.05)])
+    }
+
+    /// EfficientNet: SiLU convs write f32 (the next conv quantises its input), the SE's convs too.
+    func testEfficientNetsRunInInt8() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        try runsInInt8("efficientnet/models", [("tiny_efficientnet_b0", -1, 0.1), ("tiny_efficientnet_v2_s", -1, 0.1)])
+    }
+
+    /// Each model calibrated by max on the 96x80 input, then int8 against f32 there: `steps` int8
+    /// steps (-1: every conv), logits within `bound` (relative), and not equal.
+    func runsInInt8(_ folder: String, _ models: [(String, Int, Double)]) throws {
+        let root = FixturePaths.url(folder)
         let input = try float32s(at: root.appendingPathComponent("inputs/96x80.bin"))
-        for (name, steps, bound) in [("tiny_mobilenet_v2", 52, 0.2), ("tiny_mobilenet_v3_small", 50 + 1, 0.05)] {
+        for (name, expectedSteps, bound) in models {
             let sd = try ModelFixture.stateDict(in: root.appendingPathComponent(name))
             let f32 = try InferenceModel(stateDict: sd)
             let recorder = RangeRecorder()
@@ -272,6 +284,7 @@ final class Int8InferenceTests: XCTestCase {
             let got = try int8.logits(images: input, batch: 2, height: 96, width: 80)
             let err = maxRelativeError(got, want, rows: 2)
             print("\(name) int8: \(int8.int8StepCount) int8 steps of \(f32.convolutions.count) convs, logits max rel \(err)")
+            let steps = expectedSteps < 0 ? f32.convolutions.count : expectedSteps
             XCTAssertEqual(int8.int8StepCount, steps, "\(name): every conv, and v3's classifier.0")
             XCTAssertLessThan(err, bound, name)
             XCTAssertGreaterThan(err, 0, name)

@@ -123,6 +123,15 @@ final class TrainStepTests: XCTestCase {
             for c in try TrainingFixture(model, root: Self.mobileNetRoot).meta.cases { try check(model, c, root: Self.mobileNetRoot) }
         }
     }
+    // EfficientNet (Fixtures/efficientnet/training, gen_efficientnet.py): SiLU differentiated from
+    // its input, squeeze-and-excitation with SiLU and a sigmoid fused into fc2 (differentiated from
+    // its output), FusedMBConv (v2_s), stochastic depth's p 0 in the fixtures (off here too).
+    static let efficientNetRoot = FixturePaths.url("efficientnet/training")
+    func testEfficientNetEveryCase() throws {
+        for model in ["tiny_efficientnet_b0", "tiny_efficientnet_v2_s"] {
+            for c in try TrainingFixture(model, root: Self.efficientNetRoot).meta.cases { try check(model, c, root: Self.efficientNetRoot) }
+        }
+    }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
     func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }

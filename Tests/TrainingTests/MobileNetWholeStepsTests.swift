@@ -6,10 +6,10 @@ import TestSupport
 import Training
 import XCTest
 
-/// Three whole training steps of the tiny MobileNets (zero_grad, forward, loss, backward,
-/// optimizer step) against PyTorch (Fixtures/mobilenet/training, `steps_*`): losses, each
-/// step's logits, the trained parameters and running statistics after the third, with SGD
-/// (momentum, weight decay) and Adam.
+/// Three whole training steps of the tiny MobileNets and EfficientNets (zero_grad, forward,
+/// loss, backward, optimizer step) against PyTorch (Fixtures/mobilenet/training,
+/// Fixtures/efficientnet/training, `steps_*`): losses, each step's logits, the trained
+/// parameters and running statistics after the third, with SGD (momentum, weight decay) and Adam.
 final class MobileNetWholeStepsTests: XCTestCase {
     static let root = FixturePaths.url("mobilenet/training")
     struct Meta: Decodable { let batch: Int, height: Int, width: Int, labels: [Int], classes: Int, cases: [String] }
@@ -27,8 +27,8 @@ final class MobileNetWholeStepsTests: XCTestCase {
 
     var compared = 0
 
-    func check(_ model: String, _ caseName: String) throws -> Int {
-        let dir = Self.root.appendingPathComponent(model)
+    func check(_ model: String, _ caseName: String, root: URL = MobileNetWholeStepsTests.root) throws -> Int {
+        let dir = root.appendingPathComponent(model)
         let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
         let c = try JSONDecoder().decode(Case.self, from: Data(contentsOf: dir.appendingPathComponent("\(caseName)/case.json")))
         let input = try FixtureTensors.floats(dir.appendingPathComponent("input.bin"))
@@ -86,6 +86,17 @@ final class MobileNetWholeStepsTests: XCTestCase {
         for model in ["tiny_mobilenet_v2", "tiny_mobilenet_v3_small"] {
             let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Self.root.appendingPathComponent("\(model)/meta.json")))
             for c in meta.cases { runs += try check(model, c) }
+        }
+        XCTAssertGreaterThanOrEqual(runs, 16, "SGD and Adam on every case with step files")
+        XCTAssertGreaterThanOrEqual(compared, 6, "parameters and statistics compared on the robust cases")
+    }
+
+    func testEfficientNetEveryCaseWithStepFiles() throws {
+        let root = FixturePaths.url("efficientnet/training")
+        var runs = 0
+        for model in ["tiny_efficientnet_b0", "tiny_efficientnet_v2_s"] {
+            let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: root.appendingPathComponent("\(model)/meta.json")))
+            for c in meta.cases { runs += try check(model, c, root: root) }
         }
         XCTAssertGreaterThanOrEqual(runs, 16, "SGD and Adam on every case with step files")
         XCTAssertGreaterThanOrEqual(compared, 6, "parameters and statistics compared on the robust cases")

@@ -1,0 +1,90 @@
+import Checkpoint
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+/// EfficientNet through the commands: predict on image files gives torchvision's probabilities
+/// (Fixtures/efficientnet/predict, real PyTorch through Resize 256 / CenterCrop 224, bilinear and
+/// bicubic as EfficientNet's weights declare); finetune from a torch.save file with each policy
+/// and head writes a file torchvision's constructor loads strictly (exactly its keys, named as
+/// the variant), which predict and evaluate read.
+final class EfficientNetFinetuneTests: XCTestCase {
+    let weights = FixturePaths.path("efficientnet/predict/tiny_efficientnet_b0.pth")
+
+    func testPredictMatchesTorchvisionOnImageFiles() throws {
+        let dir = FixturePaths.url("efficientnet/predict")
+        struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
+        struct Row: Decodable { let probs: [Float] }
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let model = try XCTUnwrap(expected.models["tiny_efficientnet_b0"])
+        var compared = 0
+        for (transform, interpolation) in [("256_224", "bilinear"), ("256_224_bicubic", "bicubic")] {
+            let rows = try XCTUnwrap(model[transform])
+            XCTAssertGreaterThanOrEqual(rows.count, 6)
+            for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
+                let r = try ProcessRun.run(try ProcessRun.executable("predict"),
+                                           ["--weights", weights, "--class-indices", dir.appendingPathComponent("class_indices.json").path,
+                                            "--interpolation", interpolation, "--json", FixturePaths.path("images/src/\(image)")])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                struct Out: Decodable { let probs: [Float] }
+                let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
+                XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, "\(transform) \(image)")
+                compared += 1
+            }
+        }
+        // The two transforms' probabilities differ somewhere: a bicubic that resampled bilinear would fail above.
+        let a = try XCTUnwrap(model["256_224"]), b = try XCTUnwrap(model["256_224_bicubic"])
+        XCTAssertTrue(a.keys.contains { maxAbsError(a[$0]!.probs, b[$0]?.probs ?? []) > 1e-4 })
+        XCTAssertGreaterThanOrEqual(compared, 12)
+    }
+
+    func run(_ args: [String], in dir: URL) throws -> String {
+        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
+                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertFalse(r.timedOut, r.stderr)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout + r.stderr
+    }
+
+    func testEveryPolicyAndHeadWritesATorchvisionEfficientNet() throws {
+        let initial = try Checkpoint(contentsOf: weights).stateDict
+        for (policy, head) in [("fc", "replace"), ("last", "replace"), ("all", "replace"), ("fc", "append")] {
+            let dir = try scratchFolder("efficientnet", "\(policy)-\(head)")
+            let out = try run(["--train", policy, "--head", head], in: dir)
+            let file = dir.appendingPathComponent("efficientnet_b0.pth")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: file.path), "\(policy) \(head): \(out)")
+            let sd = try Checkpoint(contentsOf: file.path).stateDict
+            let arch = try Architecture.detect(sd)
+            XCTAssertEqual(arch.name, "efficientnet_b0")
+            XCTAssertEqual(arch.numClasses, 3)
+            XCTAssertEqual(sd.keys, arch.tensors.map(\.key), "\(policy) \(head): torchvision's keys, in state_dict() order")
+            XCTAssertEqual(sd.keys.contains("classifier.1.1.weight"), head == "append")
+            // What the policy froze is what the file had, bit for bit: `last` trains features.7, features.8 and the head.
+            let weightsOnly = sd.keys.filter { !$0.contains("running") && !$0.hasSuffix("num_batches_tracked") }
+            let frozen = policy == "fc" ? weightsOnly.filter { !$0.hasPrefix("classifier.1") }
+                : policy == "last" ? weightsOnly.filter { k in (0...6).contains { k.hasPrefix("features.\($0).") } } : []
+            for k in frozen { XCTAssertEqual(sd[k], initial[k], "\(policy): \(k) is frozen") }
+            if policy == "last" { XCTAssertNotEqual(sd["features.8.0.weight"], initial["features.8.0.weight"]) }
+            if policy == "all" { XCTAssertNotEqual(sd["features.0.0.weight"], initial["features.0.0.weight"]) }
+
+            let image = FixturePaths.path("images/src/jpeg_420.jpg")
+            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
+            XCTAssertEqual(p.status, 0, p.stderr)
+            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
+            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
+            XCTAssertEqual(e.status, 0, e.stderr)
+            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+        }
+    }
+
+    /// --last-stages counts the stages the family declares (b0: features.1 to features.7).
+    func testLastStagesBeyondTheModelIsRefused() throws {
+        let dir = try scratchFolder("efficientnet", "stages")
+        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "8", FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--last-stages 8: efficientnet_b0 has 7 stages; give 1 to 7"), r.stderr)
+    }
+}
