@@ -8,8 +8,9 @@ final class TorchvisionWeightsTests: XCTestCase {
         // and both wide ResNets (torchvision 0.29): 10 + 7; 8 VGGs with V1 (vgg16's
         // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out);
         // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5;
-        // EfficientNets: V1 for b0 to b7 and v2 s, m, l, and V2 for b1: 12.
-        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12)
+        // EfficientNets: V1 for b0 to b7 and v2 s, m, l, and V2 for b1: 12; RegNets: V1 and V2 for
+        // the 14 but regnet_y_128gf, and SWAG's end-to-end and linear weights for y_16gf, y_32gf, y_128gf: 34.
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12 + 34)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -18,6 +19,8 @@ final class TorchvisionWeightsTests: XCTestCase {
                              "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
                              "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
                              + (0...7).map { "efficientnet_b\($0)" } + ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"]
+                             + ["y_400mf", "y_800mf", "y_1_6gf", "y_3_2gf", "y_8gf", "y_16gf", "y_32gf", "y_128gf",
+                                "x_400mf", "x_800mf", "x_1_6gf", "x_3_2gf", "x_8gf", "x_16gf", "x_32gf"].map { "regnet_" + $0 }
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -117,6 +120,15 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue((15.0...460.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
                 continue
             }
+            if w.architecture.hasPrefix("regnet") {
+                // V1 at 256/224, V2 at 232/224, bilinear; SWAG's bicubic, end-to-end at 384, linear at 224.
+                let swag = w.version.contains("SWAG")
+                XCTAssertEqual(w.interpolation == .bicubic, swag, w.name)
+                XCTAssertEqual(w.crop, w.version.contains("SWAG_E2E") ? 384 : 224, w.name)
+                XCTAssertEqual(w.resize, swag ? w.crop : w.version == "IMAGENET1K_V2" ? 232 : 256, w.name)
+                XCTAssertTrue((15.0...2500.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
+                continue
+            }
             XCTAssertEqual(w.crop, 224, w.name)
             XCTAssertTrue([232, 256].contains(w.resize), w.name)
             XCTAssertEqual(w.interpolation, .bilinear, w.name)
@@ -142,7 +154,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12 + 15 + 34)
                 XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("mobilenet_v2"))
                 XCTAssertTrue(known.contains("mobilenet_v3_large:IMAGENET1K_V2"))
