@@ -19,7 +19,8 @@ peak: it does fewer multiplications than the arithmetic counted.
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
 the rows named (inference, vgg, families, predict, batch_predict, training, memory, fc_epochs,
-mpi, anchors). families (issue 21): each MobileNet at batch 32, inference f32 and bf16 and a full
+mpi, anchors). families (issue 21): each MobileNet, efficientnet_b0, efficientnet_v2_s and regnet_y_400mf
+(BENCH_FAMILIES=a,b for some) at batch 32, inference f32 and bf16 and a full
 training step, against PyTorch's better layout. anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
 batch_predict runs), bf16 and int8, Graft
 against ONNX Runtime and OpenVINO (Benchmarks/bench_onnx.py, in TORCH_PY's venv), the fastest
@@ -260,7 +261,9 @@ def vgg(rows):
 
 # The families after ResNet and VGG: GFLOP per 224x224 image, forward (2 per multiply-add;
 # torchvision's metadata gives the multiply-adds).
-FAMILY_GFLOP = {"mobilenet_v2": 0.602, "mobilenet_v3_large": 0.434, "mobilenet_v3_small": 0.114}
+# EfficientNets and RegNet at 224 too (their weights evaluate at 224 to 600): torch.utils.flop_counter at 224.
+FAMILY_GFLOP = {"mobilenet_v2": 0.602, "mobilenet_v3_large": 0.434, "mobilenet_v3_small": 0.114,
+                "efficientnet_b0": 0.772, "efficientnet_v2_s": 5.700, "regnet_y_400mf": 0.804}
 
 
 def families(rows):
@@ -270,7 +273,10 @@ def families(rows):
     Both sides at OpenMP's default wait policy, as a user runs them: the passive policy of the
     other rows costs a MobileNet, whose ops are many and small, 40 % of Graft's inference."""
     env = os.environ
+    only = [a for a in os.environ.get("BENCH_FAMILIES", "").split(",") if a]
     for arch, gflop in FAMILY_GFLOP.items():
+        if only and arch not in only:
+            continue
         for precision in ("f32", "bf16"):
             what = f"inference {arch} {precision}, batch 32"
             try:

@@ -143,16 +143,23 @@ public struct ModelFiles: Sendable {
         var (transform, metrics) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
         if let named = resolved.weights, imageSize == nil, resize == nil {
             // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
-            transform = EvalTransform(resize: named.resize, crop: named.crop, normalization: Normalization(mean: named.mean, std: named.std))
+            transform = evalTransform(of: named)
             metrics = nil
         }
         // How the weights' own transform resamples (EfficientNet's V1 weights: bicubic), unless told.
-        transform.interpolation = interpolation ?? (resolved.weights?.interpolation == .bicubic ? .bicubic : .bilinear)
+        transform.interpolation = interpolation ?? resolved.weights.map { evalTransform(of: $0).interpolation } ?? .bilinear
         if verbose, let metrics, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
         }
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
         let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
         return ModelFiles(weights: weights, named: resolved.weights, classIndices: indices, transform: transform, transformSource: metrics)
+    }
+
+    /// The eval transform torchvision's metadata gives named weights: their sizes, resampling
+    /// (bicubic or bilinear) and statistics.
+    public static func evalTransform(of named: TorchvisionWeights) -> EvalTransform {
+        EvalTransform(resize: named.resize, crop: named.crop, normalization: Normalization(mean: named.mean, std: named.std),
+                      interpolation: named.interpolation == .bicubic ? .bicubic : .bilinear)
     }
 }

@@ -1,6 +1,7 @@
 import CLISupport
 import Foundation
 import Hub
+import Imaging
 import Inference
 import TestSupport
 import XCTest
@@ -58,5 +59,18 @@ final class ImageNetNamesTests: XCTestCase {
         XCTAssertThrowsError(try options.makePredictor()) { XCTAssertTrue("\($0)".contains("resnet50:IMAGENET1K_V2"), "\($0)") }
         let help = ModelOptions.helpMessage(columns: 400)
         XCTAssertTrue(help.contains("--weights-mirror") && help.contains("--offline") && help.contains("NAME[:VERSION]"), help)
+    }
+
+    /// Named weights are evaluated as their metadata says: EfficientNet b0's V1 at 256 / 224
+    /// bicubic, b1's V2 at 255 / 240 bilinear, v2_l's at 480 with mean and std 0.5.
+    func testNamedWeightsGiveTheirEvalTransform() throws {
+        let b0 = ModelFiles.evalTransform(of: try TorchvisionWeights.named("efficientnet_b0"))
+        XCTAssertEqual(b0, EvalTransform(resize: 256, crop: 224, interpolation: .bicubic))
+        let b1 = ModelFiles.evalTransform(of: try TorchvisionWeights.named("efficientnet_b1:IMAGENET1K_V2"))
+        XCTAssertEqual(b1, EvalTransform(resize: 255, crop: 240, interpolation: .bilinear))
+        let l = ModelFiles.evalTransform(of: try TorchvisionWeights.named("efficientnet_v2_l"))
+        XCTAssertEqual(l, EvalTransform(resize: 480, crop: 480, normalization: Normalization(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]),
+                                        interpolation: .bicubic))
+        XCTAssertEqual(ModelFiles.evalTransform(of: try TorchvisionWeights.named("resnet34")), EvalTransform())
     }
 }
