@@ -64,6 +64,9 @@ public final class TrainConv2d {
         didSet { if activationType != oldValue { release(); plans.removeAll(); frozenWeights = nil; lastPlan = nil } }
     }
     public let outChannels: Int, inChannels: Int, kh: Int, kw: Int
+    /// Graft's own depthwise weight gradient wherever it applies, not only where oneDNN's is
+    /// gemm (to test it against oneDNN's).
+    public var forceOwnDepthwiseGradient = false
 
     private let plans = PrimitiveCache<PlanKey, Plan>()
     struct PlanKey: Hashable { let src: MemoryDesc; let pass: PassKind }
@@ -292,8 +295,14 @@ public final class TrainConv2d {
             if biasTrains { try sumOverBatchAndPlane(convertedGrad!, into: bias!.grad) }
         } else if weight.trainable {
             let bw = try backwardWeights(p)
-            convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
-            try computeWeightGradient(bw, input: savedInput!, outputGrad: convertedGrad!)
+            if ownDepthwiseGradient(bw) {
+                convertedGrad = try engine.reorder(dy, to: .plain(dy.shape, .f32))
+                try depthwiseWeightGradient(input: savedInput!, outputGrad: convertedGrad!)
+                if biasTrains { try sumOverBatchAndPlane(convertedGrad!, into: bias!.grad) }
+            } else {
+                convertedGrad = try engine.reorder(dy, to: bw.md(dnnl_query_diff_dst_md))
+                try computeWeightGradient(bw, input: savedInput!, outputGrad: convertedGrad!)
+            }
         } else if biasTrains {
             try sumOverBatchAndPlane(dy, into: bias!.grad)
         }
@@ -366,6 +375,25 @@ public final class TrainConv2d {
         }
         try bw.execute(args, on: engine)
         try engine.reorder(dw, into: Tensor.gradient(of: weight, shape: weightDims, engine: engine))
+    }
+
+    /// Whether Graft computes the weight gradient (`DepthwiseWeightGradient`): an f32 depthwise
+    /// conv with square filters whose backward-weights oneDNN would run as gemm (its 5x5 ones).
+    /// `forceOwnDepthwiseGradient` takes it for every f32 depthwise conv (tests).
+    func ownDepthwiseGradient(_ bw: Primitive) -> Bool {
+        groups > 1 && groups == inChannels && groups == outChannels && kh == kw && computeType == .f32
+            && (forceOwnDepthwiseGradient || bw.implementation.contains("gemm"))
+    }
+
+    /// `DepthwiseWeightGradient` from the forward's input and the (plain) output gradient into `weight.grad`.
+    private func depthwiseWeightGradient(input x: Tensor, outputGrad g: Tensor) throws {
+        let src = try engine.reorder(x, to: .plain(x.shape, .f32))
+        let shape = DepthwiseWeightGradient.Shape(batch: x.shape[0], channels: inChannels, inHeight: x.shape[2], inWidth: x.shape[3],
+                                                  outHeight: g.shape[2], outWidth: g.shape[3], kernel: kh, stride: stride, padding: padding)
+        withExtendedLifetime((src, g)) {
+            DepthwiseWeightGradient.compute(src: src.plainFloats.baseAddress!, outputGrad: g.plainFloats.baseAddress!,
+                                            into: weight.grad.baseAddress!, shape)
+        }
     }
 
     /// `out[c] = sum over n, y, x of g[n, c, y, x]` (sums in float64): the bias gradient where no
