@@ -45,6 +45,7 @@ from gen_vgg import IMAGES, NAMES, OPTIMIZERS, STEP_OPTIMIZERS, STEPS, write_wei
 CONSTRUCTORS = {"mobilenet_v2": tvm.mobilenet_v2, "mobilenet_v3_large": tvm.mobilenet_v3_large,
                 "mobilenet_v3_small": tvm.mobilenet_v3_small}
 HEAD_INDEX = {"mobilenet_v2": 1, "mobilenet_v3_large": 3, "mobilenet_v3_small": 3}  # classifier[k] is the head
+# (or, where the value is a string, the head's module path itself: gen_regnet.py's "fc"; see head_path)
 # width_mult of every tiny model. 0.25 keeps more of the real channel pattern (see README) but
 # writes about 17 MiB here (V2's last conv stays 1280 wide at any width_mult < 1); 0.1 writes 6.7.
 WIDTH = 0.1
@@ -339,27 +340,41 @@ def no_dropout(model):
             m.p = 0.0
 
 
+def head_path(variant):
+    """The head's module path: classifier.<HEAD_INDEX> (MobileNet, EfficientNet), or HEAD_INDEX's
+    value itself where it is a string (a head outside a classifier Sequential: RegNet's "fc")."""
+    k = HEAD_INDEX[variant]
+    return k if isinstance(k, str) else f"classifier.{k}"
+
+
+def set_head(model, path, module):
+    """model.<path> = module (for classifier.k the same as classifier[k] = module)."""
+    parent, _, leaf = path.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
 def build(base, new_head, head, dtype=torch.float32):
     model = CONSTRUCTORS[base["variant"]](weights=None, width_mult=base["width"], num_classes=10)
     model.load_state_dict(base["state"])
-    k = HEAD_INDEX[base["variant"]]
-    old = model.classifier[k]
+    path = head_path(base["variant"])
+    old = model.get_submodule(path)
     if head == "replace":
-        model.classifier[k] = nn.Linear(old.in_features, new_head[0].shape[0])
+        fc = nn.Linear(old.in_features, new_head[0].shape[0])
         with torch.no_grad():
-            model.classifier[k].weight.copy_(new_head[0]); model.classifier[k].bias.copy_(new_head[1])
+            fc.weight.copy_(new_head[0]); fc.bias.copy_(new_head[1])
+        set_head(model, path, fc)
     else:
         extra = nn.Linear(old.out_features, new_head[0].shape[0])
         with torch.no_grad():
             extra.weight.copy_(new_head[0]); extra.bias.copy_(new_head[1])
-        model.classifier[k] = nn.Sequential(old, extra)
+        set_head(model, path, nn.Sequential(old, extra))
     no_dropout(model)
     return model.to(dtype)
 
 
 def prepare(model, base, policy, frozen_bn, head):
     trains = POLICIES[base["variant"]][policy]
-    pretrained = f"classifier.{HEAD_INDEX[base['variant']]}.0."
+    pretrained = f"{head_path(base['variant'])}.0."
     for name, p in model.named_parameters():
         p.requires_grad_(trains(name) and not (head == "append" and name.startswith(pretrained)))
     model.train()
@@ -404,6 +419,12 @@ PERTURBATIONS = 4
 ROBUST_LOGITS = 5e-6
 SEED_ATTEMPTS = 4
 SENSITIVITY = []  # the current model's cases, worst first-come: (case, optimizer, sensitivity)
+# run_case's exact_zero_grads: parameters whose float64 gradient is below 1e-10 of the step's largest.
+# Where True (gen_regnet.py), also those with any such element that is not exactly zero in both float32
+# and float64 (a dead ReLU's zeros are exact in any implementation; a cancelled shift's are rounding
+# noise): a ReLU passes a batch norm's bias shift unchanged in a channel it never cuts, and the next
+# batch norm with batch statistics takes it out, channel by channel.
+ELEMENTWISE_EXACT_ZERO = False
 
 
 def sensitivity(args):
@@ -427,10 +448,10 @@ def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", sm
              steps=False):
     os.makedirs(d, exist_ok=True)
     model = build(base, new_head, head)
-    k = HEAD_INDEX[base["variant"]]
+    path = head_path(base["variant"])
     if head == "append":
         write_tensors(os.path.join(d, "head_init.bin"),
-                      [(f"classifier.{k}.1.weight", new_head[0]), (f"classifier.{k}.1.bias", new_head[1])])
+                      [(f"{path}.1.weight", new_head[0]), (f"{path}.1.bias", new_head[1])])
     prepare(model, base, policy, frozen_bn, head)
     initial = {n: p.detach().clone() for n, p in model.named_parameters()}
     logits = model(x)
@@ -457,7 +478,9 @@ def run_case(d, base, new_head, x, labels, policy, frozen_bn, head="replace", sm
     loss64.backward()
     g64 = {n: p.grad for n, p in m64.named_parameters() if p.requires_grad}
     largest64 = max(g.abs().max().item() for g in g64.values())
-    zero = [n for n, g in g64.items() if g.abs().max().item() < 1e-10 * largest64]
+    grad32 = {n: p.grad for n, p in trainable}
+    zero = [n for n, g in g64.items() if g.abs().max().item() < 1e-10 * largest64
+            or ELEMENTWISE_EXACT_ZERO and bool(((g.abs() < 1e-10 * largest64) & ((g != 0) | (grad32[n] != 0))).any())]
     largest = max(p.grad.abs().max().item() for _, p in trainable)
     grad_dist = {n: float((p.grad.double() - g64[n]).abs().max()) / (largest if p.grad.abs().max() < 1e-4 * largest
                                                                      else float(p.grad.abs().max()))

@@ -19,7 +19,8 @@ import XCTest
 ///   of Fixtures/vgg (`tiny_vgg*_<case>`, `tiny_vgg16_bn_256x32`, the image path
 ///   `tiny_vgg11_bn_image_*`), the narrow ResNets of Fixtures/models (`resnet_*`) and the tiny
 ///   MobileNets of Fixtures/mobilenet (`tiny_mobilenet_*_<case>`) and three tiny EfficientNets of
-///   Fixtures/efficientnet (`tiny_efficientnet_{b0,b5,v2_s}_<case>`).
+///   Fixtures/efficientnet (`tiny_efficientnet_{b0,b5,v2_s}_<case>`) and three tiny RegNets of
+///   Fixtures/regnet (`tiny_regnet_{y_400mf,x_400mf,x_8gf}_<case>`).
 /// Each runtime's batch logits, its one-image-at-a-time logits (where the JSON has them) and its
 /// probabilities must be within 1e-4 of Graft's (logits relative to the row's largest,
 /// probabilities absolute); a NaN, an infinity or a length mismatch fails. The JSON's
@@ -368,10 +369,11 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        // Fixtures/mobilenet/models and Fixtures/efficientnet/models at 32x32 and 64x48 (as
-        // ONNXMobileNetFixtureTests and ONNXEfficientNetFixtureTests export them).
+        // Fixtures/mobilenet/models, Fixtures/efficientnet/models and Fixtures/regnet/models at 32x32
+        // and 64x48 (as ONNXMobileNetFixtureTests, ONNXEfficientNetFixtureTests, ONNXRegNetFixtureTests export them).
         let families = ["tiny_mobilenet_v2", "tiny_mobilenet_v3_large", "tiny_mobilenet_v3_small"].map { ("mobilenet/models", $0) }
             + ONNXEfficientNetFixtureTests.models.map { ("efficientnet/models", $0) }
+            + ONNXRegNetFixtureTests.models.map { ("regnet/models", $0) }
         for (folder, name) in families {
             let mobile = FixturePaths.url(folder)
             let dir = mobile.appendingPathComponent(name)
@@ -390,7 +392,7 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertEqual(checked, 22 + 6 + 6, "every torch fixture export of Fixtures/onnx_check")
+        XCTAssertEqual(checked, 22 + 6 + 6 + 6, "every torch fixture export of Fixtures/onnx_check")
         print("[onnx-runtime] torch fixtures, worst: \(worst.sorted { $0.key < $1.key })")
     }
 

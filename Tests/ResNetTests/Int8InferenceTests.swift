@@ -268,6 +268,12 @@ final class Int8InferenceTests: XCTestCase {
         try runsInInt8("efficientnet/models", [("tiny_efficientnet_b0", -1, 0.1), ("tiny_efficientnet_v2_s", -1, 0.1)])
     }
 
+    /// RegNet: grouped convs, the SE's ReLU and sigmoid, the projection's add and ReLU fused.
+    func testRegNetsRunInInt8() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        try runsInInt8("regnet/models", [("tiny_regnet_y_400mf", -1, 0.1), ("tiny_regnet_x_400mf", -1, 0.1)])
+    }
+
     /// Each model calibrated by max on the 96x80 input, then int8 against f32 there: `steps` int8
     /// steps (-1: every conv), logits within `bound` (relative), and not equal.
     func runsInInt8(_ folder: String, _ models: [(String, Int, Double)]) throws {

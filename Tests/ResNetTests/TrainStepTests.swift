@@ -132,6 +132,14 @@ final class TrainStepTests: XCTestCase {
             for c in try TrainingFixture(model, root: Self.efficientNetRoot).meta.cases { try check(model, c, root: Self.efficientNetRoot) }
         }
     }
+    // RegNet (Fixtures/regnet/training, gen_regnet.py): grouped 3x3 convs, projection shortcuts,
+    // squeeze-and-excitation with ReLU and a fused sigmoid (Y), the add's ReLU.
+    static let regNetRoot = FixturePaths.url("regnet/training")
+    func testRegNetEveryCase() throws {
+        for model in ["tiny_regnet_y_400mf", "tiny_regnet_x_400mf"] {
+            for c in try TrainingFixture(model, root: Self.regNetRoot).meta.cases { try check(model, c, root: Self.regNetRoot) }
+        }
+    }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
     func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }

@@ -6,9 +6,9 @@ import TestSupport
 import Training
 import XCTest
 
-/// Three whole training steps of the tiny MobileNets and EfficientNets (zero_grad, forward,
+/// Three whole training steps of the tiny MobileNets, EfficientNets and RegNets (zero_grad, forward,
 /// loss, backward, optimizer step) against PyTorch (Fixtures/mobilenet/training,
-/// Fixtures/efficientnet/training, `steps_*`): losses, each step's logits, the trained
+/// Fixtures/efficientnet/training, Fixtures/regnet/training, `steps_*`): losses, each step's logits, the trained
 /// parameters and running statistics after the third, with SGD (momentum, weight decay) and Adam.
 final class MobileNetWholeStepsTests: XCTestCase {
     static let root = FixturePaths.url("mobilenet/training")
@@ -92,9 +92,16 @@ final class MobileNetWholeStepsTests: XCTestCase {
     }
 
     func testEfficientNetEveryCaseWithStepFiles() throws {
-        let root = FixturePaths.url("efficientnet/training")
+        try everyCase(root: FixturePaths.url("efficientnet/training"), models: ["tiny_efficientnet_b0", "tiny_efficientnet_v2_s"])
+    }
+
+    func testRegNetEveryCaseWithStepFiles() throws {
+        try everyCase(root: FixturePaths.url("regnet/training"), models: ["tiny_regnet_y_400mf", "tiny_regnet_x_400mf"])
+    }
+
+    func everyCase(root: URL, models: [String]) throws {
         var runs = 0
-        for model in ["tiny_efficientnet_b0", "tiny_efficientnet_v2_s"] {
+        for model in models {
             let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: root.appendingPathComponent("\(model)/meta.json")))
             for c in meta.cases { runs += try check(model, c, root: root) }
         }

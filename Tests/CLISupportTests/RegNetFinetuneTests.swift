@@ -1,0 +1,87 @@
+import Checkpoint
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+/// RegNet through the commands: predict on image files gives torchvision's probabilities
+/// (Fixtures/regnet/predict, real PyTorch through Resize 256 / CenterCrop 224); finetune from a
+/// torch.save file with each policy and head writes a file torchvision's RegNet loads strictly
+/// (exactly its keys), which predict and evaluate read.
+final class RegNetFinetuneTests: XCTestCase {
+    let weights = FixturePaths.path("regnet/predict/tiny_regnet_y_400mf.pth")
+
+    func testPredictMatchesTorchvisionOnImageFiles() throws {
+        let dir = FixturePaths.url("regnet/predict")
+        struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
+        struct Row: Decodable { let probs: [Float] }
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let model = try XCTUnwrap(expected.models["tiny_regnet_y_400mf"])
+        var compared = 0
+        for (transform, interpolation) in [("256_224", "bilinear")] {
+            let rows = try XCTUnwrap(model[transform])
+            XCTAssertGreaterThanOrEqual(rows.count, 6)
+            for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
+                let r = try ProcessRun.run(try ProcessRun.executable("predict"),
+                                           ["--weights", weights, "--class-indices", dir.appendingPathComponent("class_indices.json").path,
+                                            "--interpolation", interpolation, "--json", FixturePaths.path("images/src/\(image)")])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                struct Out: Decodable { let probs: [Float] }
+                let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
+                XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, "\(transform) \(image)")
+                compared += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(compared, 6)
+    }
+
+    func run(_ args: [String], in dir: URL) throws -> String {
+        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
+                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertFalse(r.timedOut, r.stderr)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout + r.stderr
+    }
+
+    func testEveryPolicyAndHeadWritesATorchvisionRegNet() throws {
+        let initial = try Checkpoint(contentsOf: weights).stateDict
+        for (policy, head) in [("fc", "replace"), ("last", "replace"), ("all", "replace"), ("fc", "append")] {
+            let dir = try scratchFolder("regnet", "\(policy)-\(head)")
+            let out = try run(["--train", policy, "--head", head], in: dir)
+            let file = dir.appendingPathComponent("regnet.pth")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: file.path), "\(policy) \(head): \(out)")
+            let sd = try Checkpoint(contentsOf: file.path).stateDict
+            let arch = try Architecture.detect(sd)
+            XCTAssertEqual(arch.name, "regnet_y(custom)")
+            XCTAssertEqual(arch.numClasses, 3)
+            XCTAssertEqual(sd.keys, arch.tensors.map(\.key), "\(policy) \(head): torchvision's keys, in state_dict() order")
+            XCTAssertEqual(sd.keys.contains("fc.1.weight"), head == "append")
+            // What the policy froze is what the file had, bit for bit: `last` trains trunk_output.block4 and the head.
+            let weightsOnly = sd.keys.filter { !$0.contains("running") && !$0.hasSuffix("num_batches_tracked") }
+            let frozen = policy == "fc" ? weightsOnly.filter { !$0.hasPrefix("fc.") }
+                : policy == "last" ? weightsOnly.filter { !$0.hasPrefix("trunk_output.block4.") && !$0.hasPrefix("fc.") } : []
+            for k in frozen { XCTAssertEqual(sd[k], initial[k], "\(policy): \(k) is frozen") }
+            let last = "trunk_output.block4.block4-0.f.a.0.weight"
+            if policy == "last" { XCTAssertNotEqual(sd[last], initial[last]) }
+            if policy == "all" { XCTAssertNotEqual(sd["stem.0.weight"], initial["stem.0.weight"]) }
+
+            let image = FixturePaths.path("images/src/jpeg_420.jpg")
+            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
+            XCTAssertEqual(p.status, 0, p.stderr)
+            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
+            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
+            XCTAssertEqual(e.status, 0, e.stderr)
+            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+        }
+    }
+
+    /// --last-stages counts the stages the family declares (trunk_output.block1 to block4).
+    func testLastStagesBeyondTheModelIsRefused() throws {
+        let dir = try scratchFolder("regnet", "stages")
+        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "5", FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--last-stages 5: regnet_y(custom) has 4 stages; give 1 to 4"), r.stderr)
+    }
+}
