@@ -60,6 +60,29 @@ final class ActivationKindsTests: XCTestCase {
         XCTAssertEqual(y, want)
     }
 
+    /// x in 8-channel blocks (what grouped convs of 8 channels a group choose; on AVX-512 the
+    /// product runs in channels-last, oneDNN having no jit kernel for those blocks): the same
+    /// values, in x's layout, forward and backward.
+    func testMultiplyInEightChannelBlocks() throws {
+        let (n, c, h, w) = (3, 24, 5, 4)
+        let x = Self.values(n * c * h * w), s = (0..<(n * c)).map { Float($0) * 0.05 - 1 }
+        let blocked = try MemoryDesc(dims: [n, c, h, w], type: .f32, tag: dnnl_aBcd8b)
+        let xb = try CPUEngine.shared.reorder(Tensor(shape: [n, c, h, w], values: x), to: blocked)
+        let y = try Multiply().forward(xb, Tensor(shape: [n, c, 1, 1], values: s))
+        XCTAssertEqual(y.desc, blocked)
+        XCTAssertEqual(try y.floats(), x.indices.map { x[$0] * s[$0 / (h * w)] })
+        let m = TrainMultiply()
+        _ = try m.forward(xb, Tensor(shape: [n, c, 1, 1], values: s), pass: .training)
+        let dy = x.indices.map { Float(($0 * 7) % 11) * 0.1 - 0.5 }
+        let (dx, ds) = try m.backward(outputGrad: CPUEngine.shared.reorder(Tensor(shape: [n, c, h, w], values: dy), to: blocked), need: (true, true))
+        XCTAssertEqual(try XCTUnwrap(dx).floats(), dy.indices.map { dy[$0] * s[$0 / (h * w)] })
+        var wantDs = [Float](repeating: 0, count: n * c)
+        for i in x.indices { wantDs[i / (h * w)] += dy[i] * x[i] }
+        let got = try XCTUnwrap(ds).floats()
+        XCTAssertEqual(got.count, wantDs.count)
+        XCTAssertLessThanOrEqual(zip(got, wantDs).map { abs($0 - $1) }.max() ?? .nan, 1e-5)
+    }
+
     /// TrainMultiply's backward: dx = dy * s, ds = sum over H, W of dy * x; on 3x4 maps and on
     /// 1x1 ones (where there is nothing to sum).
     func testMultiplyBackwardAgainstLoops() throws {

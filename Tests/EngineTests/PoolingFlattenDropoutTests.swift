@@ -1,3 +1,4 @@
+import CDNNL
 @testable import Engine
 import Random
 import TestSupport
@@ -170,5 +171,24 @@ final class PoolingFlattenDropoutTests: XCTestCase {
         let x = try Tensor(shape: shape, values: xv)
         XCTAssertTrue(try d.forward(x, pass: .inference) === x)
         XCTAssertTrue(try TrainDropout(p: 0, perSample: true).forward(x, pass: .training) === x, "p = 0: the input itself")
+    }
+
+    /// Global average pooling of 8-channel blocks (what grouped convs of 8 channels a group
+    /// choose; in bf16 oneDNN 2.6 has only its reference kernel for them, so the pool runs in
+    /// channels-last): the means of each channel, f32 and bf16.
+    func testGlobalAveragePoolOfEightChannelBlocks() throws {
+        let (n, c, h, w) = (2, 24, 5, 6)
+        let xv = NaiveReference.values(n * c * h * w, seed: 35)
+        let want = (0..<(n * c)).map { p in Double(xv[(p * h * w)..<((p + 1) * h * w)].reduce(0, +)) / Double(h * w) }
+        for type in [DataType.f32, .bf16] where type == .f32 || CPUCapabilities.current.bf16 != .unavailable {
+            let desc = try MemoryDesc(dims: [n, c, h, w], type: type, tag: dnnl_aBcd8b)
+            let x = try CPUEngine.shared.reorder(Tensor(shape: [n, c, h, w], values: xv), to: desc)
+            let y = try GlobalAvgPool2d().forward(x)
+            XCTAssertEqual(y.shape, [n, c, 1, 1])
+            let got = try y.floats()
+            XCTAssertEqual(got.count, want.count)
+            let tol = type == .f32 ? 1e-6 : 2e-2
+            XCTAssertLessThanOrEqual(zip(got, want).map { abs(Double($0) - $1) }.max() ?? .nan, tol, "\(type)")
+        }
     }
 }
