@@ -13,40 +13,16 @@ final class EfficientNetFinetuneTests: XCTestCase {
     let weights = FixturePaths.path("efficientnet/predict/tiny_efficientnet_b0.pth")
 
     func testPredictMatchesTorchvisionOnImageFiles() throws {
-        let dir = FixturePaths.url("efficientnet/predict")
-        struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
-        struct Row: Decodable { let probs: [Float] }
-        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
-        let model = try XCTUnwrap(expected.models["tiny_efficientnet_b0"])
-        var compared = 0
-        for (transform, interpolation) in [("256_224", "bilinear"), ("256_224_bicubic", "bicubic")] {
-            let rows = try XCTUnwrap(model[transform])
-            XCTAssertGreaterThanOrEqual(rows.count, 6)
-            for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
-                let r = try ProcessRun.run(try ProcessRun.executable("predict"),
-                                           ["--weights", weights, "--class-indices", dir.appendingPathComponent("class_indices.json").path,
-                                            "--interpolation", interpolation, "--json", FixturePaths.path("images/src/\(image)")])
-                XCTAssertEqual(r.status, 0, r.stderr)
-                struct Out: Decodable { let probs: [Float] }
-                let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
-                XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, "\(transform) \(image)")
-                compared += 1
-            }
-        }
-        // The two transforms' probabilities differ somewhere: a bicubic that resampled bilinear would fail above.
-        let a = try XCTUnwrap(model["256_224"]), b = try XCTUnwrap(model["256_224_bicubic"])
-        XCTAssertTrue(a.keys.contains { maxAbsError(a[$0]!.probs, b[$0]?.probs ?? []) > 1e-4 })
+        let compared = try FamilyCommandChecks.predictMatchesTorchvision("efficientnet", "tiny_efficientnet_b0",
+                                                                         transforms: [("256_224", "bilinear"), ("256_224_bicubic", "bicubic")])
         XCTAssertGreaterThanOrEqual(compared, 12)
+        // The two transforms' probabilities differ somewhere: a bicubic that resampled bilinear would fail above.
+        let rows = try FamilyCommandChecks.expected("efficientnet", "tiny_efficientnet_b0")
+        let a = try XCTUnwrap(rows["256_224"]), b = try XCTUnwrap(rows["256_224_bicubic"])
+        XCTAssertTrue(a.keys.contains { maxAbsError(a[$0]!.probs, b[$0]?.probs ?? []) > 1e-4 })
     }
 
-    func run(_ args: [String], in dir: URL) throws -> String {
-        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
-                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertFalse(r.timedOut, r.stderr)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout + r.stderr
-    }
+    func run(_ args: [String], in dir: URL) throws -> String { try FamilyCommandChecks.finetune(weights, args, in: dir) }
 
     func testEveryPolicyAndHeadWritesATorchvisionEfficientNet() throws {
         let initial = try Checkpoint(contentsOf: weights).stateDict

@@ -12,37 +12,10 @@ final class RegNetFinetuneTests: XCTestCase {
     let weights = FixturePaths.path("regnet/predict/tiny_regnet_y_400mf.pth")
 
     func testPredictMatchesTorchvisionOnImageFiles() throws {
-        let dir = FixturePaths.url("regnet/predict")
-        struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
-        struct Row: Decodable { let probs: [Float] }
-        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
-        let model = try XCTUnwrap(expected.models["tiny_regnet_y_400mf"])
-        var compared = 0
-        for (transform, interpolation) in [("256_224", "bilinear")] {
-            let rows = try XCTUnwrap(model[transform])
-            XCTAssertGreaterThanOrEqual(rows.count, 6)
-            for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
-                let r = try ProcessRun.run(try ProcessRun.executable("predict"),
-                                           ["--weights", weights, "--class-indices", dir.appendingPathComponent("class_indices.json").path,
-                                            "--interpolation", interpolation, "--json", FixturePaths.path("images/src/\(image)")])
-                XCTAssertEqual(r.status, 0, r.stderr)
-                struct Out: Decodable { let probs: [Float] }
-                let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
-                XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, "\(transform) \(image)")
-                compared += 1
-            }
-        }
-        XCTAssertGreaterThanOrEqual(compared, 6)
+        XCTAssertGreaterThanOrEqual(try FamilyCommandChecks.predictMatchesTorchvision("regnet", "tiny_regnet_y_400mf", transforms: [("256_224", nil)]), 6)
     }
 
-    func run(_ args: [String], in dir: URL) throws -> String {
-        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
-                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertFalse(r.timedOut, r.stderr)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout + r.stderr
-    }
+    func run(_ args: [String], in dir: URL) throws -> String { try FamilyCommandChecks.finetune(weights, args, in: dir) }
 
     func testEveryPolicyAndHeadWritesATorchvisionRegNet() throws {
         let initial = try Checkpoint(contentsOf: weights).stateDict

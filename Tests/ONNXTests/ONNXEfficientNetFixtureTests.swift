@@ -14,22 +14,6 @@ final class ONNXEfficientNetFixtureTests: XCTestCase {
     static let models = ["tiny_efficientnet_b0", "tiny_efficientnet_b5", "tiny_efficientnet_v2_s"]
 
     func testEvalFixturesMatchTorch() throws {
-        let root = FixturePaths.url("efficientnet/models")
-        var checked = 0
-        for name in Self.models {
-            let dir = root.appendingPathComponent(name)
-            let meta = try JSONDecoder().decode(ONNXMobileNetFixtureTests.Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
-            let sd = try ONNXVGGFixtureTests.weights(dir)
-            let g = try Architecture.detect(sd).graph
-            XCTAssertEqual(g.tensors.map(\.key), sd.keys, "\(name): the graph's keys are the state dict's, in order")
-            for (caseName, c) in meta.cases.sorted(by: { $0.key < $1.key }) where caseName != "96x80" {
-                let input = try ONNXVGGFixtureTests.floats(root.appendingPathComponent(c.input))
-                let want = try ONNXVGGFixtureTests.floats(dir.appendingPathComponent("logits_\(caseName).bin"))
-                try ONNXVGGFixtureTests.check(name: "\(name)_\(caseName)", graph: g, stateDict: sd, input: input, batch: c.batch,
-                                              height: c.height, width: c.width, want: want)
-                checked += 1
-            }
-        }
-        XCTAssertEqual(checked, 6)
+        XCTAssertEqual(try ONNXMobileNetFixtureTests.checkEvalFixtures("efficientnet/models", Self.models), 6)
     }
 }

@@ -17,9 +17,15 @@ final class ONNXMobileNetFixtureTests: XCTestCase {
     }
 
     func testEvalFixturesMatchTorch() throws {
-        let root = FixturePaths.url("mobilenet/models")
+        XCTAssertEqual(try Self.checkEvalFixtures("mobilenet/models", ["tiny_mobilenet_v2", "tiny_mobilenet_v3_large", "tiny_mobilenet_v3_small"]), 6)
+    }
+
+    /// Each model of a family's eval fixtures (`<folder>/<model>`) exported and evaluated op by op
+    /// at every case but 96x80, against torch's logits; the count of cases checked.
+    static func checkEvalFixtures(_ folder: String, _ models: [String]) throws -> Int {
+        let root = FixturePaths.url(folder)
         var checked = 0
-        for name in ["tiny_mobilenet_v2", "tiny_mobilenet_v3_large", "tiny_mobilenet_v3_small"] {
+        for name in models {
             let dir = root.appendingPathComponent(name)
             let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: dir.appendingPathComponent("meta.json")))
             let sd = try ONNXVGGFixtureTests.weights(dir)
@@ -33,6 +39,6 @@ final class ONNXMobileNetFixtureTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertEqual(checked, 6)
+        return checked
     }
 }

@@ -26,37 +26,9 @@ final class VGGInferenceTests: XCTestCase {
         return (meta, sd)
     }
 
-    /// f32 logits within 1e-4 (relative to each row's largest), probabilities within 1e-5, at a
-    /// 1x1 last map (the adaptive pool replicates it to 7x7) and a 2x1 one; folded and unfolded.
-    func testEveryVariantMatchesPyTorch() throws {
-        for name in Self.models {
-            let (meta, sd) = try load(name)
-            let folded = try InferenceModel(stateDict: sd)
-            XCTAssertEqual(folded.name, meta.variant, name)
-            XCTAssertEqual(folded.numClasses, meta.classes)
-            let unfolded = try InferenceModel(stateDict: sd, foldBatchNorm: false)
-            for (c, k) in meta.cases.sorted(by: { $0.key < $1.key }) {
-                let dir = Self.root.appendingPathComponent("models")
-                let x = try float32s(at: dir.appendingPathComponent(k.input))
-                let want = try float32s(at: dir.appendingPathComponent("\(name)/logits_\(c).bin"))
-                let wantP = try float32s(at: dir.appendingPathComponent("\(name)/probs_\(c).bin"))
-                for (label, model) in [("folded", folded), ("unfolded", unfolded)] {
-                    let logits = try model.logits(images: x, batch: k.batch, height: k.height, width: k.width)
-                    let rel = maxRelativeError(logits, want, rows: k.batch)
-                    XCTAssertLessThanOrEqual(rel, 1e-4, "\(name) \(c) \(label): logits differ from PyTorch")
-                    let p = try model.probabilities(images: x, batch: k.batch, height: k.height, width: k.width)
-                    XCTAssertLessThanOrEqual(maxAbsError(p, wantP), 1e-5, "\(name) \(c) \(label): probabilities")
-                }
-                if CPUCapabilities.current.bf16 != .unavailable {
-                    let bf16 = try InferenceModel(stateDict: sd, precision: .bf16).logits(images: x, batch: k.batch, height: k.height, width: k.width)
-                    let torchBF16 = try float32s(at: dir.appendingPathComponent("\(name)/logits_bf16_\(c).bin"))
-                    // bf16 rounds: within a few times PyTorch's own autocast distance from f32.
-                    let tol = max(4 * k.bf16_max_abs_diff, 0.01 * Double(want.map(abs).max()!))
-                    XCTAssertLessThanOrEqual(maxAbsError(bf16, want), tol, "\(name) \(c) bf16 (torch autocast: \(maxAbsError(torchBF16, want)))")
-                }
-            }
-        }
-    }
+    /// f32 and bf16 logits and probabilities against PyTorch at a 1x1 last map (the adaptive pool
+    /// replicates it to 7x7) and a 2x1 one (`FamilyEvalFixture`).
+    func testEveryVariantMatchesPyTorch() throws { try FamilyEvalFixture("vgg").everyModelMatchesPyTorch(Self.models) }
 
     /// torchvision's real VGG keys and shapes (all eight variants): detected by name, and the
     /// graph's keys are torchvision's state_dict exactly (order and shapes).

@@ -85,13 +85,8 @@ public struct EfficientNetSpec: Equatable, Sendable {
                                at: body.pp(k), activation: .silu, stage: s)
                     k += 1
                     if let q = b.squeeze {
-                        let se = body.pp(k)
-                        var p = g.add(.adaptiveAvgPool(height: 1, width: 1), x, stage: s)
-                        p = g.add(.conv(.init(out: q, in: b.expanded, kernel: 1, bias: true)), p, path: se.pp("fc1"), stage: s)
-                        p = g.add(.activation(.silu), p, stage: s)
-                        p = g.add(.conv(.init(out: b.expanded, in: q, kernel: 1, bias: true)), p, path: se.pp("fc2"), stage: s)
-                        p = g.add(.activation(.sigmoid), p, stage: s)
-                        x = g.add(.multiply, x, p, stage: s)
+                        x = g.addSqueezeExcitation(x, at: body.pp(k), channels: b.expanded, squeeze: q,
+                                                   activation: .silu, gate: .sigmoid, stage: s)
                         k += 1
                     }
                     x = convBN(x, project, at: body.pp(k), activation: nil, stage: s)

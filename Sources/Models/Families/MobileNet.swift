@@ -105,13 +105,7 @@ extension MobileNetSpec {
                                 groups: b.expanded), at: body.pp(k), activation: b.activation, stage: s)
             k += 1
             if let q = b.squeeze {
-                let se = body.pp(k)
-                var p = g.add(.adaptiveAvgPool(height: 1, width: 1), x, stage: s)
-                p = g.add(.conv(.init(out: q, in: b.expanded, kernel: 1, bias: true)), p, path: se.pp("fc1"), stage: s)
-                p = g.add(.activation(.relu), p, stage: s)
-                p = g.add(.conv(.init(out: b.expanded, in: q, kernel: 1, bias: true)), p, path: se.pp("fc2"), stage: s)
-                p = g.add(.activation(.hardsigmoid), p, stage: s)
-                x = g.add(.multiply, x, p, stage: s)
+                x = g.addSqueezeExcitation(x, at: body.pp(k), channels: b.expanded, squeeze: q, activation: .relu, gate: .hardsigmoid, stage: s)
                 k += 1
             }
             let project = Op.Convolution(out: b.output, in: b.expanded, kernel: 1)

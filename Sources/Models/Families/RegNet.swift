@@ -130,12 +130,7 @@ public struct RegNetFamily: ModelFamily {
                 if spec.squeezeExcitation {
                     // int(round(0.25 * width_in)), Python's round (half to even).
                     let q = Int((0.25 * Double(input)).rounded(.toNearestOrEven))
-                    var p = g.add(.adaptiveAvgPool(height: 1, width: 1), h, stage: s)
-                    p = g.add(.conv(.init(out: q, in: w, kernel: 1, bias: true)), p, path: f.pp("se").pp("fc1"), stage: s)
-                    p = g.add(.activation(.relu), p, stage: s)
-                    p = g.add(.conv(.init(out: w, in: q, kernel: 1, bias: true)), p, path: f.pp("se").pp("fc2"), stage: s)
-                    p = g.add(.activation(.sigmoid), p, stage: s)
-                    h = g.add(.multiply, h, p, stage: s)
+                    h = g.addSqueezeExcitation(h, at: f.pp("se"), channels: w, squeeze: q, activation: .relu, gate: .sigmoid, stage: s)
                 }
                 h = convBN(h, .init(out: w, in: w, kernel: 1), at: f.pp("c"), relu: false, stage: s)
                 // x = self.proj(x) + self.f(x), or x + self.f(x); then the ReLU.

@@ -142,4 +142,17 @@ extension Graph {
         nodes.append(Node(op, inputs: inputs, path: path, stage: stage))
         return nodes.count
     }
+
+    /// torchvision's `SqueezeExcitation` at `path` on `x` (`channels` wide): global average
+    /// pooling, `fc1` (a 1x1 conv with bias to `squeeze`), `activation`, `fc2` (back to
+    /// `channels`), `gate`, times `x`. Returns the product.
+    public mutating func addSqueezeExcitation(_ x: Int, at path: ModulePath, channels: Int, squeeze: Int,
+                                              activation: Activation, gate: Activation, stage: Int?) -> Int {
+        var p = add(.adaptiveAvgPool(height: 1, width: 1), x, stage: stage)
+        p = add(.conv(.init(out: squeeze, in: channels, kernel: 1, bias: true)), p, path: path.pp("fc1"), stage: stage)
+        p = add(.activation(activation), p, stage: stage)
+        p = add(.conv(.init(out: channels, in: squeeze, kernel: 1, bias: true)), p, path: path.pp("fc2"), stage: stage)
+        p = add(.activation(gate), p, stage: stage)
+        return add(.multiply, x, p, stage: stage)
+    }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// What the family command tests share: predict on the image files of
+/// `Fixtures/<family>/predict` against torchvision's probabilities, and a short finetune.
+enum FamilyCommandChecks {
+    struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
+    struct Row: Decodable { let probs: [Float] }
+
+    static func expected(_ family: String, _ model: String) throws -> [String: [String: Row]] {
+        let url = FixturePaths.url("\(family)/predict/expected.json")
+        return try XCTUnwrap(try JSONDecoder().decode(Expected.self, from: Data(contentsOf: url)).models[model])
+    }
+
+    /// `predict --json` on every image of each transform's rows (`--interpolation` where given)
+    /// within 1e-5 of torchvision's probabilities; the count of images compared.
+    static func predictMatchesTorchvision(_ family: String, _ model: String, transforms: [(key: String, interpolation: String?)],
+                                          file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        let dir = FixturePaths.url("\(family)/predict")
+        let byTransform = try expected(family, model)
+        var compared = 0
+        for (transform, interpolation) in transforms {
+            let rows = try XCTUnwrap(byTransform[transform], file: file, line: line)
+            XCTAssertGreaterThanOrEqual(rows.count, 6, file: file, line: line)
+            for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
+                let r = try ProcessRun.run(try ProcessRun.executable("predict"),
+                                           ["--weights", dir.appendingPathComponent("\(model).pth").path,
+                                            "--class-indices", dir.appendingPathComponent("class_indices.json").path]
+                                           + (interpolation.map { ["--interpolation", $0] } ?? [])
+                                           + ["--json", FixturePaths.path("images/src/\(image)")])
+                XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+                struct Out: Decodable { let probs: [Float] }
+                let got = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
+                XCTAssertLessThanOrEqual(maxAbsError(got.probs, row.probs), 1e-5, "\(transform) \(image)", file: file, line: line)
+                compared += 1
+            }
+        }
+        return compared
+    }
+
+    /// finetune from `weights` on Fixtures/trainset at 32x32, one epoch, with `args`, in `dir`;
+    /// its output and errors.
+    static func finetune(_ weights: String, _ args: [String], in dir: URL, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let all = ["--weights", weights, "--classes", "3", "--image-size", "32", "--resize", "36", "--epochs", "1",
+                   "--batch-size", "8", "--seed", "3", "--workers", "1"] + args + [FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertFalse(r.timedOut, r.stderr, file: file, line: line)
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        return r.stdout + r.stderr
+    }
+}
