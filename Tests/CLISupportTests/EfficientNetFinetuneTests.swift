@@ -45,22 +45,13 @@ final class EfficientNetFinetuneTests: XCTestCase {
             if policy == "last" { XCTAssertNotEqual(sd["features.8.0.weight"], initial["features.8.0.weight"]) }
             if policy == "all" { XCTAssertNotEqual(sd["features.0.0.weight"], initial["features.0.0.weight"]) }
 
-            let image = FixturePaths.path("images/src/jpeg_420.jpg")
-            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
-            XCTAssertEqual(p.status, 0, p.stderr)
-            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
-            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
-            XCTAssertEqual(e.status, 0, e.stderr)
-            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+            try FamilyCommandChecks.predictAndEvaluateReadIt(in: dir)
         }
     }
 
     /// --last-stages counts the stages the family declares (b0: features.1 to features.7).
     func testLastStagesBeyondTheModelIsRefused() throws {
         let dir = try scratchFolder("efficientnet", "stages")
-        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "8", FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--last-stages 8: efficientnet_b0 has 7 stages; give 1 to 7"), r.stderr)
+        try FamilyCommandChecks.lastStagesRefused(weights, 8, in: dir, message: "--last-stages 8: efficientnet_b0 has 7 stages; give 1 to 7")
     }
 }

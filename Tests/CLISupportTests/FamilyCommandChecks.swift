@@ -49,4 +49,24 @@ enum FamilyCommandChecks {
         XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
         return r.stdout + r.stderr
     }
+
+    /// In the folder finetune wrote: predict and evaluate read its model as they read a ResNet.
+    static func predictAndEvaluateReadIt(in dir: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let image = FixturePaths.path("images/src/jpeg_420.jpg")
+        let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
+        XCTAssertEqual(p.status, 0, p.stderr, file: file, line: line)
+        XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout, file: file, line: line)
+        let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
+        XCTAssertEqual(e.status, 0, e.stderr, file: file, line: line)
+        XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout, file: file, line: line)
+    }
+
+    /// `finetune --train last --last-stages N` beyond the model's stages is refused with `message`.
+    static func lastStagesRefused(_ weights: String, _ stages: Int, in dir: URL, message: String,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "\(stages)", FixturePaths.path("trainset")]
+        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
+        XCTAssertNotEqual(r.status, 0, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(message), r.stderr, file: file, line: line)
+    }
 }

@@ -38,22 +38,13 @@ final class MobileNetFinetuneTests: XCTestCase {
             if policy == "last" { XCTAssertNotEqual(sd["classifier.0.weight"], initial["classifier.0.weight"]) }
             if policy == "all" { XCTAssertNotEqual(sd["features.0.0.weight"], initial["features.0.0.weight"]) }
 
-            let image = FixturePaths.path("images/src/jpeg_420.jpg")
-            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
-            XCTAssertEqual(p.status, 0, p.stderr)
-            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
-            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
-            XCTAssertEqual(e.status, 0, e.stderr)
-            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+            try FamilyCommandChecks.predictAndEvaluateReadIt(in: dir)
         }
     }
 
     /// --last-stages counts the stages the family declares (v3 small: 4 of features, and the classifier).
     func testLastStagesBeyondTheModelIsRefused() throws {
         let dir = try scratchFolder("mobilenet", "stages")
-        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "6", FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--last-stages 6: mobilenet_v3_small has 5 stages; give 1 to 5"), r.stderr)
+        try FamilyCommandChecks.lastStagesRefused(weights, 6, in: dir, message: "--last-stages 6: mobilenet_v3_small has 5 stages; give 1 to 5")
     }
 }

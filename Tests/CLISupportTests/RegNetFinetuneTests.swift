@@ -39,22 +39,13 @@ final class RegNetFinetuneTests: XCTestCase {
             if policy == "last" { XCTAssertNotEqual(sd[last], initial[last]) }
             if policy == "all" { XCTAssertNotEqual(sd["stem.0.weight"], initial["stem.0.weight"]) }
 
-            let image = FixturePaths.path("images/src/jpeg_420.jpg")
-            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
-            XCTAssertEqual(p.status, 0, p.stderr)
-            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
-            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
-            XCTAssertEqual(e.status, 0, e.stderr)
-            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+            try FamilyCommandChecks.predictAndEvaluateReadIt(in: dir)
         }
     }
 
     /// --last-stages counts the stages the family declares (trunk_output.block1 to block4).
     func testLastStagesBeyondTheModelIsRefused() throws {
         let dir = try scratchFolder("regnet", "stages")
-        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "5", FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--last-stages 5: regnet_y(custom) has 4 stages; give 1 to 4"), r.stderr)
+        try FamilyCommandChecks.lastStagesRefused(weights, 5, in: dir, message: "--last-stages 5: regnet_y(custom) has 4 stages; give 1 to 4")
     }
 }

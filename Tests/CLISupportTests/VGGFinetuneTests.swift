@@ -40,23 +40,13 @@ final class VGGFinetuneTests: XCTestCase {
             for k in frozen { XCTAssertEqual(sd[k], initial[k], "\(policy): \(k) is frozen") }
             if policy == "all" { XCTAssertNotEqual(sd["features.0.weight"], initial["features.0.weight"]) }
 
-            // predict and evaluate read it as they read a ResNet.
-            let image = FixturePaths.path("images/src/jpeg_420.jpg")
-            let p = try ProcessRun.run(try ProcessRun.executable("predict"), ["--json", image], currentDirectory: dir)
-            XCTAssertEqual(p.status, 0, p.stderr)
-            XCTAssertTrue(p.stdout.contains("\"probs\""), p.stdout)
-            let e = try ProcessRun.run(try ProcessRun.executable("evaluate"), ["--json", FixturePaths.path("trainset/val")], currentDirectory: dir)
-            XCTAssertEqual(e.status, 0, e.stderr)
-            XCTAssertTrue(e.stdout.contains("\"accuracy\""), e.stdout)
+            try FamilyCommandChecks.predictAndEvaluateReadIt(in: dir)
         }
     }
 
     /// --last-stages counts VGG's stages (5 conv stages and the classifier): 7 is refused.
     func testLastStagesBeyondTheModelIsRefused() throws {
         let dir = try scratchFolder("vgg", "stages")
-        let all = ["--weights", weights, "--classes", "3", "--train", "last", "--last-stages", "7", FixturePaths.path("trainset")]
-        let r = try ProcessRun.run(try ProcessRun.executable("finetune"), all, currentDirectory: dir)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--last-stages 7: vgg11_bn has 6 stages; give 1 to 6"), r.stderr)
+        try FamilyCommandChecks.lastStagesRefused(weights, 7, in: dir, message: "--last-stages 7: vgg11_bn has 6 stages; give 1 to 6")
     }
 }
