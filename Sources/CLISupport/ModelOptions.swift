@@ -141,13 +141,11 @@ public struct ModelFiles: Sendable {
         let resolved = try source.resolve(path)
         let weights = resolved.path
         var (transform, metrics) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
-        if let named = resolved.weights, imageSize == nil, resize == nil {
-            // torchvision's own weights: the eval transform their metadata gives (232 for the V2 weights).
-            transform = evalTransform(of: named)
+        if let named = resolved.weights {
+            transform = evalTransform(of: named, sized: imageSize == nil && resize == nil ? nil : transform)
             metrics = nil
         }
-        // How the weights' own transform resamples (EfficientNet's V1 weights: bicubic), unless told.
-        transform.interpolation = interpolation ?? resolved.weights.map { evalTransform(of: $0).interpolation } ?? .bilinear
+        if let interpolation { transform.interpolation = interpolation }
         if verbose, let metrics, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
         }
@@ -156,10 +154,12 @@ public struct ModelFiles: Sendable {
         return ModelFiles(weights: weights, named: resolved.weights, classIndices: indices, transform: transform, transformSource: metrics)
     }
 
-    /// The eval transform torchvision's metadata gives named weights: their sizes, resampling
-    /// (bicubic or bilinear) and statistics.
-    public static func evalTransform(of named: TorchvisionWeights) -> EvalTransform {
-        EvalTransform(resize: named.resize, crop: named.crop, normalization: Normalization(mean: named.mean, std: named.std),
+    /// The eval transform torchvision's metadata gives named weights: their sizes (232 / 224 for
+    /// the V2 weights), resampling (bicubic for EfficientNet's V1 weights) and statistics
+    /// (efficientnet_v2_l's 0.5); `sized`'s sizes instead where `--image-size` or `--resize` gave them.
+    public static func evalTransform(of named: TorchvisionWeights, sized: EvalTransform? = nil) -> EvalTransform {
+        EvalTransform(resize: sized?.resize ?? named.resize, crop: sized?.crop ?? named.crop,
+                      normalization: Normalization(mean: named.mean, std: named.std),
                       interpolation: named.interpolation == .bicubic ? .bicubic : .bilinear)
     }
 }

@@ -72,5 +72,20 @@ final class ImageNetNamesTests: XCTestCase {
         XCTAssertEqual(l, EvalTransform(resize: 480, crop: 480, normalization: Normalization(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]),
                                         interpolation: .bicubic))
         XCTAssertEqual(ModelFiles.evalTransform(of: try TorchvisionWeights.named("resnet34")), EvalTransform())
+        // --image-size / --resize change the sizes only: the weights' statistics and resampling stay.
+        let sized = ModelFiles.evalTransform(of: try TorchvisionWeights.named("efficientnet_v2_l"), sized: EvalTransform(resize: 256, crop: 224))
+        XCTAssertEqual(sized, EvalTransform(resize: 256, crop: 224, normalization: l.normalization, interpolation: .bicubic))
+    }
+
+    /// Hostile: --interpolation takes bilinear or bicubic, nothing else, and says which.
+    func testInterpolationOtherThanTheTwoIsRefused() throws {
+        XCTAssertEqual(try ModelOptions.parse(["--interpolation", "bicubic"]).interpolation, .bicubic)
+        XCTAssertNil(try ModelOptions.parse([]).interpolation)
+        for bad in ["lanczos", "BICUBIC", "", "bicubic\u{0}", "nearest"] {
+            XCTAssertThrowsError(try ModelOptions.parse(["--interpolation", bad]), bad) { error in
+                let message = ModelOptions.fullMessage(for: error)
+                XCTAssertTrue(message.contains("bilinear") && message.contains("bicubic"), message)
+            }
+        }
     }
 }
