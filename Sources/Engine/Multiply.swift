@@ -68,9 +68,9 @@ public final class Multiply {
     /// regnet_y_400mf's inference). Nil where the jit kernel applies, or channels-last would not help.
     private func channelsLast(_ x: MemoryDesc, whereNoJitFor a: MemoryDesc, _ b: MemoryDesc,
                               inChannelsLast: (MemoryDesc) throws -> (MemoryDesc, MemoryDesc)?) throws -> MemoryDesc? {
-        guard try primitive(a, b).implementation.hasPrefix("ref") else { return nil }
+        guard try primitive(a, b).isReference else { return nil }
         let nhwc = try MemoryDesc(dims: x.dims, type: x.dataType, tag: dnnl_acdb)
-        guard nhwc != x, let (a2, b2) = try inChannelsLast(nhwc), try !primitive(a2, b2).implementation.hasPrefix("ref") else { return nil }
+        guard nhwc != x, let (a2, b2) = try inChannelsLast(nhwc), try !primitive(a2, b2).isReference else { return nil }
         return nhwc
     }
 

@@ -56,9 +56,9 @@ public final class GlobalAvgPool2d {
         // oneDNN 2.6 pools bf16 in 8-channel blocks (grouped convs of 8 channels a group choose
         // them: RegNet's) with its reference kernel, three quarters of regnet_y_400mf's bf16
         // inference; in channels-last with a jit one.
-        if prim.implementation.hasPrefix("ref"), x.desc.quantizedType == nil {
+        if prim.isReference, x.desc.quantizedType == nil {
             let nhwc = try MemoryDesc(dims: s, type: x.dataType, tag: dnnl_acdb)
-            if nhwc != x.desc, try !primitive(nhwc).implementation.hasPrefix("ref") {
+            if nhwc != x.desc, try !primitive(nhwc).isReference {
                 x = try engine.reorder(x, to: nhwc)
                 prim = try primitive(nhwc)
             }

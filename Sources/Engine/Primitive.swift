@@ -40,14 +40,18 @@ final class Primitive {
         MemoryDesc(raw: dnnl_primitive_desc_query_md(pd, what, index).pointee)
     }
 
-    /// The implementation oneDNN picked (`jit:avx512_core`, `ref:any`...).
-    var implementation: String {
+    /// The implementation oneDNN picked (`jit:avx512_core`, `ref:any`...), asked once (the
+    /// layout fallbacks and the depthwise gradient read it on every call).
+    private(set) lazy var implementation: String = {
         var s: UnsafePointer<CChar>?
         withUnsafeMutablePointer(to: &s) { p in
             _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, p)
         }
         return s.map { String(cString: $0) } ?? "?"
-    }
+    }()
+
+    /// Whether oneDNN fell back to its reference kernel (`ref:any`), 10 to 50 times slower than a jit one.
+    var isReference: Bool { implementation.hasPrefix("ref") }
 
     /// Runs the primitive on `engine`'s stream and waits for it.
     func execute(_ args: [(Int32, Tensor)], on engine: CPUEngine) throws {
