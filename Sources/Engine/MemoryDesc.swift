@@ -64,9 +64,9 @@ public struct MemoryDesc: Hashable, CustomStringConvertible {
         return (ints(b.strides, Int(raw.ndims)), ints(b.inner_idxs, n), ints(b.inner_blks, n))
     }
 
-    /// `dims` in this 4-d activation layout's family (NCHW, NHWC, nChw8c, nChw16c), or nil for
-    /// another layout.
-    func sameLayout(_ dims: [Int]) throws -> MemoryDesc? {
+    /// `dims` in this 4-d activation layout's family (NCHW, NHWC, nChw8c, nChw16c), of this
+    /// type or `type`, or nil for another layout.
+    func sameLayout(_ dims: [Int], type: DataType? = nil) throws -> MemoryDesc? {
         guard let b = blocking, raw.ndims == 4, dims.count == 4 else { return nil }
         let tag: dnnl_format_tag_t
         switch (b.innerIndices, b.innerSizes) {
@@ -75,7 +75,7 @@ public struct MemoryDesc: Hashable, CustomStringConvertible {
         case ([], []): tag = b.strides[1] == 1 ? dnnl_acdb : dnnl_abcd
         default: return nil
         }
-        return try MemoryDesc(dims: dims, type: dataType, tag: tag)
+        return try MemoryDesc(dims: dims, type: type ?? dataType, tag: tag)
     }
 
     /// One image of this batch layout (`[1, ...]`, the same strides) and the bytes from one image

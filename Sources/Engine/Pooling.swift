@@ -1,24 +1,25 @@
 import CDNNL
 
-/// PyTorch's `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode). Works on any
-/// layout and type the input has; the output keeps them.
-public final class MaxPool2d {
+/// A pooling window slid over H and W (dilation 1, floor mode), on any layout and type the
+/// input has; the output keeps them. `MaxPool2d` and `AvgPool2d`.
+public class WindowPool2d {
     public let kernel: Int
     public let stride: Int
     public let padding: Int
     public let engine: CPUEngine
+    let kind: PoolKind
     private let plans = PrimitiveCache<MemoryDesc, Primitive>()
 
-    public init(kernel: Int, stride: Int, padding: Int = 0, engine: CPUEngine = .shared) throws {
+    init(_ kind: PoolKind, kernel: Int, stride: Int, padding: Int, engine: CPUEngine) throws {
         guard kernel >= 1, stride >= 1, padding >= 0, padding * 2 <= kernel else {
-            throw EngineError.invalidArgument(op: "MaxPool2d", what: "kernel \(kernel), stride \(stride), padding \(padding) (padding must be at most half the kernel)")
+            throw EngineError.invalidArgument(op: "\(kind.module)", what: "kernel \(kernel), stride \(stride), padding \(padding) (padding must be at most half the kernel)")
         }
-        self.kernel = kernel; self.stride = stride; self.padding = padding; self.engine = engine
+        self.kind = kind; self.kernel = kernel; self.stride = stride; self.padding = padding; self.engine = engine
     }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
         guard input.count == 4, input[2] + 2 * padding >= kernel, input[3] + 2 * padding >= kernel else {
-            throw EngineError.shapeMismatch(op: "MaxPool2d(\(kernel))", expected: "[N, C, H, W] with H, W + padding >= \(kernel)", actual: "\(input)")
+            throw EngineError.shapeMismatch(op: "\(kind.module)(\(kernel))", expected: "[N, C, H, W] with H, W + padding >= \(kernel)", actual: "\(input)")
         }
         return [input[0], input[1], (input[2] + 2 * padding - kernel) / stride + 1, (input[3] + 2 * padding - kernel) / stride + 1]
     }
@@ -26,11 +27,26 @@ public final class MaxPool2d {
     public func forward(_ x: Tensor) throws -> Tensor {
         let out = try outputShape(for: x.shape)
         let prim = try plans.value(for: x.desc) {
-            try poolPrimitive(.max, x.desc, out, kernel: (kernel, kernel), stride: (stride, stride), padding: padding, engine: engine)
+            try poolPrimitive(kind, x.desc, out, kernel: (kernel, kernel), stride: (stride, stride), padding: padding, engine: engine)
         }
         let dst = try Tensor(desc: prim.md(dnnl_query_dst_md), engine: engine)
         try prim.execute([(DNNL_ARG_SRC, x), (DNNL_ARG_DST, dst)], on: engine)
         return dst
+    }
+}
+
+/// PyTorch's `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode).
+public final class MaxPool2d: WindowPool2d {
+    public init(kernel: Int, stride: Int, padding: Int = 0, engine: CPUEngine = .shared) throws {
+        try super.init(.max, kernel: kernel, stride: stride, padding: padding, engine: engine)
+    }
+}
+
+/// PyTorch's `nn.AvgPool2d(kernel, stride, padding)` with its defaults (`count_include_pad=True`:
+/// a window over the padding divides by the whole kernel's size; floor mode).
+public final class AvgPool2d: WindowPool2d {
+    public init(kernel: Int, stride: Int, padding: Int = 0, engine: CPUEngine = .shared) throws {
+        try super.init(.avgIncludingPadding, kernel: kernel, stride: stride, padding: padding, engine: engine)
     }
 }
 
@@ -171,7 +187,23 @@ func adaptiveAverageBackwardPlain(_ dy: Tensor, inputDims s: [Int], engine: CPUE
     return dx
 }
 
-enum PoolKind { case max, avg }
+enum PoolKind {
+    case max
+    /// The mean over the window's cells inside the input (adaptive pooling's bins have no padding).
+    case avg
+    /// The sum over the window divided by the kernel's size (`nn.AvgPool2d`'s `count_include_pad`).
+    case avgIncludingPadding
+
+    var module: String { self == .max ? "MaxPool2d" : "AvgPool2d" }
+
+    var dnnl: dnnl_alg_kind_t {
+        switch self {
+        case .max: return dnnl_pooling_max
+        case .avg: return dnnl_pooling_avg_exclude_padding
+        case .avgIncludingPadding: return dnnl_pooling_avg_include_padding
+        }
+    }
+}
 
 func poolPrimitive(_ kind: PoolKind, _ src: MemoryDesc, _ outDims: [Int], kernel: (Int, Int), stride: (Int, Int),
                    padding: Int, engine: CPUEngine) throws -> Primitive {
@@ -187,8 +219,7 @@ func poolPrimitive(_ kind: PoolKind, _ src: MemoryDesc, _ outDims: [Int], kernel
         Int64((outDims[3] - 1) * stride.1 + kernel.1 - inDims[3] - padding),
     ]
     var pd = dnnl_pooling_desc_t()
-    let alg = kind == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding
-    try dnnlCheck(dnnl_pooling_forward_desc_init(&pd, dnnl_forward_inference, alg, &s, &d, st, k, pl, pr),
+    try dnnlCheck(dnnl_pooling_forward_desc_init(&pd, dnnl_forward_inference, kind.dnnl, &s, &d, st, k, pl, pr),
                   "dnnl_pooling_forward_desc_init(\(kind) on \(inDims))")
     return try Primitive.make(&pd, engine: engine, name: "\(kind) pool \(kernel) on \(inDims)")
 }

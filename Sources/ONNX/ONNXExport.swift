@@ -38,7 +38,8 @@ public enum ONNXExportError: Error, Equatable, CustomStringConvertible {
 ///   `[batch, classes]`.
 /// - conv -> Conv (kernel_shape, strides, pads, dilations, group; bias when the module has one),
 ///   batchNorm -> BatchNormalization (epsilon, momentum; running statistics: inference),
-///   activation -> Relu, add -> Add, maxPool -> MaxPool (torch's floor mode), flatten -> Flatten
+///   activation -> Relu, add -> Add, maxPool -> MaxPool (torch's floor mode), avgPool ->
+///   AveragePool (count_include_pad 1, floor mode), flatten -> Flatten
 ///   (axis 1), linear -> Gemm (transB 1), concat -> Concat (axis 1); dropout is left out (the
 ///   identity at inference).
 /// - adaptiveAvgPool(h, w) with torch's bins (start floor(i*H/h), end ceil((i+1)*H/h)), from the
@@ -366,17 +367,24 @@ public enum ONNXExport {
                 guard inShapes[0] == inShapes[1] else { throw bad("adds shapes \(inShapes[0]) and \(inShapes[1])") }
                 nodes.append(node("Add", inputs: ins, output: output, name: nodeName(n, "Add", index)))
                 return (inShapes[0], nil)
-            case .maxPool(let p):
+            case .maxPool(let p), .avgPool(let p):
                 let (ch, h, w) = try image()
                 guard h + 2 * p.padding >= p.kernel, w + 2 * p.padding >= p.kernel, p.stride > 0 else {
                     throw bad("a \(h)x\(w) input is smaller than the \(p.kernel)x\(p.kernel) pool")
                 }
                 let oh = (h + 2 * p.padding - p.kernel) / p.stride + 1, ow = (w + 2 * p.padding - p.kernel) / p.stride + 1
-                nodes.append(node("MaxPool", inputs: ins, output: output, name: nodeName(n, "MaxPool", index), attributes: [
+                var attributes = [
                     ONNXExport.attribute("kernel_shape", ints: [p.kernel, p.kernel]),
                     ONNXExport.attribute("pads", ints: [p.padding, p.padding, p.padding, p.padding]),
                     ONNXExport.attribute("strides", ints: [p.stride, p.stride]),
-                ]))
+                ]
+                var op = "MaxPool"
+                if case .avgPool = n.op {
+                    // nn.AvgPool2d's default: the padding counts in the divisor.
+                    op = "AveragePool"
+                    attributes.append(ONNXExport.attribute("count_include_pad", int: 1))
+                }
+                nodes.append(node(op, inputs: ins, output: output, name: nodeName(n, op, index), attributes: attributes))
                 return ([ch, oh, ow], nil)
             case let .adaptiveAvgPool(oh, ow):
                 let (ch, h, w) = try image()

@@ -1,13 +1,15 @@
 import CDNNL
 
-/// Max or adaptive-average pooling that trains: PyTorch's `MaxPool2d(kernel, stride, padding)`
-/// (the workspace of a training forward records the arg-max for backward),
+/// Pooling that trains: PyTorch's `MaxPool2d(kernel, stride, padding)` (the workspace of a
+/// training forward records the arg-max for backward), `AvgPool2d(kernel, stride, padding)`,
 /// `AdaptiveAvgPool2d((1, 1))` (`globalAverage`) and `AdaptiveAvgPool2d((height, width))`
 /// (`adaptiveAverage`: torch's bins, see `AdaptiveAvgPool2d`; oneDNN's average pooling where
 /// the sizes divide, else a plain loop whose output and input gradient are plain NCHW).
 public final class TrainPool2d {
     public enum Kind: Sendable {
         case max(kernel: Int, stride: Int, padding: Int)
+        /// `AvgPool2d(kernel, stride, padding)`, `count_include_pad=True`.
+        case average(kernel: Int, stride: Int, padding: Int)
         case globalAverage
         case adaptiveAverage(height: Int, width: Int)
     }
@@ -49,6 +51,9 @@ public final class TrainPool2d {
             switch kind {
             case let .max(kernel, stride, padding):
                 (k, s, pad, alg) = (kernel, stride, padding, dnnl_pooling_max)
+                kh = k; kw = k; sh = s; sw = s
+            case let .average(kernel, stride, padding):
+                (k, s, pad, alg) = (kernel, stride, padding, dnnl_pooling_avg_include_padding)
                 kh = k; kw = k; sh = s; sw = s
             case .globalAverage:
                 pad = 0; alg = dnnl_pooling_avg_exclude_padding

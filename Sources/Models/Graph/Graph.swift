@@ -62,6 +62,9 @@ public enum Op: Sendable, Equatable {
     case add
     /// `nn.MaxPool2d`.
     case maxPool(Pool)
+    /// `nn.AvgPool2d` with its defaults: `count_include_pad=True` (a window reaching over the
+    /// padding divides by the whole kernel's size), floor mode.
+    case avgPool(Pool)
     /// `nn.AdaptiveAvgPool2d((h, w))`: torchvision's bins (start `floor(i * H / h)`, end `ceil((i + 1) * H / h)`).
     case adaptiveAvgPool(height: Int, width: Int)
     /// `torch.flatten(x, 1)`: `[N, C, H, W]` to `[N, C * H * W]`, C slowest.
@@ -75,7 +78,7 @@ public enum Op: Sendable, Equatable {
     /// in training, zeroes each image's whole branch with probability `p` and scales the rest by
     /// `1 / (1 - p)`.
     case stochasticDepth(p: Double)
-    /// `torch.cat(inputs, 1)`.
+    /// `torch.cat(inputs, 1)`: the inputs' channels in order (same N, H, W).
     case concat
     /// `s * x` with `inputs` `[x, s]`: `x` `[N, C, H, W]`, `s` `[N, C, 1, 1]` broadcast over H and
     /// W (squeeze-and-excitation's `scale * input`).
@@ -139,6 +142,12 @@ extension Graph {
     /// Appends a node reading `inputs` and returns the value it produces.
     @discardableResult
     public mutating func add(_ op: Op, _ inputs: Int..., path: ModulePath = .root, stage: Int? = nil) -> Int {
+        add(op, inputs: inputs, path: path, stage: stage)
+    }
+
+    /// Appends a node reading `inputs` (a concat's list) and returns the value it produces.
+    @discardableResult
+    public mutating func add(_ op: Op, inputs: [Int], path: ModulePath = .root, stage: Int? = nil) -> Int {
         nodes.append(Node(op, inputs: inputs, path: path, stage: stage))
         return nodes.count
     }

@@ -154,6 +154,8 @@ extension InferenceModel {
             case activation(ActivationLayer)
             case multiply(Multiply)
             case maxPool(MaxPool2d)
+            case avgPool(AvgPool2d)
+            case concat(Concat)
             case globalAvgPool(GlobalAvgPool2d)
             case adaptiveAvgPool(AdaptiveAvgPool2d)
             case flatten(Flatten)
@@ -178,6 +180,8 @@ extension InferenceModel {
             case .activation(let a): return try a.forward(x[0])
             case .multiply(let m): return try m.forward(x[0], x[1])
             case .maxPool(let p): return try p.forward(x[0])
+            case .avgPool(let p): return try p.forward(x[0])
+            case .concat(let c): return try c.forward(x)
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
             case .flatten(let f): return try f.forward(x[0])
@@ -263,6 +267,8 @@ extension InferenceModel {
                     emit(.add(Add(activation: act?.kind, engine: engine)), node.inputs, through: act?.node ?? i)
                 case .maxPool(let p):
                     emit(.maxPool(try MaxPool2d(kernel: p.kernel, stride: p.stride, padding: p.padding, engine: engine)), node.inputs, through: i)
+                case .avgPool(let p):
+                    emit(.avgPool(try AvgPool2d(kernel: p.kernel, stride: p.stride, padding: p.padding, engine: engine)), node.inputs, through: i)
                 case let .adaptiveAvgPool(h, w):
                     if h == 1 && w == 1 { emit(.globalAvgPool(GlobalAvgPool2d(engine: engine)), node.inputs, through: i) }
                     else { emit(.adaptiveAvgPool(try AdaptiveAvgPool2d(outputHeight: h, outputWidth: w, engine: engine)), node.inputs, through: i) }
@@ -280,7 +286,7 @@ extension InferenceModel {
                 case .dropout, .stochasticDepth:
                     emit(.identity, node.inputs, through: i)
                 case .concat:
-                    throw ModelError.badInput("concat is not supported by the inference plan yet")
+                    emit(.concat(Concat(engine: engine)), node.inputs, through: i)
                 }
             }
             // A fused step runs where its last node is: every value it reads is made by then.

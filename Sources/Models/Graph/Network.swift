@@ -200,6 +200,8 @@ public final class Network {
                 steps.append(ActivationStep(try TrainActivation(a, engine: engine), input: x, node: i))
             case .maxPool(let p):
                 steps.append(PoolStep(TrainPool2d(.max(kernel: p.kernel, stride: p.stride, padding: p.padding), engine: engine), input: x, node: i))
+            case .avgPool(let p):
+                steps.append(PoolStep(TrainPool2d(.average(kernel: p.kernel, stride: p.stride, padding: p.padding), engine: engine), input: x, node: i))
             case let .adaptiveAvgPool(h, w):
                 let kind: TrainPool2d.Kind = h == 1 && w == 1 ? .globalAverage : .adaptiveAverage(height: h, width: w)
                 steps.append(PoolStep(TrainPool2d(kind, engine: engine), input: x, node: i))
@@ -219,7 +221,7 @@ public final class Network {
             case .multiply:
                 steps.append(MultiplyStep(TrainMultiply(engine: engine), inputs: node.inputs, node: i))
             case .concat:
-                throw ModelError.badInput("concat does not train yet")
+                steps.append(ConcatStep(TrainConcat(engine: engine), inputs: node.inputs, node: i))
             }
         }
         self.steps = steps

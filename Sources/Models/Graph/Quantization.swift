@@ -208,6 +208,7 @@ public final class RangeRecorder {
         case .activation(let a): op = a.rawValue
         case .add: op = "add"
         case .maxPool: op = "maxpool"
+        case .avgPool: op = "avgpool"
         case .adaptiveAvgPool: op = "avgpool"
         case .flatten: op = "flatten"
         case .dropout: op = "dropout"

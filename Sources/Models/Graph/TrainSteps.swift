@@ -155,6 +155,18 @@ final class DropoutStep: TrainStep {
     override func release() { dropout.release() }
 }
 
+/// `torch.cat(inputs, 1)`; backward hands each input its channels of the gradient.
+final class ConcatStep: TrainStep {
+    let concat: TrainConcat
+    init(_ concat: TrainConcat, inputs: [Int], node: Int) { self.concat = concat; super.init(inputs: inputs, output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try concat.forward(x, pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        guard need.contains(true) else { concat.release(); return need.map { _ in nil } }
+        return try concat.backward(outputGrad: dy, need: need)
+    }
+    override func release() { concat.release() }
+}
+
 /// `s * x` (squeeze-and-excitation's scale): inputs `[x, s]`, `s` `[N, C, 1, 1]`.
 final class MultiplyStep: TrainStep {
     let multiply: TrainMultiply
