@@ -13,9 +13,41 @@ public struct ModelKeys: Sendable, Equatable {
     public let required: [String]
     /// The model's top-level modules: keys under the prefix outside them are not the model's.
     public let modules: Set<String>
+    /// How old checkpoints of the model spelled some keys, renamed as they are read (nil: none).
+    public let legacyJoin: LegacyKeyJoin?
 
-    public init(name: String, noun: String, id: String, anchor: String, required: [String], modules: Set<String>) {
+    public init(name: String, noun: String, id: String, anchor: String, required: [String], modules: Set<String>,
+                legacyJoin: LegacyKeyJoin? = nil) {
         self.name = name; self.noun = noun; self.id = id; self.anchor = anchor; self.required = required; self.modules = modules
+        self.legacyJoin = legacyJoin
+    }
+}
+
+/// An old spelling of keys that torchvision's loader renames: a key ending in
+/// `<parent><digits>.<module>.<index>.<tensor>`, with `module`, `index` and `tensor` from the
+/// sets, loses the dot between module and index. DenseNet's download files
+/// (`denselayer1.norm.1.weight` for `denselayer1.norm1.weight`): torchvision's
+/// `_load_state_dict` regex `^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$`.
+public struct LegacyKeyJoin: Sendable, Equatable {
+    public let parent: String
+    public let modules: Set<String>
+    public let indices: Set<String>
+    public let tensors: Set<String>
+
+    public init(parent: String, modules: Set<String>, indices: Set<String>, tensors: Set<String>) {
+        self.parent = parent; self.modules = modules; self.indices = indices; self.tensors = tensors
+    }
+
+    /// The key's new spelling, or nil when it is not an old one.
+    public func renamed(_ key: String) -> String? {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 4 else { return nil }
+        let n = parts.count
+        let owner = parts[n - 4]
+        let digits = owner.reversed().prefix { $0.isASCII && $0.isNumber }.count
+        guard digits > 0, owner.dropLast(digits).hasSuffix(parent), modules.contains(String(parts[n - 3])),
+              indices.contains(String(parts[n - 2])), tensors.contains(String(parts[n - 1])) else { return nil }
+        return (parts[..<(n - 3)] + [parts[n - 3] + parts[n - 2], parts[n - 1]]).joined(separator: ".")
     }
 }
 

@@ -122,6 +122,18 @@ enum StateDictExtraction {
             while let p = strippedPrefixes.first(where: { p in found.tensors.allSatisfy { $0.0.hasPrefix(p) } }) { strip(p) }
         }
         if !removed.isEmpty { found.removedPrefix = removed }
+        // Old spellings of the model's keys, renamed as torchvision's loader renames them.
+        if let join = models.first(where: { ModelPrefix(keys: found.tensors.map(\.0), model: $0) != .none })?.legacyJoin {
+            var renamed = 0
+            found.tensors = found.tensors.map { k, t in
+                guard let new = join.renamed(k) else { return (k, t) }
+                renamed += 1
+                return (new, t)
+            }
+            if renamed > 0 {
+                found.notes.append("renamed \(renamed) keys from the old spelling torchvision's loader renames (such as \(join.parent)1.norm.1.weight to \(join.parent)1.norm1.weight)")
+            }
+        }
         var seen = Set<String>()
         for (name, _) in found.tensors where !seen.insert(name).inserted {
             throw CheckpointError.malformed(path: path, what: "key '\(name)' appears twice")
