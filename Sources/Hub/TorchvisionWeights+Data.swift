@@ -3,7 +3,7 @@
 // Regenerate: ~/torchenv/bin/python Fixtures/make_fixtures.py hub
 
 extension TorchvisionWeights {
-    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet and RegNet families, in torchvision's order.
+    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet and DenseNet families, in torchvision's order.
     public static let all: [TorchvisionWeights] = [
         TorchvisionWeights(architecture: "resnet18", version: "IMAGENET1K_V1", enumName: "ResNet18_Weights",
                            url: "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -310,5 +310,21 @@ extension TorchvisionWeights {
                            url: "https://download.pytorch.org/models/regnet_x_32gf-6eb8fdc6.pth",
                            fileName: "regnet_x_32gf-6eb8fdc6.pth", sha256Prefix: "6eb8fdc6", fileSizeMB: 412.039,
                            resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "densenet121", version: "IMAGENET1K_V1", enumName: "DenseNet121_Weights",
+                           url: "https://download.pytorch.org/models/densenet121-a639ec97.pth",
+                           fileName: "densenet121-a639ec97.pth", sha256Prefix: "a639ec97", fileSizeMB: 30.845,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "densenet161", version: "IMAGENET1K_V1", enumName: "DenseNet161_Weights",
+                           url: "https://download.pytorch.org/models/densenet161-8d451a50.pth",
+                           fileName: "densenet161-8d451a50.pth", sha256Prefix: "8d451a50", fileSizeMB: 110.369,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "densenet169", version: "IMAGENET1K_V1", enumName: "DenseNet169_Weights",
+                           url: "https://download.pytorch.org/models/densenet169-b2777c0a.pth",
+                           fileName: "densenet169-b2777c0a.pth", sha256Prefix: "b2777c0a", fileSizeMB: 54.708,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "densenet201", version: "IMAGENET1K_V1", enumName: "DenseNet201_Weights",
+                           url: "https://download.pytorch.org/models/densenet201-c1103571.pth",
+                           fileName: "densenet201-c1103571.pth", sha256Prefix: "c1103571", fileSizeMB: 77.373,
+                           resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
     ]
 }

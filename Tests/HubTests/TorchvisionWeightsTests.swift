@@ -9,8 +9,9 @@ final class TorchvisionWeightsTests: XCTestCase {
         // IMAGENET1K_FEATURES, a feature extractor without ImageNet's classes, is left out);
         // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5;
         // EfficientNets: V1 for b0 to b7 and v2 s, m, l, and V2 for b1: 12; RegNets: V1 and V2 for
-        // the 14 but regnet_y_128gf, and SWAG's end-to-end and linear weights for y_16gf, y_32gf, y_128gf: 34.
-        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12 + 34)
+        // the 14 but regnet_y_128gf, and SWAG's end-to-end and linear weights for y_16gf, y_32gf, y_128gf: 34;
+        // DenseNets: V1 for 121, 161, 169 and 201: 4.
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12 + 34 + 4)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -21,6 +22,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                              + (0...7).map { "efficientnet_b\($0)" } + ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"]
                              + ["y_400mf", "y_800mf", "y_1_6gf", "y_3_2gf", "y_8gf", "y_16gf", "y_32gf", "y_128gf",
                                 "x_400mf", "x_800mf", "x_1_6gf", "x_3_2gf", "x_8gf", "x_16gf", "x_32gf"].map { "regnet_" + $0 }
+                             + ["densenet121", "densenet161", "densenet169", "densenet201"]
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -132,9 +134,12 @@ final class TorchvisionWeightsTests: XCTestCase {
             XCTAssertEqual(w.crop, 224, w.name)
             XCTAssertTrue([232, 256].contains(w.resize), w.name)
             XCTAssertEqual(w.interpolation, .bilinear, w.name)
-            let sizes: ClosedRange<Double> = w.architecture.hasPrefix("mobilenet") ? 5.0...30.0 : 40.0...600.0
+            let sizes: ClosedRange<Double> = w.architecture.hasPrefix("mobilenet") ? 5.0...30.0
+                : w.architecture.hasPrefix("densenet") ? 25.0...120.0 : 40.0...600.0
             XCTAssertTrue(sizes.contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
-            if w.architecture.hasPrefix("vgg") { XCTAssertEqual(w.version, "IMAGENET1K_V1"); XCTAssertEqual(w.resize, 256) }
+            if w.architecture.hasPrefix("vgg") || w.architecture.hasPrefix("densenet") {
+                XCTAssertEqual(w.version, "IMAGENET1K_V1"); XCTAssertEqual(w.resize, 256)
+            }
             if w.architecture.hasPrefix("mobilenet") {
                 // torchvision's V1 recipe evaluates at 256 then 224, its V2 ("new training recipe") at 232.
                 XCTAssertTrue(["IMAGENET1K_V1", "IMAGENET1K_V2"].contains(w.version), w.name)
@@ -154,7 +159,8 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12 + 15 + 34)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12 + 15 + 34 + 4 + 4)
+                XCTAssertTrue(known.contains("densenet161:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("mobilenet_v2"))
                 XCTAssertTrue(known.contains("mobilenet_v3_large:IMAGENET1K_V2"))
