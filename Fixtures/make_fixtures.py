@@ -13,7 +13,9 @@ evaluate and weighted_loss parts need scikit-learn (`pip install scikit-learn`).
 The vgg part (tiny torchvision VGGs, Fixtures/vgg/README.md) reads images from Fixtures/images/src,
 as does the mobilenet part (tiny torchvision MobileNetV2/V3, Fixtures/mobilenet/README.md) and the
 efficientnet part (tiny torchvision EfficientNet B0-B7 and V2-S/M/L, Fixtures/efficientnet/README.md)
-and the regnet part (tiny torchvision RegNetY and RegNetX, every variant's depths, Fixtures/regnet/README.md).
+and the regnet part (tiny torchvision RegNetY and RegNetX, every variant's depths, Fixtures/regnet/README.md)
+and the densenet part (tiny torchvision DenseNet-121/161/169/201, every variant's block configuration,
+Fixtures/densenet/README.md).
 The int8 part reads Fashion-MNIST's train split from the same Debian package.
 """
 import os
@@ -26,7 +28,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "mobilenet", "efficientnet", "regnet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
+                             "vgg", "mobilenet", "efficientnet", "regnet", "densenet", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -20,7 +20,8 @@ import XCTest
 ///   `tiny_vgg11_bn_image_*`), the narrow ResNets of Fixtures/models (`resnet_*`) and the tiny
 ///   MobileNets of Fixtures/mobilenet (`tiny_mobilenet_*_<case>`) and three tiny EfficientNets of
 ///   Fixtures/efficientnet (`tiny_efficientnet_{b0,b5,v2_s}_<case>`) and three tiny RegNets of
-///   Fixtures/regnet (`tiny_regnet_{y_400mf,x_400mf,x_8gf}_<case>`).
+///   Fixtures/regnet (`tiny_regnet_{y_400mf,x_400mf,x_8gf}_<case>`) and two tiny DenseNets of
+///   Fixtures/densenet (`tiny_densenet{121,161}_<case>`).
 /// Each runtime's batch logits, its one-image-at-a-time logits (where the JSON has them) and its
 /// probabilities must be within 1e-4 of Graft's (logits relative to the row's largest,
 /// probabilities absolute); a NaN, an infinity or a length mismatch fails. The JSON's
@@ -369,11 +370,13 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        // Fixtures/mobilenet/models, Fixtures/efficientnet/models and Fixtures/regnet/models at 32x32
-        // and 64x48 (as ONNXMobileNetFixtureTests, ONNXEfficientNetFixtureTests, ONNXRegNetFixtureTests export them).
+        // Fixtures/mobilenet/models, Fixtures/efficientnet/models, Fixtures/regnet/models and
+        // Fixtures/densenet/models at 32x32 and 64x48 (as ONNXMobileNetFixtureTests,
+        // ONNXEfficientNetFixtureTests, ONNXRegNetFixtureTests, ONNXDenseNetFixtureTests export them).
         let families = ["tiny_mobilenet_v2", "tiny_mobilenet_v3_large", "tiny_mobilenet_v3_small"].map { ("mobilenet/models", $0) }
             + ONNXEfficientNetFixtureTests.models.map { ("efficientnet/models", $0) }
             + ONNXRegNetFixtureTests.models.map { ("regnet/models", $0) }
+            + ONNXDenseNetFixtureTests.models.map { ("densenet/models", $0) }
         for (folder, name) in families {
             let mobile = FixturePaths.url(folder)
             let dir = mobile.appendingPathComponent(name)
@@ -392,7 +395,7 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertEqual(checked, 22 + 6 + 6 + 6, "every torch fixture export of Fixtures/onnx_check")
+        XCTAssertEqual(checked, 22 + 6 + 6 + 6 + 4, "every torch fixture export of Fixtures/onnx_check")
         print("[onnx-runtime] torch fixtures, worst: \(worst.sorted { $0.key < $1.key })")
     }
 

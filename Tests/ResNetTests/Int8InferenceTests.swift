@@ -274,6 +274,13 @@ final class Int8InferenceTests: XCTestCase {
         try runsInInt8("regnet/models", [("tiny_regnet_y_400mf", -1, 0.1), ("tiny_regnet_x_400mf", -1, 0.1)])
     }
 
+    /// DenseNet: the 1x1 and 3x3 convs in int8, reading f32 (each conv's input is a batch norm's
+    /// output, after a concatenation) and writing f32 (a concatenation reads them).
+    func testDenseNetsRunInInt8() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        try runsInInt8("densenet/models", [("tiny_densenet121", -1, 0.1), ("tiny_densenet201", -1, 0.1)])
+    }
+
     /// Each model calibrated by max on the 96x80 input, then int8 against f32 there: `steps` int8
     /// steps (-1: every conv), logits within `bound` (relative), and not equal.
     func runsInInt8(_ folder: String, _ models: [(String, Int, Double)]) throws {

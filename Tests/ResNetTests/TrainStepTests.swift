@@ -140,6 +140,21 @@ final class TrainStepTests: XCTestCase {
             for c in try TrainingFixture(model, root: Self.regNetRoot).meta.cases { try check(model, c, root: Self.regNetRoot) }
         }
     }
+    // DenseNet (Fixtures/densenet/training, gen_densenet.py): concatenations (their gradient cut
+    // back into each input's channels and summed over every later layer that read it), batch norms
+    // before convs with ReLU fused, the transitions' 2x2 average pooling.
+    // The bound is the ResNet one, or 2.5 times PyTorch's own float32 distance from float64 where
+    // that is larger (`last_bn_eval`: 2.7e-5, one batch norm over 8 values a channel in the last block).
+    static let denseNetRoot = FixturePaths.url("densenet/training")
+    func testDenseNetEveryCase() throws {
+        struct Distance: Decodable { struct D: Decodable { let worst_grad: Double }; let float64_distance: D }
+        let model = "tiny_densenet121"
+        for c in try TrainingFixture(model, root: Self.denseNetRoot).meta.cases {
+            let url = Self.denseNetRoot.appendingPathComponent("\(model)/\(c)/case.json")
+            let torch = try JSONDecoder().decode(Distance.self, from: Data(contentsOf: url)).float64_distance.worst_grad
+            try check(model, c, root: Self.denseNetRoot, gradTolerance: max(Self.gradTolerance, 2.5 * torch))
+        }
+    }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
     func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }

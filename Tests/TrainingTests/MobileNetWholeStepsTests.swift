@@ -6,9 +6,9 @@ import TestSupport
 import Training
 import XCTest
 
-/// Three whole training steps of the tiny MobileNets, EfficientNets and RegNets (zero_grad, forward,
+/// Three whole training steps of the tiny MobileNets, EfficientNets, RegNets and DenseNets (zero_grad, forward,
 /// loss, backward, optimizer step) against PyTorch (Fixtures/mobilenet/training,
-/// Fixtures/efficientnet/training, Fixtures/regnet/training, `steps_*`): losses, each step's logits, the trained
+/// Fixtures/efficientnet/training, Fixtures/regnet/training, Fixtures/densenet/training, `steps_*`): losses, each step's logits, the trained
 /// parameters and running statistics after the third, with SGD (momentum, weight decay) and Adam.
 final class MobileNetWholeStepsTests: XCTestCase {
     static let root = FixturePaths.url("mobilenet/training")
@@ -99,13 +99,18 @@ final class MobileNetWholeStepsTests: XCTestCase {
         try everyCase(root: FixturePaths.url("regnet/training"), models: ["tiny_regnet_y_400mf", "tiny_regnet_x_400mf"])
     }
 
-    func everyCase(root: URL, models: [String]) throws {
+    /// One model (4 cases with step files: 8 runs).
+    func testDenseNetEveryCaseWithStepFiles() throws {
+        try everyCase(root: FixturePaths.url("densenet/training"), models: ["tiny_densenet121"], runs: 8, compared: 4)
+    }
+
+    func everyCase(root: URL, models: [String], runs minRuns: Int = 16, compared minCompared: Int = 6) throws {
         var runs = 0
         for model in models {
             let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: root.appendingPathComponent("\(model)/meta.json")))
             for c in meta.cases { runs += try check(model, c, root: root) }
         }
-        XCTAssertGreaterThanOrEqual(runs, 16, "SGD and Adam on every case with step files")
-        XCTAssertGreaterThanOrEqual(compared, 6, "parameters and statistics compared on the robust cases")
+        XCTAssertGreaterThanOrEqual(runs, minRuns, "SGD and Adam on every case with step files")
+        XCTAssertGreaterThanOrEqual(compared, minCompared, "parameters and statistics compared on the robust cases")
     }
 }

@@ -107,11 +107,19 @@ public struct DenseNetFamily: ModelFamily {
             throw ModelError.badInput("a DenseNet with \(blocks) layers in its dense blocks (features.denseblock1.denselayer1.conv1 first): "
                 + "torchvision's have four blocks of at least 6 layers")
         }
-        // Anything malformed falls back to a width the key-by-key check that follows refuses.
-        let stem = rows(Self.features.pp("conv0")["weight"]) ?? 64
-        let growth = rows(Self.layer(0, 0).pp("conv2")["weight"]) ?? 32
-        let bottleneck = rows(Self.layer(0, 0).pp("conv1")["weight"]) ?? 4 * growth
-        let transitions = (0..<(blocks.count - 1)).map { rows(Self.transition($0).pp("conv")["weight"]) ?? 1 }
+        // Widths from the batch norms that read them (a conv whose shape disagrees is then the
+        // one the key-by-key check that follows names); anything malformed falls back to a width
+        // that check refuses.
+        func width(_ norm: ModulePath) -> Int? { shapes[norm["weight"]].flatMap { $0.count == 1 && $0[0] > 0 ? $0[0] : nil } }
+        let first = Self.layer(0, 0)
+        let stem = width(first.pp("norm1")) ?? rows(Self.features.pp("conv0")["weight"]) ?? 64
+        let growth = blocks[0] > 1 ? (width(Self.layer(0, 1).pp("norm1")) ?? stem) - stem : rows(first.pp("conv2")["weight"]) ?? 32
+        let bottleneck = width(first.pp("norm2")) ?? rows(first.pp("conv1")["weight"]) ?? 4 * growth
+        let transitions = (0..<(blocks.count - 1)).map { width(Self.layer($0 + 1, 0).pp("norm1")) ?? rows(Self.transition($0).pp("conv")["weight"]) ?? 1 }
+        guard growth > 0 else {
+            throw ModelError.badInput("a DenseNet whose layers do not grow (\(Self.layer(0, 1).pp("norm1")["weight"]) is \(stem + growth) wide, "
+                + "\(first.pp("norm1")["weight"]) \(stem)): torchvision's add the growth rate in every layer")
+        }
         return architecture(DenseNetSpec(stem: stem, growth: growth, bottleneck: bottleneck, blocks: blocks, transitions: transitions), head: head)
     }
 
