@@ -78,6 +78,49 @@ final class ConcatAvgPoolTests: XCTestCase {
         XCTAssertThrowsError(try TrainConcat().backward(outputGrad: xa, need: [true]), "no forward")
     }
 
+    /// The batch norm (and ReLU) of a concatenation, fused or (other layouts, bf16) not: the same
+    /// as the concatenation then the batch norm, in every layout.
+    func testConcatBatchNormIsTheBatchNormOfTheConcatenation() throws {
+        let (n, h, w) = (2, 3, 5)
+        let cases: [(channels: [Int], tags: [dnnl_format_tag_t], type: DataType, fused: Bool)] = [
+            ([3, 5, 4], [dnnl_acdb, dnnl_acdb, dnnl_acdb], .f32, true),
+            ([16, 32, 16], [dnnl_aBcd16b, dnnl_aBcd16b, dnnl_aBcd16b], .f32, true),
+            ([8, 8, 16], [dnnl_aBcd8b, dnnl_aBcd8b, dnnl_aBcd8b], .f32, true),
+            ([8, 4], [dnnl_aBcd8b, dnnl_aBcd8b], .f32, false),
+            ([16, 16], [dnnl_aBcd16b, dnnl_acdb], .f32, false),
+            ([16, 16], [dnnl_aBcd16b, dnnl_aBcd16b], .bf16, true),
+            ([3, 5], [dnnl_acdb, dnnl_acdb], .bf16, true),
+            ([8, 8], [dnnl_aBcd8b, dnnl_aBcd8b], .bf16, true),
+            ([6], [dnnl_acdb], .f32, true),
+        ]
+        for (k, c) in cases.enumerated() {
+            let total = c.channels.reduce(0, +)
+            let values = c.channels.enumerated().map { NaiveReference.values(n * $0.element * h * w, seed: UInt64(50 + 10 * k + $0.offset)) }
+            let xs = try zip(c.channels, zip(values, c.tags)).map { try tensor([n, $0, h, w], $1.0, tag: $1.1, type: c.type) }
+            let p = try BatchNormParameters(weight: NaiveReference.values(total, seed: 1).map { $0 + 1.5 },
+                                            bias: NaiveReference.values(total, seed: 2), runningMean: NaiveReference.values(total, seed: 3),
+                                            runningVar: NaiveReference.values(total, seed: 4).map { $0 + 1.2 })
+            XCTAssertEqual(try ConcatBatchNorm.sharedBlock(xs) != nil, c.fused, "channels \(c.channels)")
+            for activation in [Activation.relu, nil] {
+                let what = "channels \(c.channels) \(c.type) \(activation?.rawValue ?? "none")"
+                let want = try BatchNorm2d(p, activation: activation).forward(Concat().forward(xs)).floats()
+                let y = try ConcatBatchNorm(p, activation: activation).forward(xs)
+                XCTAssertEqual(y.shape, [n, total, h, w], what)
+                XCTAssertEqual(y.dataType, c.type, what)
+                // bf16: within one rounding of oneDNN's (the last bit of 8, 2^-8 of the value).
+                let got = try y.floats()
+                for (a, b) in zip(got, want) {
+                    XCTAssertLessThanOrEqual(abs(a - b), c.type == .bf16 ? max(abs(b), 1e-30) / 128 : 1e-5, what)
+                }
+                XCTAssertEqual(got.count, want.count, what)
+                if activation == .relu { XCTAssertTrue(try y.floats().allSatisfy { $0 >= 0 }, what) }
+            }
+        }
+        let p = try BatchNormParameters(weight: [1, 1], bias: [0, 0], runningMean: [0, 0], runningVar: [1, 1])
+        XCTAssertThrowsError(try ConcatBatchNorm(p, activation: .silu), "only ReLU fuses")
+        XCTAssertThrowsError(try ConcatBatchNorm(p, activation: nil).forward([try tensor([1, 3, 1, 1], [1, 2, 3], tag: dnnl_acdb)]), "3 channels for 2")
+    }
+
     /// nn.AvgPool2d(k, s, p) (count_include_pad, floor mode): each window's sum over the input
     /// cells it covers divided by k * k.
     func averagePool(_ x: [Float], planes: Int, h: Int, w: Int, k: Int, s: Int, p: Int) -> (y: [Float], oh: Int, ow: Int) {

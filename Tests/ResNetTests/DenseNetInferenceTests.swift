@@ -27,9 +27,9 @@ final class DenseNetInferenceTests: XCTestCase {
     }
 
     /// The plan: `norm2` folds into `conv1` (ReLU fused into the conv); `norm1`, the transitions'
-    /// `norm` and `norm5` follow a concatenation or a pool and run as batch norms with ReLU fused;
-    /// no activation runs on its own; one concatenation per layer after each block's first, and
-    /// one per block.
+    /// `norm` and `norm5` follow a concatenation (normalised where its inputs are, the
+    /// concatenation never made: `ConcatBatchNorm`) or, in each block's first layer, a pool (the
+    /// same op with one input); no activation runs on its own.
     func testThePlanFusesWhatItCan() throws {
         let (_, sd) = try load("tiny_densenet121")
         let model = try InferenceModel(stateDict: sd)
@@ -41,6 +41,7 @@ final class DenseNetInferenceTests: XCTestCase {
             case .batchNorm(let bn): kind = bn.activation == .relu ? "bn+relu" : "bn"
             case .activation: kind = "activation"
             case .concat: kind = "concat"
+            case .concatBatchNorm(let c): kind = c.activation == .relu ? "concat+bn+relu" : "concat+bn"
             case .avgPool: kind = "avgpool"
             default: kind = "other"
             }
@@ -48,8 +49,11 @@ final class DenseNetInferenceTests: XCTestCase {
         }
         let layers = 6 + 12 + 24 + 16
         XCTAssertEqual(counts["conv"], 1 + 2 * layers + 3)
-        XCTAssertEqual(counts["bn+relu"], layers + 3 + 1)
-        XCTAssertEqual(counts["concat"], (layers - 4) + 4)
+        // Each block's first layer normalises the block's input (a pool's output), the rest a
+        // concatenation: one op, one input or several.
+        XCTAssertEqual(counts["concat+bn+relu"], layers + 3 + 1)
+        XCTAssertNil(counts["bn+relu"])
+        XCTAssertNil(counts["concat"])
         XCTAssertEqual(counts["avgpool"], 3)
         XCTAssertNil(counts["activation"])
         XCTAssertNil(counts["bn"])

@@ -156,6 +156,8 @@ extension InferenceModel {
             case maxPool(MaxPool2d)
             case avgPool(AvgPool2d)
             case concat(Concat)
+            /// A batch norm (and ReLU) of a concatenation, the concatenation never made.
+            case concatBatchNorm(ConcatBatchNorm)
             case globalAvgPool(GlobalAvgPool2d)
             case adaptiveAvgPool(AdaptiveAvgPool2d)
             case flatten(Flatten)
@@ -182,6 +184,7 @@ extension InferenceModel {
             case .maxPool(let p): return try p.forward(x[0])
             case .avgPool(let p): return try p.forward(x[0])
             case .concat(let c): return try c.forward(x)
+            case .concatBatchNorm(let c): return try c.forward(x)
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
             case .flatten(let f): return try f.forward(x[0])
@@ -256,8 +259,14 @@ extension InferenceModel {
                     }
                 case .batchNorm:
                     let act = activation(after: output)
-                    emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), activation: act?.kind, engine: engine)), node.inputs,
-                         through: act?.node ?? i)
+                    if fold, act == nil || act?.kind == .relu {
+                        // A batch norm no conv comes before (DenseNet's after a pool): one pass, as after a concatenation.
+                        emit(.concatBatchNorm(try ConcatBatchNorm(batchNormParameters(node), activation: act?.kind, engine: engine)),
+                             node.inputs, through: act?.node ?? i)
+                    } else {
+                        emit(.batchNorm(BatchNorm2d(try batchNormParameters(node), activation: act?.kind, engine: engine)), node.inputs,
+                             through: act?.node ?? i)
+                    }
                 case .activation(let a):
                     emit(.activation(ActivationLayer(a, engine: engine)), node.inputs, through: i)
                 case .multiply:
@@ -286,7 +295,15 @@ extension InferenceModel {
                 case .dropout, .stochasticDepth:
                     emit(.identity, node.inputs, through: i)
                 case .concat:
-                    emit(.concat(Concat(engine: engine)), node.inputs, through: i)
+                    // Read only by a batch norm (DenseNet's): normalised where the inputs are.
+                    if fold, let j = sole(output), case .batchNorm = graph.nodes[j].op {
+                        let act = activation(after: j + 1).flatMap { $0.kind == .relu ? $0 : nil }
+                        done.insert(j)
+                        emit(.concatBatchNorm(try ConcatBatchNorm(batchNormParameters(graph.nodes[j]), activation: act?.kind, engine: engine)),
+                             node.inputs, through: act?.node ?? j)
+                    } else {
+                        emit(.concat(Concat(engine: engine)), node.inputs, through: i)
+                    }
                 }
             }
             // A fused step runs where its last node is: every value it reads is made by then.
