@@ -11,7 +11,10 @@ public final class Conv2d {
     public let kernelHeight: Int
     public let kernelWidth: Int
     public let stride: Int
+    /// Zero padding above and below (`padding`) and left and right (`paddingWidth`): torch's
+    /// `padding=(ph, pw)`, which Inception's 1x7 and 7x1 convs have.
     public let padding: Int
+    public let paddingWidth: Int
     public let groups: Int
     /// Applied to the output (after the residual add, when there is one).
     public let activation: Activation?
@@ -55,14 +58,16 @@ public final class Conv2d {
     /// - Parameters:
     ///   - weight: `shape.product` values, `[out, in/groups, kh, kw]` row-major.
     ///   - shape: `[out, in/groups, kh, kw]`.
-    public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0,
+    ///   - paddingWidth: the left and right padding, where it is not `padding`.
+    public init(weight: [Float], shape: [Int], bias: [Float]? = nil, stride: Int = 1, padding: Int = 0, paddingWidth: Int? = nil,
                 groups: Int = 1, activation: Activation? = nil, computeType: DataType = .f32,
                 algorithm: ConvolutionAlgorithm = .direct, tuner: ConvolutionTuner? = nil, engine: CPUEngine = .shared) throws {
+        let paddingWidth = paddingWidth ?? padding
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
             throw EngineError.invalidArgument(op: "Conv2d", what: "weight shape must be [out, in/groups, kh, kw], got \(shape)")
         }
-        guard groups >= 1, shape[0] % groups == 0, stride >= 1, padding >= 0 else {
-            throw EngineError.invalidArgument(op: "Conv2d", what: "groups \(groups) must divide out channels \(shape[0]); stride \(stride) >= 1; padding \(padding) >= 0")
+        guard groups >= 1, shape[0] % groups == 0, stride >= 1, padding >= 0, paddingWidth >= 0 else {
+            throw EngineError.invalidArgument(op: "Conv2d", what: "groups \(groups) must divide out channels \(shape[0]); stride \(stride) >= 1; padding \(padding), \(paddingWidth) >= 0")
         }
         guard weight.count == shape.reduce(1, *) else {
             throw EngineError.shapeMismatch(op: "Conv2d weight", expected: "\(shape.reduce(1, *)) values for \(shape)", actual: "\(weight.count)")
@@ -76,6 +81,7 @@ public final class Conv2d {
         kernelWidth = shape[3]
         self.stride = stride
         self.padding = padding
+        self.paddingWidth = paddingWidth
         self.groups = groups
         self.activation = activation
         self.computeType = computeType
@@ -112,8 +118,8 @@ public final class Conv2d {
             throw EngineError.shapeMismatch(op: "Conv2d(\(inChannels)->\(outChannels))", expected: "[N, \(inChannels), H, W]", actual: "\(input)")
         }
         let oh = (input[2] + 2 * padding - kernelHeight) / stride + 1
-        let ow = (input[3] + 2 * padding - kernelWidth) / stride + 1
-        guard input[2] + 2 * padding >= kernelHeight, input[3] + 2 * padding >= kernelWidth else {
+        let ow = (input[3] + 2 * paddingWidth - kernelWidth) / stride + 1
+        guard input[2] + 2 * padding >= kernelHeight, input[3] + 2 * paddingWidth >= kernelWidth else {
             throw EngineError.shapeMismatch(op: "Conv2d", expected: "an image at least \(kernelHeight)x\(kernelWidth) after padding", actual: "\(input)")
         }
         return [input[0], outChannels, oh, ow]
@@ -160,6 +166,7 @@ public final class Conv2d {
         try plans.value(for: PlanKey(src: input, sum: sum)) {
             let winogradApplies = ConvolutionAlgorithm.winogradApplies(
                 computeType: computeType, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, groups: groups)
+                && padding == paddingWidth
             guard winogradApplies else { return try makePlan(input, sum, .direct)! }
             guard let tuner else { return try makePlan(input, sum, algorithm) ?? makePlan(input, sum, .direct)! }
             var measured: [ConvolutionAlgorithm: Plan] = [:]
@@ -193,11 +200,11 @@ public final class Conv2d {
         var dst = try MemoryDesc.any(outDims, computeType).raw
         var bia = try MemoryDesc.plain([outChannels], .f32).raw
         let strides: [Int64] = [Int64(stride), Int64(stride)]
-        let pad: [Int64] = [Int64(padding), Int64(padding)]
+        let pad: [Int64] = [Int64(padding), Int64(paddingWidth)]
         // PyTorch's floor division leaves the bottom/right padding that the last window does not reach.
         let padR: [Int64] = [
             Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
-            Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - padding),
+            Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - paddingWidth),
         ]
         let attr = try PrimitiveAttr(sum: sum, activation: activation)
         let name = "conv \(inChannels)->\(outChannels) k\(kernelHeight) s\(stride) on \(input.dims)"
@@ -212,7 +219,7 @@ public final class Conv2d {
         let prim: Primitive
         if alg == .winograd {
             guard ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
-                                                       stride: stride, groups: groups) else { return nil }
+                                                       stride: stride, groups: groups), padding == paddingWidth else { return nil }
             if let p = try? make(dnnl_convolution_winograd) {
                 prim = p
             } else if WinogradConvolution.applies(kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,

@@ -186,7 +186,9 @@ public struct QuantizedWeights: Sendable {
 /// channel, s32 accumulation, then `Int8Attributes`'s requantisation with the residual add and
 /// the activation fused as post-ops, into u8, s8 or f32. One primitive per input layout.
 public final class QuantizedConv2d {
-    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+    public let inChannels: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, groups: Int
+    /// Above and below, left and right (as `Conv2d`'s).
+    public let padding: Int, paddingWidth: Int
     public let sourceType: QuantizedType
     public let outputType: QuantizedType
     public let activation: Activation?
@@ -213,19 +215,20 @@ public final class QuantizedConv2d {
     }
 
     /// - Parameters:
-    ///   - weights: s8 `[out, in/groups, k, k]` row-major (`shape`).
+    ///   - weights: s8 `[out, in/groups, kh, kw]` row-major (`shape`).
     ///   - bias: per output channel, in accumulator units (the real bias / (source scale * weight scale)).
     ///   - outputScales: per output channel: source scale * weight scale / output scale.
     public init(weights: [Int8], shape: [Int], bias: [Float]?, outputScales: [Float], stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, activation: Activation? = nil, activationUnit: Float = 1, sourceType: QuantizedType = .u8,
+                paddingWidth: Int? = nil, groups: Int = 1, activation: Activation? = nil, activationUnit: Float = 1, sourceType: QuantizedType = .u8,
                 outputType: QuantizedType = .u8, sum: (scale: Float, type: QuantizedType)? = nil, engine: CPUEngine = .shared) throws {
-        guard shape.count == 4, shape[2] == shape[3], shape.allSatisfy({ $0 > 0 }), weights.count == shape.reduce(1, *),
+        let paddingWidth = paddingWidth ?? padding
+        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }), padding >= 0, paddingWidth >= 0, weights.count == shape.reduce(1, *),
               outputScales.count == shape[0], bias.map({ $0.count == shape[0] }) ?? true, groups >= 1, shape[0] % groups == 0,
               sourceType != .f32, sum.map({ ($0.type == .f32) == (outputType == .f32) }) ?? true else {
             throw EngineError.invalidArgument(op: "QuantizedConv2d", what: "weights \(weights.count) for \(shape), \(outputScales.count) scales, bias \(bias?.count ?? 0), source \(sourceType)")
         }
-        outChannels = shape[0]; inChannels = shape[1] * groups; kernel = shape[2]
-        self.stride = stride; self.padding = padding; self.groups = groups
+        outChannels = shape[0]; inChannels = shape[1] * groups; kernelHeight = shape[2]; kernelWidth = shape[3]
+        self.stride = stride; self.padding = padding; self.paddingWidth = paddingWidth; self.groups = groups
         self.sourceType = sourceType; self.outputType = outputType; self.activation = activation; self.sum = sum
         self.activationUnit = activationUnit
         self.engine = engine; self.weights = weights; self.bias = bias; self.outputScales = outputScales
@@ -233,15 +236,15 @@ public final class QuantizedConv2d {
     }
 
     private var weightDims: [Int] {
-        groups == 1 ? [outChannels, inChannels, kernel, kernel]
-            : [groups, outChannels / groups, inChannels / groups, kernel, kernel]
+        groups == 1 ? [outChannels, inChannels, kernelHeight, kernelWidth]
+            : [groups, outChannels / groups, inChannels / groups, kernelHeight, kernelWidth]
     }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        guard input.count == 4, input[1] == inChannels, input[2] + 2 * padding >= kernel, input[3] + 2 * padding >= kernel else {
+        guard input.count == 4, input[1] == inChannels, input[2] + 2 * padding >= kernelHeight, input[3] + 2 * paddingWidth >= kernelWidth else {
             throw EngineError.shapeMismatch(op: "QuantizedConv2d(\(inChannels)->\(outChannels))", expected: "[N, \(inChannels), H, W]", actual: "\(input)")
         }
-        return [input[0], outChannels, (input[2] + 2 * padding - kernel) / stride + 1, (input[3] + 2 * padding - kernel) / stride + 1]
+        return [input[0], outChannels, (input[2] + 2 * padding - kernelHeight) / stride + 1, (input[3] + 2 * paddingWidth - kernelWidth) / stride + 1]
     }
 
     func plan(for input: MemoryDesc) throws -> Plan {
@@ -252,9 +255,9 @@ public final class QuantizedConv2d {
             var dst = try MemoryDesc.any(outDims, quantized: outputType).raw
             var bia = try MemoryDesc.plain([outChannels], quantized: .f32).raw
             let strides: [Int64] = [Int64(stride), Int64(stride)]
-            let pad: [Int64] = [Int64(padding), Int64(padding)]
-            let padR: [Int64] = [Int64((outDims[2] - 1) * stride + kernel - input.dims[2] - padding),
-                                 Int64((outDims[3] - 1) * stride + kernel - input.dims[3] - padding)]
+            let pad: [Int64] = [Int64(padding), Int64(paddingWidth)]
+            let padR: [Int64] = [Int64((outDims[2] - 1) * stride + kernelHeight - input.dims[2] - padding),
+                                 Int64((outDims[3] - 1) * stride + kernelWidth - input.dims[3] - paddingWidth)]
             var cd = dnnl_convolution_desc_t()
             try withUnsafeMutablePointer(to: &bia) { b in
                 try dnnlCheck(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wts,
@@ -264,7 +267,7 @@ public final class QuantizedConv2d {
             let attr = try Int8Attributes(outputScales: outputScales, activation: activation, activationUnit: activationUnit, sum: sum).make()
             let prim = try withExtendedLifetime(attr) {
                 try Primitive.make(&cd, attr: attr.attr, engine: engine,
-                                   name: "int8 conv \(inChannels)->\(outChannels) k\(kernel) s\(stride) on \(input.dims)")
+                                   name: "int8 conv \(inChannels)->\(outChannels) k\(kernelHeight)x\(kernelWidth) s\(stride) on \(input.dims)")
             }
             let wmd = prim.md(dnnl_query_weights_md)
             let w = try weightCopies.value(for: wmd) {

@@ -306,17 +306,17 @@ public enum ONNXExport {
             case .conv(let c):
                 let (ch, h, w) = try image()
                 guard ch == c.inChannels else { throw bad("\(ch) input channels, the conv takes \(c.inChannels)") }
-                let oh = (h + 2 * c.padding - c.kernel) / c.stride + 1, ow = (w + 2 * c.padding - c.kernel) / c.stride + 1
-                guard h + 2 * c.padding >= c.kernel, w + 2 * c.padding >= c.kernel, c.stride > 0 else {
-                    throw bad("a \(h)x\(w) input is smaller than the \(c.kernel)x\(c.kernel) kernel")
+                let oh = (h + 2 * c.padding - c.kernel) / c.stride + 1, ow = (w + 2 * c.paddingWidth - c.kernelWidth) / c.stride + 1
+                guard h + 2 * c.padding >= c.kernel, w + 2 * c.paddingWidth >= c.kernelWidth, c.stride > 0 else {
+                    throw bad("a \(h)x\(w) input is smaller than the \(c.kernel)x\(c.kernelWidth) kernel")
                 }
                 var inputs = [ins[0], try weight(n, "weight", shape: c.weightShape)]
                 if c.bias { inputs.append(try weight(n, "bias", shape: [c.outChannels])) }
                 nodes.append(node("Conv", inputs: inputs, output: output, name: nodeName(n, "Conv", index), attributes: [
                     ONNXExport.attribute("dilations", ints: [1, 1]),
                     ONNXExport.attribute("group", int: c.groups),
-                    ONNXExport.attribute("kernel_shape", ints: [c.kernel, c.kernel]),
-                    ONNXExport.attribute("pads", ints: [c.padding, c.padding, c.padding, c.padding]),
+                    ONNXExport.attribute("kernel_shape", ints: [c.kernel, c.kernelWidth]),
+                    ONNXExport.attribute("pads", ints: [c.padding, c.paddingWidth, c.padding, c.paddingWidth]),
                     ONNXExport.attribute("strides", ints: [c.stride, c.stride]),
                 ]))
                 return ([c.outChannels, oh, ow], nil)

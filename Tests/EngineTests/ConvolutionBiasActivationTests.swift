@@ -26,7 +26,8 @@ final class ConvolutionBiasActivationTests: XCTestCase {
         let xv = NaiveReference.values(g.n * g.c * g.h * g.w, seed: 3)
         let weight = Parameter(name: "w", shape: [g.o, g.c, g.kh, g.kw], values: wv)
         let bias = k.bias ? Parameter(name: "b", shape: [g.o], values: bv) : nil
-        let conv = try TrainConv2d(weight: weight, bias: bias, stride: g.stride, padding: g.padding, activation: k.activation)
+        let conv = try TrainConv2d(weight: weight, bias: bias, stride: g.stride, padding: g.padding, paddingWidth: g.paddingWidth,
+                                   activation: k.activation)
         conv.algorithm = k.algorithm
         if k.tuned { conv.tuner = ConvolutionTuner(cache: nil) }
         let x = try Tensor(shape: [g.n, g.c, g.h, g.w], values: xv)
@@ -38,10 +39,14 @@ final class ConvolutionBiasActivationTests: XCTestCase {
         XCTAssertEqual(y.shape, g.outShape, file: file, line: line)
         let ef = relativeError(try y.floats(), want.floats)
         XCTAssertLessThanOrEqual(ef, tolerance, "forward \(what)", file: file, line: line)
-        if k.algorithm == .winograd && !k.tuned && g.kh == 3 && g.kw == 3 && g.stride == 1 {
+        if k.algorithm == .winograd && !k.tuned && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pw == g.padding {
             XCTAssertEqual(conv.lastAlgorithm, .winograd, what, file: file, line: line)
         }
         if k.activation != nil { XCTAssertTrue(try y.floats().contains(0), "the activation clipped something", file: file, line: line) }
+        // The inference conv of the same weights.
+        let inference = try Conv2d(weight: wv, shape: [g.o, g.c, g.kh, g.kw], bias: k.bias ? bv : nil, stride: g.stride, padding: g.padding,
+                                   paddingWidth: g.paddingWidth, activation: k.activation, algorithm: k.algorithm)
+        XCTAssertLessThanOrEqual(relativeError(try inference.forward(x).floats(), want.floats), tolerance, "inference \(what)", file: file, line: line)
 
         let dyv = NaiveReference.values(y.elementCount, seed: 4)
         let dz = k.activation == .relu ? NaiveReference.reluBackward(want, dyv.map(Double.init)) : dyv.map(Double.init)
@@ -73,6 +78,18 @@ final class ConvolutionBiasActivationTests: XCTestCase {
                        bias: true, activation: .relu))
         // An activation without a bias.
         try check(Case(g: same, algorithm: .direct, bias: false, activation: .relu))
+    }
+
+    /// Inception's factorised convs: 1x7 with padding (0, 3), 7x1 with (3, 0), 1x3 and 3x1, and a
+    /// strided one; Winograd asked for and not taken (not 3x3, or padding that differs by axis).
+    func testKernelsAndPaddingThatDifferByAxis() throws {
+        for (kh, kw, ph, pw, stride) in [(1, 7, 0, 3, 1), (7, 1, 3, 0, 1), (1, 3, 0, 1, 1), (3, 1, 1, 0, 1), (1, 7, 0, 3, 2), (3, 3, 0, 1, 1)] {
+            let g = NaiveReference.ConvGeometry(n: 2, c: 6, h: 9, w: 8, o: 10, kh: kh, kw: kw, stride: stride, padding: ph, paddingWidth: pw)
+            for algorithm in ConvolutionAlgorithm.allCases {
+                try check(Case(g: g, algorithm: algorithm, bias: true, activation: .relu))
+            }
+        }
+        XCTAssertThrowsError(try Conv2d(weight: [1], shape: [1, 1, 1, 1], padding: 0, paddingWidth: -1))
     }
 
     func testWinogradWithBiasAndReLU() throws {

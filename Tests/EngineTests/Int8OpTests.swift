@@ -31,9 +31,12 @@ final class Int8OpTests: XCTestCase {
         return t
     }
 
+    /// `k` x `kw` filters (3x3 unless said), padding `padding` x `paddingWidth` (the same unless said).
     struct Geometry { let n = 2, c = 8, h = 7, w = 7, o = 16, k = 3; let stride: Int; let padding: Int
+        var kw = 3, paddingWidth: Int? = nil
+        var pw: Int { paddingWidth ?? padding }
         var oh: Int { (h + 2 * padding - k) / stride + 1 }
-        var ow: Int { (w + 2 * padding - k) / stride + 1 }
+        var ow: Int { (w + 2 * pw - kw) / stride + 1 }
     }
 
     /// The exact s32 sums of a conv of integers, NCHW.
@@ -41,10 +44,10 @@ final class Int8OpTests: XCTestCase {
         var out = [Int](repeating: 0, count: g.n * g.o * g.oh * g.ow)
         for b in 0..<g.n { for oc in 0..<g.o { for y in 0..<g.oh { for xx in 0..<g.ow {
             var acc = 0
-            for ic in 0..<g.c { for ky in 0..<g.k { for kx in 0..<g.k {
-                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.padding + kx
+            for ic in 0..<g.c { for ky in 0..<g.k { for kx in 0..<g.kw {
+                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.pw + kx
                 guard iy >= 0, iy < g.h, ix >= 0, ix < g.w else { continue }
-                acc += x[((b * g.c + ic) * g.h + iy) * g.w + ix] * wt[((oc * g.c + ic) * g.k + ky) * g.k + kx]
+                acc += x[((b * g.c + ic) * g.h + iy) * g.w + ix] * wt[((oc * g.c + ic) * g.k + ky) * g.kw + kx]
             } } }
             out[((b * g.o + oc) * g.oh + y) * g.ow + xx] = acc
         } } } }
@@ -53,13 +56,14 @@ final class Int8OpTests: XCTestCase {
 
     /// u8 x s8, scales 1, no bias, f32 out: oneDNN's output is the integer sum itself.
     func testConvAccumulatesExactly() throws {
-        for (stride, padding, source) in [(1, 1, QuantizedType.u8), (2, 0, .u8), (1, 1, .s8)] {
-            let g = Geometry(stride: stride, padding: padding)
+        // And Inception's 3x7 with padding (1, 3) (a 3-high filter: the geometry's height is 3).
+        for (stride, padding, source, kw, pw) in [(1, 1, QuantizedType.u8, 3, 1), (2, 0, .u8, 3, 0), (1, 1, .s8, 3, 1), (1, 1, .u8, 7, 3)] {
+            let g = Geometry(stride: stride, padding: padding, kw: kw, paddingWidth: pw)
             let x = integers(g.n * g.c * g.h * g.w, in: source == .u8 ? 0...255 : -128...127, seed: 1)
-            let wt = integers(g.o * g.c * g.k * g.k, in: -127...127, seed: 2)
-            let conv = try QuantizedConv2d(weights: wt.map { Int8($0) }, shape: [g.o, g.c, g.k, g.k], bias: nil,
+            let wt = integers(g.o * g.c * g.k * g.kw, in: -127...127, seed: 2)
+            let conv = try QuantizedConv2d(weights: wt.map { Int8($0) }, shape: [g.o, g.c, g.k, g.kw], bias: nil,
                                            outputScales: [Float](repeating: 1, count: g.o), stride: stride, padding: padding,
-                                           sourceType: source, outputType: .f32)
+                                           paddingWidth: pw, sourceType: source, outputType: .f32)
             let y = try conv.forward(tensor(x, shape: [g.n, g.c, g.h, g.w], type: source)).floats()
             let expected = accumulate(x, wt, g)
             XCTAssertEqual(y.count, expected.count)

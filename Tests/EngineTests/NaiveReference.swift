@@ -10,8 +10,11 @@ enum NaiveReference {
 
     struct ConvGeometry {
         let n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, stride: Int, padding: Int
+        /// The left and right padding where it is not `padding`'s.
+        var paddingWidth: Int? = nil
+        var pw: Int { paddingWidth ?? padding }
         var oh: Int { (h + 2 * padding - kh) / stride + 1 }
-        var ow: Int { (w + 2 * padding - kw) / stride + 1 }
+        var ow: Int { (w + 2 * pw - kw) / stride + 1 }
         var outShape: [Int] { [n, o, oh, ow] }
     }
 
@@ -21,7 +24,7 @@ enum NaiveReference {
         for b in 0..<g.n { for oc in 0..<g.o { for y in 0..<g.oh { for xx in 0..<g.ow {
             var acc = Double(bias?[oc] ?? 0)
             for ic in 0..<g.c { for ky in 0..<g.kh { for kx in 0..<g.kw {
-                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.padding + kx
+                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.pw + kx
                 guard iy >= 0, iy < g.h, ix >= 0, ix < g.w else { continue }
                 acc += Double(x[((b * g.c + ic) * g.h + iy) * g.w + ix]) * Double(wt[((oc * g.c + ic) * g.kh + ky) * g.kw + kx])
             } } }
@@ -38,7 +41,7 @@ enum NaiveReference {
             let d = dz[((b * g.o + oc) * g.oh + y) * g.ow + xx]
             db[oc] += d
             for ic in 0..<g.c { for ky in 0..<g.kh { for kx in 0..<g.kw {
-                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.padding + kx
+                let iy = y * g.stride - g.padding + ky, ix = xx * g.stride - g.pw + kx
                 guard iy >= 0, iy < g.h, ix >= 0, ix < g.w else { continue }
                 let xi = ((b * g.c + ic) * g.h + iy) * g.w + ix, wi = ((oc * g.c + ic) * g.kh + ky) * g.kw + kx
                 dx[xi] += d * Double(wt[wi])

@@ -162,6 +162,41 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxAbsError(got.values, want), 1e-5, "\(got.values) vs \(want)")
     }
 
+    /// Inception's factorised convs (1x7 with padding (0, 3), 7x1 with (3, 0)) and its 3x3
+    /// stride-1 average pool counting the padding: the export (kernel_shape, pads,
+    /// count_include_pad), evaluated op by op, equals torch's definitions, and so does Graft's plan.
+    func testFactorisedConvsAndAveragePool() throws {
+        var g = Graph()
+        let root = ModulePath.root
+        let a = g.add(.conv(.init(out: 4, in: 3, kernel: 1, kernelWidth: 7, paddingWidth: 3, bias: true)), 0, path: root.pp("a"))
+        let r = g.add(.activation(.relu), a)
+        let b = g.add(.conv(.init(out: 5, in: 4, kernel: 7, kernelWidth: 1, padding: 3, paddingWidth: 0)), r, path: root.pp("b"))
+        let p = g.add(.avgPool(.init(kernel: 3, stride: 1, padding: 1)), b)
+        let cat = g.add(.concat, p, r)
+        let pooled = g.add(.adaptiveAvgPool(height: 1, width: 1), cat)
+        let flat = g.add(.flatten, pooled)
+        g.add(.linear(.init(out: 3, in: 9)), flat, path: root.pp("fc"))
+        let sd = Self.stateDict(g)
+        let m = try export(g, sd, height: 9, width: 7)
+        XCTAssertEqual(attribute(m.graph.node[0], "kernel_shape")?.ints, [1, 7])
+        XCTAssertEqual(attribute(m.graph.node[0], "pads")?.ints, [0, 3, 0, 3])
+        XCTAssertEqual(attribute(m.graph.node[2], "kernel_shape")?.ints, [7, 1])
+        XCTAssertEqual(attribute(m.graph.node[2], "pads")?.ints, [3, 0, 3, 0])
+        XCTAssertEqual(m.graph.node[3].opType, "AveragePool")
+        XCTAssertEqual(attribute(m.graph.node[3], "count_include_pad")?.i, 1)
+        var seed: UInt32 = 5
+        let x = (0..<(2 * 3 * 9 * 7)).map { _ -> Float in seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
+        let got = try ONNXReference(model: m).run(.init(shape: [2, 3, 9, 7], values: x))
+        let want = try TorchSemantics.forward(g, sd, input: x, batch: 2, height: 9, width: 7)
+        XCTAssertLessThanOrEqual(maxAbsError(got.values, want), 1e-5)
+        let arch = Architecture(family: ResNetFamily(), name: "factorised", graph: g, head: .linear(classes: 3), features: flat,
+                                featureCount: 9, stageCount: 1, fileName: "factorised.pth", rebuild: { _ in fatalError("not rebuilt") })
+        for fold in [true, false] {
+            let plan = try InferenceModel(architecture: arch, values: sd, foldBatchNorm: fold)
+            XCTAssertLessThanOrEqual(maxAbsError(try plan.logits(images: x, batch: 2, height: 9, width: 7), want), 1e-5)
+        }
+    }
+
     func testAdaptivePoolForms() throws {
         func ops(_ h: Int, _ w: Int, _ oh: Int, _ ow: Int) throws -> (ops: [String], model: Onnx_ModelProto) {
             var g = Graph()
@@ -245,16 +280,16 @@ enum TorchSemantics {
             switch node.op {
             case .conv(let c):
                 let (ci, h, w) = (s[0], s[1], s[2])
-                let oh = (h + 2 * c.padding - c.kernel) / c.stride + 1, ow = (w + 2 * c.padding - c.kernel) / c.stride + 1
+                let oh = (h + 2 * c.padding - c.kernel) / c.stride + 1, ow = (w + 2 * c.paddingWidth - c.kernelWidth) / c.stride + 1
                 let wt = t(node, "weight"), bias = c.bias ? t(node, "bias") : nil
                 let cg = ci / c.groups, og = c.outChannels / c.groups
                 var out = [Float](repeating: 0, count: n * c.outChannels * oh * ow)
                 for b in 0..<n { for o in 0..<c.outChannels { for y in 0..<oh { for x in 0..<ow {
                     var acc = bias?[o] ?? 0
-                    for i in 0..<cg { for ky in 0..<c.kernel { for kx in 0..<c.kernel {
-                        let iy = y * c.stride + ky - c.padding, ix = x * c.stride + kx - c.padding
+                    for i in 0..<cg { for ky in 0..<c.kernel { for kx in 0..<c.kernelWidth {
+                        let iy = y * c.stride + ky - c.padding, ix = x * c.stride + kx - c.paddingWidth
                         guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                        acc += a.v[((b * ci + (o / og) * cg + i) * h + iy) * w + ix] * wt[((o * cg + i) * c.kernel + ky) * c.kernel + kx]
+                        acc += a.v[((b * ci + (o / og) * cg + i) * h + iy) * w + ix] * wt[((o * cg + i) * c.kernel + ky) * c.kernelWidth + kx]
                     } } }
                     out[((b * c.outChannels + o) * oh + y) * ow + x] = acc
                 } } } }
@@ -301,6 +336,20 @@ enum TorchSemantics {
                 } }
                 values.append(([l.outFeatures], out))
             case .dropout, .stochasticDepth: values.append(a)
+            case .avgPool(let p):
+                // count_include_pad: the window's sum over the whole kernel's size.
+                let (c, h, w) = (s[0], s[1], s[2])
+                let oh = (h + 2 * p.padding - p.kernel) / p.stride + 1, ow = (w + 2 * p.padding - p.kernel) / p.stride + 1
+                var out = [Float](repeating: 0, count: n * c * oh * ow)
+                for q in 0..<(n * c) { for y in 0..<oh { for x in 0..<ow {
+                    var acc: Float = 0
+                    for ky in 0..<p.kernel { for kx in 0..<p.kernel {
+                        let iy = y * p.stride + ky - p.padding, ix = x * p.stride + kx - p.padding
+                        if iy >= 0, iy < h, ix >= 0, ix < w { acc += a.v[(q * h + iy) * w + ix] }
+                    } }
+                    out[(q * oh + y) * ow + x] = acc / Float(p.kernel * p.kernel)
+                } } }
+                values.append(([c, oh, ow], out))
             case .concat:
                 let parts = node.inputs.map { values[$0] }
                 var out: [Float] = []

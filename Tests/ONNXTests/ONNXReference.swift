@@ -102,7 +102,7 @@ struct ONNXReference {
                 out = Tensor(shape: a.shape, values: a.values.indices.map { a.values[$0] * b.values[$0 / plane] })
             case "MaxPool", "AveragePool":
                 out = pool(try x(0), kernel: try ints("kernel_shape"), strides: try ints("strides", [1, 1]),
-                           pads: try ints("pads", [0, 0, 0, 0]), max: n.opType == "MaxPool")
+                           pads: try ints("pads", [0, 0, 0, 0]), max: n.opType == "MaxPool", countPadding: int("count_include_pad", 0) == 1)
             case "GlobalAveragePool":
                 let a = try x(0)
                 out = pool(a, kernel: [a.shape[2], a.shape[3]], strides: [1, 1], pads: [0, 0, 0, 0], max: false)
@@ -185,7 +185,8 @@ struct ONNXReference {
     }
 
     /// MaxPool (padding ignored) or AveragePool (count_include_pad 0: the pads are zero here).
-    func pool(_ a: Tensor, kernel: [Int], strides: [Int], pads: [Int], max isMax: Bool) -> Tensor {
+    /// `countPadding`: AveragePool's `count_include_pad` (divide by the whole kernel).
+    func pool(_ a: Tensor, kernel: [Int], strides: [Int], pads: [Int], max isMax: Bool, countPadding: Bool = false) -> Tensor {
         let (n, c, h, w) = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
         let oh = (h + pads[0] + pads[2] - kernel[0]) / strides[0] + 1, ow = (w + pads[1] + pads[3] - kernel[1]) / strides[1] + 1
         var v = [Float](repeating: 0, count: n * c * oh * ow)
@@ -203,7 +204,7 @@ struct ONNXReference {
                             m = max(m, e); s += e; count += 1
                         }
                     }
-                    v[(p * oh + y) * ow + x] = isMax ? m : s / Float(count)
+                    v[(p * oh + y) * ow + x] = isMax ? m : s / Float(countPadding ? kernel[0] * kernel[1] : count)
                 }
             }
         }

@@ -35,7 +35,9 @@ public final class TrainConv2d {
     /// Applied to the output (a post-op); its backward reads the saved output.
     public let activation: Activation?
     public let stride: Int
+    /// Above and below (`padding`), left and right (`paddingWidth`).
     public let padding: Int
+    public let paddingWidth: Int
     public let groups: Int
     public let engine: CPUEngine
     /// `.winograd` applies to 3x3 stride-1 ungrouped convs where oneDNN has it; others stay direct.
@@ -106,18 +108,19 @@ public final class TrainConv2d {
     /// The plan of the last forward (kept after `release`, for `implementations`).
     private var lastPlan: Plan?
 
-    public init(weight: Parameter, bias: Parameter? = nil, stride: Int, padding: Int, groups: Int = 1,
+    public init(weight: Parameter, bias: Parameter? = nil, stride: Int, padding: Int, paddingWidth: Int? = nil, groups: Int = 1,
                 activation: Activation? = nil, engine: CPUEngine = .shared) throws {
-        guard weight.shape.count == 4, groups >= 1, weight.shape[0] % groups == 0, stride >= 1, padding >= 0 else {
+        let paddingWidth = paddingWidth ?? padding
+        guard weight.shape.count == 4, groups >= 1, weight.shape[0] % groups == 0, stride >= 1, padding >= 0, paddingWidth >= 0 else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name))",
-                                              what: "weight shape \(weight.shape) with groups \(groups), stride \(stride), padding \(padding)")
+                                              what: "weight shape \(weight.shape) with groups \(groups), stride \(stride), padding \(padding), \(paddingWidth)")
         }
         if let b = bias, b.shape != [weight.shape[0]] {
             throw EngineError.shapeMismatch(op: "TrainConv2d(\(weight.name)) bias", expected: "[\(weight.shape[0])]", actual: "\(b.shape)")
         }
         try activation?.requireFusableInTraining(op: "TrainConv2d(\(weight.name))")
-        self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding; self.groups = groups
-        self.activation = activation; self.engine = engine
+        self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding; self.paddingWidth = paddingWidth
+        self.groups = groups; self.activation = activation; self.engine = engine
         activationBackward = activation.map { ActivationBackward($0, engine: engine) }
         outChannels = weight.shape[0]; inChannels = weight.shape[1] * groups; kh = weight.shape[2]; kw = weight.shape[3]
     }
@@ -127,20 +130,21 @@ public final class TrainConv2d {
     }
 
     func outputDims(_ x: [Int]) throws -> [Int] {
-        guard x.count == 4, x[1] == inChannels, x[2] + 2 * padding >= kh, x[3] + 2 * padding >= kw else {
+        guard x.count == 4, x[1] == inChannels, x[2] + 2 * padding >= kh, x[3] + 2 * paddingWidth >= kw else {
             throw EngineError.shapeMismatch(op: "TrainConv2d(\(weight.name))", expected: "[N, \(inChannels), H, W]", actual: "\(x)")
         }
-        return [x[0], outChannels, (x[2] + 2 * padding - kh) / stride + 1, (x[3] + 2 * padding - kw) / stride + 1]
+        return [x[0], outChannels, (x[2] + 2 * padding - kh) / stride + 1, (x[3] + 2 * paddingWidth - kw) / stride + 1]
     }
 
     private func geometry(_ inDims: [Int], _ outDims: [Int]) -> (strides: [Int64], padL: [Int64], padR: [Int64]) {
-        ([Int64(stride), Int64(stride)], [Int64(padding), Int64(padding)],
-         [Int64((outDims[2] - 1) * stride + kh - inDims[2] - padding), Int64((outDims[3] - 1) * stride + kw - inDims[3] - padding)])
+        ([Int64(stride), Int64(stride)], [Int64(padding), Int64(paddingWidth)],
+         [Int64((outDims[2] - 1) * stride + kh - inDims[2] - padding), Int64((outDims[3] - 1) * stride + kw - inDims[3] - paddingWidth)])
     }
 
-    /// Whether Winograd can compute this conv: f32, 3x3, stride 1, ungrouped.
+    /// Whether Winograd can compute this conv: f32, 3x3, stride 1, ungrouped, the same padding each way.
     public var winogradApplies: Bool {
         ConvolutionAlgorithm.winogradApplies(computeType: computeType, kernelHeight: kh, kernelWidth: kw, stride: stride, groups: groups)
+            && padding == paddingWidth
     }
 
     /// Whether Graft's own Winograd can compute it, where oneDNN has none (padding up to 2).
@@ -170,6 +174,7 @@ public final class TrainConv2d {
     func shapeKey(_ dims: [Int], _ pass: PassKind) -> String {
         ConvolutionTuner.shapeKey(inChannels: inChannels, outChannels: outChannels, kernelHeight: kh, kernelWidth: kw,
                                   stride: stride, padding: padding, input: dims, pass: pass)
+            + (paddingWidth != padding ? " pad width \(paddingWidth)" : "")
             + (bias != nil ? " bias" : "") + (activation.map { " \($0.rawValue)" } ?? "")
     }
 
@@ -381,7 +386,7 @@ public final class TrainConv2d {
     /// conv with square filters whose backward-weights oneDNN would run as gemm (its 5x5 ones).
     /// `forceOwnDepthwiseGradient` takes it for every f32 depthwise conv (tests).
     func ownDepthwiseGradient(_ bw: Primitive) -> Bool {
-        groups > 1 && groups == inChannels && groups == outChannels && kh == kw && computeType == .f32
+        groups > 1 && groups == inChannels && groups == outChannels && kh == kw && padding == paddingWidth && computeType == .f32
             && (forceOwnDepthwiseGradient || bw.implementation.contains("gemm"))
     }
 

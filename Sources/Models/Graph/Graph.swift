@@ -86,17 +86,21 @@ public enum Op: Sendable, Equatable {
 
     public struct Convolution: Sendable, Equatable {
         public var outChannels: Int, inChannels: Int
-        public var kernel: Int
+        /// The kernel's height and width (`kernel_size=(kh, kw)`: Inception's 1x7 and 7x1).
+        public var kernel: Int, kernelWidth: Int
         public var stride: Int
-        public var padding: Int
+        /// Zero padding above and below, and left and right (`padding=(ph, pw)`).
+        public var padding: Int, paddingWidth: Int
         public var groups: Int
         public var bias: Bool
-        public init(out: Int, in inChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false) {
-            outChannels = out; self.inChannels = inChannels; self.kernel = kernel; self.stride = stride
-            self.padding = padding; self.groups = groups; self.bias = bias
+        /// `kernelWidth` and `paddingWidth` default to `kernel` and `padding` (a square conv).
+        public init(out: Int, in inChannels: Int, kernel: Int, kernelWidth: Int? = nil, stride: Int = 1, padding: Int = 0,
+                    paddingWidth: Int? = nil, groups: Int = 1, bias: Bool = false) {
+            outChannels = out; self.inChannels = inChannels; self.kernel = kernel; self.kernelWidth = kernelWidth ?? kernel
+            self.stride = stride; self.padding = padding; self.paddingWidth = paddingWidth ?? padding; self.groups = groups; self.bias = bias
         }
-        /// `[out, in / groups, k, k]`, PyTorch's layout.
-        public var weightShape: [Int] { [outChannels, inChannels / max(groups, 1), kernel, kernel] }
+        /// `[out, in / groups, kh, kw]`, PyTorch's layout.
+        public var weightShape: [Int] { [outChannels, inChannels / max(groups, 1), kernel, kernelWidth] }
     }
 
     public struct BatchNormalisation: Sendable, Equatable {

@@ -180,7 +180,7 @@ public final class Network {
                 // An activation straight after the conv (no batch norm between: VGG) is its post-op.
                 let act = activation(after: i + 1)
                 if let a = act { done.insert(a.node) }
-                let conv = try TrainConv2d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, groups: c.groups,
+                let conv = try TrainConv2d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, paddingWidth: c.paddingWidth, groups: c.groups,
                                            activation: act?.kind, engine: engine)
                 steps.append(ConvStep(conv, input: x, nodes: [i] + (act.map { [$0.node] } ?? [])))
             case .batchNorm(let b):

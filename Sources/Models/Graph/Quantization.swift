@@ -368,7 +368,7 @@ struct Int8Pass {
                     }
                 }
                 let c = try QuantizedConv2d(weights: q.values, shape: [conv.outChannels, conv.inChannels / conv.groups, conv.kernelHeight, conv.kernelWidth],
-                                            bias: bias, outputScales: outputScales, stride: conv.stride, padding: conv.padding, groups: conv.groups,
+                                            bias: bias, outputScales: outputScales, stride: conv.stride, padding: conv.padding, paddingWidth: conv.paddingWidth, groups: conv.groups,
                                             activation: conv.activation ?? add?.activation, activationUnit: so, sourceType: srcType,
                                             outputType: outType, sum: sum, engine: engine)
                 return InferenceModel.Step(kind: .quantized(QuantizedStep(.conv(c), input: input, residual: residual, inPlace: add == nil)),
