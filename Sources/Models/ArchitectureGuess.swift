@@ -11,6 +11,9 @@ public struct ArchitectureGuess: Equatable, Sendable {
     public let numClasses: Int?       // the classifier's outputs; nil for a backbone saved without it
     public let blocks: [Int]          // blocks per stage, [3, 4, 6, 3] for resnet34; convs per stage for a VGG
     public let bottleneck: Bool
+    /// The name predict and finetune give a model of a known family at widths no torchvision
+    /// variant has (`densenet(custom)`, `regnet_y(custom)`), where `name` is nil; else nil.
+    public let custom: String?
 
     public init(keys: [String], shapes: (String) -> [Int]?) {
         var table: [String: [Int]] = [:]
@@ -23,6 +26,7 @@ public struct ArchitectureGuess: Equatable, Sendable {
             let arch = try? f.architecture(shapes: table, head: head)
             let exact = (try? arch?.check(keys.map { ($0, table[$0]!) }, requireHead: false)) != nil
             name = exact && arch?.name.hasSuffix("(custom)") == false ? arch?.name : nil
+            custom = exact && name == nil ? arch?.name : nil
             // Convs per stage (the stem's, stage nil, left out; stages without convs, a
             // classifier's, dropped from the end).
             blocks = arch.map { a in
@@ -39,6 +43,7 @@ public struct ArchitectureGuess: Equatable, Sendable {
         let blocks = ResNetSpec.blockCounts(keys)
         let bottleneck = keys.contains(ModulePath.root.pp("layer1").pp(0).pp("conv3")["weight"])
         self.blocks = blocks
+        custom = nil
         self.bottleneck = bottleneck
         let kind: BlockKind = bottleneck ? .bottleneck : .basic
         let stem = ModulePath.root

@@ -28,6 +28,9 @@ public enum WeightsReport {
                 : "\(arch.bottleneck ? "Bottleneck" : "BasicBlock"), blocks \(arch.blocks)"
             lines.append("architecture: \(name) (\(layout)), "
                 + (arch.numClasses.map { "\($0) classes" } ?? "no classifier (a backbone saved without it)"))
+        } else if let custom = arch.custom, let family = arch.family {
+            lines.append("architecture: \(custom) (\(family) at widths no torchvision variant has, convs per stage \(arch.blocks)), "
+                + (arch.numClasses.map { "\($0) classes" } ?? "no classifier (a backbone saved without it)"))
         } else {
             lines.append("architecture: unknown")
         }

@@ -79,6 +79,14 @@ final class ArchitectureGuessTests: XCTestCase {
         let refused = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(head, ArchitectureGuess(head.stateDict)).utf8)) as? [String: Any]
         XCTAssertTrue(refused?["removed_prefix"] is NSNull)
         XCTAssertTrue((refused?["refused"] as? String)?.contains("head.weight, head.bias") == true, "\(String(describing: refused?["refused"]))")
+        // A DenseNet at tiny widths: named as predict and finetune name it (the JSON's
+        // architecture stays a torchvision constructor's name, null).
+        let tiny = try Checkpoint(contentsOf: FixturePaths.path("densenet/predict/tiny_densenet121.pth"), options: .torchvisionModel())
+        let tinyGuess = ArchitectureGuess(tiny.stateDict)
+        XCTAssertNil(tinyGuess.name)
+        XCTAssertEqual(tinyGuess.custom, "densenet(custom)")
+        let tinyText = WeightsReport.text(tiny, tinyGuess)
+        XCTAssertTrue(tinyText.contains("architecture: densenet(custom) (DenseNet at widths no torchvision variant has, convs per stage [12, 25, 49, 33]), 5 classes\n"), tinyText)
         // resnet18's trunk without fc: named, no class count.
         var keys = ["conv1.weight", "bn1.weight"]
         for s in 1...4 { for b in 0..<2 { keys.append("layer\(s).\(b).conv1.weight") } }
