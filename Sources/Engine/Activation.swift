@@ -3,7 +3,7 @@ import Foundation
 
 /// An activation function, as a fused post-op of a conv, linear, batch norm or add, or as an
 /// op of its own: ReLU (ResNet, VGG), ReLU6 (MobileNet v2), hardswish and hardsigmoid
-/// (MobileNet v3), SiLU and sigmoid (EfficientNet).
+/// (MobileNet v3), SiLU and sigmoid (EfficientNet), GELU (ConvNeXt).
 public enum Activation: String, Sendable, Equatable, Codable, CaseIterable {
     /// `max(x, 0)`: `nn.ReLU`.
     case relu
@@ -17,6 +17,8 @@ public enum Activation: String, Sendable, Equatable, Codable, CaseIterable {
     case silu
     /// `1 / (1 + exp(-x))`: `nn.Sigmoid`.
     case sigmoid
+    /// `x * Φ(x) = x * (1 + erf(x / sqrt(2))) / 2`: `nn.GELU()` (`approximate='none'`).
+    case gelu
 }
 
 /// One oneDNN eltwise algorithm with its parameters.
@@ -75,12 +77,17 @@ extension Activation {
             return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_logistic, alpha: 0, beta: 0)],
                                backward: EltwiseStage(algorithm: dnnl_eltwise_logistic_use_dst_for_bwd, alpha: 0, beta: 0),
                                backwardReadsOutput: true, backwardScale: 1)
+        case .gelu:
+            // The erf form, torch's default; its gradient Φ(x) + x φ(x) from the input.
+            return EltwiseKind(stages: [EltwiseStage(algorithm: dnnl_eltwise_gelu_erf, alpha: 0, beta: 0)],
+                               backward: EltwiseStage(algorithm: dnnl_eltwise_gelu_erf, alpha: 0, beta: 0),
+                               backwardReadsOutput: false, backwardScale: 1)
         }
     }
 
     /// Whether the gradient can be computed from the activation's output alone: what a fused
     /// activation of a training op needs (the op keeps its output, not the value before the
-    /// activation). ReLU, ReLU6 and sigmoid can; hardswish, hardsigmoid and SiLU are a `TrainActivation` of
+    /// activation). ReLU, ReLU6 and sigmoid can; hardswish, hardsigmoid, SiLU and GELU are a `TrainActivation` of
     /// their own in a training graph (which keeps the input).
     public var backwardFromOutput: Bool { eltwise.backwardReadsOutput }
 
@@ -108,6 +115,7 @@ extension Activation {
         case .hardsigmoid: return min(max(x + 3, 0), 6) / 6
         case .silu: return x / (1 + expf(-x))
         case .sigmoid: return 1 / (1 + expf(-x))
+        case .gelu: return Float(0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot())))
         }
     }
 
@@ -118,7 +126,7 @@ extension Activation {
         case .relu: return y > 0 ? dy : 0
         case .relu6: return y > 0 && y < 6 ? dy : 0
         case .sigmoid: return dy * y * (1 - y)
-        case .hardswish, .hardsigmoid, .silu: return 0
+        case .hardswish, .hardsigmoid, .silu, .gelu: return 0
         }
     }
 

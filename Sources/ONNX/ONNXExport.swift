@@ -354,6 +354,18 @@ public enum ONNXExport {
                     let sig = "\(output)_sigmoid"
                     nodes.append(node("Sigmoid", inputs: ins, output: sig, name: nodeName(n, "Sigmoid", index) + "_sigmoid"))
                     nodes.append(node("Mul", inputs: [ins[0], sig], output: output, name: nodeName(n, "Mul", index)))
+                case .gelu:
+                    // opset 17 has no Gelu (20 has): x * (1 + Erf(x / sqrt(2))) * 0.5, as torch.onnx exports nn.GELU.
+                    let root2 = "onnx::gelu_sqrt2_\(index)", one = "onnx::gelu_one_\(index)", half = "onnx::gelu_half_\(index)"
+                    initializers.append(ONNXExport.floatTensor(root2, dims: [], values: [Float(2.0.squareRoot())]))
+                    initializers.append(ONNXExport.floatTensor(one, dims: [], values: [1]))
+                    initializers.append(ONNXExport.floatTensor(half, dims: [], values: [0.5]))
+                    let base = nodeName(n, "Gelu", index)
+                    nodes.append(node("Div", inputs: [ins[0], root2], output: output + "_scaled", name: base + "_div"))
+                    nodes.append(node("Erf", inputs: [output + "_scaled"], output: output + "_erf", name: base + "_erf"))
+                    nodes.append(node("Add", inputs: [output + "_erf", one], output: output + "_plus1", name: base + "_add"))
+                    nodes.append(node("Mul", inputs: [ins[0], output + "_plus1"], output: output + "_product", name: base + "_mul"))
+                    nodes.append(node("Mul", inputs: [output + "_product", half], output: output, name: base + "_half"))
                 }
                 return (s, nil)
             case .multiply:

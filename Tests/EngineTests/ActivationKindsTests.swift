@@ -1,8 +1,9 @@
 import CDNNL
 @testable import Engine
+import Foundation
 import XCTest
 
-/// ReLU6, hardswish, hardsigmoid, SiLU and sigmoid as oneDNN computes them (standalone, as post-ops of a conv,
+/// ReLU6, hardswish, hardsigmoid, SiLU, sigmoid and GELU as oneDNN computes them (standalone, as post-ops of a conv,
 /// and their backward) against PyTorch's formulas (`Activation.apply`), and `Multiply`'s
 /// broadcast of a [N, C, 1, 1] scale, forward and backward, against loops.
 final class ActivationKindsTests: XCTestCase {
@@ -40,6 +41,9 @@ final class ActivationKindsTests: XCTestCase {
             case .sigmoid:  // sigmoid_backward from the output y: grad * (1 - y) * y
                 let y = 1 / (1 + expf(-v))
                 return g * (1 - y) * y
+            case .gelu:  // gelu_backward (none): grad * (Φ(x) + x * φ(x))
+                let cdf = 0.5 * (1 + erf(Double(v) / 2.0.squareRoot())), pdf = exp(-Double(v * v) / 2) / (2 * Double.pi).squareRoot()
+                return Float(Double(g) * (cdf + Double(v) * pdf))
             }
         }
         for a in Activation.allCases {
@@ -49,6 +53,20 @@ final class ActivationKindsTests: XCTestCase {
             let want = x.indices.map { torchGradient(a, x[$0], dy[$0]) }
             XCTAssertEqual(got.count, want.count)
             XCTAssertLessThanOrEqual(zip(got, want).map { abs($0 - $1) }.max() ?? .nan, 1e-6, "\(a)")
+        }
+    }
+
+    /// Every activation a conv takes as a post-op (one eltwise stage) gives the formula of the
+    /// conv's own output, in the layout oneDNN picks.
+    func testConvPostOpsFollowPyTorchsFormulas() throws {
+        let shape = [2, 5, 6, 7], wShape = [19, 5, 3, 3]
+        let x = Self.values(shape.reduce(1, *)).map { $0 * 0.1 }
+        let w = Self.values(wShape.reduce(1, *)).map { $0 * 0.05 }, b = Self.values(19).map { $0 * 0.1 }
+        let plain = try Conv2d(weight: w, shape: wShape, bias: b, padding: 1).forward(Tensor(shape: shape, values: x)).floats()
+        for a in Activation.allCases where a.fusesAsPostOp {
+            let y = try Conv2d(weight: w, shape: wShape, bias: b, padding: 1, activation: a).forward(Tensor(shape: shape, values: x)).floats()
+            XCTAssertEqual(y.count, plain.count)
+            XCTAssertLessThanOrEqual(zip(y, plain.map { a.apply($0) }).map { abs($0 - $1) }.max() ?? .nan, 2e-6, "\(a)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Checkpoint
+import Engine
 import Foundation
 import Models
 import ONNX
@@ -162,14 +163,15 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxAbsError(got.values, want), 1e-5, "\(got.values) vs \(want)")
     }
 
-    /// Inception's factorised convs (1x7 with padding (0, 3), 7x1 with (3, 0)) and its 3x3
-    /// stride-1 average pool counting the padding: the export (kernel_shape, pads,
-    /// count_include_pad), evaluated op by op, equals torch's definitions, and so does Graft's plan.
+    /// Inception's factorised convs (1x7 with padding (0, 3), 7x1 with (3, 0)), its 3x3 stride-1
+    /// average pool counting the padding, and GELU (fused into the 1x7 conv in Graft's plan): the
+    /// export (kernel_shape, pads, count_include_pad, GELU's Erf form), evaluated op by op,
+    /// equals torch's definitions, and so does Graft's plan.
     func testFactorisedConvsAndAveragePool() throws {
         var g = Graph()
         let root = ModulePath.root
         let a = g.add(.conv(.init(out: 4, in: 3, kernel: 1, kernelWidth: 7, paddingWidth: 3, bias: true)), 0, path: root.pp("a"))
-        let r = g.add(.activation(.relu), a)
+        let r = g.add(.activation(.gelu), a)
         let b = g.add(.conv(.init(out: 5, in: 4, kernel: 7, kernelWidth: 1, padding: 3, paddingWidth: 0)), r, path: root.pp("b"))
         let p = g.add(.avgPool(.init(kernel: 3, stride: 1, padding: 1)), b)
         let cat = g.add(.concat, p, r)
@@ -180,10 +182,12 @@ final class ONNXExportTests: XCTestCase {
         let m = try export(g, sd, height: 9, width: 7)
         XCTAssertEqual(attribute(m.graph.node[0], "kernel_shape")?.ints, [1, 7])
         XCTAssertEqual(attribute(m.graph.node[0], "pads")?.ints, [0, 3, 0, 3])
-        XCTAssertEqual(attribute(m.graph.node[2], "kernel_shape")?.ints, [7, 1])
-        XCTAssertEqual(attribute(m.graph.node[2], "pads")?.ints, [3, 0, 3, 0])
-        XCTAssertEqual(m.graph.node[3].opType, "AveragePool")
-        XCTAssertEqual(attribute(m.graph.node[3], "count_include_pad")?.i, 1)
+        // GELU as opset 17 writes it: x * (1 + Erf(x / sqrt(2))) * 0.5.
+        XCTAssertEqual(m.graph.node[1...5].map(\.opType), ["Div", "Erf", "Add", "Mul", "Mul"])
+        XCTAssertEqual(attribute(m.graph.node[6], "kernel_shape")?.ints, [7, 1])
+        XCTAssertEqual(attribute(m.graph.node[6], "pads")?.ints, [3, 0, 3, 0])
+        XCTAssertEqual(m.graph.node[7].opType, "AveragePool")
+        XCTAssertEqual(attribute(m.graph.node[7], "count_include_pad")?.i, 1)
         var seed: UInt32 = 5
         let x = (0..<(2 * 3 * 9 * 7)).map { _ -> Float in seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
         let got = try ONNXReference(model: m).run(.init(shape: [2, 3, 9, 7], values: x))
@@ -301,7 +305,7 @@ enum TorchSemantics {
                     let c = (i / plane) % bn.channels
                     return (x - mean[c]) / (variance[c] + bn.eps).squareRoot() * wt[c] + bias[c]
                 }))
-            case .activation: values.append((s, a.v.map { max($0, 0) }))
+            case .activation(let f): values.append((s, a.v.map { f.apply($0) }))
             case .add: values.append((s, zip(a.v, values[node.inputs[1]].v).map(+)))
             case .maxPool(let p):
                 let (c, h, w) = (s[0], s[1], s[2])

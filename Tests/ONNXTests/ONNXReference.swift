@@ -84,9 +84,21 @@ struct ONNXReference {
             case "HardSwish":
                 let a = try x(0)
                 out = Tensor(shape: a.shape, values: a.values.map { $0 * max(0, min(1, $0 / 6 + 0.5)) })
+            case "Add" where try x(1).shape.isEmpty:
+                let a = try x(0), b = try x(1).values[0]
+                out = Tensor(shape: a.shape, values: a.values.map { $0 + b })
             case "Add":
                 let a = try x(0), b = try x(1)
                 out = Tensor(shape: a.shape, values: zip(a.values, b.values).map(+))
+            case "Div" where try x(1).shape.isEmpty:
+                let a = try x(0), b = try x(1).values[0]
+                out = Tensor(shape: a.shape, values: a.values.map { $0 / b })
+            case "Erf":
+                let a = try x(0)
+                out = Tensor(shape: a.shape, values: a.values.map { Float(erf(Double($0))) })
+            case "Mul" where try x(1).shape.isEmpty:
+                let a = try x(0), b = try x(1).values[0]
+                out = Tensor(shape: a.shape, values: a.values.map { $0 * b })
             case "Sigmoid":
                 let a = try x(0)
                 out = Tensor(shape: a.shape, values: a.values.map { 1 / (1 + expf(-$0)) })
