@@ -93,7 +93,8 @@ final class ConcatAvgPoolTests: XCTestCase {
             ([8, 8], [dnnl_aBcd8b, dnnl_aBcd8b], .bf16, true),
             ([6], [dnnl_acdb], .f32, true),
         ]
-        for (k, c) in cases.enumerated() {
+        // bf16's reference (oneDNN's batch norm) needs a CPU with bf16 kernels (inference refuses bf16 elsewhere).
+        for (k, c) in cases.enumerated() where c.type == .f32 || CPUCapabilities.current.bf16 != .unavailable {
             let total = c.channels.reduce(0, +)
             let values = c.channels.enumerated().map { NaiveReference.values(n * $0.element * h * w, seed: UInt64(50 + 10 * k + $0.offset)) }
             let xs = try zip(c.channels, zip(values, c.tags)).map { try tensor([n, $0, h, w], $1.0, tag: $1.1, type: c.type) }
