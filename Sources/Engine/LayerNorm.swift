@@ -71,8 +71,8 @@ public final class TrainChannelLayerNorm {
         return try rows.image(dst)
     }
 
-    /// The input's gradient (channels-last); `weight.grad` and `bias.grad` set (not added to).
-    /// Consumes what the forward kept.
+    /// The input's gradient (channels-last); `weight.grad` and `bias.grad` set (not added to)
+    /// where the parameter is trainable. Consumes what the forward kept.
     public func backward(outputGrad dy: Tensor) throws -> Tensor {
         guard let s = saved else {
             throw EngineError.invalidArgument(op: "TrainChannelLayerNorm.backward", what: "no training forward pass to differentiate")
@@ -96,8 +96,11 @@ public final class TrainChannelLayerNorm {
                          // oneDNN 2.6's backward asks for the shift too ("invalid arguments" without it).
                          (DNNL_ARG_SHIFT, try .values(of: bias, shape: [c], engine: engine)),
                          (DNNL_ARG_DIFF_SRC, dx),
-                         (DNNL_ARG_DIFF_SCALE, try .gradient(of: weight, shape: [c], engine: engine)),
-                         (DNNL_ARG_DIFF_SHIFT, try .gradient(of: bias, shape: [c], engine: engine))], on: engine)
+                         // A frozen parameter's gradient stays as it is (zero): scratch instead.
+                         (DNNL_ARG_DIFF_SCALE, weight.trainable ? try .gradient(of: weight, shape: [c], engine: engine)
+                                                                : try Tensor(desc: .plain([c], .f32), engine: engine)),
+                         (DNNL_ARG_DIFF_SHIFT, bias.trainable ? try .gradient(of: bias, shape: [c], engine: engine)
+                                                              : try Tensor(desc: .plain([c], .f32), engine: engine))], on: engine)
         return try s.rows.image(dx)
     }
 

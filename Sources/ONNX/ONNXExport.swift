@@ -329,6 +329,24 @@ public enum ONNXExport {
                     ONNXExport.attribute("momentum", float: 1 - b.momentum),  // ONNX: running = running * momentum + batch * (1 - momentum)
                 ]))
                 return (s, nil)
+            case let .layerNorm(c, eps):
+                // LayerNorm2d as torch.onnx exports its permutes: to channels-last, LayerNormalization
+                // over the last axis, back.
+                let s = try one()
+                guard s.count == 3, s[0] == c else { throw bad("input \(s) has not \(c) channels") }
+                let base = nodeName(n, "LayerNormalization", index)
+                nodes.append(node("Transpose", inputs: ins, output: output + "_nhwc", name: base + "_to_nhwc", attributes: [
+                    ONNXExport.attribute("perm", ints: [0, 2, 3, 1]),
+                ]))
+                nodes.append(node("LayerNormalization", inputs: [output + "_nhwc", try weight(n, "weight", shape: [c]), try weight(n, "bias", shape: [c])],
+                                  output: output + "_normalised", name: base, attributes: [
+                    ONNXExport.attribute("axis", int: -1),
+                    ONNXExport.attribute("epsilon", float: eps),
+                ]))
+                nodes.append(node("Transpose", inputs: [output + "_normalised"], output: output, name: base + "_to_nchw", attributes: [
+                    ONNXExport.attribute("perm", ints: [0, 3, 1, 2]),
+                ]))
+                return (s, nil)
             case .activation(let a):
                 let s = try one()
                 switch a {

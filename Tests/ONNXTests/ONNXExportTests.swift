@@ -201,6 +201,44 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    /// ConvNeXt's pieces: a 4x4 stride-4 stem conv, LayerNorm2d (exported as Transpose,
+    /// LayerNormalization over the last axis, Transpose), a 1x1 conv with GELU, LayerNorm2d on
+    /// the pooled [N, C, 1, 1] (the classifier's): the export evaluated op by op and Graft's plan
+    /// equal torch's definitions.
+    func testLayerNormOverChannels() throws {
+        var g = Graph()
+        let root = ModulePath.root
+        let stem = g.add(.conv(.init(out: 8, in: 3, kernel: 4, stride: 4, bias: true)), 0, path: root.pp("stem"))
+        let ln = g.add(.layerNorm(channels: 8, eps: 1e-6), stem, path: root.pp("norm"))
+        let pw = g.add(.conv(.init(out: 6, in: 8, kernel: 1, bias: true)), ln, path: root.pp("pw"))
+        let act = g.add(.activation(.gelu), pw)
+        let pooled = g.add(.adaptiveAvgPool(height: 1, width: 1), act)
+        let head = g.add(.layerNorm(channels: 6, eps: 1e-6), pooled, path: root.pp("classifier").pp(0))
+        let flat = g.add(.flatten, head)
+        g.add(.linear(.init(out: 3, in: 6)), flat, path: root.pp("classifier").pp(2))
+        XCTAssertEqual(g.tensors.map(\.key)[2...3], ["norm.weight", "norm.bias"])
+        let sd = Self.stateDict(g)
+        let m = try export(g, sd, height: 12, width: 8)
+        XCTAssertEqual(m.graph.node[1...3].map(\.opType), ["Transpose", "LayerNormalization", "Transpose"])
+        XCTAssertEqual(attribute(m.graph.node[1], "perm")?.ints, [0, 2, 3, 1])
+        XCTAssertEqual(attribute(m.graph.node[2], "epsilon")?.f, 1e-6)
+        var seed: UInt32 = 11
+        let x = (0..<(2 * 3 * 12 * 8)).map { _ -> Float in seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
+        let got = try ONNXReference(model: m).run(.init(shape: [2, 3, 12, 8], values: x))
+        let want = try TorchSemantics.forward(g, sd, input: x, batch: 2, height: 12, width: 8)
+        XCTAssertEqual(got.values.count, want.count)
+        XCTAssertLessThanOrEqual(maxAbsError(got.values, want), 1e-5)
+        let arch = Architecture(family: ResNetFamily(), name: "layernorm", graph: g, head: .linear(classes: 3), features: flat,
+                                featureCount: 6, stageCount: 1, fileName: "layernorm.pth", rebuild: { _ in fatalError("not rebuilt") })
+        let plan = try InferenceModel(architecture: arch, values: sd)
+        XCTAssertLessThanOrEqual(maxAbsError(try plan.logits(images: x, batch: 2, height: 12, width: 8), want), 1e-5)
+        if let dir = ProcessInfo.processInfo.environment["GRAFT_ONNX_OUT"] {
+            try m.serializedData().write(to: URL(fileURLWithPath: dir).appendingPathComponent("layernorm_gelu.onnx"))
+            try x.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir).appendingPathComponent("layernorm_gelu.input.raw")) }
+            try want.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir).appendingPathComponent("layernorm_gelu.graft_logits.raw")) }
+        }
+    }
+
     func testAdaptivePoolForms() throws {
         func ops(_ h: Int, _ w: Int, _ oh: Int, _ ow: Int) throws -> (ops: [String], model: Onnx_ModelProto) {
             var g = Graph()
@@ -340,6 +378,18 @@ enum TorchSemantics {
                 } }
                 values.append(([l.outFeatures], out))
             case .dropout, .stochasticDepth: values.append(a)
+            case let .layerNorm(c, eps):
+                let (wt, bias) = (t(node, "weight"), t(node, "bias"))
+                let plane = s[1] * s[2]
+                var out = a.v
+                for b in 0..<n { for q in 0..<plane {
+                    let idx = (0..<c).map { (b * c + $0) * plane + q }
+                    let row = idx.map { Double(a.v[$0]) }
+                    let mean = row.reduce(0, +) / Double(c)
+                    let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(c)
+                    for k in 0..<c { out[idx[k]] = Float((row[k] - mean) / (variance + Double(eps)).squareRoot()) * wt[k] + bias[k] }
+                } }
+                values.append((s, out))
             case .avgPool(let p):
                 // count_include_pad: the window's sum over the whole kernel's size.
                 let (c, h, w) = (s[0], s[1], s[2])

@@ -93,6 +93,29 @@ struct ONNXReference {
             case "Div" where try x(1).shape.isEmpty:
                 let a = try x(0), b = try x(1).values[0]
                 out = Tensor(shape: a.shape, values: a.values.map { $0 / b })
+            case "Transpose":
+                let a = try x(0), perm = try ints("perm")
+                guard a.shape.count == 4, perm.count == 4 else { throw Failure.shape("Transpose \(a.shape) by \(perm)") }
+                let shape = perm.map { a.shape[$0] }
+                var strides = [1, 1, 1, 1]
+                for d in stride(from: 2, through: 0, by: -1) { strides[d] = strides[d + 1] * a.shape[d + 1] }
+                var v = [Float](repeating: 0, count: a.values.count), i = 0
+                for p0 in 0..<shape[0] { for p1 in 0..<shape[1] { for p2 in 0..<shape[2] { for p3 in 0..<shape[3] {
+                    let idx = [p0, p1, p2, p3]
+                    v[i] = a.values[(0..<4).map { idx[$0] * strides[perm[$0]] }.reduce(0, +)]; i += 1
+                } } } }
+                out = Tensor(shape: shape, values: v)
+            case "LayerNormalization" where int("axis", -1) == -1:
+                let a = try x(0), scale = try x(1), bias = try x(2), eps = Double(float("epsilon", 1e-5))
+                let c = a.shape.last!
+                var v = a.values
+                for r in 0..<(v.count / c) {
+                    let row = (0..<c).map { Double(a.values[r * c + $0]) }
+                    let mean = row.reduce(0, +) / Double(c)
+                    let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(c)
+                    for k in 0..<c { v[r * c + k] = Float((row[k] - mean) / (variance + eps).squareRoot()) * scale.values[k] + bias.values[k] }
+                }
+                out = Tensor(shape: a.shape, values: v)
             case "Erf":
                 let a = try x(0)
                 out = Tensor(shape: a.shape, values: a.values.map { Float(erf(Double($0))) })

@@ -56,6 +56,9 @@ public enum Op: Sendable, Equatable {
     case conv(Convolution)
     /// `nn.BatchNorm2d`: `weight`, `bias`, `running_mean`, `running_var` `[channels]`, `num_batches_tracked`.
     case batchNorm(BatchNormalisation)
+    /// torchvision's `LayerNorm2d` (each pixel's channels normalised by their own mean and
+    /// biased variance; ConvNeXt's): `weight`, `bias` `[channels]`.
+    case layerNorm(channels: Int, eps: Float)
     /// An activation function (`nn.ReLU` ...).
     case activation(Activation)
     /// `a + b`, same shapes.
@@ -131,6 +134,7 @@ public enum Op: Sendable, Equatable {
             let c = [b.channels]
             return [("weight", c), ("bias", c), ("running_mean", c), ("running_var", c), ("num_batches_tracked", [])]
         case .linear(let l): return [("weight", [l.outFeatures, l.inFeatures])] + (l.bias ? [("bias", [l.outFeatures])] : [])
+        case .layerNorm(let c, _): return [("weight", [c]), ("bias", [c])]
         default: return []
         }
     }

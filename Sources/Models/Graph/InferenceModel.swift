@@ -156,6 +156,7 @@ extension InferenceModel {
             case maxPool(MaxPool2d)
             case avgPool(AvgPool2d)
             case concat(Concat)
+            case layerNorm(ChannelLayerNorm)
             /// A batch norm (and ReLU) of a concatenation, the concatenation never made.
             case concatBatchNorm(ConcatBatchNorm)
             case globalAvgPool(GlobalAvgPool2d)
@@ -184,6 +185,7 @@ extension InferenceModel {
             case .maxPool(let p): return try p.forward(x[0])
             case .avgPool(let p): return try p.forward(x[0])
             case .concat(let c): return try c.forward(x)
+            case .layerNorm(let l): return try l.forward(x[0])
             case .concatBatchNorm(let c): return try c.forward(x)
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
@@ -271,6 +273,9 @@ extension InferenceModel {
                     emit(.activation(ActivationLayer(a, engine: engine)), node.inputs, through: i)
                 case .multiply:
                     emit(.multiply(Multiply(engine: engine)), node.inputs, through: i)
+                case let .layerNorm(_, eps):
+                    emit(.layerNorm(try ChannelLayerNorm(weight: values.floats(node.path["weight"]), bias: values.floats(node.path["bias"]),
+                                                         eps: eps, engine: engine)), node.inputs, through: i)
                 case .add:
                     let act = activation(after: output)
                     emit(.add(Add(activation: act?.kind, engine: engine)), node.inputs, through: act?.node ?? i)

@@ -220,6 +220,9 @@ public final class Network {
                 steps.append(DropoutStep(try TrainDropout(p: Float(p), perSample: true, engine: engine), input: x, node: i))
             case .multiply:
                 steps.append(MultiplyStep(TrainMultiply(engine: engine), inputs: node.inputs, node: i))
+            case let .layerNorm(c, eps):
+                let ln = try TrainChannelLayerNorm(weight: param(i, "weight", [c]), bias: param(i, "bias", [c]), eps: eps, engine: engine)
+                steps.append(LayerNormStep(ln, input: x, node: i))
             case .concat:
                 steps.append(ConcatStep(TrainConcat(engine: engine), inputs: node.inputs, node: i))
             }

@@ -215,6 +215,7 @@ public final class RangeRecorder {
         case .stochasticDepth: op = "stochastic_depth"
         case .concat: op = "concat"
         case .multiply: op = "multiply"
+        case .layerNorm: op = "layernorm"
         default: op = "op"
         }
         let before = graph.nodes[..<(v - 1)].last { !$0.op.tensors.isEmpty }

@@ -155,6 +155,20 @@ final class DropoutStep: TrainStep {
     override func release() { dropout.release() }
 }
 
+/// torchvision's `LayerNorm2d`: no running statistics, the same in training and evaluation.
+final class LayerNormStep: TrainStep {
+    let norm: TrainChannelLayerNorm
+    init(_ norm: TrainChannelLayerNorm, input: Int, node: Int) { self.norm = norm; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override var parameters: [Parameter] { [norm.weight, norm.bias] }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try norm.forward(x[0], pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        // Its backward gives the weight's and bias's gradients even when its input needs none.
+        let dx = try norm.backward(outputGrad: dy)
+        return [need[0] ? dx : nil]
+    }
+    override func release() { norm.release() }
+}
+
 /// `torch.cat(inputs, 1)`; backward hands each input its channels of the gradient.
 final class ConcatStep: TrainStep {
     let concat: TrainConcat
