@@ -270,13 +270,16 @@ public enum ONNXExport {
         }
 
         /// The state dict's tensor of `path` as an initializer (once), checked against `shape`.
-        mutating func weight(_ node: Node, _ tensor: String, shape: [Int]) throws -> String {
+        /// `dims`: the initializer's, where the op reads the same values in another shape (a
+        /// Linear's `[out, in]` weight as a 1x1 Conv's `[out, in, 1, 1]`).
+        mutating func weight(_ node: Node, _ tensor: String, shape: [Int], as dims: [Int]? = nil) throws -> String {
             let key = node.path[tensor]
             guard let t = stateDict[key] else { throw ONNXExportError.missingTensor(key: key) }
             guard t.shape == shape else { throw ONNXExportError.wrongShape(key: key, shape: t.shape, expected: shape) }
             guard t.dtype.isFloatingPoint else { throw ONNXExportError.notFloatingPoint(key: key, dtype: t.dtype.rawValue) }
             if initialized.insert(key).inserted {
-                initializers.append(ONNXExport.floatTensor(key, t))
+                let data = dims.map { $0 == shape ? t : TensorData(shape: $0, floats: t.floats()) } ?? t
+                initializers.append(ONNXExport.floatTensor(key, data))
             }
             return key
         }
@@ -310,7 +313,7 @@ public enum ONNXExport {
                 guard h + 2 * c.padding >= c.kernel, w + 2 * c.paddingWidth >= c.kernelWidth, c.stride > 0 else {
                     throw bad("a \(h)x\(w) input is smaller than the \(c.kernel)x\(c.kernelWidth) kernel")
                 }
-                var inputs = [ins[0], try weight(n, "weight", shape: c.weightShape)]
+                var inputs = [ins[0], try weight(n, "weight", shape: c.weightShape, as: c.kernelShape)]
                 if c.bias { inputs.append(try weight(n, "bias", shape: [c.outChannels])) }
                 nodes.append(node("Conv", inputs: inputs, output: output, name: nodeName(n, "Conv", index), attributes: [
                     ONNXExport.attribute("dilations", ints: [1, 1]),

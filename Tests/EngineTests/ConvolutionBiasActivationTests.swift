@@ -92,6 +92,29 @@ final class ConvolutionBiasActivationTests: XCTestCase {
         XCTAssertThrowsError(try Conv2d(weight: [1], shape: [1, 1, 1, 1], padding: 0, paddingWidth: -1))
     }
 
+    /// An nn.Linear on each pixel (ConvNeXt's): a 2-d weight [out, in] trains as the 1x1 conv of
+    /// the same values, bit for bit, its gradient in the 2-d parameter.
+    func testTwoDimensionalWeightIsAOneByOneConv() throws {
+        let (n, c, h, w, o) = (2, 6, 3, 4, 8)
+        let wv = NaiveReference.values(o * c, seed: 1), bv = NaiveReference.values(o, seed: 2)
+        let x = try Tensor(shape: [n, c, h, w], values: NaiveReference.values(n * c * h * w, seed: 3))
+        let dy = NaiveReference.values(n * o * h * w, seed: 4)
+        var results: [([Float], [Float], [Float], [Float])] = []
+        for shape in [[o, c], [o, c, 1, 1]] {
+            let weight = Parameter(name: "w", shape: shape, values: wv), bias = Parameter(name: "b", shape: [o], values: bv)
+            let conv = try TrainConv2d(weight: weight, bias: bias, stride: 1, padding: 0, activation: .relu)
+            let y = try conv.forward(x, pass: .training)
+            XCTAssertEqual(y.shape, [n, o, h, w])
+            let dx = try XCTUnwrap(conv.backward(outputGrad: Tensor(shape: y.shape, values: dy), needInputGrad: true))
+            results.append((try y.floats(), try dx.floats(), Array(weight.grad), Array(bias.grad)))
+        }
+        XCTAssertEqual(results[0].0, results[1].0)
+        XCTAssertEqual(results[0].1, results[1].1)
+        XCTAssertEqual(results[0].2, results[1].2)
+        XCTAssertEqual(results[0].3, results[1].3)
+        XCTAssertTrue(results[0].2.contains { $0 != 0 })
+    }
+
     func testWinogradWithBiasAndReLU() throws {
         for activation in [nil, Activation.relu] {
             try check(Case(g: same, algorithm: .winograd, bias: true, activation: activation))

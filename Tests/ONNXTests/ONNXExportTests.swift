@@ -202,7 +202,8 @@ final class ONNXExportTests: XCTestCase {
     }
 
     /// ConvNeXt's pieces: a 4x4 stride-4 stem conv, LayerNorm2d (exported as Transpose,
-    /// LayerNormalization over the last axis, Transpose), a 1x1 conv with GELU, LayerNorm2d on
+    /// LayerNormalization over the last axis, Transpose), an nn.Linear on each pixel (a 1x1 conv
+    /// whose weight is [out, in]) with GELU, LayerNorm2d on
     /// the pooled [N, C, 1, 1] (the classifier's): the export evaluated op by op and Graft's plan
     /// equal torch's definitions.
     func testLayerNormOverChannels() throws {
@@ -210,13 +211,14 @@ final class ONNXExportTests: XCTestCase {
         let root = ModulePath.root
         let stem = g.add(.conv(.init(out: 8, in: 3, kernel: 4, stride: 4, bias: true)), 0, path: root.pp("stem"))
         let ln = g.add(.layerNorm(channels: 8, eps: 1e-6), stem, path: root.pp("norm"))
-        let pw = g.add(.conv(.init(out: 6, in: 8, kernel: 1, bias: true)), ln, path: root.pp("pw"))
+        let pw = g.add(.conv(.pointwise(out: 6, in: 8)), ln, path: root.pp("pw"))
         let act = g.add(.activation(.gelu), pw)
         let pooled = g.add(.adaptiveAvgPool(height: 1, width: 1), act)
         let head = g.add(.layerNorm(channels: 6, eps: 1e-6), pooled, path: root.pp("classifier").pp(0))
         let flat = g.add(.flatten, head)
         g.add(.linear(.init(out: 3, in: 6)), flat, path: root.pp("classifier").pp(2))
         XCTAssertEqual(g.tensors.map(\.key)[2...3], ["norm.weight", "norm.bias"])
+        XCTAssertEqual(g.tensors.first { $0.key == "pw.weight" }?.shape, [6, 8], "an nn.Linear's weight")
         let sd = Self.stateDict(g)
         let m = try export(g, sd, height: 12, width: 8)
         XCTAssertEqual(m.graph.node[1...3].map(\.opType), ["Transpose", "LayerNormalization", "Transpose"])

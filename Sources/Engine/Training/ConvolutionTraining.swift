@@ -111,7 +111,9 @@ public final class TrainConv2d {
     public init(weight: Parameter, bias: Parameter? = nil, stride: Int, padding: Int, paddingWidth: Int? = nil, groups: Int = 1,
                 activation: Activation? = nil, engine: CPUEngine = .shared) throws {
         let paddingWidth = paddingWidth ?? padding
-        guard weight.shape.count == 4, groups >= 1, weight.shape[0] % groups == 0, stride >= 1, padding >= 0, paddingWidth >= 0 else {
+        // A 2-d weight [out, in] is a 1x1 conv's (an nn.Linear on each pixel).
+        let shape = weight.shape.count == 2 ? weight.shape + [1, 1] : weight.shape
+        guard shape.count == 4, groups >= 1, shape[0] % groups == 0, stride >= 1, padding >= 0, paddingWidth >= 0 else {
             throw EngineError.invalidArgument(op: "TrainConv2d(\(weight.name))",
                                               what: "weight shape \(weight.shape) with groups \(groups), stride \(stride), padding \(padding), \(paddingWidth)")
         }
@@ -122,7 +124,7 @@ public final class TrainConv2d {
         self.weight = weight; self.bias = bias; self.stride = stride; self.padding = padding; self.paddingWidth = paddingWidth
         self.groups = groups; self.activation = activation; self.engine = engine
         activationBackward = activation.map { ActivationBackward($0, engine: engine) }
-        outChannels = weight.shape[0]; inChannels = weight.shape[1] * groups; kh = weight.shape[2]; kw = weight.shape[3]
+        outChannels = shape[0]; inChannels = shape[1] * groups; kh = shape[2]; kw = shape[3]
     }
 
     var weightDims: [Int] {

@@ -96,14 +96,27 @@ public enum Op: Sendable, Equatable {
         public var padding: Int, paddingWidth: Int
         public var groups: Int
         public var bias: Bool
+        /// An `nn.Linear` applied to each pixel's channels (ConvNeXt's, after a permute to
+        /// channels-last): a 1x1 conv whose weight the state dict holds as `[out, in]`.
+        public var storedAsLinear: Bool
         /// `kernelWidth` and `paddingWidth` default to `kernel` and `padding` (a square conv).
         public init(out: Int, in inChannels: Int, kernel: Int, kernelWidth: Int? = nil, stride: Int = 1, padding: Int = 0,
                     paddingWidth: Int? = nil, groups: Int = 1, bias: Bool = false) {
             outChannels = out; self.inChannels = inChannels; self.kernel = kernel; self.kernelWidth = kernelWidth ?? kernel
             self.stride = stride; self.padding = padding; self.paddingWidth = paddingWidth ?? padding; self.groups = groups; self.bias = bias
+            storedAsLinear = false
         }
-        /// `[out, in / groups, kh, kw]`, PyTorch's layout.
-        public var weightShape: [Int] { [outChannels, inChannels / max(groups, 1), kernel, kernelWidth] }
+        /// `nn.Linear(in, out)` on each pixel: a 1x1 conv with the weight `[out, in]`.
+        public static func pointwise(out: Int, in inChannels: Int, bias: Bool = true) -> Convolution {
+            var c = Convolution(out: out, in: inChannels, kernel: 1, bias: bias)
+            c.storedAsLinear = true
+            return c
+        }
+        /// The weight as the state dict holds it: `[out, in / groups, kh, kw]`, PyTorch's
+        /// layout, or `[out, in]` for a Linear on each pixel.
+        public var weightShape: [Int] { storedAsLinear ? [outChannels, inChannels] : kernelShape }
+        /// `[out, in / groups, kh, kw]`: the conv's own.
+        public var kernelShape: [Int] { [outChannels, inChannels / max(groups, 1), kernel, kernelWidth] }
     }
 
     public struct BatchNormalisation: Sendable, Equatable {

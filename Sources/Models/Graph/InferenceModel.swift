@@ -323,7 +323,7 @@ extension InferenceModel {
         }
 
         func makeConv(_ c: Op.Convolution, weight: [Float], bias: [Float]?, activation: Activation?) throws -> Conv2d {
-            try Conv2d(weight: weight, shape: c.weightShape, bias: bias, stride: c.stride, padding: c.padding, paddingWidth: c.paddingWidth, groups: c.groups,
+            try Conv2d(weight: weight, shape: c.kernelShape, bias: bias, stride: c.stride, padding: c.padding, paddingWidth: c.paddingWidth, groups: c.groups,
                        activation: activation, computeType: computeType, algorithm: convolution, tuner: tuner, engine: engine)
         }
     }
