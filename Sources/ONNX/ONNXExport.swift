@@ -332,6 +332,13 @@ public enum ONNXExport {
                     ONNXExport.attribute("momentum", float: 1 - b.momentum),  // ONNX: running = running * momentum + batch * (1 - momentum)
                 ]))
                 return (s, nil)
+            case .layerScale(let c):
+                // layer_scale [C, 1, 1] broadcast over [N, C, H, W], as torch.onnx exports it.
+                let s = try one()
+                guard s.count == 3, s[0] == c else { throw bad("input \(s) has not \(c) channels") }
+                nodes.append(node("Mul", inputs: [ins[0], try weight(n, "layer_scale", shape: [c, 1, 1])], output: output,
+                                  name: nodeName(n, "Mul", index)))
+                return (s, nil)
             case let .layerNorm(c, eps):
                 // LayerNorm2d as torch.onnx exports its permutes: to channels-last, LayerNormalization
                 // over the last axis, back.

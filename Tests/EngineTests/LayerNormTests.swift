@@ -3,8 +3,9 @@ import CDNNL
 import TestSupport
 import XCTest
 
-/// `ChannelLayerNorm` and `TrainChannelLayerNorm` (torchvision's `LayerNorm2d`) against the
-/// float64 definition, from every layout a conv leaves: forward, input, weight and bias gradients.
+/// `ChannelLayerNorm` and `TrainChannelLayerNorm` (torchvision's `LayerNorm2d`), and
+/// `ChannelScale` / `TrainChannelScale` (ConvNeXt's layer scale), against their float64
+/// definitions, from every layout a conv leaves: forward, input and parameter gradients.
 final class LayerNormTests: XCTestCase {
     /// y = (x - mean) / sqrt(var + eps) * w + b over each pixel's channels (biased variance),
     /// and the gradients for dy.
@@ -62,6 +63,39 @@ final class LayerNormTests: XCTestCase {
         }
         XCTAssertThrowsError(try ChannelLayerNorm(weight: [1, 2], bias: [1]))
         XCTAssertThrowsError(try ChannelLayerNorm(weight: [1, 2], bias: [1, 2]).forward(Tensor(shape: [1, 3, 1, 1], values: [1, 2, 3])))
+    }
+
+    /// ConvNeXt's layer scale, `gamma * x` per channel: forward in the input's layout, the
+    /// input's gradient `gamma * dy`, gamma's `sum dy * x`; a frozen gamma's gradient untouched.
+    func testLayerScale() throws {
+        let (n, c, h, w) = (2, 24, 3, 5)
+        let x = NaiveReference.values(n * c * h * w, seed: 6), gamma = NaiveReference.values(c, seed: 7)
+        let dy = NaiveReference.values(x.count, seed: 8)
+        let plane = h * w
+        let want = x.indices.map { x[$0] * gamma[($0 / plane) % c] }
+        let wantDx = dy.indices.map { dy[$0] * gamma[($0 / plane) % c] }
+        var wantDg = [Double](repeating: 0, count: c)
+        for i in x.indices { wantDg[(i / plane) % c] += Double(dy[i]) * Double(x[i]) }
+        for tag in [dnnl_abcd, dnnl_acdb, dnnl_aBcd8b, dnnl_aBcd16b] {
+            let what = "tag \(tag.rawValue)"
+            let t = try CPUEngine.shared.reorder(Tensor(shape: [n, c, h, w], values: x), to: MemoryDesc(dims: [n, c, h, w], type: .f32, tag: tag))
+            let y = try ChannelScale(gamma).forward(t)
+            XCTAssertEqual(y.desc, t.desc, what)
+            XCTAssertEqual(try y.floats(), want, what)
+            let g = Parameter(name: "layer_scale", shape: [c, 1, 1], values: gamma)
+            let scale = try TrainChannelScale(gamma: g)
+            _ = try scale.forward(t, pass: .training)
+            let dx = try scale.backward(outputGrad: CPUEngine.shared.reorder(Tensor(shape: [n, c, h, w], values: dy), to: t.desc))
+            XCTAssertEqual(try dx.floats(), wantDx, what)
+            XCTAssertLessThanOrEqual(relativeError(Array(g.grad), wantDg.floats), 1e-6, what)
+            XCTAssertThrowsError(try scale.backward(outputGrad: dx), "consumed")
+            g.trainable = false
+            g.grad.update(repeating: 0)
+            _ = try scale.forward(t, pass: .training)
+            _ = try scale.backward(outputGrad: dx)
+            XCTAssertTrue(g.grad.allSatisfy { $0 == 0 }, "frozen: " + what)
+        }
+        XCTAssertThrowsError(try ChannelScale([1, 2]).forward(Tensor(shape: [1, 3, 1, 1], values: [1, 2, 3])))
     }
 
     /// bf16 in, bf16 out where oneDNN has the kernel: within bf16's rounding of the f32 result.

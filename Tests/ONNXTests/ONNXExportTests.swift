@@ -213,11 +213,16 @@ final class ONNXExportTests: XCTestCase {
         let ln = g.add(.layerNorm(channels: 8, eps: 1e-6), stem, path: root.pp("norm"))
         let pw = g.add(.conv(.pointwise(out: 6, in: 8)), ln, path: root.pp("pw"))
         let act = g.add(.activation(.gelu), pw)
-        let pooled = g.add(.adaptiveAvgPool(height: 1, width: 1), act)
-        let head = g.add(.layerNorm(channels: 6, eps: 1e-6), pooled, path: root.pp("classifier").pp(0))
+        let back = g.add(.conv(.pointwise(out: 8, in: 6)), act, path: root.pp("block").pp(5))
+        // Saved before the block's modules in state_dict(), applied after them.
+        let scaled = g.add(.layerScale(channels: 8), back, path: root.pp("block"))
+        g.nodes[scaled - 1].statePosition = pw - 1
+        let sum = g.add(.add, scaled, ln)
+        let pooled = g.add(.adaptiveAvgPool(height: 1, width: 1), sum)
+        let head = g.add(.layerNorm(channels: 8, eps: 1e-6), pooled, path: root.pp("classifier").pp(0))
         let flat = g.add(.flatten, head)
-        g.add(.linear(.init(out: 3, in: 6)), flat, path: root.pp("classifier").pp(2))
-        XCTAssertEqual(g.tensors.map(\.key)[2...3], ["norm.weight", "norm.bias"])
+        g.add(.linear(.init(out: 3, in: 8)), flat, path: root.pp("classifier").pp(2))
+        XCTAssertEqual(g.tensors.map(\.key)[2...7], ["norm.weight", "norm.bias", "block.layer_scale", "pw.weight", "pw.bias", "block.5.weight"])
         XCTAssertEqual(g.tensors.first { $0.key == "pw.weight" }?.shape, [6, 8], "an nn.Linear's weight")
         let sd = Self.stateDict(g)
         let m = try export(g, sd, height: 12, width: 8)
@@ -231,9 +236,12 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertEqual(got.values.count, want.count)
         XCTAssertLessThanOrEqual(maxAbsError(got.values, want), 1e-5)
         let arch = Architecture(family: ResNetFamily(), name: "layernorm", graph: g, head: .linear(classes: 3), features: flat,
-                                featureCount: 6, stageCount: 1, fileName: "layernorm.pth", rebuild: { _ in fatalError("not rebuilt") })
-        let plan = try InferenceModel(architecture: arch, values: sd)
-        XCTAssertLessThanOrEqual(maxAbsError(try plan.logits(images: x, batch: 2, height: 12, width: 8), want), 1e-5)
+                                featureCount: 8, stageCount: 1, fileName: "layernorm.pth", rebuild: { _ in fatalError("not rebuilt") })
+        // Folded (the layer scale in block.5's weights) and not.
+        for fold in [true, false] {
+            let plan = try InferenceModel(architecture: arch, values: sd, foldBatchNorm: fold)
+            XCTAssertLessThanOrEqual(maxAbsError(try plan.logits(images: x, batch: 2, height: 12, width: 8), want), 1e-5)
+        }
         if let dir = ProcessInfo.processInfo.environment["GRAFT_ONNX_OUT"] {
             try m.serializedData().write(to: URL(fileURLWithPath: dir).appendingPathComponent("layernorm_gelu.onnx"))
             try x.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir).appendingPathComponent("layernorm_gelu.input.raw")) }
@@ -380,6 +388,9 @@ enum TorchSemantics {
                 } }
                 values.append(([l.outFeatures], out))
             case .dropout, .stochasticDepth: values.append(a)
+            case .layerScale(let c):
+                let gamma = t(node, "layer_scale"), plane = s[1] * s[2]
+                values.append((s, a.v.indices.map { a.v[$0] * gamma[($0 / plane) % c] }))
             case let .layerNorm(c, eps):
                 let (wt, bias) = (t(node, "weight"), t(node, "bias"))
                 let plane = s[1] * s[2]

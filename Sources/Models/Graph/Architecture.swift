@@ -157,7 +157,8 @@ public struct Architecture: Sendable {
     /// torchvision's initialisation of every tensor, drawn from `rng` in `state_dict()` order.
     public func initialStateDict(rng: inout SeededRandom) -> StateDict {
         var sd = StateDict()
-        for n in graph.nodes {
+        for i in graph.stateOrder {
+            let n = graph.nodes[i]
             let values = family.initialValues(n, rng: &rng)
             for (name, _) in n.op.tensors { if let t = values[name] { sd[n.path[name]] = t } }
         }

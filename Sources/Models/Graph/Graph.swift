@@ -44,6 +44,10 @@ public struct Node: Sendable {
     /// --last-stages N` (the last N stages train); nil for the stem, which trains only with
     /// everything. The head's nodes take the last stage's number or later.
     public var stage: Int?
+    /// Where its tensors come in `state_dict()` order when that is not where it runs: just
+    /// before node `statePosition`'s. ConvNeXt's `layer_scale` is the block's own parameter,
+    /// saved before the block's modules, and applied after them.
+    public var statePosition: Int?
 
     public init(_ op: Op, inputs: [Int], path: ModulePath = .root, stage: Int? = nil) {
         self.op = op; self.inputs = inputs; self.path = path; self.stage = stage
@@ -86,6 +90,9 @@ public enum Op: Sendable, Equatable {
     /// `s * x` with `inputs` `[x, s]`: `x` `[N, C, H, W]`, `s` `[N, C, 1, 1]` broadcast over H and
     /// W (squeeze-and-excitation's `scale * input`).
     case multiply
+    /// ConvNeXt's layer scale, `layer_scale * x`: the parameter `layer_scale` `[C, 1, 1]`, one
+    /// factor per channel.
+    case layerScale(channels: Int)
 
     public struct Convolution: Sendable, Equatable {
         public var outChannels: Int, inChannels: Int
@@ -148,6 +155,7 @@ public enum Op: Sendable, Equatable {
             return [("weight", c), ("bias", c), ("running_mean", c), ("running_var", c), ("num_batches_tracked", [])]
         case .linear(let l): return [("weight", [l.outFeatures, l.inFeatures])] + (l.bias ? [("bias", [l.outFeatures])] : [])
         case .layerNorm(let c, _): return [("weight", [c]), ("bias", [c])]
+        case .layerScale(let c): return [("layer_scale", [c, 1, 1])]
         default: return []
         }
     }
@@ -157,7 +165,16 @@ extension Graph {
     /// Every key the graph's modules have in torchvision's `state_dict()`, in order, with its
     /// shape (`num_batches_tracked`: `[]`).
     public var tensors: [(key: String, shape: [Int])] {
-        nodes.flatMap { n in n.op.tensors.map { (n.path[$0.name], $0.shape) } }
+        stateOrder.flatMap { i in nodes[i].op.tensors.map { (nodes[i].path[$0.name], $0.shape) } }
+    }
+
+    /// The nodes in `state_dict()` order: execution order, but for a node with a
+    /// `statePosition`, which comes just before that node.
+    public var stateOrder: [Int] {
+        nodes.indices.sorted { a, b in
+            let (pa, pb) = (nodes[a].statePosition.map { ($0, 0) } ?? (a, 1), nodes[b].statePosition.map { ($0, 0) } ?? (b, 1))
+            return pa != pb ? pa < pb : a < b
+        }
     }
 
     /// Appends a node reading `inputs` and returns the value it produces.

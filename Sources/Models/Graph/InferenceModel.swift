@@ -157,6 +157,7 @@ extension InferenceModel {
             case avgPool(AvgPool2d)
             case concat(Concat)
             case layerNorm(ChannelLayerNorm)
+            case channelScale(ChannelScale)
             /// A batch norm (and ReLU) of a concatenation, the concatenation never made.
             case concatBatchNorm(ConcatBatchNorm)
             case globalAvgPool(GlobalAvgPool2d)
@@ -186,6 +187,7 @@ extension InferenceModel {
             case .avgPool(let p): return try p.forward(x[0])
             case .concat(let c): return try c.forward(x)
             case .layerNorm(let l): return try l.forward(x[0])
+            case .channelScale(let s): return try s.forward(x[0])
             case .concatBatchNorm(let c): return try c.forward(x)
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
@@ -233,6 +235,9 @@ extension InferenceModel {
                     var last = i
                     var bnNode: Int?
                     if let j = sole(output), case .batchNorm = graph.nodes[j].op { bnNode = j; last = j; done.insert(j) }
+                    // A layer scale read only after it (ConvNeXt's) folds into its weights and bias.
+                    var layerScale: Int?
+                    if fold, bnNode == nil, let j = sole(output), case .layerScale = graph.nodes[j].op { layerScale = j; last = j; done.insert(j) }
                     var residual: Int?
                     if let j = sole(last + 1), graph.nodes[j].op == .add {
                         residual = graph.nodes[j].inputs.first { $0 != last + 1 } ?? graph.nodes[j].inputs[0]
@@ -240,8 +245,14 @@ extension InferenceModel {
                     }
                     let act = activation(after: last + 1)
                     if let a = act { last = a.node; done.insert(last) }
-                    let weight = try values.floats(node.path["weight"])
-                    let bias = c.bias ? try values.floats(node.path["bias"]) : nil
+                    var weight = try values.floats(node.path["weight"])
+                    var bias = c.bias ? try values.floats(node.path["bias"]) : nil
+                    if let j = layerScale {
+                        let gamma = try values.floats(graph.nodes[j].path["layer_scale"])
+                        let per = weight.count / max(gamma.count, 1)
+                        for k in weight.indices { weight[k] *= gamma[k / per] }
+                        bias = bias.map { b in b.indices.map { b[$0] * gamma[$0] } }
+                    }
                     let bnParameters = try bnNode.map { try batchNormParameters(graph.nodes[$0]) }
                     // The residual is overwritten in place when no later step reads it.
                     let inPlace = residual.map { r in consumers[r].allSatisfy { $0 <= last } && !keep.contains(r) } ?? false
@@ -273,6 +284,8 @@ extension InferenceModel {
                     emit(.activation(ActivationLayer(a, engine: engine)), node.inputs, through: i)
                 case .multiply:
                     emit(.multiply(Multiply(engine: engine)), node.inputs, through: i)
+                case .layerScale:
+                    emit(.channelScale(try ChannelScale(values.floats(node.path["layer_scale"]), engine: engine)), node.inputs, through: i)
                 case let .layerNorm(_, eps):
                     emit(.layerNorm(try ChannelLayerNorm(weight: values.floats(node.path["weight"]), bias: values.floats(node.path["bias"]),
                                                          eps: eps, engine: engine)), node.inputs, through: i)

@@ -220,6 +220,8 @@ public final class Network {
                 steps.append(DropoutStep(try TrainDropout(p: Float(p), perSample: true, engine: engine), input: x, node: i))
             case .multiply:
                 steps.append(MultiplyStep(TrainMultiply(engine: engine), inputs: node.inputs, node: i))
+            case .layerScale(let c):
+                steps.append(LayerScaleStep(try TrainChannelScale(gamma: param(i, "layer_scale", [c, 1, 1]), engine: engine), input: x, node: i))
             case let .layerNorm(c, eps):
                 let ln = try TrainChannelLayerNorm(weight: param(i, "weight", [c]), bias: param(i, "bias", [c]), eps: eps, engine: engine)
                 steps.append(LayerNormStep(ln, input: x, node: i))
@@ -232,7 +234,12 @@ public final class Network {
         for st in steps { for v in st.inputs { readers[v].append(st.output) } }
         self.readers = readers
         dropoutSeed = seed
-        parameters = params
+        // In state_dict() order (a layer scale's before its block's).
+        let position = Dictionary(uniqueKeysWithValues: g.stateOrder.enumerated().map { ($0.element, $0.offset) })
+        parameters = params.enumerated().sorted { a, b in
+            let (na, nb) = (position[nodeOf[ObjectIdentifier(a.element)]!]!, position[nodeOf[ObjectIdentifier(b.element)]!]!)
+            return na != nb ? na < nb : a.offset < b.offset
+        }.map(\.element)
         self.nodeOf = nodeOf
         self.precision = precision
         freeze(.none)
@@ -353,7 +360,8 @@ extension Network {
         var out = StateDict()
         let byName = Dictionary(parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let bnByNode = Dictionary(batchNorms.map { ($0.nodes[0], $0.bn) }, uniquingKeysWith: { a, _ in a })
-        for (i, n) in architecture.graph.nodes.enumerated() {
+        for i in architecture.graph.stateOrder {
+            let n = architecture.graph.nodes[i]
             for (name, shape) in n.op.tensors {
                 let key = n.path[name]
                 if let p = byName[key] { out[key] = TensorData(shape: p.shape, floats: p.values); continue }

@@ -216,6 +216,7 @@ public final class RangeRecorder {
         case .concat: op = "concat"
         case .multiply: op = "multiply"
         case .layerNorm: op = "layernorm"
+        case .layerScale: op = "layer_scale"
         default: op = "op"
         }
         let before = graph.nodes[..<(v - 1)].last { !$0.op.tensors.isEmpty }

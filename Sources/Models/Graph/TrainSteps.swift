@@ -155,6 +155,19 @@ final class DropoutStep: TrainStep {
     override func release() { dropout.release() }
 }
 
+/// ConvNeXt's layer scale: `layer_scale * x`, its gradient and the input's.
+final class LayerScaleStep: TrainStep {
+    let scale: TrainChannelScale
+    init(_ scale: TrainChannelScale, input: Int, node: Int) { self.scale = scale; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override var parameters: [Parameter] { [scale.gamma] }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try scale.forward(x[0], pass: pass) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        let dx = try scale.backward(outputGrad: dy)
+        return [need[0] ? dx : nil]
+    }
+    override func release() { scale.release() }
+}
+
 /// torchvision's `LayerNorm2d`: no running statistics, the same in training and evaluation.
 final class LayerNormStep: TrainStep {
     let norm: TrainChannelLayerNorm
