@@ -4,7 +4,8 @@ import CDNNL
 /// channels-last): each pixel's C values normalised by their own mean and biased variance,
 /// `(x - mean) / sqrt(var + eps) * weight + bias`. oneDNN's layer normalisation over the last
 /// dimension, on the input in channels-last viewed as `[N * H * W, C]`; the output is
-/// channels-last, of the input's type where oneDNN has a kernel for it (else float32).
+/// channels-last float32 whatever the input's type (a bf16 plan's layer norms compute in
+/// float32, as under PyTorch's autocast).
 public final class ChannelLayerNorm {
     public let channels: Int
     public let eps: Float
@@ -22,7 +23,8 @@ public final class ChannelLayerNorm {
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        let rows = try ChannelRows(x, channels: channels, engine: engine)
+        // Float32, as PyTorch's bf16 autocast runs layer_norm (on its list of float32 ops).
+        let rows = try ChannelRows(x, channels: channels, engine: engine, type: .f32)
         let prim = try plans.value(for: rows.view.desc) {
             try ChannelRows.primitive(rows.view.desc, eps: eps, pass: .inference, engine: engine)
         }

@@ -5,12 +5,20 @@ import XCTest
 /// What the family command tests share: predict on the image files of
 /// `Fixtures/<family>/predict` against torchvision's probabilities, and a short finetune.
 enum FamilyCommandChecks {
-    struct Expected: Decodable { let models: [String: [String: [String: Row]]] }
+    struct Expected: Decodable {
+        let models: [String: [String: [String: Row]]]
+        /// Each transform's sizes (Resize, CenterCrop), where the file says.
+        let transforms: [String: Sizes]?
+    }
+    struct Sizes: Decodable { let resize: Int; let crop: Int }
     struct Row: Decodable { let probs: [Float] }
 
     static func expected(_ family: String, _ model: String) throws -> [String: [String: Row]] {
-        let url = FixturePaths.url("\(family)/predict/expected.json")
-        return try XCTUnwrap(try JSONDecoder().decode(Expected.self, from: Data(contentsOf: url)).models[model])
+        try XCTUnwrap(try expectedFile(family).models[model])
+    }
+
+    static func expectedFile(_ family: String) throws -> Expected {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: FixturePaths.url("\(family)/predict/expected.json")))
     }
 
     /// `predict --json` on every image of each transform's rows (`--interpolation` where given)
@@ -19,15 +27,19 @@ enum FamilyCommandChecks {
                                           file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let dir = FixturePaths.url("\(family)/predict")
         let byTransform = try expected(family, model)
+        let sizes = try expectedFile(family).transforms ?? [:]
         var compared = 0
         for (transform, interpolation) in transforms {
             let rows = try XCTUnwrap(byTransform[transform], file: file, line: line)
             XCTAssertGreaterThanOrEqual(rows.count, 6, file: file, line: line)
+            // Sizes other than predict's default 256/224 (ConvNeXt's 236/224).
+            var sizeArguments: [String] = []
+            if let z = sizes[transform], z.resize != 256 || z.crop != 224 { sizeArguments = ["--resize", "\(z.resize)", "--image-size", "\(z.crop)"] }
             for (image, row) in rows.sorted(by: { $0.key < $1.key }) {
                 let r = try ProcessRun.run(try ProcessRun.executable("predict"),
                                            ["--weights", dir.appendingPathComponent("\(model).pth").path,
                                             "--class-indices", dir.appendingPathComponent("class_indices.json").path]
-                                           + (interpolation.map { ["--interpolation", $0] } ?? [])
+                                           + (interpolation.map { ["--interpolation", $0] } ?? []) + sizeArguments
                                            + ["--json", FixturePaths.path("images/src/\(image)")])
                 XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
                 struct Out: Decodable { let probs: [Float] }

@@ -155,6 +155,13 @@ final class TrainStepTests: XCTestCase {
             try check(model, c, root: Self.denseNetRoot, gradTolerance: max(Self.gradTolerance, 2.5 * torch))
         }
     }
+    // ConvNeXt (Fixtures/convnext/training, gen_convnext.py): LayerNorm over the channels, the
+    // Linears on each pixel with GELU, layer scale's gradient, 7x7 depthwise convs; stochastic
+    // depth 0 on both sides.
+    func testConvNeXtEveryCase() throws {
+        let root = FixturePaths.url("convnext/training")
+        for c in try TrainingFixture("tiny_convnext_tiny", root: root).meta.cases { try check("tiny_convnext_tiny", c, root: root) }
+    }
     func testBasicLastEvalBN() throws { try check("basic", "last_bn_eval") }
     func testBasicLastTrainBN() throws { try check("basic", "last_bn_train") }
     func testBasicLastTwoStages() throws { try check("basic", "last2_bn_eval") }

@@ -169,7 +169,7 @@ public struct Architecture: Sendable {
 /// Every family Graft knows, in the order keys are tried.
 public enum Families {
     public static let all: [any ModelFamily] = [ResNetFamily(), VGGFamily(), MobileNetV2Family(), MobileNetV3Family(), EfficientNetFamily(),
-                                                RegNetFamily(), DenseNetFamily()]
+                                                RegNetFamily(), DenseNetFamily(), ConvNeXtFamily()]
 
     /// Every variant name of every family.
     public static var variantNames: [String] { all.flatMap(\.variantNames) }
