@@ -3,7 +3,7 @@
 // Regenerate: ~/torchenv/bin/python Fixtures/make_fixtures.py hub
 
 extension TorchvisionWeights {
-    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet and DenseNet families, in torchvision's order.
+    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet and ConvNeXt families, in torchvision's order.
     public static let all: [TorchvisionWeights] = [
         TorchvisionWeights(architecture: "resnet18", version: "IMAGENET1K_V1", enumName: "ResNet18_Weights",
                            url: "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -326,5 +326,21 @@ extension TorchvisionWeights {
                            url: "https://download.pytorch.org/models/densenet201-c1103571.pth",
                            fileName: "densenet201-c1103571.pth", sha256Prefix: "c1103571", fileSizeMB: 77.373,
                            resize: 256, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "convnext_tiny", version: "IMAGENET1K_V1", enumName: "ConvNeXt_Tiny_Weights",
+                           url: "https://download.pytorch.org/models/convnext_tiny-983f1562.pth",
+                           fileName: "convnext_tiny-983f1562.pth", sha256Prefix: "983f1562", fileSizeMB: 109.119,
+                           resize: 236, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "convnext_small", version: "IMAGENET1K_V1", enumName: "ConvNeXt_Small_Weights",
+                           url: "https://download.pytorch.org/models/convnext_small-0c510722.pth",
+                           fileName: "convnext_small-0c510722.pth", sha256Prefix: "0c510722", fileSizeMB: 191.703,
+                           resize: 230, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "convnext_base", version: "IMAGENET1K_V1", enumName: "ConvNeXt_Base_Weights",
+                           url: "https://download.pytorch.org/models/convnext_base-6075fbad.pth",
+                           fileName: "convnext_base-6075fbad.pth", sha256Prefix: "6075fbad", fileSizeMB: 338.064,
+                           resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "convnext_large", version: "IMAGENET1K_V1", enumName: "ConvNeXt_Large_Weights",
+                           url: "https://download.pytorch.org/models/convnext_large-ea097f82.pth",
+                           fileName: "convnext_large-ea097f82.pth", sha256Prefix: "ea097f82", fileSizeMB: 754.537,
+                           resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
     ]
 }

@@ -281,6 +281,13 @@ final class Int8InferenceTests: XCTestCase {
         try runsInInt8("densenet/models", [("tiny_densenet121", -1, 0.1), ("tiny_densenet201", -1, 0.1)])
     }
 
+    /// ConvNeXt: the stem, depthwise, Linear-on-pixel and downsample convs in int8 (GELU's and
+    /// the layer-scaled convs write f32), the layer norms in f32.
+    func testConvNeXtsRunInInt8() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        try runsInInt8("convnext/models", [("tiny_convnext_tiny", -1, 0.1)])
+    }
+
     /// Each model calibrated by max on the 96x80 input, then int8 against f32 there: `steps` int8
     /// steps (-1: every conv), logits within `bound` (relative), and not equal.
     func runsInInt8(_ folder: String, _ models: [(String, Int, Double)]) throws {
