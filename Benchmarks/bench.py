@@ -19,7 +19,7 @@ peak: it does fewer multiplications than the arithmetic counted.
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
 the rows named (inference, vgg, families, predict, batch_predict, training, memory, fc_epochs,
-mpi, anchors). families (issue 21): each MobileNet, efficientnet_b0, efficientnet_v2_s, regnet_y_400mf and densenet121
+mpi, anchors). families (issue 21): each MobileNet, efficientnet_b0, efficientnet_v2_s, regnet_y_400mf, densenet121 and convnext_tiny
 (BENCH_FAMILIES=a,b for some) at batch 32, inference f32 and bf16 and a full
 training step, against PyTorch's better layout. anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
 batch_predict runs), bf16 and int8, Graft
@@ -263,7 +263,8 @@ def vgg(rows):
 # torchvision's metadata gives the multiply-adds).
 # EfficientNets and RegNet at 224 too (their weights evaluate at 224 to 600): torch.utils.flop_counter at 224.
 FAMILY_GFLOP = {"mobilenet_v2": 0.602, "mobilenet_v3_large": 0.434, "mobilenet_v3_small": 0.114,
-                "efficientnet_b0": 0.772, "efficientnet_v2_s": 5.700, "regnet_y_400mf": 0.804, "densenet121": 5.668}
+                "efficientnet_b0": 0.772, "efficientnet_v2_s": 5.700, "regnet_y_400mf": 0.804, "densenet121": 5.668,
+                "convnext_tiny": 8.912}
 
 
 def families(rows):
