@@ -41,8 +41,15 @@ public final class TrainChannelLayerNorm {
     public let weight: Parameter, bias: Parameter
     public let eps: Float
     public let engine: CPUEngine
-    private let plans = PrimitiveCache<MemoryDesc, (fwd: Primitive, bwd: Primitive?)>()
-    private var saved: (fwd: Primitive, rows: ChannelRows, mean: Tensor, variance: Tensor)?
+    /// Per rows layout and pass: the forward, and (training) its backward, made at the first backward.
+    private let plans = PrimitiveCache<PlanKey, Plan>()
+    struct PlanKey: Hashable { let rows: MemoryDesc; let pass: PassKind }
+    final class Plan {
+        let fwd: Primitive
+        var bwd: Primitive?
+        init(_ fwd: Primitive) { self.fwd = fwd }
+    }
+    private var saved: (plan: Plan, rows: ChannelRows, mean: Tensor, variance: Tensor)?
 
     public init(weight: Parameter, bias: Parameter, eps: Float = 1e-6, engine: CPUEngine = .shared) throws {
         guard weight.count > 0, bias.count == weight.count, eps > 0, eps.isFinite else {
@@ -55,7 +62,10 @@ public final class TrainChannelLayerNorm {
         saved = nil
         // Float32 rows: the backward's gradient is float32.
         let rows = try ChannelRows(x, channels: weight.count, engine: engine, type: .f32)
-        let prim = try ChannelRows.primitive(rows.view.desc, eps: eps, pass: pass, engine: engine)
+        let plan = try plans.value(for: PlanKey(rows: rows.view.desc, pass: pass)) {
+            Plan(try ChannelRows.primitive(rows.view.desc, eps: eps, pass: pass, engine: engine))
+        }
+        let prim = plan.fwd
         let dst = try Tensor(desc: prim.md(dnnl_query_dst_md), engine: engine)
         var args: [(Int32, Tensor)] = [(DNNL_ARG_SRC, rows.view), (DNNL_ARG_DST, dst),
                                        (DNNL_ARG_SCALE, try .values(of: weight, shape: [weight.count], engine: engine)),
@@ -66,7 +76,7 @@ public final class TrainChannelLayerNorm {
             let variance = try Tensor(desc: .plain([rows.view.shape[0]], .f32), engine: engine)
             args += [(DNNL_ARG_MEAN, mean), (DNNL_ARG_VARIANCE, variance)]
             try prim.execute(args, on: engine)
-            saved = (prim, rows, mean, variance)
+            saved = (plan, rows, mean, variance)
         } else {
             try prim.execute(args, on: engine)
         }
@@ -84,13 +94,16 @@ public final class TrainChannelLayerNorm {
             throw EngineError.shapeMismatch(op: "TrainChannelLayerNorm.backward", expected: "\(s.rows.shape)", actual: "\(dy.shape)")
         }
         let c = weight.count
-        var data = s.rows.view.desc.raw
-        var diff = try MemoryDesc(dims: data.dimsArray, type: .f32, tag: dnnl_ab).raw
-        var ld = dnnl_layer_normalization_desc_t()
-        try dnnlCheck(dnnl_layer_normalization_backward_desc_init(&ld, dnnl_backward, &diff, &data, nil, eps,
-                                                                  dnnl_use_scale.rawValue | dnnl_use_shift.rawValue),
-                      "dnnl_layer_normalization_backward_desc_init")
-        let bwd = try Primitive.makeBackward(&ld, hint: s.fwd, engine: engine, name: "layer norm backward (\(c))")
+        if s.plan.bwd == nil {
+            var data = s.rows.view.desc.raw
+            var diff = try MemoryDesc(dims: s.rows.view.shape, type: .f32, tag: dnnl_ab).raw
+            var ld = dnnl_layer_normalization_desc_t()
+            try dnnlCheck(dnnl_layer_normalization_backward_desc_init(&ld, dnnl_backward, &diff, &data, nil, eps,
+                                                                      dnnl_use_scale.rawValue | dnnl_use_shift.rawValue),
+                          "dnnl_layer_normalization_backward_desc_init")
+            s.plan.bwd = try Primitive.makeBackward(&ld, hint: s.plan.fwd, engine: engine, name: "layer norm backward (\(c))")
+        }
+        let bwd = s.plan.bwd!
         let g = try ChannelRows(dy, channels: c, engine: engine, type: .f32)
         let dx = try Tensor(desc: bwd.md(dnnl_query_diff_src_md), engine: engine)
         try bwd.execute([(DNNL_ARG_SRC, s.rows.view), (DNNL_ARG_MEAN, s.mean), (DNNL_ARG_VARIANCE, s.variance),
@@ -141,9 +154,4 @@ struct ChannelRows {
                       "dnnl_layer_normalization_forward_desc_init(\(desc.dims))")
         return try Primitive.make(&ld, engine: engine, name: "layer norm \(desc.dims)")
     }
-}
-
-extension dnnl_memory_desc_t {
-    /// The logical dims.
-    var dimsArray: [Int] { MemoryDesc(raw: self).dims }
 }
