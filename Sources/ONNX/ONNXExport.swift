@@ -81,8 +81,10 @@ public enum ONNXExport {
     }
 
     /// The ModelProto itself (what `model` serializes).
-    public static func modelProto(graph: Graph, stateDict: StateDict, imageSize: (height: Int, width: Int),
+    public static func modelProto(graph full: Graph, stateDict: StateDict, imageSize: (height: Int, width: Int),
                                   metadata: [String: String] = [:], producerVersion: String = "") throws -> Onnx_ModelProto {
+        // The eval-mode graph, as torch.onnx exports `model.eval()`: no auxiliary classifier.
+        let graph = full.main
         guard imageSize.height > 0, imageSize.width > 0 else {
             throw ONNXExportError.badInput("the image size \(imageSize.height)x\(imageSize.width) is not positive")
         }
@@ -338,6 +340,16 @@ public enum ONNXExport {
                 guard s.count == 3, s[0] == c else { throw bad("input \(s) has not \(c) channels") }
                 nodes.append(node("Mul", inputs: [ins[0], try weight(n, "layer_scale", shape: [c, 1, 1])], output: output,
                                   name: nodeName(n, "Mul", index)))
+                return (s, nil)
+            case let .channelAffine(scale, shift):
+                // x * scale + shift with [C, 1, 1] constants: Mul then Add, torch's two roundings.
+                let s = try one()
+                guard s.count == 3, s[0] == scale.count else { throw bad("input \(s) has not \(scale.count) channels") }
+                let (m, a) = ("onnx::affine_scale_\(index)", "onnx::affine_shift_\(index)")
+                initializers.append(ONNXExport.floatTensor(m, dims: [scale.count, 1, 1], values: scale))
+                initializers.append(ONNXExport.floatTensor(a, dims: [shift.count, 1, 1], values: shift))
+                nodes.append(node("Mul", inputs: [ins[0], m], output: output + "_scaled", name: nodeName(n, "Mul", index)))
+                nodes.append(node("Add", inputs: [output + "_scaled", a], output: output, name: nodeName(n, "Add", index)))
                 return (s, nil)
             case let .layerNorm(c, eps):
                 // LayerNorm2d as torch.onnx exports its permutes: to channels-last, LayerNormalization

@@ -87,8 +87,15 @@ struct ONNXReference {
             case "Add" where try x(1).shape.isEmpty:
                 let a = try x(0), b = try x(1).values[0]
                 out = Tensor(shape: a.shape, values: a.values.map { $0 + b })
+            case "Add" where try x(1).shape.count == 3 && x(1).shape.dropFirst() == [1, 1]:
+                // [N, C, H, W] + [C, 1, 1] (Inception's transform_input).
+                let a = try x(0), b = try x(1)
+                guard a.shape.count == 4, b.shape[0] == a.shape[1] else { throw Failure.shape("Add \(a.shape) + \(b.shape)") }
+                let plane = a.shape[2] * a.shape[3]
+                out = Tensor(shape: a.shape, values: a.values.indices.map { a.values[$0] + b.values[($0 / plane) % a.shape[1]] })
             case "Add":
                 let a = try x(0), b = try x(1)
+                guard a.shape == b.shape else { throw Failure.shape("Add \(a.shape) + \(b.shape)") }
                 out = Tensor(shape: a.shape, values: zip(a.values, b.values).map(+))
             case "Div" where try x(1).shape.isEmpty:
                 let a = try x(0), b = try x(1).values[0]

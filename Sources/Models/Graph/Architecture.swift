@@ -89,13 +89,17 @@ public struct Architecture: Sendable {
     public let stageCount: Int
     /// The name finetune saves the model under (`resNet34.pth`, as the tutorial names it).
     public let fileName: String
+    /// The smallest image side a training step takes (Inception's auxiliary classifier needs
+    /// 299: its 5x5 conv reads a 5x5 pooling of Mixed_6e); 1 where any size the trunk takes will do.
+    public let minimumTrainingSize: Int
     /// Rebuilds the graph with another head.
     let rebuild: @Sendable (HeadShape?) -> Architecture
 
     public init(family: any ModelFamily, name: String, graph: Graph, head: HeadShape?, features: Int, featureCount: Int,
-                stageCount: Int, fileName: String, rebuild: @escaping @Sendable (HeadShape?) -> Architecture) {
+                stageCount: Int, fileName: String, minimumTrainingSize: Int = 1, rebuild: @escaping @Sendable (HeadShape?) -> Architecture) {
         self.family = family; self.name = name; self.graph = graph; self.head = head; self.features = features
-        self.featureCount = featureCount; self.stageCount = stageCount; self.fileName = fileName; self.rebuild = rebuild
+        self.featureCount = featureCount; self.stageCount = stageCount; self.fileName = fileName
+        self.minimumTrainingSize = minimumTrainingSize; self.rebuild = rebuild
     }
 
     public var numClasses: Int { head?.classes ?? 0 }
@@ -169,7 +173,7 @@ public struct Architecture: Sendable {
 /// Every family Graft knows, in the order keys are tried.
 public enum Families {
     public static let all: [any ModelFamily] = [ResNetFamily(), VGGFamily(), MobileNetV2Family(), MobileNetV3Family(), EfficientNetFamily(),
-                                                RegNetFamily(), DenseNetFamily(), ConvNeXtFamily()]
+                                                RegNetFamily(), DenseNetFamily(), ConvNeXtFamily(), InceptionFamily()]
 
     /// Every variant name of every family.
     public static var variantNames: [String] { all.flatMap(\.variantNames) }

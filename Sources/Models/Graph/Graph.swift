@@ -13,13 +13,51 @@ public struct Graph: Sendable {
     public var nodes: [Node]
     /// Channels of the input images (3).
     public var inputChannels: Int = 3
+    /// Classifiers that only training reads (Inception's `AuxLogits`): their nodes follow the
+    /// main output's, so that the main graph is a prefix of `nodes` with the same value numbers.
+    public private(set) var auxiliary: [AuxiliaryOutput] = []
+    /// The number of nodes before the first auxiliary one (nil: none yet).
+    private var mainCount: Int?
 
     public init(nodes: [Node] = [], inputChannels: Int = 3) {
         self.nodes = nodes; self.inputChannels = inputChannels
     }
 
-    /// The value the graph outputs: the last node's (the logits `[N, classes]`).
-    public var output: Int { nodes.count }
+    /// The value the graph outputs: the logits `[N, classes]`, the last node's before any
+    /// auxiliary classifier's.
+    public var output: Int { mainCount ?? nodes.count }
+
+    /// A classifier read only in training, whose loss is added to the main one's times
+    /// `lossWeight` (torchvision's Inception recipe: `loss = out + 0.4 * aux`). Evaluation,
+    /// inference plans and ONNX export leave it out, as `model.eval()` does.
+    public struct AuxiliaryOutput: Sendable, Equatable {
+        /// Its logits `[N, classes]`.
+        public var value: Int
+        /// The main graph's value it reads (Inception's Mixed_6e output).
+        public var input: Int
+        /// Its Linear, which a new head replaces as it replaces the main one (`AuxLogits.fc`).
+        public var head: ModulePath
+        public var inFeatures: Int
+        public var lossWeight: Float
+    }
+
+    /// Marks the end of the main graph: nodes added from here on are auxiliary (see `auxiliary`).
+    public mutating func beginAuxiliary() {
+        if mainCount == nil { mainCount = nodes.count }
+    }
+
+    /// Declares `value`, made after `beginAuxiliary()`, an auxiliary output.
+    public mutating func addAuxiliary(_ aux: AuxiliaryOutput) {
+        precondition(mainCount.map { aux.value > $0 && aux.value <= nodes.count && aux.input <= $0 } ?? false,
+                     "an auxiliary output is made after beginAuxiliary() from a main value")
+        auxiliary.append(aux)
+    }
+
+    /// The graph evaluation runs: the nodes up to the output, no auxiliary classifier.
+    public var main: Graph {
+        guard let n = mainCount else { return self }
+        return Graph(nodes: Array(nodes[..<n]), inputChannels: inputChannels)
+    }
 
     /// The node that produces `value` (nil for the input, 0).
     public func producer(of value: Int) -> Node? { value > 0 ? nodes[value - 1] : nil }
@@ -93,6 +131,10 @@ public enum Op: Sendable, Equatable {
     /// ConvNeXt's layer scale, `layer_scale * x`: the parameter `layer_scale` `[C, 1, 1]`, one
     /// factor per channel.
     case layerScale(channels: Int)
+    /// `x * scale[c] + shift[c]` per channel, with constants (no state-dict tensors), multiply
+    /// then add as torch does: Inception's `transform_input`, which turns ImageNet-normalised
+    /// images into the `(x - 0.5) / 0.5` its Google weights were trained on.
+    case channelAffine(scale: [Float], shift: [Float])
 
     public struct Convolution: Sendable, Equatable {
         public var outChannels: Int, inChannels: Int

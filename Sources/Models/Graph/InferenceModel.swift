@@ -68,7 +68,7 @@ public final class InferenceModel {
         self.precision = precision
         self.engine = engine
         foldsBatchNorm = foldBatchNorm
-        let compiler = Compiler(graph: architecture.graph, values: values, computeType: precision.dataType, fold: foldBatchNorm,
+        let compiler = Compiler(graph: architecture.graph.main, values: values, computeType: precision.dataType, fold: foldBatchNorm,
                                 convolution: convolution, tuner: tuner, keep: keep.union([architecture.features]), engine: engine)
         let compiled = try compiler.compile()
         steps = try int8Calibration.map { try Int8Pass(calibration: $0, output: architecture.graph.output, engine: engine).apply(compiled) } ?? compiled
@@ -158,6 +158,7 @@ extension InferenceModel {
             case concat(Concat)
             case layerNorm(ChannelLayerNorm)
             case channelScale(ChannelScale)
+            case channelAffine(ChannelAffine)
             /// A batch norm (and ReLU) of a concatenation, the concatenation never made.
             case concatBatchNorm(ConcatBatchNorm)
             case globalAvgPool(GlobalAvgPool2d)
@@ -188,6 +189,7 @@ extension InferenceModel {
             case .concat(let c): return try c.forward(x)
             case .layerNorm(let l): return try l.forward(x[0])
             case .channelScale(let s): return try s.forward(x[0])
+            case .channelAffine(let a): return try a.forward(x[0])
             case .concatBatchNorm(let c): return try c.forward(x)
             case .globalAvgPool(let p): return try p.forward(x[0])
             case .adaptiveAvgPool(let p): return try p.forward(x[0])
@@ -286,6 +288,8 @@ extension InferenceModel {
                     emit(.multiply(Multiply(engine: engine)), node.inputs, through: i)
                 case .layerScale:
                     emit(.channelScale(try ChannelScale(values.floats(node.path["layer_scale"]), engine: engine)), node.inputs, through: i)
+                case let .channelAffine(scale, shift):
+                    emit(.channelAffine(try ChannelAffine(scale: scale, shift: shift, engine: engine)), node.inputs, through: i)
                 case let .layerNorm(_, eps):
                     emit(.layerNorm(try ChannelLayerNorm(weight: values.floats(node.path["weight"]), bias: values.floats(node.path["bias"]),
                                                          eps: eps, engine: engine)), node.inputs, through: i)

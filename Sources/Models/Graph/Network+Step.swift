@@ -15,22 +15,45 @@ extension Network {
         return model
     }
 
-    /// Runs the steps whose outputs lie in `(from, to]` on `values` (value `from` given).
-    private func run(_ values: inout [Tensor?], from: Int, to target: Int, mode: TrainStep.Mode, training: Bool) throws -> Tensor {
-        for s in steps where s.output > from && s.output <= target {
+    /// Runs the steps `targets` need whose outputs come after value `from` (given in `values`),
+    /// letting go of each value once no later step of these reads it; returns the first target.
+    private func run(_ values: inout [Tensor?], from: Int, to targets: [Int], mode: TrainStep.Mode, training: Bool) throws -> Tensor {
+        var live = [Bool](repeating: false, count: readers.count)
+        for t in targets { live[t] = true }
+        for s in steps.reversed() where live[s.output] { for v in s.inputs { live[v] = true } }
+        for s in steps where s.output > from && live[s.output] {
             let x = try s.inputs.map { v -> Tensor in
                 guard let t = values[v] else { throw ModelError.badInput("value \(v) is not computed before the step making \(s.output)") }
                 return t
             }
             let pass: PassKind = training && requiresGrad[s.output] ? .training : .inference
             values[s.output] = try s.forward(x, pass: pass, mode: mode)
-            // Let go of what no later step up to the target reads (a step that trains keeps what it saved).
-            for v in s.inputs where v != target && !readers[v].contains(where: { $0 > s.output && $0 <= target }) {
+            // Let go of what no later step here reads (a step that trains keeps what it saved).
+            for v in s.inputs where !targets.contains(v) && !readers[v].contains(where: { $0 > s.output && live[$0] }) {
                 values[v] = nil
             }
         }
-        guard let y = values[target] else { throw ModelError.badInput("value \(target) was not computed") }
+        guard let y = values[targets[0]] else { throw ModelError.badInput("value \(targets[0]) was not computed") }
         return y
+    }
+
+    private func run(_ values: inout [Tensor?], from: Int, to target: Int, mode: TrainStep.Mode, training: Bool) throws -> Tensor {
+        try run(&values, from: from, to: [target], mode: mode, training: training)
+    }
+
+    /// A training forward from value `start`: the logits, and the auxiliary classifiers' logits
+    /// (Inception's AuxLogits) where this forward computes what they read, as torchvision's
+    /// train-mode forward does. A forward that starts past it (only the head trains, frozen batch
+    /// norms in eval mode) leaves them out: they could change nothing that trains.
+    private func trainForward(_ values: inout [Tensor?], from start: Int) throws -> (logits: [Float], auxiliary: [(Graph.AuxiliaryOutput, [Float])]) {
+        let output = architecture.graph.output
+        let aux = architecture.graph.auxiliary.filter { $0.input >= start }
+        let logits = try run(&values, from: start, to: [output] + aux.map(\.value), mode: .train(frozenBN), training: true).floats()
+        let auxLogits = try aux.map { a -> (Graph.AuxiliaryOutput, [Float]) in
+            guard let t = values[a.value] else { throw ModelError.badInput("value \(a.value) was not computed") }
+            return (a, try t.floats())
+        }
+        return (logits, auxLogits)
     }
 
     /// Eval-mode value `target` (at or after the pooled features when the trunk is frozen): the
@@ -51,14 +74,26 @@ extension Network {
 
     /// The loss and its gradient at the logits, then backward through the steps from the last
     /// down to the lowest that needs a gradient, each op's backward paired with its forward.
-    private func backward(_ logits: [Float], labels: [Int], softTargets: [Float]?, labelSmoothing: Float, classWeights: [Float]?) throws -> Float {
+    /// An auxiliary classifier's loss counts `lossWeight` times (torchvision's Inception recipe:
+    /// `out + 0.4 * aux`, the same criterion), and its gradient goes back from its logits.
+    private func backward(_ logits: [Float], auxiliary: [(Graph.AuxiliaryOutput, [Float])] = [], labels: [Int], softTargets: [Float]?,
+                          labelSmoothing: Float, classWeights: [Float]?) throws -> Float {
         if let q = softTargets, q.count != labels.count * numClasses {
             throw ModelError.badInput("\(q.count) target probabilities for \(labels.count) rows of \(numClasses) classes")
         }
         let targets: CrossEntropyTargets = softTargets.map { .probabilities($0) } ?? .labels(labels)
-        let (loss, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, targets: targets, classes: numClasses,
+        let (main, grad) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: logits, targets: targets, classes: numClasses,
                                                                        labelSmoothing: labelSmoothing, weights: classWeights)
+        var loss = main
         var grads: [Int: Tensor] = [architecture.graph.output: try Tensor(shape: [labels.count, numClasses], values: grad, engine: engine)]
+        for (aux, z) in auxiliary {
+            let (l, g) = try SoftmaxCrossEntropyLoss.lossAndGradient(logits: z, targets: targets, classes: numClasses,
+                                                                     labelSmoothing: labelSmoothing, weights: classWeights)
+            loss += aux.lossWeight * l
+            if requiresGrad[aux.value] {
+                grads[aux.value] = try Tensor(shape: [labels.count, numClasses], values: g.map { $0 * aux.lossWeight }, engine: engine)
+            }
+        }
         let add = ElementwiseAdd(engine: engine)
         for s in steps.reversed() where requiresGrad[s.output] {
             guard let dy = grads.removeValue(forKey: s.output) else { continue }
@@ -95,21 +130,31 @@ extension Network {
         drawDropout()
         defer { release() }
         var values = [Tensor?](repeating: nil, count: architecture.graph.nodes.count + 1)
-        let output = architecture.graph.output
-        let logits: [Float]
+        let forward: (logits: [Float], auxiliary: [(Graph.AuxiliaryOutput, [Float])])
         if trunkIsFrozen && frozenBN == .eval, let c = cut {
             values[c] = try evalValue(c, images, batch, height, width)
-            logits = try run(&values, from: c, to: output, mode: .train(frozenBN), training: true).floats()
+            forward = try trainForward(&values, from: c)
         } else {
             trunkVersion += 1  // weights may train, running statistics move
             // Keep a step's activation buffers for the next step instead of faulting them in again.
             engine.buffers.limitBytes = max(engine.buffers.limitBytes, 3 << 30)
+            try checkTrainingSize(height, width)
             values[0] = x
-            logits = try run(&values, from: 0, to: output, mode: .train(frozenBN), training: true).floats()
+            forward = try trainForward(&values, from: 0)
         }
         values = []
-        let loss = try backward(logits, labels: labels, softTargets: softTargets, labelSmoothing: labelSmoothing, classWeights: classWeights)
-        return (loss, logits)
+        let loss = try backward(forward.logits, auxiliary: forward.auxiliary, labels: labels, softTargets: softTargets,
+                                labelSmoothing: labelSmoothing, classWeights: classWeights)
+        return (loss, forward.logits)
+    }
+
+    /// Refuses images too small for a training step's auxiliary classifier, which would otherwise
+    /// fail deep inside (torchvision's Inception fails the same way), with the size to use.
+    private func checkTrainingSize(_ height: Int, _ width: Int) throws {
+        let least = architecture.minimumTrainingSize
+        guard !architecture.graph.auxiliary.isEmpty, min(height, width) < least else { return }
+        throw ModelError.badInput("\(architecture.name) trains on images of at least \(least)x\(least) (what its auxiliary "
+            + "classifier reads is too small otherwise), not \(height)x\(width)")
     }
 
     /// Each dropout layer's generator for this step: from the seed, the stream and the layer.
@@ -167,10 +212,11 @@ extension Network {
         drawDropout()
         defer { release() }
         var (c, values) = try headValues(x, rows: labels.count)
-        let logits = try run(&values, from: c, to: architecture.graph.output, mode: .train(frozenBN), training: true).floats()
+        let forward = try trainForward(&values, from: c)
         values = []
-        let loss = try backward(logits, labels: labels, softTargets: nil, labelSmoothing: labelSmoothing, classWeights: classWeights)
-        return (loss, logits)
+        let loss = try backward(forward.logits, auxiliary: forward.auxiliary, labels: labels, softTargets: nil,
+                                labelSmoothing: labelSmoothing, classWeights: classWeights)
+        return (loss, forward.logits)
     }
 
     /// Eval-mode logits from cached `headInputs`.

@@ -146,6 +146,15 @@ public final class Network {
                           headPath.pp(1)["weight"]: w, headPath.pp(1)["bias"]: b]
         }
         let arch = source.with(head: head)
+        // An auxiliary classifier (Inception's AuxLogits.fc) gets a new Linear with the new
+        // head: it predicts the same classes.
+        if policy != .keep {
+            for aux in arch.graph.auxiliary {
+                let (w, b) = rng.linear(out: head.classes, in: aux.inFeatures)
+                headValues[aux.head["weight"]] = w
+                headValues[aux.head["bias"]] = b
+            }
+        }
         architecture = arch
         self.engine = engine
         func floats(_ key: String) throws -> [Float] { try headValues[key] ?? sd.floats(key) }
@@ -227,6 +236,8 @@ public final class Network {
                 steps.append(LayerNormStep(ln, input: x, node: i))
             case .concat:
                 steps.append(ConcatStep(TrainConcat(engine: engine), inputs: node.inputs, node: i))
+            case let .channelAffine(scale, shift):
+                steps.append(ChannelAffineStep(try ChannelAffine(scale: scale, shift: shift, engine: engine), input: x, node: i))
             }
         }
         self.steps = steps
@@ -286,11 +297,15 @@ public final class Network {
         // The trainable part's one input: the input of the first step that trains, taken back
         // over the dropouts before it (they are the trainable part's, in training mode).
         cut = nil
-        if let first = steps.firstIndex(where: { $0.parameters.contains(where: \.trainable) }), steps[first].inputs.count == 1 {
+        if let first = steps.firstIndex(where: { $0.output <= g.output && $0.parameters.contains(where: \.trainable) }), steps[first].inputs.count == 1 {
             var start = first
             while start > 0, steps[start - 1] is DropoutStep, steps[start - 1].output == steps[start].inputs[0] { start -= 1 }
             let c = steps[start].inputs[0]
-            if steps[start...].allSatisfy({ $0.inputs.allSatisfy { $0 >= c } }) { cut = c }
+            // An auxiliary classifier's steps (after the output) read the trunk: a forward from the
+            // cut leaves out those reading below it, which must then have nothing to train.
+            let left = g.auxiliary.filter { $0.input < c }.map(\.value)
+            if steps[start...].allSatisfy({ s in s.output > g.output ? !(left.contains { s.output <= $0 } && s.parameters.contains(where: \.trainable))
+                                                                    : s.inputs.allSatisfy { $0 >= c } }) { cut = c }
         }
         for p in parameters { p.zeroGrad() }  // a frozen parameter's gradient is zero
         weightsChanged()

@@ -217,6 +217,7 @@ public final class RangeRecorder {
         case .multiply: op = "multiply"
         case .layerNorm: op = "layernorm"
         case .layerScale: op = "layer_scale"
+        case .channelAffine: op = "transform_input"
         default: op = "op"
         }
         let before = graph.nodes[..<(v - 1)].last { !$0.op.tensors.isEmpty }

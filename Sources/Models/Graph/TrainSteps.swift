@@ -168,6 +168,16 @@ final class LayerScaleStep: TrainStep {
     override func release() { scale.release() }
 }
 
+/// A per-channel affine map with constants (Inception's `transform_input`): nothing to train.
+final class ChannelAffineStep: TrainStep {
+    let affine: ChannelAffine
+    init(_ affine: ChannelAffine, input: Int, node: Int) { self.affine = affine; super.init(inputs: [input], output: node + 1, nodes: [node]) }
+    override func forward(_ x: [Tensor], pass: PassKind, mode: Mode) throws -> Tensor { try affine.forward(x[0]) }
+    override func backward(_ dy: Tensor, need: [Bool], overwriting: Bool) throws -> [Tensor?] {
+        [need[0] ? try affine.backward(outputGrad: dy) : nil]
+    }
+}
+
 /// torchvision's `LayerNorm2d`: no running statistics, the same in training and evaluation.
 final class LayerNormStep: TrainStep {
     let norm: TrainChannelLayerNorm
