@@ -1,9 +1,9 @@
-"""torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet and ConvNeXt weights as facts, ImageNet's class names, and torch.hub's
+"""torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet, ConvNeXt and Inception weights as facts, ImageNet's class names, and torch.hub's
 cache folder.
 
 Writes (no network needed: torchvision carries the metadata):
   Sources/Hub/TorchvisionWeights+Data.swift   every weights enum member of torchvision's ResNet,
-                                              VGG, MobileNet, EfficientNet, RegNet, DenseNet and ConvNeXt families: url, file name, SHA-256
+                                              VGG, MobileNet, EfficientNet, RegNet, DenseNet, ConvNeXt and Inception families: url, file name, SHA-256
                                               prefix, size in MB, eval transform (resize, crop,
                                               interpolation, and mean/std where not ImageNet's), DEFAULT
   Sources/Hub/ImageNet+Categories.swift       the 1000 names in the order of the weights' metadata
@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import torchvision
-from torchvision.models import convnext, densenet, efficientnet, mobilenetv2, mobilenetv3, regnet, resnet, vgg
+from torchvision.models import convnext, densenet, efficientnet, inception, mobilenetv2, mobilenetv3, regnet, resnet, vgg
 from torchvision.transforms import InterpolationMode
 
 # torchvision's ResNet family, in the order of its documentation.
@@ -51,8 +51,11 @@ REGNET_ENUMS = [(f"regnet_{k}_{s}", f"RegNet_{k.upper()}_{s.upper()}_Weights")
 CONVNEXT_ENUMS = [(f"convnext_{s}", f"ConvNeXt_{s.capitalize()}_Weights") for s in ("tiny", "small", "base", "large")]
 # torchvision's DenseNets.
 DENSENET_ENUMS = [(f"densenet{d}", f"DenseNet{d}_Weights") for d in (121, 161, 169, 201)]
+# torchvision's Inception V3.
+INCEPTION_ENUMS = [("inception_v3", "Inception_V3_Weights")]
 FAMILIES = [(resnet, ENUMS), (vgg, VGG_ENUMS), (mobilenetv2, MOBILENET_V2_ENUMS), (mobilenetv3, MOBILENET_V3_ENUMS),
-            (efficientnet, EFFICIENTNET_ENUMS), (regnet, REGNET_ENUMS), (densenet, DENSENET_ENUMS), (convnext, CONVNEXT_ENUMS)]
+            (efficientnet, EFFICIENTNET_ENUMS), (regnet, REGNET_ENUMS), (densenet, DENSENET_ENUMS), (convnext, CONVNEXT_ENUMS),
+            (inception, INCEPTION_ENUMS)]
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's, as check_hash takes the prefix
 INTERPOLATION = {InterpolationMode.BILINEAR: "bilinear", InterpolationMode.BICUBIC: "bicubic",
                  InterpolationMode.NEAREST: "nearest"}
@@ -101,7 +104,7 @@ def weights_entries():
 def write_weights(path, entries):
     lines = [HEADER.format(version=torchvision.__version__),
              "extension TorchvisionWeights {",
-             "    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet and ConvNeXt families, in torchvision's order.",
+             "    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet, ConvNeXt and Inception families, in torchvision's order.",
              "    public static let all: [TorchvisionWeights] = ["]
     for e in entries:
         size = "nil" if e["size_mb"] is None else repr(float(e["size_mb"]))

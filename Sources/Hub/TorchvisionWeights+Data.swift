@@ -3,7 +3,7 @@
 // Regenerate: ~/torchenv/bin/python Fixtures/make_fixtures.py hub
 
 extension TorchvisionWeights {
-    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet and ConvNeXt families, in torchvision's order.
+    /// Every weights enum member of torchvision's ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet, ConvNeXt and Inception families, in torchvision's order.
     public static let all: [TorchvisionWeights] = [
         TorchvisionWeights(architecture: "resnet18", version: "IMAGENET1K_V1", enumName: "ResNet18_Weights",
                            url: "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -342,5 +342,9 @@ extension TorchvisionWeights {
                            url: "https://download.pytorch.org/models/convnext_large-ea097f82.pth",
                            fileName: "convnext_large-ea097f82.pth", sha256Prefix: "ea097f82", fileSizeMB: 754.537,
                            resize: 232, crop: 224, interpolation: .bilinear, isDefault: true),
+        TorchvisionWeights(architecture: "inception_v3", version: "IMAGENET1K_V1", enumName: "Inception_V3_Weights",
+                           url: "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+                           fileName: "inception_v3_google-0cc3c7bd.pth", sha256Prefix: "0cc3c7bd", fileSizeMB: 103.903,
+                           resize: 342, crop: 299, interpolation: .bilinear, isDefault: true),
     ]
 }

@@ -112,6 +112,12 @@ public enum Finetune {
             throw TrainingError.tooManyStages(asked: config.lastStages, model: model.name, stages: model.architecture.stageCount)
         }
         model.freeze(config.freezePolicy)
+        // An auxiliary classifier (Inception's) runs in every training forward but one that
+        // starts at the frozen trunk's features (--train fc, --frozen-bn eval).
+        let least = model.architecture.minimumTrainingSize
+        if !model.architecture.graph.auxiliary.isEmpty, config.trainingCrop < least, !(model.trunkIsFrozen && model.frozenBN == .eval) {
+            throw TrainingError.trainCropTooSmall(crop: config.trainingCrop, model: model.name, least: least)
+        }
         return model
     }
 }

@@ -152,7 +152,7 @@ public final class FinetuneJob {
         let start = saved?.nextEpoch ?? 0
         let trainable = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         let phases = (c.headEpochs ?? 0) > 0 ? " after --head-epochs \(c.headEpochs!) of the head alone" : ""
-        log("\(c.architecture), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters\(phases)"
+        log("\(model.name), --train \(c.policy.rawValue), --head \(c.head.rawValue): \(trainable) trainable parameters\(phases)"
             + (start > 0 ? "; resuming at epoch \(start + 1)" : ""))
         if cluster.isDistributed {
             log("data-parallel: \(cluster.size) processes x --batch-size \(c.batchSize) = a global batch of \(cluster.size * c.batchSize) images; "

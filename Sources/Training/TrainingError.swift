@@ -10,6 +10,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case unknownArchitecture(String, known: [String])
     /// `--last-stages N` with more stages than the model has.
     case tooManyStages(asked: Int, model: String, stages: Int)
+    /// The training crop is smaller than the model's auxiliary classifier takes (Inception's 299).
+    case trainCropTooSmall(crop: Int, model: String, least: Int)
     /// The weights have no fc, and `--head append` keeps the pretrained fc.
     case backboneWithoutFC(path: String)
     /// `--train fc` without pretrained weights: nothing would train but a head on a random trunk.
@@ -44,6 +46,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "--arch \(name): not a torchvision model Graft knows. Use one of: \(known.joined(separator: ", "))"
         case let .tooManyStages(asked, model, stages):
             return "--last-stages \(asked): \(model) has \(stages) stages; give 1 to \(stages) (or --train all)"
+        case let .trainCropTooSmall(crop, model, least):
+            return "\(model) trains on crops of at least \(least)x\(least), not \(crop)x\(crop): its auxiliary classifier (AuxLogits) "
+                + "reads a 5x5 pooling of a map that is 17x17 at \(least), as in torchvision. Give --image-size \(least) --resize 342 "
+                + "(the transform of torchvision's inception_v3 weights), or --train fc, which leaves the auxiliary classifier out"
         case .backboneWithoutFC(let path):
             return "\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
                 + "--head append and --head keep need the pretrained fc; use --head replace, which makes a new one"

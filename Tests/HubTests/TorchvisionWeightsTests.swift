@@ -10,8 +10,9 @@ final class TorchvisionWeightsTests: XCTestCase {
         // MobileNets: mobilenet_v2 and mobilenet_v3_large with V1 and V2, mobilenet_v3_small with V1: 5;
         // EfficientNets: V1 for b0 to b7 and v2 s, m, l, and V2 for b1: 12; RegNets: V1 and V2 for
         // the 14 but regnet_y_128gf, and SWAG's end-to-end and linear weights for y_16gf, y_32gf, y_128gf: 34;
-        // DenseNets: V1 for 121, 161, 169 and 201: 4; ConvNeXts: V1 for tiny, small, base, large: 4.
-        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12 + 34 + 4 + 4)
+        // DenseNets: V1 for 121, 161, 169 and 201: 4; ConvNeXts: V1 for tiny, small, base, large: 4;
+        // Inception V3: V1: 1.
+        XCTAssertEqual(TorchvisionWeights.all.count, 17 + 8 + 5 + 12 + 34 + 4 + 4 + 1)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.name)).count, TorchvisionWeights.all.count)
         XCTAssertEqual(Set(TorchvisionWeights.all.map(\.fileName)).count, TorchvisionWeights.all.count)
         let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -23,7 +24,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                              + ["y_400mf", "y_800mf", "y_1_6gf", "y_3_2gf", "y_8gf", "y_16gf", "y_32gf", "y_128gf",
                                 "x_400mf", "x_800mf", "x_1_6gf", "x_3_2gf", "x_8gf", "x_16gf", "x_32gf"].map { "regnet_" + $0 }
                              + ["densenet121", "densenet161", "densenet169", "densenet201"]
-                             + ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"]
+                             + ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "inception_v3"]
         for arch in architectures {
             let defaults = TorchvisionWeights.all.filter { $0.architecture == arch && $0.isDefault }
             XCTAssertEqual(defaults.count, 1, arch)
@@ -131,6 +132,13 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue((100.0...800.0).contains(w.fileSizeMB ?? 0), "\(w.name): \(String(describing: w.fileSizeMB))")
                 continue
             }
+            if w.architecture == "inception_v3" {
+                // Google's weights, evaluated at 342 then 299, bilinear.
+                XCTAssertEqual([w.resize, w.crop], [342, 299], w.name)
+                XCTAssertEqual(w.interpolation, .bilinear, w.name)
+                XCTAssertEqual(w.fileName, "inception_v3_google-0cc3c7bd.pth")
+                continue
+            }
             if w.architecture.hasPrefix("regnet") {
                 // V1 at 256/224, V2 at 232/224, bilinear; SWAG's bicubic, end-to-end at 384, linear at 224.
                 let swag = w.version.contains("SWAG")
@@ -168,7 +176,7 @@ final class TorchvisionWeightsTests: XCTestCase {
                 XCTAssertTrue(known.contains("resnet34"))
                 XCTAssertTrue(known.contains("resnet50:IMAGENET1K_V2"))
                 XCTAssertTrue(known.contains("wide_resnet101_2:IMAGENET1K_V1"))
-                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12 + 15 + 34 + 4 + 4 + 4 + 4)
+                XCTAssertEqual(known.count, 10 + 17 + 8 + 8 + 3 + 5 + 11 + 12 + 15 + 34 + 4 + 4 + 4 + 4 + 1 + 1)
                 XCTAssertTrue(known.contains("densenet161:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("vgg16_bn:IMAGENET1K_V1"))
                 XCTAssertTrue(known.contains("mobilenet_v2"))
