@@ -16,7 +16,8 @@ efficientnet part (tiny torchvision EfficientNet B0-B7 and V2-S/M/L, Fixtures/ef
 and the regnet part (tiny torchvision RegNetY and RegNetX, every variant's depths, Fixtures/regnet/README.md)
 and the densenet part (tiny torchvision DenseNet-121/161/169/201, every variant's block configuration,
 Fixtures/densenet/README.md) and the convnext part (tiny torchvision ConvNeXt-Tiny/Small/Base/Large, every
-variant's real depths, Fixtures/convnext/README.md).
+variant's real depths, Fixtures/convnext/README.md) and the inception part (a tiny torchvision Inception v3 at 1/16
+of every width, with and without its auxiliary classifier, Fixtures/inception/README.md).
 The int8 part reads Fashion-MNIST's train split from the same Debian package.
 """
 import os
@@ -29,7 +30,7 @@ sys.path.insert(0, HERE)
 def main():
     parts = sys.argv[1:] or ["checkpoints", "images", "damaged", "models", "predict", "tta", "weighted_loss", "wrapped", "shared_modules", "trainset",
                              "optim", "training", "last_stages", "imagenet_model", "hub", "evaluate", "tensorboard", "ddp", "heldout", "cycles", "typed_views", "schedules", "clip",
-                             "vgg", "mobilenet", "efficientnet", "regnet", "densenet", "convnext", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
+                             "vgg", "mobilenet", "efficientnet", "regnet", "densenet", "convnext", "inception", "phases", "augment_color", "augment_geometry", "lr_find", "mixup", "int8", "bicubic"]
     for part in parts:
         module = __import__("gen_" + part)
         print(f"== {part}")

@@ -49,7 +49,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case let .trainCropTooSmall(crop, model, least):
             return "\(model) trains on crops of at least \(least)x\(least), not \(crop)x\(crop): its auxiliary classifier (AuxLogits) "
                 + "reads a 5x5 pooling of a map that is 17x17 at \(least), as in torchvision. Give --image-size \(least) --resize 342 "
-                + "(the transform of torchvision's inception_v3 weights), or --train fc, which leaves the auxiliary classifier out"
+                + "(the transform of torchvision's inception_v3 weights), or --train fc with --frozen-bn eval (the default), which leaves the auxiliary classifier out"
         case .backboneWithoutFC(let path):
             return "\(path) has no fc (fc.weight, fc.bias): a backbone saved without its classifier. "
                 + "--head append and --head keep need the pretrained fc; use --head replace, which makes a new one"

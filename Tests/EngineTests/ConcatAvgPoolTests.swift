@@ -19,6 +19,20 @@ final class ConcatAvgPoolTests: XCTestCase {
         return out
     }
 
+    /// Whether the channels a blocked `[N, C, H, W]` tensor pads its last block with are zeros.
+    func paddingIsZero(_ t: Tensor, block: Int) -> Bool {
+        let (n, c, plane) = (t.shape[0], t.shape[1], t.shape[2] * t.shape[3])
+        guard block > 1, c % block != 0, t.dataType == .f32 else { return true }
+        let blocks = (c + block - 1) / block
+        return t.withUnsafeMutableRawPointer { raw in
+            let v = raw.assumingMemoryBound(to: Float.self)
+            for b in 0..<n { for p in 0..<plane { for lane in (c % block)..<block {
+                if v[((b * blocks + blocks - 1) * plane + p) * block + lane] != 0 { return false }
+            } } }
+            return true
+        }
+    }
+
     func testConcatInEveryLayoutIsTorchCat() throws {
         let (n, h, w) = (2, 3, 5)
         // Channels that fill 16-channel blocks, that do not (a dense layer's growth of 4, 12),
@@ -30,6 +44,10 @@ final class ConcatAvgPoolTests: XCTestCase {
             ([16, 4], [dnnl_aBcd16b, dnnl_abcd]),
             ([3, 5], [dnnl_abcd, dnnl_acdb]),
             ([7], [dnnl_aBcd8b]),
+            // Inception's Mixed_5d at 1/8 width: 8-channel ranges in 16-channel blocks, a
+            // 12-channel range starting on a block and ending inside one, before the last.
+            ([8, 8, 12, 8], [dnnl_aBcd16b, dnnl_aBcd16b, dnnl_aBcd16b, dnnl_aBcd16b]),
+            ([8, 12, 4, 8], [dnnl_aBcd8b, dnnl_aBcd8b, dnnl_aBcd8b, dnnl_aBcd8b]),
         ]
         for (k, c) in cases.enumerated() {
             let values = c.channels.enumerated().map { NaiveReference.values(n * $0.element * h * w, seed: UInt64(10 * k + $0.offset)) }
@@ -39,27 +57,32 @@ final class ConcatAvgPoolTests: XCTestCase {
             XCTAssertEqual(y.shape, [n, c.channels.reduce(0, +), h, w], what)
             XCTAssertEqual(try y.floats(), concatenated(values, channels: c.channels, n: n, plane: h * w), what)
 
-            // The gradient: each input's channels of dy, in the input's layout.
-            let concat = TrainConcat()
-            _ = try concat.forward(xs, pass: .training)
+            // The gradient: each input's channels of dy, in the input's layout, whether dy comes in
+            // the concatenation's layout or blocked (from a conv's backward).
             let dyv = NaiveReference.values(y.elementCount, seed: UInt64(99 + k))
-            let dy = try CPUEngine.shared.reorder(Tensor(shape: y.shape, values: dyv), to: y.desc)
-            let need = c.channels.indices.map { $0 != 1 }
-            let dxs = try concat.backward(outputGrad: dy, need: need)
-            XCTAssertThrowsError(try concat.backward(outputGrad: dy, need: need), "consumed: " + what)
-            var offset = 0
-            for (i, ch) in c.channels.enumerated() {
-                defer { offset += ch }
-                guard need[i] else { XCTAssertNil(dxs[i], what); continue }
-                let dx = try XCTUnwrap(dxs[i], what)
-                XCTAssertEqual(dx.desc, xs[i].desc, "input \(i) of \(what): its own layout")
-                var want: [Float] = []
-                let total = y.shape[1], plane = h * w
-                for b in 0..<n {
-                    let start: Int = (b * total + offset) * plane
-                    want += dyv[start..<(start + ch * plane)]
+            for dyDesc in [y.desc, try MemoryDesc(dims: y.shape, type: .f32, tag: dnnl_aBcd16b), try MemoryDesc(dims: y.shape, type: .f32, tag: dnnl_aBcd8b)] {
+                let concat = TrainConcat()
+                _ = try concat.forward(xs, pass: .training)
+                let dy = try CPUEngine.shared.reorder(Tensor(shape: y.shape, values: dyv), to: dyDesc)
+                let need = c.channels.indices.map { $0 != 1 }
+                let dxs = try concat.backward(outputGrad: dy, need: need)
+                XCTAssertThrowsError(try concat.backward(outputGrad: dy, need: need), "consumed: " + what)
+                var offset = 0
+                for (i, ch) in c.channels.enumerated() {
+                    defer { offset += ch }
+                    guard need[i] else { XCTAssertNil(dxs[i], what); continue }
+                    let dx = try XCTUnwrap(dxs[i], what)
+                    XCTAssertEqual(dx.desc, xs[i].desc, "input \(i) of \(what): its own layout")
+                    var want: [Float] = []
+                    let total = y.shape[1], plane = h * w
+                    for b in 0..<n {
+                        let start: Int = (b * total + offset) * plane
+                        want += dyv[start..<(start + ch * plane)]
+                    }
+                    XCTAssertEqual(try dx.floats(), want, "input \(i) of \(what), dy \(dyDesc)")
+                    let block = c.tags[i] == dnnl_aBcd16b ? 16 : c.tags[i] == dnnl_aBcd8b ? 8 : 1
+                    XCTAssertTrue(paddingIsZero(dx, block: block), "input \(i) of \(what), dy \(dyDesc): oneDNN's kernels count on zero padding")
                 }
-                XCTAssertEqual(try dx.floats(), want, "input \(i) of \(what)")
             }
         }
     }

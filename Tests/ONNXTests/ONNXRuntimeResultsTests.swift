@@ -22,7 +22,8 @@ import XCTest
 ///   Fixtures/efficientnet (`tiny_efficientnet_{b0,b5,v2_s}_<case>`) and three tiny RegNets of
 ///   Fixtures/regnet (`tiny_regnet_{y_400mf,x_400mf,x_8gf}_<case>`) and two tiny DenseNets of
 ///   Fixtures/densenet (`tiny_densenet{121,161}_<case>`) and a tiny ConvNeXt of Fixtures/convnext
-///   (`tiny_convnext_tiny_<case>`).
+///   (`tiny_convnext_tiny_<case>`) and the tiny Inception V3 of Fixtures/inception
+///   (`tiny_inception_v3_<case>`, at 299x299, 75x75 and 107x139).
 /// Each runtime's batch logits, its one-image-at-a-time logits (where the JSON has them) and its
 /// probabilities must be within 1e-4 of Graft's (logits relative to the row's largest,
 /// probabilities absolute); a NaN, an infinity or a length mismatch fails. The JSON's
@@ -379,6 +380,7 @@ final class ONNXRuntimeResultsTests: XCTestCase {
             + ONNXRegNetFixtureTests.models.map { ("regnet/models", $0) }
             + ONNXDenseNetFixtureTests.models.map { ("densenet/models", $0) }
             + ONNXConvNeXtFixtureTests.models.map { ("convnext/models", $0) }
+            + [("inception/models", "tiny_inception_v3")]
         for (folder, name) in families {
             let mobile = FixturePaths.url(folder)
             let dir = mobile.appendingPathComponent(name)
@@ -397,7 +399,7 @@ final class ONNXRuntimeResultsTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertEqual(checked, 22 + 6 + 6 + 6 + 4 + 2, "every torch fixture export of Fixtures/onnx_check")
+        XCTAssertEqual(checked, 22 + 6 + 6 + 6 + 4 + 2 + 3, "every torch fixture export of Fixtures/onnx_check")
         print("[onnx-runtime] torch fixtures, worst: \(worst.sorted { $0.key < $1.key })")
     }
 

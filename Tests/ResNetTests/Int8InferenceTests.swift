@@ -288,21 +288,30 @@ final class Int8InferenceTests: XCTestCase {
         try runsInInt8("convnext/models", [("tiny_convnext_tiny", -1, 0.1)])
     }
 
+    /// Inception V3: every conv in int8 (the factorised 1x7/7x1 ones too), the branches
+    /// concatenated in f32, transform_input in f32 before the stem.
+    func testInceptionRunsInInt8() throws {
+        try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
+        try runsInInt8("inception/models", [("tiny_inception_v3", -1, 0.1), ("tiny_inception_v3_noaux", -1, 0.1)], input: ("107x139", 2, 107, 139))
+    }
+
     /// Each model calibrated by max on the 96x80 input, then int8 against f32 there: `steps` int8
     /// steps (-1: every conv), logits within `bound` (relative), and not equal.
-    func runsInInt8(_ folder: String, _ models: [(String, Int, Double)]) throws {
+    /// `input`: another of the fixture's inputs (`inputs/<case>.bin`) and its batch, height and width.
+    func runsInInt8(_ folder: String, _ models: [(String, Int, Double)], input inputCase: (String, Int, Int, Int) = ("96x80", 2, 96, 80)) throws {
         let root = FixturePaths.url(folder)
-        let input = try float32s(at: root.appendingPathComponent("inputs/96x80.bin"))
+        let (file, n, h, w) = inputCase
+        let input = try float32s(at: root.appendingPathComponent("inputs/\(file).bin"))
         for (name, expectedSteps, bound) in models {
             let sd = try ModelFixture.stateDict(in: root.appendingPathComponent(name))
             let f32 = try InferenceModel(stateDict: sd)
             let recorder = RangeRecorder()
-            try input.withUnsafeBufferPointer { try recorder.run(f32, images: $0, batch: 2, height: 96, width: 80) }
-            let c = recorder.calibration(of: f32, weightsSHA256: "x", method: .max, imageSize: 96)
+            try input.withUnsafeBufferPointer { try recorder.run(f32, images: $0, batch: n, height: h, width: w) }
+            let c = recorder.calibration(of: f32, weightsSHA256: "x", method: .max, imageSize: h)
             let int8 = try InferenceModel(stateDict: sd, precision: .int8, calibration: c)
-            let want = try f32.logits(images: input, batch: 2, height: 96, width: 80)
-            let got = try int8.logits(images: input, batch: 2, height: 96, width: 80)
-            let err = maxRelativeError(got, want, rows: 2)
+            let want = try f32.logits(images: input, batch: n, height: h, width: w)
+            let got = try int8.logits(images: input, batch: n, height: h, width: w)
+            let err = maxRelativeError(got, want, rows: n)
             print("\(name) int8: \(int8.int8StepCount) int8 steps of \(f32.convolutions.count) convs, logits max rel \(err)")
             let steps = expectedSteps < 0 ? f32.convolutions.count : expectedSteps
             XCTAssertEqual(int8.int8StepCount, steps, "\(name): every conv, and v3's classifier.0")

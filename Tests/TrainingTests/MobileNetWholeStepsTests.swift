@@ -108,6 +108,10 @@ final class MobileNetWholeStepsTests: XCTestCase {
         try everyCase(root: FixturePaths.url("convnext/training"), models: ["tiny_convnext_tiny"], runs: 8, compared: 4)
     }
 
+    func testInceptionEveryCaseWithStepFiles() throws {
+        try everyCase(root: FixturePaths.url("inception/training"), models: ["tiny_inception_v3"], runs: 8, compared: 4)
+    }
+
     func everyCase(root: URL, models: [String], runs minRuns: Int = 16, compared minCompared: Int = 6) throws {
         var runs = 0
         for model in models {
