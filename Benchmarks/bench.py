@@ -19,7 +19,7 @@ peak: it does fewer multiplications than the arithmetic counted.
 Training rows alternate Graft and PyTorch for BENCH_ROUNDS rounds (default 3): a shared
 machine's slow moments then fall on both sides. BENCH_ROWS=inference,training,... runs only
 the rows named (inference, vgg, families, predict, batch_predict, training, memory, fc_epochs,
-mpi, anchors). families (issue 21): each MobileNet, efficientnet_b0, efficientnet_v2_s, regnet_y_400mf, densenet121 and convnext_tiny
+mpi, anchors). families (issue 21): each MobileNet, efficientnet_b0, efficientnet_v2_s, regnet_y_400mf, densenet121, convnext_tiny and inception_v3 (at 299)
 (BENCH_FAMILIES=a,b for some) at batch 32, inference f32 and bf16 and a full
 training step, against PyTorch's better layout. anchors (issue 22): resnet18/34/50 at batch 32 and 1 in f32 (direct, and --conv auto as
 batch_predict runs), bf16 and int8, Graft
@@ -226,17 +226,17 @@ def anchors(rows):
                 rows.append(r)
 
 
-def torch_inference(arch, batch, precision, runs, env=None):
-    """PyTorch's better of NCHW and channels_last (bench_infer.py) at 224x224: (images/s, the
+def torch_inference(arch, batch, precision, runs, env=None, size=224):
+    """PyTorch's better of NCHW and channels_last (bench_infer.py) at size x size: (images/s, the
     layout's name), or (None, "-") without torch."""
     best, name = None, "-"
     if TORCH_PY:
         modes = "f32_nchw,f32_cl" if precision == "f32" else "bf16_nchw,bf16_cl"
         for line in run([TORCH_PY, "Benchmarks/bench_infer.py", "--arch", arch, "--batch", str(batch), "--runs", str(runs),
-                         "--modes", modes], env=env).splitlines():
+                         "--modes", modes, "--size", str(size)], env=env).splitlines():
             v = images_per_second(line)
             if v and (best is None or v > best):
-                best, name = v, line.split(":")[0].replace(f"torch {arch} ", "").replace(f" batch {batch} 224x224", "")
+                best, name = v, line.split(":")[0].replace(f"torch {arch} ", "").replace(f" batch {batch} {size}x{size}", "")
     return best, name
 
 
@@ -262,9 +262,11 @@ def vgg(rows):
 # The families after ResNet and VGG: GFLOP per 224x224 image, forward (2 per multiply-add;
 # torchvision's metadata gives the multiply-adds).
 # EfficientNets and RegNet at 224 too (their weights evaluate at 224 to 600): torch.utils.flop_counter at 224.
+# inception_v3 at 299 (FAMILY_SIZE), the size it is built for (its training step's auxiliary classifier needs it).
 FAMILY_GFLOP = {"mobilenet_v2": 0.602, "mobilenet_v3_large": 0.434, "mobilenet_v3_small": 0.114,
                 "efficientnet_b0": 0.772, "efficientnet_v2_s": 5.700, "regnet_y_400mf": 0.804, "densenet121": 5.668,
-                "convnext_tiny": 8.912}
+                "convnext_tiny": 8.912, "inception_v3": 11.426}
+FAMILY_SIZE = {"inception_v3": 299}
 
 
 def families(rows):
@@ -278,28 +280,31 @@ def families(rows):
     for arch, gflop in FAMILY_GFLOP.items():
         if only and arch not in only:
             continue
+        size = FAMILY_SIZE.get(arch, 224)
+        at = "" if size == 224 else f" {size}x{size}"
         for precision in ("f32", "bf16"):
-            what = f"inference {arch} {precision}, batch 32"
+            what = f"inference {arch} {precision}, batch 32{at}"
             try:
                 out = run_graft([os.path.join(BIN, "graft_bench"), "--arch", arch, "--batch", "32", "--precision", precision,
-                                 "--runs", "7"], env=env)
+                                 "--runs", "7", "--size", str(size)], env=env)
             except Skipped as e:
                 rows.append(skipped_row(what, str(e)))
                 continue
             graft = images_per_second(out)
-            torch_best, torch_name = torch_inference(arch, 32, precision, runs=7, env=env)
+            torch_best, torch_name = torch_inference(arch, 32, precision, runs=7, env=env, size=size)
             rows.append(row(what, f"{graft:.1f} images/s",
                             f"{torch_best:.1f} images/s ({torch_name})" if torch_best else None,
                             f"{graft / torch_best:.2f}x" if torch_best else None,
                             gflop=gflop, seconds=1 / graft, precision=precision))
-        what = f"train step {arch} --train all f32, batch 32"
+        what = f"train step {arch} --train all f32, batch 32{at}"
         exe = os.path.join(BIN, "graft_train_bench")
         try:
-            graft = images_per_second(run_graft([exe, "--arch", arch, "--train", "all"], env=env))
+            graft = images_per_second(run_graft([exe, "--arch", arch, "--train", "all", "--size", str(size)], env=env))
         except Skipped as e:
             rows.append(skipped_row(what, str(e)))
             continue
-        torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--arch", arch, "--train", "all"], env=env)) if TORCH_PY else None
+        torch_v = images_per_second(run([TORCH_PY, "Benchmarks/bench_train.py", "--arch", arch, "--train", "all", "--size", str(size)],
+                                        env=env)) if TORCH_PY else None
         rows.append(row(what, f"{graft:.1f} images/s", f"{torch_v:.1f} images/s" if torch_v else None,
                         f"{graft / torch_v:.2f}x" if torch_v else None, gflop=3 * gflop, seconds=1 / graft))
 

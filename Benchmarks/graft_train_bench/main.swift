@@ -31,6 +31,7 @@ func benchmark() throws {
     config.policy = policy
     config.optimizer = OptimizerConfig(kind: .adam, lr: 1e-4)
     config.precision = precision
+    config.imageSize = size
     let pretrained = try Network(stateDict: nil, architecture: arch, head: .keep, seed: 1).stateDict()
     let model = try Finetune.makeModel(config, weights: pretrained)
     let activations = option("activations", "bf16")
