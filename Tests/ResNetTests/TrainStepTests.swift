@@ -148,12 +148,17 @@ final class TrainStepTests: XCTestCase {
     // that is larger (`last_bn_eval`: 2.7e-5, one batch norm over 8 values a channel in the last block).
     static let denseNetRoot = FixturePaths.url("densenet/training")
     func testDenseNetEveryCase() throws {
+        try everyCase("tiny_densenet121", root: Self.denseNetRoot, gradTolerance: Self.gradTolerance)
+    }
+
+    /// Every case of `model`, each within `gradTolerance` or 2.5 times PyTorch's own float32
+    /// distance from float64 (the case's `float64_distance.worst_grad`), whichever is larger.
+    func everyCase(_ model: String, root: URL, gradTolerance: Double, statsTolerance: Double = TrainStepTests.statsTolerance) throws {
         struct Distance: Decodable { struct D: Decodable { let worst_grad: Double }; let float64_distance: D }
-        let model = "tiny_densenet121"
-        for c in try TrainingFixture(model, root: Self.denseNetRoot).meta.cases {
-            let url = Self.denseNetRoot.appendingPathComponent("\(model)/\(c)/case.json")
+        for c in try TrainingFixture(model, root: root).meta.cases {
+            let url = root.appendingPathComponent("\(model)/\(c)/case.json")
             let torch = try JSONDecoder().decode(Distance.self, from: Data(contentsOf: url)).float64_distance.worst_grad
-            try check(model, c, root: Self.denseNetRoot, gradTolerance: max(Self.gradTolerance, 2.5 * torch))
+            try check(model, c, root: root, gradTolerance: max(gradTolerance, 2.5 * torch), statsTolerance: statsTolerance)
         }
     }
     // Inception V3 (Fixtures/inception/training, gen_inception.py): concatenated branches, 1x7/7x1
@@ -170,13 +175,7 @@ final class TrainStepTests: XCTestCase {
     // or a missing aux gradient moves them (1e-3 to 1e-2).
     static let inceptionRoot = FixturePaths.url("inception/training")
     func testInceptionEveryCase() throws {
-        struct Distance: Decodable { struct D: Decodable { let worst_grad: Double }; let float64_distance: D }
-        let model = "tiny_inception_v3"
-        for c in try TrainingFixture(model, root: Self.inceptionRoot).meta.cases {
-            let url = Self.inceptionRoot.appendingPathComponent("\(model)/\(c)/case.json")
-            let torch = try JSONDecoder().decode(Distance.self, from: Data(contentsOf: url)).float64_distance.worst_grad
-            try check(model, c, root: Self.inceptionRoot, gradTolerance: max(1.5e-4, 2.5 * torch), statsTolerance: 6e-6)
-        }
+        try everyCase("tiny_inception_v3", root: Self.inceptionRoot, gradTolerance: 1.5e-4, statsTolerance: 6e-6)
     }
     // ConvNeXt (Fixtures/convnext/training, gen_convnext.py): LayerNorm over the channels, the
     // Linears on each pixel with GELU, layer scale's gradient, 7x7 depthwise convs; stochastic
