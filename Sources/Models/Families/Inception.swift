@@ -33,10 +33,6 @@ public struct InceptionSpec: Equatable, Sendable {
 
     public var variant: String? { widths == InceptionFamily.torchvisionWidths ? "inception_v3" : nil }
     public var name: String { variant ?? "inception(custom)" }
-    public var featureCount: Int {
-        let e = ModulePath.root.pp("Mixed_7c")
-        return ["branch1x1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"].reduce(0) { $0 + (widths[e.pp($1)] ?? 0) }
-    }
 }
 
 /// torchvision's `inception_v3`.
