@@ -95,5 +95,21 @@ final class InceptionInferenceTests: XCTestCase {
             ("AuxLogits.fc.weight", [0, 96]), ("fc.weight", [5, 255]), ("Mixed_5b.branch_pool.bn.running_var", [0]),
         ]
         FamilyEvalFixture.hostileShapesAreRefused(cases.map { (good, $0.0, $0.1) })
+
+        // A partial AuxLogits, or one predicting other classes than fc: refused, naming the keys.
+        var partial = good
+        partial["AuxLogits.conv1.conv.weight"] = nil
+        XCTAssertThrowsError(try InferenceModel(stateDict: partial)) { error in
+            guard case let ModelError.layoutMismatch(_, missing, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(missing, ["AuxLogits.conv1.conv.weight"])
+        }
+        var otherClasses = good
+        let auxIn = try XCTUnwrap(good["AuxLogits.fc.weight"]).shape[1]
+        otherClasses["AuxLogits.fc.weight"] = TensorData(shape: [7, auxIn], floats: [Float](repeating: 0.1, count: 7 * auxIn))
+        otherClasses["AuxLogits.fc.bias"] = TensorData(shape: [7], floats: [Float](repeating: 0, count: 7))
+        XCTAssertThrowsError(try InferenceModel(stateDict: otherClasses)) { error in
+            guard case let ModelError.layoutMismatch(_, _, _, wrong) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(Set(wrong.map(\.key)), ["AuxLogits.fc.weight", "AuxLogits.fc.bias"])
+        }
     }
 }
