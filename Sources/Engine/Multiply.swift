@@ -53,6 +53,13 @@ public final class Multiply {
     /// `a * b` element-wise (`b` of `a`'s dims, or broadcast where its dims are 1), in `a`'s
     /// layout and type; one primitive per pair of layouts.
     func product(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        // A broadcast `b` (a per-channel scale) in another layout than `a`'s: oneDNN's jit binary op
+        // wants the two alike, and a plain `[1, C, 1, 1]` beside a blocked `a` took its reference
+        // kernel, 100 times slower (ConvNeXt's layer scale in training: half the step).
+        if b.shape != a.shape, try primitive(a.desc, b.desc).isReference,
+           let same = try a.desc.sameLayout(b.shape, type: b.dataType), same != b.desc, try !primitive(a.desc, same).isReference {
+            return try product(a, engine.reorder(b, to: same))
+        }
         if b.shape == a.shape, let nhwc = try channelsLast(a.desc, whereNoJitFor: a.desc, b.desc, inChannelsLast: { ($0, $0) }) {
             return try engine.reorder(product(engine.reorder(a, to: nhwc), engine.reorder(b, to: nhwc)), to: a.desc)
         }
