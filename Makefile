@@ -19,7 +19,7 @@ FISH_COMPLETIONS = $(PREFIX)/share/fish/vendor_completions.d
 # swift-argument-parser's generate-manual plugin writes one page per command here.
 MANUALS = .build/plugins/GenerateManual/outputs
 
-.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test example-check
+.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test example-check serve-check
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -131,6 +131,13 @@ clean:
 bench: build
 	TORCH_PY="$(TORCH_PY)" python3 Benchmarks/bench.py
 
+# graft serve under load on loopback (wrk), about 4 minutes: throughput against batch_predict,
+# latency at concurrency 1, 8 and 64, RSS over 20,000 requests, garbage, truncated, slow and
+# vanishing clients, 10x overload, kill -9. Prints the figures; not part of `make test`.
+serve-check:
+	$(MAKE) build EXTRA_DEBS="wrk bc curl"
+	scripts/serve_check.sh
+
 # Two "hosts" on this machine (network namespaces joined by a veth pair, one core each):
 # batch_predict and data-parallel finetune under mpirun across them, with the run's figures.
 # Needs root; not part of `make test`. scripts/scale_test.sh says more.
@@ -139,11 +146,12 @@ scale-test:
 	scripts/scale_test.sh
 
 # Fuzzing: libFuzzer + AddressSanitizer builds of the checkpoint reader, the JPEG and PNG
-# decoders and the ImageFolder scan (Fuzz/), each run for FUZZ_SECONDS from seeds in Fixtures/;
+# decoders, the ImageFolder scan and graft serve's multipart uploads (Fuzz/), each run for
+# FUZZ_SECONDS from seeds in Fixtures/ and Fuzz/seeds/;
 # a summary line per target, findings in .build-fuzz/work/findings/. scripts/fuzz.sh says more.
 #   make fuzz FUZZ_TARGETS=checkpoint FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkpoint jpeg png imagefolder
+FUZZ_TARGETS ?= checkpoint jpeg png imagefolder multipart
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" SWIFT=$(SWIFT) scripts/fuzz.sh
 

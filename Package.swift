@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // graft serve: HTTP (Hummingbird 2), start and graceful shutdown, Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (see Makefile `deps`).
@@ -96,11 +100,21 @@ let package = Package(
             "CLISupport", "Training", "TensorBoard", "Cluster", "Engine", "Models", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // multipart/form-data bodies (graft serve's uploads): strict, fuzzed (make fuzz).
+        .target(name: "Multipart"),
+        // graft serve: the model behind HTTP with dynamic batching (graft only).
+        .target(name: "ServeCommand", dependencies: [
+            "CLISupport", "Inference", "Imaging", "Multipart",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(name: "inspect_weights", dependencies: ["InferenceCommands"]),
         .executableTarget(name: "predict", dependencies: ["InferenceCommands", "Imaging"]),
         .executableTarget(name: "finetune", dependencies: ["FinetuneCommands", "Imaging"]),
         .executableTarget(name: "graft", dependencies: [
-            "InferenceCommands", "ExportCommand", "FinetuneCommands", "CLISupport", "Imaging",
+            "InferenceCommands", "ExportCommand", "FinetuneCommands", "ServeCommand", "CLISupport", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "graft_train_bench", dependencies: ["Training", "Models"],
@@ -114,12 +128,13 @@ let package = Package(
         // Fuzzing (`make fuzz`): the harnesses are a library, so that tests replay saved
         // findings through the same code; each executable is a libFuzzer target when built
         // with -DFUZZING and -sanitize=fuzzer, and replays files when built plainly.
-        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "Models", "Imaging", "Training"],
+        .target(name: "FuzzHarness", dependencies: ["Checkpoint", "Models", "Imaging", "Training", "Multipart"],
                 path: "Fuzz/FuzzHarness"),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzCheckpoint"),
         .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzJPEG"),
         .executableTarget(name: "FuzzPNG", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzPNG"),
         .executableTarget(name: "FuzzImageFolder", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzImageFolder"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzHarness"], path: "Fuzz/FuzzMultipart"),
 
         // What several test targets share: fixture paths, error measures, skips by CPU capability.
         .target(name: "TestSupport", dependencies: ["Engine", "Random"], path: "Tests/TestSupport"),
@@ -155,6 +170,11 @@ let package = Package(
                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     path: "Tests/ONNXTests"),
+        .testTarget(name: "ServeTests", dependencies: [
+            "ServeCommand", "Multipart", "Inference", "Imaging", "TestSupport",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], path: "Tests/ServeTests"),
         .testTarget(name: "ResNetTests", dependencies: ["Models", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],

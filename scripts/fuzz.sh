@@ -4,7 +4,7 @@
 # going after a crash, a timeout (an input taking over 5 s) or an out-of-memory (over
 # 2048 MB, or one allocation over 2048 MB), so a run reports every kind of finding it met.
 #
-#   FUZZ_TARGETS  which targets (default: checkpoint jpeg png imagefolder)
+#   FUZZ_TARGETS  which targets (default: checkpoint jpeg png imagefolder multipart)
 #   FUZZ_SECONDS  time per target, in seconds (default 60)
 #   FUZZ_DIR      where corpora, findings and logs go (default .build-fuzz/work); the corpus
 #                 of each target grows from run to run
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
-TARGETS=${FUZZ_TARGETS:-checkpoint jpeg png imagefolder}
+TARGETS=${FUZZ_TARGETS:-checkpoint jpeg png imagefolder multipart}
 SECS=${FUZZ_SECONDS:-60}
 WORK=${FUZZ_DIR:-.build-fuzz/work}
 FLAGS=${FUZZ_FLAGS:-}
@@ -28,8 +28,8 @@ MODE=${1:-fuzz}
 product() {
   case $1 in
     checkpoint) echo FuzzCheckpoint ;; jpeg) echo FuzzJPEG ;; png) echo FuzzPNG ;;
-    imagefolder) echo FuzzImageFolder ;;
-    *) echo "unknown fuzz target '$1' (known: checkpoint jpeg png imagefolder)" >&2; return 1 ;;
+    imagefolder) echo FuzzImageFolder ;; multipart) echo FuzzMultipart ;;
+    *) echo "unknown fuzz target '$1' (known: checkpoint jpeg png imagefolder multipart)" >&2; return 1 ;;
   esac
 }
 
@@ -45,6 +45,7 @@ seed() {
       (cd Fixtures/trainset && find . -mindepth 1 -type d | LC_ALL=C sort | sed 's|^\./|d |' &&
         find . -type f | LC_ALL=C sort | sed 's|^\./|f |') > "$2/seed-trainset.txt"
       files=(Fuzz/seeds/imagefolder/*) ;;
+    multipart) files=(Fuzz/seeds/multipart/*) ;;
   esac
   for f in "${files[@]}" Fixtures/fuzz/"$1"/*; do
     [ -f "$f" ] && [ "$(basename "$f")" != README.md ] || continue

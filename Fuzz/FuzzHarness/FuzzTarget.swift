@@ -1,8 +1,8 @@
-/// The four fuzz targets, by the name `make fuzz FUZZ_TARGETS=...` and `Fixtures/fuzz/<name>/`
+/// The fuzz targets, by the name `make fuzz FUZZ_TARGETS=...` and `Fixtures/fuzz/<name>/`
 /// use. Each runs one input through the public API a user's file reaches, and stops the
 /// process (a finding) when an invariant of the result does not hold; errors are fine.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case checkpoint, jpeg, png, imagefolder
+    case checkpoint, jpeg, png, imagefolder, multipart
 
     /// Runs one input. Returns normally for a success or a thrown error alike.
     public func run(_ bytes: [UInt8]) {
@@ -11,6 +11,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .jpeg: ImageHarness.run(bytes, only: .jpeg)
         case .png: ImageHarness.run(bytes, only: .png)
         case .imagefolder: ImageFolderHarness.run(bytes)
+        case .multipart: MultipartHarness.run(bytes)
         }
     }
 

@@ -15,6 +15,20 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable {
     /// A transform was asked for something impossible (a zero-sized output, a box outside the image).
     case invalidArgument(String)
 
+    /// What is wrong, without the path and the advice about files: `graft serve`'s answer for an
+    /// uploaded image.
+    public var reason: String {
+        switch self {
+        case let .unreadable(_, reason): return "cannot read it (\(reason))"
+        case let .notAFile(_, what): return what
+        case let .unsupportedFormat(_, format): return "\(format.uppercased()) images are not supported; only JPEG and PNG are decoded"
+        case .unknownFormat: return "not a JPEG or PNG (the first bytes match no known image format)"
+        case let .corrupt(_, format, reason): return "the \(format) data is damaged or truncated (\(reason))"
+        case let .badDimensions(_, width, height): return "image size \(width)x\(height) is empty or too large to decode"
+        case let .invalidArgument(message): return message
+        }
+    }
+
     public var description: String {
         switch self {
         case let .unreadable(path, reason):

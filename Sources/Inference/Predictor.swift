@@ -8,6 +8,11 @@ import Models
 public struct Prediction: Sendable {
     public let image: String
     public let probs: [Float]
+    public init(image: String, probs: [Float]) {
+        self.image = image
+        self.probs = probs
+    }
+
     public var index: Int { probs.indices.max { probs[$0] < probs[$1] } ?? 0 }   // first maximum, as torch.argmax
     public var prob: Float { probs[index] }
 
@@ -141,13 +146,7 @@ public final class Predictor {
             var probs: [Float] = []
             var modelError: Error? = nil
             if !ok.isEmpty {
-                do {
-                    let h = transform.crop
-                    if views > 1 { TestTimeAugmentation.appendMirrors(buffer, count: ok.count, channels: 3, height: h, width: h) }
-                    let all = try model.probabilities(images: UnsafeBufferPointer(rebasing: buffer[0..<(ok.count * per * views)]),
-                                                      batch: ok.count * views, height: h, width: h)
-                    probs = tta.combine(all, count: ok.count, classes: numClasses)
-                } catch { modelError = error }
+                do { probs = try probabilities(tensors: buffer, count: ok.count) } catch { modelError = error }
             }
             let n = numClasses
             for (i, path) in batch.enumerated() {
@@ -157,5 +156,17 @@ public final class Predictor {
                 result(path, .success(Prediction(image: path, probs: Array(probs[(slot * n)..<((slot + 1) * n)]))))
             }
         }
+    }
+
+    /// The softmax rows (`[count, numClasses]`) of the first `count` preprocessed images in
+    /// `tensors` (`transform.tensorCount` floats each); with `--tta flip`, `tensors` holds room
+    /// for as many again and gets their mirrors.
+    public func probabilities(tensors: UnsafeMutableBufferPointer<Float>, count: Int) throws -> [Float] {
+        let per = transform.tensorCount, h = transform.crop, views = tta.views
+        precondition(tensors.count >= count * per * views)
+        if views > 1 { TestTimeAugmentation.appendMirrors(tensors, count: count, channels: 3, height: h, width: h) }
+        let all = try model.probabilities(images: UnsafeBufferPointer(rebasing: tensors[0..<(count * per * views)]),
+                                          batch: count * views, height: h, width: h)
+        return tta.combine(all, count: count, classes: numClasses)
     }
 }

@@ -17,6 +17,7 @@ final class FuzzRegressionTests: XCTestCase {
         case .jpeg: return "FuzzJPEG"
         case .png: return "FuzzPNG"
         case .imagefolder: return "FuzzImageFolder"
+        case .multipart: return "FuzzMultipart"
         }
     }
 
