@@ -4,7 +4,7 @@ SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 # Python with torch, torchvision and pillow, for `make fixtures` and `make bench` only.
 TORCH_PY ?= $(shell for p in $(HOME)/torchenv/bin/python python3; do $$p -c 'import torch, torchvision' 2>/dev/null && echo $$p && break; done)
-DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
+DEBS = libdnnl-dev libzip-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin curl
 # The demo's data: Fashion-MNIST, as Debian packages it.
 DEMO_DEBS = dataset-fashion-mnist
 # The commands: `make install` installs each with its man page and its bash, zsh and fish
@@ -19,7 +19,7 @@ FISH_COMPLETIONS = $(PREFIX)/share/fish/vendor_completions.d
 # swift-argument-parser's generate-manual plugin writes one page per command here.
 MANUALS = .build/plugins/GenerateManual/outputs
 
-.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test example-check serve-check
+.PHONY: deps build-info build test demo fixtures install man man-check bench clean fuzz fuzz-replay report-check scale-test example-check serve-check docs
 
 # Installs the Debian packages that are missing; does nothing when all are present.
 deps:
@@ -58,11 +58,28 @@ test: deps build-info
 	@echo "== the same tests with oneDNN capped to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) =="
 	ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test --skip-build
 	$(MAKE) man-check CONFIGURATION=debug
+	$(MAKE) docs
 	$(MAKE) example-check
 
+# The Graft library's documentation (DocC, swift-docc-plugin): an archive in
+# .build/plugins/Swift-DocC/outputs/Graft.doccarchive (`swift package --disable-sandbox
+# preview-documentation --target Graft` serves it on localhost). Fails on any DocC warning (a
+# broken link, a parameter left undocumented) and on a public symbol without a summary; part of
+# `make test`.
+DOCS_COVERAGE = .build/docs-coverage.txt
+docs:
+	@mkdir -p .build
+	$(SWIFT) package generate-documentation --target Graft --warnings-as-errors \
+	  --experimental-documentation-coverage --coverage-summary-level detailed > $(DOCS_COVERAGE) 2>&1 \
+	  || { grep -v '|' $(DOCS_COVERAGE); exit 1; }
+	@missing=$$(awk -F'|' 'NF > 7 && $$2 !~ /Kind|CollectionGroup|Operator|Tutorial/ && $$3 ~ /false/ { print $$1 $$8 }' $(DOCS_COVERAGE) \
+	  | grep -v -e 'init(rawValue:)' -e '^rawValue ' -e hashValue -e 'hash(into' -e localizedDescription); \
+	if [ -n "$$missing" ]; then echo "docs: public symbols of Graft without a summary:"; echo "$$missing"; exit 1; fi
+	@echo "docs: every public symbol documented; .build/plugins/Swift-DocC/outputs/Graft.doccarchive"
+
 # Examples/: a package that depends on Graft by .package(path: ".."), as a project using Graft
-# as a library would: built (debug) and run on a fixture checkpoint and image, its top class
-# checked. Its dependencies resolve as Graft's do (the same git URLs). SwiftPM refuses a package
+# as a library would: built (debug); classify run on a fixture checkpoint and image, its top class
+# checked; classify-server (Hummingbird) started and asked for the same image. Its dependencies resolve as Graft's do (the same git URLs). SwiftPM refuses a package
 # whose library targets use unsafeFlags as a dependency by URL, but not by path: so first no
 # target of Package.swift may have any (swift package dump-package).
 example-check:
@@ -71,6 +88,11 @@ example-check:
 	$(SWIFT) build --package-path Examples
 	@out=$$(Examples/.build/debug/classify) && echo "$$out" && echo "$$out" | grep -q '^jpeg_420.jpg: sunflowers ' \
 	  || { echo "example-check: Examples' classify did not print jpeg_420.jpg: sunflowers"; exit 1; }
+	@PORT=18091 Examples/.build/debug/classify-server > /dev/null 2>&1 & pid=$$!; out=""; \
+	for i in $$(seq 1 150); do \
+	  out=$$(curl -s --data-binary @Fixtures/images/src/jpeg_420.jpg http://127.0.0.1:18091/classify) && [ -n "$$out" ] && break; sleep 0.2; \
+	done; kill $$pid; echo "classify-server: $$out"; echo "$$out" | grep -q '"className":"sunflowers"' \
+	  || { echo "example-check: Examples' classify-server did not answer sunflowers"; exit 1; }
 
 demo:
 	$(MAKE) build EXTRA_DEBS="$(DEMO_DEBS)"

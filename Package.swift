@@ -4,11 +4,9 @@ import PackageDescription
 let package = Package(
     name: "Graft",
     products: [
-        .library(name: "Checkpoint", targets: ["Checkpoint"]),
-        .library(name: "Engine", targets: ["Engine"]),
-        .library(name: "Models", targets: ["Models"]),
-        .library(name: "Imaging", targets: ["Imaging"]),
-        .library(name: "Inference", targets: ["Inference"]),
+        // Graft as a Swift library: classify, evaluate, fine-tune, export (Sources/Graft; DocC in
+        // Sources/Graft/Graft.docc, `make docs`). The other targets are its internals.
+        .library(name: "Graft", targets: ["Graft"]),
         .executable(name: "inspect_weights", targets: ["inspect_weights"]),
         .executable(name: "predict", targets: ["predict"]),
         .executable(name: "batch_predict", targets: ["batch_predict"]),
@@ -24,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        // `make docs`: the Graft library's DocC documentation.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (see Makefile `deps`).
@@ -110,6 +110,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The library product's public API, over the same code the commands run.
+        .target(name: "Graft", dependencies: ["CLISupport", "ExportCommand", "Checkpoint", "Hub", "Imaging", "Inference", "Models", "Training"]),
         .executableTarget(name: "inspect_weights", dependencies: ["InferenceCommands"]),
         .executableTarget(name: "predict", dependencies: ["InferenceCommands", "Imaging"]),
         .executableTarget(name: "finetune", dependencies: ["FinetuneCommands", "Imaging"]),
@@ -175,6 +177,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], path: "Tests/ServeTests"),
+        .testTarget(name: "GraftTests", dependencies: ["Graft", "CLISupport", "ExportCommand", "Inference", "Imaging", "TestSupport"],
+                    path: "Tests/GraftTests"),
         .testTarget(name: "ResNetTests", dependencies: ["Models", "Engine", "Checkpoint", "TestSupport", "Random"],
                     path: "Tests/ResNetTests"),
     ],

@@ -127,6 +127,14 @@ public struct ModelFiles: Sendable {
     /// The metrics.json the transform's sizes came from, nil when they did not come from one.
     public let transformSource: String?
 
+    public init(weights: String, named: TorchvisionWeights?, classIndices: String?, transform: EvalTransform, transformSource: String?) {
+        self.weights = weights
+        self.named = named
+        self.classIndices = classIndices
+        self.transform = transform
+        self.transformSource = transformSource
+    }
+
     /// - Parameters:
     ///   - weights: `--weights` (nil: resNet34.pth or the one model file finetune names here).
     ///   - classIndices: `--class-indices` (nil: class_indices.json, unless the weights are named).

@@ -5,7 +5,7 @@
 // With no arguments it loads a tiny VGG of the repository's fixtures (a real PyTorch
 // checkpoint) and classifies one of their images.
 import Foundation
-import Inference
+import Graft
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 // Examples/Sources/classify/main.swift -> the repository's Fixtures folder.
@@ -19,13 +19,13 @@ let images = arguments.count > 2 ? Array(arguments[2...]) : [fixtures.appendingP
 do {
     // The architecture (ResNet, VGG...) is read from the checkpoint's keys; the images are
     // preprocessed as torchvision's eval transform does (Resize(256), CenterCrop(224), Normalize).
-    let predictor = try Predictor(weights: weights, classIndices: classIndices)
+    let classifier = try Classifier(weights: weights, classIndices: classIndices)
     var failed = false
-    try predictor.predict(paths: images, batchSize: 8) { path, result in
+    try classifier.classify(files: images, batchSize: 8) { path, result in
         switch result {
-        case .success(let p):
+        case .success(let c):
             let name = URL(fileURLWithPath: path).lastPathComponent
-            print("\(name): \(predictor.classNames[p.index]) (\(String(format: "%.3f", p.prob)))")
+            print("\(name): \(c.className) (\(String(format: "%.3f", c.probability)))")
         case .failure(let error):
             FileHandle.standardError.write(Data("classify: \(path): \(error)\n".utf8))
             failed = true

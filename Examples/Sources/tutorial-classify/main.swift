@@ -1,0 +1,1 @@
+../../../Sources/Graft/Graft.docc/Resources/getting-started-03.swift

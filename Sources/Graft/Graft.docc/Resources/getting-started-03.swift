@@ -1,0 +1,19 @@
+import Foundation
+import Graft
+
+let classifier = try Classifier(weights: "resnet18")
+print(classifier.architecture, classifier.classNames.count, "classes")   // resnet18 1000 classes
+
+let answer = try classifier.classify(file: "tulip.jpg")
+print(answer.className, answer.probability)
+for ranked in answer.top(3) {
+    print(ranked.index, ranked.name, ranked.probability)
+}
+
+let uploads = try ["a.jpg", "b.png"].map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) }
+for result in try classifier.classify(images: uploads) {
+    switch result {
+    case .success(let c): print(c.className, c.probability)
+    case .failure(let error): print("unreadable:", error)
+    }
+}

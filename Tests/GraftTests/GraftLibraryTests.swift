@@ -1,0 +1,142 @@
+import CLISupport
+import ExportCommand
+import Foundation
+import Graft
+import Imaging
+import Inference
+import TestSupport
+import XCTest
+
+/// The library product against the code the commands run: the same probabilities as predict, the
+/// same scores as evaluate, the same ONNX bytes as `graft export`, and a fine-tune whose events,
+/// files and result agree with each other.
+final class GraftLibraryTests: XCTestCase {
+    static let weights = FixturePaths.path("vgg/predict/tiny_vgg11_bn.pth")
+    static let images = ["images/src/jpeg_420.jpg", "images/src/png_interlaced.png", "images/src/jpeg_exif6.jpg"].map(FixturePaths.path)
+
+    func testClassifierAnswersWhatPredictAnswers() throws {
+        // class_indices.json beside the weights names the classes.
+        let classifier = try Classifier(weights: Self.weights)
+        XCTAssertEqual(classifier.architecture, "vgg11_bn")
+        XCTAssertEqual(classifier.classNames, ["daisy", "dandelion", "roses", "sunflowers", "tulips"])
+        let p = classifier.preprocessing
+        XCTAssertEqual([p.resize, p.crop], [256, 224])
+        XCTAssertEqual(p.mean, [0.485, 0.456, 0.406])
+        XCTAssertEqual(p.std, [0.229, 0.224, 0.225])
+        XCTAssertEqual(p.interpolation, "bilinear")
+        XCTAssertEqual(classifier.weightsPath, Self.weights)
+
+        let predictor = try Predictor(weights: Self.weights, classIndices: FixturePaths.path("vgg/predict/class_indices.json"))
+        var expected: [String: [Float]] = [:]
+        try predictor.predict(paths: Self.images, batchSize: 1) { path, result in expected[path] = try? result.get().probs }
+        for path in Self.images {
+            let want = try XCTUnwrap(expected[path])
+            // One image: predict's batch of one, bit for bit.
+            XCTAssertEqual(try classifier.classify(file: path).probabilities, want, path)
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            XCTAssertEqual(try classifier.classify(imageData: bytes).probabilities, want, path)
+            XCTAssertEqual(try classifier.classify(image: Image(decoding: bytes)).probabilities, want, path)
+        }
+        // A batch, with an unreadable image in the middle: it alone fails.
+        let batch = try [Self.images[0], Self.images[1]].map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) }
+        let answers = try classifier.classify(images: [batch[0], Array("not an image".utf8), batch[1]])
+        XCTAssertEqual(answers.count, 3)
+        XCTAssertThrowsError(try answers[1].get())
+        for (answer, path) in [(answers[0], Self.images[0]), (answers[2], Self.images[1])] {
+            let got = try answer.get().probabilities, want = try XCTUnwrap(expected[path])
+            XCTAssertEqual(got.count, want.count)
+            XCTAssertLessThanOrEqual(zip(got, want).map { abs($0 - $1) }.max() ?? .infinity, 1e-6, "a batch of two against batches of one")
+        }
+        var seen: [String] = []
+        try classifier.classify(files: Self.images + ["/nonexistent.jpg"], batchSize: 2) { path, result in
+            seen.append(path)
+            switch result {
+            case .success: XCTAssertNotEqual(path, "/nonexistent.jpg")
+            case .failure: XCTAssertEqual(path, "/nonexistent.jpg")
+            }
+        }
+        XCTAssertEqual(seen, Self.images + ["/nonexistent.jpg"])
+
+        let answer = try classifier.classify(file: Self.images[0])
+        XCTAssertEqual(answer.className, classifier.classNames[answer.index])
+        XCTAssertEqual(answer.top(2).map(\.index), Prediction(image: "", probs: answer.probabilities).top(2))
+        XCTAssertEqual(answer.top(2).first?.probability, answer.probability)
+        XCTAssertEqual(answer.top(99).count, 5)
+        XCTAssertThrowsError(try Classifier(weights: "/nonexistent/model.pth", options: { var o = Classifier.Options(); o.offline = true; return o }()))
+        XCTAssertThrowsError(try Image(width: 2, height: 2, pixels: [1, 2, 3]))
+    }
+
+    func testExportWritesWhatGraftExportWrites() throws {
+        let classifier = try Classifier(weights: Self.weights)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-export")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("model.onnx").path
+        try classifier.exportONNX(to: path)
+        let files = ModelFiles(weights: Self.weights, named: nil, classIndices: FixturePaths.path("vgg/predict/class_indices.json"),
+                               transform: EvalTransform(), transformSource: nil)
+        let (model, _) = try ModelExport.onnxModel(files, options: .torchvisionModel(), warn: { _ in })
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), model)
+        XCTAssertThrowsError(try classifier.exportONNX(to: Self.weights), "never over the weights")
+    }
+
+    func testFineTuneReportsWritesAndLoads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-finetune").path
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var run = FineTuneConfiguration(data: FixturePaths.path("trainset"), classes: 3)
+        run.weights = FixturePaths.path("predict/basic.pth")
+        run.outputFolder = dir + "/out"          // made by fineTune
+        run.train = .fc
+        run.epochs = 2
+        run.batchSize = 8
+        run.learningRate = 0.02
+        run.imageSize = 32
+        run.resize = 36
+        run.augment = false
+        run.seed = 11
+        let events = EventLog()
+        let result = try fineTune(run) { events.append($0) }
+
+        let steps = events.all.compactMap { e -> (Int, Int, Int)? in if case let .step(epoch, step, per, _) = e { return (epoch, step, per) }; return nil }
+        let epochs = events.all.compactMap { e -> EpochResult? in if case let .epoch(r) = e { return r }; return nil }
+        XCTAssertEqual(epochs.map(\.epoch), [1, 2])
+        XCTAssertEqual(epochs, result.history)
+        let per = try XCTUnwrap(steps.first?.2)
+        XCTAssertEqual(steps.map { [$0.0, $0.1] }, (1...2).flatMap { e in (1...per).map { [e, $0] } }, "every step, numbered within its epoch")
+        XCTAssertTrue(events.all.contains { if case .log(let line) = $0 { return line.contains("[epoch 2]") }; return false })
+        XCTAssertEqual(result.bestValidationAccuracy, epochs.map(\.validationAccuracy).max())
+        for path in [result.weightsPath, result.classIndicesPath, result.metricsPath, result.reportPath] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path), path)
+            XCTAssertTrue(path.hasPrefix(dir + "/out/"), path)
+        }
+
+        // The model it wrote: its classes from the class_indices.json beside it, its sizes from
+        // metrics.json, and evaluate's accuracy on val is the best epoch's.
+        let classifier = try Classifier(weights: result.weightsPath)
+        XCTAssertEqual(classifier.classNames, ["daisy", "roses", "tulips"])
+        XCTAssertEqual(classifier.preprocessing.crop, 32)
+        XCTAssertEqual(classifier.preprocessing.resize, 36)
+        let report = try classifier.evaluate(folder: FixturePaths.path("trainset/val"), batchSize: 4)
+        XCTAssertEqual(report.imageCount, 12)
+        XCTAssertEqual(report.accuracy, result.bestValidationAccuracy, accuracy: 1e-9)
+        XCTAssertEqual(report.perClass.map(\.support), [4, 4, 4])
+        XCTAssertEqual(report.confusion.flatMap { $0 }.reduce(0, +), 12)
+        XCTAssertTrue(report.text.contains("accuracy"))
+
+        var bad = run
+        bad.epochs = 0
+        XCTAssertThrowsError(try fineTune(bad)) { XCTAssertTrue("\($0)".contains("epochs")) }
+        bad = run
+        bad.precision = .int8
+        XCTAssertThrowsError(try fineTune(bad)) { XCTAssertTrue("\($0)".contains("int8")) }
+    }
+}
+
+/// Events heard from another thread.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [FineTuneEvent] = []
+    func append(_ e: FineTuneEvent) { lock.lock(); events.append(e); lock.unlock() }
+    var all: [FineTuneEvent] { lock.lock(); defer { lock.unlock() }; return events }
+}
