@@ -15,7 +15,7 @@ public struct WeightsSourceOptions: ParsableArguments {
     public init() {}
 
     /// The help of `--weights` in every command that takes it.
-    public static let weightsDiscussion = "NAME is torchvision's weights for a ResNet, VGG or MobileNet: resnet34, vgg16 or mobilenet_v2 (their default weights) or resnet50:IMAGENET1K_V2 (one version); "
+    public static let weightsDiscussion = "NAME is torchvision's weights for any family Graft builds (ResNet, VGG, MobileNet, EfficientNet, RegNet, DenseNet, ConvNeXt, Inception V3): resnet34, vgg16 or efficientnet_b0 (their default weights) or resnet50:IMAGENET1K_V2 (one version); "
         + "known: " + TorchvisionWeights.knownNames.joined(separator: ", ")
         + ". A named file is looked for in torch.hub's cache ($TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/checkpoints), "
         + "shared with PyTorch, and downloaded there when missing. A name that is also an existing file means the file."
