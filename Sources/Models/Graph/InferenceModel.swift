@@ -1,4 +1,5 @@
 import Checkpoint
+import Foundation
 import Engine
 
 /// Where a model's tensors come from, by state-dict key: a state dict, or a `Network`'s
@@ -37,6 +38,15 @@ public final class InferenceModel {
     }
     /// The family member: `resnet34`, `vgg16_bn`, `resnet(custom)`...
     public var name: String { architecture.name }
+
+    /// Whether `logits` runs a large batch as chunks whose activations fit in a quarter of the
+    /// last-level cache (`chunk(for:height:width:)`); off: one pass for any batch.
+    public var chunksBatches = true
+    /// The largest chunk, whatever the cache would hold (tests; nil: the cache decides).
+    public var chunkLimit: Int?
+    /// Bytes per image of the busiest step (its inputs and output), by input size, measured on
+    /// the first chunk of that size.
+    private var liveBytesPerImage: [[Int]: Int] = [:]
 
     /// Detects the architecture from the keys and shapes (`Architecture.detect`) and builds it.
     /// `num_batches_tracked` entries are optional. `foldBatchNorm: false` builds the unfused
@@ -90,6 +100,12 @@ public final class InferenceModel {
 
     /// The tensor of value `target` (the pooled features: `architecture.features`) for a batch.
     public func forward(_ images: Tensor, until target: Int) throws -> Tensor {
+        var busiest = 0
+        return try forward(images, until: target, busiest: &busiest)
+    }
+
+    /// `forward(_:until:)`, also giving the bytes of the busiest step's inputs and output.
+    private func forward(_ images: Tensor, until target: Int, busiest: inout Int) throws -> Tensor {
         let s = images.shape
         guard s.count == 4, s[1] == architecture.graph.inputChannels, s[0] > 0 else {
             throw ModelError.badInput("expected images of shape [N, \(architecture.graph.inputChannels), H, W], got \(s)")
@@ -104,6 +120,7 @@ public final class InferenceModel {
             }
             for v in step.inputs where lastUse[v] == i && v != target { values[v] = nil }
             let y = try step.run(inputs, engine: engine)
+            busiest = max(busiest, inputs.reduce(y.desc.byteCount) { $0 + $1.desc.byteCount })
             if step.output == target { return y }
             values[step.output] = y
         }
@@ -112,7 +129,62 @@ public final class InferenceModel {
 
     /// Logits, row-major `[batch, numClasses]`, for normalised images in NCHW float32
     /// (`batch * 3 * height * width` values, as torchvision's eval transform produces them).
+    ///
+    /// A batch larger than `chunk(batch:height:width:)` runs as chunks of that many images, in
+    /// order: every activation of a chunk stays in the last-level cache instead of going to
+    /// memory and back between layers (resnet50 at batch 32 on a 2-core EPYC with 32 MiB of L3:
+    /// int8 181 to 219 images/s, bf16 98 to 111, densenet121 f32 63 to 74).
     public func logits(images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+        let per = architecture.graph.inputChannels * height * width
+        let key = [height, width]
+        let cache = Self.lastLevelCache
+        guard chunksBatches, batch > Self.smallestChunk else {
+            return try pass(images, batch: batch, height: height, width: width)
+        }
+        var out: [Float] = []
+        out.reserveCapacity(batch * numClasses)
+        var start = 0
+        if liveBytesPerImage[key] == nil {
+            // The first chunk measures what an image needs.
+            var busiest = 0
+            let first = try imageBatch(UnsafeBufferPointer(rebasing: images[0..<(Self.smallestChunk * per)]),
+                                       batch: Self.smallestChunk, height: height, width: width, engine: engine)
+            out += try forward(first, until: architecture.graph.output, busiest: &busiest).floats()
+            liveBytesPerImage[key] = max(1, busiest / Self.smallestChunk)
+            start = Self.smallestChunk
+        }
+        let chunk = max(Self.smallestChunk, min(chunkLimit ?? .max, cache / 4 / liveBytesPerImage[key]!))
+        while start < batch {
+            let n = min(chunk, batch - start)
+            out += try pass(UnsafeBufferPointer(rebasing: images[(start * per)..<((start + n) * per)]), batch: n, height: height, width: width)
+            start += n
+        }
+        return out
+    }
+
+    /// The smallest chunk a batch is cut into: below it, each step's fixed cost shows (batch 4 ran
+    /// as fast as batch 32, or faster, for every family measured).
+    static let smallestChunk = 4
+
+    /// The last-level cache's bytes, from sysfs (`/sys/devices/system/cpu/cpu0/cache/index*/`:
+    /// glibc's sysconf reports the host's whole L3 inside a VM, 384 MiB for 32 here); 8 MiB where
+    /// it says nothing (a smaller chunk costs little, a larger one may not fit).
+    public static let lastLevelCache: Int = {
+        var best: (level: Int, bytes: Int)?
+        for i in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(i)/"
+            guard let level = (try? String(contentsOfFile: dir + "level", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
+                  let text = try? String(contentsOfFile: dir + "size", encoding: .utf8) else { continue }
+            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let scale = t.hasSuffix("K") ? 1 << 10 : t.hasSuffix("M") ? 1 << 20 : 1
+            guard let n = Int(t.trimmingCharacters(in: CharacterSet(charactersIn: "KM"))), n > 0 else { continue }
+            if best == nil || level > best!.level { best = (level, n * scale) }
+        }
+        return best?.bytes ?? 8 << 20
+    }()
+
+    /// One forward pass over the whole batch.
+    private func pass(_ images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
         let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
         return try forward(input).floats()
     }
