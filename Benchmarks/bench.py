@@ -185,7 +185,7 @@ def anchors(rows):
     ONNX Runtime's quantize_static, QDQ, per-channel, run in both), 2 threads each; the fastest
     named per row. Columns are skipped with the reason where a runtime is missing."""
     onnx = {}
-    for arch in ("resnet18", "resnet34", "resnet50"):
+    for arch in os.environ.get("BENCH_ANCHOR_ARCHS", "resnet18,resnet34,resnet50").split(","):
         for batch in (32, 1):
             runs = "5" if batch == 32 else "20"
             if TORCH_PY:
