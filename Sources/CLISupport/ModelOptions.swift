@@ -99,7 +99,11 @@ public struct ModelOptions: ParsableArguments {
     ///   - defaultConv: the command's `--conv` when none is given (`.auto` for many images,
     ///     `.direct` for predict's one).
     public func makePredictor(warns: Bool = true, defaultConv: ConvolutionChoice = .direct) throws -> Predictor {
-        let files = try files(warns: warns)
+        try makePredictor(files: files(warns: warns), warns: warns, defaultConv: defaultConv)
+    }
+
+    /// The predictor of files already found (`files(warns:)`), so that they are found once.
+    public func makePredictor(files: ModelFiles, warns: Bool = true, defaultConv: ConvolutionChoice = .direct) throws -> Predictor {
         let p = try Predictor(weights: files.weights, classIndices: files.classIndices, precision: precision, transform: files.transform,
                               allowObjects: read.allowObjects, readLimits: read.limits, knownNames: ImageNet.categories,
                               convolution: conv ?? defaultConv)
@@ -148,11 +152,7 @@ public struct ModelFiles: Sendable {
         }
         let resolved = try source.resolve(path)
         let weights = resolved.path
-        var (transform, metrics) = TrainedTransform.resolve(weights: weights, imageSize: imageSize, resize: resize)
-        if let named = resolved.weights {
-            transform = evalTransform(of: named, sized: imageSize == nil && resize == nil ? nil : transform)
-            metrics = nil
-        }
+        var (transform, metrics) = Self.transform(of: resolved, imageSize: imageSize, resize: resize)
         if let interpolation { transform.interpolation = interpolation }
         if verbose, let metrics, transform != EvalTransform() {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
@@ -160,6 +160,15 @@ public struct ModelFiles: Sendable {
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
         let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
         return ModelFiles(weights: weights, named: resolved.weights, classIndices: indices, transform: transform, transformSource: metrics)
+    }
+
+    /// The eval transform of resolved weights: the given sizes; else, for named weights, what
+    /// torchvision's metadata declares; else what the metrics.json beside them recorded (its path
+    /// comes back), else 256 / 224.
+    public static func transform(of resolved: ResolvedWeights, imageSize: Int?, resize: Int?) -> (transform: EvalTransform, metrics: String?) {
+        let (transform, metrics) = TrainedTransform.resolve(weights: resolved.path, imageSize: imageSize, resize: resize)
+        guard let named = resolved.weights else { return (transform, metrics) }
+        return (evalTransform(of: named, sized: imageSize == nil && resize == nil ? nil : transform), nil)
     }
 
     /// The eval transform torchvision's metadata gives named weights: their sizes (232 / 224 for

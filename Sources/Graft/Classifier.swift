@@ -75,21 +75,8 @@ public final class Classifier: @unchecked Sendable {
     ///   - options: the arithmetic, the image size, and how weights by name are found.
     public init(weights: String, classIndices: String? = nil, options: Options = Options()) throws {
         try options.precision.requireSupport()
-        let resolved: ResolvedWeights
-        if FileManager.default.fileExists(atPath: weights) {
-            resolved = ResolvedWeights(path: weights, weights: nil)
-        } else {
-            let progress = options.downloadProgress
-            resolved = try WeightsResolver.resolve(weights, mirror: options.weightsMirror, offline: options.offline) { url, destination, prefix in
-                try Downloader(progress: progress.map { p in { @Sendable status in p(status.fraction) } })
-                    .download(from: url, to: destination, sha256Prefix: prefix)
-            }
-        }
-        var (transform, source) = TrainedTransform.resolve(weights: resolved.path, imageSize: options.imageSize, resize: options.resize)
-        if let named = resolved.weights {
-            transform = ModelFiles.evalTransform(of: named, sized: options.imageSize == nil && options.resize == nil ? nil : transform)
-            source = nil
-        }
+        let resolved = try resolveWeights(weights, mirror: options.weightsMirror, offline: options.offline, progress: options.downloadProgress)
+        let (transform, source) = ModelFiles.transform(of: resolved, imageSize: options.imageSize, resize: options.resize)
         let indices = classIndices ?? (resolved.weights == nil
             ? URL(fileURLWithPath: resolved.path).deletingLastPathComponent().appendingPathComponent("class_indices.json").path : nil)
         files = ModelFiles(weights: resolved.path, named: resolved.weights, classIndices: indices, transform: transform, transformSource: source)
@@ -167,5 +154,15 @@ public final class Classifier: @unchecked Sendable {
     /// classifier's probabilities.
     public func exportONNX(to path: String) throws {
         try ModelExport.onnx(files, options: .torchvisionModel(allowObjects: options.allowObjects), to: path, warn: { _ in })
+    }
+}
+
+/// `weights` as a file (returned as it is) or torchvision's weights by name (found in torch.hub's
+/// cache, or downloaded there, `progress` hearing the fraction done).
+func resolveWeights(_ weights: String, mirror: String? = nil, offline: Bool, note: (String) -> Void = { _ in },
+                    progress: (@Sendable (Double?) -> Void)? = nil) throws -> ResolvedWeights {
+    try WeightsResolver.resolve(weights, mirror: mirror, offline: offline, note: note) { url, destination, prefix in
+        try Downloader(progress: progress.map { p in { @Sendable status in p(status.fraction) } })
+            .download(from: url, to: destination, sha256Prefix: prefix)
     }
 }

@@ -151,10 +151,7 @@ public func fineTune(_ configuration: FineTuneConfiguration,
     config.classIndices = folder + "/class_indices.json"
     config.metrics = folder + "/metrics.json"
     if let w = c.weights {
-        config.weights = FileManager.default.fileExists(atPath: w) ? w
-            : try WeightsResolver.resolve(w, offline: c.offline, note: { progress(.log($0)) }) { url, destination, prefix in
-                try Downloader().download(from: url, to: destination, sha256Prefix: prefix)
-            }.path
+        config.weights = try resolveWeights(w, offline: c.offline, note: { progress(.log($0)) }).path
     }
     let report = ReportWriter(path: folder + "/report.html", commandLine: ["fineTune(\(c.data))"])
     let job = try Finetune.run(config, output: nil, folder: folder, resume: c.resume, report: report,

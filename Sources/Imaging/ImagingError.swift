@@ -19,32 +19,42 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable {
     /// uploaded image.
     public var reason: String {
         switch self {
-        case let .unreadable(_, reason): return "cannot read it (\(reason))"
+        case let .unreadable(_, reason): return "cannot read the file (\(reason))"
         case let .notAFile(_, what): return what
         case let .unsupportedFormat(_, format): return "\(format.uppercased()) images are not supported; only JPEG and PNG are decoded"
-        case .unknownFormat: return "not a JPEG or PNG (the first bytes match no known image format)"
+        case .unknownFormat: return "not a JPEG or PNG file (the first bytes match no known image format)"
         case let .corrupt(_, format, reason): return "the \(format) data is damaged or truncated (\(reason))"
         case let .badDimensions(_, width, height): return "image size \(width)x\(height) is empty or too large to decode"
         case let .invalidArgument(message): return message
         }
     }
 
+    /// The path, the reason, and what to do about the file.
     public var description: String {
+        guard let path else { return reason }
+        return "\(TerminalText.escaped(path)): \(reason)\(advice)"
+    }
+
+    /// The image's path; nil for an argument error.
+    private var path: String? {
         switch self {
-        case let .unreadable(path, reason):
-            return "\(TerminalText.escaped(path)): cannot read the file (\(reason)); check that it exists and is readable"
-        case let .notAFile(path, what):
-            return "\(TerminalText.escaped(path)): \(what); give the path of a JPEG or PNG file"
-        case let .unsupportedFormat(path, format):
-            return "\(TerminalText.escaped(path)): \(format.uppercased()) images are not supported; only JPEG and PNG are decoded. Convert the file to JPEG or PNG (or remove it from the folder)"
-        case let .unknownFormat(path):
-            return "\(TerminalText.escaped(path)): not a JPEG or PNG file (the first bytes match no known image format); remove it from the folder or convert it"
-        case let .corrupt(path, format, reason):
-            return "\(TerminalText.escaped(path)): the \(format) data is damaged or truncated (\(reason)); re-export or re-download the image, or remove it"
-        case let .badDimensions(path, width, height):
-            return "\(TerminalText.escaped(path)): image size \(width)x\(height) is empty or too large to decode"
-        case let .invalidArgument(message):
-            return message
+        case let .unreadable(path, _), let .notAFile(path, _), let .unsupportedFormat(path, _), let .unknownFormat(path),
+             let .corrupt(path, _, _), let .badDimensions(path, _, _):
+            return path
+        case .invalidArgument:
+            return nil
+        }
+    }
+
+    /// What to do about the file, after the reason.
+    private var advice: String {
+        switch self {
+        case .unreadable: return "; check that it exists and is readable"
+        case .notAFile: return "; give the path of a JPEG or PNG file"
+        case .unsupportedFormat: return ". Convert the file to JPEG or PNG (or remove it from the folder)"
+        case .unknownFormat: return "; remove it from the folder or convert it"
+        case .corrupt: return "; re-export or re-download the image, or remove it"
+        case .badDimensions, .invalidArgument: return ""
         }
     }
 }

@@ -70,7 +70,7 @@ final class PredictionServer: Sendable {
         self.model = model
         self.batcher = batcher
         pool = DecodePool(threads: configuration.decodeThreads)
-        metrics = ServeMetrics(maxBatch: configuration.limits.maxBatch)
+        metrics = ServeMetrics(batchSizes: batcher.preparedSizes + [configuration.limits.maxBatch])
         metrics.depth = { [batcher] in batcher.depth }
         batcher.onBatch = { [metrics] size, seconds in metrics.batch(size: size, seconds: seconds) }
     }

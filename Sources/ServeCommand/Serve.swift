@@ -104,7 +104,7 @@ public struct Serve: ParsableCommand {
             }
 
             let files = try model.files()
-            let predictor = try model.makePredictor(defaultConv: .auto)
+            let predictor = try model.makePredictor(files: files, defaultConv: .auto)
             let served = ServedModel(architecture: predictor.model.name, classNames: predictor.classNames, transform: predictor.transform,
                                      precision: model.precision.rawValue, conv: (model.conv ?? .auto).rawValue, tta: predictor.tta.rawValue,
                                      weightsPath: files.weights, weightsName: files.named.map { "\($0.architecture) \($0.enumName)" },

@@ -21,7 +21,9 @@ final class ServeMetrics: @unchecked Sendable {
                                              .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                                              .milliseconds(2500), .seconds(5), .seconds(10)]
 
-    init(maxBatch: Int) {
+    /// `batchSizes`: the batch sizes the model runs (the batcher's prepared sizes), the
+    /// histogram's buckets.
+    init(batchSizes: [Int]) {
         queueDepth = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "graft", metricName: "queue_depth", unitName: "images",
             helpText: "Images admitted and waiting for the model (decoding or queued)."))
@@ -30,13 +32,9 @@ final class ServeMetrics: @unchecked Sendable {
             helpText: "Images the model answered per second over the last 10 seconds."))
         images = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "graft", metricName: "images", unitName: "total", helpText: "Images the model answered."))
-        var buckets: [Double] = []
-        var b = 1
-        while b < maxBatch { buckets.append(Double(b)); b *= 2 }
-        buckets.append(Double(maxBatch))
-        batchSizes = registry.makeValueHistogram(descriptor: MetricNameDescriptor(
+        self.batchSizes = registry.makeValueHistogram(descriptor: MetricNameDescriptor(
             namespace: "graft", metricName: "batch_size", unitName: "images",
-            helpText: "Images per batch the model ran (dynamic batching)."), buckets: buckets)
+            helpText: "Images per batch the model ran (dynamic batching)."), buckets: Set(batchSizes).sorted().map(Double.init))
         batchSeconds = registry.makeDurationHistogram(descriptor: MetricNameDescriptor(
             namespace: "graft", metricName: "batch_duration", unitName: "seconds",
             helpText: "The model's time per batch."), buckets: Self.requestBuckets)

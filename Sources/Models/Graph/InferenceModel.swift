@@ -100,12 +100,12 @@ public final class InferenceModel {
 
     /// The tensor of value `target` (the pooled features: `architecture.features`) for a batch.
     public func forward(_ images: Tensor, until target: Int) throws -> Tensor {
-        var busiest = 0
-        return try forward(images, until: target, busiest: &busiest)
+        try forward(images, until: target, busiest: nil)
     }
 
-    /// `forward(_:until:)`, also giving the bytes of the busiest step's inputs and output.
-    private func forward(_ images: Tensor, until target: Int, busiest: inout Int) throws -> Tensor {
+    /// `forward(_:until:)`; with `busiest`, also the bytes of the busiest step's inputs and output
+    /// (measured only when asked: this is every batch's path).
+    private func forward(_ images: Tensor, until target: Int, busiest: UnsafeMutablePointer<Int>?) throws -> Tensor {
         let s = images.shape
         guard s.count == 4, s[1] == architecture.graph.inputChannels, s[0] > 0 else {
             throw ModelError.badInput("expected images of shape [N, \(architecture.graph.inputChannels), H, W], got \(s)")
@@ -120,7 +120,7 @@ public final class InferenceModel {
             }
             for v in step.inputs where lastUse[v] == i && v != target { values[v] = nil }
             let y = try step.run(inputs, engine: engine)
-            busiest = max(busiest, inputs.reduce(y.desc.byteCount) { $0 + $1.desc.byteCount })
+            if let busiest { busiest.pointee = max(busiest.pointee, inputs.reduce(y.desc.byteCount) { $0 + $1.desc.byteCount }) }
             if step.output == target { return y }
             values[step.output] = y
         }
@@ -148,9 +148,8 @@ public final class InferenceModel {
         if liveBytesPerImage[key] == nil {
             // The first chunk measures what an image needs.
             var busiest = 0
-            let first = try imageBatch(UnsafeBufferPointer(rebasing: images[0..<(Self.smallestChunk * per)]),
-                                       batch: Self.smallestChunk, height: height, width: width, engine: engine)
-            out += try forward(first, until: architecture.graph.output, busiest: &busiest).floats()
+            out += try pass(UnsafeBufferPointer(rebasing: images[0..<(Self.smallestChunk * per)]), batch: Self.smallestChunk,
+                            height: height, width: width, busiest: &busiest)
             liveBytesPerImage[key] = max(1, busiest / Self.smallestChunk)
             start = Self.smallestChunk
         }
@@ -186,10 +185,11 @@ public final class InferenceModel {
         return best?.bytes ?? 8 << 20
     }()
 
-    /// One forward pass over the whole batch.
-    private func pass(_ images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int) throws -> [Float] {
+    /// One forward pass over the whole batch; with `busiest`, its busiest step's bytes.
+    private func pass(_ images: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int,
+                      busiest: UnsafeMutablePointer<Int>? = nil) throws -> [Float] {
         let input = try imageBatch(images, batch: batch, height: height, width: width, engine: engine)
-        return try forward(input).floats()
+        return try forward(input, until: architecture.graph.output, busiest: busiest).floats()
     }
 
     public func logits(images: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
