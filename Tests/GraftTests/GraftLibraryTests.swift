@@ -66,6 +66,26 @@ final class GraftLibraryTests: XCTestCase {
         XCTAssertThrowsError(try Image(width: 2, height: 2, pixels: [1, 2, 3]))
     }
 
+    /// What a stranger hands the library: hostile checkpoints and image bytes are refused with
+    /// the reader's and decoder's errors, never a crash; the classifier goes on answering.
+    func testHostileInputsAreRefused() throws {
+        let hostile = ["hostile/shared_modules.pth", "checkpoints/overflow.pth", "checkpoints/negative_size.pth", "checkpoints/out_of_range.pth",
+                       "checkpoints/deep_nesting.pth", "checkpoints/bad_opcode.pth", "checkpoints/empty.pth"]
+        for name in hostile {
+            XCTAssertThrowsError(try Classifier(weights: FixturePaths.path(name)), name)
+        }
+        let classifier = try Classifier(weights: Self.weights)
+        let jpeg = Array(try Data(contentsOf: URL(fileURLWithPath: Self.images[0])))
+        for (name, bytes) in [("empty", [UInt8]()), ("garbage", Array("GIF89a not really".utf8)), ("truncated", Array(jpeg.prefix(400))),
+                              ("header only", Array(jpeg.prefix(2))), ("huge PNG header", [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+                               0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 8, 2, 0, 0, 0])] {
+            XCTAssertThrowsError(try classifier.classify(imageData: bytes), name) { error in
+                XCTAssertTrue(error is ImagingError, "\(name): \(error)")
+            }
+        }
+        XCTAssertEqual(try classifier.classify(imageData: jpeg).probabilities.count, 5)
+    }
+
     func testExportWritesWhatGraftExportWrites() throws {
         let classifier = try Classifier(weights: Self.weights)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-export")

@@ -322,6 +322,23 @@ final class ServeTests: XCTestCase {
         XCTAssertThrowsError(try PredictionServer.parts(ByteBuffer(bytes: good.body), boundary: "b0und", limit: 1)) { error in
             XCTAssertEqual((error as? APIError)?.status.code, 413)
         }
+        // --api-key-file as people get it wrong: missing, empty, short, two words; a trailing newline is fine.
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("graft-serve-keys-\(getpid())")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: keys) }
+        for (name, text, ok) in [("good", "0123456789abcdef0123\n", true), ("empty", "", false), ("short", "abc123", false),
+                                 ("words", "0123456789 abcdef0123", false), ("lines", "0123456789abcdef\n0123456789abcdef", false)] {
+            let file = keys.appendingPathComponent(name).path
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            if ok { XCTAssertEqual(try Serve.apiKey(file), Array("0123456789abcdef0123".utf8)) } else { XCTAssertThrowsError(try Serve.apiKey(file), name) }
+        }
+        XCTAssertThrowsError(try Serve.apiKey(keys.appendingPathComponent("missing").path))
+        // The decoder's reasons, as a client reads them: in the message, without the path.
+        for e in [ImagingError.unknownFormat(path: "body"), .corrupt(path: "body", format: "JPEG", reason: "x"),
+                  .unsupportedFormat(path: "body", format: "gif"), .badDimensions(path: "body", width: 0, height: 1)] {
+            XCTAssertTrue(e.description.hasPrefix("body: " + e.reason), e.description)
+            XCTAssertFalse(e.reason.contains("body"))
+        }
         XCTAssertEqual(Serve.bytes("20MB"), 20 << 20)
         XCTAssertEqual(Serve.bytes("512kb"), 512 << 10)
         XCTAssertEqual(Serve.bytes("1048576"), 1 << 20)
