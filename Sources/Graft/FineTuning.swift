@@ -1,4 +1,3 @@
-import CLISupport
 import Foundation
 import Hub
 import Training
@@ -117,7 +116,9 @@ public struct FineTuneConfigurationError: Error, CustomStringConvertible {
 }
 
 /// Fine-tunes a model as the `finetune` command does, calling `progress` as it goes, and returns
-/// what it wrote. Runs on the calling thread until the last epoch.
+/// what it wrote. Runs on the calling thread until the last epoch. The 3x3 convolutions' direct or
+/// Winograd choice is measured in this process; unlike the command, the library writes no choice
+/// file into the home folder.
 @discardableResult
 public func fineTune(_ configuration: FineTuneConfiguration,
                      progress: @escaping @Sendable (FineTuneEvent) -> Void = { _ in }) throws -> FineTuneResult {
@@ -132,7 +133,6 @@ public func fineTune(_ configuration: FineTuneConfiguration,
     guard c.precision != .int8 else { throw refuse("int8 is for inference: fine-tune in f32 or bf16") }
     try c.precision.requireSupport()
 
-    ConvolutionCacheSetting.useStandard()
     var config = TrainConfig(data: c.data, classes: c.classes)
     config.architecture = c.architecture
     config.epochs = c.epochs
