@@ -90,6 +90,10 @@ func benchmark(architecture: Architecture) throws {
     }
     let model = try InferenceModel(stateDict: sd, precision: precision, convolution: conv == "winograd" ? .winograd : .direct,
                                 tuner: conv == "auto" ? ConvolutionTuner() : nil, calibration: calibration)
+    // --chunk N: the largest chunk a batch is cut into (0: one pass, whatever the batch).
+    if let chunk = Int(option("chunk", "")) {
+        if chunk == 0 { model.chunksBatches = false } else { model.chunkLimit = chunk }
+    }
     /// Process CPU seconds (user + system, all threads): robust to other load on a shared machine
     /// when OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive).
     func cpuSeconds() -> Double {
