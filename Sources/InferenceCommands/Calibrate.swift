@@ -16,7 +16,7 @@ public struct Calibrate: ParsableCommand {
         discussion: """
             Runs the model in f32 (batch norms folded, as predict runs it) over the first --count images of DIR (sorted by path, subfolders included; .jpg, .jpeg, .png; an image that cannot be read is skipped and the next one taken), each through the eval transform predict uses (--image-size/--resize, else the metrics.json beside the weights, else 256/224), records the range of every activation and writes them to <weights without .pth>.calibration.json beside the weights, where --precision int8 finds them. The same images give the same file. The file names the weights' sha256: after the weights change, int8 refuses it until you calibrate again.
 
-            Use images like those the model will classify (its training folder is the usual choice); a few hundred are enough. The activations' scales are their largest magnitude seen (--method max, the default: on this project's held-back set it kept every top class of f32 with less error in the logits than --method percentile, the 99.99th percentile).
+            Use images like those the model will classify (its training folder is the usual choice); a few hundred are enough. The activations' scales are their largest magnitude seen (--method max, the default: on this project's held-back set it kept every top class of f32 with less error in the logits than --method percentile, the 99.99th percentile, or --method kl, TensorRT's entropy calibration).
 
             Examples:
               graft calibrate --weights resNet34.pth --images flower_data/train
@@ -38,8 +38,8 @@ public struct Calibrate: ParsableCommand {
     @Option(help: "Images per forward pass.")
     var batchSize: Int = 32
 
-    @Option(help: ArgumentHelp("How each activation's scale is chosen: max (its largest magnitude) or percentile (its 99.99th percentile of magnitudes). The file records the method; int8 uses it.",
-                               valueName: "max|percentile"))
+    @Option(help: ArgumentHelp("How each activation's scale is chosen: max (its largest magnitude), percentile (its 99.99th percentile of magnitudes) or kl (the threshold whose 8-bit levels keep its distribution best: the smallest KL divergence, as TensorRT and OpenVINO calibrate; the images keep their full range). The file records the method; int8 uses it.",
+                               valueName: "max|percentile|kl"))
     var method: Calibration.Method = .max
 
     @Option(help: ArgumentHelp("Side of the center crop (as predict's --image-size).",

@@ -92,6 +92,6 @@ final class Int8OptionTests: XCTestCase {
         XCTAssertThrowsError(try Calibrate.parse(["--images", "d", "--count", "0"]))
         let c = try Calibrate.parse(["--images", "d"])
         _ = c
-        XCTAssertTrue(Calibrate.helpMessage(columns: 300).contains("--method <max|percentile>"))
+        XCTAssertTrue(Calibrate.helpMessage(columns: 300).contains("--method <max|percentile|kl>"))
     }
 }

@@ -90,6 +90,63 @@ final class Int8InferenceTests: XCTestCase {
         }
     }
 
+    /// `n` normal values (Box-Muller on a 32-bit LCG), as Fixtures' KL reference computes them.
+    static func normals(_ n: Int) -> [Float] {
+        var x: UInt64 = 12345, out: [Float] = []
+        func next() -> Double { x = (1664525 * x + 1013904223) % (1 << 32); return (Double(x) + 0.5) / 4294967296 }
+        while out.count < n {
+            let u1 = next(), u2 = next()
+            let r = (-2 * log(u1)).squareRoot()
+            out += [Float(r * cos(2 * Double.pi * u2)), Float(r * sin(2 * Double.pi * u2))]
+        }
+        return Array(out.prefix(n))
+    }
+
+    /// `--method kl`'s thresholds against an independent NumPy implementation of TensorRT's
+    /// entropy calibration (Fixtures/kl_reference.py, run on the same values and histogram):
+    /// 200000 normal values in s8, the same through a ReLU in u8, and with 20 outliers at 12 (KL
+    /// clips them where max would not). Within one histogram bin.
+    func testKLThresholdMatchesReference() throws {
+        let v = Self.normals(200_000)
+        let cases: [(name: String, values: [Float], levels: Int, expected: Float)] = [
+            ("normal, s8", v, 127, 4.24609375),
+            ("ReLU of normal, u8", v.map { max($0, 0) }, 255, 4.15625),
+            ("normal and 20 outliers at 12, s8", v + [Float](repeating: 12, count: 20), 127, 4.5234375),
+        ]
+        for c in cases {
+            let r = RangeRecorder()
+            try r.record(1, c.values)
+            let h = try XCTUnwrap(r.linear[1])
+            let t = try XCTUnwrap(r.klThreshold(1, levels: c.levels), c.name)
+            XCTAssertEqual(t, c.expected, accuracy: h.width, "\(c.name): KL threshold \(t), reference \(c.expected)")
+        }
+        // Without nonzero values there is nothing to choose; the calibration falls back to the max (0).
+        let zeros = RangeRecorder()
+        try zeros.record(1, [0, 0, 0])
+        XCTAssertNil(zeros.klThreshold(1, levels: 255))
+    }
+
+    /// The linear histogram does not depend on the order or batching of the values: the same
+    /// values sorted, reversed, and in uneven batches give the same bins and range.
+    func testKLHistogramIsOrderIndependent() throws {
+        let v = Self.normals(20_000).map { $0 * 3 }
+        let a = RangeRecorder(), b = RangeRecorder(), c = RangeRecorder()
+        try a.record(1, v)
+        try b.record(1, v.sorted(by: { abs($0) < abs($1) }))
+        var start = 0
+        for n in [1, 7, 1000, 3, 19_000] + [v.count] where start < v.count {
+            let end = min(v.count, start + n)
+            try c.record(1, Array(v.reversed()[start..<end]))
+            start = end
+        }
+        for other in [b, c] {
+            XCTAssertEqual(other.linear[1]?.bins, a.linear[1]?.bins)
+            XCTAssertEqual(other.linear[1]?.exponent, a.linear[1]?.exponent)
+            XCTAssertEqual(other.klThreshold(1, levels: 127), a.klThreshold(1, levels: 127))
+        }
+        XCTAssertEqual(a.linear[1]?.bins.reduce(0, +), v.filter { $0 != 0 }.count)
+    }
+
     /// The same images (and batch size) give the same file; batched differently, the same
     /// ranges but for the last bits (oneDNN's f32 convs round by batch size on AVX2); other
     /// images give another file.
@@ -140,6 +197,17 @@ final class Int8InferenceTests: XCTestCase {
         XCTAssertTrue(refusal(edited("graft-int8-calibration", "other")).contains("its format is 'other'"))
         XCTAssertTrue(refusal(edited("\"max\" : 2", "\"max\" : -1")).contains("has the range"))
         XCTAssertTrue(refusal(edited("\"images\" : 2", "\"images\" : 0")).contains("0 images"))
+        // A max file has no kl key; a kl file must have one per value, finite and not negative.
+        XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains("\"kl\""))
+        let kl = Calibration(weightsSHA256: "abc", model: "resnet18", method: .kl, images: 2, imageSize: 32,
+                             values: [.init(value: 1, node: "relu", min: 0, max: 2, p9999: 1.5, kl: 1.25)])
+        let klBytes = try kl.encoded()
+        XCTAssertEqual(refusal(klBytes), "")
+        XCTAssertEqual(try Calibration.read(path: path, weightsSHA256: "abc", command: "").values[0].threshold(.kl), 1.25)
+        func klEdited(_ from: String, _ to: String) -> Data { Data(String(decoding: klBytes, as: UTF8.self).replacingOccurrences(of: from, with: to).utf8) }
+        XCTAssertTrue(refusal(klEdited("\"kl\" : 1.25,", "")).contains("kl missing"), refusal(klEdited("\"kl\" : 1.25,", "")))
+        XCTAssertTrue(refusal(klEdited("\"kl\" : 1.25", "\"kl\" : -1")).contains("kl -1"))
+        XCTAssertEqual(Calibration.Range(value: 1, node: "", min: -3, max: 2, p9999: 2, kl: 9).threshold(.kl), 3, "never above the largest magnitude")
     }
 
     /// A calibration file that passes `Calibration.read` but is hostile to the plan (anyone can
