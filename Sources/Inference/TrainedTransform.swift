@@ -29,8 +29,10 @@ public struct TrainedModel: Decodable, Sendable {
 /// `--val-resize`/`--resize` as `resize`) in its metrics.json, and the training crop apart
 /// (`train_crop`, never read here: a model trained on 176 crops is evaluated at 224). A model trained on
 /// 32x32 crops and fed 224x224 ones predicts nonsense without any error, so when neither option
-/// is given and the metrics.json beside the weights names that file as its output, its sizes
-/// are used.
+/// is given, the sizes come from the weights' own metrics file beside them: `<weights without
+/// its extension>.metrics.json` (`a.pth` -> `a.metrics.json`, as finetune's `--metrics` can name
+/// it, and as weights are kept together with theirs, the calibration's naming), else a
+/// `metrics.json` that names the weights file as its output.
 public enum TrainedTransform {
     /// `imageSize` and `resize` are the options as given (nil: not given). `source` is the
     /// metrics.json the sizes came from, or nil when they did not come from one.
@@ -42,12 +44,18 @@ public enum TrainedTransform {
         return (EvalTransform(resize: resize ?? EvalTransform.defaultResize(crop: crop), crop: crop), nil)
     }
 
-    /// The sizes in the metrics.json beside `weights`, when its `config.output` is that file.
+    /// The sizes in `<stem>.metrics.json` beside `weights`, else in the metrics.json beside it
+    /// when its `config.output` is that file.
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
         let url = URL(fileURLWithPath: weights)
-        let metrics = url.deletingLastPathComponent().appendingPathComponent("metrics.json")
-        guard let c = TrainedModel.read(metrics: metrics),
+        let folder = url.deletingLastPathComponent()
+        let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
+        func shown(_ name: String) -> String { weights.contains("/") ? folder.appendingPathComponent(name).path : name }
+        if let c = TrainedModel.read(metrics: folder.appendingPathComponent(stem + ".metrics.json")) {
+            return (c.imageSize, c.resize, shown(stem + ".metrics.json"))
+        }
+        guard let c = TrainedModel.read(metrics: folder.appendingPathComponent("metrics.json")),
               (c.output as NSString).lastPathComponent == url.lastPathComponent else { return nil }
-        return (c.imageSize, c.resize, weights.contains("/") ? metrics.path : "metrics.json")
+        return (c.imageSize, c.resize, shown("metrics.json"))
     }
 }

@@ -38,6 +38,23 @@ final class TrainedTransformTests: XCTestCase {
         XCTAssertEqual(r.source, dir + "/metrics.json")
     }
 
+    /// The weights' own `<stem>.metrics.json` (finetune --metrics a.metrics.json, or weights/'s
+    /// fashion04-resnet18.metrics.json) gives its sizes whatever its output says, and before a
+    /// metrics.json of the same folder; another stem's is not read.
+    func testTheWeightsOwnMetricsFileGivesTheSizes() throws {
+        try writeMetrics(output: "resNet18.pth", imageSize: 32, resize: 40)
+        let json = #"{"config": {"output": "renamed-since.pth", "image_size": 48, "resize": 56}, "epochs": []}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/fashion.metrics.json"))
+        try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/resNet18.metrics.json"))
+        let own = TrainedTransform.resolve(weights: dir + "/fashion.pth", imageSize: nil, resize: nil)
+        XCTAssertEqual(own.transform, EvalTransform(resize: 56, crop: 48))
+        XCTAssertEqual(own.source, dir + "/fashion.metrics.json")
+        XCTAssertEqual(TrainedTransform.resolve(weights: dir + "/resNet18.pth", imageSize: nil, resize: nil).source, dir + "/resNet18.metrics.json")
+        try FileManager.default.removeItem(atPath: dir + "/resNet18.metrics.json")
+        XCTAssertEqual(TrainedTransform.resolve(weights: dir + "/resNet18.pth", imageSize: nil, resize: nil).source, dir + "/metrics.json")
+        XCTAssertNil(TrainedTransform.resolve(weights: dir + "/other.pth", imageSize: nil, resize: nil).source)
+    }
+
     func testExplicitOptionsWin() throws {
         try writeMetrics(output: "resNet18.pth", imageSize: 32, resize: 40)
         let w = dir + "/resNet18.pth"
