@@ -89,16 +89,29 @@ public final class Predictor {
     }
 
     /// The names of a model's `classes` classes, as predict names them: those of
-    /// `classIndices` when that file exists (as many as the model has, else an error), else
-    /// `knownNames` when there are as many (`known`), else the indices, with a `warning`.
+    /// `classIndices` when that file exists (as many as the model has, else an error), else the
+    /// `classes` of the weights' own metrics file (`TrainedTransform.metricsFile`: finetune
+    /// wrote both) when there are as many, else `knownNames` when there are as many (`known`),
+    /// else the indices, with a `warning`. When class_indices.json and the weights' metrics file
+    /// name the classes differently (another model's class_indices.json, same count), the
+    /// `warning` says so; class_indices.json's names are used.
     public static func classNames(classes n: Int, weights: String, classIndices: String?, knownNames: [String]?) throws
         -> (names: [String], known: Bool, warning: String?) {
+        let metrics = TrainedTransform.metricsFile(weights: weights)
+        let recorded = metrics.flatMap { TrainedModel.classes(metrics: URL(fileURLWithPath: $0)) }.flatMap { $0.count == n ? $0 : nil }
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
             let names = try ClassIndices(contentsOf: path).names
             guard names.count == n else {
                 throw PredictError.classCountMismatch(weights: weights, classes: n, indices: path, names: names.count)
             }
+            if let recorded, let metrics, recorded != names {
+                func list(_ xs: [String]) -> String { xs.count <= 6 ? xs.joined(separator: ", ") : xs.prefix(5).joined(separator: ", ") + ", ... (\(xs.count))" }
+                return (names, false, "\(path) names the classes \(list(names)), but \(metrics), written with \(weights), names them \(list(recorded)): "
+                        + "using \(path) (is it another model's? pass --class-indices with the right one)")
+            }
             return (names, false, nil)
+        } else if let recorded {
+            return (recorded, false, nil)
         } else if let known = knownNames, known.count == n {
             return (known, true, nil)
         } else {

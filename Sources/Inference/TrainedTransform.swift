@@ -20,6 +20,13 @@ public struct TrainedModel: Decodable, Sendable {
               c.imageSize > 0, c.resize > 0 else { return nil }
         return c
     }
+
+    /// The class names, in index order, of the metrics.json at `url` (its `classes`), or nil.
+    public static func classes(metrics url: URL) -> [String]? {
+        struct Report: Decodable { let classes: [String] }
+        guard let data = try? Data(contentsOf: url), let r = try? JSONDecoder().decode(Report.self, from: data), !r.classes.isEmpty else { return nil }
+        return r.classes
+    }
 }
 
 /// The eval transform predict and batch_predict use for a weights file: what the user asked for,
@@ -44,18 +51,23 @@ public enum TrainedTransform {
         return (EvalTransform(resize: resize ?? EvalTransform.defaultResize(crop: crop), crop: crop), nil)
     }
 
-    /// The sizes in `<stem>.metrics.json` beside `weights`, else in the metrics.json beside it
-    /// when its `config.output` is that file.
+    /// The sizes in the weights' own metrics file (`metricsFile`).
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
+        guard let f = metricsFile(weights: weights), let c = TrainedModel.read(metrics: URL(fileURLWithPath: f)) else { return nil }
+        return (c.imageSize, c.resize, f)
+    }
+
+    /// The weights' own metrics file, as the user would name it (relative when `weights` is):
+    /// `<stem>.metrics.json` beside them, else the metrics.json beside them whose `config.output`
+    /// is that file; nil when neither is there and readable.
+    public static func metricsFile(weights: String) -> String? {
         let url = URL(fileURLWithPath: weights)
         let folder = url.deletingLastPathComponent()
         let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
         func shown(_ name: String) -> String { weights.contains("/") ? folder.appendingPathComponent(name).path : name }
-        if let c = TrainedModel.read(metrics: folder.appendingPathComponent(stem + ".metrics.json")) {
-            return (c.imageSize, c.resize, shown(stem + ".metrics.json"))
-        }
+        if TrainedModel.read(metrics: folder.appendingPathComponent(stem + ".metrics.json")) != nil { return shown(stem + ".metrics.json") }
         guard let c = TrainedModel.read(metrics: folder.appendingPathComponent("metrics.json")),
               (c.output as NSString).lastPathComponent == url.lastPathComponent else { return nil }
-        return (c.imageSize, c.resize, shown("metrics.json"))
+        return shown("metrics.json")
     }
 }

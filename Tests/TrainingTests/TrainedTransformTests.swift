@@ -55,6 +55,33 @@ final class TrainedTransformTests: XCTestCase {
         XCTAssertNil(TrainedTransform.resolve(weights: dir + "/other.pth", imageSize: nil, resize: nil).source)
     }
 
+    /// Class names: class_indices.json; else the weights' own metrics file's `classes`; and a
+    /// class_indices.json that names them differently from that file (another model's, with as
+    /// many classes) is used with a warning naming both.
+    func testClassNamesComeFromTheWeightsMetricsFileAndDisagreementsAreSaid() throws {
+        let weights = dir + "/fashion.pth", indices = dir + "/class_indices.json"
+        let metrics = #"{"config": {"output": "fashion.pth", "image_size": 32, "resize": 32}, "classes": ["coat", "dress", "pullover"], "epochs": []}"#
+        try Data(metrics.utf8).write(to: URL(fileURLWithPath: dir + "/fashion.metrics.json"))
+        let fromMetrics = try Predictor.classNames(classes: 3, weights: weights, classIndices: indices, knownNames: nil)
+        XCTAssertEqual(fromMetrics.names, ["coat", "dress", "pullover"])
+        XCTAssertNil(fromMetrics.warning)
+        // As many names, another model's: used, and said.
+        try Data(#"{"0": "daisy", "1": "rose", "2": "tulip"}"#.utf8).write(to: URL(fileURLWithPath: indices))
+        let other = try Predictor.classNames(classes: 3, weights: weights, classIndices: indices, knownNames: nil)
+        XCTAssertEqual(other.names, ["daisy", "rose", "tulip"])
+        let warning = try XCTUnwrap(other.warning)
+        XCTAssertTrue(warning.contains("names the classes daisy, rose, tulip") && warning.contains(dir + "/fashion.metrics.json")
+                      && warning.contains("names them coat, dress, pullover"), warning)
+        // The same names: nothing to say.
+        try Data(#"{"0": "coat", "1": "dress", "2": "pullover"}"#.utf8).write(to: URL(fileURLWithPath: indices))
+        XCTAssertNil(try Predictor.classNames(classes: 3, weights: weights, classIndices: indices, knownNames: nil).warning)
+        // A model with another class count: the metrics file's names do not apply.
+        try FileManager.default.removeItem(atPath: indices)
+        let four = try Predictor.classNames(classes: 4, weights: weights, classIndices: indices, knownNames: nil)
+        XCTAssertEqual(four.names, ["0", "1", "2", "3"])
+        XCTAssertTrue(four.warning?.contains("not found") ?? false)
+    }
+
     func testExplicitOptionsWin() throws {
         try writeMetrics(output: "resNet18.pth", imageSize: 32, resize: 40)
         let w = dir + "/resNet18.pth"
