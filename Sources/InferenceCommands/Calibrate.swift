@@ -14,7 +14,7 @@ public struct Calibrate: ParsableCommand {
         commandName: "calibrate",
         abstract: "Record the activations' ranges of a model on sample images, for predict, batch_predict and evaluate's --precision int8.",
         discussion: """
-            Runs the model in f32 (batch norms folded, as predict runs it) over the first --count images of DIR (sorted by path, subfolders included; .jpg, .jpeg, .png; an image that cannot be read is skipped and the next one taken), each through the eval transform predict uses (--image-size/--resize, else the metrics.json beside the weights, else 256/224), records the range of every activation and writes them to <weights without .pth>.calibration.json beside the weights, where --precision int8 finds them. The same images give the same file. The file names the weights' sha256: after the weights change, int8 refuses it until you calibrate again.
+            Runs the model in f32 (batch norms folded, as predict runs it) over --count images of DIR (.jpg, .jpeg, .png, subfolders included, taken from each subfolder in turn so that every class is sampled: the first image of each, then the second...; an image that cannot be read is skipped and the next one taken), each through the eval transform predict uses (--image-size/--resize, else the metrics.json beside the weights, else 256/224), records the range of every activation and writes them to <weights without .pth>.calibration.json beside the weights, where --precision int8 finds them. The same images give the same file. The file names the weights' sha256: after the weights change, int8 refuses it until you calibrate again.
 
             Use images like those the model will classify (its training folder is the usual choice); a few hundred are enough. The activations' scales are their largest magnitude seen (--method max, the default: on this project's held-back set it kept every top class of f32 with less error in the logits than --method percentile, the 99.99th percentile, or --method kl, TensorRT's entropy calibration).
 
@@ -32,7 +32,7 @@ public struct Calibrate: ParsableCommand {
     @Option(help: ArgumentHelp("A folder of images like those the model will see (subfolders included).", valueName: "dir"))
     var images: String
 
-    @Option(help: "How many images to run (the first ones by path).")
+    @Option(help: "How many images to run (taken from each subfolder in turn: every class is sampled).")
     var count: Int = 500
 
     @Option(help: "Images per forward pass.")
@@ -67,7 +67,8 @@ public struct Calibrate: ParsableCommand {
             listing.loops.forEach { warn($0) }
             guard !listing.images.isEmpty else { throw ValidationError("\(images) holds no .jpg, .jpeg or .png image to calibrate on") }
             let files = try ModelFiles.find(weights: weights, classIndices: nil, imageSize: imageSize, resize: resize, source: source, verbose: false)
-            let result = try CalibrationRun.run(weights: files.weights, images: listing.images, count: count, batchSize: batchSize, method: method,
+            let result = try CalibrationRun.run(weights: files.weights, images: CalibrationRun.order(listing.images, under: images),
+                                                count: count, batchSize: batchSize, method: method,
                                                 transform: files.transform, loadOptions: read.loadOptions)
             for (path, error) in result.unreadable { warn("\(TerminalText.escaped(path)): \(error) (skipped)") }
             if result.used.count < count {

@@ -94,4 +94,17 @@ final class Int8OptionTests: XCTestCase {
         _ = c
         XCTAssertTrue(Calibrate.helpMessage(columns: 300).contains("--method <max|percentile|kl>"))
     }
+
+    /// Calibration samples every class: round robin over the folders under the root, each in
+    /// path order; images directly in the root are a folder of their own, first; a flat folder
+    /// keeps path order.
+    func testCalibrationTakesEveryClassInTurn() {
+        let images = ["d/a/1.png", "d/a/2.png", "d/a/3.png", "d/b/1.png", "d/c/x/1.png", "d/c/2.png", "d/top.png"]
+        XCTAssertEqual(CalibrationRun.order(images, under: "d"),
+                       ["d/top.png", "d/a/1.png", "d/b/1.png", "d/c/x/1.png", "d/a/2.png", "d/c/2.png", "d/a/3.png"])
+        XCTAssertEqual(CalibrationRun.order(images, under: "d/"), CalibrationRun.order(images, under: "d"))
+        XCTAssertEqual(CalibrationRun.order(["f/1.png", "f/2.png", "f/3.png"], under: "f"), ["f/1.png", "f/2.png", "f/3.png"])
+        XCTAssertEqual(CalibrationRun.order([], under: "f"), [])
+        XCTAssertEqual(CalibrationRun.order(images, under: "d").count, images.count)
+    }
 }
