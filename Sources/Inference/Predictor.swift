@@ -105,9 +105,12 @@ public final class Predictor {
                 throw PredictError.classCountMismatch(weights: weights, classes: n, indices: path, names: names.count)
             }
             if let recorded, let metrics, recorded != names {
-                func list(_ xs: [String]) -> String { xs.count <= 6 ? xs.joined(separator: ", ") : xs.prefix(5).joined(separator: ", ") + ", ... (\(xs.count))" }
-                return (names, false, "\(path) names the classes \(list(names)), but \(metrics), written with \(weights), names them \(list(recorded)): "
-                        + "using \(path) (is it another model's? pass --class-indices with the right one)")
+                func list(_ xs: [String]) -> String {
+                    (xs.count <= 6 ? xs : Array(xs.prefix(5))).map(TerminalText.escaped).joined(separator: ", ") + (xs.count <= 6 ? "" : ", ... (\(xs.count))")
+                }
+                let (p, m, w) = (TerminalText.escaped(path), TerminalText.escaped(metrics), TerminalText.escaped(weights))
+                return (names, false, "\(p) names the classes \(list(names)), but \(m), written with \(w), names them \(list(recorded)): "
+                        + "using \(p) (is it another model's? pass --class-indices with the right one)")
             }
             return (names, false, nil)
         } else if let recorded {

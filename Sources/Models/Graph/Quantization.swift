@@ -200,18 +200,22 @@ public final class RangeRecorder {
         static let count = 2048
         var bins = [Int](repeating: 0, count: count)
         /// nil until the first value.
-        var exponent: Int?
+        var exponent: Int? { didSet { if let e = exponent { limit = Self.power(e); scale = Float(Self.count) * Self.power(-e) } } }
+        /// 2^exponent, and count / 2^exponent (a bin's index per unit).
+        private var limit: Float = 0, scale: Float = 0
 
-        var width: Float { Float(sign: .plus, exponent: exponent ?? 0, significand: 1) / Float(Self.count) }
+        static func power(_ e: Int) -> Float { Float(sign: .plus, exponent: e, significand: 1) }
+
+        var width: Float { Self.power(exponent ?? 0) / Float(Self.count) }
 
         mutating func add(_ a: Float) {
             if exponent == nil { exponent = a.exponent + 1 }
-            while a >= Float(sign: .plus, exponent: exponent!, significand: 1) {
+            while a >= limit {
                 for i in 0..<(Self.count / 2) { bins[i] = bins[2 * i] + bins[2 * i + 1] }
                 for i in (Self.count / 2)..<Self.count { bins[i] = 0 }
-                exponent! += 1
+                exponent = exponent! + 1
             }
-            bins[min(Int(a * Float(Self.count) * Float(sign: .plus, exponent: -exponent!, significand: 1)), Self.count - 1)] += 1
+            bins[min(Int(a * scale), Self.count - 1)] += 1
         }
     }
 
