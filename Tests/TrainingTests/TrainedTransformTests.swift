@@ -82,6 +82,33 @@ final class TrainedTransformTests: XCTestCase {
         XCTAssertTrue(four.warning?.contains("not found") ?? false)
     }
 
+    /// Hostile metrics files give no class names and no sizes, and nothing crashes: classes that
+    /// are not strings or not a list, an empty list, a folder in the file's place, bytes that
+    /// are not JSON, a list longer than the model's classes.
+    func testHostileMetricsFilesAreIgnored() throws {
+        let weights = dir + "/m.pth", metrics = dir + "/m.metrics.json"
+        let bodies = [#"{"config": {"output": "m.pth", "image_size": 32, "resize": 32}, "classes": [1, 2, 3]}"#,
+                      #"{"config": {"output": "m.pth", "image_size": 32, "resize": 32}, "classes": "abc"}"#,
+                      #"{"config": {"output": "m.pth", "image_size": 32, "resize": 32}, "classes": []}"#,
+                      #"{"config": {"output": "m.pth", "image_size": -1, "resize": 32}, "classes": ["a", "b", "c"]}"#,
+                      "\u{0}\u{ff}not json", ""]
+        for (i, body) in bodies.enumerated() {
+            try Data(body.utf8).write(to: URL(fileURLWithPath: metrics))
+            let names = try Predictor.classNames(classes: 3, weights: weights, classIndices: dir + "/class_indices.json", knownNames: nil)
+            XCTAssertEqual(names.names, ["0", "1", "2"], body)
+            // The first three have good sizes beside their bad classes; the others none.
+            XCTAssertEqual(TrainedTransform.resolve(weights: weights, imageSize: nil, resize: nil).transform,
+                           i < 3 ? EvalTransform(resize: 32, crop: 32) : EvalTransform(), body)
+        }
+        // A list of another length than the model's classes: not its names.
+        try Data(#"{"config": {"output": "m.pth", "image_size": 32, "resize": 32}, "classes": ["a", "b"]}"#.utf8).write(to: URL(fileURLWithPath: metrics))
+        XCTAssertEqual(try Predictor.classNames(classes: 3, weights: weights, classIndices: nil, knownNames: nil).names, ["0", "1", "2"])
+        try FileManager.default.removeItem(atPath: metrics)
+        try FileManager.default.createDirectory(atPath: metrics, withIntermediateDirectories: false)
+        XCTAssertNil(TrainedTransform.metricsFile(weights: weights))
+        XCTAssertEqual(try Predictor.classNames(classes: 3, weights: weights, classIndices: nil, knownNames: nil).names, ["0", "1", "2"])
+    }
+
     func testExplicitOptionsWin() throws {
         try writeMetrics(output: "resNet18.pth", imageSize: 32, resize: 40)
         let w = dir + "/resNet18.pth"
