@@ -173,22 +173,56 @@ public final class RangeRecorder {
 
     public init() {}
 
-    func record(_ value: Int, _ xs: [Float]) throws {
-        var lo = mins[value] ?? .infinity, hi = maxs[value] ?? -.infinity
-        var h = histograms[value] ?? [Int](repeating: 0, count: Self.binCount)
-        var z = zeros[value] ?? 0
-        var l = linear[value] ?? LinearHistogram()
-        linear[value] = nil   // uniquely referenced while filled
-        for x in xs {
-            guard x.isFinite else { throw ModelError.badInput("value \(value) holds \(x) during calibration") }
-            lo = min(lo, x); hi = max(hi, x)
-            let a = abs(x)
-            if a == 0 { z += 1; continue }
-            let b = Int(((log2(a) - Float(Self.lowestExponent)) * Float(Self.binsPerOctave)).rounded(.down))
-            h[min(max(b, 0), Self.binCount - 1)] += 1
-            l.add(a)
+    /// What one share of a value's entries holds; the shares of a tensor are counted on the
+    /// compute threads at once and then added up (every statistic here adds up exactly, in any order).
+    private struct Share {
+        var lo = Float.infinity, hi = -Float.infinity, zeros = 0
+        var log = [Int](repeating: 0, count: RangeRecorder.binCount)
+        var linear = LinearHistogram()
+        /// The first entry that is not finite.
+        var bad: Float?
+
+        init() {}
+
+        init(_ xs: UnsafeBufferPointer<Float>) {
+            for x in xs {
+                guard x.isFinite else { bad = x; return }
+                lo = min(lo, x); hi = max(hi, x)
+                let a = abs(x)
+                if a == 0 { zeros += 1; continue }
+                let b = Int(((log2(a) - Float(RangeRecorder.lowestExponent)) * Float(RangeRecorder.binsPerOctave)).rounded(.down))
+                log[min(max(b, 0), RangeRecorder.binCount - 1)] += 1
+                linear.add(a)
+            }
         }
-        mins[value] = lo; maxs[value] = hi; histograms[value] = h; zeros[value] = z; linear[value] = l
+
+        mutating func add(_ o: Share) {
+            lo = min(lo, o.lo); hi = max(hi, o.hi); zeros += o.zeros
+            for i in log.indices { log[i] += o.log[i] }
+            linear.add(o.linear)
+            bad = bad ?? o.bad
+        }
+    }
+
+    func record(_ value: Int, _ xs: [Float]) throws {
+        // A share per compute thread, of at least 64K entries: a 224x224 ResNet's activations
+        // are tens of millions of entries an image, and counting them took most of calibrate's time.
+        let n = xs.count, shares = ComputeThreads.chunkCount(of: n, minimumPerChunk: 1 << 16)
+        var parts = [Share?](repeating: nil, count: shares)
+        xs.withUnsafeBufferPointer { x in
+            parts.withUnsafeMutableBufferPointer { p in
+                ComputeThreads.forEachChunk(of: shares, minimumPerChunk: 1) { range in
+                    for c in range { p[c] = Share(UnsafeBufferPointer(rebasing: x[(n * c / shares)..<(n * (c + 1) / shares)])) }
+                }
+            }
+        }
+        var total = Share()
+        total.lo = mins[value] ?? .infinity; total.hi = maxs[value] ?? -.infinity; total.zeros = zeros[value] ?? 0
+        total.log = histograms[value] ?? total.log
+        total.linear = linear[value] ?? total.linear
+        for p in parts { total.add(p!) }
+        if let x = total.bad { throw ModelError.badInput("value \(value) holds \(x) during calibration") }
+        mins[value] = total.lo; maxs[value] = total.hi; histograms[value] = total.log; zeros[value] = total.zeros; linear[value] = total.linear
     }
 
     /// A histogram of the nonzero |x| in `count` equal bins over `[0, 2^exponent)`, the smallest
@@ -210,12 +244,25 @@ public final class RangeRecorder {
 
         mutating func add(_ a: Float) {
             if exponent == nil { exponent = a.exponent + 1 }
-            while a >= limit {
-                for i in 0..<(Self.count / 2) { bins[i] = bins[2 * i] + bins[2 * i + 1] }
-                for i in (Self.count / 2)..<Self.count { bins[i] = 0 }
-                exponent = exponent! + 1
-            }
+            while a >= limit { widen() }
             bins[min(Int(a * scale), Self.count - 1)] += 1
+        }
+
+        /// Doubles the range: pairs of bins merge.
+        mutating func widen() {
+            for i in 0..<(Self.count / 2) { bins[i] = bins[2 * i] + bins[2 * i + 1] }
+            for i in (Self.count / 2)..<Self.count { bins[i] = 0 }
+            exponent = exponent! + 1
+        }
+
+        /// Adds another histogram's counts, both at the wider range of the two.
+        mutating func add(_ other: LinearHistogram) {
+            guard let e = other.exponent else { return }
+            guard exponent != nil else { self = other; return }
+            var o = other
+            while exponent! < e { widen() }
+            while o.exponent! < exponent! { o.widen() }
+            for i in bins.indices { bins[i] += o.bins[i] }
         }
     }
 
