@@ -145,6 +145,19 @@ final class Int8InferenceTests: XCTestCase {
             XCTAssertEqual(other.klThreshold(1, levels: 127), a.klThreshold(1, levels: 127))
         }
         XCTAssertEqual(a.linear[1]?.bins.reduce(0, +), v.filter { $0 != 0 }.count)
+        // A large tensor is counted in shares on the compute threads and added up: with shares
+        // of different ranges (small values first, large ones after), the same histograms as
+        // counting it in small pieces, one share each.
+        let w = Self.normals(200_000).enumerated().map { $0.offset < 100_000 ? $0.element * 0.01 : $0.element * 40 }
+        let whole = RangeRecorder(), pieces = RangeRecorder()
+        try whole.record(1, w)
+        for start in stride(from: 0, to: w.count, by: 1000) { try pieces.record(1, Array(w[start..<(start + 1000)])) }
+        XCTAssertEqual(whole.linear[1]?.bins, pieces.linear[1]?.bins)
+        XCTAssertEqual(whole.linear[1]?.exponent, pieces.linear[1]?.exponent)
+        XCTAssertEqual(whole.histograms[1], pieces.histograms[1])
+        XCTAssertEqual([whole.mins[1], whole.maxs[1]], [pieces.mins[1], pieces.maxs[1]])
+        XCTAssertEqual(whole.zeros[1], pieces.zeros[1])
+        XCTAssertThrowsError(try whole.record(2, w + [.nan]), "a NaN in the last share is found")
     }
 
     /// The same images (and batch size) give the same file; batched differently, the same
