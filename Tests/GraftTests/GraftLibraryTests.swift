@@ -153,6 +153,52 @@ final class GraftLibraryTests: XCTestCase {
     }
 }
 
+extension GraftLibraryTests {
+    /// calibrate writes what `graft calibrate` writes (CalibrationRun over the same images in the
+    /// same order), beside the weights, taking each class in turn; int8 is refused before it and
+    /// runs after it (on a CPU with VNNI); bad arguments and an empty folder are refused.
+    func testCalibrateWritesTheFileInt8Reads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-calibrate").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let weights = dir + "/basic.pth"
+        try FileManager.default.copyItem(atPath: FixturePaths.path("predict/basic.pth"), toPath: weights)
+        var options = Classifier.Options()
+        options.imageSize = 32
+        options.resize = 36
+        var int8 = options
+        int8.precision = .int8
+        let canInt8 = (try? Precision.int8.requireSupport()) != nil
+        if canInt8 { XCTAssertThrowsError(try Classifier(weights: weights, options: int8)) { XCTAssertTrue("\($0)".contains("graft calibrate"), "\($0)") } }
+
+        let folder = FixturePaths.path("trainset/train")
+        let summary = try calibrate(weights: weights, images: folder, count: 7, batchSize: 3, method: .kl, options: options)
+        XCTAssertEqual(summary.path, dir + "/basic.calibration.json")
+        XCTAssertEqual(summary.images.count, 7)
+        XCTAssertEqual(summary.images.prefix(3).map { URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent }, ["daisy", "roses", "tulips"])
+        XCTAssertEqual(summary.method, .kl)
+        XCTAssertTrue(summary.unreadable.isEmpty)
+        XCTAssertGreaterThan(summary.activations, 0)
+        // The command's code on the same images gives the same bytes.
+        let listing = try ImageList.scan(folder, recursive: true)
+        let reference = try CalibrationRun.run(weights: weights, images: CalibrationRun.order(listing.images, under: folder), count: 7, batchSize: 3,
+                                               method: .kl, transform: EvalTransform(resize: 36, crop: 32), loadOptions: .torchvisionModel(),
+                                               output: dir + "/reference.json")
+        XCTAssertEqual(reference.used, summary.images)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/reference.json")), try Data(contentsOf: URL(fileURLWithPath: summary.path)))
+
+        if canInt8 {
+            let classifier = try Classifier(weights: weights, options: int8)
+            let answer = try classifier.classify(file: summary.images[0])
+            XCTAssertEqual(answer.probabilities.reduce(0, +), 1, accuracy: 1e-4)
+        }
+        XCTAssertThrowsError(try calibrate(weights: weights, images: folder, count: 0)) { XCTAssertTrue("\($0)".contains("count")) }
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        XCTAssertThrowsError(try calibrate(weights: weights, images: dir + "/empty")) { XCTAssertTrue("\($0)".contains("no .jpg"), "\($0)") }
+    }
+}
+
 /// Events heard from another thread.
 final class EventLog: @unchecked Sendable {
     private let lock = NSLock()
