@@ -24,7 +24,7 @@ public struct ModelOptions: ParsableArguments {
 
     @OptionGroup public var read: ReadOptions
 
-    @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them (default: class_indices.json).",
+    @Option(help: ArgumentHelp("Class names, as finetune and the tutorial's train.py write them (default: the class_indices.json beside --weights, else the one in the current folder).",
                                discussion: "Without it, a 1000-class model (torchvision's own weights) is named with ImageNet's 1000 classes, in torchvision's order.",
                                valueName: "file"))
     public var classIndices: String?
@@ -141,7 +141,7 @@ public struct ModelFiles: Sendable {
 
     /// - Parameters:
     ///   - weights: `--weights` (nil: resNet34.pth or the one model file finetune names here).
-    ///   - classIndices: `--class-indices` (nil: class_indices.json, unless the weights are named).
+    ///   - classIndices: `--class-indices` (nil: `defaultClassIndices(weights:)`, unless the weights are named).
     ///   - verbose: say on standard error which sizes came from a metrics.json.
     public static func find(weights given: String?, classIndices: String?, imageSize: Int?, resize: Int?,
                             interpolation: ResampleFilter? = nil, source: WeightsSourceOptions, verbose: Bool) throws -> ModelFiles {
@@ -158,8 +158,17 @@ public struct ModelFiles: Sendable {
             warn("using --image-size \(transform.crop) --resize \(transform.resize), what \(metrics) says \(weights) was trained at")
         }
         // torchvision's weights are ImageNet's: the class_indices.json of another model does not name them.
-        let indices = classIndices ?? (resolved.weights == nil ? "class_indices.json" : nil)
+        let indices = classIndices ?? (resolved.weights == nil ? Self.defaultClassIndices(weights: weights) : nil)
         return ModelFiles(weights: weights, named: resolved.weights, classIndices: indices, transform: transform, transformSource: metrics)
+    }
+
+    /// The class_indices.json to read without `--class-indices`: the one beside the weights when
+    /// they are in another folder and it is there (the names written with them, as finetune's
+    /// `--head keep` reads them), else the one in the current folder, where the tutorial's
+    /// train.py and finetune write it.
+    public static func defaultClassIndices(weights: String) -> String {
+        let beside = URL(fileURLWithPath: weights).deletingLastPathComponent().appendingPathComponent("class_indices.json").path
+        return weights.contains("/") && FileManager.default.fileExists(atPath: beside) ? beside : "class_indices.json"
     }
 
     /// The eval transform of resolved weights: the given sizes; else, for named weights, what
