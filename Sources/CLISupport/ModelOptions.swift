@@ -168,7 +168,8 @@ public struct ModelFiles: Sendable {
     /// train.py and finetune write it.
     public static func defaultClassIndices(weights: String) -> String {
         let beside = URL(fileURLWithPath: weights).deletingLastPathComponent().appendingPathComponent("class_indices.json").path
-        return weights.contains("/") && FileManager.default.fileExists(atPath: beside) ? beside : "class_indices.json"
+        var folder: ObjCBool = false
+        return weights.contains("/") && FileManager.default.fileExists(atPath: beside, isDirectory: &folder) && !folder.boolValue ? beside : "class_indices.json"
     }
 
     /// The eval transform of resolved weights: the given sizes; else, for named weights, what

@@ -78,9 +78,9 @@ public func calibrate(weights: String, images folder: String, count: Int = 500, 
     }
     let resolved = try resolveWeights(weights, mirror: options.weightsMirror, offline: options.offline, progress: options.downloadProgress)
     let (transform, _) = ModelFiles.transform(of: resolved, imageSize: options.imageSize, resize: options.resize)
-    let listing = try ImageList.scan(folder, recursive: true)
-    guard !listing.images.isEmpty else { throw CalibrationError(description: "\(folder) holds no .jpg, .jpeg or .png image to calibrate on") }
-    let run = try CalibrationRun.run(weights: resolved.path, images: CalibrationRun.order(listing.images, under: folder), count: count,
+    let images = try CalibrationRun.images(in: folder).images
+    guard !images.isEmpty else { throw CalibrationError(description: CalibrationRun.noImages(folder)) }
+    let run = try CalibrationRun.run(weights: resolved.path, images: images, count: count,
                                      batchSize: batchSize, method: Calibration.Method(rawValue: method.rawValue)!, transform: transform,
                                      loadOptions: .torchvisionModel(allowObjects: options.allowObjects, limits: ReadLimits()), output: output)
     return CalibrationSummary(path: run.path, architecture: run.calibration.model, method: method, images: run.used,

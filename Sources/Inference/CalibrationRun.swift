@@ -52,6 +52,16 @@ public enum CalibrationRun {
         return out
     }
 
+    /// The images of `folder` in the order calibration takes them (`order(_:under:)`), and the
+    /// folder links not followed (to warn about).
+    public static func images(in folder: String) throws -> (images: [String], loops: [String]) {
+        let listing = try ImageList.scan(folder, recursive: true)
+        return (order(listing.images, under: folder), listing.loops)
+    }
+
+    /// What the commands and the library say of a folder without images.
+    public static func noImages(_ folder: String) -> String { "\(folder) holds no .jpg, .jpeg or .png image to calibrate on" }
+
     /// - Parameters:
     ///   - images: the images, in the order to take them (`order(_:under:)`: the same folder
     ///     gives the same file); the first `count` that decode are run.

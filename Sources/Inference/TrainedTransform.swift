@@ -51,23 +51,25 @@ public enum TrainedTransform {
         return (EvalTransform(resize: resize ?? EvalTransform.defaultResize(crop: crop), crop: crop), nil)
     }
 
-    /// The sizes in the weights' own metrics file (`metricsFile`).
+    /// The sizes in the weights' own metrics file (`ownMetrics`).
     static func recorded(weights: String) -> (imageSize: Int, resize: Int, metrics: String)? {
-        guard let f = metricsFile(weights: weights), let c = TrainedModel.read(metrics: URL(fileURLWithPath: f)) else { return nil }
-        return (c.imageSize, c.resize, f)
+        ownMetrics(weights: weights).map { ($0.model.imageSize, $0.model.resize, $0.path) }
     }
 
     /// The weights' own metrics file, as the user would name it (relative when `weights` is):
     /// `<stem>.metrics.json` beside them, else the metrics.json beside them whose `config.output`
     /// is that file; nil when neither is there and readable.
-    public static func metricsFile(weights: String) -> String? {
+    public static func metricsFile(weights: String) -> String? { ownMetrics(weights: weights)?.path }
+
+    /// `metricsFile` and what it says, read once.
+    static func ownMetrics(weights: String) -> (path: String, model: TrainedModel)? {
         let url = URL(fileURLWithPath: weights)
         let folder = url.deletingLastPathComponent()
         let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
         func shown(_ name: String) -> String { weights.contains("/") ? folder.appendingPathComponent(name).path : name }
-        if TrainedModel.read(metrics: folder.appendingPathComponent(stem + ".metrics.json")) != nil { return shown(stem + ".metrics.json") }
+        if let c = TrainedModel.read(metrics: folder.appendingPathComponent(stem + ".metrics.json")) { return (shown(stem + ".metrics.json"), c) }
         guard let c = TrainedModel.read(metrics: folder.appendingPathComponent("metrics.json")),
               (c.output as NSString).lastPathComponent == url.lastPathComponent else { return nil }
-        return shown("metrics.json")
+        return (shown("metrics.json"), c)
     }
 }

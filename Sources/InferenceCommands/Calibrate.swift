@@ -63,11 +63,11 @@ public struct Calibrate: ParsableCommand {
 
     public func run() throws {
         try reportingErrors {
-            let listing = try ImageList.scan(images, recursive: true)
+            let listing = try CalibrationRun.images(in: images)
             listing.loops.forEach { warn($0) }
-            guard !listing.images.isEmpty else { throw ValidationError("\(images) holds no .jpg, .jpeg or .png image to calibrate on") }
+            guard !listing.images.isEmpty else { throw ValidationError(CalibrationRun.noImages(images)) }
             let files = try ModelFiles.find(weights: weights, classIndices: nil, imageSize: imageSize, resize: resize, source: source, verbose: false)
-            let result = try CalibrationRun.run(weights: files.weights, images: CalibrationRun.order(listing.images, under: images),
+            let result = try CalibrationRun.run(weights: files.weights, images: listing.images,
                                                 count: count, batchSize: batchSize, method: method,
                                                 transform: files.transform, loadOptions: read.loadOptions)
             for (path, error) in result.unreadable { warn("\(TerminalText.escaped(path)): \(error) (skipped)") }

@@ -21,5 +21,9 @@ final class DefaultClassIndicesTests: XCTestCase {
         XCTAssertEqual(try found(), dir + "/run/class_indices.json")
         XCTAssertEqual(try found("mine.json"), "mine.json", "--class-indices wins")
         XCTAssertEqual(ModelFiles.defaultClassIndices(weights: "resNet18.pth"), "class_indices.json")
+        // Hostile: a folder named class_indices.json beside the weights is not a names file.
+        try FileManager.default.removeItem(atPath: dir + "/run/class_indices.json")
+        try FileManager.default.createDirectory(atPath: dir + "/run/class_indices.json", withIntermediateDirectories: false)
+        XCTAssertEqual(try found(), "class_indices.json")
     }
 }
