@@ -52,11 +52,18 @@ build: deps build-info
 # The suite runs twice: on this CPU's best kernels, then capped to AVX2 (oneDNN reads
 # ONEDNN_MAX_CPU_ISA once per process), so every run covers the AVX-512 and the AVX2 paths
 # (8-channel blocks, no bf16: bf16 tests skip with the reason, refusal tests run).
+#
+# Each pass runs with a TMPDIR of its own, removed when the pass ends, passed or failed: the
+# tests, the commands they start and swift's own temporary files all land there, so no run leaves
+# files in /tmp (tests also remove their Scratch folder at exit). A pass needs about 0.5 GB there;
+# below 2 GB free the run says so first, so that a full disk is not read as a failing test.
+TEST_TMP = t=$$(mktemp -d "$${TMPDIR:-/tmp}/graft-make-test.XXXXXX") && trap 'rm -rf "$$t"' EXIT && export TMPDIR="$$t" &&
 test: deps build-info
+	@scripts/disk_check.sh "$${TMPDIR:-/tmp}" .
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(TEST_TMP) $(SWIFT) test --skip-build
 	@echo "== the same tests with oneDNN capped to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) =="
-	ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test --skip-build
+	$(TEST_TMP) ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test --skip-build
 	$(MAKE) man-check CONFIGURATION=debug
 	$(MAKE) docs
 	$(MAKE) example-check

@@ -10,7 +10,7 @@ import XCTest
 /// file as ema/val_loss and ema/val_accuracy, the figures metrics.json records.
 final class AverageTensorBoardTests: XCTestCase {
     func testTheAveragesFiguresAreLogged() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-emaboard-\(getpid())").path
+        let dir = Scratch.root.appendingPathComponent("graft-emaboard-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let o = try FinetuneCommandOptions.parse([

@@ -23,7 +23,7 @@ final class DataParallelFinetuneTests: XCTestCase {
     }
 
     func workdir(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-ddp-\(getpid())-\(name)")
+        let dir = Scratch.root.appendingPathComponent("graft-ddp-\(getpid())-\(name)")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir

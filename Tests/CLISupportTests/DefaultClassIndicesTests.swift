@@ -1,3 +1,4 @@
+import TestSupport
 import CLISupport
 import Foundation
 import XCTest
@@ -6,7 +7,7 @@ import XCTest
 /// --class-indices: the one beside weights in another folder, else the current folder's.
 final class DefaultClassIndicesTests: XCTestCase {
     func testTheFileBesideTheWeightsComesFirst() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-ci-\(getpid())").path
+        let dir = Scratch.root.appendingPathComponent("graft-ci-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -15,7 +15,7 @@ final class GraftCommandTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-cmd-\(getpid())-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("graft-cmd-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 

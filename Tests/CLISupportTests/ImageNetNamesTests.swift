@@ -14,7 +14,7 @@ final class ImageNetNamesTests: XCTestCase {
     func testA1000ClassModelPrintsImageNetNames() throws {
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: FixturePaths.url("hub/imagenet_tiny.json")))
         // A folder without class_indices.json.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ImageNetNames-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("ImageNetNames-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let previous = FileManager.default.currentDirectoryPath

@@ -43,7 +43,7 @@ final class Int8OptionTests: XCTestCase {
 
     func testCalibrateThenPredictInInt8() throws {
         try XCTSkipUnless(CPUCapabilities.current.int8Fast, "int8 is refused on \(CPUCapabilities.current.isa)")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("int8-cli-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("int8-cli-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let weights = dir.appendingPathComponent("fashion.pth").path

@@ -8,7 +8,7 @@ import XCTest
 /// shell (`printf '\377'`): Foundation's Process passes only UTF-8 arguments.
 final class NonUTF8ArgumentTests: XCTestCase {
     func testFinetuneTrainsOnADataFolderWhoseNameIsNotUTF8() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-nonutf8-arg-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("graft-nonutf8-arg-\(getpid())")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

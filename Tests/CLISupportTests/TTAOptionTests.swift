@@ -29,7 +29,7 @@ final class TTAOptionTests: XCTestCase {
     func testEvaluateScoresTheTTAProbabilities() throws {
         let options = try ModelOptions.parse(modelArgs + ["--tta", "flip", "--conv", "direct"])
         let dir = FixturePaths.path("trainset/train")
-        let page = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tta-\(UUID().uuidString).html").path
+        let page = Scratch.root.appendingPathComponent("graft-tta-\(UUID().uuidString).html").path
         defer { try? FileManager.default.removeItem(atPath: page) }
         var predictor: Predictor?
         let result = try EvaluationRun.run(dir: dir, report: page, weights: "model.pth", batchSize: 3,

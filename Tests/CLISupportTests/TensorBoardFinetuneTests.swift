@@ -11,7 +11,7 @@ import XCTest
 /// file whose records parse and whose figures are metrics.json's.
 final class TensorBoardFinetuneTests: XCTestCase {
     func workdir(_ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tbft-\(getpid())-\(name)").path
+        let dir = Scratch.root.appendingPathComponent("graft-tbft-\(getpid())-\(name)").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir

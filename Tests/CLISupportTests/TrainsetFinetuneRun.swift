@@ -8,7 +8,7 @@ import XCTest
 extension XCTestCase {
     /// A fresh scratch folder `graft-<prefix>-<pid>-<name>`.
     func scratchFolder(_ prefix: String, _ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(prefix)-\(getpid())-\(name)")
+        let dir = Scratch.root.appendingPathComponent("graft-\(prefix)-\(getpid())-\(name)")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir

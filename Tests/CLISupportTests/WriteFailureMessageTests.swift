@@ -12,7 +12,7 @@ import XCTest
 /// (no new files or folders there) and files standing where folders should be.
 final class WriteFailureMessageTests: XCTestCase {
     func workdir(_ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-wfm-\(getpid())-\(name)").path
+        let dir = Scratch.root.appendingPathComponent("graft-wfm-\(getpid())-\(name)").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
@@ -149,7 +149,7 @@ final class WriteFailureMessageTests: XCTestCase {
 /// after the checks) says what to do, where CheckpointError's bare "cannot write" said nothing.
 final class MidRunWriteFailureTests: XCTestCase {
     func testAnOutputThatCannotBeWrittenMidRunSaysHowToContinue() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-wfm-\(getpid())-midrun").path
+        let dir = Scratch.root.appendingPathComponent("graft-wfm-\(getpid())-midrun").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let c = WriteFailureMessageTests.config(dir)

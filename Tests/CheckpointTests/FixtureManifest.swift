@@ -31,7 +31,7 @@ struct FixtureManifest {
 extension XCTestCase {
     /// `name` in a scratch folder of this process, named after the test class.
     func tempPath(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(type(of: self))-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("graft-\(type(of: self))-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir.appendingPathComponent(name).path
     }

@@ -15,7 +15,7 @@ final class BatchPredictUnderMPITests: XCTestCase {
     let conv = ["--conv", "direct"]
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("graft-mpi-predict-\(getpid())-\(UUID().uuidString)")
+        folder = Scratch.root.appendingPathComponent("graft-mpi-predict-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Engine
@@ -11,7 +12,7 @@ final class ConvolutionChoiceCacheTests: XCTestCase {
     let shape = "64->64 3x3 stride 1 pad 1 on 8x64x56x56 train"
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-conv-cache-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("graft-conv-cache-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 

@@ -115,7 +115,7 @@ final class FuzzRegressionTests: XCTestCase {
     /// Runs the executable on one file; a hang past 30 s is killed (the child's own alarm
     /// fires at 10 s). The output goes to a file, so a chatty child never blocks on a pipe.
     static func replay(_ exe: URL, _ file: URL) throws -> (Int32, String) {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("graft-fuzz-replay-\(getpid()).log")
+        let log = Scratch.root.appendingPathComponent("graft-fuzz-replay-\(getpid()).log")
         XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
@@ -125,7 +125,7 @@ final class FuzzRegressionTests: XCTestCase {
         process.arguments = [file.path]
         // The error line, not the runtime's page of backtrace (replay by hand for that).
         // Its scratch files in a folder of ours, removed even when the child is killed.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("graft-fuzz-replay-\(getpid())")
+        let scratch = Scratch.root.appendingPathComponent("graft-fuzz-replay-\(getpid())")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         process.environment = ProcessInfo.processInfo.environment.merging(

@@ -88,7 +88,7 @@ final class GraftLibraryTests: XCTestCase {
 
     func testExportWritesWhatGraftExportWrites() throws {
         let classifier = try Classifier(weights: Self.weights)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-export")
+        let dir = Scratch.root.appendingPathComponent("graft-lib-\(getpid())-export")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("model.onnx").path
@@ -101,7 +101,7 @@ final class GraftLibraryTests: XCTestCase {
     }
 
     func testFineTuneReportsWritesAndLoads() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-finetune").path
+        let dir = Scratch.root.appendingPathComponent("graft-lib-\(getpid())-finetune").path
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var run = FineTuneConfiguration(data: FixturePaths.path("trainset"), classes: 3)
@@ -158,7 +158,7 @@ extension GraftLibraryTests {
     /// same order), beside the weights, taking each class in turn; int8 is refused before it and
     /// runs after it (on a CPU with VNNI); bad arguments and an empty folder are refused.
     func testCalibrateWritesTheFileInt8Reads() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-lib-\(getpid())-calibrate").path
+        let dir = Scratch.root.appendingPathComponent("graft-lib-\(getpid())-calibrate").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,7 @@ final class DownloaderTests: XCTestCase {
     private var partial: String { Downloader.partialPath(for: destination) }
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("HubTests-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("HubTests-\(UUID().uuidString)")
         let models = dir.appendingPathComponent("root/models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         let raw = models.appendingPathComponent("payload.bin")

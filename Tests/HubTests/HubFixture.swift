@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Hub
@@ -13,7 +14,7 @@ final class HubFixture {
     private(set) var server: LoopbackServer?
 
     init(size: Int = 100_000) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("HubFixture-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("HubFixture-\(UUID().uuidString)")
         payload = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7) })
         sha = SHA256Digest.hex(payload)
         fileName = "tiny-\(sha.prefix(8)).pth"

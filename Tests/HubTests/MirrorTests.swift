@@ -1,3 +1,4 @@
+import TestSupport
 import Crypto
 import Foundation
 import XCTest
@@ -16,7 +17,7 @@ final class MirrorTests: XCTestCase {
     private let weights = TorchvisionWeights.all.first { $0.architecture == "resnet18" }!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("MirrorTests-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("MirrorTests-\(UUID().uuidString)")
         let models = dir.appendingPathComponent("root/mirror/models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         // Not resnet18's bytes: its SHA-256 does not start with the prefix in its name.

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Hub
@@ -8,7 +9,7 @@ final class OfflineSuggestionTests: XCTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("OfflineSuggestion-\(UUID().uuidString)")
+        dir = Scratch.root.appendingPathComponent("OfflineSuggestion-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 

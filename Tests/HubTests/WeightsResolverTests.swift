@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Hub
@@ -9,7 +10,7 @@ final class WeightsResolverTests: XCTestCase {
     private var checkpoints: String { root + "/torch/hub/checkpoints" }
 
     override func setUpWithError() throws {
-        root = FileManager.default.temporaryDirectory
+        root = Scratch.root
             .appendingPathComponent("graft-hub-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         environment = ["TORCH_HOME": root + "/torch", "HOME": root + "/home"]

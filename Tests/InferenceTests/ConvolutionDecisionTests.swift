@@ -14,7 +14,7 @@ final class ConvolutionDecisionTests: XCTestCase {
     var cacheFile: String!
 
     override func setUpWithError() throws {
-        cacheFile = FileManager.default.temporaryDirectory.appendingPathComponent("graft-conv-\(UUID().uuidString)/conv-choices.json").path
+        cacheFile = Scratch.root.appendingPathComponent("graft-conv-\(UUID().uuidString)/conv-choices.json").path
         ConvolutionChoiceCache.processDefault = ConvolutionChoiceCache(path: cacheFile)
     }
 

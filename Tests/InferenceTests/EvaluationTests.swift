@@ -44,7 +44,7 @@ final class EvaluationTests: XCTestCase {
 
     /// A folder the model does not know: the error names it and lists both sets.
     func testUnknownFolderListsBothSets() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-eval-\(UUID().uuidString)")
+        let dir = Scratch.root.appendingPathComponent("graft-eval-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in ["daisy", "lilies", ".hidden"] {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(name), withIntermediateDirectories: true)

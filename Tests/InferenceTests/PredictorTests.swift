@@ -169,7 +169,7 @@ final class PredictorTests: XCTestCase {
     }
 
     func testClassCountMismatchIsAnError() throws {
-        let ci = FileManager.default.temporaryDirectory.appendingPathComponent("three-\(getpid()).json").path
+        let ci = Scratch.root.appendingPathComponent("three-\(getpid()).json").path
         try ClassIndices(names: ["a", "b", "c"]).write(to: ci)
         XCTAssertThrowsError(try Predictor(weights: Self.fixtures.appendingPathComponent("predict/basic.pth").path, classIndices: ci)) {
             XCTAssertTrue("\($0)".contains("5 classes"), "\($0)")

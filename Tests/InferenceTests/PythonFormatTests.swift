@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Inference
 
@@ -32,7 +33,7 @@ final class PythonFormatTests: XCTestCase {
 
     func testClassIndicesRoundTrip() throws {
         let c = ClassIndices(names: (0..<12).map { "class\($0)" })
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ci-\(getpid()).json").path
+        let path = Scratch.root.appendingPathComponent("ci-\(getpid()).json").path
         try c.write(to: path)
         XCTAssertEqual(try ClassIndices(contentsOf: path), c)
         try Data("{\"0\": \"a\", \"2\": \"b\"}".utf8).write(to: URL(fileURLWithPath: path))

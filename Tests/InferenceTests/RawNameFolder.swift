@@ -9,7 +9,7 @@ struct RawNameFolder {
     let root: String
 
     init(_ label: String) throws {
-        root = NSTemporaryDirectory() + "graft-names-\(getpid())-\(label)"
+        root = Scratch.root.path + "/graft-names-\(getpid())-\(label)"
         remove()
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }

@@ -186,7 +186,7 @@ final class Int8InferenceTests: XCTestCase {
     /// Hostile files: missing, truncated, another format, another version, other weights, a
     /// NaN range; each refused with what is wrong (and the command, where one fixes it).
     func testCalibrationFileIsChecked() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("int8-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("int8-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.calibration.json").path

@@ -74,7 +74,7 @@ final class ResNetModuleTests: XCTestCase {
                           sd["fc.weight"])
 
         // Written as a .pth and read back: identical.
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-train-\(getpid()).pth").path
+        let path = Scratch.root.appendingPathComponent("graft-train-\(getpid()).pth").path
         defer { unlink(path) }
         try sd.write(to: path)
         XCTAssertEqual(try Checkpoint(contentsOf: path).stateDict, sd)

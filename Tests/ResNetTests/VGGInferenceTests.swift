@@ -78,7 +78,7 @@ final class VGGInferenceTests: XCTestCase {
         var wrapped = StateDict()
         for (k, t) in resnet.items { wrapped["backbone." + k] = t }
         for (k, t) in try load("tiny_vgg11").1.items { wrapped["head." + k] = t }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-both-\(getpid()).pth").path
+        let path = Scratch.root.appendingPathComponent("graft-both-\(getpid()).pth").path
         try wrapped.write(to: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let ckpt = try Checkpoint(contentsOf: path, options: .torchvisionModel())

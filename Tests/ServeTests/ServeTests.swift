@@ -323,7 +323,7 @@ final class ServeTests: XCTestCase {
             XCTAssertEqual((error as? APIError)?.status.code, 413)
         }
         // --api-key-file as people get it wrong: missing, empty, short, two words; a trailing newline is fine.
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("graft-serve-keys-\(getpid())")
+        let keys = Scratch.root.appendingPathComponent("graft-serve-keys-\(getpid())")
         try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: keys) }
         for (name, text, ok) in [("good", "0123456789abcdef0123\n", true), ("empty", "", false), ("short", "abc123", false),

@@ -66,7 +66,7 @@ final class EventFileFixtureTests: XCTestCase {
     /// under the same name.
     func testWritingTheSameScalarsGivesTheSameBytes() throws {
         let (_, bytes, readBack) = try fixture()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tb-\(getpid())-same").path
+        let dir = Scratch.root.appendingPathComponent("graft-tb-\(getpid())-same").path
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let writer = try EventWriter(directory: dir, wallTime: readBack.wall_time, hostname: "graft-fixture")

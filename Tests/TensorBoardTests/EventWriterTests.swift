@@ -1,10 +1,11 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import TensorBoard
 
 final class EventWriterTests: XCTestCase {
     func scratch(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tb-\(getpid())-\(name)").path
+        let dir = Scratch.root.appendingPathComponent("graft-tb-\(getpid())-\(name)").path
         try? FileManager.default.removeItem(atPath: dir)
         return dir
     }
@@ -42,7 +43,7 @@ final class EventWriterTests: XCTestCase {
     /// `--tensorboard a`: a one-character folder name is made in the current folder (NSString's
     /// deletingLastPathComponent, used before, trapped on it).
     func testOneCharacterFolderIsMade() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tb1-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("graft-tb1-\(getpid())")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let here = FileManager.default.currentDirectoryPath

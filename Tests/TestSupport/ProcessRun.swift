@@ -49,7 +49,7 @@ public enum ProcessRun {
             ["SWIFT_BACKTRACE": "enable=no", "GRAFT_CONV_CACHE": "off"].merging(environment) { $1 }) { $1 }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         // Output to files, so that a chatty child never blocks on a full pipe.
-        let tmp = FileManager.default.temporaryDirectory
+        let tmp = Scratch.root
         let outURL = tmp.appendingPathComponent("graft-run-\(getpid())-\(UUID().uuidString).out")
         let errURL = tmp.appendingPathComponent("graft-run-\(getpid())-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Imaging
 import XCTest
@@ -15,7 +16,7 @@ final class DataFolderTests: XCTestCase {
     var root = ""
 
     override func setUpWithError() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("graft-data-\(getpid())-\(name.filter(\.isLetter))").path
+        root = Scratch.root.appendingPathComponent("graft-data-\(getpid())-\(name.filter(\.isLetter))").path
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }

@@ -19,7 +19,7 @@ final class FinetuneTests: XCTestCase {
     }
 
     static func workdir(_ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-ft-\(getpid())-\(name)").path
+        let dir = Scratch.root.appendingPathComponent("graft-ft-\(getpid())-\(name)").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir

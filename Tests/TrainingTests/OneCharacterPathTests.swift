@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Training
@@ -6,7 +7,7 @@ import XCTest
 /// (swift-corelibs-foundation's NSString.deletingLastPathComponent, used before, traps on it).
 final class OneCharacterPathTests: XCTestCase {
     func testDemoDataFolderOfOneCharacterIsMade() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-onechar-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("graft-onechar-\(getpid())")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let here = FileManager.default.currentDirectoryPath

@@ -1,3 +1,4 @@
+import TestSupport
 import Checkpoint
 import Foundation
 import XCTest
@@ -236,7 +237,7 @@ final class RunLockTests: XCTestCase {
     /// Outputs named by one character (`finetune --output a`) lock the current folder instead of
     /// trapping in NSString's deletingLastPathComponent.
     func testOneCharacterOutputNamesLockTheCurrentFolder() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-runfolders-\(getpid())")
+        let dir = Scratch.root.appendingPathComponent("graft-runfolders-\(getpid())")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let here = FileManager.default.currentDirectoryPath

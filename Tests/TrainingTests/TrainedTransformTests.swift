@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Imaging
 import Inference
@@ -9,7 +10,7 @@ final class TrainedTransformTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-tt-\(getpid())-\(name.hashValue)").path
+        dir = Scratch.root.appendingPathComponent("graft-tt-\(getpid())-\(name.hashValue)").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
