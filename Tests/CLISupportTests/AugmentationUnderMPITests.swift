@@ -23,7 +23,7 @@ final class AugmentationUnderMPITests: XCTestCase {
         try finetuneOnTrainset(2, common + ["--batch-size", "4"], in: two)
         let a = try fcWeight(one), b = try fcWeight(two)
         XCTAssertLessThanOrEqual(relativeError(b, a), 1e-5)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: two.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: two.appendingPathComponent("metrics.json"))) as? [String: Any]
         let saved = (json?["config"] as? [String: Any])?["augmentation"] as? [String: Any]
         XCTAssertEqual(saved?["auto_augment"] as? String, "ra")
         XCTAssertEqual(saved?["ra_magnitude"] as? Int, 12)

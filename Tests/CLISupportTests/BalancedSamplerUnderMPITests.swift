@@ -13,7 +13,7 @@ final class BalancedSamplerUnderMPITests: XCTestCase {
     }
 
     func trainLosses(_ dir: URL) throws -> [Double] {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         return (json?["epochs"] as? [[String: Any]] ?? []).compactMap { $0["train_loss"] as? Double }
     }
 

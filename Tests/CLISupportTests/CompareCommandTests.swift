@@ -99,7 +99,7 @@ final class CompareCommandTests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("1 of 2:"), "the first model is not trained again")
         XCTAssertEqual(try Data(contentsOf: firstMetrics), before)
         XCTAssertTrue(r.stdout.contains("mobilenet_v3_small") && r.stdout.contains("vgg11_bn"), r.stdout)
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("compare/tiny_vgg11_bn/metrics.json"))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("compare/tiny_vgg11_bn/metrics.json"))) as? [String: Any])
         XCTAssertEqual((metrics["epochs"] as? [Any])?.count, 6, "the resumed run's figures are whole")
     }
 

@@ -51,7 +51,7 @@ final class DataParallelFinetuneTests: XCTestCase {
     }
 
     func epochs(_ dir: URL) throws -> [[String: Any]] {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         return json?["epochs"] as? [[String: Any]] ?? []
     }
 
@@ -75,7 +75,7 @@ final class DataParallelFinetuneTests: XCTestCase {
         let dir = try workdir("conv-auto")
         let r = try finetune(2, ["--classes", "3", "--image-size", "40", "--resize", "40", "--epochs", "1", "--workers", "1",
                                  "--conv", "auto", "--verbose"], in: dir)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         let decisions = try XCTUnwrap(json?["convolution_algorithms"] as? [String: Any], r.stderr + r.stdout)
         XCTAssertTrue(decisions.keys.contains { $0.hasSuffix(" train") }, "\(decisions.keys)")
         let lines = (r.stdout + r.stderr).split(separator: "\n").filter { $0.contains("--conv auto: ") && $0.contains(" train:") }
@@ -100,7 +100,7 @@ final class DataParallelFinetuneTests: XCTestCase {
     // MARK: - Parity with PyTorch DDP
 
     func testTwoProcessesReproduceTorchDDP() throws {
-        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.url("ddp/meta.json"))) as? [String: Any]
+        let meta = try ExactJSON.object(with: Data(contentsOf: FixturePaths.url("ddp/meta.json"))) as? [String: Any]
         let cases = try XCTUnwrap(meta?["cases"] as? [String])
         XCTAssertEqual(cases.count, 6)
         let initial = try Checkpoint(contentsOf: Self.weights).stateDict
@@ -229,7 +229,7 @@ final class DataParallelFinetuneTests: XCTestCase {
         }
         XCTAssertEqual(r.stderr.components(separatedBy: "skipping").count - 1, 2, "the scan's two warnings, once: \(r.stderr)")
         XCTAssertTrue(r.stdout.contains("allreduce: 0.8 KB per step in 1 bucket"), r.stdout)
-        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: zero.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let metrics = try ExactJSON.object(with: Data(contentsOf: zero.appendingPathComponent("metrics.json"))) as? [String: Any]
         let distributed = try XCTUnwrap(metrics?["distributed"] as? [String: Any])
         XCTAssertEqual(distributed["processes"] as? Int, 2)
         XCTAssertEqual(distributed["global_batch_size"] as? Int, 8)
@@ -239,7 +239,7 @@ final class DataParallelFinetuneTests: XCTestCase {
         // Without mpirun metrics.json has no "distributed".
         let single = try workdir("single")
         try finetune(0, Array(args.dropFirst(2).dropLast(3)), in: single)
-        let m1 = try JSONSerialization.jsonObject(with: Data(contentsOf: single.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let m1 = try ExactJSON.object(with: Data(contentsOf: single.appendingPathComponent("metrics.json"))) as? [String: Any]
         XCTAssertNil(m1?["distributed"])
     }
 
@@ -283,7 +283,7 @@ final class DataParallelFinetuneTests: XCTestCase {
         let w = try XCTUnwrap(a["fc.weight"]?.floats()), v = try XCTUnwrap(b["fc.weight"]?.floats())
         XCTAssertLessThanOrEqual(relativeError(w, v), 1e-5)
         XCTAssertGreaterThan(relativeError(w, try XCTUnwrap(job.trainer.model.stateDict()["fc.weight"]?.floats())), 1e-3, "epoch 2 trained")
-        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("resNet18.resume.json"))) as? [String: Any]
+        let state = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("resNet18.resume.json"))) as? [String: Any]
         XCTAssertEqual(state?["processes"] as? Int, 2)
         // Decoding threads change nothing in the run: another --workers resumes it.
         var moreThreads = options.config

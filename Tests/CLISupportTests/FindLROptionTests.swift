@@ -69,7 +69,7 @@ final class FindLROptionTests: XCTestCase {
             throw XCTSkip("mpirun is not installed")
         }
         func curve(_ dir: URL) throws -> [String: Any] {
-            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("lr_find.json"))) as? [String: Any])
+            try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("lr_find.json"))) as? [String: Any])
         }
         let a = try curve(one), b = try curve(two)
         XCTAssertEqual(a["processes"] as? Int, 1)

@@ -13,7 +13,7 @@ final class MixingAndAverageUnderMPITests: XCTestCase {
     }
 
     func epochs(_ dir: URL) throws -> [[String: Any]] {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         return json?["epochs"] as? [[String: Any]] ?? []
     }
 

@@ -21,7 +21,7 @@ final class PhasesUnderMPITests: XCTestCase {
         let outTwo = try finetuneOnTrainset(2, common + ["--batch-size", "4"], in: two)
         for out in [outOne, outTwo] { XCTAssertTrue(out.contains("the head-only phase (--head-epochs 1) is over"), out) }
         func epochs(_ dir: URL) throws -> [[String: Any]] {
-            let m = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any])
+            let m = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any])
             return m["epochs"] as? [[String: Any]] ?? []
         }
         let ea = try epochs(one), eb = try epochs(two)

@@ -50,7 +50,7 @@ final class QuietOutputTests: XCTestCase {
 
     /// The conv choices metrics.json recorded, and how many of them were timed.
     func timedDecisions(in dir: URL) throws -> Int {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any]
         let decisions = try XCTUnwrap(json?["convolution_algorithms"] as? [String: [String: Any]])
         XCTAssertFalse(decisions.isEmpty)
         return decisions.values.filter { $0["direct_milliseconds"] != nil }.count

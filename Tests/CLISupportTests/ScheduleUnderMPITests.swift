@@ -8,7 +8,7 @@ import XCTest
 /// ranks share, so two processes at batch b step, cut and stop as one process at 2b does.
 final class ScheduleUnderMPITests: XCTestCase {
     func metrics(_ dir: URL) throws -> [String: Any] {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any])
+        try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as? [String: Any])
     }
 
     func testTwoProcessesStepCutAndStopAsOne() throws {

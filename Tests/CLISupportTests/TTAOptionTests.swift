@@ -53,7 +53,7 @@ final class TTAOptionTests: XCTestCase {
         let html = try String(contentsOfFile: page, encoding: .utf8)
         XCTAssertTrue(html.contains("model.pth</bdi> (--tta flip): "), "the page says how it was scored")
         XCTAssertTrue(result.text().contains("(--tta flip: each image's probabilities the mean of its own and its mirror's)"), result.text())
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.json().utf8)) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(result.json().utf8)) as? [String: Any])
         XCTAssertEqual(json["tta"] as? String, "flip")
     }
 
@@ -62,7 +62,7 @@ final class TTAOptionTests: XCTestCase {
         let r = try ProcessRun.run(try ProcessRun.executable("evaluate"),
                                    modelArgs + ["--tta", "flip", "--json", FixturePaths.path("trainset/train")])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
         XCTAssertNotNil(json["accuracy"], r.stdout)
         XCTAssertEqual(json["tta"] as? String, "flip")
     }

@@ -50,7 +50,7 @@ final class TensorBoardFinetuneTests: XCTestCase {
         let file = try EventFile(contentsOf: files[0])
         XCTAssertEqual(file.fileVersion, "brain.Event:2")
 
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json"))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json"))) as? [String: Any])
         let epochs = try XCTUnwrap(metrics["epochs"] as? [[String: Any]])
         XCTAssertEqual(epochs.count, 2)
         // The figures read with JSONDecoder, which reads back exactly the Double JSONEncoder wrote.

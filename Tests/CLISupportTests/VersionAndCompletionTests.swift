@@ -92,7 +92,7 @@ final class VersionAndCompletionTests: XCTestCase {
         for command in try Self.commands() {
             let r = try ProcessRun.run(try ProcessRun.executable(command), ["--experimental-dump-help"])
             XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
-            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let json = try ExactJSON.object(with: Data(r.stdout.utf8)) as? [String: Any]
             let cmd = try XCTUnwrap(json?["command"] as? [String: Any], command)
             XCTAssertEqual(cmd["commandName"] as? String, command)
             XCTAssertFalse((cmd["abstract"] as? String ?? "").isEmpty, command)

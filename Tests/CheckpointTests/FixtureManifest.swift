@@ -24,7 +24,7 @@ struct FixtureManifest {
 
     static func load(_ folder: String = "checkpoints") throws -> [String: [String: Any]] {
         let data = try Data(contentsOf: fixtures.appendingPathComponent(folder).appendingPathComponent("expected.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+        return try XCTUnwrap(ExactJSON.object(with: data) as? [String: [String: Any]])
     }
 }
 

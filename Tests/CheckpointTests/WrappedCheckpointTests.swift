@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import XCTest
 @testable import Checkpoint
@@ -12,7 +13,7 @@ final class WrappedCheckpointTests: XCTestCase {
 
     static func manifest() throws -> [String: [String: Any]] {
         let data = try Data(contentsOf: root.appendingPathComponent("expected.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+        return try XCTUnwrap(ExactJSON.object(with: data) as? [String: [String: Any]])
     }
 
     static func load(_ name: String, _ entry: [String: Any]) throws -> Checkpoint {

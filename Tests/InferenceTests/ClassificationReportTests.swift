@@ -8,7 +8,7 @@ import XCTest
 final class ClassificationReportTests: XCTestCase {
     static func expected() throws -> [String: Any] {
         let data = try Data(contentsOf: FixturePaths.url("evaluate/expected.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try XCTUnwrap(ExactJSON.object(with: data) as? [String: Any])
     }
 
     /// Every figure of `report` against scikit-learn's `output_dict`: supports exactly, ratios to `tolerance`.
@@ -90,7 +90,7 @@ final class ClassificationReportTests: XCTestCase {
         let names = try XCTUnwrap(e["classes"] as? [String])
         let probs = try XCTUnwrap(e["probabilities"] as? [[Double]]).map { $0.map(Float.init) }
         let report = try ClassificationReport(classNames: names, labels: try XCTUnwrap(e["labels"] as? [Int]), probabilities: probs)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(report.json(extra: [("x", "[1]")]).utf8)) as? [String: Any])
+        let object = try XCTUnwrap(ExactJSON.object(with: Data(report.json(extra: [("x", "[1]")]).utf8)) as? [String: Any])
         XCTAssertEqual(object["classes"] as? [String], names)
         XCTAssertEqual(object["confusion_matrix"] as? [[Int]], try XCTUnwrap(e["confusion_matrix"] as? [[Int]]))
         XCTAssertEqual(object["count"] as? Int, 30)

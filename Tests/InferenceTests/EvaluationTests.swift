@@ -38,7 +38,7 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(result.report.top5Accuracy), try XCTUnwrap(e["top5_accuracy"] as? Double), accuracy: 1e-6)
         XCTAssertTrue(result.text().contains(try XCTUnwrap(e["report_text"] as? String)))
         XCTAssertTrue(result.text().contains("1 unreadable"))
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.json().utf8)) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(result.json().utf8)) as? [String: Any])
         XCTAssertEqual((json["unreadable"] as? [String])?.map(relative), ["roses/99_corrupt.jpg"])
     }
 

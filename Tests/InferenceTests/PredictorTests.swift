@@ -13,7 +13,7 @@ final class PredictorTests: XCTestCase {
 
     func expected() throws -> [String: [String: [String: [Double]]]] {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("predict/expected.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: [String: [Double]]]])
+        return try XCTUnwrap(ExactJSON.object(with: data) as? [String: [String: [String: [Double]]]])
     }
 
     func testLogitsAndProbabilitiesMatchTorch() throws { try check(.direct, probabilityTolerance: 1e-5) }
@@ -71,7 +71,7 @@ final class PredictorTests: XCTestCase {
     /// logits.
     func testWrappedCheckpointsPredictAsTorch() throws {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("wrapped/expected.json"))
-        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+        let manifest = try XCTUnwrap(ExactJSON.object(with: data) as? [String: [String: Any]])
         var checked = 0
         for (name, entry) in manifest.sorted(by: { $0.key < $1.key }) {
             guard let images = entry["logits"] as? [String: [Double]] else { continue }

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Imaging
 import XCTest
@@ -25,7 +26,7 @@ final class TerminalTextTests: XCTestCase {
         let text = v.text()
         XCTAssertFalse(text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, text)
         XCTAssertTrue(text.contains("\\x1b]0;pwned\\x07") && text.contains("\\x1b[31mred") && text.contains("a\\nb"), text)
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(v.json().utf8)) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(v.json().utf8)) as? [String: Any])
         XCTAssertEqual(json["classes"] as? [String], names, "the JSON keeps the names exactly")
     }
 

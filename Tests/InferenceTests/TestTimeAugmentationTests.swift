@@ -16,7 +16,7 @@ final class TestTimeAugmentationTests: XCTestCase {
 
     func expected() throws -> Expected {
         let data = try Data(contentsOf: FixturePaths.root.appendingPathComponent("tta/expected.json"))
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: data) as? [String: Any])
         let images = try XCTUnwrap(json["images"] as? [String: [String: Any]])
         return Expected(images: images.keys.sorted(),
                         probs: try images.mapValues { try XCTUnwrap($0["probs"] as? [Double]) },

@@ -137,9 +137,9 @@ final class ONNXExportTests: XCTestCase {
 
         // Metadata: sorted keys, JSON values.
         XCTAssertEqual(m.metadataProps.map(\.key), ["class_names", "eval_transform"])
-        let names = try JSONSerialization.jsonObject(with: Data(m.metadataProps[0].value.utf8)) as? [String]
+        let names = try ExactJSON.object(with: Data(m.metadataProps[0].value.utf8)) as? [String]
         XCTAssertEqual(names, ["cat", "dog", "\"quoted\" / é"])
-        let transform = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(m.metadataProps[1].value.utf8)) as? [String: Any])
+        let transform = try XCTUnwrap(ExactJSON.object(with: Data(m.metadataProps[1].value.utf8)) as? [String: Any])
         XCTAssertEqual(transform["resize"] as? Int, 10)
         XCTAssertEqual(transform["crop"] as? Int, 8)
         XCTAssertEqual(transform["mean"] as? [Double], [0.485, 0.456, 0.406])

@@ -87,10 +87,10 @@ final class ONNXResNetAndImageTests: XCTestCase {
     /// Fixtures/vgg/predict: torch.save'd weights, images through the eval transform.
     func testImagePathMatchesTorch() throws {
         let dir = FixturePaths.url("vgg/predict")
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expected.json"))) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("expected.json"))) as? [String: Any])
         let transforms = try XCTUnwrap(json["transforms"] as? [String: [String: Int]])
         let models = try XCTUnwrap(json["models"] as? [String: [String: [String: [String: [Double]]]]])
-        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.url("vgg/models/tiny_vgg11_bn/meta.json"))) as? [String: Any])
+        let manifest = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: FixturePaths.url("vgg/models/tiny_vgg11_bn/meta.json"))) as? [String: Any])
         let cfgData = try JSONSerialization.data(withJSONObject: manifest["cfg"]!)
         let cfg = try JSONDecoder().decode([ONNXVGGFixtureTests.CfgItem].self, from: cfgData)
         let names = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: dir.appendingPathComponent("class_indices.json")))

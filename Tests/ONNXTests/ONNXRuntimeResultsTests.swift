@@ -349,7 +349,7 @@ final class ONNXRuntimeResultsTests: XCTestCase {
         // Fixtures/vgg/predict's images through the eval transform (the first three of each, as
         // ONNXResNetAndImageTests exports them).
         let predict = FixturePaths.url("vgg/predict")
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: predict.appendingPathComponent("expected.json"))) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: predict.appendingPathComponent("expected.json"))) as? [String: Any])
         let transforms = try XCTUnwrap(json["transforms"] as? [String: [String: Int]])
         let models = try XCTUnwrap(json["models"] as? [String: [String: [String: Any]]])
         let names = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: predict.appendingPathComponent("class_indices.json")))

@@ -12,7 +12,7 @@ final class ArchitectureGuessTests: XCTestCase {
 
     static func manifest(_ folder: URL) throws -> [String: [String: Any]] {
         let data = try Data(contentsOf: folder.appendingPathComponent("expected.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+        return try XCTUnwrap(ExactJSON.object(with: data) as? [String: [String: Any]])
     }
 
     static func load(_ folder: URL, _ name: String, _ entry: [String: Any]) throws -> Checkpoint {
@@ -73,10 +73,10 @@ final class ArchitectureGuessTests: XCTestCase {
         let headPath = Self.wrapped.appendingPathComponent("backbone_head.pth").path
         XCTAssertTrue(text.contains("refused:      predict and finetune refuse this file: \(headPath): the keys under 'backbone.'"), text)
         // The same in --json: removed_prefix and refused, null when there is nothing to say.
-        let json = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(ckpt, ArchitectureGuess(ckpt.stateDict)).utf8)) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(WeightsReport.json(ckpt, ArchitectureGuess(ckpt.stateDict)).utf8)) as? [String: Any]
         XCTAssertEqual(json?["removed_prefix"] as? String, "backbone.")
         XCTAssertTrue(json?["refused"] is NSNull)
-        let refused = try JSONSerialization.jsonObject(with: Data(WeightsReport.json(head, ArchitectureGuess(head.stateDict)).utf8)) as? [String: Any]
+        let refused = try ExactJSON.object(with: Data(WeightsReport.json(head, ArchitectureGuess(head.stateDict)).utf8)) as? [String: Any]
         XCTAssertTrue(refused?["removed_prefix"] is NSNull)
         XCTAssertTrue((refused?["refused"] as? String)?.contains("head.weight, head.bias") == true, "\(String(describing: refused?["refused"]))")
         // A DenseNet at tiny widths: named as predict and finetune name it (the JSON's

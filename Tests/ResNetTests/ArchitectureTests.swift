@@ -11,7 +11,7 @@ final class ArchitectureTests: XCTestCase {
     /// torchvision's own keys and shapes (Fixtures/models/torchvision_keys.json, from torchvision).
     func torchvisionKeys() throws -> [String: [(key: String, shape: [Int])]] {
         let url = ModelFixture.root.appendingPathComponent("torchvision_keys.json")
-        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [[Any]]]
+        let raw = try ExactJSON.object(with: Data(contentsOf: url)) as! [String: [[Any]]]
         return raw.mapValues { $0.map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) } }
     }
 

@@ -69,7 +69,7 @@ struct FamilyEvalFixture {
     /// name, and `inspect_weights`' guess names it; `stages` checks the guess's convs per stage.
     func torchvisionKeysAreDetected(variants: [String], file: StaticString = #filePath, line: UInt = #line,
                                     stages: (_ name: String, _ guess: ArchitectureGuess, _ convs: Int) -> Void) throws {
-        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("torchvision_keys.json"))) as! [String: [[Any]]]
+        let raw = try ExactJSON.object(with: Data(contentsOf: root.appendingPathComponent("torchvision_keys.json"))) as! [String: [[Any]]]
         XCTAssertEqual(Set(raw.keys), Set(variants), file: file, line: line)
         for (name, rows) in raw {
             let shapes = rows.map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }

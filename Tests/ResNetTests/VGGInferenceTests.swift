@@ -34,7 +34,7 @@ final class VGGInferenceTests: XCTestCase {
     /// graph's keys are torchvision's state_dict exactly (order and shapes).
     func testTorchvisionKeysAreDetected() throws {
         let url = Self.root.appendingPathComponent("torchvision_keys.json")
-        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [[Any]]]
+        let raw = try ExactJSON.object(with: Data(contentsOf: url)) as! [String: [[Any]]]
         XCTAssertEqual(Set(raw.keys), Set(VGGFamily().variantNames))
         for (name, rows) in raw {
             let shapes = rows.map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }

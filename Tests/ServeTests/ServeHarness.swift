@@ -13,7 +13,7 @@ struct RawResponse {
     let headers: [String: String]
     let body: [UInt8]
     var text: String { String(decoding: body, as: UTF8.self) }
-    func json() throws -> Any { try JSONSerialization.jsonObject(with: Data(body)) }
+    func json() throws -> Any { try ExactJSON.object(with: Data(body)) }
 }
 
 /// A client over a plain socket: the tests control every byte (truncated bodies, slow clients,

@@ -77,7 +77,7 @@ final class AccumulatedFinetuneTests: XCTestCase {
         var expected: [Double] = []
         for epoch in 0..<3 { for b in 0..<4 { expected.append(s.lr(epoch: epoch, batch: b)) }; s.endEpoch(epoch, valLoss: 0) }
         XCTAssertEqual(rates, expected)
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
         XCTAssertEqual((metrics["config"] as? [String: Any])?["accumulate"] as? Int, 2)
         XCTAssertTrue(try String(contentsOfFile: report, encoding: .utf8).contains("--accumulate 2 (a step every 2 batches: 8 images)"))
     }
@@ -114,7 +114,7 @@ final class AccumulatedFinetuneTests: XCTestCase {
         try first.run(until: 1)
         first.releaseFolders()
         let json = ResumeState.paths(for: c).json
-        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        var object = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         var saved = try XCTUnwrap(object["config"] as? [String: Any])
         XCTAssertNotNil(saved["accumulate"])
         saved["accumulate"] = nil

@@ -78,7 +78,7 @@ final class AugmentedFinetuneTests: XCTestCase {
             let j = try job(c, report: ReportWriter(path: report, commandLine: ["finetune"]))
             try j.run()
             losses.append(j.trainer.history.map(\.trainLoss))
-            let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+            let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
             let config = try XCTUnwrap(metrics["config"] as? [String: Any])
             let saved = try XCTUnwrap(config["augmentation"] as? [String: Any], "\(name): \(config.keys.sorted())")
             XCTAssertEqual(saved["auto_augment"] as? String, a.autoAugment?.rawValue, name)
@@ -127,7 +127,7 @@ final class AugmentedFinetuneTests: XCTestCase {
     /// `augmentation`: it decodes as none, and resuming it without the options is the same run.
     func testOlderConfigsHaveNoAugmentation() throws {
         let c = FinetuneTests.config(try FinetuneTests.workdir("aug-old"), epochs: 1, augment: true)
-        var dict = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as? [String: Any])
+        var dict = try XCTUnwrap(ExactJSON.object(with: JSONEncoder().encode(c)) as? [String: Any])
         XCTAssertNil(dict["augmentation"], "not written when none is asked for")
         dict["augmentation"] = nil
         let back = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: dict))

@@ -26,7 +26,7 @@ final class ClippedFinetuneTests: XCTestCase {
         XCTAssertEqual(norms.count, 2 * t.stepsPerEpoch)
         XCTAssertTrue(norms.allSatisfy { $0 <= 0.05 * (1 + 1e-6) }, "\(norms)")
         XCTAssertTrue(norms.contains { $0 > 0.049 }, "the gradients were clipped, not small: \(norms)")
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
         let config = try XCTUnwrap(metrics["config"] as? [String: Any])
         XCTAssertEqual(config["clip_grad_norm"] as? Double, 0.05, "\(config.keys.sorted())")
         XCTAssertTrue(try String(contentsOfFile: report, encoding: .utf8).contains("--clip-grad-norm 0.05"))

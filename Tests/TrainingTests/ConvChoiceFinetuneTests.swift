@@ -1,3 +1,4 @@
+import TestSupport
 import Engine
 import Foundation
 import Models
@@ -26,7 +27,7 @@ final class ConvChoiceFinetuneTests: XCTestCase {
                        "each measured choice printed once: \(lines)")
 
         // metrics.json: convolution_algorithms, shape -> algorithm and times.
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
         let recorded = try XCTUnwrap(json?["convolution_algorithms"] as? [String: [String: Any]])
         XCTAssertEqual(Set(recorded.keys), Set(decisions.keys))
         for (k, d) in decisions { XCTAssertEqual(recorded[k]?["algorithm"] as? String, d.algorithm.rawValue, k) }

@@ -50,7 +50,7 @@ final class EarlyStoppingTests: XCTestCase {
         XCTAssertEqual(t.earlyStop?.bestEpoch, 1)
         XCTAssertEqual(t.savedEpoch, 1, "the best epoch's model is the one saved")
         XCTAssertTrue(job.summary.hasPrefix("Finished Training. Stopped early after epoch 3 of 8: val_accuracy has not improved for 2 epochs"), job.summary)
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
         let stop = try XCTUnwrap(metrics["early_stop"] as? [String: Any])
         XCTAssertEqual(stop["epoch"] as? Int, 3)
         XCTAssertEqual(stop["best_epoch"] as? Int, 1)

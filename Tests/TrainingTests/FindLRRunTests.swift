@@ -52,7 +52,7 @@ final class FindLRRunTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: path), path)
         }
         // lr_find.json holds the curve, the settings and the run's config.
-        let written = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let written = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         XCTAssertEqual((written["lrs"] as? [Double])?.count, result.lrs.count)
         XCTAssertEqual((written["smoothed_losses"] as? [Any])?.count, result.lrs.count)
         XCTAssertEqual((written["settings"] as? [String: Any])?["steps"] as? Int, 30)

@@ -80,7 +80,7 @@ final class FinetuneTests: XCTestCase {
             if case .success(let p) = r, p.index == val.first(where: { $0.path == path })!.label { correct += 1 }
         }
         XCTAssertGreaterThanOrEqual(Double(correct) / Double(val.count), 0.9)
-        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+        let metrics = try ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
         XCTAssertEqual((metrics?["epochs"] as? [Any])?.count, c.epochs)
     }
 
@@ -168,7 +168,7 @@ extension FinetuneTests {
                 c.lastStages = n
                 let built = try Finetune.makeModel(c, weights: weights)
                 let caseName = n == 1 ? "last_bn_eval" : "last\(n)_bn_eval"
-                let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(caseName)/case.json")))
+                let json = try ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("\(caseName)/case.json")))
                 let want = try XCTUnwrap((json as? [String: Any])?["trainable"] as? [String], caseName)
                 XCTAssertEqual(built.parameters.filter(\.trainable).map(\.name), want, "\(model) --last-stages \(n)")
             }

@@ -41,7 +41,7 @@ final class ImbalancedFinetuneTests: XCTestCase {
         try job.run()
         XCTAssertEqual(job.trainer.history.count, 2)
         XCTAssertTrue(job.trainer.history.allSatisfy { $0.trainLoss.isFinite })
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
         let config = try XCTUnwrap(metrics["config"] as? [String: Any])
         XCTAssertEqual(config["class_weights"] as? String, "balanced", "\(config.keys.sorted())")
         XCTAssertEqual(config["sampler"] as? String, "balanced")
@@ -97,7 +97,7 @@ final class ImbalancedFinetuneTests: XCTestCase {
         try job.run(until: 1)
         job.releaseFolders()
         let json = ResumeState.paths(for: c).json
-        var state = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        var state = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         var config = try XCTUnwrap(state["config"] as? [String: Any])
         XCTAssertEqual(config.removeValue(forKey: "classWeights") as? String, "none")
         XCTAssertEqual(config.removeValue(forKey: "sampler") as? String, "random")

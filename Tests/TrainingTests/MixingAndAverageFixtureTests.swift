@@ -13,7 +13,7 @@ final class MixingAndAverageFixtureTests: XCTestCase {
     static let dir = FixturePaths.url("mixup")
 
     static func json() throws -> [String: Any] {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expected.json"))) as? [String: Any])
+        try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: dir.appendingPathComponent("expected.json"))) as? [String: Any])
     }
 
     static func tensors() throws -> [String: [Float]] {
@@ -90,7 +90,7 @@ final class MixingAndAverageFixtureTests: XCTestCase {
         let train = try XCTUnwrap(j["train"] as? [String: Any])
         let steps = try XCTUnwrap(train["steps"] as? [[String: Any]])
         let basic = FixturePaths.url("training/basic")
-        let meta = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: basic.appendingPathComponent("meta.json"))) as? [String: Any])
+        let meta = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: basic.appendingPathComponent("meta.json"))) as? [String: Any])
         let labels = meta["labels"] as! [Int], (n, h, w) = (meta["batch"] as! Int, meta["height"] as! Int, meta["width"] as! Int)
         let input = try Data(contentsOf: basic.appendingPathComponent("input.bin")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let headData = try Data(contentsOf: basic.appendingPathComponent("head_init.bin")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }

@@ -115,7 +115,7 @@ final class MixingAndAverageRunTests: XCTestCase {
             let averaged = try XCTUnwrap(t.ema).withAverage(in: t.model) { t.model.stateDict() }
             XCTAssertEqual(saved, expectAverage ? averaged : t.model.stateDict())
             XCTAssertNotEqual(averaged, t.model.stateDict())
-            let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+            let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
             XCTAssertEqual(metrics["saved_weights"] as? String, expectAverage ? "ema" : "model")
             XCTAssertEqual(try XCTUnwrap(metrics["config"] as? [String: Any])["ema_decay"] as? Double, decay)
             let epoch = try XCTUnwrap((metrics["epochs"] as? [[String: Any]])?.first)

@@ -58,7 +58,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("99_corrupt.jpg"), "the scan's skipped files")
 
         // The confusion matrix is metrics.json's best_epoch_evaluation.
-        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
+        let metrics = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any])
         XCTAssertEqual(metrics["schema_version"] as? Int, 2)
         let best = try XCTUnwrap(metrics["best_epoch_evaluation"] as? [String: Any])
         XCTAssertEqual(best["epoch"] as? Int, job.trainer.savedEpoch)
@@ -128,7 +128,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(resumed.trainer.savedEpoch, straight.trainer.savedEpoch)
         XCTAssertEqual(resumed.trainer.bestValidation, v, "the saved model's record survives --resume")
         func evaluation(_ c: TrainConfig) throws -> [String: Any]? {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+            let json = try ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
             return json?["best_epoch_evaluation"] as? [String: Any]
         }
         XCTAssertEqual(try evaluation(cb)?["confusion_matrix"] as? [[Int]], try XCTUnwrap(evaluation(ca)?["confusion_matrix"] as? [[Int]]))

@@ -68,7 +68,7 @@ final class ScheduleResumeTests: XCTestCase {
         let c = try config("old", { $0.epochs = 3 })
         _ = try train(c, until: 1)
         let json = ResumeState.paths(for: c).json
-        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        var object = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         object["schedule"] = nil
         var saved = try XCTUnwrap(object["config"] as? [String: Any])
         saved["warmupEpochs"] = nil; saved["plateauPatience"] = nil

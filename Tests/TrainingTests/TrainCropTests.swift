@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Imaging
 import XCTest
@@ -43,7 +44,7 @@ final class TrainCropTests: XCTestCase {
         XCTAssertEqual(t.history.count, 2)
         XCTAssertTrue(t.history.allSatisfy { $0.trainLoss.isFinite && $0.valLoss.isFinite }, "\(t.history)")
         // metrics.json records both: the val sizes where predict reads them, the train crop apart.
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
+        let json = try ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: c.metrics))) as? [String: Any]
         let config = json?["config"] as? [String: Any]
         XCTAssertEqual(config?["train_crop"] as? Int, 32)
         XCTAssertEqual(config?["image_size"] as? Int, 40)
@@ -98,7 +99,7 @@ final class TrainCropTests: XCTestCase {
         var c = FinetuneTests.config(dir, epochs: 2, augment: true)
         _ = try train(c, until: 1)
         let path = ResumeState.paths(for: c).json
-        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var json = try ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
         var config = json["config"] as! [String: Any]
         XCTAssertNotNil(config.removeValue(forKey: "train_crop") ?? config.removeValue(forKey: "trainCrop"), "\(config.keys)")
         json["config"] = config

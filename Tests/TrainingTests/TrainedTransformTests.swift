@@ -141,7 +141,7 @@ final class TrainedTransformTests: XCTestCase {
                                    unreadableImages: [], epochs: [], bestEpochEvaluation: BestEpochEvaluation(epoch: 2, scored))
         try report.write(to: dir + "/metrics.json")
         // Schema 2: the version, and the saved model's figures, read back whole.
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json"))) as? [String: Any])
+        let json = try XCTUnwrap(ExactJSON.object(with: Data(contentsOf: URL(fileURLWithPath: dir + "/metrics.json"))) as? [String: Any])
         XCTAssertEqual(json["schema_version"] as? Int, 2)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
