@@ -164,6 +164,8 @@ public final class FinetuneJob {
                 + "\(cluster.size * c.batchSize) images (was \(n * c.batchSize)); each epoch's shuffle is the same, but from epoch \(start + 1) on "
                 + "the processes' shares, and so the batches, differ from what the saved run would have done")
         }
+        if cluster.isRoot && trains, let free = SaveSpace.freeBytes(atFolderOf: c.output),
+           let w = SaveSpace.warning(SaveSpace.files(c, model: model), free: free, present: saved != nil) { warn(w) }
         return FinetuneJob(config: c, data: data, trainer: trainer, startEpoch: start, folders: folders, log: log)
     }
 
