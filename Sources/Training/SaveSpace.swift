@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Models
 
 /// finetune's look, before the first epoch, at the free space where it saves: a disk too full for
@@ -53,9 +54,10 @@ enum SaveSpace {
         let need = (present ? 0 : total) + largest
         guard free < need else { return nil }
         let folder = (files[0].path as NSString).deletingLastPathComponent
-        let list = files.map { "\(($0.path as NSString).lastPathComponent) (\(megabytes($0.bytes)))" }.joined(separator: " and ")
+        let list = files.map { "\(TerminalText.escaped(($0.path as NSString).lastPathComponent)) (\(megabytes($0.bytes)))" }
+            .joined(separator: " and ")
         let when = free < (present ? largest : total) ? "The save after the first epoch would fail" : "A save after a later epoch would fail"
-        return "only \(megabytes(free)) free on the disk that holds \(folder.isEmpty ? "the current folder" : folder): "
+        return "only \(megabytes(free)) free on the disk that holds \(folder.isEmpty ? "the current folder" : TerminalText.escaped(folder)): "
             + "each epoch saves \(list), which takes up to \(megabytes(need)) free (each file is written whole beside the one it replaces). "
             + "\(when) (\"No space left on device\"), after that epoch's work: make room now, or give --output a path on another disk"
     }
