@@ -90,15 +90,15 @@ public final class Predictor {
 
     /// The names of a model's `classes` classes, as predict names them: those of
     /// `classIndices` when that file exists (as many as the model has, else an error), else the
-    /// `classes` of the weights' own metrics file (`TrainedTransform.metricsFile`: finetune
+    /// `classes` of the weights' own metrics file (`TrainedTransform.ownMetrics`: finetune
     /// wrote both) when there are as many, else `knownNames` when there are as many (`known`),
     /// else the indices, with a `warning`. When class_indices.json and the weights' metrics file
     /// name the classes differently (another model's class_indices.json, same count), the
     /// `warning` says so; class_indices.json's names are used.
     public static func classNames(classes n: Int, weights: String, classIndices: String?, knownNames: [String]?) throws
         -> (names: [String], known: Bool, warning: String?) {
-        let metrics = TrainedTransform.metricsFile(weights: weights)
-        let recorded = metrics.flatMap { TrainedModel.classes(metrics: URL(fileURLWithPath: $0)) }.flatMap { $0.count == n ? $0 : nil }
+        let own = TrainedTransform.ownMetrics(weights: weights), metrics = own?.path
+        let recorded = own?.model.classes.flatMap { $0.count == n ? $0 : nil }
         if let path = classIndices, FileManager.default.fileExists(atPath: path) {
             let names = try ClassIndices(contentsOf: path).names
             guard names.count == n else {

@@ -10,22 +10,21 @@ public struct TrainedModel: Decodable, Sendable {
     public let output: String
     public let imageSize: Int
     public let resize: Int
+    /// The file's `classes`, in index order; nil when it has none, or not a list of names.
+    public private(set) var classes: [String]?
+
+    enum CodingKeys: String, CodingKey { case output, imageSize, resize }
 
     /// The `TrainedModel` of the metrics.json at `url`, or nil when there is none or it says nothing usable.
     public static func read(metrics url: URL) -> TrainedModel? {
         struct Report: Decodable { let config: TrainedModel }
+        struct Names: Decodable { let classes: [String] }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let data = try? Data(contentsOf: url), let c = try? decoder.decode(Report.self, from: data).config,
+        guard let data = try? Data(contentsOf: url), var c = try? decoder.decode(Report.self, from: data).config,
               c.imageSize > 0, c.resize > 0 else { return nil }
+        c.classes = (try? JSONDecoder().decode(Names.self, from: data)).flatMap { $0.classes.isEmpty ? nil : $0.classes }
         return c
-    }
-
-    /// The class names, in index order, of the metrics.json at `url` (its `classes`), or nil.
-    public static func classes(metrics url: URL) -> [String]? {
-        struct Report: Decodable { let classes: [String] }
-        guard let data = try? Data(contentsOf: url), let r = try? JSONDecoder().decode(Report.self, from: data), !r.classes.isEmpty else { return nil }
-        return r.classes
     }
 }
 
@@ -61,8 +60,8 @@ public enum TrainedTransform {
     /// is that file; nil when neither is there and readable.
     public static func metricsFile(weights: String) -> String? { ownMetrics(weights: weights)?.path }
 
-    /// `metricsFile` and what it says, read once.
-    static func ownMetrics(weights: String) -> (path: String, model: TrainedModel)? {
+    /// `metricsFile` and what it says (sizes and class names), read once.
+    public static func ownMetrics(weights: String) -> (path: String, model: TrainedModel)? {
         let url = URL(fileURLWithPath: weights)
         let folder = url.deletingLastPathComponent()
         let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent

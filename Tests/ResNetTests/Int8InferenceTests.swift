@@ -116,7 +116,7 @@ final class Int8InferenceTests: XCTestCase {
         for c in cases {
             let r = RangeRecorder()
             try r.record(1, c.values)
-            let h = try XCTUnwrap(r.linear[1])
+            let h = try XCTUnwrap(r.counts[1]?.linear)
             let t = try XCTUnwrap(r.klThreshold(1, levels: c.levels), c.name)
             XCTAssertEqual(t, c.expected, accuracy: h.width, "\(c.name): KL threshold \(t), reference \(c.expected)")
         }
@@ -140,11 +140,11 @@ final class Int8InferenceTests: XCTestCase {
             start = end
         }
         for other in [b, c] {
-            XCTAssertEqual(other.linear[1]?.bins, a.linear[1]?.bins)
-            XCTAssertEqual(other.linear[1]?.exponent, a.linear[1]?.exponent)
+            XCTAssertEqual(other.counts[1]?.linear.bins, a.counts[1]?.linear.bins)
+            XCTAssertEqual(other.counts[1]?.linear.exponent, a.counts[1]?.linear.exponent)
             XCTAssertEqual(other.klThreshold(1, levels: 127), a.klThreshold(1, levels: 127))
         }
-        XCTAssertEqual(a.linear[1]?.bins.reduce(0, +), v.filter { $0 != 0 }.count)
+        XCTAssertEqual(a.counts[1]?.linear.bins.reduce(0, +), v.filter { $0 != 0 }.count)
         // A large tensor is counted in shares on the compute threads and added up: with shares
         // of different ranges (small values first, large ones after), the same histograms as
         // counting it in small pieces, one share each.
@@ -152,11 +152,11 @@ final class Int8InferenceTests: XCTestCase {
         let whole = RangeRecorder(), pieces = RangeRecorder()
         try whole.record(1, w)
         for start in stride(from: 0, to: w.count, by: 1000) { try pieces.record(1, Array(w[start..<(start + 1000)])) }
-        XCTAssertEqual(whole.linear[1]?.bins, pieces.linear[1]?.bins)
-        XCTAssertEqual(whole.linear[1]?.exponent, pieces.linear[1]?.exponent)
-        XCTAssertEqual(whole.histograms[1], pieces.histograms[1])
-        XCTAssertEqual([whole.mins[1], whole.maxs[1]], [pieces.mins[1], pieces.maxs[1]])
-        XCTAssertEqual(whole.zeros[1], pieces.zeros[1])
+        XCTAssertEqual(whole.counts[1]?.linear.bins, pieces.counts[1]?.linear.bins)
+        XCTAssertEqual(whole.counts[1]?.linear.exponent, pieces.counts[1]?.linear.exponent)
+        XCTAssertEqual(whole.counts[1]?.log, pieces.counts[1]?.log)
+        XCTAssertEqual([whole.counts[1]?.lo, whole.counts[1]?.hi], [pieces.counts[1]?.lo, pieces.counts[1]?.hi])
+        XCTAssertEqual(whole.counts[1]?.zeros, pieces.counts[1]?.zeros)
         XCTAssertThrowsError(try whole.record(2, w + [.nan]), "a NaN in the last share is found")
     }
 

@@ -165,17 +165,16 @@ public struct Calibration: Codable, Equatable, Sendable {
 /// threshold. Order-independent: the same images in any batching give the same ranges.
 public final class RangeRecorder {
     static let binsPerOctave = 32, lowestExponent = -40, binCount = 80 * 32
-    var mins: [Int: Float] = [:], maxs: [Int: Float] = [:]
-    var histograms: [Int: [Int]] = [:]
-    var zeros: [Int: Int] = [:]
-    var linear: [Int: LinearHistogram] = [:]
+    /// Each value's counts, by value number.
+    var counts: [Int: Counts] = [:]
     public private(set) var images = 0
 
     public init() {}
 
-    /// What one share of a value's entries holds; the shares of a tensor are counted on the
-    /// compute threads at once and then added up (every statistic here adds up exactly, in any order).
-    private struct Share {
+    /// What is counted of a value's entries: the range, the zeros and the two histograms. A
+    /// tensor is counted in shares on the compute threads at once, and the shares are added to
+    /// the value's counts (every statistic here adds up exactly, in any order).
+    struct Counts {
         var lo = Float.infinity, hi = -Float.infinity, zeros = 0
         var log = [Int](repeating: 0, count: RangeRecorder.binCount)
         var linear = LinearHistogram()
@@ -196,7 +195,7 @@ public final class RangeRecorder {
             }
         }
 
-        mutating func add(_ o: Share) {
+        mutating func add(_ o: Counts) {
             lo = min(lo, o.lo); hi = max(hi, o.hi); zeros += o.zeros
             for i in log.indices { log[i] += o.log[i] }
             linear.add(o.linear)
@@ -208,21 +207,18 @@ public final class RangeRecorder {
         // A share per compute thread, of at least 64K entries: a 224x224 ResNet's activations
         // are tens of millions of entries an image, and counting them took most of calibrate's time.
         let n = xs.count, shares = ComputeThreads.chunkCount(of: n, minimumPerChunk: 1 << 16)
-        var parts = [Share?](repeating: nil, count: shares)
+        var parts = [Counts?](repeating: nil, count: shares)
         xs.withUnsafeBufferPointer { x in
             parts.withUnsafeMutableBufferPointer { p in
                 ComputeThreads.forEachChunk(of: shares, minimumPerChunk: 1) { range in
-                    for c in range { p[c] = Share(UnsafeBufferPointer(rebasing: x[(n * c / shares)..<(n * (c + 1) / shares)])) }
+                    for c in range { p[c] = Counts(UnsafeBufferPointer(rebasing: x[(n * c / shares)..<(n * (c + 1) / shares)])) }
                 }
             }
         }
-        var total = Share()
-        total.lo = mins[value] ?? .infinity; total.hi = maxs[value] ?? -.infinity; total.zeros = zeros[value] ?? 0
-        total.log = histograms[value] ?? total.log
-        total.linear = linear[value] ?? total.linear
+        var total = counts.removeValue(forKey: value) ?? Counts()   // uniquely referenced while added to
         for p in parts { total.add(p!) }
         if let x = total.bad { throw ModelError.badInput("value \(value) holds \(x) during calibration") }
-        mins[value] = total.lo; maxs[value] = total.hi; histograms[value] = total.log; zeros[value] = total.zeros; linear[value] = total.linear
+        counts[value] = total
     }
 
     /// A histogram of the nonzero |x| in `count` equal bins over `[0, 2^exponent)`, the smallest
@@ -274,7 +270,7 @@ public final class RangeRecorder {
     /// calibration does. Exact zeros are left out: they quantise exactly at any threshold. Nil
     /// without nonzero values.
     func klThreshold(_ value: Int, levels: Int) -> Float? {
-        guard let l = linear[value], l.exponent != nil else { return nil }
+        guard let l = counts[value]?.linear, l.exponent != nil else { return nil }
         let h = l.bins
         guard let top = h.lastIndex(where: { $0 > 0 }) else { return nil }
         let n = top + 1
@@ -322,16 +318,16 @@ public final class RangeRecorder {
 
     /// The |x| below which a fraction `p` of the value's entries lie: the upper edge of its bin.
     func percentile(_ value: Int, _ p: Double) -> Float {
-        guard let h = histograms[value] else { return 0 }
-        let total = h.reduce(zeros[value] ?? 0, +)
+        guard let c = counts[value] else { return 0 }
+        let total = c.log.reduce(c.zeros, +)
         let want = Int((p * Double(total)).rounded(.up))
-        var seen = zeros[value] ?? 0
+        var seen = c.zeros
         if seen >= want { return 0 }
-        for (b, n) in h.enumerated() {
+        for (b, n) in c.log.enumerated() {
             seen += n
             if seen >= want { return Float(pow(2.0, Double(b + 1) / Double(Self.binsPerOctave) + Double(Self.lowestExponent))) }
         }
-        return maxs[value].map(abs) ?? 0
+        return abs(c.hi)
     }
 
     /// Runs `model` (f32, folded) on `images` and records every value of its plan.
@@ -372,13 +368,14 @@ public final class RangeRecorder {
     /// The calibration these ranges make.
     public func calibration(of model: InferenceModel, weightsSHA256: String, method: Calibration.Method, imageSize: Int) -> Calibration {
         let graph = model.architecture.graph
-        let ranges = mins.keys.sorted().map { v in
-            let largest = max(abs(mins[v]!), abs(maxs[v]!))
+        let ranges = counts.keys.sorted().map { v in
+            let c = counts[v]!
+            let largest = max(abs(c.lo), abs(c.hi))
             // kl: the images (value 0) keep their full range. Their distribution is no bell: on
             // the held-back set KL cut the background's spike (at 0.69 of the largest magnitude)
             // and 4 of 240 top classes changed; every other value takes its KL threshold.
-            let kl = method != .kl ? nil : v == 0 ? largest : klThreshold(v, levels: mins[v]! >= 0 ? 255 : 127) ?? largest
-            return Calibration.Range(value: v, node: Self.name(of: v, in: graph), min: mins[v]!, max: maxs[v]!,
+            let kl = method != .kl ? nil : v == 0 ? largest : klThreshold(v, levels: c.lo >= 0 ? 255 : 127) ?? largest
+            return Calibration.Range(value: v, node: Self.name(of: v, in: graph), min: c.lo, max: c.hi,
                                      p9999: percentile(v, 0.9999), kl: kl)
         }
         return Calibration(weightsSHA256: weightsSHA256, model: model.name, method: method, images: images, imageSize: imageSize, values: ranges)
