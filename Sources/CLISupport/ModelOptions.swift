@@ -163,13 +163,14 @@ public struct ModelFiles: Sendable {
     }
 
     /// The class_indices.json to read without `--class-indices`: the one beside the weights when
-    /// they are in another folder and it is there (the names written with them, as finetune's
+    /// they are in another folder and it is a regular file there (the names written with them, as finetune's
     /// `--head keep` reads them), else the one in the current folder, where the tutorial's
     /// train.py and finetune write it.
     public static func defaultClassIndices(weights: String) -> String {
         let beside = URL(fileURLWithPath: weights).deletingLastPathComponent().appendingPathComponent("class_indices.json").path
-        var folder: ObjCBool = false
-        return weights.contains("/") && FileManager.default.fileExists(atPath: beside, isDirectory: &folder) && !folder.boolValue ? beside : "class_indices.json"
+        var st = stat()
+        let regular = PathBytes.withCString(beside) { stat($0, &st) } == 0 && PathBytes.notRegular(st.st_mode) == nil
+        return weights.contains("/") && regular ? beside : "class_indices.json"
     }
 
     /// The eval transform of resolved weights: the given sizes; else, for named weights, what

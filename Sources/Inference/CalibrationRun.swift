@@ -25,7 +25,13 @@ public enum CalibrationRun {
 
     /// Reads the calibration `--precision int8` needs for `weights`, refusing a missing, stale or damaged one.
     public static func read(forWeights weights: String) throws -> Calibration {
-        try Calibration.read(path: Calibration.path(forWeights: weights), weightsSHA256: Calibration.sha256(ofFile: weights),
+        // Only a regular file: a named pipe under the name would block the read.
+        var st = stat()
+        let path = Calibration.path(forWeights: weights)
+        if PathBytes.withCString(path, { stat($0, &st) }) == 0, let what = PathBytes.notRegular(st.st_mode) {
+            throw QuantizationError.calibrationInvalid(path: path, why: what)
+        }
+        return try Calibration.read(path: Calibration.path(forWeights: weights), weightsSHA256: Calibration.sha256(ofFile: weights),
                              command: command(weights: weights))
     }
 

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Imaging
 
 /// `class_indices.json` as the tutorial's train.py writes and predict.py reads it:
 /// `json.dumps({"0": "daisy", ...}, indent=4)`, no trailing newline.
@@ -23,8 +24,11 @@ public struct ClassIndices: Equatable, Sendable {
 
     /// Reads the file; keys must be exactly "0"..."N-1".
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure.unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+        // Only a regular file: a named pipe or a device under the name (beside downloaded weights,
+        // where it is read unasked) would block or never end.
+        let data: Data
+        do { data = Data(try PathBytes.readRegularFile(path)) } catch {
+            throw Failure.unreadable(path: path, reason: "\(error)")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {

@@ -21,7 +21,9 @@ public struct TrainedModel: Decodable, Sendable {
         struct Names: Decodable { let classes: [String] }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let data = try? Data(contentsOf: url), var c = try? decoder.decode(Report.self, from: data).config,
+        // Only a regular file (read unasked beside the weights: a named pipe there would block).
+        guard let bytes = try? PathBytes.readRegularFile(url.path), case let data = Data(bytes),
+              var c = try? decoder.decode(Report.self, from: data).config,
               c.imageSize > 0, c.resize > 0 else { return nil }
         c.classes = (try? JSONDecoder().decode(Names.self, from: data)).flatMap { $0.classes.isEmpty ? nil : $0.classes }
         return c

@@ -199,6 +199,41 @@ extension GraftLibraryTests {
     }
 }
 
+extension GraftLibraryTests {
+    /// calibrate on folders a stranger made: missing, a file, a link loop, a truncated JPEG and a
+    /// text file among the images, a name with control characters. It refuses or skips, and never
+    /// hangs or crashes; what it skipped comes back in `unreadable`.
+    func testCalibrateOnHostileFolders() throws {
+        let dir = Scratch.root.appendingPathComponent("graft-lib-\(getpid())-calibrate-hostile").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/images/a", withIntermediateDirectories: true)
+        let weights = dir + "/basic.pth"
+        try FileManager.default.copyItem(atPath: FixturePaths.path("predict/basic.pth"), toPath: weights)
+        var options = Classifier.Options()
+        options.imageSize = 32
+        options.resize = 36
+
+        XCTAssertThrowsError(try calibrate(weights: weights, images: dir + "/missing", options: options)) {
+            XCTAssertTrue("\($0)".contains(dir + "/missing"), "\($0)")
+        }
+        XCTAssertThrowsError(try calibrate(weights: weights, images: weights, options: options), "a file, not a folder")
+        XCTAssertThrowsError(try calibrate(weights: weights, images: dir + "/images", batchSize: 0, options: options)) {
+            XCTAssertTrue("\($0)".contains("batchSize"), "\($0)")
+        }
+
+        // One good image, a truncated JPEG first in order, a text file named .png, a link back up.
+        let good = FixturePaths.path("trainset/train/daisy/" + (try FileManager.default.contentsOfDirectory(atPath: FixturePaths.path("trainset/train/daisy")).sorted().first { $0.hasSuffix(".jpg") && !$0.contains("corrupt") })!)
+        try FileManager.default.copyItem(atPath: FixturePaths.path("trainset/train/roses/99_corrupt.jpg"), toPath: dir + "/images/a/0_truncated.jpg")
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: dir + "/images/a/1_text.png"))
+        try FileManager.default.copyItem(atPath: good, toPath: dir + "/images/a/2_\u{1b}[31mred.jpg")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/images/a/loop", withDestinationPath: "..")
+        let summary = try calibrate(weights: weights, images: dir + "/images", count: 5, batchSize: 2, options: options)
+        XCTAssertEqual(summary.images, [dir + "/images/a/2_\u{1b}[31mred.jpg"], "the one image that decodes, once, though the loop leads back")
+        XCTAssertEqual(summary.unreadable.map { ($0.path as NSString).lastPathComponent }, ["0_truncated.jpg", "1_text.png"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: summary.path))
+    }
+}
+
 /// Events heard from another thread.
 final class EventLog: @unchecked Sendable {
     private let lock = NSLock()
